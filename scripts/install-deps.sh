@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages snowgate needs to build, test and run. Only what is missing.
+# Uses sudo when not root. Safe to run again.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang libclang-rt-14-dev clang-format cppcheck
+  libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libxml2-dev
+  libsqlite3-dev libpq-dev duktape-dev libcmocka-dev
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "deps: missing ${missing[*]}; run this script as root or install sudo" >&2
+    exit 1
+  fi
+  sudo="sudo"
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

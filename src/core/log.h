@@ -1,0 +1,38 @@
+/* log: structured logs (JSON lines or logfmt) with levels and request ids, never secrets. */
+#ifndef SG_LOG_H
+#define SG_LOG_H
+
+#include <stdbool.h>
+
+typedef enum sg_log_level { SG_LOG_DEBUG, SG_LOG_INFO, SG_LOG_WARN, SG_LOG_ERROR } sg_log_level;
+typedef enum sg_log_format { SG_LOG_JSON, SG_LOG_LOGFMT } sg_log_format;
+
+/* Sets the process-wide sink. Call once from main() before any thread starts; the settings are
+ * read-only afterwards, so logging itself is thread-safe. The default is INFO, JSON, stderr. */
+void sg_log_init(sg_log_level level, sg_log_format format, int fd);
+
+int sg_log_parse_level(const char *s, sg_log_level *out);
+int sg_log_parse_format(const char *s, sg_log_format *out);
+
+/* Sets this thread's request id (copied), added to every line as "req". NULL clears it. */
+void sg_log_set_request_id(const char *id);
+/* This thread's request id, or NULL. Borrowed. */
+const char *sg_log_request_id(void);
+
+/* True when a line at `level` would be written. */
+bool sg_log_enabled(sg_log_level level);
+
+/* Writes one line: the message, then string key/value pairs, ended by a NULL key.
+ * Values under keys that name a secret (token, secret, password, authorization, cookie,
+ * ...) are written as "[redacted]", whatever the caller passed. */
+void sg_log_kv(sg_log_level level, const char *msg, ...);
+
+#define sg_log_debug(...) sg_log_kv(SG_LOG_DEBUG, __VA_ARGS__, (const char *)0)
+#define sg_log_info(...)  sg_log_kv(SG_LOG_INFO, __VA_ARGS__, (const char *)0)
+#define sg_log_warn(...)  sg_log_kv(SG_LOG_WARN, __VA_ARGS__, (const char *)0)
+#define sg_log_error(...) sg_log_kv(SG_LOG_ERROR, __VA_ARGS__, (const char *)0)
+
+/* True when a key names a secret that must never be logged. Exposed for tests. */
+bool sg_log_key_is_secret(const char *key);
+
+#endif

@@ -1,0 +1,32 @@
+/* str: checked number parsing and small string helpers (instead of atoi, strcpy and friends). */
+#ifndef SG_STR_H
+#define SG_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a whole decimal integer within [min, max]. Leading/trailing spaces, signs beyond
+ * one '-', empty strings and overflow are SG_EINVAL with a message naming `what`. */
+int sg_parse_i64(const char *s, int64_t min, int64_t max, const char *what, int64_t *out);
+
+/* Parses "true/false/yes/no/on/off/1/0" (any case). */
+int sg_parse_bool(const char *s, const char *what, bool *out);
+
+/* Parses a size like "1048576", "64k", "10M", "1G" into bytes within [min, max]. */
+int sg_parse_size(const char *s, size_t min, size_t max, const char *what, size_t *out);
+
+/* Parses "HOST:PORT" (IPv6 as "[::1]:8080"); port 0 is allowed. host_out is malloc'd. */
+int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out);
+
+/* Copies with truncation, always NUL-terminating. Returns the length of src. */
+size_t sg_strlcpy(char *dst, const char *src, size_t size);
+
+/* ASCII case-insensitive equality. */
+bool sg_str_ieq(const char *a, const char *b);
+/* True when s starts with prefix. */
+bool sg_str_startswith(const char *s, const char *prefix);
+/* True when every byte of s is printable ASCII (no control characters). */
+bool sg_str_printable(const char *s, size_t n);
+
+#endif

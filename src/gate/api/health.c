@@ -1,0 +1,35 @@
+/* health: liveness (/healthz) and readiness (/readyz) probes. */
+#include "gate/api/api.h"
+
+#include "core/err.h"
+#include "core/json.h"
+
+int api_health_get(sg_http_req *req, void *appv)
+{
+    (void)appv;
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "status", "ok");
+    sg_json_set_str(j, "version", SG_VERSION);
+    return sg_http_reply_json(req, 200, j);
+}
+
+int api_ready_get(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    int current = 0, latest = 0;
+    int rc = sg_store_schema(app->store, &current, &latest);
+    sg_json *j = sg_json_object();
+    sg_json *checks = sg_json_object();
+    bool ready = rc == SG_OK && current == latest;
+    sg_json *store = sg_json_object();
+    sg_json_set_str(store, "backend", sg_store_backend(app->store));
+    sg_json_set_int(store, "schema_version", current);
+    sg_json_set_int(store, "schema_latest", latest);
+    sg_json_set_bool(store, "ok", ready);
+    if (rc != SG_OK)
+        sg_json_set_str(store, "error", sg_err_msg());
+    sg_json_set(checks, "store", store);
+    sg_json_set_str(j, "status", ready ? "ready" : "not_ready");
+    sg_json_set(j, "checks", checks);
+    return sg_http_reply_json(req, ready ? 200 : 503, j);
+}

@@ -1,0 +1,58 @@
+/* app: building and tearing down the snowgate application context. */
+#include "gate/app.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/proc.h"
+#include "core/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const sg_embed_file sg_gate_migrations[];
+
+int sg_app_open(sg_app *app)
+{
+    int rc = sg_proc_data_dir(app->cfg.data_dir);
+    if (rc != SG_OK)
+        return rc;
+    char *url = app->cfg.store_url && *app->cfg.store_url
+                    ? sg_xstrdup(app->cfg.store_url)
+                    : sg_xasprintf("sqlite:%s/snowgate.db", app->cfg.data_dir);
+    sg_store_opts so = SG_STORE_OPTS_INIT;
+    so.url = url;
+    so.migrations = sg_gate_migrations;
+    so.pool_size = (unsigned)app->cfg.http_threads + 2;
+    rc = sg_store_open(&so, &app->store);
+    free(url);
+    return rc;
+}
+
+int sg_app_listen(sg_app *app)
+{
+    char *host = NULL;
+    uint16_t port = 0;
+    int rc = sg_parse_listen(app->cfg.listen, &host, &port);
+    if (rc != SG_OK)
+        return rc;
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.host = host;
+    o.port = port;
+    o.threads = (unsigned)app->cfg.http_threads;
+    o.max_body = app->cfg.http_max_body;
+    o.timeout_s = (unsigned)app->cfg.http_timeout;
+    o.routes = sg_gate_routes;
+    o.app = app;
+    rc = sg_http_server_start(&o, &app->http);
+    free(host);
+    return rc;
+}
+
+void sg_app_close(sg_app *app)
+{
+    sg_http_server_stop(app->http, (unsigned)app->cfg.shutdown_grace * 1000u);
+    app->http = NULL;
+    sg_store_close(app->store);
+    app->store = NULL;
+    sg_cfg_free(sg_gate_config_keys, &app->cfg);
+}

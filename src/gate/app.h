@@ -1,0 +1,25 @@
+/* app: the one application context that main() builds and passes down. */
+#ifndef SG_GATE_APP_H
+#define SG_GATE_APP_H
+
+#include "gate/config.h"
+#include "http/server.h"
+#include "store/store.h"
+
+typedef struct sg_app {
+    sg_gate_config cfg; /* immutable once serving starts */
+    sg_store *store;
+    sg_http_server *http;
+} sg_app;
+
+/* The route table of every snowgate endpoint (api/routes.c). */
+extern const sg_http_route sg_gate_routes[];
+
+/* Opens the data dir and the store (migrating it). On error nothing is left open. */
+int sg_app_open(sg_app *app);
+/* Starts the HTTP server on cfg.listen. */
+int sg_app_listen(sg_app *app);
+/* Stops the server (graceful), closes the store, frees the config. */
+void sg_app_close(sg_app *app);
+
+#endif

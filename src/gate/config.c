@@ -1,0 +1,32 @@
+/* config: the table of snowgate settings. INI key "a.b" is [a] b = ..., env SNOWGATE_A_B. */
+#include "gate/config.h"
+
+#include <stddef.h>
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"json", "logfmt", NULL};
+
+#define F(field) offsetof(sg_gate_config, field)
+
+const sg_cfg_key sg_gate_config_keys[] = {
+    {"listen", SG_CFG_LISTEN, F(listen), "127.0.0.1:8080", 0, 0, NULL,
+     "address and port to serve on (port 0 picks a free one)"},
+    {"data_dir", SG_CFG_STR, F(data_dir), "./data", 0, 0, NULL,
+     "directory for the database and keys"},
+    {"public_url", SG_CFG_URL, F(public_url), NULL, 0, 0, NULL,
+     "the URL browsers and ServiceNow use to reach snowgate"},
+    {"store.url", SG_CFG_STR, F(store_url), NULL, 0, 0, NULL,
+     "store location; default sqlite:DATA_DIR/snowgate.db"},
+    {"log.level", SG_CFG_ENUM, F(log_level), "info", 0, 0, log_levels, "debug, info, warn or error"},
+    {"log.format", SG_CFG_ENUM, F(log_format), "json", 0, 0, log_formats, "json or logfmt"},
+    {"http.threads", SG_CFG_INT, F(http_threads), "4", 1, 256, NULL, "HTTP worker threads"},
+    {"http.max_body", SG_CFG_SIZE, F(http_max_body), "1M", 1024, 64 * 1024 * 1024, NULL,
+     "largest accepted request body"},
+    {"http.timeout", SG_CFG_INT, F(http_timeout), "30", 1, 3600, NULL,
+     "idle connection timeout in seconds"},
+    {"shutdown_grace", SG_CFG_INT, F(shutdown_grace), "10", 0, 600, NULL,
+     "seconds in-flight requests get to finish on shutdown"},
+    {"allow_insecure_loopback", SG_CFG_BOOL, F(allow_insecure_loopback), "false", 0, 0, NULL,
+     "tests and demo only: allow http and loopback addresses for outbound calls"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
+};

@@ -1,0 +1,28 @@
+/* config: snowgate's settings, their defaults, and where each comes from. */
+#ifndef SG_GATE_CONFIG_H
+#define SG_GATE_CONFIG_H
+
+#include "core/config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sg_gate_config {
+    char *listen;
+    char *data_dir;
+    char *public_url;
+    char *store_url;
+    char *log_level;
+    char *log_format;
+    int64_t http_threads;
+    size_t http_max_body;
+    int64_t http_timeout;
+    int64_t shutdown_grace;
+    bool allow_insecure_loopback;
+} sg_gate_config;
+
+/* The key table: names, types, defaults and help, in the order the docs list them. */
+extern const sg_cfg_key sg_gate_config_keys[];
+
+#endif

@@ -1,0 +1,544 @@
+/* server: libmicrohttpd in thread-pool mode behind a route table. One sg_http_req per HTTP
+ * request, owning an arena that everything request-scoped is allocated from. */
+#include "http/server.h"
+
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PARAMS 8
+#define MAX_RESP_HEADERS 32
+#define REQID_MAX 64
+
+struct sg_http_server {
+    struct MHD_Daemon *daemon;
+    sg_http_server_opts opts;
+    uint16_t port;
+    atomic_uint inflight;
+};
+
+typedef struct kv {
+    const char *key;
+    const char *value;
+} kv;
+
+struct sg_http_req {
+    sg_http_server *srv;
+    struct MHD_Connection *conn;
+    sg_arena *arena;
+    const char *method;
+    const char *path;
+    sg_buf body;
+    bool too_big;
+    bool too_many_headers;
+    bool started; /* the first handler call has passed */
+    char reqid[REQID_MAX + 1];
+    char client_ip[INET6_ADDRSTRLEN];
+    kv params[MAX_PARAMS];
+    size_t nparams;
+    kv resp_headers[MAX_RESP_HEADERS];
+    size_t nresp_headers;
+    struct MHD_Response *response;
+    int status;
+    struct timespec t0;
+};
+
+/* ---- request accessors ---- */
+
+const char *sg_http_method(const sg_http_req *req)
+{
+    return req->method;
+}
+
+const char *sg_http_path(const sg_http_req *req)
+{
+    return req->path;
+}
+
+const char *sg_http_header(const sg_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *sg_http_query(const sg_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *sg_http_param(const sg_http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nparams; i++)
+        if (strcmp(req->params[i].key, name) == 0)
+            return req->params[i].value;
+    return NULL;
+}
+
+const char *sg_http_body(const sg_http_req *req, size_t *len)
+{
+    if (len)
+        *len = req->body.len;
+    return sg_buf_str(&req->body);
+}
+
+const char *sg_http_request_id(const sg_http_req *req)
+{
+    return req->reqid;
+}
+
+const char *sg_http_client_ip(const sg_http_req *req)
+{
+    return req->client_ip;
+}
+
+sg_arena *sg_http_arena(sg_http_req *req)
+{
+    return req->arena;
+}
+
+typedef struct query_iter {
+    void (*fn)(void *ctx, const char *key, const char *value);
+    void *ctx;
+} query_iter;
+
+static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    query_iter *it = cls;
+    it->fn(it->ctx, key, value ? value : "");
+    return MHD_YES;
+}
+
+void sg_http_query_each(const sg_http_req *req,
+                        void (*fn)(void *ctx, const char *key, const char *value), void *ctx)
+{
+    query_iter it = {fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_cb, &it);
+}
+
+int sg_http_body_json(const sg_http_req *req, sg_json **out)
+{
+    if (req->body.len == 0)
+        return sg_err_set(SG_EINVAL, "request body is empty; send a JSON document");
+    int rc = sg_json_parse(req->body.data, req->body.len, req->srv->opts.max_body, 0, out);
+    if (rc != SG_OK)
+        return sg_err_wrap(rc, "request body");
+    return SG_OK;
+}
+
+/* ---- responses ---- */
+
+int sg_http_set_header(sg_http_req *req, const char *name, const char *value)
+{
+    if (req->nresp_headers >= MAX_RESP_HEADERS)
+        return sg_err_set(SG_EINTERNAL, "too many response headers");
+    if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n:"))
+        return sg_err_set(SG_EINTERNAL, "refused a response header with a line break");
+    kv *h = &req->resp_headers[req->nresp_headers++];
+    h->key = sg_arena_strdup(req->arena, name);
+    h->value = sg_arena_strdup(req->arena, value);
+    if (!h->key || !h->value) {
+        req->nresp_headers--;
+        return SG_ETOOBIG;
+    }
+    return SG_OK;
+}
+
+int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
+                  size_t len)
+{
+    if (req->response)
+        return sg_err_set(SG_EINTERNAL, "a reply was already sent");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return sg_err_set(SG_EINTERNAL, "could not create the response");
+    if (content_type)
+        MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "X-Request-Id", req->reqid);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    for (size_t i = 0; i < req->nresp_headers; i++)
+        MHD_add_response_header(r, req->resp_headers[i].key, req->resp_headers[i].value);
+    req->response = r;
+    req->status = status;
+    return SG_OK;
+}
+
+int sg_http_reply_json(sg_http_req *req, int status, sg_json *j)
+{
+    char *text = sg_json_dump(j);
+    sg_json_decref(j);
+    int rc = sg_http_reply(req, status, "application/json", text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static void default_error(sg_http_req *req, int status, const char *code, const char *message)
+{
+    sg_json *err = sg_json_object();
+    sg_json_set_str(err, "code", code);
+    sg_json_set_str(err, "message", message);
+    sg_json_set_str(err, "request_id", req->reqid);
+    sg_json *root = sg_json_object();
+    sg_json_set(root, "error", err);
+    sg_http_reply_json(req, status, root);
+}
+
+int sg_http_reply_status(sg_http_req *req, int status, const char *code, const char *message)
+{
+    sg_http_error_fn fn = req->srv->opts.error_fn ? req->srv->opts.error_fn : default_error;
+    fn(req, status, code, message && *message ? message : "error");
+    return req->response ? SG_OK : SG_EINTERNAL;
+}
+
+int sg_http_reply_error(sg_http_req *req, int err, const char *message)
+{
+    return sg_http_reply_status(req, sg_err_http_status(err), sg_err_name(err), message);
+}
+
+int sg_http_status(const sg_http_req *req)
+{
+    return req->status;
+}
+
+/* ---- routing ---- */
+
+/* Matches path against pattern, binding {params} into req. */
+static bool route_match(sg_http_req *req, const char *pattern, const char *path)
+{
+    const char *p = pattern, *s = path;
+    req->nparams = 0;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            return false;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/');
+        size_t plen = pe ? (size_t)(pe - p) : strlen(p);
+        const char *se = strchr(s, '/');
+        size_t slen = se ? (size_t)(se - s) : strlen(s);
+        if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
+            bool rest = plen >= 3 && p[plen - 2] == '*';
+            if (req->nparams >= MAX_PARAMS)
+                return false;
+            size_t klen = plen - 2 - (rest ? 1 : 0);
+            kv *param = &req->params[req->nparams++];
+            param->key = sg_arena_strndup(req->arena, p + 1, klen);
+            if (rest) {
+                param->value = sg_arena_strdup(req->arena, s);
+                return param->key && param->value;
+            }
+            if (slen == 0)
+                return false;
+            param->value = sg_arena_strndup(req->arena, s, slen);
+            if (!param->key || !param->value)
+                return false;
+        } else if (plen != slen || strncmp(p, s, plen) != 0) {
+            return false;
+        }
+        p += plen;
+        s += slen;
+    }
+    if (*p == '/' && strncmp(p, "/{", 2) == 0 && strstr(p, "*}") && !*s) {
+        /* "{rest*}" may match an empty remainder: "/a/{r*}" matches "/a". */
+        const char *open = p + 2;
+        const char *close = strstr(open, "*}");
+        if (req->nparams < MAX_PARAMS && close[2] == '\0') {
+            kv *param = &req->params[req->nparams++];
+            param->key = sg_arena_strndup(req->arena, open, (size_t)(close - open));
+            param->value = "";
+            return param->key != NULL;
+        }
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+static bool method_match(const char *want, const char *got)
+{
+    return strcmp(want, "*") == 0 || strcmp(want, got) == 0 ||
+           (strcmp(want, "GET") == 0 && strcmp(got, "HEAD") == 0);
+}
+
+static void dispatch(sg_http_req *req)
+{
+    const sg_http_server_opts *o = &req->srv->opts;
+    sg_http_handler handler = NULL;
+    char allow[128] = "";
+    for (const sg_http_route *r = o->routes; r && r->method; r++) {
+        if (!route_match(req, r->pattern, req->path))
+            continue;
+        if (method_match(r->method, req->method)) {
+            handler = r->handler;
+            break;
+        }
+        if (!strstr(allow, r->method)) {
+            if (allow[0])
+                strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
+            strncat(allow, r->method, sizeof(allow) - strlen(allow) - 1);
+        }
+    }
+    if (!handler && allow[0]) {
+        req->nparams = 0;
+        sg_http_set_header(req, "Allow", allow);
+        sg_http_reply_status(req, 405, "method_not_allowed",
+                             "this method is not allowed here; see the Allow header");
+        return;
+    }
+    if (!handler) {
+        req->nparams = 0;
+        if (o->fallback) {
+            handler = o->fallback;
+        } else {
+            sg_http_reply_status(req, 404, "not_found", "no such endpoint");
+            return;
+        }
+    }
+    sg_err_clear();
+    int rc = handler(req, o->app);
+    if (rc != SG_OK && !req->response) {
+        int status = sg_err_http_status(rc);
+        if (status >= 500)
+            sg_log_error("handler failed", "path", req->path, "error", sg_err_msg());
+        /* Internal details stay in the log; the client gets the reason only for 4xx. */
+        sg_http_reply_error(req, rc, status >= 500 ? "internal error; see the server log with this request_id"
+                                                   : sg_err_msg());
+    } else if (!req->response) {
+        sg_log_error("handler returned without a reply", "path", req->path);
+        sg_http_reply_status(req, 500, "internal", "the handler sent no reply");
+    }
+}
+
+/* ---- libmicrohttpd glue ---- */
+
+static bool reqid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > REQID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, const char *url,
+                            const char *method)
+{
+    sg_http_req *req = sg_xcalloc(1, sizeof(*req));
+    req->srv = srv;
+    req->conn = conn;
+    clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    req->arena = sg_arena_new(srv->opts.arena_max);
+    req->body.max = srv->opts.max_body;
+    req->method = sg_arena_strdup(req->arena, method);
+    req->path = sg_arena_strdup(req->arena, url);
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (reqid_ok(given))
+        sg_strlcpy(req->reqid, given, sizeof(req->reqid));
+    else
+        sg_random_hex(req->reqid, 8);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
+                      sizeof(req->client_ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
+                      sizeof(req->client_ip));
+    }
+    int nheaders = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
+    req->too_many_headers = nheaders < 0 || (unsigned)nheaders > srv->opts.max_headers;
+    atomic_fetch_add(&srv->inflight, 1);
+    return req;
+}
+
+static void req_free(sg_http_req *req)
+{
+    if (!req)
+        return;
+    if (req->response)
+        MHD_destroy_response(req->response);
+    sg_buf_free(&req->body);
+    sg_arena_free(req->arena);
+    free(req);
+}
+
+static enum MHD_Result send_reply(sg_http_req *req)
+{
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, req->response);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    sg_http_server *srv = cls;
+    sg_http_req *req = *con_cls;
+    if (!req) {
+        /* Queue nothing on the first call: doing so would close keep-alive connections. */
+        *con_cls = req_new(srv, conn, url, method);
+        return MHD_YES;
+    }
+    sg_log_set_request_id(req->reqid);
+    if (*upload_data_size > 0) {
+        if (!req->too_big && !req->too_many_headers &&
+            sg_buf_append(&req->body, upload_data, *upload_data_size) != SG_OK) {
+            req->too_big = true;
+            sg_buf_free(&req->body);
+        }
+        *upload_data_size = 0;
+        if (req->too_big && !req->response) {
+            /* Answer now; libmicrohttpd closes the connection instead of reading the rest. */
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
+                     srv->opts.max_body);
+            sg_http_reply_status(req, 413, "too_large", msg);
+            sg_log_set_request_id(NULL);
+            return send_reply(req);
+        }
+        sg_log_set_request_id(NULL);
+        return MHD_YES;
+    }
+    if (!req->response) {
+        if (req->too_many_headers) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "more than %u request headers", srv->opts.max_headers);
+            sg_http_reply_status(req, 431, "too_many_headers", msg);
+        } else {
+            dispatch(req);
+        }
+    }
+    enum MHD_Result r = send_reply(req);
+    sg_log_set_request_id(NULL);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    sg_http_server *srv = cls;
+    sg_http_req *req = *con_cls;
+    if (!req)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
+                (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+    if (sg_log_enabled(SG_LOG_INFO)) {
+        char status[16], dur[32];
+        snprintf(status, sizeof(status), "%d", req->status);
+        snprintf(dur, sizeof(dur), "%.3f", ms);
+        sg_log_set_request_id(req->reqid);
+        sg_log_kv(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SG_LOG_INFO : SG_LOG_WARN, "http",
+                  "method", req->method, "path", req->path, "status", status, "ms", dur,
+                  "client", req->client_ip,
+                  "outcome", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
+                  (const char *)NULL);
+        sg_log_set_request_id(NULL);
+    }
+    req_free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    sg_log_warn("http server", "detail", msg);
+}
+
+int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
+{
+    struct addrinfo hints, *ai = NULL;
+    char port[8];
+    *out = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof(port), "%u", opts->port);
+    int gai = getaddrinfo(opts->host, port, &hints, &ai);
+    if (gai != 0)
+        return sg_err_set(SG_EINVAL, "cannot listen on '%s': %s", opts->host, gai_strerror(gai));
+
+    sg_http_server *srv = sg_xcalloc(1, sizeof(*srv));
+    srv->opts = *opts;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!srv->daemon) {
+        free(srv);
+        return sg_err_set(SG_EIO, "cannot listen on %s:%u (address in use or not permitted)",
+                          opts->host, opts->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : opts->port;
+    *out = srv;
+    return SG_OK;
+}
+
+uint16_t sg_http_server_port(const sg_http_server *srv)
+{
+    return srv->port;
+}
+
+unsigned sg_http_server_inflight(const sg_http_server *srv)
+{
+    return atomic_load(&((sg_http_server *)srv)->inflight);
+}
+
+void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms)
+{
+    if (!srv)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10)
+        nanosleep(&nap, NULL);
+    if (atomic_load(&srv->inflight) > 0)
+        sg_log_warn("shutdown deadline passed with requests in flight");
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

@@ -1,0 +1,89 @@
+/* server: the HTTP server (libmicrohttpd thread pool) with a route table, request ids, body
+ * and header caps, timeouts, JSON errors and graceful shutdown. */
+#ifndef SG_HTTP_SERVER_H
+#define SG_HTTP_SERVER_H
+
+#include "core/arena.h"
+#include "core/json.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sg_http_server sg_http_server;
+typedef struct sg_http_req sg_http_req;
+
+/* A handler replies with one of the sg_http_reply* calls and returns SG_OK, or returns an
+ * sg_err (with its message set) and the server replies with the error. It runs on a pool
+ * thread; `app` is the opts.app pointer. */
+typedef int (*sg_http_handler)(sg_http_req *req, void *app);
+
+/* Patterns are matched segment by segment: "/api/v1/requests/{id}" binds "id"; a last
+ * segment "{name*}" binds the rest of the path (possibly empty). A table ends with {0}. */
+typedef struct sg_http_route {
+    const char *method; /* "GET", "POST", ...; "*" matches any. GET routes also answer HEAD. */
+    const char *pattern;
+    sg_http_handler handler;
+} sg_http_route;
+
+/* Formats an error reply: lets snowsim answer in ServiceNow's envelope. */
+typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
+                                 const char *message);
+
+typedef struct sg_http_server_opts {
+    const char *host;      /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;         /* 0 picks a free port; see sg_http_server_port() */
+    unsigned threads;      /* worker threads */
+    size_t max_body;       /* request body cap in bytes (413 beyond it) */
+    unsigned max_headers;  /* header count cap (431 beyond it) */
+    unsigned timeout_s;    /* idle connection timeout */
+    size_t arena_max;      /* per-request memory cap */
+    const sg_http_route *routes;
+    sg_http_handler fallback; /* called when no route matches; NULL answers 404 */
+    sg_http_error_fn error_fn; /* NULL: {"error":{"code","message","request_id"}} */
+    void *app;
+} sg_http_server_opts;
+
+#define SG_HTTP_SERVER_OPTS_INIT                                                                 \
+    {"127.0.0.1", 0, 4, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL}
+
+/* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */
+int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out);
+/* The bound port (useful after port 0). */
+uint16_t sg_http_server_port(const sg_http_server *srv);
+/* Stops accepting, lets in-flight requests finish for up to grace_ms, then closes every
+ * connection and frees the server. NULL is a no-op. */
+void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms);
+/* Requests being handled right now. */
+unsigned sg_http_server_inflight(const sg_http_server *srv);
+
+/* Request accessors. All results are borrowed and live as long as the request. */
+const char *sg_http_method(const sg_http_req *req);
+const char *sg_http_path(const sg_http_req *req);
+const char *sg_http_header(const sg_http_req *req, const char *name); /* case-insensitive */
+const char *sg_http_query(const sg_http_req *req, const char *name);  /* decoded */
+const char *sg_http_param(const sg_http_req *req, const char *name);  /* from the pattern */
+const char *sg_http_body(const sg_http_req *req, size_t *len);        /* NUL-terminated */
+const char *sg_http_request_id(const sg_http_req *req);
+const char *sg_http_client_ip(const sg_http_req *req);
+sg_arena *sg_http_arena(sg_http_req *req);
+/* Calls fn for every query argument, in order. */
+void sg_http_query_each(const sg_http_req *req,
+                        void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
+
+/* Parses the body as JSON (caps as sg_json_parse). *out is the caller's. */
+int sg_http_body_json(const sg_http_req *req, sg_json **out);
+
+/* Response. Headers are added before the reply call; one reply per request. */
+int sg_http_set_header(sg_http_req *req, const char *name, const char *value);
+int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
+                  size_t len);
+/* Replies with a JSON document; steals the reference to j. */
+int sg_http_reply_json(sg_http_req *req, int status, sg_json *j);
+/* Replies with an error for an sg_err code and message, through the server's error_fn. */
+int sg_http_reply_error(sg_http_req *req, int err, const char *message);
+/* Replies with an explicit status and error code name. */
+int sg_http_reply_status(sg_http_req *req, int status, const char *code, const char *message);
+/* The status replied so far (0 before a reply). */
+int sg_http_status(const sg_http_req *req);
+
+#endif

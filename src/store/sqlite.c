@@ -1,0 +1,299 @@
+/* sqlite: the embedded store backend. WAL, a busy timeout, foreign keys, synchronous=FULL
+ * (a committed transaction survives power loss), and a small pool of connections. */
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "store/backend.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sq_conn {
+    sg_conn_base base;
+    sqlite3 *db;
+    bool in_use;
+} sq_conn;
+
+typedef struct sq_rows {
+    sg_conn_base base;
+    sqlite3_stmt *stmt;
+    sq_conn *conn;
+} sq_rows;
+
+typedef struct sq_db {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sq_conn *conns;
+    unsigned n;
+} sq_db;
+
+static int sq_error(sqlite3 *db, int src, const char *what)
+{
+    int ext = sqlite3_extended_errcode(db);
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(src);
+    if ((ext & 0xff) == SQLITE_CONSTRAINT &&
+        (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY ||
+         ext == SQLITE_CONSTRAINT_FOREIGNKEY))
+        return sg_err_set(SG_ECONFLICT, "%s: %s", what, msg);
+    if ((src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_LOCKED)
+        return sg_err_set(SG_EUNAVAIL, "%s: database is busy: %s", what, msg);
+    return sg_err_set(SG_ESTORE, "%s: %s", what, msg);
+}
+
+static const char *path_of(const char *url)
+{
+    return sg_str_startswith(url, "sqlite:") ? url + 7 : url;
+}
+
+static int open_one(const char *path, unsigned busy_ms, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int src = sqlite3_open_v2(path, &db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (src != SQLITE_OK) {
+        int rc = sg_err_set(SG_ESTORE, "cannot open database '%s': %s", path,
+                            db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, (int)busy_ms);
+    sqlite3_extended_result_codes(db, 1);
+    const char *pragmas = "PRAGMA journal_mode=WAL;"
+                          "PRAGMA synchronous=FULL;"
+                          "PRAGMA foreign_keys=ON;";
+    char *err = NULL;
+    src = sqlite3_exec(db, pragmas, NULL, NULL, &err);
+    if (src != SQLITE_OK) {
+        int rc = sg_err_set(SG_ESTORE, "cannot set up database '%s': %s", path,
+                            err ? err : sqlite3_errstr(src));
+        sqlite3_free(err);
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return SG_OK;
+}
+
+static void sq_close(void *p)
+{
+    sq_db *d = p;
+    if (!d)
+        return;
+    for (unsigned i = 0; i < d->n; i++)
+        sqlite3_close_v2(d->conns[i].db);
+    free(d->conns);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    free(d);
+}
+
+static int sq_open(const sg_store_opts *opts, void **out)
+{
+    sq_db *d = sg_xcalloc(1, sizeof(*d));
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    unsigned n = opts->pool_size ? opts->pool_size : 1;
+    d->conns = sg_xcalloc(n, sizeof(sq_conn));
+    for (unsigned i = 0; i < n; i++) {
+        d->conns[i].base.be = &sg_store_sqlite;
+        int rc = open_one(path_of(opts->url), opts->busy_timeout_ms, &d->conns[i].db);
+        if (rc != SG_OK) {
+            d->n = i;
+            sq_close(d);
+            return rc;
+        }
+        d->n = i + 1;
+    }
+    *out = d;
+    return SG_OK;
+}
+
+static int sq_acquire(void *p, sg_conn **out)
+{
+    sq_db *d = p;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        for (unsigned i = 0; i < d->n; i++) {
+            if (!d->conns[i].in_use) {
+                d->conns[i].in_use = true;
+                pthread_mutex_unlock(&d->mu);
+                *out = (sg_conn *)(void *)&d->conns[i];
+                return SG_OK;
+            }
+        }
+        pthread_cond_wait(&d->cv, &d->mu);
+    }
+}
+
+static void sq_release(void *p, sg_conn *c)
+{
+    sq_db *d = p;
+    pthread_mutex_lock(&d->mu);
+    ((sq_conn *)(void *)c)->in_use = false;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static int sq_exec_script(sg_conn *c, const char *sql)
+{
+    sq_conn *sc = (sq_conn *)(void *)c;
+    char *err = NULL;
+    int src = sqlite3_exec(sc->db, sql, NULL, NULL, &err);
+    if (src != SQLITE_OK) {
+        int rc = sg_err_set(SG_ESTORE, "%s", err ? err : sqlite3_errstr(src));
+        sqlite3_free(err);
+        return rc;
+    }
+    return SG_OK;
+}
+
+static int sq_begin(sg_conn *c, bool write)
+{
+    /* IMMEDIATE takes the write lock up front, so a writer never fails half-way on upgrade. */
+    return sq_exec_script(c, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static int sq_commit(sg_conn *c)
+{
+    return sq_exec_script(c, "COMMIT");
+}
+
+static void sq_rollback(sg_conn *c)
+{
+    sq_conn *sc = (sq_conn *)(void *)c;
+    if (!sqlite3_get_autocommit(sc->db))
+        sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
+                   sqlite3_stmt **out)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(sc->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return sq_error(sc->db, src, "prepare");
+    for (size_t i = 0; i < n; i++) {
+        int idx = (int)i + 1;
+        const sg_val *v = &params[i];
+        switch (v->type) {
+        case SG_V_NULL: src = sqlite3_bind_null(st, idx); break;
+        case SG_V_INT: src = sqlite3_bind_int64(st, idx, v->i); break;
+        case SG_V_TEXT:
+            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_STATIC);
+            break;
+        case SG_V_BLOB: src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC); break;
+        }
+        if (src != SQLITE_OK) {
+            int rc = sq_error(sc->db, src, "bind");
+            sqlite3_finalize(st);
+            return rc;
+        }
+    }
+    *out = st;
+    return SG_OK;
+}
+
+static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes)
+{
+    sq_conn *sc = (sq_conn *)(void *)c;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(sc, sql, params, n, &st);
+    if (rc != SG_OK)
+        return rc;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (src != SQLITE_DONE)
+        rc = sq_error(sc->db, src, "exec");
+    else if (changes)
+        *changes = sqlite3_changes64(sc->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_query(sg_conn *c, const char *sql, const sg_val *params, size_t n, sg_rows **out)
+{
+    sq_conn *sc = (sq_conn *)(void *)c;
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(sc, sql, params, n, &st);
+    if (rc != SG_OK)
+        return rc;
+    sq_rows *r = sg_xcalloc(1, sizeof(*r));
+    r->base.be = &sg_store_sqlite;
+    r->stmt = st;
+    r->conn = sc;
+    *out = (sg_rows *)(void *)r;
+    return SG_OK;
+}
+
+#define ROWS(r) ((const sq_rows *)(const void *)(r))
+
+static int sq_next(sg_rows *r)
+{
+    sq_rows *q = (sq_rows *)(void *)r;
+    int src = sqlite3_step(q->stmt);
+    if (src == SQLITE_ROW)
+        return 1;
+    if (src == SQLITE_DONE)
+        return 0;
+    return sq_error(q->conn->db, src, "query");
+}
+
+static int sq_columns(const sg_rows *r)
+{
+    return sqlite3_column_count(ROWS(r)->stmt);
+}
+
+static bool sq_is_null(const sg_rows *r, int col)
+{
+    return sqlite3_column_type(ROWS(r)->stmt, col) == SQLITE_NULL;
+}
+
+static int64_t sq_get_int(const sg_rows *r, int col)
+{
+    return sqlite3_column_int64(ROWS(r)->stmt, col);
+}
+
+static const char *sq_get_text(const sg_rows *r, int col)
+{
+    const unsigned char *s = sqlite3_column_text(ROWS(r)->stmt, col);
+    return s ? (const char *)s : "";
+}
+
+static const void *sq_get_blob(const sg_rows *r, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(ROWS(r)->stmt, col);
+    *len = (size_t)sqlite3_column_bytes(ROWS(r)->stmt, col);
+    return p;
+}
+
+static void sq_rows_free(sg_rows *r)
+{
+    sq_rows *q = (sq_rows *)(void *)r;
+    sqlite3_finalize(q->stmt);
+    free(q);
+}
+
+const sg_store_ops sg_store_sqlite = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .acquire = sq_acquire,
+    .release = sq_release,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .exec_script = sq_exec_script,
+    .exec = sq_exec,
+    .query = sq_query,
+    .next = sq_next,
+    .columns = sq_columns,
+    .is_null = sq_is_null,
+    .get_int = sq_get_int,
+    .get_text = sq_get_text,
+    .get_blob = sq_get_blob,
+    .rows_free = sq_rows_free,
+};

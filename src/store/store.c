@@ -1,0 +1,263 @@
+/* store: backend selection, transactions and migrations, shared by every backend. */
+#include "store/store.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "store/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct sg_store {
+    const sg_store_ops *be;
+    void *db;
+    int latest;
+};
+
+/* Backends' connections and row sets start with an sg_conn_base. */
+#define BE(x) (((const sg_conn_base *)(const void *)(x))->be)
+
+static int migration_version(const char *path, int *out)
+{
+    int64_t v = 0;
+    char num[16];
+    size_t i = 0;
+    while (path[i] >= '0' && path[i] <= '9' && i < sizeof(num) - 1) {
+        num[i] = path[i];
+        i++;
+    }
+    num[i] = '\0';
+    if (i == 0 || path[i] != '_' || sg_parse_i64(num, 1, 1000000, "migration", &v) != SG_OK)
+        return sg_err_set(SG_EINTERNAL, "migration file '%s' is not named NNNN_name.sql", path);
+    *out = (int)v;
+    return SG_OK;
+}
+
+static int latest_version(const sg_embed_file *m, int *out)
+{
+    int latest = 0;
+    for (const sg_embed_file *f = m; f && f->path; f++) {
+        int v = 0;
+        int rc = migration_version(f->path, &v);
+        if (rc != SG_OK)
+            return rc;
+        if (v != latest + 1)
+            return sg_err_set(SG_EINTERNAL, "migration %s is out of sequence (expected %d)",
+                              f->path, latest + 1);
+        latest = v;
+    }
+    *out = latest;
+    return SG_OK;
+}
+
+typedef struct migrate_ctx {
+    const sg_embed_file *file;
+    int version;
+} migrate_ctx;
+
+static int current_version(sg_conn *c, int *out)
+{
+    int64_t v = 0;
+    int rc = sg_conn_query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                               NULL, 0, &v);
+    *out = (int)v;
+    return rc;
+}
+
+static int apply_one(sg_conn *c, void *ctx)
+{
+    migrate_ctx *m = ctx;
+    int cur = 0;
+    int rc = current_version(c, &cur);
+    if (rc != SG_OK || cur >= m->version)
+        return rc; /* another process applied it meanwhile */
+    rc = BE(c)->exec_script(c, (const char *)m->file->data);
+    if (rc != SG_OK)
+        return sg_err_wrap(rc, "migration %s", m->file->path);
+    sg_val p[] = {SG_VINT(m->version), SG_VTEXT(m->file->path)};
+    return sg_conn_exec(c,
+                        "INSERT INTO schema_migrations (version, name, applied_at) "
+                        "VALUES (?1, ?2, CURRENT_TIMESTAMP)",
+                        p, 2, NULL);
+}
+
+static int create_meta(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c,
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                        " applied_at TEXT NOT NULL)",
+                        NULL, 0, NULL);
+}
+
+static int read_version(sg_conn *c, void *ctx)
+{
+    return current_version(c, ctx);
+}
+
+static int migrate(sg_store *st, const sg_embed_file *migs)
+{
+    int rc = sg_store_tx(st, create_meta, NULL);
+    int cur = 0;
+    if (rc == SG_OK)
+        rc = sg_store_read(st, read_version, &cur);
+    if (rc != SG_OK)
+        return rc;
+    if (cur > st->latest)
+        return sg_err_set(SG_ECONFLICT,
+                          "the database schema is version %d, newer than this binary knows "
+                          "(%d); run a newer snowgate",
+                          cur, st->latest);
+    for (const sg_embed_file *f = migs; f && f->path; f++) {
+        migrate_ctx m = {f, 0};
+        migration_version(f->path, &m.version);
+        if (m.version <= cur)
+            continue;
+        rc = sg_store_tx(st, apply_one, &m);
+        if (rc != SG_OK)
+            return rc;
+        sg_log_info("store migrated", "migration", f->path);
+    }
+    return SG_OK;
+}
+
+int sg_store_open(const sg_store_opts *opts, sg_store **out)
+{
+    *out = NULL;
+    const sg_store_ops *be = NULL;
+    if (!opts->url || !*opts->url)
+        return sg_err_set(SG_EINVAL, "store URL is empty");
+    if (sg_str_startswith(opts->url, "postgres://") || sg_str_startswith(opts->url, "postgresql://"))
+        return sg_err_set(SG_EINVAL, "the PostgreSQL store is not available in this build yet; "
+                                     "use sqlite:PATH");
+    be = &sg_store_sqlite;
+
+    sg_store *st = sg_xcalloc(1, sizeof(*st));
+    st->be = be;
+    int rc = latest_version(opts->migrations, &st->latest);
+    if (rc == SG_OK)
+        rc = be->open(opts, &st->db);
+    if (rc == SG_OK && opts->migrate)
+        rc = migrate(st, opts->migrations);
+    if (rc != SG_OK) {
+        sg_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return SG_OK;
+}
+
+void sg_store_close(sg_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        st->be->close(st->db);
+    free(st);
+}
+
+const char *sg_store_backend(const sg_store *st)
+{
+    return st->be->name;
+}
+
+int sg_store_schema(sg_store *st, int *current, int *latest)
+{
+    *latest = st->latest;
+    *current = 0;
+    return sg_store_read(st, read_version, current);
+}
+
+static int run(sg_store *st, sg_store_fn fn, void *ctx, bool write)
+{
+    sg_conn *c = NULL;
+    int rc = st->be->acquire(st->db, &c);
+    if (rc != SG_OK)
+        return rc;
+    rc = st->be->begin(c, write);
+    if (rc == SG_OK) {
+        rc = fn(c, ctx);
+        if (rc == SG_OK)
+            rc = st->be->commit(c);
+        else
+            st->be->rollback(c);
+    }
+    st->be->release(st->db, c);
+    return rc;
+}
+
+int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    return run(st, fn, ctx, true);
+}
+
+int sg_store_read(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    return run(st, fn, ctx, false);
+}
+
+int sg_conn_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes)
+{
+    return BE(c)->exec(c, sql, params, n, changes);
+}
+
+int sg_conn_query(sg_conn *c, const char *sql, const sg_val *params, size_t n, sg_rows **out)
+{
+    return BE(c)->query(c, sql, params, n, out);
+}
+
+int sg_conn_query_int(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *out)
+{
+    sg_rows *r = NULL;
+    int rc = sg_conn_query(c, sql, params, n, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1)
+        *out = sg_rows_int(r, 0);
+    else if (step == 0)
+        rc = sg_err_set(SG_ENOTFOUND, "no row");
+    else
+        rc = step;
+    sg_rows_free(r);
+    return rc;
+}
+
+int sg_rows_next(sg_rows *r)
+{
+    return BE(r)->next(r);
+}
+
+int sg_rows_columns(const sg_rows *r)
+{
+    return BE(r)->columns(r);
+}
+
+bool sg_rows_null(const sg_rows *r, int col)
+{
+    return BE(r)->is_null(r, col);
+}
+
+int64_t sg_rows_int(const sg_rows *r, int col)
+{
+    return BE(r)->get_int(r, col);
+}
+
+const char *sg_rows_text(const sg_rows *r, int col)
+{
+    return BE(r)->get_text(r, col);
+}
+
+const void *sg_rows_blob(const sg_rows *r, int col, size_t *len)
+{
+    return BE(r)->get_blob(r, col, len);
+}
+
+void sg_rows_free(sg_rows *r)
+{
+    if (r)
+        BE(r)->rows_free(r);
+}

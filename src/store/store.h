@@ -1,0 +1,80 @@
+/* store: the one storage interface. SQLite now; PostgreSQL slots in behind the same calls.
+ * SQL is written once, portable: parameters are ?1, ?2, ... (translated per backend). */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include "core/embed.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sg_store sg_store;
+typedef struct sg_conn sg_conn; /* one connection, lent for the duration of a callback */
+typedef struct sg_rows sg_rows;
+
+typedef enum sg_val_type { SG_V_NULL, SG_V_INT, SG_V_TEXT, SG_V_BLOB } sg_val_type;
+
+/* A query parameter. Text and blobs are borrowed for the duration of the call. */
+typedef struct sg_val {
+    sg_val_type type;
+    int64_t i;
+    const void *p;
+    size_t len;
+} sg_val;
+
+#define SG_VNULL ((sg_val){SG_V_NULL, 0, NULL, 0})
+#define SG_VINT(x) ((sg_val){SG_V_INT, (int64_t)(x), NULL, 0})
+/* NULL text binds SQL NULL. */
+#define SG_VTEXT(x) ((sg_val){(x) ? SG_V_TEXT : SG_V_NULL, 0, (x), 0})
+#define SG_VBLOB(ptr, n) ((sg_val){SG_V_BLOB, 0, (ptr), (n)})
+
+typedef struct sg_store_opts {
+    const char *url;                   /* "sqlite:/path/file.db" or a plain path */
+    const sg_embed_file *migrations;   /* "NNNN_name.sql" files; NULL for none */
+    unsigned pool_size;                /* connections kept open */
+    unsigned busy_timeout_ms;          /* how long a writer waits for the lock */
+    bool migrate;                      /* apply pending migrations on open */
+} sg_store_opts;
+
+#define SG_STORE_OPTS_INIT {NULL, NULL, 4, 5000, true}
+
+/* Opens the store, and with opts.migrate applies pending migrations in order, each in its own
+ * transaction. A database whose schema is newer than this binary knows is refused. *out is
+ * the caller's: close it with sg_store_close(). */
+int sg_store_open(const sg_store_opts *opts, sg_store **out);
+void sg_store_close(sg_store *st);
+
+/* The schema version in the database and the newest one this binary carries. */
+int sg_store_schema(sg_store *st, int *current, int *latest);
+
+typedef int (*sg_store_fn)(sg_conn *c, void *ctx);
+
+/* Runs fn inside a write transaction: commits when fn returns SG_OK, rolls back otherwise and
+ * returns fn's error. Thread-safe; concurrent writers are serialized by the backend. */
+int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
+/* Runs fn with a connection for reads (a consistent snapshot). */
+int sg_store_read(sg_store *st, sg_store_fn fn, void *ctx);
+
+/* Executes a statement; *changes (may be NULL) gets the affected row count. A unique or
+ * foreign key violation is SG_ECONFLICT. */
+int sg_conn_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes);
+/* Runs a query. *out is the caller's: free it with sg_rows_free(). */
+int sg_conn_query(sg_conn *c, const char *sql, const sg_val *params, size_t n, sg_rows **out);
+/* First column of the first row as an integer; SG_ENOTFOUND when there is no row. */
+int sg_conn_query_int(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *out);
+
+/* Steps to the next row: 1 for a row, 0 at the end, a negative sg_err on failure. */
+int sg_rows_next(sg_rows *r);
+int sg_rows_columns(const sg_rows *r);
+bool sg_rows_null(const sg_rows *r, int col);
+int64_t sg_rows_int(const sg_rows *r, int col);
+/* Text of a column ("" for NULL). Borrowed until the next sg_rows_next(). */
+const char *sg_rows_text(const sg_rows *r, int col);
+const void *sg_rows_blob(const sg_rows *r, int col, size_t *len);
+void sg_rows_free(sg_rows *r);
+
+/* The backend's name: "sqlite" or "postgres". */
+const char *sg_store_backend(const sg_store *st);
+
+#endif
