@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_CHUNK 4096
+#define ARENA_CHUNK       4096
 #define ARENA_DEFAULT_MAX ((size_t)16 * 1024 * 1024)
 
 typedef struct chunk {

@@ -13,7 +13,10 @@ typedef struct sg_buf {
 } sg_buf;
 
 #define SG_BUF_DEFAULT_MAX ((size_t)64 * 1024 * 1024)
-#define SG_BUF_INIT(max_bytes) {NULL, 0, 0, (max_bytes)}
+#define SG_BUF_INIT(max_bytes)                                                                     \
+    {                                                                                              \
+        NULL, 0, 0, (max_bytes)                                                                    \
+    }
 
 /* Appends n bytes. SG_ETOOBIG (and nothing appended) when the cap would be exceeded. */
 int sg_buf_append(sg_buf *b, const void *p, size_t n);

@@ -16,10 +16,10 @@ typedef struct sg_cli_flag {
 } sg_cli_flag;
 
 typedef struct sg_cli_spec {
-    const char *prog;      /* "snowgate" */
-    const char *command;   /* "serve" */
-    const char *summary;   /* one line */
-    const char *args;      /* positional arguments in the usage line, or NULL */
+    const char *prog;         /* "snowgate" */
+    const char *command;      /* "serve" */
+    const char *summary;      /* one line */
+    const char *args;         /* positional arguments in the usage line, or NULL */
     const sg_cli_flag *flags; /* ends with {NULL} */
     const sg_cfg_key *keys;   /* the program's config keys, or NULL */
     const char *env_prefix;   /* "SNOWGATE_" */

@@ -35,7 +35,9 @@ static int validate_and_set(const sg_cfg_key *k, void *cfg, const char *value)
     char *field = (char *)cfg + k->offset;
     int rc = SG_OK;
     switch (k->type) {
-    case SG_CFG_STR: set_str(cfg, k, value); break;
+    case SG_CFG_STR:
+        set_str(cfg, k, value);
+        break;
     case SG_CFG_INT: {
         int64_t v = 0;
         rc = sg_parse_i64(value, k->min, k->max, k->name, &v);
@@ -43,7 +45,9 @@ static int validate_and_set(const sg_cfg_key *k, void *cfg, const char *value)
             *(int64_t *)field = v;
         break;
     }
-    case SG_CFG_BOOL: rc = sg_parse_bool(value, k->name, (bool *)field); break;
+    case SG_CFG_BOOL:
+        rc = sg_parse_bool(value, k->name, (bool *)field);
+        break;
     case SG_CFG_SIZE: {
         size_t v = 0;
         rc = sg_parse_size(value, (size_t)k->min, (size_t)k->max, k->name, &v);
@@ -87,8 +91,7 @@ static int validate_and_set(const sg_cfg_key *k, void *cfg, const char *value)
         rc = sg_url_parse(value, &u);
         if (rc == SG_OK) {
             if (strcmp(u.scheme, "https") != 0 && strcmp(u.scheme, "http") != 0)
-                rc = sg_err_set(SG_EINVAL, "%s: '%s' must be an http or https URL", k->name,
-                                value);
+                rc = sg_err_set(SG_EINVAL, "%s: '%s' must be an http or https URL", k->name, value);
             else if (u.user)
                 rc = sg_err_set(SG_EINVAL, "%s: '%s' must not carry credentials", k->name, value);
             sg_url_clear(&u);

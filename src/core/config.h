@@ -21,9 +21,9 @@ typedef enum sg_cfg_type {
 typedef struct sg_cfg_key {
     const char *name; /* "section.key" or "key"; env var is PREFIX + upper(name with . -> _) */
     sg_cfg_type type;
-    size_t offset;    /* offsetof the field in the program's config struct */
-    const char *def;  /* default as text; NULL leaves the field zero/NULL */
-    int64_t min, max; /* for INT and SIZE */
+    size_t offset;              /* offsetof the field in the program's config struct */
+    const char *def;            /* default as text; NULL leaves the field zero/NULL */
+    int64_t min, max;           /* for INT and SIZE */
     const char *const *choices; /* for ENUM, NULL-terminated */
     const char *help;
 } sg_cfg_key;

@@ -48,8 +48,8 @@ int sg_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
     return SG_OK;
 }
 
-int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen,
-                 const void *pt, size_t ptlen, sg_buf *out)
+int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *pt,
+                 size_t ptlen, sg_buf *out)
 {
     int rc = SG_OK;
     EVP_CIPHER_CTX *ctx = NULL;
@@ -96,8 +96,8 @@ cleanup:
     return rc;
 }
 
-int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen,
-                 const void *in, size_t inlen, sg_buf *out)
+int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *in,
+                 size_t inlen, sg_buf *out)
 {
     int rc = SG_OK;
     EVP_CIPHER_CTX *ctx = NULL;

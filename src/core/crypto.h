@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SG_SHA256_LEN 32
-#define SG_AEAD_KEY_LEN 32
+#define SG_SHA256_LEN     32
+#define SG_AEAD_KEY_LEN   32
 #define SG_AEAD_NONCE_LEN 12
-#define SG_AEAD_TAG_LEN 16
+#define SG_AEAD_TAG_LEN   16
 
 /* Fills buf with n cryptographically secure random bytes. */
 int sg_random(void *buf, size_t n);
@@ -25,10 +25,10 @@ int sg_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
 /* AES-256-GCM. seal appends nonce || ciphertext || tag to out; open checks the tag and the
  * associated data (bind the row, e.g. "table:id:column") and appends the plaintext.
  * A wrong key, tampered bytes or other associated data give SG_EAUTH. */
-int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen,
-                 const void *pt, size_t ptlen, sg_buf *out);
-int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen,
-                 const void *in, size_t inlen, sg_buf *out);
+int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *pt,
+                 size_t ptlen, sg_buf *out);
+int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *in,
+                 size_t inlen, sg_buf *out);
 
 /* Constant-time comparison of two equal-length byte strings. */
 bool sg_ct_equal(const void *a, const void *b, size_t n);

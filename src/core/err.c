@@ -47,37 +47,63 @@ void sg_err_clear(void)
 int sg_err_http_status(int code)
 {
     switch (code) {
-    case SG_OK: return 200;
-    case SG_EINVAL: return 400;
-    case SG_EAUTH: return 401;
-    case SG_EFORBIDDEN: return 403;
-    case SG_ENOTFOUND: return 404;
-    case SG_ECONFLICT: return 409;
-    case SG_ETOOBIG: return 413;
-    case SG_EDENIED: return 400;
-    case SG_ENET: return 502;
-    case SG_ETIMEOUT: return 504;
-    case SG_EUNAVAIL: return 503;
-    default: return 500;
+    case SG_OK:
+        return 200;
+    case SG_EINVAL:
+        return 400;
+    case SG_EAUTH:
+        return 401;
+    case SG_EFORBIDDEN:
+        return 403;
+    case SG_ENOTFOUND:
+        return 404;
+    case SG_ECONFLICT:
+        return 409;
+    case SG_ETOOBIG:
+        return 413;
+    case SG_EDENIED:
+        return 400;
+    case SG_ENET:
+        return 502;
+    case SG_ETIMEOUT:
+        return 504;
+    case SG_EUNAVAIL:
+        return 503;
+    default:
+        return 500;
     }
 }
 
 const char *sg_err_name(int code)
 {
     switch (code) {
-    case SG_OK: return "ok";
-    case SG_EINVAL: return "invalid";
-    case SG_EAUTH: return "unauthorized";
-    case SG_EFORBIDDEN: return "forbidden";
-    case SG_ENOTFOUND: return "not_found";
-    case SG_ECONFLICT: return "conflict";
-    case SG_ETOOBIG: return "too_large";
-    case SG_EDENIED: return "denied";
-    case SG_ENET: return "bad_gateway";
-    case SG_ETIMEOUT: return "timeout";
-    case SG_EUNAVAIL: return "unavailable";
-    case SG_ESTORE: return "store_error";
-    case SG_EIO: return "io_error";
-    default: return "internal";
+    case SG_OK:
+        return "ok";
+    case SG_EINVAL:
+        return "invalid";
+    case SG_EAUTH:
+        return "unauthorized";
+    case SG_EFORBIDDEN:
+        return "forbidden";
+    case SG_ENOTFOUND:
+        return "not_found";
+    case SG_ECONFLICT:
+        return "conflict";
+    case SG_ETOOBIG:
+        return "too_large";
+    case SG_EDENIED:
+        return "denied";
+    case SG_ENET:
+        return "bad_gateway";
+    case SG_ETIMEOUT:
+        return "timeout";
+    case SG_EUNAVAIL:
+        return "unavailable";
+    case SG_ESTORE:
+        return "store_error";
+    case SG_EIO:
+        return "io_error";
+    default:
+        return "internal";
     }
 }

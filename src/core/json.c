@@ -34,6 +34,27 @@ static int check_depth(const char *text, size_t len, int max_depth)
     return SG_OK;
 }
 
+/* jansson cannot hold a NUL inside an object key. RFC 8259 allows one, so such a text is read
+ * again with every \u0000 escape as U+FFFD: no key or value can then alias a shorter one. */
+static json_t *parse_nul_keys(const char *text, size_t len, json_error_t *error)
+{
+    char *copy = sg_xstrndup(text, len);
+    size_t slashes = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (copy[i] == '\\') {
+            slashes++;
+            continue;
+        }
+        if (slashes % 2 == 1 && copy[i] == 'u' && i + 4 < len &&
+            memcmp(copy + i + 1, "0000", 4) == 0)
+            memcpy(copy + i + 1, "FFFD", 4);
+        slashes = 0;
+    }
+    json_t *j = json_loadb(copy, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, error);
+    free(copy);
+    return j;
+}
+
 int sg_json_parse(const char *text, size_t len, size_t max_size, int max_depth, sg_json **out)
 {
     json_error_t error;
@@ -44,10 +65,14 @@ int sg_json_parse(const char *text, size_t len, size_t max_size, int max_depth, 
         max_depth = SG_JSON_MAX_DEPTH;
     if (len > max_size)
         return sg_err_set(SG_ETOOBIG, "JSON body is %zu bytes; the limit is %zu", len, max_size);
+    if (memchr(text, '\0', len))
+        return sg_err_set(SG_EINVAL, "invalid JSON: contains a NUL byte");
     int rc = check_depth(text, len, max_depth);
     if (rc != SG_OK)
         return rc;
     json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
+    if (!j && strstr(error.text, "NUL byte in object key"))
+        j = parse_nul_keys(text, len, &error);
     if (!j)
         return sg_err_set(SG_EINVAL, "invalid JSON at line %d, column %d: %s", error.line,
                           error.column, error.text);
@@ -68,14 +93,22 @@ sg_json *sg_json_incref(sg_json *j)
 sg_json_type sg_json_typeof(const sg_json *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return SG_JSON_OBJECT;
-    case JSON_ARRAY: return SG_JSON_ARRAY;
-    case JSON_STRING: return SG_JSON_STRING;
-    case JSON_INTEGER: return SG_JSON_INTEGER;
-    case JSON_REAL: return SG_JSON_REAL;
-    case JSON_TRUE: return SG_JSON_TRUE;
-    case JSON_FALSE: return SG_JSON_FALSE;
-    default: return SG_JSON_NULL;
+    case JSON_OBJECT:
+        return SG_JSON_OBJECT;
+    case JSON_ARRAY:
+        return SG_JSON_ARRAY;
+    case JSON_STRING:
+        return SG_JSON_STRING;
+    case JSON_INTEGER:
+        return SG_JSON_INTEGER;
+    case JSON_REAL:
+        return SG_JSON_REAL;
+    case JSON_TRUE:
+        return SG_JSON_TRUE;
+    case JSON_FALSE:
+        return SG_JSON_FALSE;
+    default:
+        return SG_JSON_NULL;
     }
 }
 

@@ -11,7 +11,7 @@
 typedef struct json_t sg_json;
 
 #define SG_JSON_MAX_DEPTH 64
-#define SG_JSON_MAX_SIZE ((size_t)1024 * 1024)
+#define SG_JSON_MAX_SIZE  ((size_t)1024 * 1024)
 
 typedef enum sg_json_type {
     SG_JSON_OBJECT,

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX (16 * 1024)
+#define LOG_LINE_MAX  (16 * 1024)
 #define LOG_REQID_MAX 64
 
 /* Set once by sg_log_init() before threads start; read-only afterwards. */
@@ -76,8 +76,9 @@ bool sg_log_enabled(sg_log_level level)
 
 bool sg_log_key_is_secret(const char *key)
 {
-    static const char *const words[] = {"secret", "token",  "password", "passwd", "authorization",
-                                        "cookie", "apikey", "api_key",  "signature", "credential"};
+    static const char *const words[] = {"secret",        "token",     "password", "passwd",
+                                        "authorization", "cookie",    "apikey",   "api_key",
+                                        "signature",     "credential"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(key, words[i]))
             return true;
@@ -89,11 +90,21 @@ static void put_json_str(sg_buf *b, const char *s)
     sg_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': sg_buf_puts(b, "\\\""); break;
-        case '\\': sg_buf_puts(b, "\\\\"); break;
-        case '\n': sg_buf_puts(b, "\\n"); break;
-        case '\r': sg_buf_puts(b, "\\r"); break;
-        case '\t': sg_buf_puts(b, "\\t"); break;
+        case '"':
+            sg_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            sg_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            sg_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            sg_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            sg_buf_puts(b, "\\t");
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 sg_buf_printf(b, "\\u%04x", *p);
@@ -172,8 +183,9 @@ void sg_log_kv(sg_log_level level, const char *msg, ...)
         sg_buf_free(&b);
         sg_buf trunc = SG_BUF_INIT(1024);
         if (log_format == SG_LOG_JSON)
-            sg_buf_printf(&trunc, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n",
-                          ts, level_names[level]);
+            sg_buf_printf(&trunc,
+                          "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n", ts,
+                          level_names[level]);
         else
             sg_buf_printf(&trunc, "ts=%s level=%s msg=\"log line too long\"\n", ts,
                           level_names[level]);

@@ -24,13 +24,15 @@ static int mkdir_p(const char *dir)
             continue;
         *p = '\0';
         if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return sg_err_set(SG_EIO, "data dir '%s': cannot create '%s' (%s); choose a writable --data DIR",
-                              dir, path, strerror(errno));
+            return sg_err_set(
+                SG_EIO, "data dir '%s': cannot create '%s' (%s); choose a writable --data DIR", dir,
+                path, strerror(errno));
         *p = '/';
     }
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return sg_err_set(SG_EIO, "data dir '%s': cannot create it (%s); choose a writable --data DIR",
-                          dir, strerror(errno));
+        return sg_err_set(SG_EIO,
+                          "data dir '%s': cannot create it (%s); choose a writable --data DIR", dir,
+                          strerror(errno));
     return SG_OK;
 }
 
@@ -49,8 +51,9 @@ int sg_proc_data_dir(const char *dir)
     snprintf(probe, sizeof(probe), "%s/.write-test-%ld", dir, (long)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return sg_err_set(SG_EIO, "data dir '%s' is not writable (%s); choose a writable --data DIR",
-                          dir, strerror(errno));
+        return sg_err_set(SG_EIO,
+                          "data dir '%s' is not writable (%s); choose a writable --data DIR", dir,
+                          strerror(errno));
     close(fd);
     unlink(probe);
     return SG_OK;

@@ -45,8 +45,7 @@ int sg_parse_bool(const char *s, const char *what, bool *out)
             return SG_OK;
         }
     }
-    return sg_err_set(SG_EINVAL, "%s: '%s' is not a boolean; use true or false", what,
-                      s ? s : "");
+    return sg_err_set(SG_EINVAL, "%s: '%s' is not a boolean; use true or false", what, s ? s : "");
 }
 
 int sg_parse_size(const char *s, size_t min, size_t max, const char *what, size_t *out)

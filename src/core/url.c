@@ -40,7 +40,8 @@ int sg_url_parse(const char *s, sg_url *out)
         abort();
     CURLUcode uc = curl_url_set(h, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
     if (uc != CURLUE_OK) {
-        rc = sg_err_set(SG_EINVAL, "'%s' is not a valid absolute URL (%s)", s, curl_url_strerror(uc));
+        rc = sg_err_set(SG_EINVAL, "'%s' is not a valid absolute URL (%s)", s,
+                        curl_url_strerror(uc));
         goto cleanup;
     }
     out->scheme = url_part(h, CURLUPART_SCHEME, 0);
@@ -63,6 +64,8 @@ int sg_url_parse(const char *s, sg_url *out)
         goto cleanup;
     }
     for (char *c = out->scheme; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+    for (char *c = out->host; *c; c++)
         *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
     size_t hl = strlen(out->host);
     if (hl >= 2 && out->host[0] == '[' && out->host[hl - 1] == ']') {
@@ -142,13 +145,13 @@ static sg_addr_class classify_v6(const uint8_t *b)
         return classify_v4(be32(b + 12));
     if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 embeds an IPv4 address */
         return classify_v4(be32(b + 2)) == SG_ADDR_PUBLIC ? SG_ADDR_PUBLIC : SG_ADDR_PRIVATE;
-    if ((b[0] & 0xfe) == 0xfc)                      /* fc00::/7 unique local */
+    if ((b[0] & 0xfe) == 0xfc) /* fc00::/7 unique local */
         return SG_ADDR_PRIVATE;
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)      /* fe80::/10 link-local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 link-local */
         return SG_ADDR_PRIVATE;
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)      /* fec0::/10 site-local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* fec0::/10 site-local */
         return SG_ADDR_PRIVATE;
-    if (b[0] == 0xff)                               /* multicast */
+    if (b[0] == 0xff) /* multicast */
         return SG_ADDR_PRIVATE;
     if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */
         return SG_ADDR_PRIVATE;

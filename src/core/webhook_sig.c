@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define SIG_MAX_HEADER 4096
-#define SIG_MAX_ID 256
+#define SIG_MAX_ID     256
 
 int sg_webhook_sig_key(const char *secret, sg_buf *key_out)
 {

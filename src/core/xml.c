@@ -63,8 +63,7 @@ int sg_xml_parse(const char *buf, size_t len, size_t max_size, sg_xml_doc **out)
     if (!max_size)
         max_size = SG_XML_MAX_SIZE;
     if (len > max_size)
-        return sg_err_set(SG_ETOOBIG, "XML document is %zu bytes; the limit is %zu", len,
-                          max_size);
+        return sg_err_set(SG_ETOOBIG, "XML document is %zu bytes; the limit is %zu", len, max_size);
     if (len == 0)
         return sg_err_set(SG_EINVAL, "XML document is empty");
     pthread_once(&xml_once, xml_init);
@@ -249,8 +248,7 @@ int sg_xml_element(sg_xml_writer *w, const char *name, const char *text)
         sg_xml_start(w, name);
         return sg_xml_end(w);
     }
-    return wcheck(w,
-                  xmlTextWriterWriteElement(w->w, (const xmlChar *)name, (const xmlChar *)text),
+    return wcheck(w, xmlTextWriterWriteElement(w->w, (const xmlChar *)name, (const xmlChar *)text),
                   name);
 }
 

@@ -24,9 +24,13 @@ static const sg_cli_flag serve_flags[] = {
 };
 
 const sg_cli_spec sg_serve_spec = {
-    "snowgate", "serve",
+    "snowgate",
+    "serve",
     "Run the snowgate service: REST API, web UI, webhook receiver and background workers.",
-    NULL, serve_flags, sg_gate_config_keys, "SNOWGATE_",
+    NULL,
+    serve_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
 };
 
 int sg_cmd_serve(int argc, char **argv, char **envp)

@@ -83,8 +83,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 int sg_http_request(const sg_http_client_opts *opts, const char *method, const char *url,
-                    const char *const *headers, const void *body, size_t len,
-                    sg_http_response *res)
+                    const char *const *headers, const void *body, size_t len, sg_http_response *res)
 {
     int rc = SG_OK;
     CURL *h = NULL;

@@ -9,14 +9,17 @@
 #include <stddef.h>
 
 typedef struct sg_http_client_opts {
-    long timeout_ms;         /* whole request */
+    long timeout_ms; /* whole request */
     long connect_timeout_ms;
-    size_t max_response;     /* body cap; SG_ETOOBIG beyond it */
+    size_t max_response;          /* body cap; SG_ETOOBIG beyond it */
     bool allow_insecure_loopback; /* tests and the demo only */
-    const char *ca_file;     /* extra CA bundle, NULL for the system store */
+    const char *ca_file;          /* extra CA bundle, NULL for the system store */
 } sg_http_client_opts;
 
-#define SG_HTTP_CLIENT_OPTS_INIT {30000, 10000, 8 * 1024 * 1024, false, NULL}
+#define SG_HTTP_CLIENT_OPTS_INIT                                                                   \
+    {                                                                                              \
+        30000, 10000, 8 * 1024 * 1024, false, NULL                                                 \
+    }
 
 typedef struct sg_http_resp_header {
     char *name;

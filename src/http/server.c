@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PARAMS 8
+#define MAX_PARAMS       8
 #define MAX_RESP_HEADERS 32
-#define REQID_MAX 64
+#define REQID_MAX        64
 
 struct sg_http_server {
     struct MHD_Daemon *daemon;
@@ -116,7 +116,7 @@ typedef struct query_iter {
 } query_iter;
 
 static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-                               const char *value)
+                                const char *value)
 {
     (void)kind;
     query_iter *it = cls;
@@ -315,8 +315,10 @@ static void dispatch(sg_http_req *req)
         if (status >= 500)
             sg_log_error("handler failed", "path", req->path, "error", sg_err_msg());
         /* Internal details stay in the log; the client gets the reason only for 4xx. */
-        sg_http_reply_error(req, rc, status >= 500 ? "internal error; see the server log with this request_id"
-                                                   : sg_err_msg());
+        sg_http_reply_error(req, rc,
+                            status >= 500
+                                ? "internal error; see the server log with this request_id"
+                                : sg_err_msg());
     } else if (!req->response) {
         sg_log_error("handler returned without a reply", "path", req->path);
         sg_http_reply_status(req, 500, "internal", "the handler sent no reply");
@@ -389,47 +391,58 @@ static enum MHD_Result send_reply(sg_http_req *req)
     return r;
 }
 
+static void reply_too_big(sg_http_req *req)
+{
+    char msg[128];
+    if (req->too_many_headers) {
+        snprintf(msg, sizeof(msg), "more than %u request headers", req->srv->opts.max_headers);
+        sg_http_reply_status(req, 431, "too_many_headers", msg);
+    } else {
+        snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
+                 req->srv->opts.max_body);
+        sg_http_reply_status(req, 413, "too_large", msg);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     sg_http_server *srv = cls;
     sg_http_req *req = *con_cls;
     if (!req) {
-        /* Queue nothing on the first call: doing so would close keep-alive connections. */
-        *con_cls = req_new(srv, conn, url, method);
+        req = req_new(srv, conn, url, method);
+        *con_cls = req;
+        /* Refuse what is over a cap straight away (this closes the connection, which is what
+         * we want for such a client). Otherwise queue nothing on the first call: doing so
+         * would close keep-alive connections. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        int64_t clen = 0;
+        if (req->too_many_headers ||
+            (cl && sg_parse_i64(cl, 0, INT64_MAX, "length", &clen) == SG_OK &&
+             (uint64_t)clen > srv->opts.max_body)) {
+            reply_too_big(req);
+            return send_reply(req);
+        }
         return MHD_YES;
     }
     sg_log_set_request_id(req->reqid);
     if (*upload_data_size > 0) {
-        if (!req->too_big && !req->too_many_headers &&
-            sg_buf_append(&req->body, upload_data, *upload_data_size) != SG_OK) {
+        /* Past the cap the rest of the body is read and dropped; 413 follows at the end. */
+        if (!req->too_big && sg_buf_append(&req->body, upload_data, *upload_data_size) != SG_OK) {
             req->too_big = true;
             sg_buf_free(&req->body);
         }
         *upload_data_size = 0;
-        if (req->too_big && !req->response) {
-            /* Answer now; libmicrohttpd closes the connection instead of reading the rest. */
-            char msg[128];
-            snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
-                     srv->opts.max_body);
-            sg_http_reply_status(req, 413, "too_large", msg);
-            sg_log_set_request_id(NULL);
-            return send_reply(req);
-        }
         sg_log_set_request_id(NULL);
         return MHD_YES;
     }
     if (!req->response) {
-        if (req->too_many_headers) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "more than %u request headers", srv->opts.max_headers);
-            sg_http_reply_status(req, 431, "too_many_headers", msg);
-        } else {
+        if (req->too_big || req->too_many_headers)
+            reply_too_big(req);
+        else
             dispatch(req);
-        }
     }
     enum MHD_Result r = send_reply(req);
     sg_log_set_request_id(NULL);
@@ -446,17 +459,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 +
-                (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
+    double ms =
+        (double)(t1.tv_sec - req->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e6;
     if (sg_log_enabled(SG_LOG_INFO)) {
         char status[16], dur[32];
         snprintf(status, sizeof(status), "%d", req->status);
         snprintf(dur, sizeof(dur), "%.3f", ms);
         sg_log_set_request_id(req->reqid);
         sg_log_kv(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SG_LOG_INFO : SG_LOG_WARN, "http",
-                  "method", req->method, "path", req->path, "status", status, "ms", dur,
-                  "client", req->client_ip,
-                  "outcome", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
+                  "method", req->method, "path", req->path, "status", status, "ms", dur, "client",
+                  req->client_ip, "outcome",
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
                   (const char *)NULL);
         sg_log_set_request_id(NULL);
     }
@@ -465,7 +478,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
@@ -492,19 +505,17 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
 
     sg_http_server *srv = sg_xcalloc(1, sizeof(*srv));
     srv->opts = *opts;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 1),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_END);
+        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(opts->threads ? opts->threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
         free(srv);

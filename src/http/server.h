@@ -30,21 +30,23 @@ typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
                                  const char *message);
 
 typedef struct sg_http_server_opts {
-    const char *host;      /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
-    uint16_t port;         /* 0 picks a free port; see sg_http_server_port() */
-    unsigned threads;      /* worker threads */
-    size_t max_body;       /* request body cap in bytes (413 beyond it) */
-    unsigned max_headers;  /* header count cap (431 beyond it) */
-    unsigned timeout_s;    /* idle connection timeout */
-    size_t arena_max;      /* per-request memory cap */
+    const char *host;     /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;        /* 0 picks a free port; see sg_http_server_port() */
+    unsigned threads;     /* worker threads */
+    size_t max_body;      /* request body cap in bytes (413 beyond it) */
+    unsigned max_headers; /* header count cap (431 beyond it) */
+    unsigned timeout_s;   /* idle connection timeout */
+    size_t arena_max;     /* per-request memory cap */
     const sg_http_route *routes;
-    sg_http_handler fallback; /* called when no route matches; NULL answers 404 */
+    sg_http_handler fallback;  /* called when no route matches; NULL answers 404 */
     sg_http_error_fn error_fn; /* NULL: {"error":{"code","message","request_id"}} */
     void *app;
 } sg_http_server_opts;
 
-#define SG_HTTP_SERVER_OPTS_INIT                                                                 \
-    {"127.0.0.1", 0, 4, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL}
+#define SG_HTTP_SERVER_OPTS_INIT                                                                   \
+    {                                                                                              \
+        "127.0.0.1", 0, 4, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL          \
+    }
 
 /* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */
 int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out);

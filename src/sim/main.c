@@ -26,9 +26,13 @@ static const sg_cli_flag sim_flags[] = {
 };
 
 static const sg_cli_spec sim_spec = {
-    "snowsim", "serve",
+    "snowsim",
+    "serve",
     "Run a ServiceNow-compatible instance (Table API, OAuth, Service Catalog, update sets).",
-    NULL, sim_flags, sg_sim_config_keys, "SNOWSIM_",
+    NULL,
+    sim_flags,
+    sg_sim_config_keys,
+    "SNOWSIM_",
 };
 
 int main(int argc, char **argv)

@@ -50,9 +50,8 @@ static const char *path_of(const char *url)
 static int open_one(const char *path, unsigned busy_ms, sqlite3 **out)
 {
     sqlite3 *db = NULL;
-    int src = sqlite3_open_v2(path, &db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                              NULL);
+    int src = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
         int rc = sg_err_set(SG_ESTORE, "cannot open database '%s': %s", path,
                             db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
@@ -168,8 +167,7 @@ static void sq_rollback(sg_conn *c)
         sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
-                   sqlite3_stmt **out)
+static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, sqlite3_stmt **out)
 {
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(sc->db, sql, -1, &st, NULL);
@@ -179,12 +177,18 @@ static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
         int idx = (int)i + 1;
         const sg_val *v = &params[i];
         switch (v->type) {
-        case SG_V_NULL: src = sqlite3_bind_null(st, idx); break;
-        case SG_V_INT: src = sqlite3_bind_int64(st, idx, v->i); break;
+        case SG_V_NULL:
+            src = sqlite3_bind_null(st, idx);
+            break;
+        case SG_V_INT:
+            src = sqlite3_bind_int64(st, idx, v->i);
+            break;
         case SG_V_TEXT:
             src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_STATIC);
             break;
-        case SG_V_BLOB: src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC); break;
+        case SG_V_BLOB:
+            src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC);
+            break;
         }
         if (src != SQLITE_OK) {
             int rc = sq_error(sc->db, src, "bind");

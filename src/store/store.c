@@ -60,8 +60,8 @@ typedef struct migrate_ctx {
 static int current_version(sg_conn *c, int *out)
 {
     int64_t v = 0;
-    int rc = sg_conn_query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                               NULL, 0, &v);
+    int rc = sg_conn_query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
+                               0, &v);
     *out = (int)v;
     return rc;
 }
@@ -130,7 +130,8 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
     const sg_store_ops *be = NULL;
     if (!opts->url || !*opts->url)
         return sg_err_set(SG_EINVAL, "store URL is empty");
-    if (sg_str_startswith(opts->url, "postgres://") || sg_str_startswith(opts->url, "postgresql://"))
+    if (sg_str_startswith(opts->url, "postgres://") ||
+        sg_str_startswith(opts->url, "postgresql://"))
         return sg_err_set(SG_EINVAL, "the PostgreSQL store is not available in this build yet; "
                                      "use sqlite:PATH");
     be = &sg_store_sqlite;

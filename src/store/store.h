@@ -23,21 +23,29 @@ typedef struct sg_val {
     size_t len;
 } sg_val;
 
-#define SG_VNULL ((sg_val){SG_V_NULL, 0, NULL, 0})
-#define SG_VINT(x) ((sg_val){SG_V_INT, (int64_t)(x), NULL, 0})
-/* NULL text binds SQL NULL. */
-#define SG_VTEXT(x) ((sg_val){(x) ? SG_V_TEXT : SG_V_NULL, 0, (x), 0})
+static inline sg_val sg_vtext(const char *s)
+{
+    /* NULL text binds SQL NULL. */
+    return (sg_val){s ? SG_V_TEXT : SG_V_NULL, 0, s, 0};
+}
+
+#define SG_VNULL         ((sg_val){SG_V_NULL, 0, NULL, 0})
+#define SG_VINT(x)       ((sg_val){SG_V_INT, (int64_t)(x), NULL, 0})
+#define SG_VTEXT(x)      sg_vtext(x)
 #define SG_VBLOB(ptr, n) ((sg_val){SG_V_BLOB, 0, (ptr), (n)})
 
 typedef struct sg_store_opts {
-    const char *url;                   /* "sqlite:/path/file.db" or a plain path */
-    const sg_embed_file *migrations;   /* "NNNN_name.sql" files; NULL for none */
-    unsigned pool_size;                /* connections kept open */
-    unsigned busy_timeout_ms;          /* how long a writer waits for the lock */
-    bool migrate;                      /* apply pending migrations on open */
+    const char *url;                 /* "sqlite:/path/file.db" or a plain path */
+    const sg_embed_file *migrations; /* "NNNN_name.sql" files; NULL for none */
+    unsigned pool_size;              /* connections kept open */
+    unsigned busy_timeout_ms;        /* how long a writer waits for the lock */
+    bool migrate;                    /* apply pending migrations on open */
 } sg_store_opts;
 
-#define SG_STORE_OPTS_INIT {NULL, NULL, 4, 5000, true}
+#define SG_STORE_OPTS_INIT                                                                         \
+    {                                                                                              \
+        NULL, NULL, 4, 5000, true                                                                  \
+    }
 
 /* Opens the store, and with opts.migrate applies pending migrations in order, each in its own
  * transaction. A database whose schema is newer than this binary knows is refused. *out is

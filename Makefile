@@ -1,0 +1,48 @@
+# The public interface of the project. Everything goes through these targets.
+#   make deps    install the Debian packages (scripts/install-deps.sh)
+#   make build   build build/snowgate and build/snowsim
+#   make check   deps, sanitizer build, lint, fuzz smoke, and every test through ctest
+#   make demo    run the product on embedded defaults
+#   make fuzz    build and run the libFuzzer targets (FUZZ_SECONDS each, default 5)
+#   make format  clang-format the sources in place
+#   make lint    format check, banned functions, cppcheck
+
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
+
+.PHONY: all deps build check test demo fuzz format lint clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_TESTS=OFF >/dev/null
+	@ninja -C $(BUILD) snowgate snowsim
+
+check: deps lint fuzz
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSG_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN_BUILD)
+	@scripts/test-summary.sh $(ASAN_BUILD) $(JOBS)
+
+test:
+	@ninja -C $(ASAN_BUILD) && scripts/test-summary.sh $(ASAN_BUILD) $(JOBS)
+
+demo: build
+	@scripts/demo.sh
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+format:
+	@clang-format -i $(SOURCES)
+
+lint:
+	@scripts/lint.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

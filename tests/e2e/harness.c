@@ -1,0 +1,250 @@
+/* harness: process and file helpers for unit and end-to-end tests. */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int h_read_file(const char *path, sg_buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sg_err_set(SG_EIO, "%s: %s", path, strerror(errno));
+    char chunk[65536];
+    size_t n;
+    int rc = SG_OK;
+    if (!out->max)
+        out->max = 64 * 1024 * 1024;
+    while (rc == SG_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = sg_buf_append(out, chunk, n);
+    if (rc == SG_OK)
+        rc = sg_buf_append(out, "", 0);
+    fclose(f);
+    return rc;
+}
+
+int h_write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return sg_err_set(SG_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fwrite(data, 1, len, f);
+    fclose(f);
+    return n == len ? SG_OK : SG_EIO;
+}
+
+char *h_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = sg_xasprintf("%s/sgtest-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    if (!mkdtemp(tmpl)) {
+        fprintf(stderr, "mkdtemp failed: %s\n", strerror(errno));
+        abort();
+    }
+    return tmpl;
+}
+
+void h_rmdir(const char *path)
+{
+    const char *argv[] = {"/bin/rm", "-rf", path, NULL};
+    h_run(argv, NULL, 30000, NULL, NULL);
+}
+
+static char **merged_env(const char *const env[])
+{
+    size_t n = 0, m = 0;
+    while (environ[n])
+        n++;
+    while (env && env[m])
+        m++;
+    char **all = sg_xcalloc(n + m + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        all[k++] = (char *)env[i];
+    for (size_t i = 0; i < n; i++) {
+        bool overridden = false;
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        for (size_t j = 0; j < m; j++)
+            if (strncmp(env[j], environ[i], klen) == 0 && env[j][klen] == '=')
+                overridden = true;
+        if (!overridden)
+            all[k++] = environ[i];
+    }
+    return all;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int h_spawn_server(const char *const argv[], const char *const env[], const char *banner,
+                   int timeout_ms, h_proc *p)
+{
+    int pipefd[2];
+    memset(p, 0, sizeof(*p));
+    char *dir = h_tmpdir("log");
+    snprintf(p->log_path, sizeof(p->log_path), "%s/stderr.log", dir);
+    free(dir);
+    if (pipe(pipefd) != 0)
+        return SG_EIO;
+    char **envp = merged_env(env);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int logfd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(pipefd[1], 1);
+        dup2(logfd, 2);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execve(argv[0], (char *const *)argv, envp);
+        _exit(127);
+    }
+    free(envp);
+    close(pipefd[1]);
+    p->pid = pid;
+    p->out_fd = pipefd[0];
+    char line[1024];
+    size_t len = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    char want[128];
+    snprintf(want, sizeof(want), "%s listening on ", banner);
+    while (now_ms() < deadline) {
+        struct pollfd pfd = {p->out_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(p->out_fd, line + len, 1);
+        if (n <= 0)
+            break;
+        if (line[len] == '\n') {
+            line[len] = '\0';
+            if (sg_str_startswith(line, want)) {
+                sg_strlcpy(p->url, line + strlen(want), sizeof(p->url));
+                return SG_OK;
+            }
+            len = 0;
+            continue;
+        }
+        if (++len >= sizeof(line) - 1)
+            len = 0;
+    }
+    h_stop(p, SIGKILL, 5000);
+    return sg_err_set(SG_ETIMEOUT, "%s did not print its listening line", argv[0]);
+}
+
+static int wait_status(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    int st = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+int h_stop(h_proc *p, int sig, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, sig);
+    int st = wait_status(p->pid, timeout_ms);
+    if (p->out_fd > 0)
+        close(p->out_fd);
+    p->pid = 0;
+    p->out_fd = 0;
+    return st;
+}
+
+static void drain(int fd, sg_buf *b, bool *open_)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n <= 0) {
+        *open_ = false;
+        return;
+    }
+    if (b)
+        sg_buf_append(b, chunk, (size_t)n);
+}
+
+int h_run(const char *const argv[], const char *const env[], int timeout_ms, sg_buf *out,
+          sg_buf *err)
+{
+    int po[2], pe[2];
+    if (pipe(po) != 0 || pipe(pe) != 0)
+        return -1;
+    char **envp = merged_env(env);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        execve(argv[0], (char *const *)argv, envp);
+        _exit(127);
+    }
+    free(envp);
+    close(po[1]);
+    close(pe[1]);
+    bool oo = true, eo = true;
+    int64_t deadline = now_ms() + timeout_ms;
+    while ((oo || eo) && now_ms() < deadline) {
+        struct pollfd pfd[2] = {{oo ? po[0] : -1, POLLIN, 0}, {eo ? pe[0] : -1, POLLIN, 0}};
+        if (poll(pfd, 2, 100) <= 0)
+            continue;
+        if (pfd[0].revents)
+            drain(po[0], out, &oo);
+        if (pfd[1].revents)
+            drain(pe[0], err, &eo);
+    }
+    close(po[0]);
+    close(pe[0]);
+    int64_t left = deadline - now_ms();
+    return wait_status(pid, left > 0 ? (int)left : 1);
+}
+
+int h_http(const char *method, const char *url, const char *const *headers, const char *body,
+           sg_http_response *res)
+{
+    sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
+    o.allow_insecure_loopback = true;
+    return sg_http_request(&o, method, url, headers, body, body ? strlen(body) : 0, res);
+}
+
+int h_count_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; *p; p++)
+        if (*p == '\n')
+            n++;
+    return n;
+}

@@ -1,0 +1,53 @@
+/* harness: helpers for tests: files, temporary dirs, and real processes driven over HTTP. */
+#ifndef SG_TEST_HARNESS_H
+#define SG_TEST_HARNESS_H
+
+#include "core/buf.h"
+#include "http/client.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Reads a whole file into out (capped at 64 MiB). */
+int h_read_file(const char *path, sg_buf *out);
+/* Writes a file. */
+int h_write_file(const char *path, const char *data, size_t len);
+/* A fresh empty temporary directory; the caller frees the string (the dir is left behind
+ * under $TMPDIR for inspection when a test fails, and removed by h_rmdir). */
+char *h_tmpdir(const char *tag);
+/* rm -rf */
+void h_rmdir(const char *path);
+
+typedef struct h_proc {
+    pid_t pid;
+    int out_fd;         /* the child's stdout */
+    char log_path[512]; /* the child's stderr goes here */
+    char url[256];      /* from the "... listening on URL" line */
+} h_proc;
+
+/* Starts argv[0] (a path) with extra environment entries ("K=V", NULL-terminated, may be NULL),
+ * then waits up to timeout_ms for a stdout line "<banner> listening on URL". */
+int h_spawn_server(const char *const argv[], const char *const env[], const char *banner,
+                   int timeout_ms, h_proc *p);
+/* Sends sig and waits up to timeout_ms; returns the exit status, 128+signal for a signal, or
+ * -1 after SIGKILL on timeout. */
+int h_stop(h_proc *p, int sig, int timeout_ms);
+
+/* Runs a program to completion, capturing stdout and stderr (each capped). Returns its exit
+ * status, or -1 when it could not run or did not finish within timeout_ms. */
+int h_run(const char *const argv[], const char *const env[], int timeout_ms, sg_buf *out,
+          sg_buf *err);
+
+/* HTTP against a test server (loopback allowed). method GET/POST...; body may be NULL. */
+int h_http(const char *method, const char *url, const char *const *headers, const char *body,
+           sg_http_response *res);
+
+/* Counts lines in text. */
+int h_count_lines(const char *text);
+
+#endif

@@ -1,0 +1,285 @@
+/* Tests for http/server and http/client, talking to each other over loopback. */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "http/client.h"
+#include "http/server.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int h_echo(sg_http_req *req, void *app)
+{
+    (void)app;
+    size_t len = 0;
+    const char *body = sg_http_body(req, &len);
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "method", sg_http_method(req));
+    sg_json_set_str(j, "id", sg_http_param(req, "id"));
+    sg_json_set_str(j, "q", sg_http_query(req, "q"));
+    sg_json_set_str(j, "hdr", sg_http_header(req, "x-test"));
+    sg_json_set_int(j, "len", (int64_t)len);
+    sg_json_set(j, "body", sg_json_stringn(body, len));
+    sg_http_set_header(req, "X-Echo", "1");
+    return sg_http_reply_json(req, 200, j);
+}
+
+static int h_rest(sg_http_req *req, void *app)
+{
+    (void)app;
+    const char *rest = sg_http_param(req, "rest");
+    return sg_http_reply(req, 200, "text/plain", rest, strlen(rest));
+}
+
+static int h_fail400(sg_http_req *req, void *app)
+{
+    (void)req;
+    (void)app;
+    return sg_err_set(SG_EINVAL, "field 'asset' is required");
+}
+
+static int h_fail500(sg_http_req *req, void *app)
+{
+    (void)req;
+    (void)app;
+    return sg_err_set(SG_ESTORE, "disk on fire at /secret/path");
+}
+
+static int h_big(sg_http_req *req, void *app)
+{
+    (void)app;
+    char *big = sg_xmalloc(100000);
+    memset(big, 'x', 100000);
+    int rc = sg_http_reply(req, 200, "text/plain", big, 100000);
+    free(big);
+    return rc;
+}
+
+static int h_slow(sg_http_req *req, void *app)
+{
+    (void)app;
+    struct timespec t = {1, 500 * 1000 * 1000};
+    nanosleep(&t, NULL);
+    return sg_http_reply(req, 200, "text/plain", "slow", 4);
+}
+
+static const sg_http_route routes[] = {
+    {"GET", "/echo/{id}", h_echo},     {"POST", "/echo/{id}", h_echo},
+    {"GET", "/files/{rest*}", h_rest}, {"GET", "/fail400", h_fail400},
+    {"GET", "/fail500", h_fail500},    {"GET", "/big", h_big},
+    {"GET", "/slow", h_slow},          {0, 0, 0},
+};
+
+static sg_http_server *start(char *base, size_t n)
+{
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.routes = routes;
+    o.max_body = 1024;
+    o.max_headers = 20;
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
+    snprintf(base, n, "http://127.0.0.1:%u", sg_http_server_port(srv));
+    return srv;
+}
+
+static sg_json *json_of(sg_http_response *r)
+{
+    sg_json *j = NULL;
+    assert_int_equal(sg_json_parse(sg_buf_str(&r->body), r->body.len, 0, 0, &j), SG_OK);
+    return j;
+}
+
+static void test_routing(void **state)
+{
+    (void)state;
+    char base[64], url[256];
+    sg_http_server *srv = start(base, sizeof(base));
+    sg_http_response r;
+
+    snprintf(url, sizeof(url), "%s/echo/42?q=a%%20b%%5Ec", base);
+    const char *hdrs[] = {"X-Test: yes", "X-Request-Id: my-req.1", NULL};
+    assert_int_equal(h_http("GET", url, hdrs, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    sg_json *j = json_of(&r);
+    assert_string_equal(sg_json_get_str(j, "id"), "42");
+    assert_string_equal(sg_json_get_str(j, "q"), "a b^c");
+    assert_string_equal(sg_json_get_str(j, "hdr"), "yes");
+    assert_string_equal(sg_http_response_header(&r, "x-request-id"), "my-req.1");
+    assert_string_equal(sg_http_response_header(&r, "X-Echo"), "1");
+    assert_string_equal(sg_http_response_header(&r, "Content-Type"), "application/json");
+    sg_json_decref(j);
+    sg_http_response_free(&r);
+
+    snprintf(url, sizeof(url), "%s/echo/7", base);
+    assert_int_equal(h_http("POST", url, NULL, "{\"a\":1}", &r), SG_OK);
+    j = json_of(&r);
+    assert_string_equal(sg_json_get_str(j, "body"), "{\"a\":1}");
+    assert_string_equal(sg_json_get_str(j, "method"), "POST");
+    sg_json_decref(j);
+    sg_http_response_free(&r);
+
+    /* A hostile request id is replaced by a generated one. */
+    const char *evil[] = {"X-Request-Id: a b\"<script>", NULL};
+    assert_int_equal(h_http("GET", url, evil, NULL, &r), SG_OK);
+    assert_int_equal(strlen(sg_http_response_header(&r, "X-Request-Id")), 16);
+    sg_http_response_free(&r);
+
+    snprintf(url, sizeof(url), "%s/files/a/b/c.txt", base);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_string_equal(sg_buf_str(&r.body), "a/b/c.txt");
+    sg_http_response_free(&r);
+    snprintf(url, sizeof(url), "%s/files", base);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(sg_buf_str(&r.body), "");
+    sg_http_response_free(&r);
+
+    snprintf(url, sizeof(url), "%s/echo", base);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 404);
+    j = json_of(&r);
+    assert_string_equal(sg_json_get_str(sg_json_get(j, "error"), "code"), "not_found");
+    assert_non_null(sg_json_get_str(sg_json_get(j, "error"), "request_id"));
+    sg_json_decref(j);
+    sg_http_response_free(&r);
+
+    snprintf(url, sizeof(url), "%s/echo/1", base);
+    assert_int_equal(h_http("DELETE", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(sg_http_response_header(&r, "Allow"), "GET, POST");
+    sg_http_response_free(&r);
+
+    sg_http_server_stop(srv, 1000);
+}
+
+static void test_errors_and_caps(void **state)
+{
+    (void)state;
+    char base[64], url[256];
+    sg_http_server *srv = start(base, sizeof(base));
+    sg_http_response r;
+
+    snprintf(url, sizeof(url), "%s/fail400", base);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(sg_buf_str(&r.body), "field 'asset' is required"));
+    sg_http_response_free(&r);
+
+    /* Internal details stay in the server's log. */
+    snprintf(url, sizeof(url), "%s/fail500", base);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 500);
+    assert_null(strstr(sg_buf_str(&r.body), "/secret/path"));
+    sg_http_response_free(&r);
+
+    snprintf(url, sizeof(url), "%s/echo/1", base);
+    char *big = sg_xmalloc(5000);
+    memset(big, 'a', 4999);
+    big[4999] = '\0';
+    assert_int_equal(h_http("POST", url, NULL, big, &r), SG_OK);
+    assert_int_equal(r.status, 413);
+    sg_http_response_free(&r);
+    free(big);
+
+    const char *many[40];
+    char lines[39][32];
+    for (int i = 0; i < 39; i++) {
+        snprintf(lines[i], sizeof(lines[i]), "X-H%d: %d", i, i);
+        many[i] = lines[i];
+    }
+    many[39] = NULL;
+    assert_int_equal(h_http("GET", url, many, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 431);
+    sg_http_response_free(&r);
+
+    /* The server still answers normally afterwards. */
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    sg_http_response_free(&r);
+    sg_http_server_stop(srv, 1000);
+}
+
+static void test_client_guard_and_caps(void **state)
+{
+    (void)state;
+    char base[64], url[256];
+    sg_http_server *srv = start(base, sizeof(base));
+    sg_http_response r;
+    sg_http_client_opts strict = SG_HTTP_CLIENT_OPTS_INIT;
+
+    snprintf(url, sizeof(url), "%s/echo/1", base);
+    assert_int_equal(sg_http_request(&strict, "GET", url, NULL, NULL, 0, &r), SG_EDENIED);
+    /* https to loopback is refused too, before any connection. */
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/", sg_http_server_port(srv));
+    assert_int_equal(sg_http_request(&strict, "GET", url, NULL, NULL, 0, &r), SG_EDENIED);
+    /* A host name that resolves to loopback is caught at connect time. */
+    snprintf(url, sizeof(url), "https://localhost.localdomain:%u/", sg_http_server_port(srv));
+    int rc = sg_http_request(&strict, "GET", url, NULL, NULL, 0, &r);
+    assert_true(rc == SG_EDENIED || rc == SG_ENET);
+
+    sg_http_client_opts small = SG_HTTP_CLIENT_OPTS_INIT;
+    small.allow_insecure_loopback = true;
+    small.max_response = 1000;
+    snprintf(url, sizeof(url), "%s/big", base);
+    assert_int_equal(sg_http_request(&small, "GET", url, NULL, NULL, 0, &r), SG_ETOOBIG);
+
+    sg_http_client_opts quick = SG_HTTP_CLIENT_OPTS_INIT;
+    quick.allow_insecure_loopback = true;
+    quick.timeout_ms = 300;
+    snprintf(url, sizeof(url), "%s/slow", base);
+    assert_int_equal(sg_http_request(&quick, "GET", url, NULL, NULL, 0, &r), SG_ETIMEOUT);
+    sg_http_server_stop(srv, 3000);
+
+    /* Nothing listens there any more. */
+    assert_int_equal(sg_http_request(&quick, "GET", url, NULL, NULL, 0, &r), SG_ENET);
+}
+
+typedef struct slow_call {
+    char url[256];
+    long status;
+} slow_call;
+
+static void *call_slow(void *arg)
+{
+    slow_call *c = arg;
+    sg_http_response r;
+    if (h_http("GET", c->url, NULL, NULL, &r) == SG_OK) {
+        c->status = r.status;
+        sg_http_response_free(&r);
+    }
+    return NULL;
+}
+
+static void test_graceful_stop(void **state)
+{
+    (void)state;
+    char base[64];
+    sg_http_server *srv = start(base, sizeof(base));
+    slow_call c = {"", 0};
+    snprintf(c.url, sizeof(c.url), "%s/slow", base);
+    pthread_t th;
+    pthread_create(&th, NULL, call_slow, &c);
+    while (sg_http_server_inflight(srv) == 0) {
+        struct timespec t = {0, 5 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    sg_http_server_stop(srv, 10000);
+    pthread_join(th, NULL);
+    assert_int_equal(c.status, 200);
+}
+
+int main(void)
+{
+    sg_http_client_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_errors_and_caps),
+        cmocka_unit_test(test_client_guard_and_caps),
+        cmocka_unit_test(test_graceful_stop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

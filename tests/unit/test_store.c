@@ -1,0 +1,222 @@
+/* Tests for store/: migrations, transactions, conflicts, and concurrent writers. */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char m1[] =
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, n INTEGER);";
+static const unsigned char m2[] = "ALTER TABLE t ADD COLUMN note TEXT;";
+static const sg_embed_file migs_v1[] = {{"0001_t.sql", m1, sizeof(m1) - 1}, {0, 0, 0}};
+static const sg_embed_file migs_v2[] = {
+    {"0001_t.sql", m1, sizeof(m1) - 1}, {"0002_note.sql", m2, sizeof(m2) - 1}, {0, 0, 0}};
+
+typedef struct fixture {
+    char *dir;
+    char *url;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = sg_xcalloc(1, sizeof(*f));
+    f->dir = h_tmpdir("store");
+    f->url = sg_xasprintf("sqlite:%s/t.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    h_rmdir(f->dir);
+    free(f->dir);
+    free(f->url);
+    free(f);
+    return 0;
+}
+
+static sg_store *open_with(fixture *f, const sg_embed_file *m, int expect)
+{
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = f->url;
+    o.migrations = m;
+    sg_store *st = NULL;
+    int rc = sg_store_open(&o, &st);
+    if (rc != expect)
+        fail_msg("open gave %d: %s", rc, sg_err_msg());
+    return st;
+}
+
+static int insert_two(sg_conn *c, void *ctx)
+{
+    const char *second = ctx;
+    sg_val a[] = {SG_VTEXT("alpha"), SG_VINT(1)};
+    int rc = sg_conn_exec(c, "INSERT INTO t (name, n) VALUES (?1, ?2)", a, 2, NULL);
+    if (rc != SG_OK)
+        return rc;
+    sg_val b[] = {SG_VTEXT(second), SG_VINT(2)};
+    return sg_conn_exec(c, "INSERT INTO t (name, n) VALUES (?1, ?2)", b, 2, NULL);
+}
+
+static int count_rows(sg_conn *c, void *ctx)
+{
+    return sg_conn_query_int(c, "SELECT COUNT(*) FROM t", NULL, 0, ctx);
+}
+
+static void test_migrate_and_tx(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    int cur = 0, latest = 0;
+    assert_int_equal(sg_store_schema(st, &cur, &latest), SG_OK);
+    assert_int_equal(cur, 1);
+    assert_int_equal(latest, 1);
+    assert_string_equal(sg_store_backend(st), "sqlite");
+
+    /* A failing transaction leaves nothing behind: "alpha" twice breaks UNIQUE. */
+    assert_int_equal(sg_store_tx(st, insert_two, "alpha"), SG_ECONFLICT);
+    int64_t n = -1;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(sg_store_tx(st, insert_two, "beta"), SG_OK);
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 2);
+    sg_store_close(st);
+
+    /* Reopening with a newer binary applies only the new migration; data stays. */
+    st = open_with(f, migs_v2, SG_OK);
+    assert_int_equal(sg_store_schema(st, &cur, &latest), SG_OK);
+    assert_int_equal(cur, 2);
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 2);
+    sg_store_close(st);
+
+    /* An older binary refuses a newer schema rather than corrupting it. */
+    open_with(f, migs_v1, SG_ECONFLICT);
+    assert_non_null(strstr(sg_err_msg(), "newer"));
+}
+
+typedef struct rows_ctx {
+    int seen;
+    char names[2][16];
+} rows_ctx;
+
+static int read_rows(sg_conn *c, void *ctx)
+{
+    rows_ctx *r = ctx;
+    sg_rows *rows = NULL;
+    sg_val p[] = {SG_VINT(0)};
+    int rc = sg_conn_query(c, "SELECT name, n, NULL FROM t WHERE n > ?1 ORDER BY n", p, 1, &rows);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(rows)) == 1) {
+        assert_int_equal(sg_rows_columns(rows), 3);
+        assert_true(sg_rows_null(rows, 2));
+        assert_false(sg_rows_null(rows, 0));
+        snprintf(r->names[r->seen], 16, "%s:%lld", sg_rows_text(rows, 0),
+                 (long long)sg_rows_int(rows, 1));
+        r->seen++;
+    }
+    sg_rows_free(rows);
+    return step < 0 ? step : SG_OK;
+}
+
+static int bad_sql(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "INSERT INTO nope VALUES (1)", NULL, 0, NULL);
+}
+
+static void test_query_and_errors(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    assert_int_equal(sg_store_tx(st, insert_two, "beta"), SG_OK);
+    rows_ctx r = {0};
+    assert_int_equal(sg_store_read(st, read_rows, &r), SG_OK);
+    assert_int_equal(r.seen, 2);
+    assert_string_equal(r.names[0], "alpha:1");
+    assert_string_equal(r.names[1], "beta:2");
+    assert_int_equal(sg_store_tx(st, bad_sql, NULL), SG_ESTORE);
+    assert_non_null(strstr(sg_err_msg(), "nope"));
+    /* Hostile text is data, never SQL. */
+    sg_store_close(st);
+}
+
+typedef struct writer_arg {
+    sg_store *st;
+    int id;
+} writer_arg;
+
+static int insert_one(sg_conn *c, void *ctx)
+{
+    writer_arg *w = ctx;
+    char name[32];
+    snprintf(name, sizeof(name), "w%d'; DROP TABLE t; --", w->id);
+    sg_val p[] = {SG_VTEXT(name), SG_VINT(w->id)};
+    return sg_conn_exec(c, "INSERT INTO t (name, n) VALUES (?1, ?2)", p, 2, NULL);
+}
+
+static void *writer(void *arg)
+{
+    writer_arg *w = arg;
+    for (int i = 0; i < 25; i++) {
+        writer_arg one = {w->st, w->id * 1000 + i};
+        if (sg_store_tx(w->st, insert_one, &one) != SG_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    pthread_t th[4];
+    writer_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (writer_arg){st, i + 1};
+        pthread_create(&th[i], NULL, writer, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *ret = NULL;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+    int64_t n = 0;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 100);
+    sg_store_close(st);
+}
+
+static void test_bad_locations(void **state)
+{
+    (void)state;
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    sg_store *st = NULL;
+    o.url = "sqlite:/proc/nope/x.db";
+    assert_int_equal(sg_store_open(&o, &st), SG_ESTORE);
+    assert_null(st);
+    o.url = "postgres://localhost/x";
+    assert_int_equal(sg_store_open(&o, &st), SG_EINVAL);
+    o.url = "";
+    assert_int_equal(sg_store_open(&o, &st), SG_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_and_tx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test(test_bad_locations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
