@@ -88,6 +88,18 @@ static void test_accessors(void **state)
     assert_int_equal(sg_json_array_size(sg_json_get(j, "a")), 2);
     sg_json_decref(j);
 
+    /* jansson cannot hold NUL in a key: it becomes U+FFFD, never a shorter key. */
+    const char *nulkey = "{\"a\\u0000b\":1,\"c\":\"\\\\u0000\"}";
+    assert_int_equal(sg_json_parse(nulkey, strlen(nulkey), 0, 0, &j), SG_OK);
+    assert_false(sg_json_get_int(j, "a", &v));
+    assert_true(sg_json_get_int(j,
+                                "a\xef\xbf\xbd"
+                                "b",
+                                &v));
+    /* An escaped backslash followed by "u0000" is text, and stays as it was. */
+    assert_string_equal(sg_json_get_str(j, "c"), "\\u0000");
+    sg_json_decref(j);
+
     sg_json *o = sg_json_object();
     sg_json_set_str(o, "k", "v\"q");
     sg_json_set_int(o, "n", -3);
