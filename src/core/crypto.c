@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 int sg_random(void *buf, size_t n)
@@ -126,6 +127,48 @@ int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adle
     EVP_CIPHER_CTX_free(ctx);
     ERR_clear_error();
     return rc;
+}
+
+int sg_password_hash(const char *password, unsigned iterations, char **out)
+{
+    uint8_t salt[16], dk[32];
+    sg_buf b = SG_BUF_INIT(256);
+    int rc = sg_random(salt, sizeof(salt));
+    if (rc != SG_OK)
+        return rc;
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), (int)iterations,
+                          EVP_sha256(), sizeof(dk), dk) != 1)
+        return sg_err_set(SG_EINTERNAL, "PBKDF2 failed");
+    sg_buf_printf(&b, "pbkdf2-sha256$%u$", iterations);
+    sg_base64_encode(salt, sizeof(salt), false, &b);
+    sg_buf_putc(&b, '$');
+    sg_base64_encode(dk, sizeof(dk), false, &b);
+    sg_wipe(dk, sizeof(dk));
+    *out = sg_buf_detach(&b, NULL);
+    return SG_OK;
+}
+
+bool sg_password_verify(const char *stored, const char *password)
+{
+    unsigned iterations = 0;
+    char salt_b64[64], hash_b64[128];
+    if (!stored || !password ||
+        sscanf(stored, "pbkdf2-sha256$%u$%63[^$]$%127s", &iterations, salt_b64, hash_b64) != 3 ||
+        iterations == 0 || iterations > 10000000)
+        return false;
+    sg_buf salt = SG_BUF_INIT(64), want = SG_BUF_INIT(64);
+    uint8_t dk[32];
+    bool ok =
+        sg_base64_decode(salt_b64, strlen(salt_b64), false, &salt) == SG_OK &&
+        sg_base64_decode(hash_b64, strlen(hash_b64), false, &want) == SG_OK &&
+        want.len == sizeof(dk) &&
+        PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (const uint8_t *)salt.data,
+                          (int)salt.len, (int)iterations, EVP_sha256(), sizeof(dk), dk) == 1 &&
+        CRYPTO_memcmp(dk, want.data, sizeof(dk)) == 0;
+    sg_wipe(dk, sizeof(dk));
+    sg_buf_free(&salt);
+    sg_buf_free(&want);
+    return ok;
 }
 
 bool sg_ct_equal(const void *a, const void *b, size_t n)

@@ -30,6 +30,12 @@ int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adle
 int sg_aead_open(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *in,
                  size_t inlen, sg_buf *out);
 
+/* Slow salted password hash (PBKDF2-HMAC-SHA256) for storage, written as
+ * "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>". The caller frees *out. */
+int sg_password_hash(const char *password, unsigned iterations, char **out);
+/* True when password matches a stored hash. Constant-time in the comparison. */
+bool sg_password_verify(const char *stored, const char *password);
+
 /* Constant-time comparison of two equal-length byte strings. */
 bool sg_ct_equal(const void *a, const void *b, size_t n);
 /* Overwrites memory in a way the compiler cannot remove. */

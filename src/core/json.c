@@ -207,6 +207,14 @@ const char *sg_json_str(const sg_json *j)
     return s;
 }
 
+bool sg_json_int(const sg_json *j, int64_t *out)
+{
+    if (!json_is_integer(j))
+        return false;
+    *out = (int64_t)json_integer_value(j);
+    return true;
+}
+
 const char *sg_json_get_str(const sg_json *obj, const char *key)
 {
     return sg_json_str(sg_json_get(obj, key));

@@ -57,6 +57,7 @@ const char *sg_json_get_str(const sg_json *obj, const char *key);
 bool sg_json_get_int(const sg_json *obj, const char *key, int64_t *out);
 bool sg_json_get_bool(const sg_json *obj, const char *key, bool *out);
 const char *sg_json_str(const sg_json *j);
+bool sg_json_int(const sg_json *j, int64_t *out);
 size_t sg_json_array_size(const sg_json *arr);
 sg_json *sg_json_array_get(const sg_json *arr, size_t i);
 size_t sg_json_object_size(const sg_json *obj);

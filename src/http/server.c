@@ -47,6 +47,7 @@ struct sg_http_req {
     bool too_big;
     bool too_many_headers;
     bool started; /* the first handler call has passed */
+    bool drop;    /* close the connection without replying */
     char reqid[REQID_MAX + 1];
     char client_ip[INET6_ADDRSTRLEN];
     kv params[MAX_PARAMS];
@@ -211,6 +212,11 @@ int sg_http_reply_error(sg_http_req *req, int err, const char *message)
     return sg_http_reply_status(req, sg_err_http_status(err), sg_err_name(err), message);
 }
 
+void sg_http_drop(sg_http_req *req)
+{
+    req->drop = true;
+}
+
 int sg_http_status(const sg_http_req *req)
 {
     return req->status;
@@ -310,6 +316,8 @@ static void dispatch(sg_http_req *req)
     }
     sg_err_clear();
     int rc = handler(req, o->app);
+    if (req->drop)
+        return;
     if (rc != SG_OK && !req->response) {
         int status = sg_err_http_status(rc);
         if (status >= 500)
@@ -443,6 +451,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             reply_too_big(req);
         else
             dispatch(req);
+    }
+    if (req->drop && !req->response) {
+        sg_log_set_request_id(NULL);
+        return MHD_NO; /* libmicrohttpd closes the connection */
     }
     enum MHD_Result r = send_reply(req);
     sg_log_set_request_id(NULL);

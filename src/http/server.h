@@ -85,6 +85,8 @@ int sg_http_reply_json(sg_http_req *req, int status, sg_json *j);
 int sg_http_reply_error(sg_http_req *req, int err, const char *message);
 /* Replies with an explicit status and error code name. */
 int sg_http_reply_status(sg_http_req *req, int status, const char *code, const char *message);
+/* Closes the connection without any reply (fault injection in snowsim). */
+void sg_http_drop(sg_http_req *req);
 /* The status replied so far (0 before a reply). */
 int sg_http_status(const sg_http_req *req);
 

@@ -29,5 +29,9 @@ const sg_cfg_key sg_sim_config_keys[] = {
      "seconds in-flight requests get to finish on shutdown"},
     {"allow_insecure_loopback", SG_CFG_BOOL, F(allow_insecure_loopback), "false", 0, 0, NULL,
      "tests and demo only: scripts may call http and loopback URLs"},
+    {"oauth_auto_consent", SG_CFG_BOOL, F(oauth_auto_consent), "false", 0, 0, NULL,
+     "tests only: /oauth_auth.do skips the login and consent pages for the admin user"},
+    {"faults", SG_CFG_STR, F(faults), NULL, 0, 0, NULL,
+     "fault injection rules as JSON (see docs/snowsim.md)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

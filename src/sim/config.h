@@ -20,6 +20,8 @@ typedef struct sg_sim_config {
     int64_t http_timeout;
     int64_t shutdown_grace;
     bool allow_insecure_loopback;
+    bool oauth_auto_consent;
+    char *faults;
 } sg_sim_config;
 
 extern const sg_cfg_key sg_sim_config_keys[];

@@ -22,6 +22,9 @@ static const sg_cli_flag sim_flags[] = {
     {"log-format", "log.format", "FORMAT", "json or logfmt"},
     {"allow-insecure-loopback", "allow_insecure_loopback", NULL,
      "tests and demo only: scripts may call http and loopback URLs"},
+    {"oauth-auto-consent", "oauth_auto_consent", NULL,
+     "tests only: skip the OAuth login and consent pages for admin"},
+    {"faults", "faults", "JSON", "fault injection rules (see docs/snowsim.md)"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,26 +1,55 @@
-/* sim: snowsim's lifecycle and its route table. */
+/* sim: snowsim's lifecycle, its route table, and the gate every API request passes. */
 #include "sim/sim.h"
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/proc.h"
 #include "core/str.h"
+#include "sim/faults.h"
+#include "sim/oauth.h"
+#include "sim/ratelimit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern const sg_embed_file sg_sim_migrations[];
+
+void sim_reply_error(sg_http_req *req, int status, const char *message, const char *detail)
+{
+    sg_json *err = sg_json_object();
+    sg_json_set_str(err, "message", message);
+    sg_json_set(err, "detail", detail ? sg_json_string(detail) : sg_json_null());
+    sg_json *root = sg_json_object();
+    sg_json_set(root, "error", err);
+    sg_json_set_str(root, "status", "failure");
+    char *text = sg_json_dump(root);
+    sg_json_decref(root);
+    sg_http_reply(req, status, "application/json;charset=UTF-8", text, strlen(text));
+    free(text);
+}
 
 void sim_error(sg_http_req *req, int status, const char *code, const char *message)
 {
     (void)code;
-    sg_json *err = sg_json_object();
-    sg_json_set_str(err, "message", message);
-    sg_json_set(err, "detail", sg_json_null());
-    sg_json *root = sg_json_object();
-    sg_json_set(root, "error", err);
-    sg_json_set_str(root, "status", "failure");
-    sg_http_reply_json(req, status, root);
+    if (status == 404)
+        sim_reply_error(req, 400, "Requested URI does not represent any resource", NULL);
+    else
+        sim_reply_error(req, status, message, NULL);
+}
+
+bool sim_api_enter(sg_sim *sim, sg_http_req *req, sim_user *user)
+{
+    if (sim_faults_apply(sim->faults, req))
+        return false;
+    if (sim_auth_request(sim->auth, req, user) != SG_OK) {
+        sg_http_set_header(req, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
+        sim_reply_error(req, 401, "User Not Authenticated", "Required to provide Auth information");
+        return false;
+    }
+    return sim_ratelimit_check(sim->rl, sim->db, user, req);
 }
 
 static int api_sim_health(sg_http_req *req, void *simv)
@@ -32,8 +61,74 @@ static int api_sim_health(sg_http_req *req, void *simv)
     return sg_http_reply_json(req, 200, j);
 }
 
+static bool admin_only(sg_sim *sim, sg_http_req *req)
+{
+    sim_user u;
+    if (!sim_api_enter(sim, req, &u))
+        return false;
+    if (!sim_user_is_admin(&u)) {
+        sim_reply_error(req, 403, "Operation Failed", "This snowsim extra needs the admin role");
+        return false;
+    }
+    return true;
+}
+
+int api_faults_get(sg_http_req *req, void *simv)
+{
+    sg_sim *sim = simv;
+    if (!admin_only(sim, req))
+        return SG_OK;
+    sg_json *root = sg_json_object();
+    sg_json_set(root, "result", sim_faults_get(sim->faults));
+    return sg_http_reply_json(req, 200, root);
+}
+
+int api_faults_put(sg_http_req *req, void *simv)
+{
+    sg_sim *sim = simv;
+    if (!admin_only(sim, req))
+        return SG_OK;
+    sg_json *spec = NULL;
+    size_t len = 0;
+    const char *body = sg_http_body(req, &len);
+    if (sg_json_parse(body, len, 0, 0, &spec) != SG_OK) {
+        sim_reply_error(req, 400, "Exception while reading request",
+                        "The payload is not valid JSON.");
+        return SG_OK;
+    }
+    int rc = sim_faults_set(sim->faults, spec);
+    if (rc != SG_OK) {
+        sg_json_decref(spec);
+        sim_reply_error(req, 400, "Invalid fault rules", sg_err_msg());
+        return SG_OK;
+    }
+    sg_json *root = sg_json_object();
+    sg_json_set(root, "result", spec);
+    return sg_http_reply_json(req, 200, root);
+}
+
+#define TABLE_ROUTES(prefix)                                                                       \
+    {"GET", prefix "/table/{table}", api_table_list},                                              \
+        {"POST", prefix "/table/{table}", api_table_create},                                       \
+        {"GET", prefix "/table/{table}/{sys_id}", api_table_get},                                  \
+        {"PUT", prefix "/table/{table}/{sys_id}", api_table_update},                               \
+        {"PATCH", prefix "/table/{table}/{sys_id}", api_table_update},                             \
+    {                                                                                              \
+        "DELETE", prefix "/table/{table}/{sys_id}", api_table_delete                               \
+    }
+
 const sg_http_route sg_sim_routes[] = {
+    TABLE_ROUTES("/api/now"),
+    TABLE_ROUTES("/api/now/{version}"),
+    {"POST", "/oauth_token.do", api_oauth_token},
+    {"GET", "/oauth_auth.do", api_oauth_auth},
+    {"POST", "/oauth_auth.do", api_oauth_consent},
+    {"POST", "/login.do", api_oauth_login},
+    {"GET", "/oauth_revoke_token.do", api_oauth_revoke},
+    {"POST", "/oauth_revoke_token.do", api_oauth_revoke},
     {"GET", "/api/x_snowsim/health", api_sim_health},
+    {"GET", "/api/x_snowsim/faults", api_faults_get},
+    {"PUT", "/api/x_snowsim/faults", api_faults_put},
     {0, 0, 0},
 };
 
@@ -42,14 +137,32 @@ int sg_sim_open(sg_sim *sim)
     int rc = sg_proc_data_dir(sim->cfg.data_dir);
     if (rc != SG_OK)
         return rc;
+    sim_dict_init();
     char *url = sg_xasprintf("sqlite:%s/snowsim.db", sim->cfg.data_dir);
     sg_store_opts so = SG_STORE_OPTS_INIT;
     so.url = url;
     so.migrations = sg_sim_migrations;
-    so.pool_size = (unsigned)sim->cfg.http_threads + 2;
+    so.pool_size = 2;
     rc = sg_store_open(&so, &sim->store);
     free(url);
-    return rc;
+    if (rc == SG_OK)
+        rc = sim_db_open(sim->store, &sim->db);
+    if (rc != SG_OK)
+        return rc;
+    sim->auth = sim_auth_new(sim->db);
+    sim->faults = sim_faults_new();
+    sim->rl = sim_ratelimit_new();
+    sim->oauth = sim_oauth_new();
+    if (sim->cfg.faults && *sim->cfg.faults) {
+        sg_json *spec = NULL;
+        rc = sg_json_parse(sim->cfg.faults, strlen(sim->cfg.faults), 0, 0, &spec);
+        if (rc == SG_OK)
+            rc = sim_faults_set(sim->faults, spec);
+        sg_json_decref(spec);
+        if (rc != SG_OK)
+            return sg_err_wrap(rc, "--faults");
+    }
+    return sim_seed(sim);
 }
 
 int sg_sim_listen(sg_sim *sim)
@@ -69,6 +182,18 @@ int sg_sim_listen(sg_sim *sim)
     o.error_fn = sim_error;
     o.app = sim;
     rc = sg_http_server_start(&o, &sim->http);
+    if (rc == SG_OK) {
+        if (sim->cfg.base_url && *sim->cfg.base_url) {
+            sg_strlcpy(sim->base_url, sim->cfg.base_url, sizeof(sim->base_url));
+            size_t n = strlen(sim->base_url);
+            while (n && sim->base_url[n - 1] == '/')
+                sim->base_url[--n] = '\0';
+        } else {
+            snprintf(sim->base_url, sizeof(sim->base_url),
+                     strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
+                     sg_http_server_port(sim->http));
+        }
+    }
     free(host);
     return rc;
 }
@@ -77,7 +202,18 @@ void sg_sim_close(sg_sim *sim)
 {
     sg_http_server_stop(sim->http, (unsigned)sim->cfg.shutdown_grace * 1000u);
     sim->http = NULL;
+    sim_oauth_free(sim->oauth);
+    sim_ratelimit_free(sim->rl);
+    sim_faults_free(sim->faults);
+    sim_auth_free(sim->auth);
+    sim_db_free(sim->db);
     sg_store_close(sim->store);
+    sim->oauth = NULL;
+    sim->rl = NULL;
+    sim->faults = NULL;
+    sim->auth = NULL;
+    sim->db = NULL;
     sim->store = NULL;
+    sim_dict_free();
     sg_cfg_free(sg_sim_config_keys, &sim->cfg);
 }

@@ -1,27 +1,64 @@
-/* sim: the snowsim instance context and its HTTP surface. */
+/* sim: the snowsim instance context, its lifecycle and its HTTP surface. */
 #ifndef SG_SIM_H
 #define SG_SIM_H
 
 #include "http/server.h"
+#include "sim/auth.h"
 #include "sim/config.h"
+#include "sim/records.h"
 #include "store/store.h"
+
+typedef struct sim_faults sim_faults;
+typedef struct sim_ratelimit sim_ratelimit;
+typedef struct sim_oauth sim_oauth;
 
 typedef struct sg_sim {
     sg_sim_config cfg;
     sg_store *store;
     sg_http_server *http;
+    sim_db *db;
+    sim_auth *auth;
+    sim_faults *faults;
+    sim_ratelimit *rl;
+    sim_oauth *oauth;
+    char base_url[256]; /* the instance URL, without a trailing slash */
 } sg_sim;
 
 extern const sg_http_route sg_sim_routes[];
 
-/* Opens the data dir and the store. */
+/* Opens the data dir and the store, loads the records, seeds a fresh instance. */
 int sg_sim_open(sg_sim *sim);
-/* Starts serving on cfg.listen. */
+/* Starts serving on cfg.listen and fixes base_url. */
 int sg_sim_listen(sg_sim *sim);
-/* Stops serving, closes the store and frees the config. */
+/* Stops serving, closes everything and frees the config. */
 void sg_sim_close(sg_sim *sim);
 
-/* Answers in ServiceNow's error envelope: {"error":{"message","detail"},"status":"failure"}. */
+/* ServiceNow's error envelope: {"error":{"message","detail"},"status":"failure"}.
+ * A NULL detail is written as null. */
+void sim_reply_error(sg_http_req *req, int status, const char *message, const char *detail);
+/* The server's error_fn: framework errors (404, 405, 413) in ServiceNow's envelope. */
 void sim_error(sg_http_req *req, int status, const char *code, const char *message);
+
+/* The gate every API request passes: injected faults, then authentication (401 in
+ * ServiceNow's envelope), then rate limits (429). Returns true to go on; false when a reply
+ * (or a dropped connection) has been made. `api` names the API for rate-limit rules. */
+bool sim_api_enter(sg_sim *sim, sg_http_req *req, sim_user *user);
+
+/* Seeds a fresh instance: the admin user, roles, the Service Catalog, ACLs. */
+int sim_seed(sg_sim *sim);
+
+/* Handlers (one file per API). */
+int api_table_list(sg_http_req *req, void *sim);
+int api_table_get(sg_http_req *req, void *sim);
+int api_table_create(sg_http_req *req, void *sim);
+int api_table_update(sg_http_req *req, void *sim);
+int api_table_delete(sg_http_req *req, void *sim);
+int api_oauth_token(sg_http_req *req, void *sim);
+int api_oauth_auth(sg_http_req *req, void *sim);
+int api_oauth_login(sg_http_req *req, void *sim);
+int api_oauth_consent(sg_http_req *req, void *sim);
+int api_oauth_revoke(sg_http_req *req, void *sim);
+int api_faults_put(sg_http_req *req, void *sim);
+int api_faults_get(sg_http_req *req, void *sim);
 
 #endif

@@ -1,0 +1,580 @@
+/* records: in-memory tables (uthash, one per table) written through to the store. */
+#include "sim/records.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PASSWORD_ITERATIONS 20000
+
+typedef struct table_slot {
+    const sim_table *t;
+    sim_rec *recs; /* uthash head, keyed by sys_id */
+} table_slot;
+
+typedef struct counter {
+    char name[16];
+    int64_t value;
+} counter;
+
+struct sim_db {
+    pthread_rwlock_t lock;
+    sg_store *st;
+    table_slot slots[64];
+    size_t nslots;
+    uint64_t next_seq;
+    counter counters[32];
+    size_t ncounters;
+};
+
+void sim_time_format(int64_t t, char out[20])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void sim_now(char out[20])
+{
+    sim_time_format((int64_t)time(NULL), out);
+}
+
+void sim_new_sys_id(char out[33])
+{
+    sg_random_hex(out, 16);
+}
+
+bool sim_is_sys_id(const char *s)
+{
+    if (!s || strlen(s) != 32)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+char *sim_password_hash(const char *password)
+{
+    char *out = NULL;
+    if (sg_password_hash(password, PASSWORD_ITERATIONS, &out) != SG_OK)
+        abort();
+    return out;
+}
+
+bool sim_password_check(const char *stored, const char *password)
+{
+    return sg_password_verify(stored, password);
+}
+
+static table_slot *slot_for(sim_db *db, const sim_table *t)
+{
+    for (size_t i = 0; i < db->nslots; i++)
+        if (db->slots[i].t == t)
+            return &db->slots[i];
+    if (db->nslots >= sizeof(db->slots) / sizeof(db->slots[0]))
+        abort();
+    db->slots[db->nslots].t = t;
+    db->slots[db->nslots].recs = NULL;
+    return &db->slots[db->nslots++];
+}
+
+void sim_db_rdlock(sim_db *db)
+{
+    pthread_rwlock_rdlock(&db->lock);
+}
+
+void sim_db_wrlock(sim_db *db)
+{
+    pthread_rwlock_wrlock(&db->lock);
+}
+
+void sim_db_unlock(sim_db *db)
+{
+    pthread_rwlock_unlock(&db->lock);
+}
+
+typedef struct load_ctx {
+    sim_db *db;
+} load_ctx;
+
+static int load_all(sg_conn *c, void *ctx)
+{
+    sim_db *db = ((load_ctx *)ctx)->db;
+    sg_rows *rows = NULL;
+    int rc =
+        sg_conn_query(c, "SELECT tbl, sys_id, seq, data FROM records ORDER BY seq", NULL, 0, &rows);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(rows)) == 1) {
+        const sim_table *t = sim_dict_table(sg_rows_text(rows, 0));
+        if (!t) {
+            sg_log_warn("dropping a record of an unknown table", "table", sg_rows_text(rows, 0));
+            continue;
+        }
+        sg_json *f = NULL;
+        const char *data = sg_rows_text(rows, 3);
+        if (sg_json_parse(data, strlen(data), 64 * 1024 * 1024, 0, &f) != SG_OK) {
+            sg_rows_free(rows);
+            return sg_err_wrap(SG_ESTORE, "record %s is corrupt", sg_rows_text(rows, 1));
+        }
+        sim_rec *r = sg_xcalloc(1, sizeof(*r));
+        sg_strlcpy(r->sys_id, sg_rows_text(rows, 1), sizeof(r->sys_id));
+        r->t = t;
+        r->f = f;
+        r->seq = (uint64_t)sg_rows_int(rows, 2);
+        if (r->seq >= db->next_seq)
+            db->next_seq = r->seq + 1;
+        table_slot *s = slot_for(db, t);
+        HASH_ADD_STR(s->recs, sys_id, r);
+    }
+    sg_rows_free(rows);
+    if (step < 0)
+        return step;
+    rc = sg_conn_query(c, "SELECT name, value FROM counters", NULL, 0, &rows);
+    if (rc != SG_OK)
+        return rc;
+    while ((step = sg_rows_next(rows)) == 1 && db->ncounters < 32) {
+        counter *k = &db->counters[db->ncounters++];
+        sg_strlcpy(k->name, sg_rows_text(rows, 0), sizeof(k->name));
+        k->value = sg_rows_int(rows, 1);
+    }
+    sg_rows_free(rows);
+    return step < 0 ? step : SG_OK;
+}
+
+int sim_db_open(sg_store *st, sim_db **out)
+{
+    sim_db *db = sg_xcalloc(1, sizeof(*db));
+    pthread_rwlock_init(&db->lock, NULL);
+    db->st = st;
+    db->next_seq = 1;
+    load_ctx lc = {db};
+    int rc = sg_store_read(st, load_all, &lc);
+    if (rc != SG_OK) {
+        sim_db_free(db);
+        return rc;
+    }
+    *out = db;
+    return SG_OK;
+}
+
+void sim_db_free(sim_db *db)
+{
+    if (!db)
+        return;
+    for (size_t i = 0; i < db->nslots; i++) {
+        sim_rec *r, *tmp;
+        HASH_ITER(hh, db->slots[i].recs, r, tmp)
+        {
+            HASH_DEL(db->slots[i].recs, r);
+            sg_json_decref(r->f);
+            free(r);
+        }
+    }
+    pthread_rwlock_destroy(&db->lock);
+    free(db);
+}
+
+sim_rec *sim_db_get(sim_db *db, const sim_table *t, const char *sys_id)
+{
+    if (!sys_id)
+        return NULL;
+    for (size_t i = 0; i < db->nslots; i++) {
+        if (!sim_dict_is_a(db->slots[i].t, t))
+            continue;
+        sim_rec *r = NULL;
+        HASH_FIND_STR(db->slots[i].recs, sys_id, r);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+typedef struct find_ctx {
+    const char *field, *value;
+    sim_rec *found;
+} find_ctx;
+
+static bool find_cb(void *ctx, sim_rec *r)
+{
+    find_ctx *fc = ctx;
+    if (strcmp(sim_rec_get(r, fc->field), fc->value) == 0) {
+        fc->found = r;
+        return false;
+    }
+    return true;
+}
+
+sim_rec *sim_db_find(sim_db *db, const sim_table *t, const char *field, const char *value)
+{
+    find_ctx fc = {field, value, NULL};
+    sim_db_each(db, t, find_cb, &fc);
+    return fc.found;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const sim_rec *x = *(sim_rec *const *)a, *y = *(sim_rec *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void sim_db_each(sim_db *db, const sim_table *t, bool (*fn)(void *ctx, sim_rec *r), void *ctx)
+{
+    size_t matching = 0, total = 0;
+    table_slot *only = NULL;
+    for (size_t i = 0; i < db->nslots; i++) {
+        if (sim_dict_is_a(db->slots[i].t, t)) {
+            matching++;
+            only = &db->slots[i];
+            total += HASH_COUNT(db->slots[i].recs);
+        }
+    }
+    if (matching == 0)
+        return;
+    if (matching == 1) {
+        /* uthash iterates in insertion order, which is seq order within one table. */
+        for (sim_rec *r = only->recs; r; r = r->hh.next)
+            if (!fn(ctx, r))
+                return;
+        return;
+    }
+    sim_rec **all = sg_xmalloc(total * sizeof(*all) + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < db->nslots; i++)
+        if (sim_dict_is_a(db->slots[i].t, t))
+            for (sim_rec *r = db->slots[i].recs; r; r = r->hh.next)
+                all[n++] = r;
+    qsort(all, n, sizeof(*all), cmp_seq);
+    for (size_t i = 0; i < n; i++)
+        if (!fn(ctx, all[i]))
+            break;
+    free(all);
+}
+
+const char *sim_rec_get(const sim_rec *r, const char *field)
+{
+    const char *v = sg_json_get_str(r->f, field);
+    return v ? v : "";
+}
+
+/* ---- writing ---- */
+
+typedef struct persist_ctx {
+    const sim_rec *r;
+    bool del;
+    const counter *k;
+} persist_ctx;
+
+static int persist(sg_conn *c, void *ctx)
+{
+    persist_ctx *p = ctx;
+    int rc = SG_OK;
+    if (p->del) {
+        sg_val v[] = {SG_VTEXT(p->r->t->name), SG_VTEXT(p->r->sys_id)};
+        return sg_conn_exec(c, "DELETE FROM records WHERE tbl = ?1 AND sys_id = ?2", v, 2, NULL);
+    }
+    char *data = sg_json_dump(p->r->f);
+    sg_val v[] = {SG_VTEXT(p->r->t->name), SG_VTEXT(p->r->sys_id), SG_VINT(p->r->seq),
+                  SG_VTEXT(data)};
+    rc = sg_conn_exec(c,
+                      "INSERT INTO records (tbl, sys_id, seq, data) VALUES (?1, ?2, ?3, ?4) "
+                      "ON CONFLICT (tbl, sys_id) DO UPDATE SET data = excluded.data",
+                      v, 4, NULL);
+    free(data);
+    if (rc == SG_OK && p->k) {
+        sg_val kv[] = {SG_VTEXT(p->k->name), SG_VINT(p->k->value)};
+        rc = sg_conn_exec(c,
+                          "INSERT INTO counters (name, value) VALUES (?1, ?2) "
+                          "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                          kv, 2, NULL);
+    }
+    return rc;
+}
+
+static const counter *next_number(sim_db *db, const char *prefix, char out[24])
+{
+    counter *k = NULL;
+    for (size_t i = 0; i < db->ncounters; i++)
+        if (strcmp(db->counters[i].name, prefix) == 0)
+            k = &db->counters[i];
+    if (!k) {
+        if (db->ncounters >= 32)
+            abort();
+        k = &db->counters[db->ncounters++];
+        sg_strlcpy(k->name, prefix, sizeof(k->name));
+        k->value = 10000; /* a fresh instance's numbers start at 0010001 */
+    }
+    k->value++;
+    snprintf(out, 24, "%s%07lld", prefix, (long long)k->value);
+    return k;
+}
+
+/* ServiceNow stores every value as a string; JSON input is coerced. */
+static char *coerce(const sim_field *fd, const sg_json *v)
+{
+    char buf[64];
+    switch (sg_json_typeof(v)) {
+    case SG_JSON_STRING: {
+        const char *s = sg_json_str(v);
+        if (!s)
+            return sg_xstrdup("");
+        if (fd && fd->type == SIM_BOOLEAN) {
+            bool b = false;
+            if (sg_parse_bool(s, "b", &b) == SG_OK)
+                return sg_xstrdup(b ? "true" : "false");
+        }
+        return sg_xstrdup(s);
+    }
+    case SG_JSON_INTEGER: {
+        int64_t i = 0;
+        sg_json_int(v, &i);
+        snprintf(buf, sizeof(buf), "%lld", (long long)i);
+        return sg_xstrdup(buf);
+    }
+    case SG_JSON_REAL: {
+        char *s = sg_json_dump(v);
+        return s;
+    }
+    case SG_JSON_TRUE:
+        return sg_xstrdup("true");
+    case SG_JSON_FALSE:
+        return sg_xstrdup("false");
+    case SG_JSON_NULL:
+        return sg_xstrdup("");
+    case SG_JSON_OBJECT: {
+        /* A reference given as {"value": ..., "link": ...}, as the API hands it out. */
+        const char *s = sg_json_get_str(v, "value");
+        return sg_xstrdup(s ? s : "");
+    }
+    default:
+        return sg_xstrdup("");
+    }
+}
+
+typedef struct journal {
+    char *element;
+    char *value;
+} journal;
+
+/* Sets one field from a JSON value, following the field's type. Journal entries are
+ * collected for sys_journal_field. */
+static void set_field(sim_rec *r, const char *name, const sg_json *v, journal *j, size_t *nj,
+                      bool *changed)
+{
+    const sim_field *fd = sim_dict_field(r->t, name);
+    if (!fd || strcmp(name, "sys_id") == 0 || strcmp(name, "sys_class_name") == 0 ||
+        sim_dict_is_sys_field(name))
+        return; /* unknown and system fields are ignored, as ServiceNow does */
+    char *val = coerce(fd, v);
+    if (fd->type == SIM_JOURNAL) {
+        if (*val && *nj < 8) {
+            j[*nj].element = sg_xstrdup(name);
+            j[*nj].value = val;
+            (*nj)++;
+            if (changed)
+                *changed = true;
+            return;
+        }
+        free(val);
+        return;
+    }
+    if (fd->type == SIM_PASSWORD && *val) {
+        char *h = sim_password_hash(val);
+        sg_wipe(val, strlen(val));
+        free(val);
+        val = h;
+    }
+    const char *old = sg_json_get_str(r->f, name);
+    if (!old || strcmp(old, val) != 0) {
+        sg_json_set_str(r->f, name, val);
+        if (changed)
+            *changed = true;
+    }
+    free(val);
+}
+
+typedef struct defaults_ctx {
+    sim_rec *r;
+} defaults_ctx;
+
+static void fill_default(void *ctx, const sim_field *f)
+{
+    sim_rec *r = ((defaults_ctx *)ctx)->r;
+    if (!sg_json_get(r->f, f->name))
+        sg_json_set_str(r->f, f->name, f->def ? f->def : "");
+}
+
+static int write_journal(sim_db *db, sim_rec *r, journal *j, size_t nj, const char *user)
+{
+    const sim_table *jt = sim_dict_table("sys_journal_field");
+    int rc = SG_OK;
+    for (size_t i = 0; i < nj; i++) {
+        if (rc == SG_OK) {
+            sg_json *v = sg_json_object();
+            sg_json_set_str(v, "name", r->t->name);
+            sg_json_set_str(v, "element", j[i].element);
+            sg_json_set_str(v, "element_id", r->sys_id);
+            sg_json_set_str(v, "value", j[i].value);
+            rc = sim_db_insert(db, jt, v, user, NULL);
+            sg_json_decref(v);
+        }
+        free(j[i].element);
+        free(j[i].value);
+    }
+    return rc;
+}
+
+static void derive_fields(sim_rec *r)
+{
+    /* An OAuth application gets a client_id when none is given, as on a real instance. */
+    if (strcmp(r->t->name, "oauth_entity") == 0 && !*sim_rec_get(r, "client_id")) {
+        char id[33];
+        sim_new_sys_id(id);
+        sg_json_set_str(r->f, "client_id", id);
+    }
+    /* sys_user.name is "first last" when not given. */
+    if (strcmp(r->t->name, "sys_user") == 0 && !*sim_rec_get(r, "name")) {
+        char *n =
+            sg_xasprintf("%s%s%s", sim_rec_get(r, "first_name"),
+                         *sim_rec_get(r, "first_name") && *sim_rec_get(r, "last_name") ? " " : "",
+                         sim_rec_get(r, "last_name"));
+        sg_json_set_str(r->f, "name", n);
+        free(n);
+    }
+}
+
+int sim_db_insert(sim_db *db, const sim_table *t, const sg_json *values, const char *user,
+                  sim_rec **out)
+{
+    char now[20];
+    journal j[8];
+    size_t nj = 0;
+    sim_now(now);
+    sim_rec *r = sg_xcalloc(1, sizeof(*r));
+    r->t = t;
+    r->f = sg_json_object();
+    const char *given = values ? sg_json_get_str(values, "sys_id") : NULL;
+    if (given && *given) {
+        if (!sim_is_sys_id(given)) {
+            sg_json_decref(r->f);
+            free(r);
+            return sg_err_set(SG_EINVAL, "sys_id '%s' is not 32 lowercase hex characters", given);
+        }
+        if (sim_db_get(db, t, given)) {
+            sg_json_decref(r->f);
+            free(r);
+            return sg_err_set(SG_ECONFLICT, "a record with sys_id %s already exists", given);
+        }
+        sg_strlcpy(r->sys_id, given, sizeof(r->sys_id));
+    } else {
+        sim_new_sys_id(r->sys_id);
+    }
+    if (values)
+        for (void *it = sg_json_iter((sg_json *)values); it;
+             it = sg_json_iter_next((sg_json *)values, it))
+            set_field(r, sg_json_iter_key(it), sg_json_iter_value(it), j, &nj, NULL);
+    defaults_ctx dc = {r};
+    sim_dict_each_field(t, fill_default, &dc);
+    derive_fields(r);
+    const counter *k = NULL;
+    if (t->number_prefix && !*sim_rec_get(r, "number")) {
+        char num[24];
+        k = next_number(db, t->number_prefix, num);
+        sg_json_set_str(r->f, "number", num);
+    }
+    if (sim_dict_field(t, "opened_at") && !*sim_rec_get(r, "opened_at"))
+        sg_json_set_str(r->f, "opened_at", now);
+    sg_json_set_str(r->f, "sys_id", r->sys_id);
+    sg_json_set_str(r->f, "sys_class_name", t->name);
+    sg_json_set_str(r->f, "sys_created_on", now);
+    sg_json_set_str(r->f, "sys_created_by", user ? user : "system");
+    sg_json_set_str(r->f, "sys_updated_on", now);
+    sg_json_set_str(r->f, "sys_updated_by", user ? user : "system");
+    sg_json_set_str(r->f, "sys_mod_count", "0");
+    if (!sg_json_get(r->f, "sys_tags"))
+        sg_json_set_str(r->f, "sys_tags", "");
+    r->seq = db->next_seq++;
+
+    persist_ctx pc = {r, false, k};
+    int rc = sg_store_tx(db->st, persist, &pc);
+    if (rc != SG_OK) {
+        for (size_t i = 0; i < nj; i++) {
+            free(j[i].element);
+            free(j[i].value);
+        }
+        sg_json_decref(r->f);
+        free(r);
+        return rc;
+    }
+    table_slot *s = slot_for(db, t);
+    HASH_ADD_STR(s->recs, sys_id, r);
+    rc = write_journal(db, r, j, nj, user);
+    if (out)
+        *out = r;
+    return rc;
+}
+
+int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *user, bool *changed)
+{
+    journal j[8];
+    size_t nj = 0;
+    bool any = false;
+    sg_json *backup = sg_json_object();
+    for (void *it = sg_json_iter(r->f); it; it = sg_json_iter_next(r->f, it))
+        sg_json_set(backup, sg_json_iter_key(it), sg_json_incref(sg_json_iter_value(it)));
+    for (void *it = sg_json_iter((sg_json *)values); it;
+         it = sg_json_iter_next((sg_json *)values, it))
+        set_field(r, sg_json_iter_key(it), sg_json_iter_value(it), j, &nj, &any);
+    if (changed)
+        *changed = any;
+    if (!any) {
+        sg_json_decref(backup);
+        return SG_OK;
+    }
+    char now[20], count[24];
+    sim_now(now);
+    int64_t mods = 0;
+    sg_parse_i64(sim_rec_get(r, "sys_mod_count"), 0, INT64_MAX - 1, "sys_mod_count", &mods);
+    snprintf(count, sizeof(count), "%lld", (long long)mods + 1);
+    sg_json_set_str(r->f, "sys_mod_count", count);
+    sg_json_set_str(r->f, "sys_updated_on", now);
+    sg_json_set_str(r->f, "sys_updated_by", user ? user : "system");
+    persist_ctx pc = {r, false, NULL};
+    int rc = sg_store_tx(db->st, persist, &pc);
+    if (rc != SG_OK) {
+        /* Keep memory and disk in step: put the old values back. */
+        sg_json_decref(r->f);
+        r->f = backup;
+        for (size_t i = 0; i < nj; i++) {
+            free(j[i].element);
+            free(j[i].value);
+        }
+        return rc;
+    }
+    sg_json_decref(backup);
+    return write_journal(db, r, j, nj, user);
+}
+
+int sim_db_delete(sim_db *db, sim_rec *r)
+{
+    persist_ctx pc = {r, true, NULL};
+    int rc = sg_store_tx(db->st, persist, &pc);
+    if (rc != SG_OK)
+        return rc;
+    table_slot *s = slot_for(db, r->t);
+    HASH_DEL(s->recs, r);
+    sg_json_decref(r->f);
+    free(r);
+    return SG_OK;
+}

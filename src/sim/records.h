@@ -1,0 +1,69 @@
+/* records: snowsim's records, kept in memory for querying and written through to SQLite, so a
+ * restart keeps every record. One lock guards all of it: readers share, writers exclude. */
+#ifndef SG_SIM_RECORDS_H
+#define SG_SIM_RECORDS_H
+
+#include "core/json.h"
+#include "sim/dictionary.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uthash.h>
+
+typedef struct sim_rec {
+    char sys_id[33];
+    const sim_table *t; /* its class: the most specific table */
+    sg_json *f;         /* field name -> string value; owned */
+    uint64_t seq;
+    UT_hash_handle hh;
+} sim_rec;
+
+typedef struct sim_db sim_db;
+
+/* Loads every record from the store. *out is the caller's. */
+int sim_db_open(sg_store *st, sim_db **out);
+void sim_db_free(sim_db *db);
+
+void sim_db_rdlock(sim_db *db);
+void sim_db_wrlock(sim_db *db);
+void sim_db_unlock(sim_db *db);
+
+/* The record with sys_id in table t or any table extending it, or NULL. Borrowed; valid while
+ * the lock is held. */
+sim_rec *sim_db_get(sim_db *db, const sim_table *t, const char *sys_id);
+/* The first record of t's family whose field equals value, or NULL. */
+sim_rec *sim_db_find(sim_db *db, const sim_table *t, const char *field, const char *value);
+
+/* Calls fn for every record of t and the tables extending it, in insertion order. fn returns
+ * false to stop. */
+void sim_db_each(sim_db *db, const sim_table *t, bool (*fn)(void *ctx, sim_rec *r), void *ctx);
+
+/* Inserts a record of table t. `values` (borrowed) holds field -> JSON value; values are
+ * coerced to ServiceNow's strings; defaults, system fields and the number are filled in.
+ * A given sys_id (32 hex) is used if free (SG_ECONFLICT if taken). Hold the write lock. */
+int sim_db_insert(sim_db *db, const sim_table *t, const sg_json *values, const char *user,
+                  sim_rec **out);
+/* Applies `values` (borrowed) to r, bumping sys_mod_count and sys_updated_*. Hold the write
+ * lock. *changed (may be NULL) tells whether any field changed. */
+int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *user, bool *changed);
+/* Deletes r (freed). Hold the write lock. */
+int sim_db_delete(sim_db *db, sim_rec *r);
+
+/* The value of a field ("" when unset). Borrowed. */
+const char *sim_rec_get(const sim_rec *r, const char *field);
+
+/* The current time as ServiceNow writes it: "YYYY-MM-DD HH:MM:SS" UTC. */
+void sim_now(char out[20]);
+/* Formats a unix time the same way. */
+void sim_time_format(int64_t t, char out[20]);
+/* A new 32-hex sys_id. */
+void sim_new_sys_id(char out[33]);
+/* True for a well-formed sys_id (32 lowercase hex). */
+bool sim_is_sys_id(const char *s);
+
+/* Hashes a password for storage ("pbkdf2-sha256$iter$salt$hash"); the caller frees it. */
+char *sim_password_hash(const char *password);
+bool sim_password_check(const char *stored, const char *password);
+
+#endif
