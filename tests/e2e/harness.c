@@ -1,6 +1,7 @@
 /* harness: process and file helpers for unit and end-to-end tests. */
 #include "e2e/harness.h"
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -247,4 +248,72 @@ int h_count_lines(const char *text)
         if (*p == '\n')
             n++;
     return n;
+}
+
+char *h_basic(const char *user, const char *password)
+{
+    sg_buf raw = SG_BUF_INIT(0), b64 = SG_BUF_INIT(0);
+    sg_buf_printf(&raw, "%s:%s", user, password);
+    sg_base64_encode(raw.data, raw.len, false, &b64);
+    char *h = sg_xasprintf("Authorization: Basic %s", sg_buf_str(&b64));
+    sg_buf_free(&raw);
+    sg_buf_free(&b64);
+    return h;
+}
+
+void h_sim_start(h_sim *s, const char *dir, const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    s->own_dir = dir == NULL;
+    s->dir = dir ? sg_xstrdup(dir) : h_tmpdir("snowsim");
+    const char *argv[32] = {SG_BUILD_DIR "/snowsim", "--listen",  "127.0.0.1:0", "--data", s->dir,
+                            "--admin-password",      "admin-Pw1", "--log-level", "warn"};
+    int n = 9;
+    for (const char *const *e = extra; e && *e && n < 30; e++)
+        argv[n++] = *e;
+    argv[n] = NULL;
+    if (h_spawn_server(argv, NULL, "snowsim", 30000, &s->p) != SG_OK)
+        fail_msg("snowsim did not start: %s", sg_err_msg());
+    s->admin_auth = h_basic("admin", "admin-Pw1");
+}
+
+void h_sim_stop(h_sim *s)
+{
+    if (s->p.pid)
+        assert_int_equal(h_stop(&s->p, SIGTERM, 30000), 0);
+    if (s->own_dir)
+        h_rmdir(s->dir);
+    free(s->dir);
+    free(s->admin_auth);
+    memset(s, 0, sizeof(*s));
+}
+
+long h_call(const char *method, const char *base, const char *path, const char *const *headers,
+            const char *body, sg_json **json, sg_http_response *keep)
+{
+    char *url = sg_xasprintf("%s%s", base, path);
+    sg_http_response r;
+    const char *hdrs[24];
+    int n = 0;
+    for (const char *const *h = headers; h && *h && n < 20; h++)
+        hdrs[n++] = *h;
+    if (body)
+        hdrs[n++] = "Content-Type: application/json";
+    hdrs[n++] = "Accept: application/json";
+    hdrs[n] = NULL;
+    int rc = h_http(method, url, hdrs, body, &r);
+    free(url);
+    if (rc != SG_OK)
+        fail_msg("%s %s failed: %s", method, path, sg_err_msg());
+    if (json) {
+        *json = NULL;
+        if (r.body.len)
+            sg_json_parse(r.body.data, r.body.len, 16 * 1024 * 1024, 0, json);
+    }
+    long status = r.status;
+    if (keep)
+        *keep = r;
+    else
+        sg_http_response_free(&r);
+    return status;
 }

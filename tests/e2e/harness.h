@@ -3,6 +3,7 @@
 #define SG_TEST_HARNESS_H
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "http/client.h"
 
 #include <stdarg.h>
@@ -51,3 +52,21 @@ int h_http(const char *method, const char *url, const char *const *headers, cons
 int h_count_lines(const char *text);
 
 #endif
+
+/* "Authorization: Basic <base64(user:pw)>"; the caller frees it. */
+char *h_basic(const char *user, const char *password);
+
+/* A snowsim on a free port with a fresh data dir (unless dir is given) and admin password
+ * "admin-Pw1". extra is a NULL-terminated list of more flags (may be NULL). */
+typedef struct h_sim {
+    h_proc p;
+    char *dir;
+    bool own_dir;
+    char *admin_auth; /* Basic header for admin */
+} h_sim;
+void h_sim_start(h_sim *s, const char *dir, const char *const *extra);
+void h_sim_stop(h_sim *s);
+
+/* Sends a request and parses the JSON body (NULL when the body is empty or not JSON). */
+long h_call(const char *method, const char *base, const char *path, const char *const *headers,
+            const char *body, sg_json **json, sg_http_response *keep);
