@@ -3,6 +3,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/str.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ static sg_json *get_json(const char *base, const char *path, long want_status)
     sg_http_response r;
     assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
     assert_int_equal(r.status, want_status);
-    assert_string_equal(sg_http_response_header(&r, "Content-Type"), "application/json");
+    assert_true(sg_str_startswith(sg_http_response_header(&r, "Content-Type"), "application/json"));
     sg_json *j = NULL;
     assert_int_equal(sg_json_parse(sg_buf_str(&r.body), r.body.len, 0, 0, &j), SG_OK);
     sg_http_response_free(&r);
@@ -198,7 +199,7 @@ static void test_snowsim_lifecycle(void **state)
     sg_json *j = get_json(p.url, "/api/x_snowsim/health", 200);
     sg_json_decref(j);
     /* Unknown paths answer in ServiceNow's error envelope. */
-    j = get_json(p.url, "/api/now/nothing", 404);
+    j = get_json(p.url, "/api/now/nothing", 400);
     assert_string_equal(sg_json_get_str(j, "status"), "failure");
     assert_non_null(sg_json_get_str(sg_json_get(j, "error"), "message"));
     sg_json_decref(j);
