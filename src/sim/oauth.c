@@ -10,6 +10,7 @@
 #include "core/str.h"
 #include "http/client.h"
 #include "http/form.h"
+#include "sim/faults.h"
 #include "sim/sim.h"
 
 #include <pthread.h>
@@ -338,6 +339,8 @@ static int grant_code(sg_sim *sim, sg_http_req *req, const sg_form *f)
 int api_oauth_token(sg_http_req *req, void *simv)
 {
     sg_sim *sim = simv;
+    if (sim_faults_apply(sim->faults, req))
+        return SG_OK;
     size_t len = 0;
     const char *body = sg_http_body(req, &len);
     const char *ct = sg_http_header(req, "Content-Type");

@@ -536,6 +536,39 @@ static void test_faults(void **state)
     sg_json_decref(j);
 }
 
+static void test_faults_flag(void **state)
+{
+    (void)state;
+    h_sim s;
+    const char *extra[] = {"--faults",
+                           "{\"rules\":[{\"path\":\"/oauth_token.do\",\"kind\":\"status\","
+                           "\"status\":502}]}",
+                           NULL};
+    h_sim_start(&s, NULL, extra);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("POST", s.p.url, "/oauth_token.do", NULL, NULL, &j, NULL), 502);
+    sg_json_decref(j);
+    h_sim_stop(&s);
+    /* A malformed rule set stops the start with the reason. */
+    char *dir = h_tmpdir("simbadfaults");
+    const char *argv[] = {SG_BUILD_DIR "/snowsim",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data",
+                          dir,
+                          "--admin-password",
+                          "x",
+                          "--faults",
+                          "{\"rules\":[{\"kind\":1}]}",
+                          NULL};
+    sg_buf err = SG_BUF_INIT(0);
+    assert_int_equal(h_run(argv, NULL, 20000, NULL, &err), 1);
+    assert_non_null(strstr(sg_buf_str(&err), "--faults: faults: rule 0: kind must be"));
+    sg_buf_free(&err);
+    h_rmdir(dir);
+    free(dir);
+}
+
 static void test_persistence(void **state)
 {
     (void)state;
@@ -592,6 +625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acls_for_non_admin, start, stop),
         cmocka_unit_test_setup_teardown(test_rate_limit, start, stop),
         cmocka_unit_test_setup_teardown(test_faults, start, stop),
+        cmocka_unit_test(test_faults_flag),
         cmocka_unit_test(test_persistence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
