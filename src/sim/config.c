@@ -33,5 +33,11 @@ const sg_cfg_key sg_sim_config_keys[] = {
      "tests only: /oauth_auth.do skips the login and consent pages for the admin user"},
     {"faults", SG_CFG_STR, F(faults), NULL, 0, 0, NULL,
      "fault injection rules as JSON (see docs/snowsim.md)"},
+    {"outbound_allow", SG_CFG_STR, F(outbound_allow), NULL, 0, 0, NULL,
+     "comma-separated URL prefixes scripts may call (empty: any the outbound guard allows)"},
+    {"script.time_ms", SG_CFG_INT, F(script_time_ms), "5000", 10, 600000, NULL,
+     "time limit of one script run, in milliseconds"},
+    {"script.heap_max", SG_CFG_SIZE, F(script_heap_max), "64M", 1024 * 1024,
+     (int64_t)1024 * 1024 * 1024, NULL, "memory limit of one script run"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

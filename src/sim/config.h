@@ -22,6 +22,9 @@ typedef struct sg_sim_config {
     bool allow_insecure_loopback;
     bool oauth_auto_consent;
     char *faults;
+    char *outbound_allow;
+    int64_t script_time_ms;
+    size_t script_heap_max;
 } sg_sim_config;
 
 extern const sg_cfg_key sg_sim_config_keys[];

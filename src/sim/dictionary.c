@@ -4,6 +4,7 @@
 
 #include "core/mem.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,14 +120,21 @@ static const table_spec specs[] = {
      "remote_update_set:R:sys_remote_update_set update_set category comments application "
      "replace_on_upgrade:B=false update_domain update_guid update_guid_history view table "
      "sys_recorded_at"},
+    {"sys_update_preview_problem", NULL, NULL, "description",
+     "description type=error status remote_update:R:sys_update_xml "
+     "remote_update_set:R:sys_remote_update_set missing_item missing_item_table"},
+    {"sys_execution_tracker", NULL, NULL, "name",
+     "name state:I=0 percent_complete:I=0 message detailed_message result source source_table"},
+    {"sys_db_object", NULL, NULL, "name", "name label super_class:R:sys_db_object is_extendable"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define MAX_TABLES 64
+#define MAX_TABLES 1024
 
 static sim_table tables[MAX_TABLES];
 static const sim_table *table_ptrs[MAX_TABLES + 1];
-static size_t ntables;
+/* Published with release semantics after a table is fully built, so lookups need no lock. */
+static _Atomic size_t ntables;
 
 static sim_ftype type_of(char c)
 {
@@ -207,9 +215,42 @@ void sim_dict_init(void)
     table_ptrs[ntables] = NULL;
 }
 
+static char *dynamic_names[MAX_TABLES];
+
+const sim_table *sim_dict_dynamic(const char *name)
+{
+    const sim_table *t = sim_dict_table(name);
+    if (t)
+        return t;
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > 80)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return NULL;
+    }
+    size_t n = atomic_load(&ntables);
+    if (n >= MAX_TABLES)
+        return NULL;
+    sim_table *nt = &tables[n];
+    dynamic_names[n] = sg_xstrdup(name);
+    nt->name = dynamic_names[n];
+    nt->display = "sys_id";
+    nt->dynamic = true;
+    nt->fields = NULL;
+    nt->nfields = 0;
+    table_ptrs[n] = nt;
+    table_ptrs[n + 1] = NULL;
+    atomic_store(&ntables, n + 1);
+    return nt;
+}
+
 void sim_dict_free(void)
 {
     for (size_t i = 0; i < ntables; i++) {
+        free(dynamic_names[i]);
+        dynamic_names[i] = NULL;
         for (size_t j = 0; j < tables[i].nfields; j++) {
             free((char *)tables[i].fields[j].name);
             free((char *)tables[i].fields[j].ref);
@@ -223,7 +264,8 @@ void sim_dict_free(void)
 
 const sim_table *sim_dict_table(const char *name)
 {
-    for (size_t i = 0; name && i < ntables; i++)
+    size_t n = atomic_load(&ntables);
+    for (size_t i = 0; name && i < n; i++)
         if (strcmp(tables[i].name, name) == 0)
             return &tables[i];
     return NULL;
@@ -265,10 +307,26 @@ const sim_field *sim_dict_field(const sim_table *t, const char *name)
     for (size_t i = 0; i < sizeof(sys_defs) / sizeof(sys_defs[0]); i++)
         if (strcmp(sys_defs[i].name, name) == 0)
             return &sys_defs[i];
-    for (; t; t = sim_dict_parent(t))
-        for (size_t i = 0; i < t->nfields; i++)
-            if (strcmp(t->fields[i].name, name) == 0)
-                return &t->fields[i];
+    for (const sim_table *x = t; x; x = sim_dict_parent(x))
+        for (size_t i = 0; i < x->nfields; i++)
+            if (strcmp(x->fields[i].name, name) == 0)
+                return &x->fields[i];
+    if (t && t->dynamic) {
+        /* Any well-formed name is a string field of a dynamic table. */
+        static _Thread_local char gname[128];
+        static _Thread_local sim_field g;
+        size_t len = strlen(name);
+        if (len == 0 || len >= sizeof(gname))
+            return NULL;
+        for (size_t i = 0; i < len; i++)
+            if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+                  name[i] == '_'))
+                return NULL;
+        memcpy(gname, name, len + 1);
+        g.name = gname;
+        g.type = SIM_STRING;
+        return &g;
+    }
     return NULL;
 }
 
@@ -289,7 +347,8 @@ void sim_dict_each_field(const sim_table *t, void (*fn)(void *ctx, const sim_fie
 void sim_dict_each_descendant(const sim_table *t, void (*fn)(void *ctx, const sim_table *d),
                               void *ctx)
 {
-    for (size_t i = 0; i < ntables; i++)
+    size_t n = atomic_load(&ntables);
+    for (size_t i = 0; i < n; i++)
         if (sim_dict_is_a(&tables[i], t))
             fn(ctx, &tables[i]);
 }

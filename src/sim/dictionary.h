@@ -30,11 +30,18 @@ typedef struct sim_table {
     const char *display;       /* the field that is the record's display value */
     sim_field *fields;         /* this table's own fields (not the parent's) */
     size_t nfields;
+    bool dynamic; /* created at run time (from an update set): any field name is a string */
 } sim_table;
 
 /* Builds the dictionary. Call once at start; read-only afterwards. */
 void sim_dict_init(void);
 void sim_dict_free(void);
+
+/* Registers a table created at run time (a committed sys_db_object, or records of a table
+ * snowsim does not model). Its fields are strings, whatever their name. Idempotent; returns
+ * the table, or NULL for a name that is not a valid table name or when the dictionary is
+ * full. Callers serialize registration (the db write lock); lookups may run concurrently. */
+const sim_table *sim_dict_dynamic(const char *name);
 
 /* A table by name, or NULL for an unknown table. Borrowed. */
 const sim_table *sim_dict_table(const char *name);

@@ -25,6 +25,7 @@ static const sg_cli_flag sim_flags[] = {
     {"oauth-auto-consent", "oauth_auto_consent", NULL,
      "tests only: skip the OAuth login and consent pages for admin"},
     {"faults", "faults", "JSON", "fault injection rules (see docs/snowsim.md)"},
+    {"outbound-allow", "outbound_allow", "URLS", "URL prefixes scripts may call, comma-separated"},
     {NULL, NULL, NULL, NULL},
 };
 

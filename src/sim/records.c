@@ -28,7 +28,7 @@ typedef struct counter {
 struct sim_db {
     pthread_rwlock_t lock;
     sg_store *st;
-    table_slot slots[64];
+    table_slot slots[1024];
     size_t nslots;
     uint64_t next_seq;
     counter counters[32];
@@ -117,9 +117,9 @@ static int load_all(sg_conn *c, void *ctx)
         return rc;
     int step;
     while ((step = sg_rows_next(rows)) == 1) {
-        const sim_table *t = sim_dict_table(sg_rows_text(rows, 0));
+        const sim_table *t = sim_dict_dynamic(sg_rows_text(rows, 0));
         if (!t) {
-            sg_log_warn("dropping a record of an unknown table", "table", sg_rows_text(rows, 0));
+            sg_log_warn("skipping a record of an unusable table", "table", sg_rows_text(rows, 0));
             continue;
         }
         sg_json *f = NULL;

@@ -10,6 +10,7 @@
 #include "sim/faults.h"
 #include "sim/oauth.h"
 #include "sim/ratelimit.h"
+#include "sim/worker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,24 @@ const sg_http_route sg_sim_routes[] = {
     {"POST", "/login.do", api_oauth_login},
     {"GET", "/oauth_revoke_token.do", api_oauth_revoke},
     {"POST", "/oauth_revoke_token.do", api_oauth_revoke},
+    {"POST", "/sys_upload.do", api_upload},
+    {"POST", "/api/sn_cicd/update_set/preview/{id}", api_cicd_preview},
+    {"POST", "/api/sn_cicd/update_set/commit/{id}", api_cicd_commit},
+    {"POST", "/api/sn_cicd/{version}/update_set/preview/{id}", api_cicd_preview},
+    {"POST", "/api/sn_cicd/{version}/update_set/commit/{id}", api_cicd_commit},
+    {"GET", "/api/sn_cicd/progress/{id}", api_cicd_progress},
+    {"GET", "/api/sn_cicd/{version}/progress/{id}", api_cicd_progress},
+    {"GET", "/api/sn_sc/servicecatalog/items", api_catalog_items},
+    {"GET", "/api/sn_sc/servicecatalog/items/{id}", api_catalog_item},
+    {"POST", "/api/sn_sc/servicecatalog/items/{id}/order_now", api_catalog_order},
+    {"GET", "/api/sn_sc/{version}/servicecatalog/items", api_catalog_items},
+    {"GET", "/api/sn_sc/{version}/servicecatalog/items/{id}", api_catalog_item},
+    {"POST", "/api/sn_sc/{version}/servicecatalog/items/{id}/order_now", api_catalog_order},
     {"GET", "/api/x_snowsim/health", api_sim_health},
     {"GET", "/api/x_snowsim/faults", api_faults_get},
     {"PUT", "/api/x_snowsim/faults", api_faults_put},
+    /* Everything else under /api/ may be a Scripted REST API. */
+    {"*", "/api/{rest*}", api_scripted_rest},
     {0, 0, 0},
 };
 
@@ -153,6 +169,7 @@ int sg_sim_open(sg_sim *sim)
     sim->faults = sim_faults_new();
     sim->rl = sim_ratelimit_new();
     sim->oauth = sim_oauth_new();
+    sim->worker = sim_worker_start(sim);
     if (sim->cfg.faults && *sim->cfg.faults) {
         sg_json *spec = NULL;
         rc = sg_json_parse(sim->cfg.faults, strlen(sim->cfg.faults), 0, 0, &spec);
@@ -202,6 +219,8 @@ void sg_sim_close(sg_sim *sim)
 {
     sg_http_server_stop(sim->http, (unsigned)sim->cfg.shutdown_grace * 1000u);
     sim->http = NULL;
+    sim_worker_stop(sim->worker);
+    sim->worker = NULL;
     sim_oauth_free(sim->oauth);
     sim_ratelimit_free(sim->rl);
     sim_faults_free(sim->faults);

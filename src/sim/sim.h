@@ -11,6 +11,7 @@
 typedef struct sim_faults sim_faults;
 typedef struct sim_ratelimit sim_ratelimit;
 typedef struct sim_oauth sim_oauth;
+typedef struct sim_worker sim_worker;
 
 typedef struct sg_sim {
     sg_sim_config cfg;
@@ -21,6 +22,7 @@ typedef struct sg_sim {
     sim_faults *faults;
     sim_ratelimit *rl;
     sim_oauth *oauth;
+    sim_worker *worker;
     char base_url[256]; /* the instance URL, without a trailing slash */
 } sg_sim;
 
@@ -59,6 +61,14 @@ int api_oauth_login(sg_http_req *req, void *sim);
 int api_oauth_consent(sg_http_req *req, void *sim);
 int api_oauth_revoke(sg_http_req *req, void *sim);
 int api_faults_put(sg_http_req *req, void *sim);
+int api_upload(sg_http_req *req, void *sim);
+int api_cicd_preview(sg_http_req *req, void *sim);
+int api_cicd_commit(sg_http_req *req, void *sim);
+int api_cicd_progress(sg_http_req *req, void *sim);
+int api_catalog_items(sg_http_req *req, void *sim);
+int api_catalog_item(sg_http_req *req, void *sim);
+int api_catalog_order(sg_http_req *req, void *sim);
+int api_scripted_rest(sg_http_req *req, void *sim);
 int api_faults_get(sg_http_req *req, void *sim);
 
 #endif

@@ -5,6 +5,7 @@
 #include "http/client.h"
 #include "sim/acl.h"
 #include "sim/query.h"
+#include "sim/rules.h"
 #include "sim/sim.h"
 
 #include <stdio.h>
@@ -221,6 +222,15 @@ static sg_json *render(render_ctx *rc, const sim_rec *r)
         return out;
     }
     fields_ctx fc = {rc, r, out};
+    if (r->t->dynamic) {
+        for (void *it = sg_json_iter(r->f); it; it = sg_json_iter_next(r->f, it))
+            if (!sim_dict_is_sys_field(sg_json_iter_key(it)))
+                sg_json_set(out, sg_json_iter_key(it),
+                            render_value(rc, sim_dict_field(r->t, sg_json_iter_key(it)),
+                                         sg_json_str(sg_json_iter_value(it))
+                                             ? sg_json_str(sg_json_iter_value(it))
+                                             : ""));
+    }
     sim_dict_each_field(r->t, render_field, &fc);
     static const char *const sys[] = {"sys_id",         "sys_created_on", "sys_created_by",
                                       "sys_updated_on", "sys_updated_by", "sys_mod_count",
@@ -549,7 +559,7 @@ int api_table_create(sg_http_req *req, void *simv)
     if (sim_dict_field(t, "requested_for") && !sg_json_get(values, "requested_for"))
         sg_json_set_str(values, "requested_for", u.sys_id);
     sim_rec *r = NULL;
-    rc = sim_db_insert(sim->db, t, values, u.user_name, &r);
+    rc = sim_rules_insert(sim, &u, t, values, &r, 0);
     if (rc == SG_OK) {
         render_ctx rcx;
         render_init(&rcx, sim, req, &u, t);
@@ -564,6 +574,10 @@ int api_table_create(sg_http_req *req, void *simv)
         sim_auth_invalidate(sim->auth);
     if (rc == SG_ECONFLICT || rc == SG_EINVAL) {
         sim_reply_error(req, 400, "Operation Failed", sg_err_msg());
+        return SG_OK;
+    }
+    if (rc == SG_EFORBIDDEN) {
+        sim_reply_error(req, 403, "Operation Failed", sg_err_msg());
         return SG_OK;
     }
     if (rc != SG_OK)
@@ -595,9 +609,12 @@ int api_table_update(sg_http_req *req, void *simv)
     }
     if (found && allowed) {
         sg_json *values = writable_values(sim, req, &u, r->t, r, body);
-        rc = sim_db_update(sim->db, r, values, u.user_name, NULL);
+        char id[33];
+        memcpy(id, r->sys_id, sizeof(id));
+        rc = sim_rules_update(sim, &u, r, values, 0);
         sg_json_decref(values);
-        if (rc == SG_OK) {
+        r = sim_db_get(sim->db, t, id);
+        if (rc == SG_OK && r) {
             render_ctx rcx;
             render_init(&rcx, sim, req, &u, t);
             out = render(&rcx, r);
@@ -616,6 +633,11 @@ int api_table_update(sg_http_req *req, void *simv)
     }
     if (touches_auth(t))
         sim_auth_invalidate(sim->auth);
+    if (rc == SG_EFORBIDDEN) {
+        sg_json_decref(out);
+        sim_reply_error(req, 403, "Operation Failed", sg_err_msg());
+        return SG_OK;
+    }
     if (rc != SG_OK)
         return rc;
     return reply_result(req, 200, out);
@@ -638,7 +660,7 @@ int api_table_delete(sg_http_req *req, void *simv)
         found = true;
         allowed = sim_acl_can(sim->db, &u, r->t, "delete", r, NULL, NULL, NULL);
         if (allowed)
-            rc = sim_db_delete(sim->db, r);
+            rc = sim_rules_delete(sim, &u, r, 0);
     }
     sim_db_unlock(sim->db);
     if (!found) {
@@ -651,6 +673,10 @@ int api_table_delete(sg_http_req *req, void *simv)
     }
     if (touches_auth(t))
         sim_auth_invalidate(sim->auth);
+    if (rc == SG_EFORBIDDEN) {
+        sim_reply_error(req, 403, "Operation Failed", sg_err_msg());
+        return SG_OK;
+    }
     if (rc != SG_OK)
         return rc;
     common_headers(req);
