@@ -574,7 +574,10 @@ static int cmp_items(const void *a, const void *b, void *arg)
         if (c)
             return sort_q->orders[i].desc ? -c : c;
     }
-    return x->r->seq < y->r->seq ? -1 : x->r->seq > y->r->seq;
+    /* Ties keep insertion order, reversed when the last clause sorts descending, so that
+     * "ORDERBYDESCsys_created_on" lists the newest first even within one second. */
+    int s = x->r->seq < y->r->seq ? -1 : x->r->seq > y->r->seq;
+    return sort_q->orders[sort_q->norders - 1].desc ? -s : s;
 }
 
 void sim_query_sort(const sim_query *q, const sim_qctx *ctx, sim_rec **recs, size_t n)

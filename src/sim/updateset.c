@@ -419,10 +419,11 @@ int sim_updateset_commit(sg_sim *sim, const sim_user *u, sim_rec *set, bool forc
         sg_xml_doc *doc = NULL;
         sg_xml_node *root = payload_records(sim_rec_get(rows.r[i], "payload"), &doc);
         if (!root) {
-            if (force)
-                continue;
-            rc = sg_err_wrap(SG_EINVAL, "row %s", sim_rec_get(rows.r[i], "name"));
-            break;
+            /* Preview recorded this as a problem, and commit only gets here once it was
+             * resolved (or forced): there is nothing in it to apply. */
+            sg_log_warn("update set row skipped: payload does not parse", "row",
+                        sim_rec_get(rows.r[i], "name"));
+            continue;
         }
         for (sg_xml_node *rec = sg_xml_first(root); rec && rc == SG_OK; rec = sg_xml_next(rec))
             rc = apply_element(sim, u, rec);
