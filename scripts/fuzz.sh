@@ -7,7 +7,7 @@ secs="${FUZZ_SECONDS:-5}"
 shared="$(cd .. && pwd)/shared"
 
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSG_FUZZ=ON >/dev/null
-ninja -C build-fuzz fuzz_json fuzz_xml fuzz_url fuzz_form fuzz_query >/dev/null
+ninja -C build-fuzz fuzz_json fuzz_xml fuzz_url fuzz_form fuzz_query fuzz_multipart fuzz_updateset >/dev/null
 
 run() {
   local name=$1; shift
@@ -27,4 +27,6 @@ run fuzz_xml "$shared/fixtures/updatesets"
 run fuzz_url "$(pwd)/tests/fuzz/seeds/url"
 run fuzz_form "$(pwd)/tests/fuzz/seeds/form"
 run fuzz_query "$(pwd)/tests/fuzz/seeds/query"
+run fuzz_multipart "$(pwd)/tests/fuzz/seeds/multipart"
+run fuzz_updateset "$shared/fixtures/updatesets"
 echo "fuzz: all targets ran clean"

@@ -41,10 +41,12 @@ typedef union header {
     max_align_t align;
 } header;
 
+/* Once the cap is hit every later allocation fails too: otherwise Duktape's emergency
+ * collections run on each allocation near the cap, and a native loop never ends. */
 static void *a_alloc(void *udata, duk_size_t size)
 {
     run *r = udata;
-    if (size > r->cap || r->used + size > r->cap) {
+    if (r->over_cap || size > r->cap || r->used + size > r->cap) {
         r->over_cap = true;
         return NULL;
     }
@@ -77,7 +79,7 @@ static void *a_realloc(void *udata, void *ptr, duk_size_t size)
     }
     header *h = (header *)ptr - 1;
     size_t old = h->size;
-    if (size > old && (size - old > r->cap || r->used + (size - old) > r->cap)) {
+    if (r->over_cap || (size > old && (size - old > r->cap || r->used + (size - old) > r->cap))) {
         r->over_cap = true;
         return NULL;
     }
@@ -94,6 +96,8 @@ int sg_duk_timeout_check(void *udata)
     run *r = udata;
     if (!r)
         return 0;
+    if (r->over_cap)
+        return 1;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec > r->deadline.tv_sec ||

@@ -62,9 +62,11 @@ static void copy_children(sg_xml_node *n, const char *const *fields, sg_json *in
     }
 }
 
-int sim_updateset_load(sg_sim *sim, const sim_user *u, const char *xml, size_t len, char id_out[33])
+int sim_updateset_parse(const char *xml, size_t len, sg_json **header,
+                        void (*row_fn)(void *ctx, const sg_json *row), void *ctx)
 {
     sg_xml_doc *doc = NULL;
+    *header = NULL;
     int rc = sg_xml_parse(xml, len, UPDATESET_MAX, &doc);
     if (rc != SG_OK)
         return sg_err_wrap(rc, "update set");
@@ -77,6 +79,61 @@ int sim_updateset_load(sg_sim *sim, const sim_user *u, const char *xml, size_t l
     }
     sg_json *hv = sg_json_object();
     copy_children(head, header_fields, hv);
+    for (sg_xml_node *c = sg_xml_first(root); c; c = sg_xml_next(c)) {
+        if (strcmp(sg_xml_name(c), "sys_update_xml") != 0)
+            continue;
+        sg_json *rv = sg_json_object();
+        copy_children(c, row_fields, rv);
+        row_fn(ctx, rv);
+        sg_json_decref(rv);
+    }
+    sg_xml_free(doc);
+    *header = hv;
+    return SG_OK;
+}
+
+typedef struct load_ctx {
+    sg_sim *sim;
+    const sim_user *u;
+    const char *set_id;
+    int rows;
+    int rc;
+} load_ctx;
+
+static void load_row(void *ctx, const sg_json *row)
+{
+    load_ctx *c = ctx;
+    if (c->rc != SG_OK)
+        return;
+    sg_json *rv = sg_json_object();
+    for (void *it = sg_json_iter((sg_json *)row); it; it = sg_json_iter_next((sg_json *)row, it))
+        sg_json_set(rv, sg_json_iter_key(it), sg_json_incref(sg_json_iter_value(it)));
+    sg_json_set_str(rv, "remote_update_set", c->set_id);
+    c->rc = sim_db_insert(c->sim->db, sim_dict_table("sys_update_xml"), rv, c->u->user_name, NULL);
+    sg_json_decref(rv);
+    c->rows++;
+}
+
+typedef struct rows_buf {
+    sg_json *rows;
+} rows_buf;
+
+static void keep_row(void *ctx, const sg_json *row)
+{
+    rows_buf *b = ctx;
+    sg_json_append(b->rows, sg_json_incref((sg_json *)row));
+}
+
+int sim_updateset_load(sg_sim *sim, const sim_user *u, const char *xml, size_t len, char id_out[33])
+{
+    /* Parse everything first, so a bad file leaves no half-loaded set behind. */
+    rows_buf b = {sg_json_array()};
+    sg_json *hv = NULL;
+    int rc = sim_updateset_parse(xml, len, &hv, keep_row, &b);
+    if (rc != SG_OK) {
+        sg_json_decref(b.rows);
+        return rc;
+    }
     if (!sg_json_get_str(hv, "name") || !*sg_json_get_str(hv, "name"))
         sg_json_set_str(hv, "name", "Imported update set");
     sg_json_set_str(hv, "state", "loaded");
@@ -84,26 +141,18 @@ int sim_updateset_load(sg_sim *sim, const sim_user *u, const char *xml, size_t l
     rc = sim_db_insert(sim->db, sim_dict_table("sys_remote_update_set"), hv, u->user_name, &set);
     sg_json_decref(hv);
     if (rc != SG_OK) {
-        sg_xml_free(doc);
+        sg_json_decref(b.rows);
         return rc;
     }
     memcpy(id_out, set->sys_id, 33);
-    int rows = 0;
-    for (sg_xml_node *c = sg_xml_first(root); c && rc == SG_OK; c = sg_xml_next(c)) {
-        if (strcmp(sg_xml_name(c), "sys_update_xml") != 0)
-            continue;
-        sg_json *rv = sg_json_object();
-        copy_children(c, row_fields, rv);
-        sg_json_set_str(rv, "remote_update_set", id_out);
-        rc = sim_db_insert(sim->db, sim_dict_table("sys_update_xml"), rv, u->user_name, NULL);
-        sg_json_decref(rv);
-        rows++;
-    }
-    sg_xml_free(doc);
+    load_ctx lc = {sim, u, id_out, 0, SG_OK};
+    for (size_t i = 0; i < sg_json_array_size(b.rows); i++)
+        load_row(&lc, sg_json_array_get(b.rows, i));
+    sg_json_decref(b.rows);
     char n[16];
-    snprintf(n, sizeof(n), "%d", rows);
+    snprintf(n, sizeof(n), "%d", lc.rows);
     sg_log_info("update set loaded", "sys_id", id_out, "rows", n);
-    return rc;
+    return lc.rc;
 }
 
 /* ---- rows and payloads ---- */
@@ -148,6 +197,14 @@ static sg_xml_node *payload_records(const char *payload, sg_xml_doc **doc)
         return NULL;
     }
     return root;
+}
+
+int sim_updateset_payload_check(const char *payload)
+{
+    sg_xml_doc *doc = NULL;
+    sg_xml_node *root = payload_records(payload, &doc);
+    sg_xml_free(doc);
+    return root ? SG_OK : SG_EINVAL;
 }
 
 static int problem(sg_sim *sim, const sim_user *u, sim_rec *set, sim_rec *row, const char *type,

@@ -3,6 +3,7 @@
 #ifndef SG_SIM_UPDATESET_H
 #define SG_SIM_UPDATESET_H
 
+#include "core/json.h"
 #include "sim/auth.h"
 #include "sim/records.h"
 
@@ -10,6 +11,13 @@
 #include <stddef.h>
 
 struct sg_sim;
+
+/* Parses an exported update set without touching any record: header fields go to *header
+ * (caller's), and row_fn is called with each sys_update_xml row's fields (borrowed). */
+int sim_updateset_parse(const char *xml, size_t len, sg_json **header,
+                        void (*row_fn)(void *ctx, const sg_json *row), void *ctx);
+/* Parses one row payload; SG_OK when it is a <record_update> document. */
+int sim_updateset_payload_check(const char *payload);
 
 /* Loads an exported update set into a new sys_remote_update_set (state "loaded") and its
  * sys_update_xml rows. The XML goes through the safe reader. The caller holds the write lock. */
