@@ -88,8 +88,8 @@ int sg_http_request(const sg_http_client_opts *opts, const char *method, const c
     int rc = SG_OK;
     CURL *h = NULL;
     struct curl_slist *hl = NULL;
-    call c = {opts, res, false, false, ""};
     memset(res, 0, sizeof(*res));
+    call c = {opts, res, false, false, ""};
     res->body.max = opts->max_response;
 
     rc = sg_url_guard(url, opts->allow_insecure_loopback);
