@@ -138,6 +138,57 @@ static void add_query(void *ctx, const char *key, const char *value)
     sg_json_append(arr, sg_json_string(value));
 }
 
+typedef struct acl_role_ctx {
+    const char *acl_id;
+    sim_db *db;
+    const sim_user *u;
+    bool any;
+    bool has;
+} acl_role_ctx;
+
+static bool each_acl_role(void *ctx, sim_rec *r)
+{
+    acl_role_ctx *c = ctx;
+    if (strcmp(sim_rec_get(r, "sys_security_acl"), c->acl_id) != 0)
+        return true;
+    c->any = true;
+    sim_rec *role =
+        sim_db_get(c->db, sim_dict_table("sys_user_role"), sim_rec_get(r, "sys_user_role"));
+    if (role && sim_user_has_role(c->u, sim_rec_get(role, "name")))
+        c->has = true;
+    return !c->has;
+}
+
+/* REST_Endpoint ACLs listed (comma-separated sys_ids) on the operation or the API: the caller
+ * passes when one active ACL lists none of roles or one the caller holds. No list: any
+ * authenticated caller passes. admin always passes. */
+static bool rest_acls_pass(sg_sim *sim, const sim_user *u, const char *list)
+{
+    if (!list || !*list || sim_user_is_admin(u))
+        return true;
+    bool pass = false, found = false;
+    sim_db_rdlock(sim->db);
+    const char *p = list;
+    while (*p && !pass) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char id[33];
+        snprintf(id, sizeof(id), "%.*s", (int)(n < 32 ? n : 32), p);
+        sim_rec *acl = sim_db_get(sim->db, sim_dict_table("sys_security_acl"), id);
+        if (acl && strcmp(sim_rec_get(acl, "active"), "true") == 0) {
+            found = true;
+            acl_role_ctx rc = {acl->sys_id, sim->db, u, false, false};
+            sim_db_each(sim->db, sim_dict_table("sys_security_acl_role"), each_acl_role, &rc);
+            pass = !rc.any || rc.has;
+        }
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    sim_db_unlock(sim->db);
+    return pass || !found;
+}
+
 static const char *const passed_headers[] = {"accept",       "content-type",  "user-agent",
                                              "x-request-id", "authorization", NULL};
 
@@ -150,8 +201,8 @@ int api_scripted_rest(sg_http_req *req, void *simv)
         method = "GET";
     if (sim_faults_apply(sim->faults, req))
         return SG_OK;
-    char def_id[33] = "", *script = NULL, *op_name = NULL;
-    bool needs_auth = true;
+    char def_id[33] = "", *script = NULL, *op_name = NULL, *acls = NULL;
+    bool needs_auth = true, needs_acl = false;
     sg_json *params = NULL;
     sim_db_rdlock(sim->db);
     def_ctx dc = {path, NULL, 0};
@@ -164,20 +215,32 @@ int api_scripted_rest(sg_http_req *req, void *simv)
             script = sg_xstrdup(sim_rec_get(oc.op, "operation_script"));
             op_name = sg_xstrdup(sim_rec_get(oc.op, "name"));
             needs_auth = strcmp(sim_rec_get(oc.op, "requires_authentication"), "false") != 0;
+            needs_acl = strcmp(sim_rec_get(oc.op, "requires_acl_authorization"), "true") == 0;
+            /* The operation's ACLs, else the API's. */
+            const char *list = sim_rec_get(oc.op, "enforce_acl");
+            acls = sg_xstrdup(*list ? list : sim_rec_get(dc.def, "enforce_acl"));
             params = oc.params;
         }
     }
     sim_db_unlock(sim->db);
     if (!script) {
+        free(acls);
         sim_reply_error(req, 400, "Requested URI does not represent any resource", NULL);
         return SG_OK;
     }
     sim_user u;
     memset(&u, 0, sizeof(u));
     if (needs_auth) {
-        if (!sim_api_enter(sim, req, &u)) {
+        bool ok = sim_api_enter(sim, req, &u);
+        if (ok && needs_acl && !rest_acls_pass(sim, &u, acls)) {
+            ok = false;
+            sim_reply_error(req, 403, "Operation Failed",
+                            "User does not have the role the REST endpoint's ACL requires");
+        }
+        if (!ok) {
             free(script);
             free(op_name);
+            free(acls);
             sg_json_decref(params);
             return SG_OK;
         }
@@ -214,6 +277,7 @@ int api_scripted_rest(sg_http_req *req, void *simv)
     free(name);
     free(script);
     free(op_name);
+    free(acls);
     sg_json_decref(rq);
     if (rc != SG_OK) {
         sim_reply_error(req, 500, "Script Evaluation Exception", sg_err_msg());

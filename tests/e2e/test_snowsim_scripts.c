@@ -353,6 +353,32 @@ static void test_scripted_rest(void **state)
     sg_json_decref(j);
     assert_int_equal(h_call("GET", sim.p.url, "/api/snc/nothing_here", admin, NULL, &j, NULL), 400);
     sg_json_decref(j);
+
+    /* An operation that requires a REST_Endpoint ACL: only holders of its role pass. */
+    char *acl = create(
+        "sys_security_acl",
+        "{\"name\":\"userinfo acl\",\"type\":\"REST_Endpoint\",\"operation\":\"execute\"}", admin);
+    assert_int_equal(
+        h_call("GET", sim.p.url, "/api/now/table/sys_user_role?name=itil", admin, NULL, &j, NULL),
+        200);
+    char acl_role[160];
+    snprintf(acl_role, sizeof(acl_role), "{\"sys_security_acl\":\"%s\",\"sys_user_role\":\"%s\"}",
+             acl, sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    free(create("sys_security_acl_role", acl_role, admin));
+    char op_path[128], patch[128];
+    snprintf(op_path, sizeof(op_path), "/api/now/table/sys_ws_operation/%s", o1);
+    snprintf(patch, sizeof(patch), "{\"requires_acl_authorization\":true,\"enforce_acl\":\"%s\"}",
+             acl);
+    assert_int_equal(h_call("PATCH", sim.p.url, op_path, admin, patch, &j, NULL), 200);
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", sim.p.url, "/api/snc/oauth_userinfo", as_svc, NULL, &j, NULL),
+                     403);
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", sim.p.url, "/api/snc/oauth_userinfo", admin, NULL, &j, NULL),
+                     200);
+    sg_json_decref(j);
+    free(acl);
     free(svc);
     free(uid);
     free(d);
