@@ -79,7 +79,7 @@ int sg_cli_parse(const sg_cli_spec *spec, int argc, char **argv, char **envp, vo
     opterr = 0;
     optind = 1;
     for (;;) {
-        int c = getopt_long(argc, argv, "+:h", longopts, NULL);
+        int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1)
             break;
         if (c == 'h') {

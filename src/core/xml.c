@@ -181,6 +181,18 @@ sg_xml_writer *sg_xml_writer_new(void)
     return w;
 }
 
+static int wcheck(sg_xml_writer *w, int r, const char *what);
+
+int sg_xml_writer_newlines(sg_xml_writer *w)
+{
+    if (w->err)
+        return w->err;
+    if (xmlTextWriterSetIndent(w->w, 1) < 0 ||
+        xmlTextWriterSetIndentString(w->w, (const xmlChar *)"") < 0)
+        return wcheck(w, -1, "indent");
+    return SG_OK;
+}
+
 static int wcheck(sg_xml_writer *w, int r, const char *what)
 {
     if (r < 0 && !w->err)

@@ -32,6 +32,8 @@ char *sg_xml_attr(const sg_xml_node *node, const char *name);
 /* The writer builds a UTF-8 document in memory. Every call after a failure is a no-op
  * returning the first error, so callers may check only sg_xml_writer_finish(). */
 sg_xml_writer *sg_xml_writer_new(void);
+/* Puts each element on its own line, unindented, as ServiceNow's exports do. */
+int sg_xml_writer_newlines(sg_xml_writer *w);
 int sg_xml_start(sg_xml_writer *w, const char *name);
 int sg_xml_attribute(sg_xml_writer *w, const char *name, const char *value);
 int sg_xml_write_text(sg_xml_writer *w, const char *text);

@@ -6,6 +6,7 @@
 #include "core/proc.h"
 #include "core/str.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,13 @@ int sg_app_open(sg_app *app)
     so.pool_size = (unsigned)app->cfg.http_threads + 2;
     rc = sg_store_open(&so, &app->store);
     free(url);
+    if (rc != SG_OK)
+        return rc;
+    char *key = app->cfg.master_key_file && *app->cfg.master_key_file
+                    ? sg_xstrdup(app->cfg.master_key_file)
+                    : sg_xasprintf("%s/master.key", app->cfg.data_dir);
+    rc = sg_secrets_open(key, &app->secrets);
+    free(key);
     return rc;
 }
 
@@ -44,6 +52,17 @@ int sg_app_listen(sg_app *app)
     o.routes = sg_gate_routes;
     o.app = app;
     rc = sg_http_server_start(&o, &app->http);
+    if (rc == SG_OK) {
+        if (app->cfg.public_url && *app->cfg.public_url)
+            snprintf(app->public_url, sizeof(app->public_url), "%s", app->cfg.public_url);
+        else
+            snprintf(app->public_url, sizeof(app->public_url),
+                     strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host,
+                     sg_http_server_port(app->http));
+        size_t n = strlen(app->public_url);
+        while (n && app->public_url[n - 1] == '/')
+            app->public_url[--n] = '\0';
+    }
     free(host);
     return rc;
 }
@@ -54,5 +73,6 @@ void sg_app_close(sg_app *app)
     app->http = NULL;
     sg_store_close(app->store);
     app->store = NULL;
+    sg_secrets_close(&app->secrets);
     sg_cfg_free(sg_gate_config_keys, &app->cfg);
 }

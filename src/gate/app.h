@@ -3,6 +3,7 @@
 #define SG_GATE_APP_H
 
 #include "gate/config.h"
+#include "gate/secrets.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -10,6 +11,8 @@ typedef struct sg_app {
     sg_gate_config cfg; /* immutable once serving starts */
     sg_store *store;
     sg_http_server *http;
+    sg_secrets secrets;
+    char public_url[256]; /* without a trailing slash */
 } sg_app;
 
 /* The route table of every snowgate endpoint (api/routes.c). */

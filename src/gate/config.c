@@ -29,5 +29,7 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "seconds in-flight requests get to finish on shutdown"},
     {"allow_insecure_loopback", SG_CFG_BOOL, F(allow_insecure_loopback), "false", 0, 0, NULL,
      "tests and demo only: allow http and loopback addresses for outbound calls"},
+    {"master_key_file", SG_CFG_STR, F(master_key_file), NULL, 0, 0, NULL,
+     "file with the 32-byte key that encrypts stored secrets (default DATA_DIR/master.key)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

@@ -20,6 +20,7 @@ typedef struct sg_gate_config {
     int64_t http_timeout;
     int64_t shutdown_grace;
     bool allow_insecure_loopback;
+    char *master_key_file;
 } sg_gate_config;
 
 /* The key table: names, types, defaults and help, in the order the docs list them. */

@@ -1,5 +1,6 @@
 /* main: the snowgate command line: global flags, then one command. */
 #include "core/proc.h"
+#include "gate/commands.h"
 #include "gate/serve.h"
 #include "http/client.h"
 
@@ -16,6 +17,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"serve", sg_cmd_serve, "run the service (API, web UI, webhooks, workers)"},
+    {"user", sg_cmd_user, "manage users: user add NAME --role admin|steward|member"},
     {NULL, NULL, NULL},
 };
 

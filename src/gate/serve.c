@@ -18,6 +18,7 @@ static const sg_cli_flag serve_flags[] = {
     {"store", "store.url", "URL", "store location (default sqlite:DIR/snowgate.db)"},
     {"log-level", "log.level", "LEVEL", "debug, info, warn or error"},
     {"log-format", "log.format", "FORMAT", "json or logfmt"},
+    {"master-key", "master_key_file", "FILE", "the master key file (default DIR/master.key)"},
     {"allow-insecure-loopback", "allow_insecure_loopback", NULL,
      "tests and demo only: allow outbound http and loopback addresses"},
     {NULL, NULL, NULL, NULL},

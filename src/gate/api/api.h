@@ -3,10 +3,24 @@
 #define SG_GATE_API_H
 
 #include "gate/app.h"
+#include "gate/governance/users.h"
 #include "http/server.h"
+
+/* auth.c: SG_EAUTH (401) without a valid token, SG_EFORBIDDEN (403) without the role. */
+int api_authenticate(sg_app *app, sg_http_req *req, sg_user *out);
+int api_require_admin(sg_app *app, sg_http_req *req, sg_user *out);
 
 /* health.c */
 int api_health_get(sg_http_req *req, void *app);
 int api_ready_get(sg_http_req *req, void *app);
+
+/* integrations.c: /api/v1/integrations/servicenow (admin only) */
+int api_integrations_get(sg_http_req *req, void *app);
+int api_integrations_put(sg_http_req *req, void *app);
+int api_integrations_delete(sg_http_req *req, void *app);
+int api_integrations_updateset(sg_http_req *req, void *app);
+
+/* webhooks.c: POST /webhooks/servicenow */
+int api_webhooks_servicenow(sg_http_req *req, void *app);
 
 #endif

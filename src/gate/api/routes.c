@@ -4,5 +4,10 @@
 const sg_http_route sg_gate_routes[] = {
     {"GET", "/healthz", api_health_get},
     {"GET", "/readyz", api_ready_get},
+    {"GET", "/api/v1/integrations/servicenow", api_integrations_get},
+    {"PUT", "/api/v1/integrations/servicenow", api_integrations_put},
+    {"DELETE", "/api/v1/integrations/servicenow", api_integrations_delete},
+    {"GET", "/api/v1/integrations/servicenow/update-set", api_integrations_updateset},
+    {"POST", "/webhooks/servicenow", api_webhooks_servicenow},
     {0, 0, 0},
 };

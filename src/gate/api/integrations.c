@@ -1,0 +1,103 @@
+/* integrations: the admin's ServiceNow integration: configure, read, download the update set,
+ * remove. Every route here is admin-only and never returns a secret. */
+#include "gate/api/api.h"
+
+#include "core/err.h"
+#include "core/json.h"
+#include "gate/secrets.h"
+#include "gate/servicenow/integration.h"
+#include "gate/servicenow/updateset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int api_integrations_get(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_integration in;
+    rc = sg_integration_get(app, &in);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, sg_integration_json(app, &in));
+}
+
+int api_integrations_put(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *body = NULL;
+    rc = sg_http_body_json(req, &body);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_json_typeof(body) != SG_JSON_OBJECT) {
+        sg_json_decref(body);
+        return sg_err_set(SG_EINVAL, "send {\"instance_url\",\"client_id\",\"client_secret\"}");
+    }
+    rc = sg_integration_put(app, sg_json_get_str(body, "instance_url"),
+                            sg_json_get_str(body, "client_id"),
+                            sg_json_get_str(body, "client_secret"));
+    sg_json_decref(body);
+    if (rc != SG_OK)
+        return rc;
+    sg_integration in;
+    rc = sg_integration_get(app, &in);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, sg_integration_json(app, &in));
+}
+
+int api_integrations_delete(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_integration_delete(app);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply(req, 204, NULL, "", 0);
+}
+
+int api_integrations_updateset(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_integration in;
+    rc = sg_integration_get(app, &in);
+    if (rc != SG_OK)
+        return rc;
+    if (!in.configured)
+        return sg_err_set(SG_ECONFLICT, "configure the integration first: PUT "
+                                        "/api/v1/integrations/servicenow");
+    char *secret = NULL;
+    rc = sg_integration_webhook_secret(app, &secret);
+    if (rc != SG_OK)
+        return rc;
+    char hook[400];
+    snprintf(hook, sizeof(hook), "%s/webhooks/servicenow", app->public_url);
+    sg_updateset_opts o = {hook, secret, in.client_id, NULL};
+    char *xml = NULL;
+    size_t len = 0;
+    rc = sg_updateset_generate(&o, &xml, &len);
+    sg_secrets_free_plain(secret);
+    if (rc != SG_OK)
+        return rc;
+    sg_http_set_header(req, "Content-Disposition",
+                       "attachment; filename=\"snowgate Update Set.xml\"");
+    sg_http_set_header(req, "Cache-Control", "no-store");
+    rc = sg_http_reply(req, 200, "application/xml", xml, len);
+    free(xml);
+    return rc;
+}

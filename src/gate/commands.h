@@ -1,0 +1,8 @@
+/* commands: the snowgate subcommands other than serve. */
+#ifndef SG_GATE_COMMANDS_H
+#define SG_GATE_COMMANDS_H
+
+/* `snowgate user ...`; argv[0] is "user". Returns the exit status. */
+int sg_cmd_user(int argc, char **argv, char **envp);
+
+#endif

@@ -1,0 +1,27 @@
+/* users: snowgate's people, their roles, and their API tokens. */
+#ifndef SG_GATE_USERS_H
+#define SG_GATE_USERS_H
+
+#include "store/store.h"
+
+#include <stdbool.h>
+
+typedef enum sg_role { SG_ROLE_MEMBER, SG_ROLE_STEWARD, SG_ROLE_ADMIN } sg_role;
+
+typedef struct sg_user {
+    char id[33];
+    char name[128];
+    sg_role role;
+} sg_user;
+
+int sg_role_parse(const char *s, sg_role *out);
+const char *sg_role_name(sg_role r);
+
+/* Creates a user and an API token; the token (64 hex characters) is written to token_out
+ * once and stored only as its SHA-256. A taken name is SG_ECONFLICT. */
+int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email,
+                 char token_out[65], sg_user *out);
+/* The user a bearer token belongs to; SG_EAUTH when none. */
+int sg_users_by_token(sg_store *st, const char *token, sg_user *out);
+
+#endif

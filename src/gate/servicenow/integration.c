@@ -1,0 +1,233 @@
+/* integration: the integrations table row for ServiceNow. */
+#include "gate/servicenow/integration.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/url.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NAME "servicenow"
+
+int sg_instance_url_check(const char *url, bool allow_loopback)
+{
+    static const char *const hint = "use https://<instance>.service-now.com";
+    sg_url u;
+    if (!url || !*url)
+        return sg_err_set(SG_EINVAL, "instance_url is required; %s", hint);
+    if (sg_url_parse(url, &u) != SG_OK)
+        return sg_err_set(SG_EINVAL, "instance_url '%s' is not a URL; %s", url, hint);
+    int rc = SG_OK;
+    sg_addr_class cls = SG_ADDR_PUBLIC;
+    bool literal = sg_addr_literal_class(u.host, &cls);
+    bool loopback_ok = allow_loopback && literal && cls == SG_ADDR_LOOPBACK;
+    if (u.user)
+        rc = sg_err_set(SG_EINVAL, "instance_url must not contain credentials; %s", hint);
+    else if (strcmp(u.scheme, "https") != 0 && !(loopback_ok && strcmp(u.scheme, "http") == 0))
+        rc = sg_err_set(SG_EINVAL, "instance_url must use https; %s", hint);
+    else if (strcmp(u.path, "/") != 0 || u.query || u.fragment)
+        rc = sg_err_set(SG_EINVAL, "instance_url must have no path, query or fragment; %s", hint);
+    else if (literal && !loopback_ok)
+        rc = sg_err_set(SG_EINVAL, "instance_url must name a host, not an IP address; %s", hint);
+    else if (!literal && !strchr(u.host, '.'))
+        rc = sg_err_set(SG_EINVAL, "instance_url host '%s' is not a full host name; %s", u.host,
+                        hint);
+    else if (!loopback_ok)
+        rc = sg_url_guard(url, allow_loopback);
+    sg_url_clear(&u);
+    return rc;
+}
+
+static void now_iso(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int get_tx(sg_conn *c, void *ctx)
+{
+    sg_integration *out = ctx;
+    sg_rows *r = NULL;
+    sg_val p[] = {SG_VTEXT(NAME)};
+    int rc = sg_conn_query(c,
+                           "SELECT instance_url, client_id, status, status_reason, sn_user, "
+                           "last_test FROM integrations WHERE name = ?1",
+                           p, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1) {
+        out->configured = true;
+        snprintf(out->instance_url, sizeof(out->instance_url), "%s", sg_rows_text(r, 0));
+        snprintf(out->client_id, sizeof(out->client_id), "%s", sg_rows_text(r, 1));
+        snprintf(out->status, sizeof(out->status), "%s", sg_rows_text(r, 2));
+        snprintf(out->status_reason, sizeof(out->status_reason), "%s", sg_rows_text(r, 3));
+        snprintf(out->sn_user, sizeof(out->sn_user), "%s", sg_rows_text(r, 4));
+        snprintf(out->last_test, sizeof(out->last_test), "%s", sg_rows_text(r, 5));
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_integration_get(sg_app *app, sg_integration *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->status, sizeof(out->status), "not_configured");
+    return sg_store_read(app->store, get_tx, out);
+}
+
+typedef struct put_ctx {
+    sg_app *app;
+    const char *url, *client_id, *secret_sealed;
+} put_ctx;
+
+static int put_tx(sg_conn *c, void *ctx)
+{
+    put_ctx *p = ctx;
+    char now[32];
+    now_iso(now);
+    int64_t exists = 0;
+    sg_val k[] = {SG_VTEXT(NAME)};
+    int rc =
+        sg_conn_query_int(c, "SELECT COUNT(*) FROM integrations WHERE name = ?1", k, 1, &exists);
+    if (rc != SG_OK)
+        return rc;
+    if (exists) {
+        /* A new instance or client invalidates any connection made with the old ones. */
+        sg_val v[] = {SG_VTEXT(NAME), SG_VTEXT(p->url), SG_VTEXT(p->client_id),
+                      SG_VTEXT(p->secret_sealed), SG_VTEXT(now)};
+        return sg_conn_exec(c,
+                            "UPDATE integrations SET instance_url = ?2, client_id = ?3, "
+                            "client_secret = ?4, refresh_token = NULL, refresh_expires_at = NULL, "
+                            "sn_user = NULL, sn_user_id = NULL, status = 'awaiting_connection', "
+                            "status_reason = NULL, updated_at = ?5 WHERE name = ?1",
+                            v, 5, NULL);
+    }
+    /* A fresh integration gets its own webhook signing secret. */
+    uint8_t raw[32];
+    sg_buf b = SG_BUF_INIT(0);
+    sg_random(raw, sizeof(raw));
+    sg_buf_puts(&b, "whsec_");
+    sg_base64_encode(raw, sizeof(raw), false, &b);
+    sg_wipe(raw, sizeof(raw));
+    char *sealed = NULL;
+    rc = sg_secrets_seal(&p->app->secrets, "integrations:servicenow:webhook_secret", sg_buf_str(&b),
+                         &sealed);
+    sg_buf_wipe(&b);
+    if (rc != SG_OK)
+        return rc;
+    sg_val v[] = {SG_VTEXT(NAME),         SG_VTEXT(p->url),
+                  SG_VTEXT(p->client_id), SG_VTEXT(p->secret_sealed),
+                  SG_VTEXT(sealed),       SG_VTEXT(now)};
+    rc = sg_conn_exec(c,
+                      "INSERT INTO integrations (name, instance_url, client_id, client_secret, "
+                      "webhook_secret, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                      "'awaiting_connection', ?6)",
+                      v, 6, NULL);
+    free(sealed);
+    return rc;
+}
+
+int sg_integration_put(sg_app *app, const char *instance_url, const char *client_id,
+                       const char *client_secret)
+{
+    int rc = sg_instance_url_check(instance_url, app->cfg.allow_insecure_loopback);
+    if (rc != SG_OK)
+        return rc;
+    if (!client_id || !*client_id || strlen(client_id) > 200)
+        return sg_err_set(SG_EINVAL, "client_id is required: copy it from the OAuth application "
+                                     "registry record in ServiceNow");
+    if (!client_secret || !*client_secret || strlen(client_secret) > 500)
+        return sg_err_set(SG_EINVAL, "client_secret is required: copy it from the OAuth "
+                                     "application registry record in ServiceNow");
+    char url[256];
+    snprintf(url, sizeof(url), "%s", instance_url);
+    size_t n = strlen(url);
+    while (n && url[n - 1] == '/')
+        url[--n] = '\0';
+    char *sealed = NULL;
+    rc = sg_secrets_seal(&app->secrets, "integrations:servicenow:client_secret", client_secret,
+                         &sealed);
+    if (rc != SG_OK)
+        return rc;
+    put_ctx p = {app, url, client_id, sealed};
+    rc = sg_store_tx(app->store, put_tx, &p);
+    free(sealed);
+    return rc;
+}
+
+static int delete_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    sg_val k[] = {SG_VTEXT(NAME)};
+    return sg_conn_exec(c, "DELETE FROM integrations WHERE name = ?1", k, 1, NULL);
+}
+
+int sg_integration_delete(sg_app *app)
+{
+    return sg_store_tx(app->store, delete_tx, NULL);
+}
+
+typedef struct secret_ctx {
+    char *sealed;
+} secret_ctx;
+
+static int secret_tx(sg_conn *c, void *ctx)
+{
+    secret_ctx *s = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(NAME)};
+    int rc = sg_conn_query(c, "SELECT webhook_secret FROM integrations WHERE name = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1)
+        s->sealed = sg_xstrdup(sg_rows_text(r, 0));
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_integration_webhook_secret(sg_app *app, char **out)
+{
+    secret_ctx s = {NULL};
+    *out = NULL;
+    int rc = sg_store_read(app->store, secret_tx, &s);
+    if (rc != SG_OK)
+        return rc;
+    if (!s.sealed)
+        return sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
+    rc = sg_secrets_open_value(&app->secrets, "integrations:servicenow:webhook_secret", s.sealed,
+                               out);
+    free(s.sealed);
+    return rc;
+}
+
+sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
+{
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "status", in->status);
+    if (in->status_reason[0])
+        sg_json_set_str(j, "status_reason", in->status_reason);
+    sg_json_set(j, "instance_url",
+                in->configured ? sg_json_string(in->instance_url) : sg_json_null());
+    sg_json_set(j, "client_id", in->configured ? sg_json_string(in->client_id) : sg_json_null());
+    char url[400];
+    snprintf(url, sizeof(url), "%s/oauth-callback", app->public_url);
+    sg_json_set_str(j, "redirect_url", url);
+    snprintf(url, sizeof(url), "%s/webhooks/servicenow", app->public_url);
+    sg_json_set_str(j, "webhook_url", url);
+    sg_json_set(j, "service_user", in->sn_user[0] ? sg_json_string(in->sn_user) : sg_json_null());
+    sg_json *last = NULL;
+    if (in->last_test[0] &&
+        sg_json_parse(in->last_test, strlen(in->last_test), 0, 0, &last) == SG_OK)
+        sg_json_set(j, "last_test", last);
+    else
+        sg_json_set(j, "last_test", sg_json_null());
+    return j;
+}

@@ -1,0 +1,39 @@
+/* integration: the stored ServiceNow integration: instance, OAuth client, webhook secret and
+ * connection status. Secrets are sealed with the master key and never leave this module in
+ * plain text except to the code that uses them. */
+#ifndef SG_GATE_SN_INTEGRATION_H
+#define SG_GATE_SN_INTEGRATION_H
+
+#include "core/json.h"
+#include "gate/app.h"
+
+#include <stdbool.h>
+
+typedef struct sg_integration {
+    bool configured;
+    char instance_url[256];
+    char client_id[256];
+    char status[32]; /* not_configured, awaiting_connection, connected, needs_reconnect, error */
+    char status_reason[512];
+    char sn_user[128];
+    char last_test[8192]; /* JSON text, or "" */
+} sg_integration;
+
+/* Checks an instance URL as entered by an admin: https, a host name, no path, query,
+ * fragment or credentials. allow_loopback (tests) also admits http://127.0.0.1:PORT.
+ * The message says what was wrong and what to enter instead. */
+int sg_instance_url_check(const char *url, bool allow_loopback);
+
+int sg_integration_get(sg_app *app, sg_integration *out);
+/* Creates or updates the configuration. A new integration gets a fresh webhook secret; an
+ * update keeps it. Stored state is unchanged on any error. */
+int sg_integration_put(sg_app *app, const char *instance_url, const char *client_id,
+                       const char *client_secret);
+int sg_integration_delete(sg_app *app);
+/* The webhook signing secret ("whsec_<base64>"); the caller frees it with
+ * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
+int sg_integration_webhook_secret(sg_app *app, char **out);
+/* The integration as the API shows it (never a secret). */
+sg_json *sg_integration_json(const sg_app *app, const sg_integration *in);
+
+#endif

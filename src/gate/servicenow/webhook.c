@@ -1,0 +1,75 @@
+/* webhook: verify, deduplicate and store ServiceNow events. */
+#include "gate/servicenow/webhook.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/webhook_sig.h"
+#include "gate/secrets.h"
+#include "gate/servicenow/integration.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct store_ctx {
+    const char *id;
+    const char *body;
+    size_t len;
+    bool duplicate;
+} store_ctx;
+
+static int store_tx(sg_conn *c, void *ctx)
+{
+    store_ctx *s = ctx;
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int64_t seen = 0;
+    sg_val k[] = {SG_VTEXT(s->id)};
+    int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM webhook_events WHERE id = ?1", k, 1, &seen);
+    if (rc != SG_OK)
+        return rc;
+    if (seen) {
+        s->duplicate = true;
+        return SG_OK;
+    }
+    sg_val v[] = {SG_VTEXT(s->id), SG_VTEXT("servicenow"), SG_VTEXT(now),
+                  (sg_val){SG_V_TEXT, 0, s->body, s->len}};
+    rc = sg_conn_exec(c,
+                      "INSERT INTO webhook_events (id, source, received_at, body) "
+                      "VALUES (?1, ?2, ?3, ?4)",
+                      v, 4, NULL);
+    if (rc == SG_ECONFLICT) { /* a concurrent delivery of the same id won */
+        s->duplicate = true;
+        return SG_OK;
+    }
+    return rc;
+}
+
+int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const char *signature,
+                       const char *body, size_t len, int64_t now, bool *duplicate)
+{
+    *duplicate = false;
+    char *secret = NULL;
+    int rc = sg_integration_webhook_secret(app, &secret);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_webhook_sig_verify(secret, id, timestamp, signature, body, len, now);
+    sg_secrets_free_plain(secret);
+    if (rc != SG_OK) {
+        sg_log_warn("webhook refused", "reason", sg_err_msg());
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
+    if (!sg_str_printable(id, strlen(id)))
+        return sg_err_set(SG_EAUTH, "invalid webhook id");
+    store_ctx s = {id, body, len, false};
+    rc = sg_store_tx(app->store, store_tx, &s);
+    if (rc != SG_OK)
+        return rc;
+    *duplicate = s.duplicate;
+    sg_log_info(s.duplicate ? "webhook redelivered" : "webhook accepted", "webhook_id", id);
+    return SG_OK;
+}

@@ -1,0 +1,83 @@
+/* user_cmd: `snowgate user add NAME --role admin|steward|member [--email E]`. */
+#include "core/cli.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/proc.h"
+#include "gate/app.h"
+#include "gate/commands.h"
+#include "gate/governance/users.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const sg_cli_flag add_flags[] = {
+    {"role", NULL, "ROLE", "admin, steward or member"},
+    {"email", NULL, "EMAIL", "the user's email address"},
+    {"data", "data_dir", "DIR", "data directory (as for serve)"},
+    {"store", "store.url", "URL", "store location (as for serve)"},
+    {"config", NULL, "FILE", "INI config file"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const sg_cli_spec add_spec = {
+    "snowgate",
+    "user add",
+    "Create a user and print their API token (shown once; send it as Authorization: Bearer).",
+    "NAME",
+    add_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+static int user_add(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    memset(&app, 0, sizeof(app));
+    int status = sg_cli_parse(&add_spec, argc, argv, envp, &app.cfg, &cli);
+    if (status >= 0)
+        return status;
+    sg_role role = SG_ROLE_MEMBER;
+    const char *role_s = sg_cli_get(&cli, "role");
+    if (cli.npositional != 1 || !role_s || sg_role_parse(role_s, &role) != SG_OK) {
+        fprintf(stderr, "snowgate user add: %s\n\n",
+                cli.npositional != 1 ? "give exactly one user NAME"
+                : !role_s            ? "--role is required"
+                                     : sg_err_msg());
+        sg_cli_usage(&add_spec, stderr);
+        sg_cfg_free(sg_gate_config_keys, &app.cfg);
+        return SG_EXIT_USAGE;
+    }
+    sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
+    int rc = sg_app_open(&app);
+    char token[65];
+    sg_user u;
+    if (rc == SG_OK)
+        rc = sg_users_add(app.store, cli.positional[0], role, sg_cli_get(&cli, "email"), token, &u);
+    if (rc != SG_OK) {
+        fprintf(stderr, "snowgate user add: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    printf("%s\n", token);
+    fflush(stdout);
+    fprintf(stderr, "created %s user '%s'; the line above is their API token, shown only once\n",
+            sg_role_name(role), u.name);
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
+int sg_cmd_user(int argc, char **argv, char **envp)
+{
+    if (argc >= 2 && strcmp(argv[1], "add") == 0)
+        return user_add(argc - 1, argv + 1, envp);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: snowgate user add NAME --role admin|steward|member [--email E]\n");
+        return SG_EXIT_OK;
+    }
+    fprintf(stderr,
+            "snowgate user: unknown subcommand '%s'\n\nUsage: snowgate user add NAME "
+            "--role admin|steward|member [--email E]\n",
+            argc >= 2 ? argv[1] : "");
+    return SG_EXIT_USAGE;
+}
