@@ -31,5 +31,7 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "tests and demo only: allow http and loopback addresses for outbound calls"},
     {"master_key_file", SG_CFG_STR, F(master_key_file), NULL, 0, 0, NULL,
      "file with the 32-byte key that encrypts stored secrets (default DATA_DIR/master.key)"},
+    {"servicenow.webhook_timeout", SG_CFG_INT, F(webhook_timeout), "20", 1, 600, NULL,
+     "seconds Connect and test waits for the sample request's webhook"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

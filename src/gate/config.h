@@ -21,6 +21,7 @@ typedef struct sg_gate_config {
     int64_t shutdown_grace;
     bool allow_insecure_loopback;
     char *master_key_file;
+    int64_t webhook_timeout;
 } sg_gate_config;
 
 /* The key table: names, types, defaults and help, in the order the docs list them. */

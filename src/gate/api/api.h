@@ -19,6 +19,8 @@ int api_integrations_get(sg_http_req *req, void *app);
 int api_integrations_put(sg_http_req *req, void *app);
 int api_integrations_delete(sg_http_req *req, void *app);
 int api_integrations_updateset(sg_http_req *req, void *app);
+int api_integrations_connect(sg_http_req *req, void *app);
+int api_integrations_test(sg_http_req *req, void *app);
 
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);

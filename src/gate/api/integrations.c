@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "gate/secrets.h"
+#include "gate/servicenow/connect.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
 
@@ -100,4 +101,43 @@ int api_integrations_updateset(sg_http_req *req, void *appv)
     rc = sg_http_reply(req, 200, "application/xml", xml, len);
     free(xml);
     return rc;
+}
+
+/* Connect and test, and Run test: 200 with the checks when all pass, 422 with them when one
+ * fails (the reply says which, and how to fix it). */
+static int reply_checks(sg_http_req *req, int rc, sg_json *result)
+{
+    if (!result)
+        return rc;
+    return sg_http_reply_json(req, rc == SG_OK ? 200 : 422, result);
+}
+
+int api_integrations_connect(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *body = NULL;
+    rc = sg_http_body_json(req, &body);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *result = NULL;
+    rc = sg_connect(app, sg_json_get_str(body, "username"), sg_json_get_str(body, "password"),
+                    &result);
+    sg_json_decref(body); /* the password goes with it */
+    return reply_checks(req, rc, result);
+}
+
+int api_integrations_test(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *result = NULL;
+    rc = sg_connect_test(app, &result);
+    return reply_checks(req, rc, result);
 }

@@ -8,6 +8,8 @@ const sg_http_route sg_gate_routes[] = {
     {"PUT", "/api/v1/integrations/servicenow", api_integrations_put},
     {"DELETE", "/api/v1/integrations/servicenow", api_integrations_delete},
     {"GET", "/api/v1/integrations/servicenow/update-set", api_integrations_updateset},
+    {"POST", "/api/v1/integrations/servicenow/connect", api_integrations_connect},
+    {"POST", "/api/v1/integrations/servicenow/test", api_integrations_test},
     {"POST", "/webhooks/servicenow", api_webhooks_servicenow},
     {0, 0, 0},
 };

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/url.h"
+#include "gate/secrets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,4 +231,87 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
     else
         sg_json_set(j, "last_test", sg_json_null());
     return j;
+}
+
+typedef struct col_ctx {
+    const char *column;
+    char *sealed;
+} col_ctx;
+
+static int col_tx(sg_conn *c, void *ctx)
+{
+    col_ctx *s = ctx;
+    sg_rows *r = NULL;
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM integrations WHERE name = ?1", s->column);
+    sg_val k[] = {SG_VTEXT(NAME)};
+    int rc = sg_conn_query(c, sql, k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1 && !sg_rows_null(r, 0))
+        s->sealed = sg_xstrdup(sg_rows_text(r, 0));
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+static int open_column(sg_app *app, const char *column, char **out)
+{
+    col_ctx s = {column, NULL};
+    *out = NULL;
+    int rc = sg_store_read(app->store, col_tx, &s);
+    if (rc != SG_OK || !s.sealed)
+        return rc;
+    char binding[96];
+    snprintf(binding, sizeof(binding), "integrations:servicenow:%s", column);
+    rc = sg_secrets_open_value(&app->secrets, binding, s.sealed, out);
+    free(s.sealed);
+    return rc;
+}
+
+int sg_integration_client_secret(sg_app *app, char **out)
+{
+    return open_column(app, "client_secret", out);
+}
+
+int sg_integration_refresh_token(sg_app *app, char **out)
+{
+    return open_column(app, "refresh_token", out);
+}
+
+typedef struct save_ctx {
+    const char *status, *reason, *refresh_sealed, *sn_user, *sn_user_id, *last_test;
+} save_ctx;
+
+static int save_tx(sg_conn *c, void *ctx)
+{
+    save_ctx *s = ctx;
+    char now[32];
+    now_iso(now);
+    sg_val v[] = {SG_VTEXT(NAME),         SG_VTEXT(s->status),    SG_VTEXT(s->reason),
+                  SG_VTEXT(s->last_test), SG_VTEXT(now),          SG_VTEXT(s->refresh_sealed),
+                  SG_VTEXT(s->sn_user),   SG_VTEXT(s->sn_user_id)};
+    return sg_conn_exec(c,
+                        "UPDATE integrations SET status = ?2, status_reason = ?3, last_test = ?4, "
+                        "updated_at = ?5, refresh_token = COALESCE(?6, refresh_token), "
+                        "sn_user = COALESCE(?7, sn_user), sn_user_id = COALESCE(?8, sn_user_id) "
+                        "WHERE name = ?1",
+                        v, 8, NULL);
+}
+
+int sg_integration_save_test(sg_app *app, const char *status, const char *reason,
+                             const char *refresh_token, const char *sn_user, const char *sn_user_id,
+                             const char *last_test)
+{
+    char *sealed = NULL;
+    if (refresh_token) {
+        int rc = sg_secrets_seal(&app->secrets, "integrations:servicenow:refresh_token",
+                                 refresh_token, &sealed);
+        if (rc != SG_OK)
+            return rc;
+    }
+    save_ctx s = {status, reason, sealed, sn_user, sn_user_id, last_test};
+    int rc = sg_store_tx(app->store, save_tx, &s);
+    free(sealed);
+    return rc;
 }

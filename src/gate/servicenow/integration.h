@@ -33,6 +33,16 @@ int sg_integration_delete(sg_app *app);
 /* The webhook signing secret ("whsec_<base64>"); the caller frees it with
  * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
 int sg_integration_webhook_secret(sg_app *app, char **out);
+/* The OAuth client secret / stored refresh token (NULL when none); free with
+ * sg_secrets_free_plain(). */
+int sg_integration_client_secret(sg_app *app, char **out);
+int sg_integration_refresh_token(sg_app *app, char **out);
+/* Records the outcome of Connect and test or Run test. A NULL refresh_token keeps the stored
+ * one; NULL sn_user keeps it; status and last_test (JSON text) are always written. */
+int sg_integration_save_test(sg_app *app, const char *status, const char *reason,
+                             const char *refresh_token, const char *sn_user, const char *sn_user_id,
+                             const char *last_test);
+
 /* The integration as the API shows it (never a secret). */
 sg_json *sg_integration_json(const sg_app *app, const sg_integration *in);
 

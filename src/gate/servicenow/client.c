@@ -1,0 +1,124 @@
+/* client: HTTP calls to a ServiceNow instance. */
+#include "gate/servicenow/client.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "http/client.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sn_tokens_free(sn_tokens *t)
+{
+    if (t->access_token)
+        sg_wipe(t->access_token, strlen(t->access_token));
+    if (t->refresh_token)
+        sg_wipe(t->refresh_token, strlen(t->refresh_token));
+    free(t->access_token);
+    free(t->refresh_token);
+    memset(t, 0, sizeof(*t));
+}
+
+static sg_http_client_opts opts(const sg_app *app)
+{
+    sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
+    o.allow_insecure_loopback = app->cfg.allow_insecure_loopback;
+    o.timeout_ms = 20000;
+    return o;
+}
+
+static int token_request(sg_app *app, const char *base, const char *form, sn_tokens *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *url = sg_xasprintf("%s/oauth_token.do", base);
+    const char *hdrs[] = {"Content-Type: application/x-www-form-urlencoded",
+                          "Accept: application/json", NULL};
+    sg_http_client_opts o = opts(app);
+    sg_http_response r;
+    int rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
+    free(url);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *j = NULL;
+    if (r.status == 200 && sg_json_parse(sg_buf_str(&r.body), r.body.len, 0, 0, &j) == SG_OK &&
+        sg_json_get_str(j, "access_token")) {
+        out->access_token = sg_xstrdup(sg_json_get_str(j, "access_token"));
+        out->refresh_token = sg_xstrdup(sg_json_get_str(j, "refresh_token"));
+        sg_json_get_int(j, "expires_in", &out->expires_in);
+    } else if (r.status == 401 || r.status == 400) {
+        rc = sg_err_set(SG_EAUTH, "ServiceNow refused the token request (HTTP %ld)", r.status);
+    } else {
+        rc = sg_err_set(SG_ENET, "ServiceNow's token endpoint answered HTTP %ld", r.status);
+    }
+    sg_json_decref(j);
+    sg_buf_wipe(&r.body);
+    sg_http_response_free(&r);
+    return rc;
+}
+
+static void add_param(sg_buf *b, const char *k, const char *v)
+{
+    char *e = sg_http_escape(v ? v : "");
+    sg_buf_printf(b, "%s%s=%s", b->len ? "&" : "", k, e);
+    sg_wipe(e, strlen(e));
+    free(e);
+}
+
+int sn_token_password(sg_app *app, const char *base, const char *client_id,
+                      const char *client_secret, const char *user, const char *password,
+                      sn_tokens *out)
+{
+    sg_buf form = SG_BUF_INIT(0);
+    add_param(&form, "grant_type", "password");
+    add_param(&form, "client_id", client_id);
+    add_param(&form, "client_secret", client_secret);
+    add_param(&form, "username", user);
+    add_param(&form, "password", password);
+    int rc = token_request(app, base, sg_buf_str(&form), out);
+    sg_buf_wipe(&form);
+    return rc;
+}
+
+int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
+                     const char *client_secret, const char *refresh_token, sn_tokens *out)
+{
+    sg_buf form = SG_BUF_INIT(0);
+    add_param(&form, "grant_type", "refresh_token");
+    add_param(&form, "client_id", client_id);
+    add_param(&form, "client_secret", client_secret);
+    add_param(&form, "refresh_token", refresh_token);
+    int rc = token_request(app, base, sg_buf_str(&form), out);
+    sg_buf_wipe(&form);
+    return rc;
+}
+
+int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
+            const sg_json *body, long *status, sg_json **json)
+{
+    *json = NULL;
+    *status = 0;
+    char *url = sg_xasprintf("%s%s", base, path);
+    char *auth = token ? sg_xasprintf("Authorization: Bearer %s", token) : NULL;
+    const char *hdrs[4] = {"Accept: application/json", "Content-Type: application/json", NULL,
+                           NULL};
+    if (auth)
+        hdrs[2] = auth;
+    char *text = body ? sg_json_dump(body) : NULL;
+    sg_http_client_opts o = opts(app);
+    sg_http_response r;
+    int rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
+    free(url);
+    free(text);
+    if (auth) {
+        sg_wipe(auth, strlen(auth));
+        free(auth);
+    }
+    if (rc != SG_OK)
+        return rc;
+    *status = r.status;
+    if (r.body.len)
+        sg_json_parse(sg_buf_str(&r.body), r.body.len, 16 * 1024 * 1024, 0, json);
+    sg_http_response_free(&r);
+    return SG_OK;
+}

@@ -1,0 +1,29 @@
+/* client: snowgate's ServiceNow REST client (OAuth tokens, Table API, Scripted REST), through
+ * the outbound guard. */
+#ifndef SG_GATE_SN_CLIENT_H
+#define SG_GATE_SN_CLIENT_H
+
+#include "core/json.h"
+#include "gate/app.h"
+
+typedef struct sn_tokens {
+    char *access_token;
+    char *refresh_token; /* NULL when the grant gives none */
+    int64_t expires_in;
+} sn_tokens;
+
+void sn_tokens_free(sn_tokens *t);
+
+/* POST /oauth_token.do. On a refusal (401) the error is SG_EAUTH. */
+int sn_token_password(sg_app *app, const char *base, const char *client_id,
+                      const char *client_secret, const char *user, const char *password,
+                      sn_tokens *out);
+int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
+                     const char *client_secret, const char *refresh_token, sn_tokens *out);
+
+/* One REST call with a bearer token. *status gets the HTTP status; *json the parsed body
+ * (NULL when empty or not JSON; caller frees). Transport failures are errors. */
+int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
+            const sg_json *body, long *status, sg_json **json);
+
+#endif

@@ -1,0 +1,337 @@
+/* connect: the checks of Connect and test, in the order of the setup guide. */
+#include "gate/servicenow/connect.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "gate/secrets.h"
+#include "gate/servicenow/client.h"
+#include "gate/servicenow/integration.h"
+#include "gate/servicenow/updateset.h"
+#include "http/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct checks {
+    sg_json *list;
+    bool ok;
+    char reason[512];
+} checks;
+
+static bool check(checks *c, const char *name, bool ok, const char *message, const char *fix)
+{
+    sg_json *o = sg_json_object();
+    sg_json_set_str(o, "name", name);
+    sg_json_set_bool(o, "ok", ok);
+    sg_json_set_str(o, "message", message);
+    if (!ok && fix)
+        sg_json_set_str(o, "fix", fix);
+    sg_json_append(c->list, o);
+    if (!ok && c->ok) {
+        c->ok = false;
+        snprintf(c->reason, sizeof(c->reason), "%s: %s", name, message);
+    }
+    return ok;
+}
+
+static void skip_rest(checks *c, const char *const *names)
+{
+    for (const char *const *n = names; *n; n++) {
+        sg_json *o = sg_json_object();
+        sg_json_set_str(o, "name", *n);
+        sg_json_set(o, "ok", sg_json_null());
+        sg_json_set_str(o, "message", "not run: an earlier check failed");
+        sg_json_append(c->list, o);
+    }
+}
+
+static const char *const order[] = {"instance_reachable",
+                                    "token_obtained",
+                                    "update_set_committed",
+                                    "role_assigned",
+                                    "catalog_present",
+                                    "webhook_roundtrip",
+                                    NULL};
+
+static const char *const *after(const char *name)
+{
+    for (const char *const *n = order; *n; n++)
+        if (strcmp(*n, name) == 0)
+            return n + 1;
+    return order + 6;
+}
+
+typedef struct count_ctx {
+    char pattern[64];
+    int64_t n;
+} count_ctx;
+
+static int count_tx(sg_conn *c, void *ctx)
+{
+    count_ctx *cc = ctx;
+    sg_val p[] = {SG_VTEXT(cc->pattern)};
+    return sg_conn_query_int(c, "SELECT COUNT(*) FROM webhook_events WHERE body LIKE ?1", p, 1,
+                             &cc->n);
+}
+
+/* Waits for a webhook naming sys_id, up to the configured timeout. */
+static bool wait_webhook(sg_app *app, const char *sys_id)
+{
+    count_ctx cc;
+    snprintf(cc.pattern, sizeof(cc.pattern), "%%%s%%", sys_id);
+    int64_t tenths = app->cfg.webhook_timeout * 10;
+    for (int64_t i = 0; i <= tenths; i++) {
+        cc.n = 0;
+        if (sg_store_read(app->store, count_tx, &cc) == SG_OK && cc.n > 0)
+            return true;
+        struct timespec t = {0, 100 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    return false;
+}
+
+/* Checks 3 to 6, with a working access token. */
+static void run_checks(sg_app *app, const char *base, const char *token, const char *username,
+                       checks *c, char sn_user_id[33])
+{
+    char msg[512];
+    long st = 0;
+    sg_json *j = NULL;
+    int rc = sn_call(app, base, token, "GET", SG_SN_USERINFO_PATH, NULL, &st, &j);
+    const char *who = sg_json_get_str(sg_json_get(j, "result"), "user_name");
+    const char *id = sg_json_get_str(sg_json_get(j, "result"), "sys_id");
+    if (rc != SG_OK || st != 200 || !who || !id) {
+        snprintf(msg, sizeof(msg), "oauth_userinfo returned %s%ld: the update set is not committed",
+                 rc != SG_OK ? "an error, HTTP " : "", st);
+        check(c, "update_set_committed", false, msg,
+              "Step 3: import, preview and commit 'snowgate Update Set.xml' in ServiceNow");
+        sg_json_decref(j);
+        skip_rest(c, after("update_set_committed"));
+        return;
+    }
+    if (username && strcmp(who, username) != 0) {
+        snprintf(msg, sizeof(msg), "the token belongs to '%s', not '%s'", who, username);
+        check(c, "update_set_committed", false, msg,
+              "Step 4: connect with the snowgate.service user's password");
+        sg_json_decref(j);
+        skip_rest(c, after("update_set_committed"));
+        return;
+    }
+    snprintf(msg, sizeof(msg), "oauth_userinfo answers as %s", who);
+    check(c, "update_set_committed", true, msg, NULL);
+    snprintf(sn_user_id, 33, "%s", id);
+    sg_json_decref(j);
+
+    char path[256];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sys_user_has_role?sysparm_query=user%%3D%s%%5Erole.name%%3D%s"
+             "&sysparm_fields=sys_id&sysparm_limit=1",
+             sn_user_id, SG_SN_ROLE);
+    rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    bool has_role = rc == SG_OK && st == 200 && sg_json_array_size(sg_json_get(j, "result")) > 0;
+    sg_json_decref(j);
+    if (!check(c, "role_assigned", has_role,
+               has_role ? "the service account holds " SG_SN_ROLE
+                        : "the service account does not hold " SG_SN_ROLE,
+               "Step 4: give snowgate.service the role " SG_SN_ROLE)) {
+        skip_rest(c, after("role_assigned"));
+        return;
+    }
+
+    char *title = sg_http_escape(SG_SN_CATALOG);
+    snprintf(path, sizeof(path),
+             "/api/now/table/sc_catalog?sysparm_query=title%%3D%s&sysparm_limit=1", title);
+    free(title);
+    rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    bool catalog = rc == SG_OK && st == 200 && sg_json_array_size(sg_json_get(j, "result")) > 0;
+    sg_json_decref(j);
+    if (!check(c, "catalog_present", catalog,
+               catalog ? "the '" SG_SN_CATALOG "' catalog exists"
+                       : "the '" SG_SN_CATALOG "' catalog is missing",
+               "Step 3: commit the update set again; it creates the catalog")) {
+        skip_rest(c, after("catalog_present"));
+        return;
+    }
+
+    /* A sample request: created, changed (the rule fires), and closed again. */
+    char corr[64], rnd[17];
+    sg_random_hex(rnd, 8);
+    snprintf(corr, sizeof(corr), "snowgate:connection-test-%s", rnd);
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "short_description", "snowgate connection test (closes itself)");
+    sg_json_set_str(body, "correlation_id", corr);
+    rc = sn_call(app, base, token, "POST", "/api/now/table/sc_request", body, &st, &j);
+    sg_json_decref(body);
+    const char *req_id = sg_json_get_str(sg_json_get(j, "result"), "sys_id");
+    if (rc != SG_OK || st != 201 || !req_id) {
+        snprintf(msg, sizeof(msg), "could not create a sample request (HTTP %ld)", st);
+        check(c, "webhook_roundtrip", false, msg,
+              "Step 3: the update set's ACLs let " SG_SN_ROLE " create sc_request; commit it");
+        sg_json_decref(j);
+        return;
+    }
+    char sample[33];
+    snprintf(sample, sizeof(sample), "%s", req_id);
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/now/table/sc_request/%s", sample);
+    body = sg_json_object();
+    sg_json_set_str(body, "request_state", "in_process");
+    rc = sn_call(app, base, token, "PATCH", path, body, &st, &j);
+    sg_json_decref(body);
+    sg_json_decref(j);
+    bool arrived = rc == SG_OK && st == 200 && wait_webhook(app, sample);
+    snprintf(msg, sizeof(msg),
+             arrived ? "a signed webhook for the sample request arrived"
+                     : "no webhook for the sample request arrived within %lld s",
+             (long long)app->cfg.webhook_timeout);
+    check(c, "webhook_roundtrip", arrived, msg,
+          "Check that the snowgate Business Rule is active, that x_snowgate.webhook_url is this "
+          "snowgate's public URL, and that ServiceNow can reach it");
+    body = sg_json_object();
+    sg_json_set_str(body, "request_state", "closed_cancelled");
+    sg_json_set_str(body, "active", "false");
+    sn_call(app, base, token, "PATCH", path, body, &st, &j);
+    sg_json_decref(body);
+    sg_json_decref(j);
+}
+
+/* Stores the outcome. The status becomes connected when every check passed; otherwise
+ * force_status when given, else error for a connection that was working, else unchanged. */
+static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *sn_user,
+                       const char *sn_user_id, const char *force_status)
+{
+    char at[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sg_json *last = sg_json_object();
+    sg_json_set_str(last, "at", at);
+    sg_json_set_bool(last, "ok", c->ok);
+    sg_json_set(last, "checks", sg_json_incref(c->list));
+    char *text = sg_json_dump(last);
+    sg_integration in;
+    sg_integration_get(app, &in);
+    const char *status = c->ok                                 ? "connected"
+                         : force_status                        ? force_status
+                         : strcmp(in.status, "connected") == 0 ? "error"
+                                                               : in.status;
+    sg_integration_save_test(app, status, c->ok ? NULL : c->reason, c->ok ? refresh : NULL,
+                             c->ok ? sn_user : NULL, c->ok ? sn_user_id : NULL, text);
+    free(text);
+    sg_json_set_str(last, "status", status);
+    sg_log_kv(c->ok ? SG_LOG_INFO : SG_LOG_WARN, "servicenow test", "ok", c->ok ? "true" : "false",
+              "reason", c->reason, (const char *)NULL);
+    return last;
+}
+
+static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks *c)
+{
+    c->list = sg_json_array();
+    c->ok = true;
+    c->reason[0] = '\0';
+    int rc = sg_integration_get(app, in);
+    if (rc == SG_OK && !in->configured)
+        rc = sg_err_set(SG_ECONFLICT, "configure the integration first: PUT "
+                                      "/api/v1/integrations/servicenow");
+    if (rc == SG_OK)
+        rc = sg_integration_client_secret(app, client_secret);
+    if (rc != SG_OK) {
+        sg_json_decref(c->list);
+        return rc;
+    }
+    /* 1. The instance answers over TLS (any HTTP answer will do). */
+    long st = 0;
+    sg_json *j = NULL;
+    rc = sn_call(app, in->instance_url, NULL, "GET", "/api/now/table/sys_user?sysparm_limit=1",
+                 NULL, &st, &j);
+    sg_json_decref(j);
+    char msg[600];
+    if (rc != SG_OK)
+        snprintf(msg, sizeof(msg), "%s", sg_err_msg());
+    else
+        snprintf(msg, sizeof(msg), "%s answers (HTTP %ld)", in->instance_url, st);
+    check(c, "instance_reachable", rc == SG_OK, msg,
+          "Step 2: check the instance URL and that snowgate can reach it over HTTPS");
+    return SG_OK;
+}
+
+int sg_connect(sg_app *app, const char *username, const char *password, sg_json **result)
+{
+    sg_integration in;
+    char *secret = NULL;
+    checks c;
+    *result = NULL;
+    if (!password || !*password)
+        return sg_err_set(SG_EINVAL, "password is required: the snowgate.service user's password "
+                                     "from step 4");
+    if (!username || !*username)
+        username = "snowgate.service";
+    int rc = prepare(app, &in, &secret, &c);
+    if (rc != SG_OK)
+        return rc;
+    sn_tokens tok = {0};
+    char sn_user_id[33] = "";
+    if (c.ok) {
+        rc =
+            sn_token_password(app, in.instance_url, in.client_id, secret, username, password, &tok);
+        char msg[600];
+        snprintf(msg, sizeof(msg), rc == SG_OK ? "OAuth tokens obtained for %s" : "%s",
+                 rc == SG_OK ? username : sg_err_msg());
+        if (check(&c, "token_obtained", rc == SG_OK, msg,
+                  rc == SG_EAUTH
+                      ? "Steps 1, 2 and 4: check the client ID and secret of the 'snowgate "
+                        "OAuth App' and the password of snowgate.service"
+                      : "Step 2: check the instance URL"))
+            run_checks(app, in.instance_url, tok.access_token, username, &c, sn_user_id);
+        else
+            skip_rest(&c, after("token_obtained"));
+    } else {
+        skip_rest(&c, after("instance_reachable"));
+    }
+    *result = finish(app, &c, tok.refresh_token, username, sn_user_id, NULL);
+    sn_tokens_free(&tok);
+    sg_secrets_free_plain(secret);
+    sg_json_decref(c.list);
+    return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
+}
+
+int sg_connect_test(sg_app *app, sg_json **result)
+{
+    sg_integration in;
+    char *secret = NULL, *refresh = NULL;
+    checks c;
+    *result = NULL;
+    int rc = prepare(app, &in, &secret, &c);
+    if (rc != SG_OK)
+        return rc;
+    sn_tokens tok = {0};
+    char sn_user_id[33] = "";
+    if (c.ok) {
+        sg_integration_refresh_token(app, &refresh);
+        rc = refresh ? sn_token_refresh(app, in.instance_url, in.client_id, secret, refresh, &tok)
+                     : sg_err_set(SG_EAUTH, "no stored token: connect first");
+        if (check(&c, "token_obtained", rc == SG_OK,
+                  rc == SG_OK ? "the stored refresh token works" : sg_err_msg(),
+                  "Connect again with the snowgate.service password (Connect and test)"))
+            run_checks(app, in.instance_url, tok.access_token, in.sn_user[0] ? in.sn_user : NULL,
+                       &c, sn_user_id);
+        else
+            skip_rest(&c, after("token_obtained"));
+    } else {
+        skip_rest(&c, after("instance_reachable"));
+    }
+    /* A missing or refused refresh token means the admin must connect again. */
+    bool reconnect = !c.ok && !tok.access_token && rc == SG_EAUTH;
+    *result = finish(app, &c, tok.refresh_token, in.sn_user[0] ? in.sn_user : NULL,
+                     sn_user_id[0] ? sn_user_id : NULL, reconnect ? "needs_reconnect" : NULL);
+    sn_tokens_free(&tok);
+    sg_secrets_free_plain(secret);
+    sg_secrets_free_plain(refresh);
+    sg_json_decref(c.list);
+    return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
+}
