@@ -1,0 +1,359 @@
+/* End to end: the whole admin path to CONNECTED against snowsim, with snowsim running the
+ * generated update set's business rule and Scripted REST API; then every failure mode of
+ * Connect and test, Run test, and needs_reconnect. */
+#include "e2e/sim_helpers.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SVC_PASSWORD  "Svc-Pa55word!"
+#define CLIENT_SECRET "snowgate-client-secret"
+
+static h_sim sim;
+static h_proc gate;
+static char *gate_dir;
+static char admin_h[128];
+static char client_id[64];
+static char role_id[33], svc_id[33];
+
+static int start(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--allow-insecure-loopback", NULL};
+    h_sim_start(&sim, NULL, extra);
+    gate_dir = h_tmpdir("gateconnect");
+    const char *add[] = {SG_BUILD_DIR "/snowgate",
+                         "user",
+                         "add",
+                         "alice",
+                         "--role",
+                         "admin",
+                         "--data",
+                         gate_dir,
+                         NULL};
+    sg_buf out = SG_BUF_INIT(0);
+    assert_int_equal(h_run(add, NULL, 20000, &out, NULL), 0);
+    snprintf(admin_h, sizeof(admin_h), "Authorization: Bearer %.64s", sg_buf_str(&out));
+    sg_buf_free(&out);
+    char ini[512];
+    snprintf(ini, sizeof(ini), "%s/snowgate.ini", gate_dir);
+    const char *cfg = "[servicenow]\nwebhook_timeout = 5\n";
+    assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "serve",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data",
+                          gate_dir,
+                          "--config",
+                          ini,
+                          "--allow-insecure-loopback",
+                          NULL};
+    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+    return 0;
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    assert_int_equal(h_stop(&gate, SIGTERM, 30000), 0);
+    h_sim_stop(&sim);
+    h_rmdir(gate_dir);
+    free(gate_dir);
+    return 0;
+}
+
+static sg_json *sim_call(const char *method, const char *path, const char *body, long want)
+{
+    const char *sa[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    long st = h_call(method, sim.p.url, path, sa, body, &j, NULL);
+    if (st != want)
+        fail_msg("snowsim %s %s: %ld", method, path, st);
+    return j;
+}
+
+static long gate_call(const char *method, const char *path, const char *body, sg_json **j)
+{
+    const char *h[] = {admin_h, NULL};
+    return h_call(method, gate.url, path, h, body, j, NULL);
+}
+
+/* Steps 1 and 2: the OAuth app in ServiceNow, then instance and client in snowgate. */
+static void steps_1_2(const char *secret_in_snowgate)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"snowgate OAuth App\",\"client_secret\":\"%s\",\"redirect_url\":"
+             "\"%s/oauth-callback\"}",
+             CLIENT_SECRET, gate.url);
+    sg_json *j = sim_call("POST", "/api/now/table/oauth_entity", body, 201);
+    snprintf(client_id, sizeof(client_id), "%s",
+             sg_json_get_str(sg_json_get(j, "result"), "client_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body),
+             "{\"instance_url\":\"%s\",\"client_id\":\"%s\",\"client_secret\":\"%s\"}", sim.p.url,
+             client_id, secret_in_snowgate);
+    assert_int_equal(gate_call("PUT", "/api/v1/integrations/servicenow", body, &j), 200);
+    sg_json_decref(j);
+}
+
+/* Step 3: download the update set, import, preview and commit it in ServiceNow. */
+static void step_3(void)
+{
+    sg_json *j = NULL;
+    sg_http_response r;
+    const char *h[] = {admin_h, NULL};
+    assert_int_equal(
+        h_call("GET", gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
+        200);
+    long status = 0;
+    char *id = us_upload(&sim, r.body.data, r.body.len, &status);
+    sg_http_response_free(&r);
+    assert_int_equal(status, 302);
+    char *label = us_cicd(&sim, "preview", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    label = us_cicd(&sim, "commit", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    free(id);
+    j = sim_call("GET", "/api/now/table/sys_user_role?name=snowgate_service_account_role", NULL,
+                 200);
+    snprintf(role_id, sizeof(role_id), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+}
+
+/* Step 4: the service user, optionally with its role. */
+static void step_4(bool with_role)
+{
+    sg_json *j = sim_call(
+        "POST", "/api/now/table/sys_user",
+        "{\"user_name\":\"snowgate.service\",\"user_password\":\"" SVC_PASSWORD "\"}", 201);
+    snprintf(svc_id, sizeof(svc_id), "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    if (with_role) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"%s\"}", svc_id, role_id);
+        sg_json_decref(sim_call("POST", "/api/now/table/sys_user_has_role", body, 201));
+    }
+}
+
+/* Step 5: Connect and test. Returns the HTTP status; *failed the first failing check or NULL. */
+static long connect(const char *password, sg_json **result, const char **failed)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"password\":\"%s\"}", password);
+    long st = gate_call("POST", "/api/v1/integrations/servicenow/connect", body, result);
+    *failed = NULL;
+    sg_json *checks = sg_json_get(*result, "checks");
+    assert_int_equal(sg_json_array_size(checks), 6);
+    for (size_t i = 0; i < sg_json_array_size(checks) && !*failed; i++) {
+        sg_json *c = sg_json_array_get(checks, i);
+        bool ok = true;
+        if (sg_json_get_bool(c, "ok", &ok) && !ok) {
+            *failed = sg_json_get_str(c, "name");
+            assert_non_null(sg_json_get_str(c, "fix"));
+        }
+    }
+    return st;
+}
+
+static const char *fix_of(sg_json *result, const char *name)
+{
+    sg_json *checks = sg_json_get(result, "checks");
+    for (size_t i = 0; i < sg_json_array_size(checks); i++)
+        if (strcmp(sg_json_get_str(sg_json_array_get(checks, i), "name"), name) == 0)
+            return sg_json_get_str(sg_json_array_get(checks, i), "fix");
+    return NULL;
+}
+
+static const char *status_of(void)
+{
+    static char s[64];
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    snprintf(s, sizeof(s), "%s", sg_json_get_str(j, "status"));
+    sg_json_decref(j);
+    return s;
+}
+
+static void test_admin_path_to_connected(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    assert_string_equal(status_of(), "awaiting_connection");
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    assert_null(failed);
+    assert_string_equal(sg_json_get_str(res, "status"), "connected");
+    sg_json_decref(res);
+    assert_string_equal(status_of(), "connected");
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "service_user"), "snowgate.service");
+    bool ok = false;
+    assert_true(sg_json_get_bool(sg_json_get(j, "last_test"), "ok", &ok));
+    assert_true(ok);
+    sg_json_decref(j);
+    /* The sample request was closed again. */
+    j = sim_call("GET",
+                 "/api/now/table/"
+                 "sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%3Aconnection-test",
+                 NULL, 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
+    assert_string_equal(
+        sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "request_state"),
+        "closed_cancelled");
+    sg_json_decref(j);
+    /* Run test works with the stored refresh token alone. */
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "status"), "connected");
+    sg_json_decref(j);
+    /* The password is used, then forgotten: it is nowhere in the data dir. */
+    const char *argv[] = {"/bin/grep", "-rlaF",       "-e",     SVC_PASSWORD,
+                          "-e",        CLIENT_SECRET, gate_dir, NULL};
+    assert_int_equal(h_run(argv, NULL, 20000, NULL, NULL), 1);
+    /* Revoking the tokens in ServiceNow makes Run test ask for a reconnect. */
+    j = sim_call("GET", "/api/now/table/oauth_credential?sysparm_fields=sys_id", NULL, 200);
+    sg_json *list = sg_json_get(j, "result");
+    for (size_t i = 0; i < sg_json_array_size(list); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/now/table/oauth_credential/%s",
+                 sg_json_get_str(sg_json_array_get(list, i), "sys_id"));
+        sim_call("DELETE", path, NULL, 204);
+    }
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
+    sg_json_decref(j);
+    assert_string_equal(status_of(), "needs_reconnect");
+}
+
+static void test_wrong_client_secret(void **state)
+{
+    (void)state;
+    steps_1_2("not-the-secret");
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 422);
+    assert_string_equal(failed, "token_obtained");
+    assert_non_null(strstr(fix_of(res, "token_obtained"), "client ID and secret"));
+    sg_json_decref(res);
+    assert_string_equal(status_of(), "awaiting_connection");
+}
+
+static void test_wrong_password(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect("wrong-password", &res, &failed), 422);
+    assert_string_equal(failed, "token_obtained");
+    sg_json_decref(res);
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/connect", "{}", &j), 400);
+    assert_non_null(
+        strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "password is required"));
+    sg_json_decref(j);
+}
+
+static void test_update_set_not_committed(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_4(false);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 422);
+    assert_string_equal(failed, "update_set_committed");
+    sg_json *checks = sg_json_get(res, "checks");
+    assert_non_null(strstr(sg_json_get_str(sg_json_array_get(checks, 2), "message"),
+                           "the update set is not committed"));
+    assert_non_null(strstr(fix_of(res, "update_set_committed"), "Step 3"));
+    sg_json_decref(res);
+}
+
+static void test_missing_role(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(false);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 422);
+    assert_string_equal(failed, "role_assigned");
+    assert_non_null(strstr(fix_of(res, "role_assigned"), "snowgate_service_account_role"));
+    sg_json_decref(res);
+}
+
+static void test_webhook_never_arrives(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    /* A ServiceNow admin switched the rule off. */
+    sg_json *j =
+        sim_call("GET", "/api/now/table/sys_script?name=snowgate%20Business%20Rule", NULL, 200);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sys_script/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(sim_call("PATCH", path, "{\"active\":false}", 200));
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 422);
+    assert_string_equal(failed, "webhook_roundtrip");
+    assert_non_null(strstr(fix_of(res, "webhook_roundtrip"), "snowgate Business Rule"));
+    sg_json_decref(res);
+}
+
+static void test_unreachable_instance(void **state)
+{
+    (void)state;
+    /* A port nothing listens on. */
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("PUT", "/api/v1/integrations/servicenow",
+                               "{\"instance_url\":\"http://127.0.0.1:9\",\"client_id\":\"x\","
+                               "\"client_secret\":\"y\"}",
+                               &j),
+                     200);
+    sg_json_decref(j);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 422);
+    assert_string_equal(failed, "instance_reachable");
+    sg_json_decref(res);
+    assert_string_equal(status_of(), "awaiting_connection");
+}
+
+int main(void)
+{
+    sg_http_client_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
+        cmocka_unit_test_setup_teardown(test_wrong_client_secret, start, stop),
+        cmocka_unit_test_setup_teardown(test_wrong_password, start, stop),
+        cmocka_unit_test_setup_teardown(test_update_set_not_committed, start, stop),
+        cmocka_unit_test_setup_teardown(test_missing_role, start, stop),
+        cmocka_unit_test_setup_teardown(test_webhook_never_arrives, start, stop),
+        cmocka_unit_test_setup_teardown(test_unreachable_instance, start, stop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
