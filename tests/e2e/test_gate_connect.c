@@ -220,6 +220,25 @@ static void test_admin_path_to_connected(void **state)
     assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
     assert_string_equal(sg_json_get_str(j, "status"), "connected");
     sg_json_decref(j);
+    /* The Overview counts snowgate's requests in ServiceNow by state (not the test request). */
+    sg_json_decref(sim_call("POST", "/api/now/table/sc_request",
+                            "{\"correlation_id\":\"snowgate:r1\",\"request_state\":\"in_process\"}",
+                            201));
+    sg_json_decref(
+        sim_call("POST", "/api/now/table/sc_request", "{\"correlation_id\":\"snowgate:r2\"}", 201));
+    sg_json_decref(
+        sim_call("POST", "/api/now/table/sc_request", "{\"correlation_id\":\"other\"}", 201));
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 200);
+    int64_t n = 0;
+    assert_true(sg_json_get_int(j, "linked_requests", &n));
+    assert_int_equal(n, 2);
+    assert_true(sg_json_get_int(sg_json_get(j, "by_state"), "in_process", &n));
+    assert_int_equal(n, 1);
+    assert_true(sg_json_get_int(sg_json_get(j, "by_state"), "requested", &n));
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(sg_json_get_str(sg_json_array_get(sg_json_get(j, "latest"), 0), "url"),
+                           "/sc_request.do?sys_id="));
+    sg_json_decref(j);
     /* The password is used, then forgotten: it is nowhere in the data dir. */
     const char *argv[] = {"/bin/grep", "-rlaF",       "-e",     SVC_PASSWORD,
                           "-e",        CLIENT_SECRET, gate_dir, NULL};
@@ -237,6 +256,36 @@ static void test_admin_path_to_connected(void **state)
     assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     sg_json_decref(j);
     assert_string_equal(status_of(), "needs_reconnect");
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 409);
+    sg_json_decref(j);
+}
+
+static int count_credentials(void)
+{
+    sg_json *j = sim_call("GET", "/api/now/table/oauth_credential?sysparm_fields=type", NULL, 200);
+    int n = 0;
+    sg_json *list = sg_json_get(j, "result");
+    for (size_t i = 0; i < sg_json_array_size(list); i++)
+        n += strcmp(sg_json_get_str(sg_json_array_get(list, i), "type"), "refresh_token") == 0;
+    sg_json_decref(j);
+    return n;
+}
+
+static void test_disconnect_revokes(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    sg_json_decref(res);
+    assert_int_equal(count_credentials(), 1);
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("DELETE", "/api/v1/integrations/servicenow", NULL, &j), 204);
+    assert_int_equal(count_credentials(), 0);
+    assert_string_equal(status_of(), "not_configured");
 }
 
 static void test_wrong_client_secret(void **state)
@@ -348,6 +397,7 @@ int main(void)
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
+        cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_client_secret, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_password, start, stop),
         cmocka_unit_test_setup_teardown(test_update_set_not_committed, start, stop),

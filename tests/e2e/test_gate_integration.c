@@ -89,14 +89,19 @@ static void test_admin_only(void **state)
     } routes[] = {{"GET", "/api/v1/integrations/servicenow"},
                   {"PUT", "/api/v1/integrations/servicenow"},
                   {"DELETE", "/api/v1/integrations/servicenow"},
-                  {"GET", "/api/v1/integrations/servicenow/update-set"}};
+                  {"GET", "/api/v1/integrations/servicenow/update-set"},
+                  {"GET", "/api/v1/integrations/servicenow/overview"},
+                  {"POST", "/api/v1/integrations/servicenow/connect"},
+                  {"POST", "/api/v1/integrations/servicenow/test"}};
     const char *member[] = {member_h, NULL};
     const char *bogus[] = {
         "Authorization: Bearer 0000000000000000000000000000000000000000000000000000000000000000",
         NULL};
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         sg_json *j = NULL;
-        const char *body = strcmp(routes[i].method, "PUT") == 0 ? "{}" : NULL;
+        const char *body =
+            strcmp(routes[i].method, "GET") != 0 && strcmp(routes[i].method, "DELETE") != 0 ? "{}"
+                                                                                            : NULL;
         assert_int_equal(h_call(routes[i].method, gate.url, routes[i].path, NULL, body, &j, NULL),
                          401);
         sg_json_decref(j);

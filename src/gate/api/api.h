@@ -21,6 +21,7 @@ int api_integrations_delete(sg_http_req *req, void *app);
 int api_integrations_updateset(sg_http_req *req, void *app);
 int api_integrations_connect(sg_http_req *req, void *app);
 int api_integrations_test(sg_http_req *req, void *app);
+int api_integrations_overview(sg_http_req *req, void *app);
 
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);

@@ -62,7 +62,7 @@ int api_integrations_delete(sg_http_req *req, void *appv)
     int rc = api_require_admin(app, req, &u);
     if (rc != SG_OK)
         return rc;
-    rc = sg_integration_delete(app);
+    rc = sg_servicenow_disconnect(app);
     if (rc != SG_OK)
         return rc;
     return sg_http_reply(req, 204, NULL, "", 0);
@@ -140,4 +140,18 @@ int api_integrations_test(sg_http_req *req, void *appv)
     sg_json *result = NULL;
     rc = sg_connect_test(app, &result);
     return reply_checks(req, rc, result);
+}
+
+int api_integrations_overview(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *out = NULL;
+    rc = sg_servicenow_overview(app, &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
 }

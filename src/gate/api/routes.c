@@ -10,6 +10,7 @@ const sg_http_route sg_gate_routes[] = {
     {"GET", "/api/v1/integrations/servicenow/update-set", api_integrations_updateset},
     {"POST", "/api/v1/integrations/servicenow/connect", api_integrations_connect},
     {"POST", "/api/v1/integrations/servicenow/test", api_integrations_test},
+    {"GET", "/api/v1/integrations/servicenow/overview", api_integrations_overview},
     {"POST", "/webhooks/servicenow", api_webhooks_servicenow},
     {0, 0, 0},
 };

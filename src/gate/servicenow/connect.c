@@ -335,3 +335,119 @@ int sg_connect_test(sg_app *app, sg_json **result)
     sg_json_decref(c.list);
     return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
 }
+
+int sg_servicenow_session(sg_app *app, char base[256], char **access)
+{
+    sg_integration in;
+    char *secret = NULL, *refresh = NULL;
+    *access = NULL;
+    int rc = sg_integration_get(app, &in);
+    if (rc != SG_OK)
+        return rc;
+    if (!in.configured || strcmp(in.status, "connected") != 0)
+        return sg_err_set(SG_ECONFLICT,
+                          "ServiceNow is not connected (status %s): run Connect and "
+                          "test first",
+                          in.status);
+    snprintf(base, 256, "%s", in.instance_url);
+    rc = sg_integration_client_secret(app, &secret);
+    if (rc == SG_OK)
+        rc = sg_integration_refresh_token(app, &refresh);
+    if (rc == SG_OK && !refresh)
+        rc = sg_err_set(SG_ECONFLICT, "no stored token: run Connect and test");
+    sn_tokens tok = {0};
+    if (rc == SG_OK)
+        rc = sn_token_refresh(app, in.instance_url, in.client_id, secret, refresh, &tok);
+    if (rc == SG_EAUTH)
+        sg_integration_save_test(app, "needs_reconnect", "ServiceNow refused the refresh token",
+                                 NULL, NULL, NULL, in.last_test[0] ? in.last_test : NULL);
+    if (rc == SG_OK) {
+        *access = tok.access_token;
+        tok.access_token = NULL;
+    }
+    sn_tokens_free(&tok);
+    sg_secrets_free_plain(secret);
+    sg_secrets_free_plain(refresh);
+    return rc;
+}
+
+int sg_servicenow_overview(sg_app *app, sg_json **out)
+{
+    char base[256];
+    char *access = NULL;
+    *out = NULL;
+    int rc = sg_servicenow_session(app, base, &access);
+    if (rc != SG_OK)
+        return rc;
+    long st = 0;
+    sg_json *j = NULL;
+    rc = sn_call(app, base, access, "GET",
+                 "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%3A%5E"
+                 "correlation_idNOT%20LIKEconnection-test%5EORDERBYDESCsys_created_on&"
+                 "sysparm_fields=sys_id,number,request_state,approval,correlation_id,"
+                 "sys_updated_on&sysparm_limit=1000",
+                 NULL, &st, &j);
+    sg_secrets_free_plain(access);
+    if (rc == SG_OK && st != 200)
+        rc = sg_err_set(SG_ENET, "ServiceNow answered HTTP %ld to the request query", st);
+    if (rc != SG_OK) {
+        sg_json_decref(j);
+        return rc;
+    }
+    sg_json *list = sg_json_get(j, "result");
+    sg_json *by_state = sg_json_object();
+    sg_json *latest = sg_json_array();
+    size_t n = sg_json_array_size(list);
+    for (size_t i = 0; i < n; i++) {
+        sg_json *r = sg_json_array_get(list, i);
+        const char *state = sg_json_get_str(r, "request_state");
+        int64_t count = 0;
+        sg_json_get_int(by_state, state ? state : "", &count);
+        sg_json_set_int(by_state, state ? state : "", count + 1);
+        if (i < 50) {
+            sg_json *o = sg_json_object();
+            sg_json_set_str(o, "number", sg_json_get_str(r, "number"));
+            sg_json_set_str(o, "sys_id", sg_json_get_str(r, "sys_id"));
+            sg_json_set_str(o, "request_state", state);
+            sg_json_set_str(o, "approval", sg_json_get_str(r, "approval"));
+            sg_json_set_str(o, "correlation_id", sg_json_get_str(r, "correlation_id"));
+            char url[512];
+            snprintf(url, sizeof(url), "%s/sc_request.do?sys_id=%s", base,
+                     sg_json_get_str(r, "sys_id") ? sg_json_get_str(r, "sys_id") : "");
+            sg_json_set_str(o, "url", url);
+            sg_json_append(latest, o);
+        }
+    }
+    sg_json *res = sg_json_object();
+    sg_json_set_int(res, "linked_requests", (int64_t)n);
+    sg_json_set(res, "by_state", by_state);
+    sg_json_set(res, "latest", latest);
+    sg_json_decref(j);
+    *out = res;
+    return SG_OK;
+}
+
+int sg_servicenow_disconnect(sg_app *app)
+{
+    sg_integration in;
+    char *refresh = NULL;
+    int rc = sg_integration_get(app, &in);
+    if (rc != SG_OK)
+        return rc;
+    if (in.configured && sg_integration_refresh_token(app, &refresh) == SG_OK && refresh) {
+        char *tok = sg_http_escape(refresh);
+        char *path = sg_xasprintf("/oauth_revoke_token.do?token=%s", tok);
+        long st = 0;
+        sg_json *j = NULL;
+        if (sn_call(app, in.instance_url, NULL, "POST", path, NULL, &st, &j) != SG_OK || st != 200)
+            sg_log_warn("could not revoke the ServiceNow token; it expires on its own", "instance",
+                        in.instance_url);
+        sg_json_decref(j);
+        sg_wipe(path, strlen(path));
+        sg_wipe(tok, strlen(tok));
+        free(path);
+        free(tok);
+    }
+    sg_secrets_free_plain(refresh);
+    return sg_integration_delete(app);
+}
