@@ -392,12 +392,140 @@ static void test_unreachable_instance(void **state)
     assert_string_equal(status_of(), "awaiting_connection");
 }
 
+/* Drives snowsim's login and consent pages like a browser; returns the final redirect. */
+static char *browser_authorize(const char *authorization_url, const char *user, const char *pw,
+                               const char *action)
+{
+    const char *q = strchr(authorization_url, '?');
+    assert_non_null(q);
+    q++;
+    sg_http_response r;
+    assert_int_equal(h_http("GET", authorization_url, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(sg_buf_str(&r.body), "action=\"/login.do\""));
+    sg_http_response_free(&r);
+    char *form = sg_xasprintf("%s&user_name=%s&user_password=%s", q, user, pw);
+    const char *fh[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char *url = sg_xasprintf("%s/login.do", sim.p.url);
+    assert_int_equal(h_http("POST", url, fh, form, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    free(url);
+    free(form);
+    const char *set = sg_http_response_header(&r, "Set-Cookie");
+    char *cookie = sg_xasprintf("Cookie: %.*s", (int)strcspn(set, ";"), set);
+    const char *ck = strstr(sg_buf_str(&r.body), "name=\"sysparm_ck\" value=\"");
+    assert_non_null(ck);
+    char *token = sg_xstrndup(ck + strlen("name=\"sysparm_ck\" value=\""), 32);
+    sg_http_response_free(&r);
+    form = sg_xasprintf("%s&sysparm_ck=%s&action=%s", q, token, action);
+    const char *ch[] = {"Content-Type: application/x-www-form-urlencoded", cookie, NULL};
+    url = sg_xasprintf("%s/oauth_auth.do", sim.p.url);
+    assert_int_equal(h_http("POST", url, ch, form, &r), SG_OK);
+    assert_int_equal(r.status, 302);
+    char *loc = sg_xstrdup(sg_http_response_header(&r, "Location"));
+    sg_http_response_free(&r);
+    free(url);
+    free(form);
+    free(token);
+    free(cookie);
+    return loc;
+}
+
+static char *link_url(const char *auth_header)
+{
+    const char *h[] = {auth_header, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", gate.url, "/api/v1/me/servicenow/link", h, NULL, &j, NULL), 200);
+    char *u = sg_xstrdup(sg_json_get_str(j, "authorization_url"));
+    sg_json_decref(j);
+    return u;
+}
+
+static void test_account_linking(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    sg_json_decref(sim_call("POST", "/api/now/table/sys_user",
+                            "{\"user_name\":\"maria\",\"user_password\":\"Maria-pw-1\"}", 201));
+    const char *add[] = {SG_BUILD_DIR "/snowgate",
+                         "user",
+                         "add",
+                         "bob",
+                         "--role",
+                         "member",
+                         "--data",
+                         gate_dir,
+                         NULL};
+    sg_buf out = SG_BUF_INIT(0);
+    assert_int_equal(h_run(add, NULL, 20000, &out, NULL), 0);
+    char bob[128];
+    snprintf(bob, sizeof(bob), "Authorization: Bearer %.64s", sg_buf_str(&out));
+    sg_buf_free(&out);
+    const char *as_bob[] = {bob, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL), 200);
+    bool linked = true;
+    assert_true(sg_json_get_bool(j, "linked", &linked));
+    assert_false(linked);
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", gate.url, "/api/v1/me/servicenow/link", NULL, NULL, &j, NULL),
+                     401);
+    sg_json_decref(j);
+
+    char *url = link_url(bob);
+    assert_true(sg_str_startswith(url, sim.p.url));
+    assert_non_null(strstr(url, "code_challenge_method=S256"));
+    assert_non_null(strstr(url, "&state="));
+    char *back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    char want[512];
+    snprintf(want, sizeof(want), "%s/oauth-callback?code=", gate.url);
+    assert_true(sg_str_startswith(back, want));
+    sg_http_response r;
+    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(sg_buf_str(&r.body), "linked to the ServiceNow user maria"));
+    sg_http_response_free(&r);
+    assert_int_equal(h_call("GET", gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL), 200);
+    assert_true(sg_json_get_bool(j, "linked", &linked));
+    assert_true(linked);
+    assert_string_equal(sg_json_get_str(j, "user_name"), "maria");
+    assert_true(sim_is_sys_id(sg_json_get_str(j, "sys_id")));
+    sg_json_decref(j);
+    /* The callback works once. */
+    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(sg_buf_str(&r.body), "already used"));
+    sg_http_response_free(&r);
+    free(back);
+    free(url);
+
+    /* Deny in ServiceNow: nothing is linked, and the page says why. */
+    url = link_url(bob);
+    back = browser_authorize(url, "maria", "Maria-pw-1", "deny");
+    assert_non_null(strstr(back, "error=access_denied"));
+    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(sg_buf_str(&r.body), "You chose Deny"));
+    sg_http_response_free(&r);
+    free(back);
+    free(url);
+
+    /* A forged state is refused. */
+    char *forged = sg_xasprintf("%s/oauth-callback?code=abc&state=%064d", gate.url, 7);
+    assert_int_equal(h_http("GET", forged, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    sg_http_response_free(&r);
+    free(forged);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
+        cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_client_secret, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_password, start, stop),
         cmocka_unit_test_setup_teardown(test_update_set_not_committed, start, stop),

@@ -23,6 +23,11 @@ int api_integrations_connect(sg_http_req *req, void *app);
 int api_integrations_test(sg_http_req *req, void *app);
 int api_integrations_overview(sg_http_req *req, void *app);
 
+/* me.c: the caller's ServiceNow link, and the OAuth callback */
+int api_me_servicenow_link(sg_http_req *req, void *app);
+int api_me_servicenow_get(sg_http_req *req, void *app);
+int api_oauth_callback(sg_http_req *req, void *app);
+
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);
 

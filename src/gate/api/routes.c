@@ -11,6 +11,9 @@ const sg_http_route sg_gate_routes[] = {
     {"POST", "/api/v1/integrations/servicenow/connect", api_integrations_connect},
     {"POST", "/api/v1/integrations/servicenow/test", api_integrations_test},
     {"GET", "/api/v1/integrations/servicenow/overview", api_integrations_overview},
+    {"GET", "/api/v1/me/servicenow", api_me_servicenow_get},
+    {"GET", "/api/v1/me/servicenow/link", api_me_servicenow_link},
+    {"GET", "/oauth-callback", api_oauth_callback},
     {"POST", "/webhooks/servicenow", api_webhooks_servicenow},
     {0, 0, 0},
 };

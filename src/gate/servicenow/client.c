@@ -93,6 +93,21 @@ int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
     return rc;
 }
 
+int sn_token_code(sg_app *app, const char *base, const char *client_id, const char *client_secret,
+                  const char *code, const char *redirect_uri, const char *verifier, sn_tokens *out)
+{
+    sg_buf form = SG_BUF_INIT(0);
+    add_param(&form, "grant_type", "authorization_code");
+    add_param(&form, "client_id", client_id);
+    add_param(&form, "client_secret", client_secret);
+    add_param(&form, "code", code);
+    add_param(&form, "redirect_uri", redirect_uri);
+    add_param(&form, "code_verifier", verifier);
+    int rc = token_request(app, base, sg_buf_str(&form), out);
+    sg_buf_wipe(&form);
+    return rc;
+}
+
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
             const sg_json *body, long *status, sg_json **json)
 {

@@ -21,6 +21,10 @@ int sn_token_password(sg_app *app, const char *base, const char *client_id,
 int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
                      const char *client_secret, const char *refresh_token, sn_tokens *out);
 
+/* The authorization_code grant with PKCE. */
+int sn_token_code(sg_app *app, const char *base, const char *client_id, const char *client_secret,
+                  const char *code, const char *redirect_uri, const char *verifier, sn_tokens *out);
+
 /* One REST call with a bearer token. *status gets the HTTP status; *json the parsed body
  * (NULL when empty or not JSON; caller frees). Transport failures are errors. */
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,

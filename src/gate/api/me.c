@@ -1,0 +1,111 @@
+/* me: the calling user's own things: their ServiceNow account link. And /oauth-callback,
+ * where the browser comes back from ServiceNow's consent page. */
+#include "gate/api/api.h"
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "gate/servicenow/linking.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int api_me_servicenow_link(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_authenticate(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    char *url = NULL;
+    rc = sg_link_start(app, &u, &url);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "authorization_url", url);
+    free(url);
+    return sg_http_reply_json(req, 200, j);
+}
+
+int api_me_servicenow_get(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_authenticate(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *out = NULL;
+    rc = sg_link_get(app, &u, &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
+}
+
+static void escape_html(sg_buf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            sg_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            sg_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            sg_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            sg_buf_puts(b, "&quot;");
+            break;
+        default:
+            sg_buf_putc(b, *s);
+        }
+    }
+}
+
+static int page(sg_http_req *req, int status, const char *title, const char *text)
+{
+    sg_buf b = SG_BUF_INIT(0);
+    sg_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    escape_html(&b, title);
+    sg_buf_puts(&b, "</title></head><body><main><h1>");
+    escape_html(&b, title);
+    sg_buf_puts(&b, "</h1><p>");
+    escape_html(&b, text);
+    sg_buf_puts(&b, "</p><p><a href=\"/\">Back to snowgate</a></p></main></body></html>");
+    sg_http_set_header(req, "Content-Security-Policy", "default-src 'none'");
+    sg_http_set_header(req, "Cache-Control", "no-store");
+    sg_http_set_header(req, "Referrer-Policy", "no-referrer");
+    int rc = sg_http_reply(req, status, "text/html;charset=UTF-8", b.data, b.len);
+    sg_buf_free(&b);
+    return rc;
+}
+
+int api_oauth_callback(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    const char *error = sg_http_query(req, "error");
+    if (error) {
+        /* The state is spent either way. */
+        sg_link_cancel(app, sg_http_query(req, "state"));
+        return page(req, 400, "ServiceNow account not linked",
+                    strcmp(error, "access_denied") == 0
+                        ? "You chose Deny in ServiceNow, so nothing was linked. Start again from "
+                          "your profile to link your account."
+                        : "ServiceNow did not allow the link. Start again from your profile.");
+    }
+    char *user = NULL;
+    int rc = sg_link_finish(app, sg_http_query(req, "code"), sg_http_query(req, "state"), &user);
+    if (rc != SG_OK)
+        return page(req, rc == SG_EINVAL ? 400 : 502, "ServiceNow account not linked",
+                    sg_err_msg());
+    sg_buf msg = SG_BUF_INIT(0);
+    sg_buf_printf(&msg,
+                  "Your snowgate account is now linked to the ServiceNow user %s. Requests "
+                  "you raise are opened for that user.",
+                  user);
+    rc = page(req, 200, "ServiceNow account linked", sg_buf_str(&msg));
+    sg_buf_free(&msg);
+    free(user);
+    return rc;
+}
