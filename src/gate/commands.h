@@ -5,4 +5,7 @@
 /* `snowgate user ...`; argv[0] is "user". Returns the exit status. */
 int sg_cmd_user(int argc, char **argv, char **envp);
 
+/* `snowgate servicenow provision ...`; argv[0] is "servicenow". */
+int sg_cmd_servicenow(int argc, char **argv, char **envp);
+
 #endif

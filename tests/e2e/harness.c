@@ -198,14 +198,20 @@ static void drain(int fd, sg_buf *b, bool *open_)
 int h_run(const char *const argv[], const char *const env[], int timeout_ms, sg_buf *out,
           sg_buf *err)
 {
-    int po[2], pe[2];
-    if (pipe(po) != 0 || pipe(pe) != 0)
+    return h_run_input(argv, env, NULL, timeout_ms, out, err);
+}
+
+int h_run_input(const char *const argv[], const char *const env[], const char *input,
+                int timeout_ms, sg_buf *out, sg_buf *err)
+{
+    int po[2], pe[2], pi[2];
+    if (pipe(po) != 0 || pipe(pe) != 0 || pipe(pi) != 0)
         return -1;
     char **envp = merged_env(env);
     pid_t pid = fork();
     if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        dup2(devnull, 0);
+        dup2(pi[0], 0);
+        close(pi[1]);
         dup2(po[1], 1);
         dup2(pe[1], 2);
         close(po[0]);
@@ -214,6 +220,10 @@ int h_run(const char *const argv[], const char *const env[], int timeout_ms, sg_
         _exit(127);
     }
     free(envp);
+    close(pi[0]);
+    if (input && write(pi[1], input, strlen(input)) < 0)
+        fprintf(stderr, "could not write the child's input\n");
+    close(pi[1]);
     close(po[1]);
     close(pe[1]);
     bool oo = true, eo = true;

@@ -44,6 +44,10 @@ int h_stop(h_proc *p, int sig, int timeout_ms);
 int h_run(const char *const argv[], const char *const env[], int timeout_ms, sg_buf *out,
           sg_buf *err);
 
+/* Like h_run, with `input` written to the program's standard input. */
+int h_run_input(const char *const argv[], const char *const env[], const char *input,
+                int timeout_ms, sg_buf *out, sg_buf *err);
+
 /* HTTP against a test server (loopback allowed). method GET/POST...; body may be NULL. */
 int h_http(const char *method, const char *url, const char *const *headers, const char *body,
            sg_http_response *res);
