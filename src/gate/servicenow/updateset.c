@@ -284,7 +284,7 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
                          "System Property", "");
     add(ps, "name", SG_SN_PROP_SECRET);
     add(ps, "value", o->webhook_secret);
-    add(ps, "type", "password2");
+    add(ps, "type", "string");
     add(ps, "is_private", "true");
     add(ps, "description", "snowgate: the Standard Webhooks signing secret");
 
