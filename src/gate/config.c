@@ -33,5 +33,7 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "file with the 32-byte key that encrypts stored secrets (default DATA_DIR/master.key)"},
     {"servicenow.webhook_timeout", SG_CFG_INT, F(webhook_timeout), "20", 1, 600, NULL,
      "seconds Connect and test waits for the sample request's webhook"},
+    {"servicenow.test_interval", SG_CFG_INT, F(test_interval), "3600", 0, 604800, NULL,
+     "seconds between scheduled Run tests while connected (0: off)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

@@ -22,6 +22,7 @@ typedef struct sg_gate_config {
     bool allow_insecure_loopback;
     char *master_key_file;
     int64_t webhook_timeout;
+    int64_t test_interval;
 } sg_gate_config;
 
 /* The key table: names, types, defaults and help, in the order the docs list them. */

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/proc.h"
 #include "gate/app.h"
+#include "gate/scheduler.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,8 +74,10 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     fflush(stdout);
     sg_log_info("snowgate started", "version", SG_VERSION, "store", sg_store_backend(app.store));
 
+    sg_scheduler *sched = sg_scheduler_start(&app);
     int sig = sg_proc_wait_signal();
     sg_log_info("shutting down", "signal", sig == 15 ? "SIGTERM" : "SIGINT");
+    sg_scheduler_stop(sched);
     sg_app_close(&app);
     sg_log_info("snowgate stopped");
     return SG_EXIT_OK;

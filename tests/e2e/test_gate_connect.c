@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SVC_PASSWORD  "Svc-Pa55word!"
 #define CLIENT_SECRET "snowgate-client-secret"
@@ -43,7 +44,7 @@ static int start(void **state)
     sg_buf_free(&out);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", gate_dir);
-    const char *cfg = "[servicenow]\nwebhook_timeout = 5\n";
+    const char *cfg = "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\n";
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
     const char *argv[] = {SG_BUILD_DIR "/snowgate",
                           "serve",
@@ -253,6 +254,16 @@ static void test_admin_path_to_connected(void **state)
         sim_call("DELETE", path, NULL, 204);
     }
     sg_json_decref(j);
+    /* The scheduled Run test (every second here) notices on its own, and logs it. */
+    for (int i = 0; i < 300 && strcmp(status_of(), "needs_reconnect") != 0; i++) {
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_string_equal(status_of(), "needs_reconnect");
+    sg_buf log = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(gate.log_path, &log), SG_OK);
+    assert_non_null(strstr(sg_buf_str(&log), "\"msg\":\"scheduled Run test failed\""));
+    sg_buf_free(&log);
     assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     sg_json_decref(j);
     assert_string_equal(status_of(), "needs_reconnect");

@@ -225,7 +225,7 @@ static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *
     free(text);
     sg_json_set_str(last, "status", status);
     sg_log_kv(c->ok ? SG_LOG_INFO : SG_LOG_WARN, "servicenow test", "ok", c->ok ? "true" : "false",
-              "reason", c->reason, (const char *)NULL);
+              "reason", c->reason, "status", status, (const char *)NULL);
     return last;
 }
 
