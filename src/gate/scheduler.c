@@ -8,6 +8,7 @@
 #include "gate/servicenow/integration.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,6 +28,14 @@ static void run_test(sg_app *app)
     sg_integration in;
     if (sg_integration_get(app, &in) != SG_OK || strcmp(in.status, "connected") != 0)
         return;
+    /* Warn a week ahead that the refresh token runs out. */
+    int64_t left = in.refresh_expires - (int64_t)time(NULL);
+    if (in.refresh_expires > 0 && left > 0 && left < 7 * 86400) {
+        char days[24];
+        snprintf(days, sizeof(days), "%lld", (long long)(left / 86400));
+        sg_log_warn("the ServiceNow refresh token expires soon: run Connect and test again",
+                    "days_left", days);
+    }
     sg_json *result = NULL;
     int rc = sg_connect_test(app, &result);
     if (rc != SG_OK)

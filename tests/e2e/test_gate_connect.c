@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "store/store.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -239,6 +240,15 @@ static void test_admin_path_to_connected(void **state)
     assert_int_equal(n, 1);
     assert_non_null(strstr(sg_json_get_str(sg_json_array_get(sg_json_get(j, "latest"), 0), "url"),
                            "/sc_request.do?sys_id="));
+    sg_json_decref(j);
+    /* The status shows the count as of the last test. */
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_true(sg_json_get_int(j, "linked_issues", &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(sg_json_get_str(j, "grant_type"), "password");
+    assert_non_null(sg_json_get_str(j, "refresh_token_expires_at"));
     sg_json_decref(j);
     /* The password is used, then forgotten: it is nowhere in the data dir. */
     const char *argv[] = {"/bin/grep", "-rlaF",       "-e",     SVC_PASSWORD,
@@ -530,6 +540,82 @@ static void test_account_linking(void **state)
     free(forged);
 }
 
+static int expire_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE integrations SET refresh_expires = 1", NULL, 0, NULL);
+}
+
+static void test_refresh_expiry(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    sg_json_decref(res);
+    /* Time passes beyond the refresh token's lifespan. */
+    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_tx(st, expire_tx, NULL), SG_OK);
+    sg_store_close(st);
+    free(url);
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
+    assert_non_null(strstr(
+        sg_json_get_str(sg_json_array_get(sg_json_get(j, "checks"), 1), "message"), "expired"));
+    sg_json_decref(j);
+    assert_string_equal(status_of(), "needs_reconnect");
+}
+
+static void test_client_credentials(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    /* The instance allows client_credentials, with snowgate.service as the application user. */
+    sg_json_decref(
+        sim_call("POST", "/api/now/table/sys_properties",
+                 "{\"name\":\"glide.oauth.inbound.client.credential.grant_type.enabled\","
+                 "\"value\":\"true\"}",
+                 201));
+    sg_json *j =
+        sim_call("GET", "/api/now/table/oauth_entity?name=snowgate%20OAuth%20App", NULL, 200);
+    char path[128], body[96];
+    snprintf(path, sizeof(path), "/api/now/table/oauth_entity/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\"}", svc_id);
+    sg_json_decref(sim_call("PATCH", path, body, 200));
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    assert_non_null(
+        strstr(sg_json_get_str(sg_json_array_get(sg_json_get(res, "checks"), 1), "message"),
+               "client_credentials grant"));
+    sg_json_decref(res);
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "grant_type"), "client_credentials");
+    assert_null(sg_json_get(j, "refresh_token_expires_at"));
+    sg_json_decref(j);
+    /* No refresh token exists in ServiceNow; Run test and the Overview still work. */
+    j = sim_call("GET", "/api/now/table/oauth_credential?type=refresh_token", NULL, 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 0);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 200);
+    sg_json_decref(j);
+}
+
 static void test_provision(void **state)
 {
     (void)state;
@@ -587,6 +673,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
+        cmocka_unit_test_setup_teardown(test_refresh_expiry, start, stop),
+        cmocka_unit_test_setup_teardown(test_client_credentials, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_client_secret, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_password, start, stop),
         cmocka_unit_test_setup_teardown(test_update_set_not_committed, start, stop),

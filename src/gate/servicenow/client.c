@@ -93,6 +93,18 @@ int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
     return rc;
 }
 
+int sn_token_client_credentials(sg_app *app, const char *base, const char *client_id,
+                                const char *client_secret, sn_tokens *out)
+{
+    sg_buf form = SG_BUF_INIT(0);
+    add_param(&form, "grant_type", "client_credentials");
+    add_param(&form, "client_id", client_id);
+    add_param(&form, "client_secret", client_secret);
+    int rc = token_request(app, base, sg_buf_str(&form), out);
+    sg_buf_wipe(&form);
+    return rc;
+}
+
 int sn_token_code(sg_app *app, const char *base, const char *client_id, const char *client_secret,
                   const char *code, const char *redirect_uri, const char *verifier, sn_tokens *out)
 {

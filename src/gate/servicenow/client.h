@@ -21,6 +21,10 @@ int sn_token_password(sg_app *app, const char *base, const char *client_id,
 int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
                      const char *client_secret, const char *refresh_token, sn_tokens *out);
 
+/* The client_credentials grant (tokens for the OAuth app's application user). */
+int sn_token_client_credentials(sg_app *app, const char *base, const char *client_id,
+                                const char *client_secret, sn_tokens *out);
+
 /* The authorization_code grant with PKCE. */
 int sn_token_code(sg_app *app, const char *base, const char *client_id, const char *client_secret,
                   const char *code, const char *redirect_uri, const char *verifier, sn_tokens *out);

@@ -197,6 +197,18 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
     sn_call(app, base, token, "PATCH", path, body, &st, &j);
     sg_json_decref(body);
     sg_json_decref(j);
+    if (c->ok) {
+        /* The number of linked requests, for the status page. */
+        rc =
+            sn_call(app, base, token, "GET",
+                    "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%3A%5E"
+                    "correlation_idNOT%20LIKEconnection-test&sysparm_fields=sys_id&"
+                    "sysparm_limit=100000",
+                    NULL, &st, &j);
+        if (rc == SG_OK && st == 200)
+            sg_integration_save_linked(app, (int64_t)sg_json_array_size(sg_json_get(j, "result")));
+        sg_json_decref(j);
+    }
 }
 
 /* Stores the outcome. The status becomes connected when every check passed; otherwise
@@ -276,12 +288,32 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
         return rc;
     sn_tokens tok = {0};
     char sn_user_id[33] = "";
+    const char *grant = "password";
     if (c.ok) {
-        rc =
-            sn_token_password(app, in.instance_url, in.client_id, secret, username, password, &tok);
+        /* Where the instance allows it, client_credentials needs no password and no refresh
+         * token: use it when its application user is the service account. */
+        if (sn_token_client_credentials(app, in.instance_url, in.client_id, secret, &tok) ==
+            SG_OK) {
+            long st = 0;
+            sg_json *who = NULL;
+            const char *name = NULL;
+            if (sn_call(app, in.instance_url, tok.access_token, "GET", SG_SN_USERINFO_PATH, NULL,
+                        &st, &who) == SG_OK &&
+                st == 200)
+                name = sg_json_get_str(sg_json_get(who, "result"), "user_name");
+            if (name && strcmp(name, username) == 0)
+                grant = "client_credentials";
+            else
+                sn_tokens_free(&tok);
+            sg_json_decref(who);
+        }
+        rc = strcmp(grant, "client_credentials") == 0
+                 ? SG_OK
+                 : sn_token_password(app, in.instance_url, in.client_id, secret, username, password,
+                                     &tok);
         char msg[600];
-        snprintf(msg, sizeof(msg), rc == SG_OK ? "OAuth tokens obtained for %s" : "%s",
-                 rc == SG_OK ? username : sg_err_msg());
+        snprintf(msg, sizeof(msg), rc == SG_OK ? "OAuth tokens obtained for %s (%s grant)" : "%s",
+                 rc == SG_OK ? username : sg_err_msg(), grant);
         if (check(&c, "token_obtained", rc == SG_OK, msg,
                   rc == SG_EAUTH
                       ? "Steps 1, 2 and 4: check the client ID and secret of the 'snowgate "
@@ -294,16 +326,38 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
         skip_rest(&c, after("instance_reachable"));
     }
     *result = finish(app, &c, tok.refresh_token, username, sn_user_id, NULL);
+    if (c.ok)
+        sg_integration_save_grant(
+            app, grant,
+            strcmp(grant, "password") == 0 ? (int64_t)time(NULL) + app->cfg.refresh_lifespan : 0);
     sn_tokens_free(&tok);
     sg_secrets_free_plain(secret);
     sg_json_decref(c.list);
     return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
 }
 
+/* A token for the service account by the grant Connect and test chose: client_credentials
+ * again, or the stored refresh token (refused once past its lifespan). */
+static int service_token(sg_app *app, const sg_integration *in, const char *secret, sn_tokens *tok)
+{
+    if (strcmp(in->grant_type, "client_credentials") == 0)
+        return sn_token_client_credentials(app, in->instance_url, in->client_id, secret, tok);
+    if (in->refresh_expires > 0 && (int64_t)time(NULL) > in->refresh_expires)
+        return sg_err_set(SG_EAUTH, "the refresh token expired; connect again");
+    char *refresh = NULL;
+    int rc = sg_integration_refresh_token(app, &refresh);
+    if (rc == SG_OK && !refresh)
+        rc = sg_err_set(SG_EAUTH, "no stored token: connect first");
+    if (rc == SG_OK)
+        rc = sn_token_refresh(app, in->instance_url, in->client_id, secret, refresh, tok);
+    sg_secrets_free_plain(refresh);
+    return rc;
+}
+
 int sg_connect_test(sg_app *app, sg_json **result)
 {
     sg_integration in;
-    char *secret = NULL, *refresh = NULL;
+    char *secret = NULL;
     checks c;
     *result = NULL;
     int rc = prepare(app, &in, &secret, &c);
@@ -312,11 +366,9 @@ int sg_connect_test(sg_app *app, sg_json **result)
     sn_tokens tok = {0};
     char sn_user_id[33] = "";
     if (c.ok) {
-        sg_integration_refresh_token(app, &refresh);
-        rc = refresh ? sn_token_refresh(app, in.instance_url, in.client_id, secret, refresh, &tok)
-                     : sg_err_set(SG_EAUTH, "no stored token: connect first");
+        rc = service_token(app, &in, secret, &tok);
         if (check(&c, "token_obtained", rc == SG_OK,
-                  rc == SG_OK ? "the stored refresh token works" : sg_err_msg(),
+                  rc == SG_OK ? "the stored credentials work" : sg_err_msg(),
                   "Connect again with the snowgate.service password (Connect and test)"))
             run_checks(app, in.instance_url, tok.access_token, in.sn_user[0] ? in.sn_user : NULL,
                        &c, sn_user_id);
@@ -325,13 +377,12 @@ int sg_connect_test(sg_app *app, sg_json **result)
     } else {
         skip_rest(&c, after("instance_reachable"));
     }
-    /* A missing or refused refresh token means the admin must connect again. */
+    /* A missing, expired or refused refresh token means the admin must connect again. */
     bool reconnect = !c.ok && !tok.access_token && rc == SG_EAUTH;
     *result = finish(app, &c, tok.refresh_token, in.sn_user[0] ? in.sn_user : NULL,
                      sn_user_id[0] ? sn_user_id : NULL, reconnect ? "needs_reconnect" : NULL);
     sn_tokens_free(&tok);
     sg_secrets_free_plain(secret);
-    sg_secrets_free_plain(refresh);
     sg_json_decref(c.list);
     return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
 }
@@ -339,7 +390,7 @@ int sg_connect_test(sg_app *app, sg_json **result)
 int sg_servicenow_session(sg_app *app, char base[256], char **access)
 {
     sg_integration in;
-    char *secret = NULL, *refresh = NULL;
+    char *secret = NULL;
     *access = NULL;
     int rc = sg_integration_get(app, &in);
     if (rc != SG_OK)
@@ -351,13 +402,9 @@ int sg_servicenow_session(sg_app *app, char base[256], char **access)
                           in.status);
     snprintf(base, 256, "%s", in.instance_url);
     rc = sg_integration_client_secret(app, &secret);
-    if (rc == SG_OK)
-        rc = sg_integration_refresh_token(app, &refresh);
-    if (rc == SG_OK && !refresh)
-        rc = sg_err_set(SG_ECONFLICT, "no stored token: run Connect and test");
     sn_tokens tok = {0};
     if (rc == SG_OK)
-        rc = sn_token_refresh(app, in.instance_url, in.client_id, secret, refresh, &tok);
+        rc = service_token(app, &in, secret, &tok);
     if (rc == SG_EAUTH)
         sg_integration_save_test(app, "needs_reconnect", "ServiceNow refused the refresh token",
                                  NULL, NULL, NULL, in.last_test[0] ? in.last_test : NULL);
@@ -367,7 +414,6 @@ int sg_servicenow_session(sg_app *app, char base[256], char **access)
     }
     sn_tokens_free(&tok);
     sg_secrets_free_plain(secret);
-    sg_secrets_free_plain(refresh);
     return rc;
 }
 

@@ -58,7 +58,8 @@ static int get_tx(sg_conn *c, void *ctx)
     sg_val p[] = {SG_VTEXT(NAME)};
     int rc = sg_conn_query(c,
                            "SELECT instance_url, client_id, status, status_reason, sn_user, "
-                           "last_test FROM integrations WHERE name = ?1",
+                           "last_test, grant_type, refresh_expires, linked_count "
+                           "FROM integrations WHERE name = ?1",
                            p, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -71,6 +72,9 @@ static int get_tx(sg_conn *c, void *ctx)
         snprintf(out->status_reason, sizeof(out->status_reason), "%s", sg_rows_text(r, 3));
         snprintf(out->sn_user, sizeof(out->sn_user), "%s", sg_rows_text(r, 4));
         snprintf(out->last_test, sizeof(out->last_test), "%s", sg_rows_text(r, 5));
+        snprintf(out->grant_type, sizeof(out->grant_type), "%s", sg_rows_text(r, 6));
+        out->refresh_expires = sg_rows_null(r, 7) ? 0 : sg_rows_int(r, 7);
+        out->linked_count = sg_rows_null(r, 8) ? -1 : sg_rows_int(r, 8);
     }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
@@ -79,6 +83,7 @@ static int get_tx(sg_conn *c, void *ctx)
 int sg_integration_get(sg_app *app, sg_integration *out)
 {
     memset(out, 0, sizeof(*out));
+    out->linked_count = -1;
     snprintf(out->status, sizeof(out->status), "not_configured");
     return sg_store_read(app->store, get_tx, out);
 }
@@ -106,6 +111,7 @@ static int put_tx(sg_conn *c, void *ctx)
         return sg_conn_exec(c,
                             "UPDATE integrations SET instance_url = ?2, client_id = ?3, "
                             "client_secret = ?4, refresh_token = NULL, refresh_expires_at = NULL, "
+                            "grant_type = NULL, refresh_expires = NULL, linked_count = NULL, "
                             "sn_user = NULL, sn_user_id = NULL, status = 'awaiting_connection', "
                             "status_reason = NULL, updated_at = ?5 WHERE name = ?1",
                             v, 5, NULL);
@@ -224,6 +230,18 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
     snprintf(url, sizeof(url), "%s/webhooks/servicenow", app->public_url);
     sg_json_set_str(j, "webhook_url", url);
     sg_json_set(j, "service_user", in->sn_user[0] ? sg_json_string(in->sn_user) : sg_json_null());
+    sg_json_set(j, "linked_issues",
+                in->linked_count >= 0 ? sg_json_integer(in->linked_count) : sg_json_null());
+    sg_json_set(j, "grant_type",
+                in->grant_type[0] ? sg_json_string(in->grant_type) : sg_json_null());
+    if (in->refresh_expires > 0) {
+        char when[32];
+        time_t t = (time_t)in->refresh_expires;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        sg_json_set_str(j, "refresh_token_expires_at", when);
+    }
     sg_json *last = NULL;
     if (in->last_test[0] &&
         sg_json_parse(in->last_test, strlen(in->last_test), 0, 0, &last) == SG_OK)
@@ -314,4 +332,38 @@ int sg_integration_save_test(sg_app *app, const char *status, const char *reason
     int rc = sg_store_tx(app->store, save_tx, &s);
     free(sealed);
     return rc;
+}
+
+typedef struct grant_ctx {
+    const char *grant;
+    int64_t expires;
+    int64_t linked;
+    bool linked_only;
+} grant_ctx;
+
+static int grant_tx(sg_conn *c, void *ctx)
+{
+    grant_ctx *g = ctx;
+    if (g->linked_only) {
+        sg_val v[] = {SG_VTEXT(NAME), SG_VINT(g->linked)};
+        return sg_conn_exec(c, "UPDATE integrations SET linked_count = ?2 WHERE name = ?1", v, 2,
+                            NULL);
+    }
+    sg_val v[] = {SG_VTEXT(NAME), SG_VTEXT(g->grant), g->expires ? SG_VINT(g->expires) : SG_VNULL};
+    return sg_conn_exec(c,
+                        "UPDATE integrations SET grant_type = ?2, refresh_expires = ?3 "
+                        "WHERE name = ?1",
+                        v, 3, NULL);
+}
+
+int sg_integration_save_grant(sg_app *app, const char *grant_type, int64_t refresh_expires)
+{
+    grant_ctx g = {grant_type, refresh_expires, 0, false};
+    return sg_store_tx(app->store, grant_tx, &g);
+}
+
+int sg_integration_save_linked(sg_app *app, int64_t count)
+{
+    grant_ctx g = {NULL, 0, count, true};
+    return sg_store_tx(app->store, grant_tx, &g);
 }

@@ -16,7 +16,10 @@ typedef struct sg_integration {
     char status[32]; /* not_configured, awaiting_connection, connected, needs_reconnect, error */
     char status_reason[512];
     char sn_user[128];
-    char last_test[8192]; /* JSON text, or "" */
+    char last_test[8192];    /* JSON text, or "" */
+    char grant_type[32];     /* "password" (refresh token) or "client_credentials" */
+    int64_t refresh_expires; /* unix seconds; 0 unknown */
+    int64_t linked_count;    /* last known number of linked requests; -1 unknown */
 } sg_integration;
 
 /* Checks an instance URL as entered by an admin: https, a host name, no path, query,
@@ -42,6 +45,11 @@ int sg_integration_refresh_token(sg_app *app, char **out);
 int sg_integration_save_test(sg_app *app, const char *status, const char *reason,
                              const char *refresh_token, const char *sn_user, const char *sn_user_id,
                              const char *last_test);
+/* Records how tokens are obtained (after a successful Connect and test) and, for the password
+ * grant, when the refresh token runs out. */
+int sg_integration_save_grant(sg_app *app, const char *grant_type, int64_t refresh_expires);
+/* Records the last known number of linked requests. */
+int sg_integration_save_linked(sg_app *app, int64_t count);
 
 /* The integration as the API shows it (never a secret). */
 sg_json *sg_integration_json(const sg_app *app, const sg_integration *in);
