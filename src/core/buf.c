@@ -79,6 +79,33 @@ int sg_buf_printf(sg_buf *b, const char *fmt, ...)
     return rc;
 }
 
+int sg_buf_html(sg_buf *b, const char *s)
+{
+    int rc = SG_OK;
+    for (; s && *s && rc == SG_OK; s++) {
+        switch (*s) {
+        case '<':
+            rc = sg_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            rc = sg_buf_puts(b, "&gt;");
+            break;
+        case '&':
+            rc = sg_buf_puts(b, "&amp;");
+            break;
+        case '"':
+            rc = sg_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            rc = sg_buf_puts(b, "&#39;");
+            break;
+        default:
+            rc = sg_buf_putc(b, *s);
+        }
+    }
+    return rc;
+}
+
 const char *sg_buf_str(const sg_buf *b)
 {
     return b->data ? b->data : "";

@@ -30,6 +30,8 @@ int sg_buf_vprintf(sg_buf *b, const char *fmt, va_list ap) __attribute__((format
 const char *sg_buf_str(const sg_buf *b);
 /* Hands the storage to the caller (who frees it) and empties the buffer. Never NULL. */
 char *sg_buf_detach(sg_buf *b, size_t *len_out);
+/* Appends s with the HTML special characters (< > & " ') escaped. */
+int sg_buf_html(sg_buf *b, const char *s);
 /* Empties the buffer, keeping its storage. */
 void sg_buf_reset(sg_buf *b);
 /* Frees the storage; the buffer can be reused. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 int sg_parse_i64(const char *s, int64_t min, int64_t max, const char *what, int64_t *out)
 {
@@ -107,6 +108,14 @@ int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out)
     *host_out = sg_xstrndup(host, hlen);
     *port_out = (uint16_t)port;
     return SG_OK;
+}
+
+void sg_now_iso(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 size_t sg_strlcpy(char *dst, const char *src, size_t size)

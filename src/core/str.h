@@ -19,6 +19,9 @@ int sg_parse_size(const char *s, size_t min, size_t max, const char *what, size_
 /* Parses "HOST:PORT" (IPv6 as "[::1]:8080"); port 0 is allowed. host_out is malloc'd. */
 int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out);
 
+/* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
+void sg_now_iso(char out[32]);
+
 /* Copies with truncation, always NUL-terminating. Returns the length of src. */
 size_t sg_strlcpy(char *dst, const char *src, size_t size);
 

@@ -414,44 +414,19 @@ int api_oauth_revoke(sg_http_req *req, void *simv)
 
 /* ---- authorization: login and consent pages ---- */
 
-static void html_escape(sg_buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<':
-            sg_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            sg_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            sg_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            sg_buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            sg_buf_puts(b, "&#39;");
-            break;
-        default:
-            sg_buf_putc(b, *s);
-        }
-    }
-}
-
 static int page(sg_http_req *req, int status, const char *title, const char *body_html)
 {
     sg_buf b = SG_BUF_INIT(0);
     sg_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width\"><title>");
-    html_escape(&b, title);
+    sg_buf_html(&b, title);
     sg_buf_puts(&b, "</title><style>body{font-family:sans-serif;background:#f4f6f8;margin:0}"
                     "main{max-width:360px;margin:10vh auto;background:#fff;padding:24px;"
                     "border-radius:8px;box-shadow:0 1px 4px #0002}label{display:block;margin:"
                     "12px 0 4px}input[type=text],input[type=password]{width:100%;padding:8px;"
                     "box-sizing:border-box}button{margin-top:16px;padding:8px 16px}"
                     ".err{color:#b00}</style></head><body><main><h1>");
-    html_escape(&b, title);
+    sg_buf_html(&b, title);
     sg_buf_puts(&b, "</h1>");
     sg_buf_puts(&b, body_html);
     sg_buf_puts(&b, "</main></body></html>");
@@ -468,7 +443,7 @@ static int error_page(sg_http_req *req, int status, const char *message)
 {
     sg_buf b = SG_BUF_INIT(0);
     sg_buf_puts(&b, "<p class=\"err\">");
-    html_escape(&b, message);
+    sg_buf_html(&b, message);
     sg_buf_puts(&b, "</p>");
     int rc = page(req, status, "OAuth error", sg_buf_str(&b));
     sg_buf_free(&b);
@@ -572,9 +547,9 @@ static bool authz_check(sg_sim *sim, sg_http_req *req, const sg_form *f, authz *
 static void hidden(sg_buf *b, const char *name, const char *value)
 {
     sg_buf_puts(b, "<input type=\"hidden\" name=\"");
-    html_escape(b, name);
+    sg_buf_html(b, name);
     sg_buf_puts(b, "\" value=\"");
-    html_escape(b, value);
+    sg_buf_html(b, value);
     sg_buf_puts(b, "\">");
 }
 
@@ -597,7 +572,7 @@ static int login_page(sg_http_req *req, const authz *a, const char *error)
     sg_buf b = SG_BUF_INIT(0);
     if (error) {
         sg_buf_puts(&b, "<p class=\"err\" role=\"alert\">");
-        html_escape(&b, error);
+        sg_buf_html(&b, error);
         sg_buf_puts(&b, "</p>");
     }
     sg_buf_puts(&b, "<form method=\"post\" action=\"/login.do\">");
@@ -618,9 +593,9 @@ static int consent_page(sg_http_req *req, const authz *a, const session *s, cons
 {
     sg_buf b = SG_BUF_INIT(0);
     sg_buf_puts(&b, "<p><strong>");
-    html_escape(&b, a->entity_name[0] ? a->entity_name : a->client_id);
+    sg_buf_html(&b, a->entity_name[0] ? a->entity_name : a->client_id);
     sg_buf_puts(&b, "</strong> would like to connect to your account <strong>");
-    html_escape(&b, user);
+    sg_buf_html(&b, user);
     sg_buf_puts(&b, "</strong>.</p><form method=\"post\" action=\"/oauth_auth.do\">");
     authz_hidden(&b, a);
     hidden(&b, "sysparm_ck", s->csrf);

@@ -41,37 +41,15 @@ int api_me_servicenow_get(sg_http_req *req, void *appv)
     return sg_http_reply_json(req, 200, out);
 }
 
-static void escape_html(sg_buf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<':
-            sg_buf_puts(b, "&lt;");
-            break;
-        case '>':
-            sg_buf_puts(b, "&gt;");
-            break;
-        case '&':
-            sg_buf_puts(b, "&amp;");
-            break;
-        case '"':
-            sg_buf_puts(b, "&quot;");
-            break;
-        default:
-            sg_buf_putc(b, *s);
-        }
-    }
-}
-
 static int page(sg_http_req *req, int status, const char *title, const char *text)
 {
     sg_buf b = SG_BUF_INIT(0);
     sg_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    escape_html(&b, title);
+    sg_buf_html(&b, title);
     sg_buf_puts(&b, "</title></head><body><main><h1>");
-    escape_html(&b, title);
+    sg_buf_html(&b, title);
     sg_buf_puts(&b, "</h1><p>");
-    escape_html(&b, text);
+    sg_buf_html(&b, text);
     sg_buf_puts(&b, "</p><p><a href=\"/\">Back to snowgate</a></p></main></body></html>");
     sg_http_set_header(req, "Content-Security-Policy", "default-src 'none'");
     sg_http_set_header(req, "Cache-Control", "no-store");

@@ -27,14 +27,6 @@ const char *sg_role_name(sg_role r)
     return role_names[r];
 }
 
-static void now_iso(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void token_hash(const char *token, char out[65])
 {
     uint8_t d[SG_SHA256_LEN];
@@ -53,7 +45,7 @@ static int add_tx(sg_conn *c, void *ctx)
 {
     add_ctx *a = ctx;
     char now[32];
-    now_iso(now);
+    sg_now_iso(now);
     sg_val u[] = {SG_VTEXT(a->u->id), SG_VTEXT(a->name), SG_VTEXT(sg_role_name(a->role)),
                   SG_VTEXT(a->email), SG_VTEXT(now)};
     int rc = sg_conn_exec(c,

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/client.h"
 #include "gate/servicenow/integration.h"
@@ -217,10 +218,7 @@ static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *
                        const char *sn_user_id, const char *force_status)
 {
     char at[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sg_now_iso(at);
     sg_json *last = sg_json_object();
     sg_json_set_str(last, "at", at);
     sg_json_set_bool(last, "ok", c->ok);

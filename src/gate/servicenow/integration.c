@@ -3,6 +3,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "core/mem.h"
 #include "core/url.h"
 #include "gate/secrets.h"
@@ -41,14 +42,6 @@ int sg_instance_url_check(const char *url, bool allow_loopback)
         rc = sg_url_guard(url, allow_loopback);
     sg_url_clear(&u);
     return rc;
-}
-
-static void now_iso(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static int get_tx(sg_conn *c, void *ctx)
@@ -97,7 +90,7 @@ static int put_tx(sg_conn *c, void *ctx)
 {
     put_ctx *p = ctx;
     char now[32];
-    now_iso(now);
+    sg_now_iso(now);
     int64_t exists = 0;
     sg_val k[] = {SG_VTEXT(NAME)};
     int rc =
@@ -305,7 +298,7 @@ static int save_tx(sg_conn *c, void *ctx)
 {
     save_ctx *s = ctx;
     char now[32];
-    now_iso(now);
+    sg_now_iso(now);
     sg_val v[] = {SG_VTEXT(NAME),         SG_VTEXT(s->status),    SG_VTEXT(s->reason),
                   SG_VTEXT(s->last_test), SG_VTEXT(now),          SG_VTEXT(s->refresh_sealed),
                   SG_VTEXT(s->sn_user),   SG_VTEXT(s->sn_user_id)};

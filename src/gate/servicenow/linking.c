@@ -3,6 +3,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "gate/secrets.h"
@@ -15,14 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void now_iso(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 typedef struct start_ctx {
     const char *state, *user_id, *verifier_sealed;
@@ -124,7 +117,7 @@ static int link_tx(sg_conn *c, void *ctx)
 {
     link_ctx *l = ctx;
     char now[32];
-    now_iso(now);
+    sg_now_iso(now);
     sg_val k[] = {SG_VTEXT(l->user_id)};
     int rc = sg_conn_exec(c, "DELETE FROM account_links WHERE user_id = ?1", k, 1, NULL);
     if (rc != SG_OK)

@@ -23,10 +23,7 @@ static int store_tx(sg_conn *c, void *ctx)
 {
     store_ctx *s = ctx;
     char now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sg_now_iso(now);
     int64_t seen = 0;
     sg_val k[] = {SG_VTEXT(s->id)};
     int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM webhook_events WHERE id = ?1", k, 1, &seen);
