@@ -8,4 +8,7 @@ int sg_cmd_user(int argc, char **argv, char **envp);
 /* `snowgate servicenow provision ...`; argv[0] is "servicenow". */
 int sg_cmd_servicenow(int argc, char **argv, char **envp);
 
+/* `snowgate audit verify`; argv[0] is "audit". */
+int sg_cmd_audit(int argc, char **argv, char **envp);
+
 #endif

@@ -616,6 +616,44 @@ static void test_client_credentials(void **state)
     sg_json_decref(j);
 }
 
+static int tamper_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", NULL, 0, NULL);
+}
+
+static void test_audit_verify(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    sg_json_decref(res);
+    const char *argv[] = {SG_BUILD_DIR "/snowgate", "audit", "verify", "--data", gate_dir, NULL};
+    sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+    assert_int_equal(h_run(argv, NULL, 20000, &out, &err), 0);
+    /* user.added, servicenow.configured, servicenow.connected */
+    assert_non_null(strstr(sg_buf_str(&out), "audit log intact: 3 entries, head "));
+    sg_buf_reset(&out);
+    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_tx(st, tamper_tx, NULL), SG_OK);
+    sg_store_close(st);
+    free(url);
+    assert_int_equal(h_run(argv, NULL, 20000, &out, &err), 1);
+    assert_non_null(strstr(sg_buf_str(&err), "audit log tampered: entry 2 was edited"));
+    sg_buf_free(&out);
+    sg_buf_free(&err);
+}
+
 static void test_provision(void **state)
 {
     (void)state;
@@ -673,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
+        cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),
         cmocka_unit_test_setup_teardown(test_refresh_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_client_credentials, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_client_secret, start, stop),

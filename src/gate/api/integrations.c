@@ -4,6 +4,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "gate/governance/audit.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/connect.h"
 #include "gate/servicenow/integration.h"
@@ -50,6 +51,8 @@ int api_integrations_put(sg_http_req *req, void *appv)
         return rc;
     sg_integration in;
     rc = sg_integration_get(app, &in);
+    if (rc == SG_OK)
+        rc = sg_audit_record(app->store, u.name, "servicenow.configured", in.instance_url, NULL);
     if (rc != SG_OK)
         return rc;
     return sg_http_reply_json(req, 200, sg_integration_json(app, &in));
@@ -63,6 +66,8 @@ int api_integrations_delete(sg_http_req *req, void *appv)
     if (rc != SG_OK)
         return rc;
     rc = sg_servicenow_disconnect(app);
+    if (rc == SG_OK)
+        rc = sg_audit_record(app->store, u.name, "servicenow.disconnected", "servicenow", NULL);
     if (rc != SG_OK)
         return rc;
     return sg_http_reply(req, 204, NULL, "", 0);
@@ -127,6 +132,8 @@ int api_integrations_connect(sg_http_req *req, void *appv)
     rc = sg_connect(app, sg_json_get_str(body, "username"), sg_json_get_str(body, "password"),
                     &result);
     sg_json_decref(body); /* the password goes with it */
+    if (rc == SG_OK)
+        sg_audit_record(app->store, u.name, "servicenow.connected", "servicenow", NULL);
     return reply_checks(req, rc, result);
 }
 

@@ -1,6 +1,8 @@
 /* users: user records and hashed API tokens. */
 #include "gate/governance/users.h"
 
+#include "gate/governance/audit.h"
+
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/str.h"
@@ -57,9 +59,15 @@ static int add_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     sg_val t[] = {SG_VTEXT(a->hash), SG_VTEXT(a->u->id), SG_VTEXT(now)};
-    return sg_conn_exec(
+    rc = sg_conn_exec(
         c, "INSERT INTO api_tokens (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)", t, 3,
         NULL);
+    if (rc != SG_OK)
+        return rc;
+    /* The new user and their record commit together. */
+    char detail[64];
+    snprintf(detail, sizeof(detail), "{\"role\":\"%s\"}", sg_role_name(a->role));
+    return sg_audit_append(c, "cli", "user.added", a->name, detail);
 }
 
 int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email,

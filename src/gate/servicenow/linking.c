@@ -6,6 +6,7 @@
 #include "core/str.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "gate/governance/audit.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/client.h"
 #include "gate/servicenow/integration.h"
@@ -183,6 +184,11 @@ int sg_link_finish(sg_app *app, const char *code, const char *state, char **sn_u
     if (rc == SG_OK) {
         link_ctx l = {t.user_id, name, id, sealed};
         rc = sg_store_tx(app->store, link_tx, &l);
+    }
+    if (rc == SG_OK) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "{\"servicenow_user\":\"%s\"}", id);
+        rc = sg_audit_record(app->store, t.user_id, "servicenow.account_linked", name, detail);
     }
     if (rc == SG_OK) {
         *sn_user = sg_xstrdup(name);
