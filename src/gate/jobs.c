@@ -1,0 +1,201 @@
+/* jobs: the queue in the store. On SQLite a claim is one IMMEDIATE transaction (a single
+ * writer); PostgreSQL will use FOR UPDATE SKIP LOCKED behind the same calls. */
+#include "gate/jobs.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sg_job_clear(sg_job *j)
+{
+    free(j->payload);
+    memset(j, 0, sizeof(*j));
+}
+
+int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                    const char *dedup_key, bool *created)
+{
+    char id[33], now[32];
+    sg_random_hex(id, 16);
+    sg_now_iso(now);
+    if (created)
+        *created = false;
+    if (dedup_key) {
+        int64_t n = 0;
+        sg_val k[] = {SG_VTEXT(dedup_key)};
+        int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM jobs WHERE dedup_key = ?1", k, 1, &n);
+        if (rc != SG_OK || n > 0)
+            return rc;
+    }
+    sg_val v[] = {SG_VTEXT(id),    SG_VTEXT(kind),      SG_VTEXT(payload ? payload : "{}"),
+                  SG_VINT(run_at), SG_VTEXT(dedup_key), SG_VTEXT(now)};
+    int rc =
+        sg_conn_exec(c,
+                     "INSERT INTO jobs (id, kind, payload, state, run_at, attempts, dedup_key, "
+                     "created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, 0, ?5, ?6, ?6)",
+                     v, 6, NULL);
+    if (rc == SG_OK && created)
+        *created = true;
+    return rc;
+}
+
+typedef struct claim_ctx {
+    const char *owner;
+    int64_t lease_s, now;
+    sg_job *out;
+    bool found;
+} claim_ctx;
+
+static int claim_tx(sg_conn *c, void *ctx)
+{
+    claim_ctx *cl = ctx;
+    sg_rows *r = NULL;
+    sg_val p[] = {SG_VINT(cl->now)};
+    int rc = sg_conn_query(c,
+                           "SELECT id, kind, payload, attempts FROM jobs WHERE "
+                           "(state = 'queued' AND run_at <= ?1) OR "
+                           "(state = 'running' AND lease_until < ?1) "
+                           "ORDER BY run_at, created_at LIMIT 1",
+                           p, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1) {
+        snprintf(cl->out->id, sizeof(cl->out->id), "%s", sg_rows_text(r, 0));
+        snprintf(cl->out->kind, sizeof(cl->out->kind), "%s", sg_rows_text(r, 1));
+        cl->out->payload = sg_xstrdup(sg_rows_text(r, 2));
+        cl->out->attempts = sg_rows_int(r, 3);
+        cl->found = true;
+    }
+    sg_rows_free(r);
+    if (step < 0)
+        return step;
+    if (!cl->found)
+        return SG_OK;
+    char now[32];
+    sg_now_iso(now);
+    sg_val u[] = {SG_VTEXT(cl->out->id), SG_VTEXT(cl->owner), SG_VINT(cl->now + cl->lease_s),
+                  SG_VTEXT(now)};
+    return sg_conn_exec(c,
+                        "UPDATE jobs SET state = 'running', lease_owner = ?2, lease_until = ?3, "
+                        "updated_at = ?4 WHERE id = ?1",
+                        u, 4, NULL);
+}
+
+int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now, sg_job *out)
+{
+    memset(out, 0, sizeof(*out));
+    claim_ctx cl = {owner, lease_s, now, out, false};
+    int rc = sg_store_tx(st, claim_tx, &cl);
+    if (rc != SG_OK) {
+        sg_job_clear(out);
+        return rc;
+    }
+    return cl.found ? SG_OK : SG_ENOTFOUND;
+}
+
+typedef struct finish_ctx {
+    const sg_job *j;
+    const char *owner, *state, *error;
+    int64_t run_at, attempts;
+    bool lost;
+} finish_ctx;
+
+static int finish_tx(sg_conn *c, void *ctx)
+{
+    finish_ctx *f = ctx;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(f->j->id), SG_VTEXT(f->owner),   SG_VTEXT(f->state), SG_VTEXT(f->error),
+                  SG_VINT(f->run_at), SG_VINT(f->attempts), SG_VTEXT(now)};
+    int64_t changed = 0;
+    int rc =
+        sg_conn_exec(c,
+                     "UPDATE jobs SET state = ?3, last_error = COALESCE(?4, last_error), "
+                     "run_at = ?5, attempts = ?6, lease_owner = NULL, lease_until = NULL, "
+                     "updated_at = ?7 WHERE id = ?1 AND state = 'running' AND lease_owner = ?2",
+                     v, 7, &changed);
+    if (rc == SG_OK && changed == 0)
+        f->lost = true;
+    return rc;
+}
+
+static int finish(sg_store *st, finish_ctx *f)
+{
+    int rc = sg_store_tx(st, finish_tx, f);
+    if (rc == SG_OK && f->lost)
+        return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", f->j->id);
+    return rc;
+}
+
+int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner)
+{
+    finish_ctx f = {j, owner, "done", NULL, 0, j->attempts + 1, false};
+    return finish(st, &f);
+}
+
+int64_t sg_jobs_backoff(int64_t attempts, int64_t retry_after)
+{
+    int64_t base = attempts >= 12 ? SG_JOBS_BACKOFF_MAX : (int64_t)1 << attempts;
+    if (base > SG_JOBS_BACKOFF_MAX)
+        base = SG_JOBS_BACKOFF_MAX;
+    uint32_t r = 0;
+    sg_random(&r, sizeof(r));
+    /* Full jitter would let a herd retry at once; 50..100% keeps the spread and the floor. */
+    int64_t delay = base / 2 + (int64_t)(r % (uint32_t)(base / 2 + 1));
+    if (delay < 1)
+        delay = 1;
+    if (retry_after >= 0 && delay < retry_after)
+        delay = retry_after;
+    return delay;
+}
+
+int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *error,
+                 int64_t retry_after, int64_t now)
+{
+    int64_t attempts = j->attempts + 1;
+    bool dead = attempts >= SG_JOBS_MAX_ATTEMPTS;
+    finish_ctx f = {j,
+                    owner,
+                    dead ? "dead" : "queued",
+                    error ? error : "failed",
+                    dead ? now : now + sg_jobs_backoff(attempts, retry_after),
+                    attempts,
+                    false};
+    return finish(st, &f);
+}
+
+typedef struct replay_ctx {
+    const char *id;
+    int64_t now;
+    bool found;
+} replay_ctx;
+
+static int replay_tx(sg_conn *c, void *ctx)
+{
+    replay_ctx *r = ctx;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(r->id), SG_VINT(r->now), SG_VTEXT(now)};
+    int64_t changed = 0;
+    int rc = sg_conn_exec(c,
+                          "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, "
+                          "updated_at = ?3 WHERE id = ?1 AND state = 'dead'",
+                          v, 3, &changed);
+    r->found = changed > 0;
+    return rc;
+}
+
+int sg_jobs_replay(sg_store *st, const char *id, int64_t now)
+{
+    replay_ctx r = {id, now, false};
+    int rc = sg_store_tx(st, replay_tx, &r);
+    if (rc == SG_OK && !r.found)
+        return sg_err_set(SG_ENOTFOUND, "job %s is not dead; only dead jobs can be replayed", id);
+    return rc;
+}

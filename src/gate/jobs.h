@@ -1,0 +1,50 @@
+/* jobs: the durable queue behind every background step. Jobs are claimed with a lease, so a
+ * worker that dies mid-job loses nothing: its lease runs out and another worker takes the job.
+ * Failures retry with exponential backoff and jitter (or the server's Retry-After); a job that
+ * keeps failing becomes dead, visible to admins and replayable. Handlers must be idempotent:
+ * delivery is at least once. */
+#ifndef SG_GATE_JOBS_H
+#define SG_GATE_JOBS_H
+
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SG_JOBS_MAX_ATTEMPTS 10
+#define SG_JOBS_BACKOFF_MAX  3600
+
+typedef struct sg_job {
+    char id[33];
+    char kind[64];
+    char *payload; /* owned; free with sg_job_clear() */
+    int64_t attempts;
+} sg_job;
+
+void sg_job_clear(sg_job *j);
+
+/* Enqueues a job inside the caller's transaction. A non-NULL dedup_key makes it idempotent:
+ * a second enqueue with the same key is a no-op (SG_OK, *created false). */
+int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                    const char *dedup_key, bool *created);
+
+/* Claims the oldest ready job (queued and due, or running with an expired lease) for owner,
+ * leased for lease_s seconds. SG_ENOTFOUND when none is ready. `now` is unix seconds. */
+int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now, sg_job *out);
+
+/* Marks a claimed job done. SG_ECONFLICT when the lease was lost to another worker. */
+int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner);
+
+/* Records a failure: the job runs again after a backoff (2^attempts s, jittered, capped;
+ * at least retry_after s when >= 0), or becomes dead after SG_JOBS_MAX_ATTEMPTS. */
+int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *error,
+                 int64_t retry_after, int64_t now);
+
+/* Puts a dead job back in the queue, attempts reset. SG_ENOTFOUND unless it is dead. */
+int sg_jobs_replay(sg_store *st, const char *id, int64_t now);
+
+/* The delay before attempt n+1 (exposed for tests): 2^n seconds, jittered to 50..100%, capped
+ * at SG_JOBS_BACKOFF_MAX, and never less than retry_after when that is >= 0. */
+int64_t sg_jobs_backoff(int64_t attempts, int64_t retry_after);
+
+#endif

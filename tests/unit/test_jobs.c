@@ -1,0 +1,201 @@
+/* Tests for gate/jobs: leases and takeover, backoff, dead jobs and replay, idempotent enqueue,
+ * and concurrent workers that never run a job twice at once. */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "gate/jobs.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const sg_embed_file sg_gate_migrations[];
+
+typedef struct fx {
+    char *dir;
+    sg_store *st;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = sg_xcalloc(1, sizeof(*f));
+    f->dir = h_tmpdir("jobs");
+    char *url = sg_xasprintf("sqlite:%s/j.db", f->dir);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrations = sg_gate_migrations;
+    assert_int_equal(sg_store_open(&o, &f->st), SG_OK);
+    free(url);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    sg_store_close(f->st);
+    h_rmdir(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+typedef struct enq {
+    const char *kind, *payload, *key;
+    int64_t run_at;
+    bool created;
+} enq;
+
+static int enq_tx(sg_conn *c, void *ctx)
+{
+    enq *e = ctx;
+    return sg_jobs_enqueue(c, e->kind, e->payload, e->run_at, e->key, &e->created);
+}
+
+static bool enqueue(fx *f, const char *kind, const char *payload, int64_t run_at, const char *key)
+{
+    enq e = {kind, payload, key, run_at, false};
+    assert_int_equal(sg_store_tx(f->st, enq_tx, &e), SG_OK);
+    return e.created;
+}
+
+static void test_claim_done_and_dedup(void **state)
+{
+    fx *f = *state;
+    assert_true(enqueue(f, "sn.create", "{\"request\":\"r1\"}", 100, "sn.create:r1"));
+    assert_false(enqueue(f, "sn.create", "{\"request\":\"r1\"}", 100, "sn.create:r1"));
+    assert_true(enqueue(f, "sn.create", "{\"request\":\"r2\"}", 200, NULL));
+    sg_job j;
+    /* Not due yet. */
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 50, &j), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 150, &j), SG_OK);
+    assert_string_equal(j.kind, "sn.create");
+    assert_string_equal(j.payload, "{\"request\":\"r1\"}");
+    /* While leased, nobody else gets it. */
+    sg_job other;
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 160, &other), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_done(f->st, &j, "w1"), SG_OK);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 250, &j), SG_OK);
+    assert_string_equal(j.payload, "{\"request\":\"r2\"}");
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 250, &j), SG_ENOTFOUND);
+}
+
+static void test_lease_takeover(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "fulfil", "{}", 0, NULL);
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "dies", 30, 10, &a), SG_OK);
+    /* The worker died; after its lease another takes the job over. */
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 39, &b), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 41, &b), SG_OK);
+    assert_string_equal(a.id, b.id);
+    /* The late worker cannot finish it any more. */
+    assert_int_equal(sg_jobs_done(f->st, &a, "dies"), SG_ECONFLICT);
+    assert_int_equal(sg_jobs_done(f->st, &b, "w2"), SG_OK);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+}
+
+static int dead_id_tx(sg_conn *c, void *ctx)
+{
+    sg_rows *r = NULL;
+    int rc = sg_conn_query(c, "SELECT id, last_error FROM jobs WHERE state = 'dead'", NULL, 0, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1) {
+        snprintf(ctx, 33, "%s", sg_rows_text(r, 0));
+        assert_string_equal(sg_rows_text(r, 1), "ServiceNow answered 503");
+    }
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+static void test_backoff_dead_replay(void **state)
+{
+    fx *f = *state;
+    for (int n = 1; n < 20; n++) {
+        int64_t d = sg_jobs_backoff(n, -1);
+        int64_t base = n >= 12 ? SG_JOBS_BACKOFF_MAX : (int64_t)1 << n;
+        if (base > SG_JOBS_BACKOFF_MAX)
+            base = SG_JOBS_BACKOFF_MAX;
+        assert_true(d >= base / 2 && d <= base);
+    }
+    assert_true(sg_jobs_backoff(1, 120) >= 120); /* Retry-After wins */
+    enqueue(f, "sn.update", "{}", 0, NULL);
+    int64_t now = 1000;
+    sg_job j;
+    for (int i = 0; i < SG_JOBS_MAX_ATTEMPTS; i++) {
+        assert_int_equal(sg_jobs_claim(f->st, "w", 30, now, &j), SG_OK);
+        assert_int_equal(j.attempts, i);
+        assert_int_equal(sg_jobs_fail(f->st, &j, "w", "ServiceNow answered 503", 5, now), SG_OK);
+        sg_job_clear(&j);
+        /* Not before the backoff (at least the Retry-After of 5 s). */
+        assert_int_equal(sg_jobs_claim(f->st, "w", 30, now + 4, &j), SG_ENOTFOUND);
+        now += SG_JOBS_BACKOFF_MAX + 1;
+    }
+    /* Dead now: never claimed again until replayed. */
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, now + 100000, &j), SG_ENOTFOUND);
+    char id[33] = "";
+    assert_int_equal(sg_store_read(f->st, dead_id_tx, id), SG_OK);
+    assert_int_equal(strlen(id), 32);
+    assert_int_equal(sg_jobs_replay(f->st, id, now), SG_OK);
+    assert_int_equal(sg_jobs_replay(f->st, id, now), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, now, &j), SG_OK);
+    assert_int_equal(j.attempts, 0);
+    sg_job_clear(&j);
+}
+
+typedef struct worker_arg {
+    fx *f;
+    char name[8];
+    int done;
+} worker_arg;
+
+static void *worker(void *arg)
+{
+    worker_arg *w = arg;
+    sg_job j;
+    while (sg_jobs_claim(w->f->st, w->name, 60, 1000, &j) == SG_OK) {
+        if (sg_jobs_done(w->f->st, &j, w->name) == SG_OK)
+            w->done++;
+        sg_job_clear(&j);
+    }
+    return NULL;
+}
+
+static void test_concurrent_workers(void **state)
+{
+    fx *f = *state;
+    for (int i = 0; i < 60; i++)
+        enqueue(f, "k", "{}", 0, NULL);
+    pthread_t th[3];
+    worker_arg a[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = (worker_arg){f, "", 0};
+        snprintf(a[i].name, sizeof(a[i].name), "w%d", i);
+        pthread_create(&th[i], NULL, worker, &a[i]);
+    }
+    int total = 0;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        total += a[i].done;
+    }
+    /* Every job done exactly once. */
+    assert_int_equal(total, 60);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_claim_done_and_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
