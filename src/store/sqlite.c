@@ -184,7 +184,9 @@ static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
             src = sqlite3_bind_int64(st, idx, v->i);
             break;
         case SG_V_TEXT:
-            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_STATIC);
+            /* TRANSIENT: SQLite copies, so parameters need not outlive the call (a query's
+             * rows are stepped after it returns). */
+            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_TRANSIENT);
             break;
         case SG_V_BLOB:
             src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC);

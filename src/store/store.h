@@ -15,7 +15,7 @@ typedef struct sg_rows sg_rows;
 
 typedef enum sg_val_type { SG_V_NULL, SG_V_INT, SG_V_TEXT, SG_V_BLOB } sg_val_type;
 
-/* A query parameter. Text and blobs are borrowed for the duration of the call. */
+/* A query parameter. Text and blobs are copied by the call: they need not outlive it. */
 typedef struct sg_val {
     sg_val_type type;
     int64_t i;

@@ -28,6 +28,12 @@ int api_me_servicenow_link(sg_http_req *req, void *app);
 int api_me_servicenow_get(sg_http_req *req, void *app);
 int api_oauth_callback(sg_http_req *req, void *app);
 
+/* assets.c: connections (admin) and assets */
+int api_connections_create(sg_http_req *req, void *app);
+int api_connections_list(sg_http_req *req, void *app);
+int api_assets_create(sg_http_req *req, void *app);
+int api_assets_list(sg_http_req *req, void *app);
+
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);
 

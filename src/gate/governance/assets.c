@@ -1,0 +1,363 @@
+/* assets: connections and assets in the store. */
+#include "gate/governance/assets.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "core/url.h"
+#include "gate/governance/audit.h"
+#include "gate/secrets.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool utf8_printable(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        if (n < 0 || (n == 1 && *p < 0xc2))
+            return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+int sg_asset_name_check(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 255)
+        return sg_err_set(SG_EINVAL,
+                          "asset name must be 1 to 255 bytes, e.g. analytics.public.orders");
+    if (!utf8_printable(name))
+        return sg_err_set(SG_EINVAL, "asset name must be valid UTF-8 without control characters");
+    int parts = 1;
+    for (const char *p = name; *p; p++) {
+        if (*p == '.') {
+            if (p == name || p[1] == '.' || p[1] == '\0')
+                return sg_err_set(SG_EINVAL,
+                                  "asset name '%s' has an empty part; use database.schema.table",
+                                  name);
+            parts++;
+        }
+    }
+    if (parts > 3)
+        return sg_err_set(SG_EINVAL,
+                          "asset name '%s' has more than 3 parts; use database.schema.table", name);
+    return SG_OK;
+}
+
+static int simple_name_check(const char *what, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 100 || !utf8_printable(name))
+        return sg_err_set(SG_EINVAL, "%s name must be 1 to 100 printable characters", what);
+    return SG_OK;
+}
+
+typedef struct conn_ctx {
+    const char *id, *name, *kind, *config, *secret, *actor;
+} conn_ctx;
+
+static int conn_tx(sg_conn *c, void *ctx)
+{
+    conn_ctx *x = ctx;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(x->id),     SG_VTEXT(x->name),   SG_VTEXT(x->kind),
+                  SG_VTEXT(x->config), SG_VTEXT(x->secret), SG_VTEXT(now)};
+    int rc = sg_conn_exec(c,
+                          "INSERT INTO connections (id, name, kind, config, secret, created_at) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          v, 6, NULL);
+    if (rc == SG_ECONFLICT)
+        return sg_err_set(SG_ECONFLICT, "a connection named '%s' already exists", x->name);
+    if (rc != SG_OK)
+        return rc;
+    char detail[128];
+    snprintf(detail, sizeof(detail), "{\"kind\":\"%s\"}", x->kind);
+    return sg_audit_append(c, x->actor, "connection.created", x->name, detail);
+}
+
+static sg_json *connection_json(const char *id, const char *name, const char *kind,
+                                const char *config)
+{
+    sg_json *o = sg_json_object();
+    sg_json_set_str(o, "id", id);
+    sg_json_set_str(o, "name", name);
+    sg_json_set_str(o, "kind", kind);
+    sg_json *cfg = NULL;
+    if (config && sg_json_parse(config, strlen(config), 0, 0, &cfg) == SG_OK)
+        sg_json_set(o, "config", cfg);
+    return o;
+}
+
+int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out)
+{
+    *out = NULL;
+    const char *name = sg_json_get_str(in, "name");
+    const char *kind = sg_json_get_str(in, "kind");
+    int rc = simple_name_check("connection", name);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *cfg = sg_json_object();
+    const char *secret = NULL;
+    if (kind && strcmp(kind, "postgres") == 0) {
+        const char *dsn = sg_json_get_str(in, "dsn");
+        secret = sg_json_get_str(in, "password");
+        if (!dsn || !*dsn || strlen(dsn) > 1000)
+            rc = sg_err_set(SG_EINVAL,
+                            "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
+                            "dbname=analytics user=snowgate\"");
+        else if (strcasestr(dsn, "password") || strchr(dsn, '@'))
+            rc = sg_err_set(SG_EINVAL, "keep the password out of \"dsn\": send it as \"password\", "
+                                       "which is stored encrypted");
+        else
+            sg_json_set_str(cfg, "dsn", dsn);
+    } else if (kind && strcmp(kind, "webhook") == 0) {
+        const char *url = sg_json_get_str(in, "url");
+        secret = sg_json_get_str(in, "secret");
+        if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
+            rc = sg_err_set(SG_EINVAL,
+                            "a webhook connection needs an https \"url\" on a public host: %s",
+                            url ? sg_err_msg() : "none given");
+        else if (!secret || strlen(secret) < 16)
+            rc = sg_err_set(SG_EINVAL, "a webhook connection needs a \"secret\" of 16 characters "
+                                       "or more to sign its requests");
+        else
+            sg_json_set_str(cfg, "url", url);
+    } else if (!kind || strcmp(kind, "manual") != 0) {
+        rc = sg_err_set(SG_EINVAL, "kind must be postgres, webhook or manual");
+    }
+    if (rc != SG_OK) {
+        sg_json_decref(cfg);
+        return rc;
+    }
+    char id[33];
+    sg_random_hex(id, 16);
+    char *sealed = NULL;
+    if (secret && *secret) {
+        char binding[96];
+        snprintf(binding, sizeof(binding), "connections:%s:secret", id);
+        rc = sg_secrets_seal(&app->secrets, binding, secret, &sealed);
+    }
+    char *config = sg_json_dump(cfg);
+    sg_json_decref(cfg);
+    if (rc == SG_OK) {
+        conn_ctx x = {id, name, kind, config, sealed, actor};
+        rc = sg_store_tx(app->store, conn_tx, &x);
+    }
+    if (rc == SG_OK)
+        *out = connection_json(id, name, kind, config);
+    free(config);
+    free(sealed);
+    return rc;
+}
+
+static int list_conn_tx(sg_conn *c, void *ctx)
+{
+    sg_json *arr = ctx;
+    sg_rows *r = NULL;
+    int rc = sg_conn_query(c, "SELECT id, name, kind, config FROM connections ORDER BY name", NULL,
+                           0, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1)
+        sg_json_append(arr, connection_json(sg_rows_text(r, 0), sg_rows_text(r, 1),
+                                            sg_rows_text(r, 2), sg_rows_text(r, 3)));
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_connection_list(sg_app *app, sg_json **out)
+{
+    sg_json *arr = sg_json_array();
+    int rc = sg_store_read(app->store, list_conn_tx, arr);
+    if (rc != SG_OK) {
+        sg_json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return SG_OK;
+}
+
+typedef struct asset_ctx {
+    const char *id, *name, *type, *connection, *owners, *description, *actor;
+    char connection_id[33];
+    char missing_owner[128];
+} asset_ctx;
+
+static int asset_tx(sg_conn *c, void *ctx)
+{
+    asset_ctx *a = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(a->connection)};
+    int rc = sg_conn_query(c, "SELECT id FROM connections WHERE name = ?1 OR id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        snprintf(a->connection_id, sizeof(a->connection_id), "%s", sg_rows_text(r, 0));
+    sg_rows_free(r);
+    if (!a->connection_id[0])
+        return sg_err_set(SG_EINVAL,
+                          "connection '%s' does not exist; create it first with POST "
+                          "/api/v1/connections",
+                          a->connection);
+    /* Every owner must be a snowgate user. */
+    sg_json *owners = NULL;
+    sg_json_parse(a->owners, strlen(a->owners), 0, 0, &owners);
+    for (size_t i = 0; i < sg_json_array_size(owners); i++) {
+        int64_t n = 0;
+        sg_val u[] = {SG_VTEXT(sg_json_str(sg_json_array_get(owners, i)))};
+        rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
+        if (rc == SG_OK && n == 0) {
+            rc = sg_err_set(SG_EINVAL, "owner '%s' is not a snowgate user",
+                            sg_json_str(sg_json_array_get(owners, i)));
+        }
+        if (rc != SG_OK)
+            break;
+    }
+    sg_json_decref(owners);
+    if (rc != SG_OK)
+        return rc;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(a->id),     SG_VTEXT(a->name),
+                  SG_VTEXT(a->type),   SG_VTEXT(a->connection_id),
+                  SG_VTEXT(a->owners), SG_VTEXT(a->description),
+                  SG_VTEXT(now)};
+    rc = sg_conn_exec(c,
+                      "INSERT INTO assets (id, name, type, connection_id, owners, description, "
+                      "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      v, 7, NULL);
+    if (rc == SG_ECONFLICT)
+        return sg_err_set(SG_ECONFLICT, "an asset named '%s' already exists", a->name);
+    if (rc != SG_OK)
+        return rc;
+    return sg_audit_append(c, a->actor, "asset.created", a->name, NULL);
+}
+
+static sg_json *asset_json(const char *id, const char *name, const char *type, const char *conn,
+                           const char *owners, const char *description)
+{
+    sg_json *o = sg_json_object();
+    sg_json_set_str(o, "id", id);
+    sg_json_set_str(o, "name", name);
+    sg_json_set_str(o, "type", type);
+    sg_json_set_str(o, "connection", conn);
+    sg_json *ow = NULL;
+    if (sg_json_parse(owners, strlen(owners), 0, 0, &ow) != SG_OK)
+        ow = sg_json_array();
+    sg_json_set(o, "owners", ow);
+    sg_json_set_str(o, "description", description);
+    return o;
+}
+
+int sg_asset_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out)
+{
+    *out = NULL;
+    const char *name = sg_json_get_str(in, "name");
+    const char *type = sg_json_get_str(in, "type");
+    const char *conn = sg_json_get_str(in, "connection");
+    const char *desc = sg_json_get_str(in, "description");
+    int rc = sg_asset_name_check(name);
+    if (rc != SG_OK)
+        return rc;
+    if (!type || !*type)
+        type = "table";
+    if (strcmp(type, "table") != 0 && strcmp(type, "view") != 0 && strcmp(type, "schema") != 0 &&
+        strcmp(type, "dataset") != 0)
+        return sg_err_set(SG_EINVAL, "type must be table, view, schema or dataset");
+    if (!conn || !*conn)
+        return sg_err_set(SG_EINVAL, "\"connection\" (a connection name) is required");
+    sg_json *ownin = sg_json_get(in, "owners");
+    sg_json *owners = sg_json_array();
+    for (size_t i = 0; i < sg_json_array_size(ownin); i++) {
+        const char *o = sg_json_str(sg_json_array_get(ownin, i));
+        if (!o) {
+            sg_json_decref(owners);
+            return sg_err_set(SG_EINVAL, "\"owners\" must be a list of snowgate user names");
+        }
+        sg_json_append(owners, sg_json_string(o));
+    }
+    if (ownin && sg_json_typeof(ownin) != SG_JSON_ARRAY) {
+        sg_json_decref(owners);
+        return sg_err_set(SG_EINVAL, "\"owners\" must be a list of snowgate user names");
+    }
+    char *owners_text = sg_json_dump(owners);
+    sg_json_decref(owners);
+    char id[33];
+    sg_random_hex(id, 16);
+    asset_ctx a = {id, name, type, conn, owners_text, desc ? desc : "", actor, "", ""};
+    rc = sg_store_tx(app->store, asset_tx, &a);
+    if (rc == SG_OK)
+        *out = asset_json(id, name, type, conn, owners_text, desc ? desc : "");
+    free(owners_text);
+    return rc;
+}
+
+typedef struct list_ctx {
+    const char *q;
+    sg_json *arr;
+} list_ctx;
+
+static int list_asset_tx(sg_conn *c, void *ctx)
+{
+    list_ctx *l = ctx;
+    sg_rows *r = NULL;
+    /* The filter is a bound parameter; names with quotes or % are data, never SQL. */
+    char *pattern = NULL;
+    if (l->q) {
+        sg_buf b = SG_BUF_INIT(0);
+        sg_buf_putc(&b, '%');
+        for (const char *p = l->q; *p; p++) {
+            if (*p == '%' || *p == '_' || *p == '\\')
+                sg_buf_putc(&b, '\\');
+            sg_buf_putc(&b, *p);
+        }
+        sg_buf_putc(&b, '%');
+        pattern = sg_buf_detach(&b, NULL);
+    }
+    sg_val p[] = {SG_VTEXT(pattern)};
+    int rc = sg_conn_query(c,
+                           "SELECT a.id, a.name, a.type, c.name, a.owners, a.description FROM "
+                           "assets a JOIN connections c ON c.id = a.connection_id "
+                           "WHERE ?1 IS NULL OR LOWER(a.name) LIKE LOWER(?1) ESCAPE '\\' "
+                           "ORDER BY a.name LIMIT 1000",
+                           p, 1, &r);
+    free(pattern);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1)
+        sg_json_append(l->arr,
+                       asset_json(sg_rows_text(r, 0), sg_rows_text(r, 1), sg_rows_text(r, 2),
+                                  sg_rows_text(r, 3), sg_rows_text(r, 4), sg_rows_text(r, 5)));
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_asset_list(sg_app *app, const char *q, sg_json **out)
+{
+    list_ctx l = {q && *q ? q : NULL, sg_json_array()};
+    int rc = sg_store_read(app->store, list_asset_tx, &l);
+    if (rc != SG_OK) {
+        sg_json_decref(l.arr);
+        return rc;
+    }
+    *out = l.arr;
+    return SG_OK;
+}
