@@ -32,6 +32,66 @@ int sg_parse_i64(const char *s, int64_t min, int64_t max, const char *what, int6
     return SG_OK;
 }
 
+int sg_parse_iso_duration(const char *s, int64_t max_s, int64_t *out)
+{
+    static const char hint[] = "use ISO 8601 like PT8H, P1DT12H or P7D";
+    if (!s || s[0] != 'P' || s[1] == '\0')
+        return sg_err_set(SG_EINVAL, "duration '%s' is not ISO 8601; %s", s ? s : "", hint);
+    /* Designators in the order they must appear, and their length in seconds. */
+    static const struct {
+        char c;
+        bool time;
+        int64_t secs;
+    } units[] = {{'W', false, 604800},
+                 {'D', false, 86400},
+                 {'H', true, 3600},
+                 {'M', true, 60},
+                 {'S', true, 1}};
+    const char *p = s + 1;
+    bool in_time = false, any = false;
+    size_t next = 0;
+    int64_t total = 0;
+    while (*p) {
+        if (*p == 'T' && !in_time) {
+            in_time = true;
+            p++;
+            if (!*p)
+                return sg_err_set(SG_EINVAL, "duration '%s' ends after T; %s", s, hint);
+            continue;
+        }
+        if (!isdigit((unsigned char)*p))
+            return sg_err_set(SG_EINVAL, "duration '%s' is not ISO 8601; %s", s, hint);
+        int64_t n = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (n > max_s)
+                return sg_err_set(SG_EINVAL, "duration '%s' is too long", s);
+            n = n * 10 + (*p++ - '0');
+        }
+        if (*p == 'Y' || (*p == 'M' && !in_time))
+            return sg_err_set(SG_EINVAL,
+                              "duration '%s' uses years or months, whose length varies; use "
+                              "days instead (P30D)",
+                              s);
+        size_t u = next;
+        while (u < sizeof(units) / sizeof(units[0]) &&
+               (units[u].c != *p || units[u].time != in_time))
+            u++;
+        if (u == sizeof(units) / sizeof(units[0]))
+            return sg_err_set(SG_EINVAL, "duration '%s' is not ISO 8601; %s", s, hint);
+        if (n > max_s / units[u].secs || total > max_s - n * units[u].secs)
+            return sg_err_set(SG_EINVAL, "duration '%s' is longer than the %lld-day limit", s,
+                              (long long)(max_s / 86400));
+        total += n * units[u].secs;
+        next = u + 1;
+        any = true;
+        p++;
+    }
+    if (!any || total < 1)
+        return sg_err_set(SG_EINVAL, "duration '%s' must be at least one second; %s", s, hint);
+    *out = total;
+    return SG_OK;
+}
+
 int sg_parse_bool(const char *s, const char *what, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};

@@ -19,6 +19,10 @@ int sg_parse_size(const char *s, size_t min, size_t max, const char *what, size_
 /* Parses "HOST:PORT" (IPv6 as "[::1]:8080"); port 0 is allowed. host_out is malloc'd. */
 int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out);
 
+/* Parses an ISO 8601 duration such as "PT8H", "P1DT12H", "P2W" or "PT90M" into seconds
+ * within [1, max_s]. Years and months are refused (their length varies); fractions too. */
+int sg_parse_iso_duration(const char *s, int64_t max_s, int64_t *out);
+
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void sg_now_iso(char out[32]);
 

@@ -199,3 +199,57 @@ int sg_jobs_replay(sg_store *st, const char *id, int64_t now)
         return sg_err_set(SG_ENOTFOUND, "job %s is not dead; only dead jobs can be replayed", id);
     return rc;
 }
+
+typedef struct list_ctx {
+    const char *state;
+    sg_json *arr;
+} list_ctx;
+
+static int list_tx(sg_conn *c, void *ctx)
+{
+    list_ctx *l = ctx;
+    sg_rows *r = NULL;
+    sg_val v[] = {SG_VTEXT(l->state)};
+    int rc = sg_conn_query(c,
+                           "SELECT id, kind, state, attempts, last_error, run_at, updated_at FROM "
+                           "jobs WHERE state = ?1 ORDER BY updated_at DESC, id LIMIT 500",
+                           v, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1) {
+        sg_json *j = sg_json_object();
+        sg_json_set_str(j, "id", sg_rows_text(r, 0));
+        sg_json_set_str(j, "kind", sg_rows_text(r, 1));
+        sg_json_set_str(j, "state", sg_rows_text(r, 2));
+        sg_json_set_int(j, "attempts", sg_rows_int(r, 3));
+        if (sg_rows_null(r, 4))
+            sg_json_set(j, "last_error", sg_json_null());
+        else
+            sg_json_set_str(j, "last_error", sg_rows_text(r, 4));
+        sg_json_set_int(j, "run_at", sg_rows_int(r, 5));
+        sg_json_set_str(j, "updated_at", sg_rows_text(r, 6));
+        sg_json_append(l->arr, j);
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_jobs_list(sg_store *st, const char *state, sg_json **out)
+{
+    *out = NULL;
+    static const char *const known[] = {"queued", "running", "done", "dead"};
+    bool ok = false;
+    for (size_t i = 0; state && i < 4; i++)
+        ok = ok || strcmp(state, known[i]) == 0;
+    if (!ok)
+        return sg_err_set(SG_EINVAL, "state must be queued, running, done or dead");
+    list_ctx l = {state, sg_json_array()};
+    int rc = sg_store_read(st, list_tx, &l);
+    if (rc != SG_OK) {
+        sg_json_decref(l.arr);
+        return rc;
+    }
+    *out = l.arr;
+    return SG_OK;
+}

@@ -6,6 +6,7 @@
 #ifndef SG_GATE_JOBS_H
 #define SG_GATE_JOBS_H
 
+#include "core/json.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -42,6 +43,11 @@ int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *e
 
 /* Puts a dead job back in the queue, attempts reset. SG_ENOTFOUND unless it is dead. */
 int sg_jobs_replay(sg_store *st, const char *id, int64_t now);
+
+/* Jobs in a state (queued, running, done, dead), newest first, at most 500, as
+ * {"id","kind","state","attempts","last_error","run_at","updated_at"}. Payloads are not shown:
+ * they may name people and assets, and admins see those through the requests API. */
+int sg_jobs_list(sg_store *st, const char *state, sg_json **out);
 
 /* The delay before attempt n+1 (exposed for tests): 2^n seconds, jittered to 50..100%, capped
  * at SG_JOBS_BACKOFF_MAX, and never less than retry_after when that is >= 0. */

@@ -89,6 +89,44 @@ static void test_str(void **state)
     assert_int_equal(sz, 2 * 1024 * 1024);
     assert_int_equal(sg_parse_size("2T", 0, SIZE_MAX, "s", &sz), SG_EINVAL);
     assert_int_equal(sg_parse_size("k", 0, SIZE_MAX, "s", &sz), SG_EINVAL);
+    static const struct {
+        const char *in;
+        int64_t secs; /* 0: refused */
+    } durations[] = {
+        {"PT8H", 28800},
+        {"P1DT12H", 129600},
+        {"P2W", 1209600},
+        {"PT90M", 5400},
+        {"PT1S", 1},
+        {"P1DT1H1M1S", 90061},
+        {"P1Y", 0},
+        {"P1M", 0},
+        {"PT", 0},
+        {"P", 0},
+        {"8H", 0},
+        {"PT8", 0},
+        {"PT1.5H", 0},
+        {"PT0S", 0},
+        {"PH", 0},
+        {"PT1H1D", 0},
+        {"PT1M1H", 0},
+        {"P400D", 0},
+        {"P99999999999999999999D", 0},
+        {"pt8h", 0},
+        {"PT8H ", 0},
+        {"P1D1D", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        int64_t d = -1;
+        int rc = sg_parse_iso_duration(durations[i].in, 366 * 86400, &d);
+        if (durations[i].secs) {
+            assert_int_equal(rc, SG_OK);
+            assert_int_equal(d, durations[i].secs);
+        } else {
+            assert_int_equal(rc, SG_EINVAL);
+        }
+    }
     bool b = false;
     assert_int_equal(sg_parse_bool("YES", "b", &b), SG_OK);
     assert_true(b);

@@ -34,6 +34,22 @@ int api_connections_list(sg_http_req *req, void *app);
 int api_assets_create(sg_http_req *req, void *app);
 int api_assets_list(sg_http_req *req, void *app);
 
+/* requests.c: access requests, decisions, the inbox and grants (any user; the module checks
+ * who may see and decide what) */
+int api_requests_create(sg_http_req *req, void *app);
+int api_requests_get(sg_http_req *req, void *app);
+int api_requests_list(sg_http_req *req, void *app);
+int api_requests_approve(sg_http_req *req, void *app);
+int api_requests_reject(sg_http_req *req, void *app);
+int api_requests_cancel(sg_http_req *req, void *app);
+int api_inbox_list(sg_http_req *req, void *app);
+int api_grants_list(sg_http_req *req, void *app);
+
+/* audit.c and jobs.c: the audit log, dead jobs and replay (admin only) */
+int api_audit_list(sg_http_req *req, void *app);
+int api_jobs_list(sg_http_req *req, void *app);
+int api_jobs_replay(sg_http_req *req, void *app);
+
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);
 

@@ -133,3 +133,56 @@ int sg_audit_verify(sg_store *st, sg_audit_report *out)
         return sg_err_set(SG_ECONFLICT, "audit log tampered: %s", out->problem);
     return SG_OK;
 }
+
+typedef struct list_ctx {
+    int64_t before, limit;
+    sg_json *arr;
+} list_ctx;
+
+static int list_tx(sg_conn *c, void *ctx)
+{
+    list_ctx *l = ctx;
+    sg_rows *r = NULL;
+    sg_val v[] = {SG_VINT(l->before), SG_VINT(l->limit)};
+    int rc = sg_conn_query(c,
+                           "SELECT seq, at, actor, action, subject, detail, hash FROM audit_log "
+                           "WHERE ?1 = 0 OR seq < ?1 ORDER BY seq DESC LIMIT ?2",
+                           v, 2, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1) {
+        sg_json *e = sg_json_object();
+        sg_json_set_int(e, "seq", sg_rows_int(r, 0));
+        sg_json_set_str(e, "at", sg_rows_text(r, 1));
+        sg_json_set_str(e, "actor", sg_rows_text(r, 2));
+        sg_json_set_str(e, "action", sg_rows_text(r, 3));
+        sg_json_set_str(e, "subject", sg_rows_text(r, 4));
+        const char *d = sg_rows_text(r, 5);
+        sg_json *detail = NULL;
+        if (sg_json_parse(d, strlen(d), 0, 0, &detail) != SG_OK)
+            detail = sg_json_string(d);
+        sg_json_set(e, "detail", detail);
+        sg_json_set_str(e, "hash", sg_rows_text(r, 6));
+        sg_json_append(l->arr, e);
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_audit_list(sg_store *st, int64_t before, int64_t limit, sg_json **out)
+{
+    *out = NULL;
+    list_ctx l = {before < 0 ? 0 : before,
+                  limit < 1     ? 1
+                  : limit > 500 ? 500
+                                : limit,
+                  sg_json_array()};
+    int rc = sg_store_read(st, list_tx, &l);
+    if (rc != SG_OK) {
+        sg_json_decref(l.arr);
+        return rc;
+    }
+    *out = l.arr;
+    return SG_OK;
+}

@@ -3,6 +3,7 @@
 #ifndef SG_GATE_AUDIT_H
 #define SG_GATE_AUDIT_H
 
+#include "core/json.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -14,6 +15,10 @@ int sg_audit_append(sg_conn *c, const char *actor, const char *action, const cha
 /* Appends in a transaction of its own. */
 int sg_audit_record(sg_store *st, const char *actor, const char *action, const char *subject,
                     const char *detail);
+
+/* Entries newest first, below seq `before` (0: from the newest), at most limit (1..500). Each
+ * is {"seq","at","actor","action","subject","detail":{...},"hash"}. */
+int sg_audit_list(sg_store *st, int64_t before, int64_t limit, sg_json **out);
 
 typedef struct sg_audit_report {
     int64_t entries;

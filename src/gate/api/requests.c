@@ -1,0 +1,131 @@
+/* requests: /api/v1/requests, their decisions, /api/v1/inbox and /api/v1/grants. */
+#include "gate/api/api.h"
+
+#include "core/err.h"
+#include "core/json.h"
+#include "gate/governance/requests.h"
+
+static int reply_list(sg_http_req *req, int rc, sg_json *list)
+{
+    if (rc != SG_OK)
+        return rc;
+    sg_json *root = sg_json_object();
+    sg_json_set(root, "items", list);
+    return sg_http_reply_json(req, 200, root);
+}
+
+int api_requests_create(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_authenticate(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *body = NULL, *out = NULL;
+    rc = sg_http_body_json(req, &body);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_json_typeof(body) != SG_JSON_OBJECT)
+        rc = sg_err_set(SG_EINVAL, "send a JSON object with asset, action, privilege and "
+                                   "justification");
+    else
+        rc = sg_request_create(app, &u, body, &out);
+    sg_json_decref(body);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 201, out);
+}
+
+int api_requests_get(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    sg_json *out = NULL;
+    int rc = api_authenticate(app, req, &u);
+    if (rc == SG_OK)
+        rc = sg_request_get(app, &u, sg_http_param(req, "id"), &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
+}
+
+int api_requests_list(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    sg_json *out = NULL;
+    int rc = api_authenticate(app, req, &u);
+    if (rc == SG_OK)
+        rc = sg_request_list(app, &u, sg_http_query(req, "state"), &out);
+    return reply_list(req, rc, out);
+}
+
+int api_inbox_list(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    sg_json *out = NULL;
+    int rc = api_authenticate(app, req, &u);
+    if (rc == SG_OK)
+        rc = sg_request_inbox(app, &u, &out);
+    return reply_list(req, rc, out);
+}
+
+int api_grants_list(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    sg_json *out = NULL;
+    int rc = api_authenticate(app, req, &u);
+    if (rc == SG_OK)
+        rc = sg_request_grants(app, &u, &out);
+    return reply_list(req, rc, out);
+}
+
+typedef enum verb { APPROVE, REJECT, CANCEL } verb;
+
+/* The body is optional: {"comment": "..."}. */
+static int decision(sg_http_req *req, sg_app *app, verb v)
+{
+    sg_user u;
+    int rc = api_authenticate(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    size_t len = 0;
+    sg_http_body(req, &len);
+    sg_json *body = NULL, *out = NULL;
+    if (len > 0) {
+        rc = sg_http_body_json(req, &body);
+        if (rc != SG_OK)
+            return rc;
+    }
+    sg_json *comment = sg_json_get(body, "comment");
+    if (body && sg_json_typeof(body) != SG_JSON_OBJECT)
+        rc = sg_err_set(SG_EINVAL, "send a JSON object such as {\"comment\": \"...\"}");
+    else if (comment && !sg_json_str(comment))
+        rc = sg_err_set(SG_EINVAL, "\"comment\" must be a string");
+    else if (v == CANCEL)
+        rc = sg_request_cancel(app, &u, sg_http_param(req, "id"), sg_json_str(comment), &out);
+    else
+        rc = sg_request_decide(app, &u, sg_http_param(req, "id"), v == APPROVE,
+                               sg_json_str(comment), &out);
+    sg_json_decref(body);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
+}
+
+int api_requests_approve(sg_http_req *req, void *app)
+{
+    return decision(req, app, APPROVE);
+}
+
+int api_requests_reject(sg_http_req *req, void *app)
+{
+    return decision(req, app, REJECT);
+}
+
+int api_requests_cancel(sg_http_req *req, void *app)
+{
+    return decision(req, app, CANCEL);
+}

@@ -1,0 +1,660 @@
+/* requests: access requests, their state machine, the inbox and decisions. */
+#include "gate/governance/requests.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/str.h"
+#include "gate/governance/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *from, *to;
+} moves[] = {
+    {"pending", "approved"}, {"pending", "rejected"},   {"pending", "cancelled"},
+    {"pending", "failed"},   {"approved", "fulfilled"}, {"approved", "cancelled"},
+    {"approved", "failed"},  {"fulfilled", "expired"},  {"fulfilled", "revoked"},
+};
+
+static const char *const states[] = {"pending", "approved", "fulfilled", "expired",
+                                     "revoked", "rejected", "cancelled", "failed"};
+
+bool sg_request_can_move(const char *from, const char *to)
+{
+    for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++)
+        if (strcmp(moves[i].from, from) == 0 && strcmp(moves[i].to, to) == 0)
+            return true;
+    return false;
+}
+
+bool sg_request_state_valid(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(states[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* The columns every reader selects, in this order (see request_json). */
+#define REQ_COLS                                                                                   \
+    "r.id, r.state, r.action, r.privilege, a.name, r.justification, r.duration, r.requester, "     \
+    "r.beneficiary, r.decided_by, r.decision_comment, r.decided_at, r.reason, r.expires_at, "      \
+    "r.sn_sys_id, r.sn_number, r.created_at, r.updated_at, a.owners"
+#define REQ_FROM " FROM requests r JOIN assets a ON a.id = r.asset_id "
+enum {
+    C_ID,
+    C_STATE,
+    C_ACTION,
+    C_PRIV,
+    C_ASSET,
+    C_JUST,
+    C_DUR,
+    C_REQUESTER,
+    C_FOR,
+    C_DECIDER,
+    C_COMMENT,
+    C_DECIDED_AT,
+    C_REASON,
+    C_EXPIRES,
+    C_SN_SYS_ID,
+    C_SN_NUMBER,
+    C_CREATED,
+    C_UPDATED,
+    C_OWNERS
+};
+
+static bool is_owner(const char *owners, const char *name)
+{
+    sg_json *o = NULL;
+    bool found = false;
+    if (owners && sg_json_parse(owners, strlen(owners), 0, 0, &o) == SG_OK)
+        for (size_t i = 0; !found && i < sg_json_array_size(o); i++) {
+            const char *s = sg_json_str(sg_json_array_get(o, i));
+            found = s && strcmp(s, name) == 0;
+        }
+    sg_json_decref(o);
+    return found;
+}
+
+static bool may_decide(const sg_user *u, const char *owners)
+{
+    return u->role == SG_ROLE_ADMIN || u->role == SG_ROLE_STEWARD || is_owner(owners, u->name);
+}
+
+static bool may_see(const sg_user *u, const sg_rows *r)
+{
+    return strcmp(sg_rows_text(r, C_REQUESTER), u->name) == 0 ||
+           strcmp(sg_rows_text(r, C_FOR), u->name) == 0 || may_decide(u, sg_rows_text(r, C_OWNERS));
+}
+
+static void set_opt(sg_json *o, const char *key, const sg_rows *r, int col)
+{
+    if (sg_rows_null(r, col))
+        sg_json_set(o, key, sg_json_null());
+    else
+        sg_json_set_str(o, key, sg_rows_text(r, col));
+}
+
+static sg_json *privileges_json(const char *privilege)
+{
+    sg_json *a = sg_json_array();
+    sg_json_append(a, sg_json_string("SELECT"));
+    if (strcmp(privilege, "write") == 0) {
+        sg_json_append(a, sg_json_string("INSERT"));
+        sg_json_append(a, sg_json_string("UPDATE"));
+        sg_json_append(a, sg_json_string("DELETE"));
+    }
+    return a;
+}
+
+static sg_json *request_json(const sg_rows *r)
+{
+    sg_json *o = sg_json_object();
+    sg_json_set_str(o, "id", sg_rows_text(r, C_ID));
+    sg_json_set_str(o, "state", sg_rows_text(r, C_STATE));
+    sg_json_set_str(o, "action", sg_rows_text(r, C_ACTION));
+    sg_json_set_str(o, "privilege", sg_rows_text(r, C_PRIV));
+    sg_json_set(o, "privileges", privileges_json(sg_rows_text(r, C_PRIV)));
+    sg_json_set_str(o, "asset", sg_rows_text(r, C_ASSET));
+    sg_json_set_str(o, "justification", sg_rows_text(r, C_JUST));
+    set_opt(o, "duration", r, C_DUR);
+    sg_json_set_str(o, "requester", sg_rows_text(r, C_REQUESTER));
+    sg_json_set_str(o, "for", sg_rows_text(r, C_FOR));
+    set_opt(o, "decided_by", r, C_DECIDER);
+    set_opt(o, "decision_comment", r, C_COMMENT);
+    set_opt(o, "decided_at", r, C_DECIDED_AT);
+    set_opt(o, "reason", r, C_REASON);
+    set_opt(o, "expires_at", r, C_EXPIRES);
+    sg_json_set_str(o, "created_at", sg_rows_text(r, C_CREATED));
+    sg_json_set_str(o, "updated_at", sg_rows_text(r, C_UPDATED));
+    const char *state = sg_rows_text(r, C_STATE);
+    if (strcmp(sg_rows_text(r, C_ACTION), "grant") == 0 && strcmp(state, "fulfilled") == 0) {
+        sg_json *g = sg_json_object();
+        sg_json_set_str(g, "asset", sg_rows_text(r, C_ASSET));
+        sg_json_set_str(g, "for", sg_rows_text(r, C_FOR));
+        sg_json_set(g, "privileges", privileges_json(sg_rows_text(r, C_PRIV)));
+        set_opt(g, "expires_at", r, C_EXPIRES);
+        sg_json_set(o, "grant", g);
+    } else {
+        sg_json_set(o, "grant", sg_json_null());
+    }
+    if (sg_rows_null(r, C_SN_SYS_ID)) {
+        sg_json_set(o, "servicenow", sg_json_null());
+    } else {
+        sg_json *sn = sg_json_object();
+        sg_json_set_str(sn, "sys_id", sg_rows_text(r, C_SN_SYS_ID));
+        set_opt(sn, "number", r, C_SN_NUMBER);
+        sg_json_set(o, "servicenow", sn);
+    }
+    return o;
+}
+
+static int history_add(sg_conn *c, const char *id, const char *actor, const char *event,
+                       const char *from, const char *to, const char *note)
+{
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(id),   SG_VTEXT(now), SG_VTEXT(actor),           SG_VTEXT(event),
+                  SG_VTEXT(from), SG_VTEXT(to),  SG_VTEXT(note ? note : "")};
+    return sg_conn_exec(c,
+                        "INSERT INTO request_history (request_id, seq, at, actor, event, "
+                        "from_state, to_state, note) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) "
+                        "+ 1 FROM request_history WHERE request_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+                        v, 7, NULL);
+}
+
+/* Audit detail: {"from","to","note"} as JSON text (owned by the caller). */
+static char *move_detail(const char *from, const char *to, const char *note)
+{
+    sg_json *d = sg_json_object();
+    if (from)
+        sg_json_set_str(d, "from", from);
+    sg_json_set_str(d, "to", to);
+    if (note && *note)
+        sg_json_set_str(d, "note", note);
+    char *s = sg_json_dump(d);
+    sg_json_decref(d);
+    return s;
+}
+
+static int state_of(sg_conn *c, const char *id, char out[16])
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(id)};
+    int rc = sg_conn_query(c, "SELECT state FROM requests WHERE id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_rows_next(r) == 1 ? SG_OK : sg_err_set(SG_ENOTFOUND, "request %s not found", id);
+    if (rc == SG_OK)
+        sg_strlcpy(out, sg_rows_text(r, 0), 16);
+    sg_rows_free(r);
+    return rc;
+}
+
+int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor, const char *note)
+{
+    char from[16];
+    int rc = state_of(c, id, from);
+    if (rc != SG_OK)
+        return rc;
+    if (!sg_request_can_move(from, to))
+        return sg_err_set(SG_ECONFLICT, "request %s is %s and cannot become %s", id, from, to);
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(to), SG_VTEXT(now), SG_VTEXT(id), SG_VTEXT(from)};
+    int64_t changed = 0;
+    rc = sg_conn_exec(c,
+                      "UPDATE requests SET state = ?1, updated_at = ?2 WHERE id = ?3 AND "
+                      "state = ?4",
+                      v, 4, &changed);
+    if (rc == SG_OK && changed != 1)
+        rc = sg_err_set(SG_ECONFLICT, "request %s changed meanwhile; try again", id);
+    if (rc == SG_OK)
+        rc = history_add(c, id, actor, "transition", from, to, note);
+    if (rc != SG_OK)
+        return rc;
+    char action[32];
+    snprintf(action, sizeof(action), "request.%s", to);
+    char *detail = move_detail(from, to, note);
+    rc = sg_audit_append(c, actor, action, id, detail);
+    free(detail);
+    return rc;
+}
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+typedef struct create_ctx {
+    const sg_user *caller;
+    const char *id, *asset, *action, *privilege, *justification, *duration, *beneficiary;
+    int64_t duration_s;
+} create_ctx;
+
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33])
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->asset)};
+    int rc = sg_conn_query(c,
+                           "SELECT a.id, a.type, c.kind, c.name FROM assets a JOIN connections c "
+                           "ON c.id = a.connection_id WHERE a.name = ?1",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) != 1) {
+        sg_rows_free(r);
+        return sg_err_set(SG_EINVAL,
+                          "asset '%s' is not governed by snowgate; find its name with GET "
+                          "/api/v1/assets?q=",
+                          x->asset);
+    }
+    sg_strlcpy(asset_id, sg_rows_text(r, 0), 33);
+    const char *type = sg_rows_text(r, 1), *kind = sg_rows_text(r, 2);
+    if (strcmp(kind, "postgres") == 0 && strcmp(type, "table") != 0 && strcmp(type, "view") != 0)
+        rc = sg_err_set(SG_EINVAL,
+                        "asset '%s' is a %s; its postgres connection '%s' grants on tables and "
+                        "views only",
+                        x->asset, type, sg_rows_text(r, 3));
+    else if (strcmp(kind, "postgres") == 0 && strcmp(type, "view") == 0 &&
+             strcmp(x->privilege, "write") == 0)
+        rc = sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
+                        x->asset);
+    sg_rows_free(r);
+    return rc;
+}
+
+static int create_tx(sg_conn *c, void *ctx)
+{
+    create_ctx *x = ctx;
+    char asset_id[33];
+    int rc = check_asset(c, x, asset_id);
+    if (rc != SG_OK)
+        return rc;
+    int64_t n = 0;
+    sg_val u[] = {SG_VTEXT(x->beneficiary)};
+    rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
+    if (rc != SG_OK)
+        return rc;
+    if (n == 0)
+        return sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
+    /* One open request per person, asset and access: a second one would only confuse. */
+    sg_rows *r = NULL;
+    sg_val d[] = {SG_VTEXT(asset_id), SG_VTEXT(x->beneficiary), SG_VTEXT(x->action),
+                  SG_VTEXT(x->privilege)};
+    rc = sg_conn_query(c,
+                       "SELECT id, state FROM requests WHERE asset_id = ?1 AND beneficiary = ?2 "
+                       "AND action = ?3 AND privilege = ?4 AND state IN ('pending', 'approved')",
+                       d, 4, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "request %s for the same access is already %s; cancel it "
+                        "first or wait for its decision",
+                        sg_rows_text(r, 0), sg_rows_text(r, 1));
+    sg_rows_free(r);
+    if (rc != SG_OK)
+        return rc;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(x->id),
+                  SG_VTEXT(asset_id),
+                  SG_VTEXT(x->action),
+                  SG_VTEXT(x->privilege),
+                  SG_VTEXT(x->justification),
+                  SG_VTEXT(x->duration),
+                  x->duration ? SG_VINT(x->duration_s) : SG_VNULL,
+                  SG_VTEXT(x->caller->name),
+                  SG_VTEXT(x->beneficiary),
+                  SG_VTEXT(now)};
+    rc =
+        sg_conn_exec(c,
+                     "INSERT INTO requests (id, asset_id, action, privilege, justification, "
+                     "duration, duration_s, requester, beneficiary, state, created_at, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
+                     v, 10, NULL);
+    if (rc == SG_OK)
+        rc =
+            history_add(c, x->id, x->caller->name, "transition", NULL, "pending", x->justification);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *det = sg_json_object();
+    sg_json_set_str(det, "asset", x->asset);
+    sg_json_set_str(det, "action", x->action);
+    sg_json_set_str(det, "privilege", x->privilege);
+    sg_json_set_str(det, "for", x->beneficiary);
+    if (x->duration)
+        sg_json_set_str(det, "duration", x->duration);
+    char *detail = sg_json_dump(det);
+    sg_json_decref(det);
+    rc = sg_audit_append(c, x->caller->name, "request.created", x->id, detail);
+    free(detail);
+    return rc;
+}
+
+static bool one_of(const char *s, const char *a, const char *b)
+{
+    return s && (strcmp(s, a) == 0 || strcmp(s, b) == 0);
+}
+
+int sg_request_create(sg_app *app, const sg_user *caller, const sg_json *in, sg_json **out)
+{
+    *out = NULL;
+    create_ctx x = {.caller = caller};
+    x.asset = sg_json_get_str(in, "asset");
+    x.action = sg_json_get_str(in, "action");
+    x.privilege = sg_json_get_str(in, "privilege");
+    x.justification = sg_json_get_str(in, "justification");
+    x.duration = sg_json_get_str(in, "duration");
+    x.beneficiary = sg_json_get_str(in, "for");
+    if (!x.asset || !*x.asset)
+        return sg_err_set(SG_EINVAL, "\"asset\" is required: the asset's name, e.g. "
+                                     "analytics.public.orders");
+    if (strlen(x.asset) > 255)
+        return sg_err_set(SG_EINVAL, "\"asset\" is longer than 255 bytes");
+    if (!x.action)
+        x.action = "grant";
+    if (!one_of(x.action, "grant", "revoke"))
+        return sg_err_set(SG_EINVAL, "\"action\" must be grant or revoke");
+    if (!one_of(x.privilege, "read", "write"))
+        return sg_err_set(SG_EINVAL, "\"privilege\" must be read (SELECT) or write (SELECT, "
+                                     "INSERT, UPDATE, DELETE)");
+    size_t jl = x.justification ? strlen(x.justification) : 0;
+    if (jl == 0 || jl > 4000)
+        return sg_err_set(SG_EINVAL, "\"justification\" is required (up to 4000 bytes): say why "
+                                     "you need the access");
+    if (sg_json_get(in, "duration") && !x.duration)
+        return sg_err_set(SG_EINVAL, "\"duration\" must be a string such as \"PT8H\"");
+    if (x.duration) {
+        if (strcmp(x.action, "grant") != 0)
+            return sg_err_set(SG_EINVAL, "\"duration\" applies to grants only");
+        int rc = sg_parse_iso_duration(x.duration, SG_REQUEST_MAX_DURATION, &x.duration_s);
+        if (rc != SG_OK)
+            return rc;
+    }
+    if (sg_json_get(in, "for") && (!x.beneficiary || !*x.beneficiary))
+        return sg_err_set(SG_EINVAL, "\"for\" must be a snowgate user name");
+    if (!x.beneficiary)
+        x.beneficiary = caller->name;
+    char id[33];
+    sg_random_hex(id, 16);
+    x.id = id;
+    int rc = sg_store_tx(app->store, create_tx, &x);
+    if (rc != SG_OK)
+        return rc;
+    return sg_request_get(app, caller, id, out);
+}
+
+/* ---- read -------------------------------------------------------------------------------- */
+
+typedef struct get_ctx {
+    const sg_user *caller;
+    const char *id;
+    sg_json *out;
+} get_ctx;
+
+static int history_json(sg_conn *c, const char *id, sg_json **out)
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(id)};
+    int rc = sg_conn_query(c,
+                           "SELECT seq, at, actor, event, from_state, to_state, note FROM "
+                           "request_history WHERE request_id = ?1 ORDER BY seq",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *a = sg_json_array();
+    int step;
+    while ((step = sg_rows_next(r)) == 1) {
+        sg_json *h = sg_json_object();
+        sg_json_set_int(h, "seq", sg_rows_int(r, 0));
+        sg_json_set_str(h, "at", sg_rows_text(r, 1));
+        sg_json_set_str(h, "actor", sg_rows_text(r, 2));
+        sg_json_set_str(h, "event", sg_rows_text(r, 3));
+        set_opt(h, "from", r, 4);
+        sg_json_set_str(h, "to", sg_rows_text(r, 5));
+        sg_json_set_str(h, "note", sg_rows_text(r, 6));
+        sg_json_append(a, h);
+    }
+    sg_rows_free(r);
+    if (step < 0) {
+        sg_json_decref(a);
+        return step;
+    }
+    *out = a;
+    return SG_OK;
+}
+
+static int get_tx(sg_conn *c, void *ctx)
+{
+    get_ctx *g = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(g->id)};
+    int rc = sg_conn_query(c, "SELECT " REQ_COLS REQ_FROM "WHERE r.id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) != 1 || !may_see(g->caller, r)) {
+        sg_rows_free(r);
+        return sg_err_set(SG_ENOTFOUND, "request %s not found", g->id);
+    }
+    g->out = request_json(r);
+    sg_rows_free(r);
+    sg_json *h = NULL;
+    rc = history_json(c, g->id, &h);
+    if (rc == SG_OK)
+        sg_json_set(g->out, "history", h);
+    return rc;
+}
+
+int sg_request_get(sg_app *app, const sg_user *caller, const char *id, sg_json **out)
+{
+    *out = NULL;
+    get_ctx g = {caller, id, NULL};
+    int rc = sg_store_read(app->store, get_tx, &g);
+    if (rc != SG_OK) {
+        sg_json_decref(g.out);
+        return rc;
+    }
+    *out = g.out;
+    return SG_OK;
+}
+
+typedef enum list_kind { LIST_ALL, LIST_INBOX, LIST_GRANTS } list_kind;
+
+typedef struct list_ctx {
+    const sg_user *caller;
+    const char *state;
+    list_kind kind;
+    sg_json *arr;
+} list_ctx;
+
+#define LIST_MAX 500
+
+static int list_tx(sg_conn *c, void *ctx)
+{
+    list_ctx *l = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(l->state)};
+    int rc = sg_conn_query(c,
+                           "SELECT " REQ_COLS REQ_FROM
+                           "WHERE ?1 IS NULL OR r.state = ?1 ORDER BY r.created_at DESC, r.id",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    bool all = l->caller->role != SG_ROLE_MEMBER;
+    while (sg_json_array_size(l->arr) < LIST_MAX && (step = sg_rows_next(r)) == 1) {
+        bool mine = strcmp(sg_rows_text(r, C_REQUESTER), l->caller->name) == 0 ||
+                    strcmp(sg_rows_text(r, C_FOR), l->caller->name) == 0;
+        bool keep = l->kind == LIST_INBOX
+                        ? !mine && may_decide(l->caller, sg_rows_text(r, C_OWNERS))
+                    : l->kind == LIST_GRANTS ? all || mine
+                                             : may_see(l->caller, r);
+        if (l->kind == LIST_GRANTS && strcmp(sg_rows_text(r, C_ACTION), "grant") != 0)
+            keep = false;
+        if (keep)
+            sg_json_append(l->arr, request_json(r));
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+static int list(sg_app *app, const sg_user *caller, const char *state, list_kind kind,
+                sg_json **out)
+{
+    *out = NULL;
+    list_ctx l = {caller, state, kind, sg_json_array()};
+    int rc = sg_store_read(app->store, list_tx, &l);
+    if (rc != SG_OK) {
+        sg_json_decref(l.arr);
+        return rc;
+    }
+    *out = l.arr;
+    return SG_OK;
+}
+
+int sg_request_list(sg_app *app, const sg_user *caller, const char *state, sg_json **out)
+{
+    if (state && !sg_request_state_valid(state))
+        return sg_err_set(SG_EINVAL,
+                          "state '%s' is unknown; use pending, approved, fulfilled, expired, "
+                          "revoked, rejected, cancelled or failed",
+                          state);
+    return list(app, caller, state, LIST_ALL, out);
+}
+
+int sg_request_inbox(sg_app *app, const sg_user *caller, sg_json **out)
+{
+    return list(app, caller, "pending", LIST_INBOX, out);
+}
+
+int sg_request_grants(sg_app *app, const sg_user *caller, sg_json **out)
+{
+    return list(app, caller, "fulfilled", LIST_GRANTS, out);
+}
+
+/* ---- decisions --------------------------------------------------------------------------- */
+
+typedef struct decide_ctx {
+    const sg_user *caller;
+    const char *id, *comment;
+    bool approve, cancel;
+    /* out: why the decision was not applied */
+    bool conflict, repeated;
+    char state[16];
+    char decided_by[128];
+} decide_ctx;
+
+/* The decision a state stands for: approved once approved, whatever happened after. */
+static const char *standing(const char *state)
+{
+    if (strcmp(state, "rejected") == 0 || strcmp(state, "cancelled") == 0)
+        return state;
+    if (strcmp(state, "pending") == 0)
+        return NULL;
+    return "approved";
+}
+
+static int decide_tx(sg_conn *c, void *ctx)
+{
+    decide_ctx *x = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->id)};
+    int rc = sg_conn_query(c, "SELECT " REQ_COLS REQ_FROM "WHERE r.id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) != 1 || !may_see(x->caller, r)) {
+        sg_rows_free(r);
+        return sg_err_set(SG_ENOTFOUND, "request %s not found", x->id);
+    }
+    const char *name = x->caller->name;
+    bool own = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0 ||
+               strcmp(sg_rows_text(r, C_FOR), name) == 0;
+    if (x->cancel) {
+        if (!own && x->caller->role != SG_ROLE_ADMIN)
+            rc = sg_err_set(SG_EFORBIDDEN, "only the requester, the person the access is for, "
+                                           "or an admin can cancel a request");
+    } else if (own) {
+        rc = sg_err_set(SG_EFORBIDDEN, "you cannot decide a request you made or that is for you; "
+                                       "another approver must");
+    } else if (!may_decide(x->caller, sg_rows_text(r, C_OWNERS))) {
+        rc = sg_err_set(SG_EFORBIDDEN,
+                        "only the owners of %s, stewards and admins decide its "
+                        "requests",
+                        sg_rows_text(r, C_ASSET));
+    }
+    sg_strlcpy(x->state, sg_rows_text(r, C_STATE), sizeof(x->state));
+    sg_strlcpy(x->decided_by, sg_rows_null(r, C_DECIDER) ? "" : sg_rows_text(r, C_DECIDER),
+               sizeof(x->decided_by));
+    sg_rows_free(r);
+    if (rc != SG_OK)
+        return rc;
+    const char *to = x->cancel ? "cancelled" : x->approve ? "approved" : "rejected";
+    if (x->cancel && !sg_request_can_move(x->state, to))
+        return sg_err_set(SG_ECONFLICT,
+                          "request %s is %s; only pending or approved requests can be "
+                          "cancelled%s",
+                          x->id, x->state,
+                          strcmp(x->state, "fulfilled") == 0 ? " (request a revoke instead)" : "");
+    if (!x->cancel && strcmp(x->state, "pending") != 0) {
+        const char *stands = standing(x->state);
+        if (stands && strcmp(stands, to) == 0) {
+            x->repeated = true;
+            return SG_OK;
+        }
+        /* A different decision after the first: kept on record, never applied. */
+        x->conflict = true;
+        rc = history_add(c, x->id, name, "conflict", x->state, to, x->comment);
+        if (rc != SG_OK)
+            return rc;
+        char *detail = move_detail(x->state, to, x->comment);
+        rc = sg_audit_append(c, name, "request.decision_conflict", x->id, detail);
+        free(detail);
+        return rc;
+    }
+    rc = sg_request_move(c, x->id, to, name, x->comment);
+    if (rc != SG_OK || x->cancel)
+        return rc;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(name), SG_VTEXT(x->comment ? x->comment : ""), SG_VTEXT(now),
+                  SG_VTEXT(x->id)};
+    return sg_conn_exec(c,
+                        "UPDATE requests SET decided_by = ?1, decision_comment = ?2, "
+                        "decided_at = ?3 WHERE id = ?4",
+                        v, 4, NULL);
+}
+
+static int decide(sg_app *app, decide_ctx *x, sg_json **out)
+{
+    *out = NULL;
+    if (x->comment && strlen(x->comment) > 4000)
+        return sg_err_set(SG_EINVAL, "\"comment\" is longer than 4000 bytes");
+    int rc = sg_store_tx(app->store, decide_tx, x);
+    if (rc != SG_OK)
+        return rc;
+    const char *verb = x->approve ? "approval" : "rejection";
+    if (x->repeated)
+        return sg_err_set(SG_ECONFLICT, "request %s is already %s%s%s", x->id, x->state,
+                          x->decided_by[0] ? " by " : "", x->decided_by);
+    if (x->conflict)
+        return sg_err_set(SG_ECONFLICT,
+                          "request %s is already %s%s%s; the first decision stands, and your "
+                          "%s was recorded as a conflict",
+                          x->id, x->state, x->decided_by[0] ? " by " : "", x->decided_by, verb);
+    return sg_request_get(app, x->caller, x->id, out);
+}
+
+int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
+                      const char *comment, sg_json **out)
+{
+    decide_ctx x = {.caller = caller, .id = id, .comment = comment, .approve = approve};
+    return decide(app, &x, out);
+}
+
+int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
+                      sg_json **out)
+{
+    decide_ctx x = {.caller = caller, .id = id, .comment = comment, .cancel = true};
+    return decide(app, &x, out);
+}

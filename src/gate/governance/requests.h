@@ -1,0 +1,46 @@
+/* requests: access requests and their state machine.
+ *
+ *   pending -> approved -> fulfilled -> expired | revoked
+ *   pending -> rejected | cancelled | failed;  approved -> cancelled | failed
+ *
+ * Every transition is checked against that table, stored in the request's history and
+ * appended to the audit log in the same transaction. The first decision wins: a later,
+ * different decision is recorded as a conflict and never applied. */
+#ifndef SG_GATE_REQUESTS_H
+#define SG_GATE_REQUESTS_H
+#include "core/json.h"
+#include "gate/app.h"
+#include "gate/governance/users.h"
+
+#define SG_REQUEST_MAX_DURATION (366 * 86400)
+
+/* True when the state machine allows from -> to. */
+bool sg_request_can_move(const char *from, const char *to);
+/* True for a state the machine knows. */
+bool sg_request_state_valid(const char *s);
+
+/* Creates a request from {"asset","action","privilege","justification","duration"?,"for"?}.
+ * *out is the request as GET shows it. */
+int sg_request_create(sg_app *app, const sg_user *caller, const sg_json *in, sg_json **out);
+/* The request with its history. SG_ENOTFOUND when it does not exist or the caller may not
+ * see it (requester, beneficiary, the asset's owners, stewards and admins may). */
+int sg_request_get(sg_app *app, const sg_user *caller, const char *id, sg_json **out);
+/* The requests the caller may see, newest first; state filters (NULL: all). */
+int sg_request_list(sg_app *app, const sg_user *caller, const char *state, sg_json **out);
+/* Pending requests the caller may decide (not their own). */
+int sg_request_inbox(sg_app *app, const sg_user *caller, sg_json **out);
+/* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
+int sg_request_grants(sg_app *app, const sg_user *caller, sg_json **out);
+/* Approves (approve true) or rejects a pending request as caller. Self-decisions are
+ * SG_EFORBIDDEN; a decision on a request that is no longer pending is SG_ECONFLICT, and a
+ * different decision than the one that stands is recorded as a conflict first. */
+int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
+                      const char *comment, sg_json **out);
+/* Cancels a pending or approved request: its requester, its beneficiary or an admin. */
+int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
+                      sg_json **out);
+/* Moves a request inside the caller's transaction after checking the state machine;
+ * SG_ECONFLICT when the move is not allowed from the current state. */
+int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,
+                    const char *note);
+#endif

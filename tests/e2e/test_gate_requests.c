@@ -1,0 +1,346 @@
+/* End to end: access requests through the API: validation, visibility, the inbox, decisions
+ * (self-approval, first decision wins, conflicts on record), cancellation, the audit log and
+ * the jobs endpoints. */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static h_proc gate;
+static char *dir;
+/* alice: admin; sam: steward; bob, dave: members; carol: member who owns the orders table */
+static char alice[128], sam[128], bob[128], carol[128], dave[128];
+
+static void add_user(const char *name, const char *role, char *header)
+{
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate", "user", "add", name, "--role", role, "--data", dir, NULL};
+    sg_buf out = SG_BUF_INIT(0);
+    assert_int_equal(h_run(argv, NULL, 20000, &out, NULL), 0);
+    snprintf(header, 128, "Authorization: Bearer %.64s", sg_buf_str(&out));
+    sg_buf_free(&out);
+}
+
+static long call(const char *who, const char *method, const char *path, const char *body,
+                 sg_json **j)
+{
+    const char *h[] = {who, NULL};
+    return h_call(method, gate.url, path, h, body, j, NULL);
+}
+
+static void ok(const char *who, const char *method, const char *path, const char *body, long want)
+{
+    sg_json *j = NULL;
+    long st = call(who, method, path, body, &j);
+    if (st != want) {
+        char *t = sg_json_dump(j);
+        fail_msg("%s %s: %ld, want %ld: %s", method, path, st, want, t);
+    }
+    sg_json_decref(j);
+}
+
+static const char *message(sg_json *j)
+{
+    const char *m = sg_json_get_str(sg_json_get(j, "error"), "message");
+    return m ? m : "";
+}
+
+static int start(void **state)
+{
+    (void)state;
+    dir = h_tmpdir("requests");
+    add_user("alice", "admin", alice);
+    add_user("sam", "steward", sam);
+    add_user("bob", "member", bob);
+    add_user("carol", "member", carol);
+    add_user("dave", "member", dave);
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate", "serve", "--listen", "127.0.0.1:0", "--data", dir, NULL};
+    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+    ok(alice, "POST", "/api/v1/connections",
+       "{\"name\":\"analytics\",\"kind\":\"postgres\",\"dsn\":\"host=db dbname=analytics "
+       "user=snowgate\",\"password\":\"pw-for-db\"}",
+       201);
+    ok(alice, "POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", 201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"analytics.public.orders\",\"type\":\"table\",\"connection\":\"analytics\","
+       "\"owners\":[\"carol\"]}",
+       201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"analytics.public.v_orders\",\"type\":\"view\",\"connection\":\"analytics\"}",
+       201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"analytics.public\",\"type\":\"schema\",\"connection\":\"analytics\"}", 201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"crm.accounts\",\"type\":\"dataset\",\"connection\":\"desk\"}", 201);
+    return 0;
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    assert_int_equal(h_stop(&gate, SIGTERM, 30000), 0);
+    h_rmdir(dir);
+    free(dir);
+    return 0;
+}
+
+/* Creates a request as who and returns its id (owned). */
+static char *create(const char *who, const char *body)
+{
+    sg_json *j = NULL;
+    long st = call(who, "POST", "/api/v1/requests", body, &j);
+    if (st != 201)
+        fail_msg("create: %ld %s", st, message(j));
+    assert_string_equal(sg_json_get_str(j, "state"), "pending");
+    char *id = sg_xstrdup(sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    return id;
+}
+
+static bool listed(sg_json *j, const char *id)
+{
+    sg_json *items = sg_json_get(j, "items");
+    for (size_t i = 0; i < sg_json_array_size(items); i++)
+        if (strcmp(sg_json_get_str(sg_json_array_get(items, i), "id"), id) == 0)
+            return true;
+    return false;
+}
+
+static void test_bad_requests(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *msg;
+    } bad[] = {
+        {"{\"asset\":\"analytics.public.nope\",\"privilege\":\"read\",\"justification\":\"j\"}",
+         "is not governed"},
+        {"{\"asset\":\"x'; DROP TABLE requests;--\",\"privilege\":\"read\",\"justification\":"
+         "\"j\"}",
+         "is not governed"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\",\"justification\":\"j\","
+         "\"duration\":\"P1M\"}",
+         "years or months"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\",\"justification\":\"j\","
+         "\"duration\":\"8 hours\"}",
+         "not ISO 8601"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\",\"justification\":\"j\","
+         "\"duration\":\"P400D\"}",
+         "limit"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\",\"justification\":\"j\","
+         "\"duration\":8}",
+         "must be a string"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"admin\",\"justification\":\"j\"}",
+         "\"privilege\" must be"},
+        {"{\"asset\":\"analytics.public.orders\",\"action\":\"steal\",\"privilege\":\"read\","
+         "\"justification\":\"j\"}",
+         "\"action\" must be"},
+        {"{\"asset\":\"analytics.public.orders\",\"action\":\"revoke\",\"privilege\":\"read\","
+         "\"justification\":\"j\",\"duration\":\"PT1H\"}",
+         "grants only"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\"}", "justification"},
+        {"{\"asset\":\"analytics.public.v_orders\",\"privilege\":\"write\",\"justification\":"
+         "\"j\"}",
+         "view"},
+        {"{\"asset\":\"analytics.public\",\"privilege\":\"read\",\"justification\":\"j\"}",
+         "tables and views only"},
+        {"{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\",\"justification\":\"j\","
+         "\"for\":\"mallory\"}",
+         "not a snowgate user"},
+        {"{\"privilege\":\"read\",\"justification\":\"j\"}", "\"asset\" is required"},
+        {"[1,2]", "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sg_json *j = NULL;
+        long st = call(bob, "POST", "/api/v1/requests", bad[i].body, &j);
+        if (st != 400 || !strstr(message(j), bad[i].msg))
+            fail_msg("case %zu: %ld %s", i, st, message(j));
+        sg_json_decref(j);
+    }
+    sg_json *j = NULL;
+    assert_int_equal(call(NULL, "POST", "/api/v1/requests", "{}", &j), 401);
+    sg_json_decref(j);
+    assert_int_equal(call(bob, "GET", "/api/v1/requests?state=bogus", NULL, &j), 400);
+    sg_json_decref(j);
+    assert_int_equal(call(bob, "GET", "/api/v1/requests/0123", NULL, &j), 404);
+    sg_json_decref(j);
+    /* Nothing was stored by any of the refusals. */
+    assert_int_equal(call(alice, "GET", "/api/v1/requests", NULL, &j), 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 0);
+    sg_json_decref(j);
+}
+
+static void test_approve_conflict_cancel(void **state)
+{
+    (void)state;
+    char *id = create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                           "\"justification\":\"Q3 revenue report\",\"duration\":\"PT8H\"}");
+    char path[128];
+    sg_json *j = NULL;
+    /* One open request per person, asset and access. */
+    assert_int_equal(call(bob, "POST", "/api/v1/requests",
+                          "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                          "\"justification\":\"again\"}",
+                          &j),
+                     409);
+    assert_non_null(strstr(message(j), id));
+    sg_json_decref(j);
+    /* Visibility: requester, owner, steward, admin; not another member. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    assert_int_equal(call(bob, "GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "duration"), "PT8H");
+    assert_string_equal(sg_json_get_str(j, "for"), "bob");
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "privileges")), 1);
+    assert_int_equal(sg_json_typeof(sg_json_get(j, "servicenow")), SG_JSON_NULL);
+    sg_json_decref(j);
+    ok(carol, "GET", path, NULL, 200);
+    ok(sam, "GET", path, NULL, 200);
+    ok(dave, "GET", path, NULL, 404);
+    assert_int_equal(call(dave, "GET", "/api/v1/requests", NULL, &j), 200);
+    assert_false(listed(j, id));
+    sg_json_decref(j);
+    assert_int_equal(call(dave, "GET", "/api/v1/inbox", NULL, &j), 200);
+    assert_false(listed(j, id));
+    sg_json_decref(j);
+    assert_int_equal(call(bob, "GET", "/api/v1/inbox", NULL, &j), 200);
+    assert_false(listed(j, id)); /* one's own request is never in one's inbox */
+    sg_json_decref(j);
+    assert_int_equal(call(carol, "GET", "/api/v1/inbox", NULL, &j), 200);
+    assert_true(listed(j, id));
+    sg_json_decref(j);
+    /* Who may decide. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    assert_int_equal(call(bob, "POST", path, NULL, &j), 403);
+    assert_non_null(strstr(message(j), "cannot decide a request you made"));
+    sg_json_decref(j);
+    ok(dave, "POST", path, NULL, 404);
+    ok(carol, "POST", path, "{\"comment\":5}", 400);
+    ok(carol, "POST", path, "not json", 400);
+    /* The owner approves: the first decision. */
+    assert_int_equal(call(carol, "POST", path, "{\"comment\":\"ok for Q3\"}", &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "approved");
+    assert_string_equal(sg_json_get_str(j, "decided_by"), "carol");
+    assert_string_equal(sg_json_get_str(j, "decision_comment"), "ok for Q3");
+    sg_json_decref(j);
+    /* A later, different decision is recorded and not applied. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/reject", id);
+    assert_int_equal(call(sam, "POST", path, "{\"comment\":\"too broad\"}", &j), 409);
+    assert_non_null(strstr(message(j), "recorded as a conflict"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    assert_int_equal(call(alice, "POST", path, NULL, &j), 409);
+    assert_non_null(strstr(message(j), "already approved by carol"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    assert_int_equal(call(bob, "GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "approved");
+    sg_json *h = sg_json_get(j, "history");
+    assert_int_equal(sg_json_array_size(h), 3);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, 0), "to"), "pending");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, 1), "to"), "approved");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, 2), "event"), "conflict");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, 2), "actor"), "sam");
+    sg_json_decref(j);
+    /* Cancellation: not by a stranger, yes by the requester, and only once. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    ok(carol, "POST", path, NULL, 403);
+    ok(bob, "POST", path, "{\"comment\":\"report dropped\"}", 200);
+    assert_int_equal(call(bob, "POST", path, NULL, &j), 409);
+    assert_non_null(strstr(message(j), "is cancelled"));
+    sg_json_decref(j);
+    assert_int_equal(call(bob, "GET", "/api/v1/requests?state=cancelled", NULL, &j), 200);
+    assert_true(listed(j, id));
+    sg_json_decref(j);
+    /* The audit log tells the story; only admins read it. */
+    ok(bob, "GET", "/api/v1/audit", NULL, 403);
+    ok(alice, "GET", "/api/v1/audit?limit=0", NULL, 400);
+    assert_int_equal(call(alice, "GET", "/api/v1/audit?limit=5", NULL, &j), 200);
+    sg_json *items = sg_json_get(j, "items");
+    assert_int_equal(sg_json_array_size(items), 5);
+    static const char *const want[] = {"request.cancelled", "request.decision_conflict",
+                                       "request.approved", "request.created"};
+    for (size_t i = 0; i < 4; i++) {
+        sg_json *e = sg_json_array_get(items, i);
+        assert_string_equal(sg_json_get_str(e, "action"), want[i]);
+        assert_string_equal(sg_json_get_str(e, "subject"), id);
+    }
+    assert_string_equal(
+        sg_json_get_str(sg_json_get(sg_json_array_get(items, 3), "detail"), "asset"),
+        "analytics.public.orders");
+    sg_json_decref(j);
+    /* A new request for the same access is allowed once the old one is closed. */
+    free(create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                     "\"justification\":\"Q3 revenue report, take two\"}"));
+    free(id);
+    /* The chain verifies. */
+    const char *argv[] = {SG_BUILD_DIR "/snowgate", "audit", "verify", "--data", dir, NULL};
+    assert_int_equal(h_run(argv, NULL, 20000, NULL, NULL), 0);
+}
+
+static void test_reject_and_for_someone_else(void **state)
+{
+    (void)state;
+    char *id = create(bob, "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                           "\"justification\":\"fix duplicates\"}");
+    char path[128];
+    sg_json *j = NULL;
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/reject", id);
+    assert_int_equal(call(alice, "POST", path, "{\"comment\":\"use the dedupe tool\"}", &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "rejected");
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    assert_int_equal(call(sam, "POST", path, NULL, &j), 409);
+    assert_non_null(strstr(message(j), "recorded as a conflict"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    ok(bob, "POST", path, NULL, 409);
+    free(id);
+    /* bob asks for carol; carol owns the asset but cannot approve access for herself. */
+    id = create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"write\","
+                     "\"justification\":\"backfill\",\"for\":\"carol\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    ok(carol, "POST", path, NULL, 403);
+    assert_int_equal(call(carol, "GET", "/api/v1/inbox", NULL, &j), 200);
+    assert_false(listed(j, id));
+    sg_json_decref(j);
+    assert_int_equal(call(sam, "POST", path, NULL, &j), 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "privileges")), 4);
+    sg_json_decref(j);
+    /* Nothing is fulfilled yet, so no grant is in force. */
+    assert_int_equal(call(alice, "GET", "/api/v1/grants", NULL, &j), 200);
+    assert_false(listed(j, id));
+    sg_json_decref(j);
+    free(id);
+}
+
+static void test_jobs_endpoints(void **state)
+{
+    (void)state;
+    sg_json *j = NULL;
+    ok(bob, "GET", "/api/v1/jobs?state=dead", NULL, 403);
+    assert_int_equal(call(alice, "GET", "/api/v1/jobs?state=dead", NULL, &j), 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 0);
+    sg_json_decref(j);
+    ok(alice, "GET", "/api/v1/jobs?state=zombie", NULL, 400);
+    ok(bob, "POST", "/api/v1/jobs/abc/replay", NULL, 403);
+    assert_int_equal(call(alice, "POST", "/api/v1/jobs/abc/replay", NULL, &j), 404);
+    assert_non_null(strstr(message(j), "only dead jobs"));
+    sg_json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bad_requests, start, stop),
+        cmocka_unit_test_setup_teardown(test_approve_conflict_cancel, start, stop),
+        cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
+        cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
