@@ -1,5 +1,5 @@
-/* scheduler: snowgate's periodic work. For now: Run test on a schedule
- * (servicenow.test_interval seconds; 0 turns it off). */
+/* scheduler: snowgate's periodic work. For now: Run test on a schedule while the integration
+ * is connected or in error (servicenow.test_interval seconds; 0 turns it off). */
 #ifndef SG_GATE_SCHEDULER_H
 #define SG_GATE_SCHEDULER_H
 
