@@ -172,7 +172,12 @@ int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out)
 
 void sg_now_iso(char out[32])
 {
-    time_t t = time(NULL);
+    sg_iso_from_unix((int64_t)time(NULL), out);
+}
+
+void sg_iso_from_unix(int64_t unix_s, char out[32])
+{
+    time_t t = (time_t)unix_s;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);

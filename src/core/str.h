@@ -25,6 +25,8 @@ int sg_parse_iso_duration(const char *s, int64_t max_s, int64_t *out);
 
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void sg_now_iso(char out[32]);
+/* A unix time as "YYYY-MM-DDTHH:MM:SSZ" (these sort as text in time order). */
+void sg_iso_from_unix(int64_t unix_s, char out[32]);
 
 /* Copies with truncation, always NUL-terminating. Returns the length of src. */
 size_t sg_strlcpy(char *dst, const char *src, size_t size);

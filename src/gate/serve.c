@@ -7,6 +7,7 @@
 #include "core/proc.h"
 #include "gate/app.h"
 #include "gate/scheduler.h"
+#include "gate/worker.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,8 +76,10 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     sg_log_info("snowgate started", "version", SG_VERSION, "store", sg_store_backend(app.store));
 
     sg_scheduler *sched = sg_scheduler_start(&app);
+    sg_worker *worker = sg_worker_start(&app);
     int sig = sg_proc_wait_signal();
     sg_log_info("shutting down", "signal", sig == 15 ? "SIGTERM" : "SIGINT");
+    sg_worker_stop(worker);
     sg_scheduler_stop(sched);
     sg_app_close(&app);
     sg_log_info("snowgate stopped");

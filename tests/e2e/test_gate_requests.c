@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static h_proc gate;
 static char *dir;
@@ -51,6 +52,13 @@ static const char *message(sg_json *j)
     return m ? m : "";
 }
 
+static void spawn(void)
+{
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate", "serve", "--listen", "127.0.0.1:0", "--data", dir, NULL};
+    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -60,9 +68,7 @@ static int start(void **state)
     add_user("bob", "member", bob);
     add_user("carol", "member", carol);
     add_user("dave", "member", dave);
-    const char *argv[] = {
-        SG_BUILD_DIR "/snowgate", "serve", "--listen", "127.0.0.1:0", "--data", dir, NULL};
-    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+    spawn();
     ok(alice, "POST", "/api/v1/connections",
        "{\"name\":\"analytics\",\"kind\":\"postgres\",\"dsn\":\"host=db dbname=analytics "
        "user=snowgate\",\"password\":\"pw-for-db\"}",
@@ -319,6 +325,139 @@ static void test_reject_and_for_someone_else(void **state)
     free(id);
 }
 
+/* Polls GET path until state is want (the worker runs every second; the deadline is generous
+ * for a slow machine and is not a timing assertion). */
+static sg_json *wait_state(const char *who, const char *path, const char *want)
+{
+    for (int i = 0; i < 1200; i++) {
+        sg_json *j = NULL;
+        assert_int_equal(call(who, "GET", path, NULL, &j), 200);
+        if (strcmp(sg_json_get_str(j, "state"), want) == 0)
+            return j;
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    fail_msg("%s never became %s", path, want);
+    return NULL;
+}
+
+static void test_manual_fulfilment_and_expiry(void **state)
+{
+    (void)state;
+    char *id = create(bob, "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                           "\"justification\":\"audit sample\",\"duration\":\"PT2S\"}");
+    char path[128], get[128];
+    snprintf(get, sizeof(get), "/api/v1/requests/%s", id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", id);
+    sg_json *j = NULL;
+    /* Only approved requests are marked done, and only by those who decide. */
+    assert_int_equal(call(sam, "POST", path, NULL, &j), 409);
+    assert_non_null(strstr(message(j), "only approved requests"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    ok(sam, "POST", path, "{\"comment\":\"fine\"}", 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", id);
+    ok(bob, "POST", path, NULL, 403);
+    /* The fulfil job ran and left the request for a person (manual connection). */
+    assert_int_equal(call(alice, "GET", "/api/v1/jobs?state=done", NULL, &j), 200);
+    sg_json_decref(j);
+    assert_int_equal(call(sam, "POST", path, "{\"comment\":\"added to the CRM group\"}", &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "fulfilled");
+    assert_non_null(sg_json_get_str(j, "expires_at"));
+    assert_string_equal(sg_json_get_str(sg_json_get(j, "grant"), "for"), "bob");
+    sg_json_decref(j);
+    ok(sam, "POST", path, NULL, 409); /* once */
+    /* snowgate is down when the grant runs out; at start it applies the expiry and says who
+     * must remove the access. */
+    assert_int_equal(h_stop(&gate, SIGTERM, 30000), 0);
+    struct timespec t = {2, 500 * 1000 * 1000};
+    nanosleep(&t, NULL);
+    spawn();
+    j = wait_state(bob, get, "expired");
+    sg_json *h = sg_json_get(j, "history");
+    sg_json *last = sg_json_array_get(h, sg_json_array_size(h) - 1);
+    assert_string_equal(sg_json_get_str(last, "actor"), "snowgate");
+    assert_non_null(strstr(sg_json_get_str(last, "note"), "remove bob's access to crm.accounts"));
+    assert_int_equal(sg_json_typeof(sg_json_get(j, "grant")), SG_JSON_NULL);
+    sg_json_decref(j);
+    assert_int_equal(call(bob, "GET", "/api/v1/grants", NULL, &j), 200);
+    assert_false(listed(j, id));
+    sg_json_decref(j);
+    free(id);
+}
+
+static void test_revoke_ends_grants(void **state)
+{
+    (void)state;
+    char path[128];
+    char *grant = create(dave, "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                               "\"justification\":\"cleanup\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", grant);
+    ok(alice, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", grant);
+    ok(alice, "POST", path, NULL, 200);
+    sg_json *j = NULL;
+    assert_int_equal(call(dave, "GET", "/api/v1/grants", NULL, &j), 200);
+    assert_true(listed(j, grant));
+    sg_json_decref(j);
+    /* Someone else cannot see dave's grants; an admin can. */
+    assert_int_equal(call(bob, "GET", "/api/v1/grants", NULL, &j), 200);
+    assert_false(listed(j, grant));
+    sg_json_decref(j);
+    char *revoke = create(sam, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                               "\"privilege\":\"write\",\"justification\":\"left the "
+                               "team\",\"for\":\"dave\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", grant);
+    assert_int_equal(call(dave, "GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "revoked");
+    sg_json_decref(j);
+    /* A fulfilled grant cannot be cancelled; it is revoked instead. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", revoke);
+    assert_int_equal(call(sam, "POST", path, NULL, &j), 409);
+    sg_json_decref(j);
+    free(grant);
+    free(revoke);
+}
+
+static void test_unbuilt_connector_is_visible(void **state)
+{
+    (void)state;
+    char *id = create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                           "\"justification\":\"report\"}");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    ok(carol, "POST", path, NULL, 200);
+    /* The fulfil job fails with the reason and waits to retry; admins see it queued. */
+    for (int i = 0; i < 1200; i++) {
+        sg_json *j = NULL;
+        assert_int_equal(call(alice, "GET", "/api/v1/jobs?state=queued", NULL, &j), 200);
+        sg_json *items = sg_json_get(j, "items");
+        const char *err = sg_json_array_size(items)
+                              ? sg_json_get_str(sg_json_array_get(items, 0), "last_error")
+                              : NULL;
+        bool seen = err && strstr(err, "postgres connector is not built yet");
+        sg_json_decref(j);
+        if (seen)
+            break;
+        if (i == 1199)
+            fail_msg("the fulfil job never reported its reason");
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    /* Marking it done by hand is refused: snowgate owns postgres fulfilment. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", id);
+    sg_json *j = NULL;
+    assert_int_equal(call(carol, "POST", path, NULL, &j), 409);
+    assert_non_null(strstr(message(j), "fulfils itself"));
+    sg_json_decref(j);
+    free(id);
+}
+
 static void test_jobs_endpoints(void **state)
 {
     (void)state;
@@ -340,6 +479,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_requests, start, stop),
         cmocka_unit_test_setup_teardown(test_approve_conflict_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
+        cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_ends_grants, start, stop),
+        cmocka_unit_test_setup_teardown(test_unbuilt_connector_is_visible, start, stop),
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

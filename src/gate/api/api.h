@@ -42,6 +42,7 @@ int api_requests_list(sg_http_req *req, void *app);
 int api_requests_approve(sg_http_req *req, void *app);
 int api_requests_reject(sg_http_req *req, void *app);
 int api_requests_cancel(sg_http_req *req, void *app);
+int api_requests_done(sg_http_req *req, void *app);
 int api_inbox_list(sg_http_req *req, void *app);
 int api_grants_list(sg_http_req *req, void *app);
 

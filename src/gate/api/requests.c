@@ -3,6 +3,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "gate/governance/fulfilment.h"
 #include "gate/governance/requests.h"
 
 static int reply_list(sg_http_req *req, int rc, sg_json *list)
@@ -82,7 +83,7 @@ int api_grants_list(sg_http_req *req, void *appv)
     return reply_list(req, rc, out);
 }
 
-typedef enum verb { APPROVE, REJECT, CANCEL } verb;
+typedef enum verb { APPROVE, REJECT, CANCEL, DONE } verb;
 
 /* The body is optional: {"comment": "..."}. */
 static int decision(sg_http_req *req, sg_app *app, verb v)
@@ -104,6 +105,8 @@ static int decision(sg_http_req *req, sg_app *app, verb v)
         rc = sg_err_set(SG_EINVAL, "send a JSON object such as {\"comment\": \"...\"}");
     else if (comment && !sg_json_str(comment))
         rc = sg_err_set(SG_EINVAL, "\"comment\" must be a string");
+    else if (v == DONE)
+        rc = sg_fulfil_mark_done(app, &u, sg_http_param(req, "id"), sg_json_str(comment), &out);
     else if (v == CANCEL)
         rc = sg_request_cancel(app, &u, sg_http_param(req, "id"), sg_json_str(comment), &out);
     else
@@ -128,4 +131,9 @@ int api_requests_reject(sg_http_req *req, void *app)
 int api_requests_cancel(sg_http_req *req, void *app)
 {
     return decision(req, app, CANCEL);
+}
+
+int api_requests_done(sg_http_req *req, void *app)
+{
+    return decision(req, app, DONE);
 }

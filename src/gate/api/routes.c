@@ -21,6 +21,7 @@ const sg_http_route sg_gate_routes[] = {
     {"POST", "/api/v1/requests/{id}/approve", api_requests_approve},
     {"POST", "/api/v1/requests/{id}/reject", api_requests_reject},
     {"POST", "/api/v1/requests/{id}/cancel", api_requests_cancel},
+    {"POST", "/api/v1/requests/{id}/done", api_requests_done},
     {"GET", "/api/v1/inbox", api_inbox_list},
     {"GET", "/api/v1/grants", api_grants_list},
     {"GET", "/api/v1/audit", api_audit_list},

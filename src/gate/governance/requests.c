@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
+#include "gate/governance/fulfilment.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -619,6 +620,8 @@ static int decide_tx(sg_conn *c, void *ctx)
     sg_now_iso(now);
     sg_val v[] = {SG_VTEXT(name), SG_VTEXT(x->comment ? x->comment : ""), SG_VTEXT(now),
                   SG_VTEXT(x->id)};
+    if (x->approve && (rc = sg_fulfil_enqueue(c, x->id)) != SG_OK)
+        return rc;
     return sg_conn_exec(c,
                         "UPDATE requests SET decided_by = ?1, decision_comment = ?2, "
                         "decided_at = ?3 WHERE id = ?4",

@@ -1,0 +1,19 @@
+/* worker: the thread that runs jobs. Every second (and at start, so expiries that fell due
+ * while snowgate was down are applied at once) it sweeps for expired grants, then runs ready
+ * jobs until none is left. Several replicas may run workers on one store: leases keep a job
+ * with one worker at a time. */
+#ifndef SG_GATE_WORKER_H
+#define SG_GATE_WORKER_H
+
+#include "gate/app.h"
+
+typedef struct sg_worker sg_worker;
+
+sg_worker *sg_worker_start(sg_app *app);
+/* Stops it after the job in progress. NULL is a no-op. */
+void sg_worker_stop(sg_worker *w);
+
+/* One pass (sweep, then up to max jobs) as owner; returns the number of jobs run. */
+int sg_worker_pass(sg_app *app, const char *owner, int max);
+
+#endif
