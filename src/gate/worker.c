@@ -20,7 +20,7 @@
 
 static const struct {
     const char *kind;
-    int (*run)(sg_app *app, const sg_job *job);
+    int (*run)(sg_app *app, const sg_job *job, int64_t *retry_after);
     void (*gave_up)(sg_app *app, const sg_job *job, const char *reason);
 } handlers[] = {
     {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
@@ -32,8 +32,9 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     size_t h = 0;
     while (h < sizeof(handlers) / sizeof(handlers[0]) && strcmp(handlers[h].kind, job->kind) != 0)
         h++;
+    int64_t retry_after = -1;
     int rc = h < sizeof(handlers) / sizeof(handlers[0])
-                 ? handlers[h].run(app, job)
+                 ? handlers[h].run(app, job, &retry_after)
                  : sg_err_set(SG_EINTERNAL, "no handler for job kind '%s'", job->kind);
     if (rc == SG_OK) {
         if (sg_jobs_done(app->store, job, owner) != SG_OK)
@@ -44,7 +45,7 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     snprintf(reason, sizeof(reason), "%s", sg_err_msg());
     sg_log_warn("job failed", "job", job->id, "kind", job->kind, "reason", reason);
     int64_t now = (int64_t)time(NULL);
-    if (sg_jobs_fail(app->store, job, owner, reason, -1, now) != SG_OK)
+    if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) != SG_OK)
         return;
     if (job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS && h < sizeof(handlers) / sizeof(handlers[0]) &&
         handlers[h].gave_up)

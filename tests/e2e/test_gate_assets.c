@@ -98,7 +98,7 @@ static void test_connections(void **state)
          "https", 400},
         {"{\"name\":\"h3\",\"kind\":\"webhook\",\"url\":\"https://example.com/"
          "hook\",\"secret\":\"short\"}",
-         "16 characters", 400},
+         "Standard Webhooks", 400},
         {"{\"name\":\"m\",\"kind\":\"ftp\"}", "kind must be", 400},
         {"{\"kind\":\"manual\"}", "connection name", 400},
         {"{\"name\":\"analytics\",\"kind\":\"manual\"}", "already exists", 409},
@@ -112,7 +112,7 @@ static void test_connections(void **state)
     assert_int_equal(
         call(admin_h, "POST", "/api/v1/connections",
              "{\"name\":\"tickets\",\"kind\":\"webhook\",\"url\":\"https://example.com/"
-             "grant\",\"secret\":\"0123456789abcdef0123\"}",
+             "grant\",\"secret\":\"whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM=\"}",
              &j),
         201);
     sg_json_decref(j);
@@ -120,8 +120,8 @@ static void test_connections(void **state)
     assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 2);
     sg_json_decref(j);
     /* The secrets are encrypted at rest. */
-    const char *argv[] = {"/bin/grep", "-rlaF", "-e", DB_PASSWORD, "-e", "0123456789abcdef0123",
-                          dir,         NULL};
+    const char *argv[] = {
+        "/bin/grep", "-rlaF", "-e", DB_PASSWORD, "-e", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM", dir, NULL};
     assert_int_equal(h_run(argv, NULL, 20000, NULL, NULL), 1);
 }
 

@@ -6,7 +6,10 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/webhook_sig.h"
+#include "http/server.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +58,8 @@ static const char *message(sg_json *j)
 static void spawn(void)
 {
     const char *argv[] = {
-        SG_BUILD_DIR "/snowgate", "serve", "--listen", "127.0.0.1:0", "--data", dir, NULL};
+        SG_BUILD_DIR "/snowgate",    "serve", "--listen", "127.0.0.1:0", "--data", dir,
+        "--allow-insecure-loopback", NULL};
     assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
 }
 
@@ -458,6 +462,101 @@ static void test_unbuilt_connector_is_visible(void **state)
     free(id);
 }
 
+/* ---- a webhook connector's receiver, in this process ---- */
+
+#define HOOK_SECRET "whsec_c25vd2dhdGUtdGVzdC1yZWNlaXZlci1rZXk="
+
+typedef struct hook {
+    char id[128], body[2048];
+    bool verified;
+} hook;
+
+static pthread_mutex_t hooks_mu = PTHREAD_MUTEX_INITIALIZER;
+static hook hooks[16];
+static int nhooks, fail_next; /* fail_next: answer 503 that many times first */
+
+static int on_hook(sg_http_req *req, void *app)
+{
+    (void)app;
+    size_t len = 0;
+    const char *b = sg_http_body(req, &len);
+    pthread_mutex_lock(&hooks_mu);
+    if (fail_next > 0) {
+        fail_next--;
+        pthread_mutex_unlock(&hooks_mu);
+        sg_http_set_header(req, "Retry-After", "1");
+        return sg_http_reply(req, 503, "application/json", "{}", 2);
+    }
+    if (nhooks < 16) {
+        hook *h = &hooks[nhooks++];
+        const char *id = sg_http_header(req, "webhook-id");
+        snprintf(h->id, sizeof(h->id), "%s", id ? id : "");
+        snprintf(h->body, sizeof(h->body), "%.*s", (int)len, b);
+        h->verified =
+            sg_webhook_sig_verify(HOOK_SECRET, id, sg_http_header(req, "webhook-timestamp"),
+                                  sg_http_header(req, "webhook-signature"), b, len,
+                                  (int64_t)time(NULL)) == SG_OK;
+    }
+    pthread_mutex_unlock(&hooks_mu);
+    return sg_http_reply(req, 204, NULL, NULL, 0);
+}
+
+static const sg_http_route hook_routes[] = {{"POST", "/grants", on_hook}, {0, 0, 0}};
+
+static void test_webhook_connector(void **state)
+{
+    (void)state;
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.routes = hook_routes;
+    sg_http_server *receiver = NULL;
+    assert_int_equal(sg_http_server_start(&o, &receiver), SG_OK);
+    pthread_mutex_lock(&hooks_mu);
+    nhooks = 0;
+    fail_next = 1;
+    pthread_mutex_unlock(&hooks_mu);
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"tickets\",\"kind\":\"webhook\",\"url\":\"http://127.0.0.1:%u/"
+             "grants\",\"secret\":\"" HOOK_SECRET "\"}",
+             sg_http_server_port(receiver));
+    ok(alice, "POST", "/api/v1/connections", body, 201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"tickets.open\",\"type\":\"dataset\",\"connection\":\"tickets\"}", 201);
+    char *id = create(bob, "{\"asset\":\"tickets.open\",\"privilege\":\"write\","
+                           "\"justification\":\"triage rota\",\"duration\":\"PT3S\"}");
+    char path[128], get[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    ok(sam, "POST", path, NULL, 200);
+    /* The receiver first answers 503 with Retry-After; the retry delivers it. */
+    snprintf(get, sizeof(get), "/api/v1/requests/%s", id);
+    sg_json *j = wait_state(bob, get, "fulfilled");
+    assert_non_null(sg_json_get_str(j, "expires_at"));
+    sg_json_decref(j);
+    /* At expiry the receiver is told to revoke. */
+    j = wait_state(bob, get, "expired");
+    sg_json_decref(j);
+    sg_http_server_stop(receiver, 1000);
+    pthread_mutex_lock(&hooks_mu);
+    assert_int_equal(nhooks, 2);
+    char want[96];
+    snprintf(want, sizeof(want), "%s:fulfil", id);
+    assert_string_equal(hooks[0].id, want);
+    assert_true(hooks[0].verified);
+    sg_json *ev = NULL;
+    assert_int_equal(sg_json_parse(hooks[0].body, strlen(hooks[0].body), 0, 0, &ev), SG_OK);
+    assert_string_equal(sg_json_get_str(ev, "type"), "access.grant");
+    assert_string_equal(sg_json_get_str(ev, "for"), "bob");
+    assert_string_equal(sg_json_get_str(ev, "asset"), "tickets.open");
+    assert_int_equal(sg_json_array_size(sg_json_get(ev, "privileges")), 4);
+    sg_json_decref(ev);
+    snprintf(want, sizeof(want), "%s:expire", id);
+    assert_string_equal(hooks[1].id, want);
+    assert_true(hooks[1].verified);
+    assert_non_null(strstr(hooks[1].body, "\"access.revoke\""));
+    pthread_mutex_unlock(&hooks_mu);
+    free(id);
+}
+
 static void test_jobs_endpoints(void **state)
 {
     (void)state;
@@ -482,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_ends_grants, start, stop),
         cmocka_unit_test_setup_teardown(test_unbuilt_connector_is_visible, start, stop),
+        cmocka_unit_test_setup_teardown(test_webhook_connector, start, stop),
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
+#include "core/webhook_sig.h"
 #include "gate/governance/audit.h"
 #include "gate/secrets.h"
 
@@ -65,6 +66,15 @@ static int simple_name_check(const char *what, const char *name)
     if (n == 0 || n > 100 || !utf8_printable(name))
         return sg_err_set(SG_EINVAL, "%s name must be 1 to 100 printable characters", what);
     return SG_OK;
+}
+
+/* A Standard Webhooks secret: base64 (after an optional whsec_) of at least 16 bytes. */
+static bool secret_ok(const char *secret)
+{
+    sg_buf key = SG_BUF_INIT(0);
+    bool ok = secret && sg_webhook_sig_key(secret, &key) == SG_OK && key.len >= 16;
+    sg_buf_free(&key);
+    return ok;
 }
 
 typedef struct conn_ctx {
@@ -133,9 +143,11 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
             rc = sg_err_set(SG_EINVAL,
                             "a webhook connection needs an https \"url\" on a public host: %s",
                             url ? sg_err_msg() : "none given");
-        else if (!secret || strlen(secret) < 16)
-            rc = sg_err_set(SG_EINVAL, "a webhook connection needs a \"secret\" of 16 characters "
-                                       "or more to sign its requests");
+        else if (!secret_ok(secret))
+            rc = sg_err_set(SG_EINVAL,
+                            "a webhook connection needs a Standard Webhooks \"secret\": whsec_ "
+                            "and the base64 of 16 or more random bytes (e.g. whsec_$(openssl "
+                            "rand -base64 32))");
         else
             sg_json_set_str(cfg, "url", url);
     } else if (!kind || strcmp(kind, "manual") != 0) {

@@ -2,7 +2,12 @@
 #include "gate/governance/fulfilment.h"
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
+#include "core/webhook_sig.h"
+#include "gate/secrets.h"
+#include "http/client.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
 #include "gate/governance/requests.h"
@@ -24,6 +29,9 @@ typedef struct req_info {
     char asset_id[33];
     int64_t duration_s; /* 0: no expiry */
     char owners[1024];
+    char privilege[16], connection_id[33];
+    char config[1100]; /* the connection's JSON config */
+    char sealed[1024]; /* the connection's sealed secret, or "" */
 } req_info;
 
 static int load(sg_conn *c, const char *id, req_info *out)
@@ -33,7 +41,8 @@ static int load(sg_conn *c, const char *id, req_info *out)
     sg_val k[] = {SG_VTEXT(id)};
     int rc = sg_conn_query(c,
                            "SELECT r.state, r.action, c.kind, a.name, r.beneficiary, c.name, "
-                           "a.id, r.duration_s, a.owners FROM requests r JOIN assets a ON a.id "
+                           "a.id, r.duration_s, a.owners, r.privilege, c.id, c.config, c.secret "
+                           "FROM requests r JOIN assets a ON a.id "
                            "= r.asset_id JOIN connections c ON c.id = a.connection_id WHERE "
                            "r.id = ?1",
                            k, 1, &r);
@@ -52,6 +61,11 @@ static int load(sg_conn *c, const char *id, req_info *out)
     sg_strlcpy(out->asset_id, sg_rows_text(r, 6), sizeof(out->asset_id));
     out->duration_s = sg_rows_null(r, 7) ? 0 : sg_rows_int(r, 7);
     sg_strlcpy(out->owners, sg_rows_text(r, 8), sizeof(out->owners));
+    sg_strlcpy(out->privilege, sg_rows_text(r, 9), sizeof(out->privilege));
+    sg_strlcpy(out->connection_id, sg_rows_text(r, 10), sizeof(out->connection_id));
+    sg_strlcpy(out->config, sg_rows_text(r, 11), sizeof(out->config));
+    if (!sg_rows_null(r, 12))
+        sg_strlcpy(out->sealed, sg_rows_text(r, 12), sizeof(out->sealed));
     sg_rows_free(r);
     return SG_OK;
 }
@@ -128,7 +142,77 @@ static int read_info(sg_app *app, const char *id, req_info *out)
     return rc;
 }
 
-int sg_fulfil_job(sg_app *app, const sg_job *job)
+/* The webhook connector: a Standard Webhooks-signed POST of what to change. The message id
+ * is stable per request and step, so a receiver can drop the redeliveries a retry causes.
+ * 2xx is success; 429 and 5xx honour Retry-After. */
+static int webhook_send(sg_app *app, const req_info *ri, const char *id, const char *step,
+                        const char *type, int64_t *retry_after)
+{
+    sg_json *cfg = NULL;
+    const char *url = NULL;
+    if (sg_json_parse(ri->config, strlen(ri->config), 0, 0, &cfg) == SG_OK)
+        url = sg_json_get_str(cfg, "url");
+    char binding[96], *secret = NULL;
+    snprintf(binding, sizeof(binding), "connections:%s:secret", ri->connection_id);
+    int rc = !url ? sg_err_set(SG_EINVAL, "connection '%s' has no url", ri->connection)
+             : !ri->sealed[0]
+                 ? sg_err_set(SG_EINVAL, "connection '%s' has no secret", ri->connection)
+                 : sg_secrets_open_value(&app->secrets, binding, ri->sealed, &secret);
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "type", type);
+    sg_json_set_str(body, "request", id);
+    sg_json_set_str(body, "asset", ri->asset);
+    sg_json_set_str(body, "for", ri->beneficiary);
+    sg_json_set_str(body, "privilege", ri->privilege);
+    sg_json *privs = sg_json_array();
+    sg_json_append(privs, sg_json_string("SELECT"));
+    if (strcmp(ri->privilege, "write") == 0) {
+        sg_json_append(privs, sg_json_string("INSERT"));
+        sg_json_append(privs, sg_json_string("UPDATE"));
+        sg_json_append(privs, sg_json_string("DELETE"));
+    }
+    sg_json_set(body, "privileges", privs);
+    if (ri->duration_s > 0 && strcmp(type, "access.grant") == 0)
+        sg_json_set_int(body, "duration_seconds", ri->duration_s);
+    char *text = sg_json_dump(body);
+    sg_json_decref(body);
+    char msg_id[96];
+    snprintf(msg_id, sizeof(msg_id), "%s:%s", id, step);
+    int64_t ts = (int64_t)time(NULL);
+    sg_buf sig = SG_BUF_INIT(0);
+    if (rc == SG_OK)
+        rc = sg_webhook_sig_sign(secret, msg_id, ts, text, strlen(text), &sig);
+    sg_secrets_free_plain(secret);
+    sg_http_response res = {0};
+    if (rc == SG_OK) {
+        char h_id[128], h_ts[64], h_sig[256];
+        snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
+        snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
+        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sg_buf_str(&sig));
+        const char *hdrs[] = {"Content-Type: application/json", h_id, h_ts, h_sig, NULL};
+        sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
+        o.allow_insecure_loopback = app->cfg.allow_insecure_loopback;
+        o.timeout_ms = 20000;
+        o.max_response = 64 * 1024;
+        rc = sg_http_request(&o, "POST", url, hdrs, text, strlen(text), &res);
+    }
+    if (rc == SG_OK && (res.status < 200 || res.status > 299)) {
+        const char *ra = sg_http_response_header(&res, "Retry-After");
+        int64_t secs = 0;
+        if (ra && sg_parse_i64(ra, 0, 86400, "Retry-After", &secs) == SG_OK)
+            *retry_after = secs;
+        rc = sg_err_set(res.status == 429 || res.status >= 500 ? SG_EUNAVAIL : SG_EINVAL,
+                        "the webhook receiver of connection '%s' answered HTTP %ld", ri->connection,
+                        res.status);
+    }
+    sg_http_response_free(&res);
+    sg_buf_free(&sig);
+    free(text);
+    sg_json_decref(cfg);
+    return rc;
+}
+
+int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     req_info ri;
     int rc = read_info(app, job->payload, &ri);
@@ -143,8 +227,16 @@ int sg_fulfil_job(sg_app *app, const sg_job *job)
                     "request", job->payload, "connection", ri.connection);
         return SG_OK;
     }
-    return sg_err_set(SG_EUNAVAIL, "the %s connector is not built yet; apply the change by hand",
-                      ri.kind);
+    if (strcmp(ri.kind, "webhook") != 0)
+        return sg_err_set(SG_EUNAVAIL,
+                          "the %s connector is not built yet; apply the change by hand", ri.kind);
+    rc = webhook_send(app, &ri, job->payload, "fulfil",
+                      strcmp(ri.action, "grant") == 0 ? "access.grant" : "access.revoke",
+                      retry_after);
+    if (rc != SG_OK)
+        return rc;
+    done_ctx d = {job->payload, "snowgate", "applied through the webhook connector", false};
+    return sg_store_tx(app->store, done_tx, &d);
 }
 
 typedef struct fail_ctx {
@@ -179,6 +271,7 @@ void sg_fulfil_gave_up(sg_app *app, const sg_job *job, const char *reason)
 
 typedef struct expire_ctx {
     const char *id;
+    bool by_hand;
 } expire_ctx;
 
 static int expire_tx(sg_conn *c, void *ctx)
@@ -191,14 +284,17 @@ static int expire_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK || strcmp(ri.state, "fulfilled") != 0)
         return rc; /* already expired or revoked: idempotent */
     char note[640];
-    snprintf(note, sizeof(note),
-             "the grant's time is up; remove %s's access to %s in %s by hand (manual "
-             "connection)",
-             ri.beneficiary, ri.asset, ri.connection);
+    if (x->by_hand)
+        snprintf(note, sizeof(note),
+                 "the grant's time is up; remove %s's access to %s in %s by hand (manual "
+                 "connection)",
+                 ri.beneficiary, ri.asset, ri.connection);
+    else
+        snprintf(note, sizeof(note), "the grant's time is up; revoked through %s", ri.connection);
     return sg_request_move(c, x->id, "expired", "snowgate", note);
 }
 
-int sg_expire_job(sg_app *app, const sg_job *job)
+int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     req_info ri;
     int rc = read_info(app, job->payload, &ri);
@@ -208,10 +304,14 @@ int sg_expire_job(sg_app *app, const sg_job *job)
         return rc;
     if (strcmp(ri.state, "fulfilled") != 0)
         return SG_OK;
-    if (strcmp(ri.kind, "manual") != 0)
+    if (strcmp(ri.kind, "postgres") == 0)
         return sg_err_set(SG_EUNAVAIL, "the %s connector is not built yet; revoke by hand",
                           ri.kind);
-    expire_ctx x = {job->payload};
+    if (strcmp(ri.kind, "webhook") == 0 &&
+        (rc = webhook_send(app, &ri, job->payload, "expire", "access.revoke", retry_after)) !=
+            SG_OK)
+        return rc;
+    expire_ctx x = {job->payload, strcmp(ri.kind, "manual") == 0};
     return sg_store_tx(app->store, expire_tx, &x);
 }
 

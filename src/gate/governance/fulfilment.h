@@ -5,8 +5,11 @@
  * Connectors by connection kind:
  *   manual   - a person applies the change and marks it done (sg_fulfil_mark_done); expiry
  *              marks the grant expired and says who must remove it.
- *   postgres, webhook - not built yet: their jobs fail with that reason and end dead, and the
- *              request becomes failed. */
+ *   webhook  - a Standard Webhooks-signed POST ({"type":"access.grant"|"access.revoke",
+ *              "request","asset","for","privilege","privileges","duration_seconds"?}) with
+ *              webhook-id "<request>:fulfil" or "<request>:expire"; 2xx is success.
+ *   postgres - not built yet: its jobs fail with that reason and end dead, and the request
+ *              becomes failed. */
 #ifndef SG_GATE_FULFILMENT_H
 #define SG_GATE_FULFILMENT_H
 #include "gate/app.h"
@@ -15,9 +18,9 @@
 
 /* Enqueues fulfilment of request id inside the caller's transaction (idempotent). */
 int sg_fulfil_enqueue(sg_conn *c, const char *id);
-/* The job handlers. */
-int sg_fulfil_job(sg_app *app, const sg_job *job);
-int sg_expire_job(sg_app *app, const sg_job *job);
+/* The job handlers. A failure may set *retry_after (seconds) from the receiver. */
+int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after);
+int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after);
 /* Called when a fulfil job is dead: the request becomes failed with the reason. */
 void sg_fulfil_gave_up(sg_app *app, const sg_job *job, const char *reason);
 /* Enqueues an expire job for every fulfilled grant whose time is up (now: unix seconds),
