@@ -517,8 +517,11 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
 
     sg_http_server *srv = sg_xcalloc(1, sizeof(*srv));
     srv->opts = *opts;
+    /* poll(), not epoll: libmicrohttpd 0.9.75 can abort in MHD_quiesce_daemon with epoll
+     * ("Failed to remove listen FD from epoll set") when a pool thread has just taken the
+     * listen socket out of its own epoll set; seen under load during graceful stops. */
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
