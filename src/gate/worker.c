@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
+#include "gate/servicenow/mirror.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@ static const struct {
 } handlers[] = {
     {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
     {"request.expire", sg_expire_job, NULL},
+    {"servicenow.mirror", sg_mirror_job, NULL},
 };
 
 static void run_one(sg_app *app, const char *owner, sg_job *job)

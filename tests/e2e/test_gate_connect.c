@@ -292,6 +292,85 @@ static int count_credentials(void)
     return n;
 }
 
+/* A request is mirrored: one sc_request and one sc_req_item from the catalog item, both with
+ * correlation_id snowgate:<id>, an approver-ready description, and a link back. */
+static void test_request_mirrored(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *j = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
+    sg_json_decref(j);
+    assert_int_equal(
+        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
+        201);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/assets",
+                               "{\"name\":\"crm.accounts\",\"type\":\"dataset\","
+                               "\"connection\":\"desk\"}",
+                               &j),
+                     201);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/requests",
+                               "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                               "\"justification\":\"quarterly churn review\",\"duration\":"
+                               "\"P7D\"}",
+                               &j),
+                     201);
+    char id[33], path[128];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sg_json *sn = NULL;
+    for (int i = 0; i < 1200; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        if (sg_json_typeof(sg_json_get(j, "servicenow")) == SG_JSON_OBJECT) {
+            sn = j;
+            break;
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    if (!sn)
+        fail_msg("the request was never mirrored to ServiceNow");
+    const char *sys_id = sg_json_get_str(sg_json_get(sn, "servicenow"), "sys_id");
+    assert_non_null(strstr(sg_json_get_str(sg_json_get(sn, "servicenow"), "number"), "REQ"));
+    assert_non_null(strstr(sg_json_get_str(sg_json_get(sn, "servicenow"), "url"), sys_id));
+    /* Exactly one of each in ServiceNow, found by correlation_id. */
+    char q[256];
+    snprintf(q, sizeof(q),
+             "/api/now/table/sc_request?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+             "&sysparm_fields=sys_id,short_description,description",
+             id);
+    j = sim_call("GET", q, NULL, 200);
+    sg_json *list = sg_json_get(j, "result");
+    assert_int_equal(sg_json_array_size(list), 1);
+    sg_json *rec = sg_json_array_get(list, 0);
+    assert_string_equal(sg_json_get_str(rec, "sys_id"), sys_id);
+    assert_string_equal(sg_json_get_str(rec, "short_description"),
+                        "Data access: grant read on crm.accounts for alice");
+    const char *desc = sg_json_get_str(rec, "description");
+    assert_non_null(strstr(desc, "Justification: quarterly churn review"));
+    assert_non_null(strstr(desc, "Duration: P7D"));
+    assert_non_null(strstr(desc, id));
+    sg_json_decref(j);
+    snprintf(q, sizeof(q),
+             "/api/now/table/sc_req_item?sysparm_query=request%%3D%s&sysparm_fields=cat_item."
+             "name,correlation_id",
+             sys_id);
+    j = sim_call("GET", q, NULL, 200);
+    list = sg_json_get(j, "result");
+    assert_int_equal(sg_json_array_size(list), 1);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(list, 0), "cat_item.name"),
+                        "Data access request");
+    sg_json_decref(j);
+    sg_json_decref(sn);
+}
+
 static void test_disconnect_revokes(void **state)
 {
     (void)state;
@@ -709,6 +788,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
+        cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),

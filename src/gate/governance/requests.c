@@ -6,6 +6,8 @@
 #include "core/str.h"
 #include "gate/governance/audit.h"
 #include "gate/governance/fulfilment.h"
+#include "gate/servicenow/integration.h"
+#include "gate/servicenow/mirror.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +112,7 @@ static sg_json *privileges_json(const char *privilege)
     return a;
 }
 
-static sg_json *request_json(const sg_rows *r)
+static sg_json *request_json(const sg_rows *r, const char *sn_base)
 {
     sg_json *o = sg_json_object();
     sg_json_set_str(o, "id", sg_rows_text(r, C_ID));
@@ -147,6 +149,12 @@ static sg_json *request_json(const sg_rows *r)
         sg_json *sn = sg_json_object();
         sg_json_set_str(sn, "sys_id", sg_rows_text(r, C_SN_SYS_ID));
         set_opt(sn, "number", r, C_SN_NUMBER);
+        if (sn_base && *sn_base) {
+            char url[400];
+            snprintf(url, sizeof(url), "%s/sc_request.do?sys_id=%s", sn_base,
+                     sg_rows_text(r, C_SN_SYS_ID));
+            sg_json_set_str(sn, "url", url);
+        }
         sg_json_set(o, "servicenow", sn);
     }
     return o;
@@ -330,7 +338,7 @@ static int create_tx(sg_conn *c, void *ctx)
     sg_json_decref(det);
     rc = sg_audit_append(c, x->caller->name, "request.created", x->id, detail);
     free(detail);
-    return rc;
+    return rc == SG_OK ? sg_mirror_enqueue(c, x->id) : rc;
 }
 
 static bool one_of(const char *s, const char *a, const char *b)
@@ -392,7 +400,17 @@ typedef struct get_ctx {
     const sg_user *caller;
     const char *id;
     sg_json *out;
+    char sn_base[256];
 } get_ctx;
+
+/* The instance URL for links to ServiceNow records, or "". */
+static void sn_base_of(sg_app *app, char out[256])
+{
+    sg_integration in;
+    out[0] = '\0';
+    if (sg_integration_get(app, &in) == SG_OK && in.configured)
+        sg_strlcpy(out, in.instance_url, 256);
+}
 
 static int history_json(sg_conn *c, const char *id, sg_json **out)
 {
@@ -438,7 +456,7 @@ static int get_tx(sg_conn *c, void *ctx)
         sg_rows_free(r);
         return sg_err_set(SG_ENOTFOUND, "request %s not found", g->id);
     }
-    g->out = request_json(r);
+    g->out = request_json(r, g->sn_base);
     sg_rows_free(r);
     sg_json *h = NULL;
     rc = history_json(c, g->id, &h);
@@ -450,7 +468,8 @@ static int get_tx(sg_conn *c, void *ctx)
 int sg_request_get(sg_app *app, const sg_user *caller, const char *id, sg_json **out)
 {
     *out = NULL;
-    get_ctx g = {caller, id, NULL};
+    get_ctx g = {caller, id, NULL, ""};
+    sn_base_of(app, g.sn_base);
     int rc = sg_store_read(app->store, get_tx, &g);
     if (rc != SG_OK) {
         sg_json_decref(g.out);
@@ -467,6 +486,7 @@ typedef struct list_ctx {
     const char *state;
     list_kind kind;
     sg_json *arr;
+    char sn_base[256];
 } list_ctx;
 
 #define LIST_MAX 500
@@ -494,7 +514,7 @@ static int list_tx(sg_conn *c, void *ctx)
         if (l->kind == LIST_GRANTS && strcmp(sg_rows_text(r, C_ACTION), "grant") != 0)
             keep = false;
         if (keep)
-            sg_json_append(l->arr, request_json(r));
+            sg_json_append(l->arr, request_json(r, l->sn_base));
     }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
@@ -504,7 +524,8 @@ static int list(sg_app *app, const sg_user *caller, const char *state, list_kind
                 sg_json **out)
 {
     *out = NULL;
-    list_ctx l = {caller, state, kind, sg_json_array()};
+    list_ctx l = {caller, state, kind, sg_json_array(), ""};
+    sn_base_of(app, l.sn_base);
     int rc = sg_store_read(app->store, list_tx, &l);
     if (rc != SG_OK) {
         sg_json_decref(l.arr);

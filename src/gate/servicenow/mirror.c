@@ -1,0 +1,212 @@
+/* mirror: creates (or finds) the ServiceNow records of an access request. */
+#include "gate/servicenow/mirror.h"
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "gate/servicenow/client.h"
+#include "gate/servicenow/connect.h"
+#include "gate/servicenow/updateset.h"
+#include "http/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int sg_mirror_enqueue(sg_conn *c, const char *id)
+{
+    int64_t n = 0;
+    int rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM integrations WHERE status <> "
+                               "'not_configured'",
+                               NULL, 0, &n);
+    if (rc != SG_OK || n == 0)
+        return rc;
+    char key[64];
+    snprintf(key, sizeof(key), "mirror:%s", id);
+    return sg_jobs_enqueue(c, "servicenow.mirror", id, (int64_t)time(NULL), key, NULL);
+}
+
+typedef struct req_row {
+    const char *id;
+    bool found;
+    char action[16], privilege[16], asset[256], requester[128], beneficiary[128];
+    char justification[4100], duration[64], sn_sys_id[33], sn_user_id[33];
+} req_row;
+
+static void copy_col(const sg_rows *r, int col, char *dst, size_t n)
+{
+    sg_strlcpy(dst, sg_rows_null(r, col) ? "" : sg_rows_text(r, col), n);
+}
+
+static int read_tx(sg_conn *c, void *ctx)
+{
+    req_row *x = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->id)};
+    int rc = sg_conn_query(c,
+                           "SELECT r.action, r.privilege, a.name, r.requester, r.beneficiary, "
+                           "r.justification, r.duration, r.sn_sys_id, l.sn_user_id FROM requests "
+                           "r JOIN assets a ON a.id = r.asset_id LEFT JOIN users u ON u.name = "
+                           "r.beneficiary LEFT JOIN account_links l ON l.user_id = u.id WHERE "
+                           "r.id = ?1",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1) {
+        x->found = true;
+        copy_col(r, 0, x->action, sizeof(x->action));
+        copy_col(r, 1, x->privilege, sizeof(x->privilege));
+        copy_col(r, 2, x->asset, sizeof(x->asset));
+        copy_col(r, 3, x->requester, sizeof(x->requester));
+        copy_col(r, 4, x->beneficiary, sizeof(x->beneficiary));
+        copy_col(r, 5, x->justification, sizeof(x->justification));
+        copy_col(r, 6, x->duration, sizeof(x->duration));
+        copy_col(r, 7, x->sn_sys_id, sizeof(x->sn_sys_id));
+        copy_col(r, 8, x->sn_user_id, sizeof(x->sn_user_id));
+    }
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+typedef struct save_ctx {
+    const char *id, *sys_id, *number;
+} save_ctx;
+
+static int save_tx(sg_conn *c, void *ctx)
+{
+    save_ctx *s = ctx;
+    sg_val v[] = {SG_VTEXT(s->sys_id), SG_VTEXT(s->number), SG_VTEXT(s->id)};
+    return sg_conn_exec(c, "UPDATE requests SET sn_sys_id = ?1, sn_number = ?2 WHERE id = ?3", v, 3,
+                        NULL);
+}
+
+/* GET the first record of table matching query (already encoded); *sys_id "" when none. */
+static int find_one(sg_app *app, const char *base, const char *token, const char *table,
+                    const char *query, char sys_id[33], char number[40])
+{
+    char path[512];
+    snprintf(path, sizeof(path),
+             "/api/now/table/%s?sysparm_query=%s&sysparm_fields=sys_id,number&sysparm_limit=1",
+             table, query);
+    long st = 0;
+    sg_json *j = NULL;
+    int rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    if (rc == SG_OK && st != 200)
+        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+                        "ServiceNow answered HTTP %ld reading %s", st, table);
+    sys_id[0] = number[0] = '\0';
+    sg_json *first = sg_json_array_get(sg_json_get(j, "result"), 0);
+    if (rc == SG_OK && first) {
+        sg_strlcpy(sys_id, sg_json_get_str(first, "sys_id") ? sg_json_get_str(first, "sys_id") : "",
+                   33);
+        sg_strlcpy(number, sg_json_get_str(first, "number") ? sg_json_get_str(first, "number") : "",
+                   40);
+    }
+    sg_json_decref(j);
+    return rc;
+}
+
+static int create(sg_app *app, const char *base, const char *token, const char *table,
+                  sg_json *body, char sys_id[33], char number[40])
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/%s", table);
+    long st = 0;
+    sg_json *j = NULL;
+    int rc = sn_call(app, base, token, "POST", path, body, &st, &j);
+    const char *sid = sg_json_get_str(sg_json_get(j, "result"), "sys_id");
+    const char *num = sg_json_get_str(sg_json_get(j, "result"), "number");
+    if (rc == SG_OK && (st != 201 || !sid))
+        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+                        "ServiceNow answered HTTP %ld creating %s", st, table);
+    if (rc == SG_OK) {
+        sg_strlcpy(sys_id, sid, 33);
+        sg_strlcpy(number, num ? num : "", 40);
+    }
+    sg_json_decref(j);
+    return rc;
+}
+
+static void describe(const req_row *x, const sg_app *app, sg_json *body)
+{
+    char shortd[512];
+    snprintf(shortd, sizeof(shortd), "Data access: %s %s on %s for %s", x->action, x->privilege,
+             x->asset, x->beneficiary);
+    /* short_description holds 160 characters: cut on a UTF-8 boundary. */
+    size_t cut = strlen(shortd);
+    if (cut > 160) {
+        cut = 157;
+        while (cut > 0 && ((unsigned char)shortd[cut] & 0xc0) == 0x80)
+            cut--;
+        memcpy(shortd + cut, "...", 4);
+    }
+    sg_buf d = SG_BUF_INIT(0);
+    sg_buf_printf(&d,
+                  "Requested by: %s\nFor: %s\nAsset: %s\nAction: %s\nAccess: %s (%s)\n"
+                  "Justification: %s\nDuration: %s\nIn snowgate: %s/api/v1/requests/%s\n",
+                  x->requester, x->beneficiary, x->asset, x->action, x->privilege,
+                  strcmp(x->privilege, "write") == 0 ? "SELECT, INSERT, UPDATE, DELETE" : "SELECT",
+                  x->justification, x->duration[0] ? x->duration : "until revoked", app->public_url,
+                  x->id);
+    sg_json_set_str(body, "short_description", shortd);
+    sg_json_set_str(body, "description", sg_buf_str(&d));
+    sg_buf_free(&d);
+    char corr[64];
+    snprintf(corr, sizeof(corr), "snowgate:%s", x->id);
+    sg_json_set_str(body, "correlation_id", corr);
+    if (x->sn_user_id[0])
+        sg_json_set_str(body, "requested_for", x->sn_user_id);
+}
+
+int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after)
+{
+    (void)retry_after;
+    req_row x = {.id = job->payload};
+    int rc = sg_store_read(app->store, read_tx, &x);
+    if (rc != SG_OK || !x.found)
+        return rc;
+    char base[256], *token = NULL;
+    rc = sg_servicenow_session(app, base, &token);
+    if (rc != SG_OK)
+        return rc;
+    char query[96], req_id[33], number[40], item_id[33], item_no[40];
+    snprintf(query, sizeof(query), "correlation_id%%3Dsnowgate%%3A%s", x.id);
+    rc = find_one(app, base, token, "sc_request", query, req_id, number);
+    if (rc == SG_OK && !req_id[0]) {
+        sg_json *body = sg_json_object();
+        describe(&x, app, body);
+        rc = create(app, base, token, "sc_request", body, req_id, number);
+        sg_json_decref(body);
+    }
+    if (rc == SG_OK)
+        rc = find_one(app, base, token, "sc_req_item", query, item_id, item_no);
+    if (rc == SG_OK && !item_id[0]) {
+        char cat_id[33], unused[40];
+        char *name = sg_http_escape("name=" SG_SN_ITEM);
+        rc = find_one(app, base, token, "sc_cat_item", name, cat_id, unused);
+        free(name);
+        if (rc == SG_OK && !cat_id[0])
+            rc = sg_err_set(SG_ENET,
+                            "the catalog item '%s' is missing in ServiceNow; commit "
+                            "the update set again",
+                            SG_SN_ITEM);
+        sg_json *body = sg_json_object();
+        describe(&x, app, body);
+        sg_json_set_str(body, "request", req_id);
+        sg_json_set_str(body, "cat_item", cat_id);
+        if (rc == SG_OK)
+            rc = create(app, base, token, "sc_req_item", body, item_id, item_no);
+        sg_json_decref(body);
+    }
+    if (rc == SG_OK) {
+        save_ctx s = {x.id, req_id, number};
+        rc = sg_store_tx(app->store, save_tx, &s);
+    }
+    if (token)
+        sg_secrets_free_plain(token);
+    return rc;
+}
