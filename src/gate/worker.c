@@ -8,6 +8,7 @@
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
 #include "gate/servicenow/mirror.h"
+#include "gate/servicenow/sync.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@ static const struct {
     {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
     {"request.expire", sg_expire_job, NULL},
     {"servicenow.mirror", sg_mirror_job, NULL},
+    {"servicenow.sync", sg_sync_job, NULL},
 };
 
 static void run_one(sg_app *app, const char *owner, sg_job *job)

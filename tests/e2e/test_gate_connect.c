@@ -368,6 +368,40 @@ static void test_request_mirrored(void **state)
     assert_string_equal(sg_json_get_str(sg_json_array_get(list, 0), "cat_item.name"),
                         "Data access request");
     sg_json_decref(j);
+    /* The approver approves in ServiceNow: the business rule's event makes snowgate re-read the
+     * request and apply the decision, naming the ServiceNow approver. */
+    j = sim_call("GET",
+                 "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+                 NULL, 200);
+    char admin_id[33];
+    snprintf(admin_id, sizeof(admin_id), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}", admin_id,
+             sys_id);
+    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
+    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
+             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    j = sim_call("PATCH", q, "{\"state\":\"approved\",\"comments\":\"fine for the review\"}", 200);
+    sg_json_decref(j);
+    sg_json *done = NULL;
+    for (int i = 0; i < 1200 && !done; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        if (strcmp(sg_json_get_str(j, "state"), "pending") != 0)
+            done = j;
+        else
+            sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    if (!done)
+        fail_msg("the approval in ServiceNow never reached snowgate");
+    assert_string_equal(sg_json_get_str(done, "state"), "approved");
+    assert_string_equal(sg_json_get_str(done, "decided_by"), "servicenow:admin");
+    sg_json_decref(done);
     sg_json_decref(sn);
 }
 

@@ -7,6 +7,7 @@
 #include "core/webhook_sig.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/integration.h"
+#include "gate/servicenow/sync.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +44,13 @@ static int store_tx(sg_conn *c, void *ctx)
         s->duplicate = true;
         return SG_OK;
     }
+    if (rc != SG_OK)
+        return rc;
+    /* The re-read is queued in the same transaction: an accepted event is never lost. */
+    sg_json *ev = NULL;
+    if (sg_json_parse(s->body, s->len, 0, 0, &ev) == SG_OK)
+        rc = sg_sync_enqueue(c, sg_json_get_str(ev, "correlation_id"), s->id);
+    sg_json_decref(ev);
     return rc;
 }
 
