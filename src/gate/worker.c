@@ -25,10 +25,9 @@ static const struct {
     int (*run)(sg_app *app, const sg_job *job, int64_t *retry_after);
     void (*gave_up)(sg_app *app, const sg_job *job, const char *reason);
 } handlers[] = {
-    {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
-    {"request.expire", sg_expire_job, NULL},
-    {"servicenow.mirror", sg_mirror_job, NULL},
-    {"servicenow.sync", sg_sync_job, NULL},
+    {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up}, {"request.expire", sg_expire_job, NULL},
+    {"servicenow.mirror", sg_mirror_job, NULL},           {"servicenow.sync", sg_sync_job, NULL},
+    {"servicenow.update", sg_mirror_update_job, NULL},
 };
 
 static void run_one(sg_app *app, const char *owner, sg_job *job)

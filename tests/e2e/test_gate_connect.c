@@ -402,7 +402,83 @@ static void test_request_mirrored(void **state)
     assert_string_equal(sg_json_get_str(done, "state"), "approved");
     assert_string_equal(sg_json_get_str(done, "decided_by"), "servicenow:admin");
     sg_json_decref(done);
+    /* Applied by hand (manual connection): the ServiceNow request closes with a work note. */
+    snprintf(q, sizeof(q), "/api/v1/requests/%s/done", id);
+    assert_int_equal(gate_call("POST", q, "{\"comment\":\"added to the CRM group\"}", &j), 200);
+    sg_json_decref(j);
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s?sysparm_fields=request_state", sys_id);
+    bool closed = false;
+    for (int i = 0; i < 1200 && !closed; i++) {
+        j = sim_call("GET", q, NULL, 200);
+        closed = strcmp(sg_json_get_str(sg_json_get(j, "result"), "request_state"),
+                        "closed_complete") == 0;
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(closed);
+    snprintf(q, sizeof(q),
+             "/api/now/table/sys_journal_field?sysparm_query=element_id%%3D%s%%5Eelement%%3Dwork_"
+             "notes&sysparm_fields=value",
+             sys_id);
+    j = sim_call("GET", q, NULL, 200);
+    list = sg_json_get(j, "result");
+    bool noted = false;
+    for (size_t i = 0; i < sg_json_array_size(list); i++)
+        noted = noted || strstr(sg_json_get_str(sg_json_array_get(list, i), "value"),
+                                "snowgate: Access applied by alice: applied by hand: added to the "
+                                "CRM group");
+    assert_true(noted);
+    sg_json_decref(j);
     sg_json_decref(sn);
+
+    /* A decision in snowgate's inbox is written to ServiceNow: approval, and who made it. */
+    const char *add[] = {SG_BUILD_DIR "/snowgate",
+                         "user",
+                         "add",
+                         "sam",
+                         "--role",
+                         "steward",
+                         "--data",
+                         gate_dir,
+                         NULL};
+    sg_buf tok = SG_BUF_INIT(0);
+    assert_int_equal(h_run(add, NULL, 20000, &tok, NULL), 0);
+    char sam_h[128];
+    snprintf(sam_h, sizeof(sam_h), "Authorization: Bearer %.64s", sg_buf_str(&tok));
+    sg_buf_free(&tok);
+    assert_int_equal(gate_call("POST", "/api/v1/requests",
+                               "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                               "\"justification\":\"fix owners\"}",
+                               &j),
+                     201);
+    char id2[33];
+    snprintf(id2, sizeof(id2), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id2);
+    const char *hs[] = {sam_h, NULL};
+    assert_int_equal(h_call("POST", gate.url, path, hs, "{\"comment\":\"ok\"}", &j, NULL), 200);
+    sg_json_decref(j);
+    snprintf(q, sizeof(q),
+             "/api/now/table/sc_request?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+             "&sysparm_fields=approval",
+             id2);
+    bool approved = false;
+    for (int i = 0; i < 1200 && !approved; i++) {
+        j = sim_call("GET", q, NULL, 200);
+        const char *a = sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "approval");
+        approved = a && strcmp(a, "approved") == 0;
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(approved);
+    /* The echo of that change (webhook, re-read) leaves the request as it is. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id2);
+    assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "approved");
+    assert_string_equal(sg_json_get_str(j, "decided_by"), "sam");
+    sg_json_decref(j);
 }
 
 static void test_disconnect_revokes(void **state)

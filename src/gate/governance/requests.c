@@ -222,6 +222,13 @@ int sg_request_move(sg_conn *c, const char *id, const char *to, const char *acto
         rc = sg_err_set(SG_ECONFLICT, "request %s changed meanwhile; try again", id);
     if (rc == SG_OK)
         rc = history_add(c, id, actor, "transition", from, to, note);
+    int64_t seq = 0;
+    sg_val k[] = {SG_VTEXT(id)};
+    if (rc == SG_OK)
+        rc = sg_conn_query_int(c, "SELECT MAX(seq) FROM request_history WHERE request_id = ?1", k,
+                               1, &seq);
+    if (rc == SG_OK)
+        rc = sg_mirror_update_enqueue(c, id, seq, actor);
     if (rc != SG_OK)
         return rc;
     char action[32];

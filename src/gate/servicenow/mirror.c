@@ -210,3 +210,111 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         sg_secrets_free_plain(token);
     return rc;
 }
+
+int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *actor)
+{
+    if (sg_str_startswith(actor, "servicenow"))
+        return SG_OK;
+    int64_t n = 0;
+    int rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM integrations WHERE status <> "
+                               "'not_configured'",
+                               NULL, 0, &n);
+    if (rc != SG_OK || n == 0)
+        return rc;
+    char payload[64], key[80];
+    snprintf(payload, sizeof(payload), "%s:%lld", id, (long long)seq);
+    snprintf(key, sizeof(key), "snupdate:%s", payload);
+    return sg_jobs_enqueue(c, "servicenow.update", payload, (int64_t)time(NULL), key, NULL);
+}
+
+typedef struct update_row {
+    char id[33];
+    int64_t seq;
+    bool found;
+    char sn_sys_id[33], to[16], actor[160], note[4200];
+} update_row;
+
+static int update_read_tx(sg_conn *c, void *ctx)
+{
+    update_row *u = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(u->id), SG_VINT(u->seq)};
+    int rc = sg_conn_query(c,
+                           "SELECT r.sn_sys_id, h.to_state, h.actor, h.note FROM requests r JOIN "
+                           "request_history h ON h.request_id = r.id WHERE r.id = ?1 AND h.seq = "
+                           "?2",
+                           k, 2, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1) {
+        u->found = true;
+        copy_col(r, 0, u->sn_sys_id, sizeof(u->sn_sys_id));
+        copy_col(r, 1, u->to, sizeof(u->to));
+        copy_col(r, 2, u->actor, sizeof(u->actor));
+        copy_col(r, 3, u->note, sizeof(u->note));
+    }
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after)
+{
+    (void)retry_after;
+    update_row u = {0};
+    const char *colon = strchr(job->payload, ':');
+    if (!colon || colon - job->payload != 32 ||
+        sg_parse_i64(colon + 1, 1, INT64_MAX, "seq", &u.seq) != SG_OK)
+        return SG_OK; /* not ours to retry */
+    memcpy(u.id, job->payload, 32);
+    int rc = sg_store_read(app->store, update_read_tx, &u);
+    if (rc != SG_OK || !u.found)
+        return rc;
+    if (!u.sn_sys_id[0])
+        return sg_err_set(SG_EUNAVAIL, "request %s is not mirrored to ServiceNow yet", u.id);
+    sg_json *body = sg_json_object();
+    static const struct {
+        const char *to, *field, *value, *verb;
+    } map[] = {
+        {"approved", "approval", "approved", "Approved"},
+        {"rejected", "approval", "rejected", "Rejected"},
+        {"cancelled", "request_state", "closed_cancelled", "Cancelled"},
+        {"fulfilled", "request_state", "closed_complete", "Access applied"},
+        {"failed", "request_state", "closed_incomplete", "Failed"},
+        {"expired", NULL, NULL, "Access expired and taken back"},
+        {"revoked", NULL, NULL, "Access revoked"},
+    };
+    const char *verb = u.to;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(map[i].to, u.to) != 0)
+            continue;
+        verb = map[i].verb;
+        if (map[i].field)
+            sg_json_set_str(body, map[i].field, map[i].value);
+        if (strcmp(u.to, "rejected") == 0)
+            sg_json_set_str(body, "request_state", "closed_rejected");
+        if (strcmp(u.to, "fulfilled") == 0 || strcmp(u.to, "cancelled") == 0 ||
+            strcmp(u.to, "failed") == 0)
+            sg_json_set_str(body, "active", "false");
+    }
+    sg_buf note = SG_BUF_INIT(0);
+    sg_buf_printf(&note, "snowgate: %s by %s%s%s", verb, u.actor, u.note[0] ? ": " : "", u.note);
+    sg_json_set_str(body, "work_notes", sg_buf_str(&note));
+    sg_buf_free(&note);
+    char base[256], *token = NULL;
+    rc = sg_servicenow_session(app, base, &token);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sc_request/%s", u.sn_sys_id);
+    long st = 0;
+    sg_json *j = NULL;
+    if (rc == SG_OK)
+        rc = sn_call(app, base, token, "PATCH", path, body, &st, &j);
+    if (rc == SG_OK && st != 200)
+        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+                        "ServiceNow answered HTTP %ld updating %s", st, u.sn_sys_id);
+    sg_json_decref(j);
+    sg_json_decref(body);
+    if (token)
+        sg_secrets_free_plain(token);
+    return rc;
+}
