@@ -35,6 +35,9 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "seconds Connect and test waits for the sample request's webhook"},
     {"servicenow.test_interval", SG_CFG_INT, F(test_interval), "3600", 0, 604800, NULL,
      "seconds between scheduled Run tests while connected (0: off)"},
+    {"servicenow.reconcile_interval", SG_CFG_INT, F(reconcile_interval), "60", 0, 86400, NULL,
+     "seconds between reconciler runs, which re-read ServiceNow records changed since the last "
+     "run, so a lost webhook delays a decision by at most this long (0: off)"},
     {"servicenow.refresh_lifespan", SG_CFG_INT, F(refresh_lifespan), "8640000", 3600,
      (int64_t)10 * 365 * 86400, NULL,
      "the OAuth app's refresh token lifespan in seconds (ServiceNow's default is 100 days)"},

@@ -23,6 +23,7 @@ typedef struct sg_gate_config {
     char *master_key_file;
     int64_t webhook_timeout;
     int64_t test_interval;
+    int64_t reconcile_interval;
     int64_t refresh_lifespan;
 } sg_gate_config;
 

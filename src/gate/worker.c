@@ -1,4 +1,4 @@
-/* worker: claims jobs and dispatches them by kind. */
+/* worker: claims jobs and dispatches them by kind; runs the reconciler on its interval. */
 #include "gate/worker.h"
 
 #include "core/crypto.h"
@@ -88,7 +88,15 @@ struct sg_worker {
 static void *loop(void *arg)
 {
     sg_worker *w = arg;
+    int64_t last_reconcile = 0;
     for (;;) {
+        int64_t now = (int64_t)time(NULL);
+        int64_t every = w->app->cfg.reconcile_interval;
+        if (every > 0 && now - last_reconcile >= every) {
+            last_reconcile = now;
+            if (sg_reconcile(w->app) != SG_OK)
+                sg_log_warn("reconciler run failed", "reason", sg_err_msg());
+        }
         sg_worker_pass(w->app, w->owner, 100);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

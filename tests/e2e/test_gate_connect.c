@@ -45,7 +45,8 @@ static int start(void **state)
     sg_buf_free(&out);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", gate_dir);
-    const char *cfg = "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\n";
+    const char *cfg =
+        "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n";
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
     const char *argv[] = {SG_BUILD_DIR "/snowgate",
                           "serve",
@@ -481,6 +482,81 @@ static void test_request_mirrored(void **state)
     sg_json_decref(j);
 }
 
+/* A lost webhook delays a decision made in ServiceNow, never loses it: the reconciler finds
+ * the changed record and the same re-read applies it. */
+static void test_reconciler_finds_decision(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *j = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
+    sg_json_decref(j);
+    assert_int_equal(
+        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
+        201);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/assets",
+                               "{\"name\":\"hr.salaries\",\"type\":\"dataset\","
+                               "\"connection\":\"desk\"}",
+                               &j),
+                     201);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/requests",
+                               "{\"asset\":\"hr.salaries\",\"privilege\":\"read\","
+                               "\"justification\":\"pay equity audit\"}",
+                               &j),
+                     201);
+    char id[33], path[128], sys_id[33] = "";
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    for (int i = 0; i < 1200 && !sys_id[0]; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
+        if (s)
+            snprintf(sys_id, sizeof(sys_id), "%s", s);
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(sys_id[0] != '\0');
+    /* The rule is switched off, so no event is sent for the rejection. */
+    j = sim_call("GET", "/api/now/table/sys_script?name=snowgate%20Business%20Rule", NULL, 200);
+    char q[256];
+    snprintf(q, sizeof(q), "/api/now/table/sys_script/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(sim_call("PATCH", q, "{\"active\":false}", 200));
+    j = sim_call("GET",
+                 "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+                 NULL, 200);
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"), sys_id);
+    sg_json_decref(j);
+    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
+    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
+             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(sim_call("PATCH", q, "{\"state\":\"rejected\"}", 200));
+    const char *st = "pending";
+    for (int i = 0; i < 1200 && strcmp(st, "pending") == 0; i++) {
+        sg_json_decref(j);
+        j = NULL;
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        st = sg_json_get_str(j, "state");
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_string_equal(st, "rejected");
+    assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
+    sg_json_decref(j);
+}
+
 static void test_disconnect_revokes(void **state)
 {
     (void)state;
@@ -899,6 +975,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
+        cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),

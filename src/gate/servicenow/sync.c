@@ -7,6 +7,8 @@
 #include "gate/governance/requests.h"
 #include "gate/servicenow/client.h"
 #include "gate/servicenow/connect.h"
+#include "gate/servicenow/integration.h"
+#include "http/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,5 +142,90 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     }
     sg_json_decref(j);
     sg_secrets_free_plain(token);
+    return rc;
+}
+
+#define WATERMARK "servicenow.reconcile_watermark"
+
+static int watermark_tx(sg_conn *c, void *ctx)
+{
+    char *wm = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(WATERMARK)};
+    int rc = sg_conn_query(c, "SELECT value FROM settings WHERE key = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        sg_strlcpy(wm, sg_rows_text(r, 0), 32);
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+typedef struct queue_ctx {
+    sg_json *list;
+    char newest[32];
+} queue_ctx;
+
+static int queue_tx(sg_conn *c, void *ctx)
+{
+    queue_ctx *q = ctx;
+    int rc = SG_OK;
+    for (size_t i = 0; rc == SG_OK && i < sg_json_array_size(q->list); i++) {
+        sg_json *rec = sg_json_array_get(q->list, i);
+        const char *upd = sg_json_get_str(rec, "sys_updated_on");
+        if (!upd || strlen(upd) > 31)
+            continue;
+        char cause[64];
+        snprintf(cause, sizeof(cause), "reconcile:%s", upd);
+        rc = sg_sync_enqueue(c, sg_json_get_str(rec, "correlation_id"), cause);
+        if (strcmp(upd, q->newest) > 0)
+            sg_strlcpy(q->newest, upd, sizeof(q->newest));
+    }
+    if (rc != SG_OK || !q->newest[0])
+        return rc;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(WATERMARK), SG_VTEXT(q->newest), SG_VTEXT(now)};
+    return sg_conn_exec(c,
+                        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3) ON "
+                        "CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = "
+                        "excluded.updated_at",
+                        v, 3, NULL);
+}
+
+int sg_reconcile(sg_app *app)
+{
+    sg_integration in;
+    if (sg_integration_get(app, &in) != SG_OK || strcmp(in.status, "connected") != 0)
+        return SG_OK;
+    char wm[32] = "1970-01-01 00:00:00";
+    int rc = sg_store_read(app->store, watermark_tx, wm);
+    if (rc != SG_OK)
+        return rc;
+    char base[256], *token = NULL;
+    rc = sg_servicenow_session(app, base, &token);
+    if (rc != SG_OK)
+        return rc;
+    /* >= and not >: records changed within the watermark's second are seen again, and the
+     * per-change dedup key keeps that from queueing a second sync. */
+    char *esc = sg_http_escape(wm);
+    char path[512];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%%3A%%5E"
+             "sys_updated_on%%3E%%3D%s%%5EORDERBYsys_updated_on&sysparm_fields=correlation_id,"
+             "sys_updated_on&sysparm_limit=500",
+             esc);
+    free(esc);
+    long st = 0;
+    sg_json *j = NULL;
+    rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    sg_secrets_free_plain(token);
+    if (rc == SG_OK && st != 200)
+        rc = sg_err_set(SG_ENET, "ServiceNow answered HTTP %ld to the reconciler", st);
+    if (rc == SG_OK) {
+        queue_ctx q = {sg_json_get(j, "result"), ""};
+        rc = sg_store_tx(app->store, queue_tx, &q);
+    }
+    sg_json_decref(j);
     return rc;
 }

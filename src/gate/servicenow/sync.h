@@ -13,4 +13,9 @@
  * caller's transaction; cause makes the job unique (the webhook id). Unknown ids are ignored. */
 int sg_sync_enqueue(sg_conn *c, const char *correlation_id, const char *cause);
 int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after);
+
+/* The reconciler: asks ServiceNow for snowgate's sc_requests updated since the stored
+ * watermark and queues a sync for each change (once per record and sys_updated_on). Does
+ * nothing unless connected. */
+int sg_reconcile(sg_app *app);
 #endif
