@@ -35,6 +35,8 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "seconds Connect and test waits for the sample request's webhook"},
     {"servicenow.test_interval", SG_CFG_INT, F(test_interval), "3600", 0, 604800, NULL,
      "seconds between scheduled Run tests while connected (0: off)"},
+    {"jobs.lease", SG_CFG_INT, F(job_lease), "120", 2, 3600, NULL,
+     "seconds a worker holds a job; a job whose worker died runs again after this"},
     {"servicenow.reconcile_interval", SG_CFG_INT, F(reconcile_interval), "60", 0, 86400, NULL,
      "seconds between reconciler runs, which re-read ServiceNow records changed since the last "
      "run, so a lost webhook delays a decision by at most this long (0: off)"},

@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEASE_S 120
-
 static const struct {
     const char *kind;
     int (*run)(sg_app *app, const sg_job *job, int64_t *retry_after);
@@ -63,7 +61,7 @@ int sg_worker_pass(sg_app *app, const char *owner, int max)
     int n = 0;
     while (n < max) {
         sg_job job = {0};
-        int rc = sg_jobs_claim(app->store, owner, LEASE_S, (int64_t)time(NULL), &job);
+        int rc = sg_jobs_claim(app->store, owner, app->cfg.job_lease, (int64_t)time(NULL), &job);
         if (rc != SG_OK) {
             if (rc != SG_ENOTFOUND)
                 sg_log_warn("could not claim a job", "reason", sg_err_msg());

@@ -24,6 +24,23 @@ static char admin_h[128];
 static char client_id[64];
 static char role_id[33], svc_id[33];
 
+static void spawn_gate(void)
+{
+    char ini[512];
+    snprintf(ini, sizeof(ini), "%s/snowgate.ini", gate_dir);
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "serve",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data",
+                          gate_dir,
+                          "--config",
+                          ini,
+                          "--allow-insecure-loopback",
+                          NULL};
+    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -46,19 +63,10 @@ static int start(void **state)
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", gate_dir);
     const char *cfg =
-        "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n";
+        "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n"
+        "[jobs]\nlease = 3\n";
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
-    const char *argv[] = {SG_BUILD_DIR "/snowgate",
-                          "serve",
-                          "--listen",
-                          "127.0.0.1:0",
-                          "--data",
-                          gate_dir,
-                          "--config",
-                          ini,
-                          "--allow-insecure-loopback",
-                          NULL};
-    assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
+    spawn_gate();
     return 0;
 }
 
@@ -557,6 +565,85 @@ static void test_reconciler_finds_decision(void **state)
     sg_json_decref(j);
 }
 
+/* kill -9 while the sc_req_item is being created (ServiceNow is slow to answer, so the record
+ * is made after snowgate died): after a restart the job runs again, finds both records by
+ * correlation_id, and creates no duplicate. */
+static void test_crash_mid_mirror(void **state)
+{
+    (void)state;
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *j = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
+    sg_json_decref(j);
+    assert_int_equal(
+        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
+        201);
+    sg_json_decref(j);
+    assert_int_equal(gate_call("POST", "/api/v1/assets",
+                               "{\"name\":\"fin.ledger\",\"type\":\"dataset\","
+                               "\"connection\":\"desk\"}",
+                               &j),
+                     201);
+    sg_json_decref(j);
+    sg_json_decref(sim_call("PUT", "/api/x_snowsim/faults",
+                            "{\"rules\":[{\"path\":\"/api/now/table/sc_req_item\",\"method\":"
+                            "\"POST\",\"kind\":\"delay\",\"delay_ms\":3000}]}",
+                            200));
+    assert_int_equal(gate_call("POST", "/api/v1/requests",
+                               "{\"asset\":\"fin.ledger\",\"privilege\":\"read\","
+                               "\"justification\":\"month-end close\"}",
+                               &j),
+                     201);
+    char id[33], q[256];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    snprintf(q, sizeof(q),
+             "/api/now/table/sc_request?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+             "&sysparm_fields=sys_id",
+             id);
+    size_t n = 0;
+    for (int i = 0; i < 1200 && n == 0; i++) {
+        j = sim_call("GET", q, NULL, 200);
+        n = sg_json_array_size(sg_json_get(j, "result"));
+        sg_json_decref(j);
+        struct timespec t = {0, 20 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_int_equal(n, 1);
+    struct timespec t = {0, 500 * 1000 * 1000};
+    nanosleep(&t, NULL);
+    assert_int_equal(h_stop(&gate, SIGKILL, 30000), 128 + SIGKILL);
+    sg_json_decref(sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    spawn_gate();
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sg_json *sn = NULL;
+    for (int i = 0; i < 1200 && !sn; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        if (sg_json_typeof(sg_json_get(j, "servicenow")) == SG_JSON_OBJECT)
+            sn = j;
+        else
+            sg_json_decref(j);
+        struct timespec p = {0, 50 * 1000 * 1000};
+        nanosleep(&p, NULL);
+    }
+    if (!sn)
+        fail_msg("the request was never mirrored after the restart");
+    j = sim_call("GET", q, NULL, 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
+    sg_json_decref(j);
+    snprintf(q, sizeof(q),
+             "/api/now/table/sc_req_item?sysparm_query=request%%3D%s&sysparm_fields=sys_id",
+             sg_json_get_str(sg_json_get(sn, "servicenow"), "sys_id"));
+    j = sim_call("GET", q, NULL, 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
+    sg_json_decref(j);
+    sg_json_decref(sn);
+}
+
 static void test_disconnect_revokes(void **state)
 {
     (void)state;
@@ -976,6 +1063,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
+        cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),
