@@ -273,7 +273,8 @@ static void test_admin_path_to_connected(void **state)
         sim_call("DELETE", path, NULL, 204);
     }
     sg_json_decref(j);
-    /* The scheduled Run test (every second here) notices on its own, and logs it. */
+    /* The scheduled Run test or the reconciler (each every second here) notices on its own,
+     * and logs it. */
     for (int i = 0; i < 300 && strcmp(status_of(), "needs_reconnect") != 0; i++) {
         struct timespec t = {0, 50 * 1000 * 1000};
         nanosleep(&t, NULL);
@@ -281,8 +282,10 @@ static void test_admin_path_to_connected(void **state)
     assert_string_equal(status_of(), "needs_reconnect");
     sg_buf log = SG_BUF_INIT(0);
     assert_int_equal(h_read_file(gate.log_path, &log), SG_OK);
-    assert_non_null(strstr(sg_buf_str(&log), "\"msg\":\"scheduled Run test failed\""));
+    bool logged = strstr(sg_buf_str(&log), "\"msg\":\"scheduled Run test failed\"") ||
+                  strstr(sg_buf_str(&log), "\"msg\":\"reconciler run failed\"");
     sg_buf_free(&log);
+    assert_true(logged);
     assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     sg_json_decref(j);
     assert_string_equal(status_of(), "needs_reconnect");
@@ -550,6 +553,7 @@ static void test_reconciler_finds_decision(void **state)
     snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
              sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
     sg_json_decref(j);
+    j = NULL;
     sg_json_decref(sim_call("PATCH", q, "{\"state\":\"rejected\"}", 200));
     const char *st = "pending";
     for (int i = 0; i < 1200 && strcmp(st, "pending") == 0; i++) {
@@ -642,6 +646,142 @@ static void test_crash_mid_mirror(void **state)
     assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
     sg_json_decref(j);
     sg_json_decref(sn);
+}
+
+/* Connected, with a manual connection "desk" and the asset. */
+static void connected_with_asset(const char *asset)
+{
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *j = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
+    sg_json_decref(j);
+    assert_int_equal(
+        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
+        201);
+    sg_json_decref(j);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"dataset\",\"connection\":\"desk\"}",
+             asset);
+    assert_int_equal(gate_call("POST", "/api/v1/assets", body, &j), 201);
+    sg_json_decref(j);
+}
+
+/* Creates a request as alice and waits until it is mirrored; fills its ids. */
+static void request_mirrored(const char *body, char id[33], char sys_id[33])
+{
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("POST", "/api/v1/requests", body, &j), 201);
+    snprintf(id, 33, "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sys_id[0] = '\0';
+    for (int i = 0; i < 1200 && !sys_id[0]; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
+        if (s)
+            snprintf(sys_id, 33, "%s", s);
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    if (!sys_id[0])
+        fail_msg("request %s was never mirrored", id);
+}
+
+/* snowsim's admin decides the ServiceNow request through an approval record. */
+static void sn_admin_decides(const char *sys_id, const char *state, char admin_id[33])
+{
+    sg_json *j = sim_call(
+        "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+        NULL, 200);
+    snprintf(admin_id, 33, "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    char body[256], q[128];
+    snprintf(body, sizeof(body),
+             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}", admin_id,
+             sys_id);
+    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
+    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
+             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body), "{\"state\":\"%s\"}", state);
+    sg_json_decref(sim_call("PATCH", q, body, 200));
+}
+
+typedef struct link_ctx {
+    const char *sn_user_id;
+} link_ctx;
+
+static int link_tx(sg_conn *c, void *ctx)
+{
+    link_ctx *l = ctx;
+    sg_val v[] = {SG_VTEXT(l->sn_user_id)};
+    return sg_conn_exec(c,
+                        "INSERT INTO account_links (user_id, sn_user_name, sn_user_id, linked_at) "
+                        "SELECT id, 'admin', ?1, '2026-01-01T00:00:00Z' FROM users WHERE name = "
+                        "'alice'",
+                        v, 1, NULL);
+}
+
+/* alice's ServiceNow account approving alice's request is a self-approval: refused, on record. */
+static void test_self_approval_in_servicenow(void **state)
+{
+    (void)state;
+    connected_with_asset("ops.incidents");
+    sg_json *j = sim_call(
+        "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+        NULL, 200);
+    char admin_id[33];
+    snprintf(admin_id, 33, "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    /* alice linked her ServiceNow account (snowsim's admin). */
+    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    link_ctx l = {admin_id};
+    assert_int_equal(sg_store_tx(st, link_tx, &l), SG_OK);
+    sg_store_close(st);
+    free(url);
+    char id[33], sys_id[33];
+    request_mirrored("{\"asset\":\"ops.incidents\",\"privilege\":\"read\","
+                     "\"justification\":\"on-call\"}",
+                     id, sys_id);
+    /* Raised on her behalf: requested_for is her ServiceNow user. */
+    char q[256];
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s?sysparm_fields=requested_for", sys_id);
+    j = sim_call("GET", q, NULL, 200);
+    assert_string_equal(
+        sg_json_get_str(sg_json_get(sg_json_get(j, "result"), "requested_for"), "value"), admin_id);
+    sg_json_decref(j);
+    sn_admin_decides(sys_id, "approved", admin_id);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    bool flagged = false;
+    for (int i = 0; i < 1200 && !flagged; i++) {
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        sg_json *h = sg_json_get(j, "history");
+        sg_json *last = sg_json_array_get(h, sg_json_array_size(h) - 1);
+        flagged = strcmp(sg_json_get_str(last, "event"), "conflict") == 0;
+        if (flagged) {
+            assert_string_equal(sg_json_get_str(j, "state"), "pending");
+            assert_non_null(strstr(sg_json_get_str(last, "note"), "self-approval"));
+            assert_string_equal(sg_json_get_str(last, "actor"), "servicenow:admin");
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
 }
 
 static void test_disconnect_revokes(void **state)
@@ -1064,6 +1204,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
+        cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),

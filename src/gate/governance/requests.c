@@ -689,3 +689,29 @@ int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const 
     decide_ctx x = {.caller = caller, .id = id, .comment = comment, .cancel = true};
     return decide(app, &x, out);
 }
+
+typedef struct flag_ctx {
+    const char *id, *actor, *attempted, *note;
+} flag_ctx;
+
+static int flag_tx(sg_conn *c, void *ctx)
+{
+    flag_ctx *f = ctx;
+    char from[16];
+    int rc = state_of(c, f->id, from);
+    if (rc == SG_OK)
+        rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note);
+    if (rc != SG_OK)
+        return rc;
+    char *detail = move_detail(from, f->attempted, f->note);
+    rc = sg_audit_append(c, f->actor, "request.decision_refused", f->id, detail);
+    free(detail);
+    return rc;
+}
+
+int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
+                    const char *note)
+{
+    flag_ctx f = {id, actor, attempted, note};
+    return sg_store_tx(app->store, flag_tx, &f);
+}

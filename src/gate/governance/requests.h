@@ -39,6 +39,10 @@ int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool a
 /* Cancels a pending or approved request: its requester, its beneficiary or an admin. */
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out);
+/* Records a decision that is refused and not applied (e.g. a self-approval made in
+ * ServiceNow) as a conflict in the request's history and the audit log. */
+int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
+                    const char *note);
 /* Moves a request inside the caller's transaction after checking the state machine;
  * SG_ECONFLICT when the move is not allowed from the current state. */
 int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,

@@ -40,6 +40,7 @@ int sg_sync_enqueue(sg_conn *c, const char *correlation_id, const char *cause)
 typedef struct sn_id_ctx {
     const char *id;
     char sys_id[33];
+    char own[2][33]; /* the linked ServiceNow users of the requester and the beneficiary */
 } sn_id_ctx;
 
 static int sn_id_tx(sg_conn *c, void *ctx)
@@ -53,28 +54,42 @@ static int sn_id_tx(sg_conn *c, void *ctx)
     if (sg_rows_next(r) == 1 && !sg_rows_null(r, 0))
         sg_strlcpy(x->sys_id, sg_rows_text(r, 0), sizeof(x->sys_id));
     sg_rows_free(r);
+    rc = sg_conn_query(c,
+                       "SELECT l.sn_user_id FROM requests q JOIN users u ON u.name = q.requester "
+                       "OR u.name = q.beneficiary JOIN account_links l ON l.user_id = u.id "
+                       "WHERE q.id = ?1",
+                       k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    for (int i = 0; i < 2 && sg_rows_next(r) == 1; i++)
+        sg_strlcpy(x->own[i], sg_rows_text(r, 0), 33);
+    sg_rows_free(r);
     return SG_OK;
 }
 
 /* The approver (user name) and comment of the approval record in `state`, if any. */
 static void approver_of(sg_app *app, const char *base, const char *token, const char *sys_id,
-                        const char *state, char who[128], char comment[1024])
+                        const char *state, char who[128], char who_id[33], char comment[1024])
 {
-    char path[300];
+    char path[400];
     snprintf(path, sizeof(path),
              "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate%%3D%s"
-             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=approver.user_name,comments&"
+             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=approver,approver.user_name,comments&"
+             "sysparm_exclude_reference_link=true&"
              "sysparm_limit=1",
              sys_id, state);
     long st = 0;
     sg_json *j = NULL;
-    who[0] = comment[0] = '\0';
+    who[0] = who_id[0] = comment[0] = '\0';
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
         sg_json *a = sg_json_array_get(sg_json_get(j, "result"), 0);
         const char *u = sg_json_get_str(a, "approver.user_name");
         const char *cm = sg_json_get_str(a, "comments");
+        const char *uid = sg_json_get_str(a, "approver");
         if (u)
             sg_strlcpy(who, u, 128);
+        if (uid)
+            sg_strlcpy(who_id, uid, 33);
         if (cm)
             sg_strlcpy(comment, cm, 1024);
     }
@@ -84,7 +99,7 @@ static void approver_of(sg_app *app, const char *base, const char *token, const 
 int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     (void)retry_after;
-    sn_id_ctx x = {job->payload, ""};
+    sn_id_ctx x = {.id = job->payload};
     int rc = sg_store_read(app->store, sn_id_tx, &x);
     if (rc != SG_OK)
         return rc;
@@ -121,8 +136,8 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     else if (rc == SG_OK && eq(state, "closed_cancelled"))
         decision = "cancelled";
     if (decision) {
-        char who[128], comment[1024];
-        approver_of(app, base, token, x.sys_id, decision, who, comment);
+        char who[128], who_id[33], comment[1024];
+        approver_of(app, base, token, x.sys_id, decision, who, who_id, comment);
         /* The decision is ServiceNow's: acted on as an admin named after the approver. */
         sg_user actor = {.role = SG_ROLE_ADMIN};
         if (who[0])
@@ -130,7 +145,13 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         else
             snprintf(actor.name, sizeof(actor.name), "servicenow");
         sg_json *out = NULL;
-        int d = strcmp(decision, "cancelled") == 0
+        bool self = who_id[0] && strcmp(decision, "cancelled") != 0 &&
+                    (strcmp(who_id, x.own[0]) == 0 || strcmp(who_id, x.own[1]) == 0);
+        int d = self ? sg_request_flag(app, x.id, actor.name, decision,
+                                       "self-approval in ServiceNow refused: the approver's "
+                                       "account is linked to the requester or the person the "
+                                       "access is for")
+                : strcmp(decision, "cancelled") == 0
                     ? sg_request_cancel(app, &actor, x.id, "cancelled in ServiceNow", &out)
                     : sg_request_decide(app, &actor, x.id, strcmp(decision, "approved") == 0,
                                         comment, &out);
