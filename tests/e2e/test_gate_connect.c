@@ -304,11 +304,9 @@ static int count_credentials(void)
     return n;
 }
 
-/* A request is mirrored: one sc_request and one sc_req_item from the catalog item, both with
- * correlation_id snowgate:<id>, an approver-ready description, and a link back. */
-static void test_request_mirrored(void **state)
+/* Connected, with a manual connection "desk" and the asset. */
+static void connected_with_asset(const char *asset)
 {
-    (void)state;
     steps_1_2(CLIENT_SECRET);
     step_3();
     step_4(true);
@@ -320,35 +318,86 @@ static void test_request_mirrored(void **state)
         gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
         201);
     sg_json_decref(j);
-    assert_int_equal(gate_call("POST", "/api/v1/assets",
-                               "{\"name\":\"crm.accounts\",\"type\":\"dataset\","
-                               "\"connection\":\"desk\"}",
-                               &j),
-                     201);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"dataset\",\"connection\":\"desk\"}",
+             asset);
+    assert_int_equal(gate_call("POST", "/api/v1/assets", body, &j), 201);
     sg_json_decref(j);
-    assert_int_equal(gate_call("POST", "/api/v1/requests",
-                               "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
-                               "\"justification\":\"quarterly churn review\",\"duration\":"
-                               "\"P7D\"}",
-                               &j),
-                     201);
-    char id[33], path[128];
-    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+}
+
+/* Creates a request as alice and waits until it is mirrored; fills its ids. */
+static void request_mirrored(const char *body, char id[33], char sys_id[33])
+{
+    sg_json *j = NULL;
+    assert_int_equal(gate_call("POST", "/api/v1/requests", body, &j), 201);
+    snprintf(id, 33, "%s", sg_json_get_str(j, "id"));
     sg_json_decref(j);
+    char path[128];
     snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
-    sg_json *sn = NULL;
-    for (int i = 0; i < 1200; i++) {
+    sys_id[0] = '\0';
+    for (int i = 0; i < 1200 && !sys_id[0]; i++) {
         assert_int_equal(gate_call("GET", path, NULL, &j), 200);
-        if (sg_json_typeof(sg_json_get(j, "servicenow")) == SG_JSON_OBJECT) {
-            sn = j;
-            break;
-        }
+        const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
+        if (s)
+            snprintf(sys_id, 33, "%s", s);
         sg_json_decref(j);
         struct timespec t = {0, 50 * 1000 * 1000};
         nanosleep(&t, NULL);
     }
-    if (!sn)
-        fail_msg("the request was never mirrored to ServiceNow");
+    if (!sys_id[0])
+        fail_msg("request %s was never mirrored", id);
+}
+
+/* snowsim's admin decides the ServiceNow request through an approval record. */
+static void sn_admin_decides(const char *sys_id, const char *state, char admin_id[33])
+{
+    sg_json *j = sim_call(
+        "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+        NULL, 200);
+    snprintf(admin_id, 33, "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    char body[256], q[128];
+    snprintf(body, sizeof(body),
+             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}", admin_id,
+             sys_id);
+    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
+    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
+             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body), "{\"state\":\"%s\"}", state);
+    sg_json_decref(sim_call("PATCH", q, body, 200));
+}
+
+/* Waits until the request at path is no longer pending; returns it (the caller's). */
+static sg_json *wait_decided(const char *path)
+{
+    for (int i = 0; i < 1200; i++) {
+        sg_json *j = NULL;
+        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+        if (strcmp(sg_json_get_str(j, "state"), "pending") != 0)
+            return j;
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    fail_msg("%s was never decided", path);
+    return NULL;
+}
+
+/* A request is mirrored: one sc_request and one sc_req_item from the catalog item, both with
+ * correlation_id snowgate:<id>, an approver-ready description, and a link back. */
+static void test_request_mirrored(void **state)
+{
+    (void)state;
+    connected_with_asset("crm.accounts");
+    char id[33], mirrored[33], path[128];
+    request_mirrored("{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                     "\"justification\":\"quarterly churn review\",\"duration\":\"P7D\"}",
+                     id, mirrored);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sg_json *j = NULL, *sn = NULL;
+    assert_int_equal(gate_call("GET", path, NULL, &sn), 200);
     const char *sys_id = sg_json_get_str(sg_json_get(sn, "servicenow"), "sys_id");
     assert_non_null(strstr(sg_json_get_str(sg_json_get(sn, "servicenow"), "number"), "REQ"));
     assert_non_null(strstr(sg_json_get_str(sg_json_get(sn, "servicenow"), "url"), sys_id));
@@ -382,35 +431,9 @@ static void test_request_mirrored(void **state)
     sg_json_decref(j);
     /* The approver approves in ServiceNow: the business rule's event makes snowgate re-read the
      * request and apply the decision, naming the ServiceNow approver. */
-    j = sim_call("GET",
-                 "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
-                 NULL, 200);
     char admin_id[33];
-    snprintf(admin_id, sizeof(admin_id), "%s",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
-    sg_json_decref(j);
-    char body[256];
-    snprintf(body, sizeof(body),
-             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}", admin_id,
-             sys_id);
-    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
-    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
-             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
-    sg_json_decref(j);
-    j = sim_call("PATCH", q, "{\"state\":\"approved\",\"comments\":\"fine for the review\"}", 200);
-    sg_json_decref(j);
-    sg_json *done = NULL;
-    for (int i = 0; i < 1200 && !done; i++) {
-        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
-        if (strcmp(sg_json_get_str(j, "state"), "pending") != 0)
-            done = j;
-        else
-            sg_json_decref(j);
-        struct timespec t = {0, 50 * 1000 * 1000};
-        nanosleep(&t, NULL);
-    }
-    if (!done)
-        fail_msg("the approval in ServiceNow never reached snowgate");
+    sn_admin_decides(sys_id, "approved", admin_id);
+    sg_json *done = wait_decided(path);
     assert_string_equal(sg_json_get_str(done, "state"), "approved");
     assert_string_equal(sg_json_get_str(done, "decided_by"), "servicenow:admin");
     sg_json_decref(done);
@@ -498,73 +521,23 @@ static void test_request_mirrored(void **state)
 static void test_reconciler_finds_decision(void **state)
 {
     (void)state;
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
-    sg_json *j = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
-    sg_json_decref(j);
-    assert_int_equal(
-        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
-        201);
-    sg_json_decref(j);
-    assert_int_equal(gate_call("POST", "/api/v1/assets",
-                               "{\"name\":\"hr.salaries\",\"type\":\"dataset\","
-                               "\"connection\":\"desk\"}",
-                               &j),
-                     201);
-    sg_json_decref(j);
-    assert_int_equal(gate_call("POST", "/api/v1/requests",
-                               "{\"asset\":\"hr.salaries\",\"privilege\":\"read\","
-                               "\"justification\":\"pay equity audit\"}",
-                               &j),
-                     201);
-    char id[33], path[128], sys_id[33] = "";
-    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
-    sg_json_decref(j);
-    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
-    for (int i = 0; i < 1200 && !sys_id[0]; i++) {
-        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
-        const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
-        if (s)
-            snprintf(sys_id, sizeof(sys_id), "%s", s);
-        sg_json_decref(j);
-        struct timespec t = {0, 50 * 1000 * 1000};
-        nanosleep(&t, NULL);
-    }
-    assert_true(sys_id[0] != '\0');
+    connected_with_asset("hr.salaries");
+    char id[33], sys_id[33], path[128], q[256];
+    request_mirrored("{\"asset\":\"hr.salaries\",\"privilege\":\"read\","
+                     "\"justification\":\"pay equity audit\"}",
+                     id, sys_id);
     /* The rule is switched off, so no event is sent for the rejection. */
-    j = sim_call("GET", "/api/now/table/sys_script?name=snowgate%20Business%20Rule", NULL, 200);
-    char q[256];
+    sg_json *j =
+        sim_call("GET", "/api/now/table/sys_script?name=snowgate%20Business%20Rule", NULL, 200);
     snprintf(q, sizeof(q), "/api/now/table/sys_script/%s",
              sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
     sg_json_decref(j);
     sg_json_decref(sim_call("PATCH", q, "{\"active\":false}", 200));
-    j = sim_call("GET",
-                 "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
-                 NULL, 200);
-    char body[256];
-    snprintf(body, sizeof(body),
-             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"), sys_id);
-    sg_json_decref(j);
-    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
-    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
-             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
-    sg_json_decref(j);
-    j = NULL;
-    sg_json_decref(sim_call("PATCH", q, "{\"state\":\"rejected\"}", 200));
-    const char *st = "pending";
-    for (int i = 0; i < 1200 && strcmp(st, "pending") == 0; i++) {
-        sg_json_decref(j);
-        j = NULL;
-        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
-        st = sg_json_get_str(j, "state");
-        struct timespec t = {0, 50 * 1000 * 1000};
-        nanosleep(&t, NULL);
-    }
-    assert_string_equal(st, "rejected");
+    char admin_id[33];
+    sn_admin_decides(sys_id, "rejected", admin_id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    j = wait_decided(path);
+    assert_string_equal(sg_json_get_str(j, "state"), "rejected");
     assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
     sg_json_decref(j);
 }
@@ -575,23 +548,8 @@ static void test_reconciler_finds_decision(void **state)
 static void test_crash_mid_mirror(void **state)
 {
     (void)state;
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
+    connected_with_asset("fin.ledger");
     sg_json *j = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
-    sg_json_decref(j);
-    assert_int_equal(
-        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
-        201);
-    sg_json_decref(j);
-    assert_int_equal(gate_call("POST", "/api/v1/assets",
-                               "{\"name\":\"fin.ledger\",\"type\":\"dataset\","
-                               "\"connection\":\"desk\"}",
-                               &j),
-                     201);
-    sg_json_decref(j);
     sg_json_decref(sim_call("PUT", "/api/x_snowsim/faults",
                             "{\"rules\":[{\"path\":\"/api/now/table/sc_req_item\",\"method\":"
                             "\"POST\",\"kind\":\"delay\",\"delay_ms\":3000}]}",
@@ -646,71 +604,6 @@ static void test_crash_mid_mirror(void **state)
     assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
     sg_json_decref(j);
     sg_json_decref(sn);
-}
-
-/* Connected, with a manual connection "desk" and the asset. */
-static void connected_with_asset(const char *asset)
-{
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
-    sg_json *j = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
-    sg_json_decref(j);
-    assert_int_equal(
-        gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
-        201);
-    sg_json_decref(j);
-    char body[256];
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"dataset\",\"connection\":\"desk\"}",
-             asset);
-    assert_int_equal(gate_call("POST", "/api/v1/assets", body, &j), 201);
-    sg_json_decref(j);
-}
-
-/* Creates a request as alice and waits until it is mirrored; fills its ids. */
-static void request_mirrored(const char *body, char id[33], char sys_id[33])
-{
-    sg_json *j = NULL;
-    assert_int_equal(gate_call("POST", "/api/v1/requests", body, &j), 201);
-    snprintf(id, 33, "%s", sg_json_get_str(j, "id"));
-    sg_json_decref(j);
-    char path[128];
-    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
-    sys_id[0] = '\0';
-    for (int i = 0; i < 1200 && !sys_id[0]; i++) {
-        assert_int_equal(gate_call("GET", path, NULL, &j), 200);
-        const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
-        if (s)
-            snprintf(sys_id, 33, "%s", s);
-        sg_json_decref(j);
-        struct timespec t = {0, 50 * 1000 * 1000};
-        nanosleep(&t, NULL);
-    }
-    if (!sys_id[0])
-        fail_msg("request %s was never mirrored", id);
-}
-
-/* snowsim's admin decides the ServiceNow request through an approval record. */
-static void sn_admin_decides(const char *sys_id, const char *state, char admin_id[33])
-{
-    sg_json *j = sim_call(
-        "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
-        NULL, 200);
-    snprintf(admin_id, 33, "%s",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
-    sg_json_decref(j);
-    char body[256], q[128];
-    snprintf(body, sizeof(body),
-             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}", admin_id,
-             sys_id);
-    j = sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
-    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s",
-             sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
-    sg_json_decref(j);
-    snprintf(body, sizeof(body), "{\"state\":\"%s\"}", state);
-    sg_json_decref(sim_call("PATCH", q, body, 200));
 }
 
 typedef struct link_ctx {

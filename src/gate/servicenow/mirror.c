@@ -16,14 +16,23 @@
 #include <string.h>
 #include <time.h>
 
-int sg_mirror_enqueue(sg_conn *c, const char *id)
+/* Whether an integration is configured: without one there is nothing to tell ServiceNow. */
+static int servicenow_set_up(sg_conn *c, bool *out)
 {
     int64_t n = 0;
     int rc = sg_conn_query_int(c,
                                "SELECT COUNT(*) FROM integrations WHERE status <> "
                                "'not_configured'",
                                NULL, 0, &n);
-    if (rc != SG_OK || n == 0)
+    *out = n > 0;
+    return rc;
+}
+
+int sg_mirror_enqueue(sg_conn *c, const char *id)
+{
+    bool set_up = false;
+    int rc = servicenow_set_up(c, &set_up);
+    if (rc != SG_OK || !set_up)
         return rc;
     char key[64];
     snprintf(key, sizeof(key), "mirror:%s", id);
@@ -215,12 +224,9 @@ int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char
 {
     if (sg_str_startswith(actor, "servicenow"))
         return SG_OK;
-    int64_t n = 0;
-    int rc = sg_conn_query_int(c,
-                               "SELECT COUNT(*) FROM integrations WHERE status <> "
-                               "'not_configured'",
-                               NULL, 0, &n);
-    if (rc != SG_OK || n == 0)
+    bool set_up = false;
+    int rc = servicenow_set_up(c, &set_up);
+    if (rc != SG_OK || !set_up)
         return rc;
     char payload[64], key[80];
     snprintf(payload, sizeof(payload), "%s:%lld", id, (long long)seq);
