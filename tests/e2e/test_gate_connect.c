@@ -621,6 +621,68 @@ static int link_tx(sg_conn *c, void *ctx)
                         v, 1, NULL);
 }
 
+/* ServiceNow answers 503 and 429 for a while: the jobs retry (honouring Retry-After), every
+ * request ends up mirrored exactly once. */
+static void test_outage_converges(void **state)
+{
+    (void)state;
+    connected_with_asset("web.sessions");
+    sg_json_decref(sim_call("PUT", "/api/x_snowsim/faults",
+                            "{\"rules\":[{\"path\":\"/api/now/table/sc_re\",\"kind\":"
+                            "\"status\",\"status\":503,\"count\":4},{\"path\":\"/api/now/"
+                            "table/\",\"kind\":\"ratelimit\",\"retry_after\":1,\"count\":3}]}",
+                            200));
+    static const char *const privs[] = {"read", "write"};
+    char ids[2][33];
+    for (int i = 0; i < 2; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"asset\":\"web.sessions\",\"privilege\":\"%s\",\"justification\":"
+                 "\"capacity planning\"}",
+                 privs[i]);
+        sg_json *j = NULL;
+        assert_int_equal(gate_call("POST", "/api/v1/requests", body, &j), 201);
+        snprintf(ids[i], 33, "%s", sg_json_get_str(j, "id"));
+        sg_json_decref(j);
+    }
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/requests/%s", ids[i]);
+        bool mirrored = false;
+        for (int k = 0; k < 1200 && !mirrored; k++) {
+            sg_json *j = NULL;
+            assert_int_equal(gate_call("GET", path, NULL, &j), 200);
+            mirrored = sg_json_typeof(sg_json_get(j, "servicenow")) == SG_JSON_OBJECT;
+            sg_json_decref(j);
+            struct timespec t = {0, 50 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+        assert_true(mirrored);
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "/api/now/table/sc_request?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+                 "&sysparm_fields=sys_id",
+                 ids[i]);
+        sg_json *j = sim_call("GET", q, NULL, 200);
+        assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
+        sg_json_decref(j);
+    }
+    /* The outage was real: the mirror jobs needed retries. */
+    sg_json *jobs = NULL;
+    assert_int_equal(gate_call("GET", "/api/v1/jobs?state=done", NULL, &jobs), 200);
+    int64_t retried = 0;
+    sg_json *items = sg_json_get(jobs, "items");
+    for (size_t k = 0; k < sg_json_array_size(items); k++) {
+        sg_json *job = sg_json_array_get(items, k);
+        int64_t attempts = 0;
+        if (strcmp(sg_json_get_str(job, "kind"), "servicenow.mirror") == 0 &&
+            sg_json_get_int(job, "attempts", &attempts))
+            retried += attempts;
+    }
+    sg_json_decref(jobs);
+    assert_true(retried >= 1);
+}
+
 /* alice's ServiceNow account approving alice's request is a self-approval: refused, on record. */
 static void test_self_approval_in_servicenow(void **state)
 {
@@ -1098,6 +1160,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),
