@@ -177,6 +177,33 @@ static long connect(const char *password, sg_json **result, const char **failed)
     return st;
 }
 
+/* Steps 1 to 4 and Connect and test, which must pass. */
+static void connected(void)
+{
+    steps_1_2(CLIENT_SECRET);
+    step_3();
+    step_4(true);
+    sg_json *res = NULL;
+    const char *failed = NULL;
+    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
+    sg_json_decref(res);
+}
+
+/* Runs fn in a transaction on snowgate's own database, behind the server's back. */
+static void in_gate_store(sg_store_fn fn, void *ctx)
+{
+    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_tx(st, fn, ctx), SG_OK);
+    sg_store_close(st);
+    free(url);
+}
+
 static const char *fix_of(sg_json *result, const char *name)
 {
     sg_json *checks = sg_json_get(result, "checks");
@@ -307,13 +334,8 @@ static int count_credentials(void)
 /* Connected, with a manual connection "desk" and the asset. */
 static void connected_with_asset(const char *asset)
 {
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
+    connected();
     sg_json *j = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &j, &failed), 200);
-    sg_json_decref(j);
     assert_int_equal(
         gate_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j),
         201);
@@ -696,17 +718,8 @@ static void test_self_approval_in_servicenow(void **state)
              sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
     sg_json_decref(j);
     /* alice linked her ServiceNow account (snowsim's admin). */
-    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
-    sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
-    o.migrate = false;
-    o.pool_size = 1;
-    sg_store *st = NULL;
-    assert_int_equal(sg_store_open(&o, &st), SG_OK);
     link_ctx l = {admin_id};
-    assert_int_equal(sg_store_tx(st, link_tx, &l), SG_OK);
-    sg_store_close(st);
-    free(url);
+    in_gate_store(link_tx, &l);
     char id[33], sys_id[33];
     request_mirrored("{\"asset\":\"ops.incidents\",\"privilege\":\"read\","
                      "\"justification\":\"on-call\"}",
@@ -742,13 +755,7 @@ static void test_self_approval_in_servicenow(void **state)
 static void test_disconnect_revokes(void **state)
 {
     (void)state;
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
-    sg_json *res = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
-    sg_json_decref(res);
+    connected();
     assert_int_equal(count_credentials(), 1);
     sg_json *j = NULL;
     assert_int_equal(gate_call("DELETE", "/api/v1/integrations/servicenow", NULL, &j), 204);
@@ -996,24 +1003,9 @@ static int expire_tx(sg_conn *c, void *ctx)
 static void test_refresh_expiry(void **state)
 {
     (void)state;
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
-    sg_json *res = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
-    sg_json_decref(res);
+    connected();
     /* Time passes beyond the refresh token's lifespan. */
-    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
-    sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
-    o.migrate = false;
-    o.pool_size = 1;
-    sg_store *st = NULL;
-    assert_int_equal(sg_store_open(&o, &st), SG_OK);
-    assert_int_equal(sg_store_tx(st, expire_tx, NULL), SG_OK);
-    sg_store_close(st);
-    free(url);
+    in_gate_store(expire_tx, NULL);
     sg_json *j = NULL;
     assert_int_equal(gate_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     assert_non_null(strstr(
@@ -1072,29 +1064,14 @@ static int tamper_tx(sg_conn *c, void *ctx)
 static void test_audit_verify(void **state)
 {
     (void)state;
-    steps_1_2(CLIENT_SECRET);
-    step_3();
-    step_4(true);
-    sg_json *res = NULL;
-    const char *failed = NULL;
-    assert_int_equal(connect(SVC_PASSWORD, &res, &failed), 200);
-    sg_json_decref(res);
+    connected();
     const char *argv[] = {SG_BUILD_DIR "/snowgate", "audit", "verify", "--data", gate_dir, NULL};
     sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
     assert_int_equal(h_run(argv, NULL, 20000, &out, &err), 0);
     /* user.added, servicenow.configured, servicenow.connected */
     assert_non_null(strstr(sg_buf_str(&out), "audit log intact: 3 entries, head "));
     sg_buf_reset(&out);
-    char *url = sg_xasprintf("sqlite:%s/snowgate.db", gate_dir);
-    sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
-    o.migrate = false;
-    o.pool_size = 1;
-    sg_store *st = NULL;
-    assert_int_equal(sg_store_open(&o, &st), SG_OK);
-    assert_int_equal(sg_store_tx(st, tamper_tx, NULL), SG_OK);
-    sg_store_close(st);
-    free(url);
+    in_gate_store(tamper_tx, NULL);
     assert_int_equal(h_run(argv, NULL, 20000, &out, &err), 1);
     assert_non_null(strstr(sg_buf_str(&err), "audit log tampered: entry 2 was edited"));
     sg_buf_free(&out);

@@ -164,14 +164,7 @@ static int webhook_send(sg_app *app, const req_info *ri, const char *id, const c
     sg_json_set_str(body, "asset", ri->asset);
     sg_json_set_str(body, "for", ri->beneficiary);
     sg_json_set_str(body, "privilege", ri->privilege);
-    sg_json *privs = sg_json_array();
-    sg_json_append(privs, sg_json_string("SELECT"));
-    if (strcmp(ri->privilege, "write") == 0) {
-        sg_json_append(privs, sg_json_string("INSERT"));
-        sg_json_append(privs, sg_json_string("UPDATE"));
-        sg_json_append(privs, sg_json_string("DELETE"));
-    }
-    sg_json_set(body, "privileges", privs);
+    sg_json_set(body, "privileges", sg_request_privileges(ri->privilege));
     if (ri->duration_s > 0 && strcmp(type, "access.grant") == 0)
         sg_json_set_int(body, "duration_seconds", ri->duration_s);
     char *text = sg_json_dump(body);
@@ -363,15 +356,7 @@ static int mark_tx(sg_conn *c, void *ctx)
     int rc = load(c, m->id, &ri);
     if (rc != SG_OK)
         return rc;
-    bool owner = false;
-    sg_json *o = NULL;
-    if (sg_json_parse(ri.owners, strlen(ri.owners), 0, 0, &o) == SG_OK)
-        for (size_t i = 0; !owner && i < sg_json_array_size(o); i++) {
-            const char *s = sg_json_str(sg_json_array_get(o, i));
-            owner = s && strcmp(s, m->caller->name) == 0;
-        }
-    sg_json_decref(o);
-    if (!owner && m->caller->role == SG_ROLE_MEMBER)
+    if (!sg_request_may_decide(m->caller, ri.owners))
         return sg_err_set(SG_EFORBIDDEN,
                           "only the owners of %s, stewards and admins mark its "
                           "requests done",

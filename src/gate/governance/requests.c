@@ -81,7 +81,7 @@ static bool is_owner(const char *owners, const char *name)
     return found;
 }
 
-static bool may_decide(const sg_user *u, const char *owners)
+bool sg_request_may_decide(const sg_user *u, const char *owners)
 {
     return u->role == SG_ROLE_ADMIN || u->role == SG_ROLE_STEWARD || is_owner(owners, u->name);
 }
@@ -89,7 +89,8 @@ static bool may_decide(const sg_user *u, const char *owners)
 static bool may_see(const sg_user *u, const sg_rows *r)
 {
     return strcmp(sg_rows_text(r, C_REQUESTER), u->name) == 0 ||
-           strcmp(sg_rows_text(r, C_FOR), u->name) == 0 || may_decide(u, sg_rows_text(r, C_OWNERS));
+           strcmp(sg_rows_text(r, C_FOR), u->name) == 0 ||
+           sg_request_may_decide(u, sg_rows_text(r, C_OWNERS));
 }
 
 static void set_opt(sg_json *o, const char *key, const sg_rows *r, int col)
@@ -100,7 +101,7 @@ static void set_opt(sg_json *o, const char *key, const sg_rows *r, int col)
         sg_json_set_str(o, key, sg_rows_text(r, col));
 }
 
-static sg_json *privileges_json(const char *privilege)
+sg_json *sg_request_privileges(const char *privilege)
 {
     sg_json *a = sg_json_array();
     sg_json_append(a, sg_json_string("SELECT"));
@@ -119,7 +120,7 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
     sg_json_set_str(o, "state", sg_rows_text(r, C_STATE));
     sg_json_set_str(o, "action", sg_rows_text(r, C_ACTION));
     sg_json_set_str(o, "privilege", sg_rows_text(r, C_PRIV));
-    sg_json_set(o, "privileges", privileges_json(sg_rows_text(r, C_PRIV)));
+    sg_json_set(o, "privileges", sg_request_privileges(sg_rows_text(r, C_PRIV)));
     sg_json_set_str(o, "asset", sg_rows_text(r, C_ASSET));
     sg_json_set_str(o, "justification", sg_rows_text(r, C_JUST));
     set_opt(o, "duration", r, C_DUR);
@@ -137,7 +138,7 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
         sg_json *g = sg_json_object();
         sg_json_set_str(g, "asset", sg_rows_text(r, C_ASSET));
         sg_json_set_str(g, "for", sg_rows_text(r, C_FOR));
-        sg_json_set(g, "privileges", privileges_json(sg_rows_text(r, C_PRIV)));
+        sg_json_set(g, "privileges", sg_request_privileges(sg_rows_text(r, C_PRIV)));
         set_opt(g, "expires_at", r, C_EXPIRES);
         sg_json_set(o, "grant", g);
     } else {
@@ -160,18 +161,28 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
     return o;
 }
 
+/* Appends to the request's history; *seq_out (may be NULL) gets the entry's number. */
 static int history_add(sg_conn *c, const char *id, const char *actor, const char *event,
-                       const char *from, const char *to, const char *note)
+                       const char *from, const char *to, const char *note, int64_t *seq_out)
 {
+    int64_t seq = 0;
+    sg_val k[] = {SG_VTEXT(id)};
+    int rc = sg_conn_query_int(
+        c, "SELECT COALESCE(MAX(seq), 0) + 1 FROM request_history WHERE request_id = ?1", k, 1,
+        &seq);
+    if (rc != SG_OK)
+        return rc;
     char now[32];
     sg_now_iso(now);
-    sg_val v[] = {SG_VTEXT(id),   SG_VTEXT(now), SG_VTEXT(actor),           SG_VTEXT(event),
-                  SG_VTEXT(from), SG_VTEXT(to),  SG_VTEXT(note ? note : "")};
-    return sg_conn_exec(c,
-                        "INSERT INTO request_history (request_id, seq, at, actor, event, "
-                        "from_state, to_state, note) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) "
-                        "+ 1 FROM request_history WHERE request_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
-                        v, 7, NULL);
+    sg_val v[] = {SG_VTEXT(id),    SG_VINT(seq),   SG_VTEXT(now), SG_VTEXT(actor),
+                  SG_VTEXT(event), SG_VTEXT(from), SG_VTEXT(to),  SG_VTEXT(note ? note : "")};
+    rc = sg_conn_exec(c,
+                      "INSERT INTO request_history (request_id, seq, at, actor, event, "
+                      "from_state, to_state, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                      v, 8, NULL);
+    if (rc == SG_OK && seq_out)
+        *seq_out = seq;
+    return rc;
 }
 
 /* Audit detail: {"from","to","note"} as JSON text (owned by the caller). */
@@ -213,7 +224,7 @@ int sg_request_move(sg_conn *c, const char *id, const char *to, const char *acto
     char now[32];
     sg_now_iso(now);
     sg_val v[] = {SG_VTEXT(to), SG_VTEXT(now), SG_VTEXT(id), SG_VTEXT(from)};
-    int64_t changed = 0;
+    int64_t changed = 0, seq = 0;
     rc = sg_conn_exec(c,
                       "UPDATE requests SET state = ?1, updated_at = ?2 WHERE id = ?3 AND "
                       "state = ?4",
@@ -221,12 +232,7 @@ int sg_request_move(sg_conn *c, const char *id, const char *to, const char *acto
     if (rc == SG_OK && changed != 1)
         rc = sg_err_set(SG_ECONFLICT, "request %s changed meanwhile; try again", id);
     if (rc == SG_OK)
-        rc = history_add(c, id, actor, "transition", from, to, note);
-    int64_t seq = 0;
-    sg_val k[] = {SG_VTEXT(id)};
-    if (rc == SG_OK)
-        rc = sg_conn_query_int(c, "SELECT MAX(seq) FROM request_history WHERE request_id = ?1", k,
-                               1, &seq);
+        rc = history_add(c, id, actor, "transition", from, to, note, &seq);
     if (rc == SG_OK)
         rc = sg_mirror_update_enqueue(c, id, seq, actor);
     if (rc != SG_OK)
@@ -330,8 +336,8 @@ static int create_tx(sg_conn *c, void *ctx)
                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
                      v, 10, NULL);
     if (rc == SG_OK)
-        rc =
-            history_add(c, x->id, x->caller->name, "transition", NULL, "pending", x->justification);
+        rc = history_add(c, x->id, x->caller->name, "transition", NULL, "pending", x->justification,
+                         NULL);
     if (rc != SG_OK)
         return rc;
     sg_json *det = sg_json_object();
@@ -515,7 +521,7 @@ static int list_tx(sg_conn *c, void *ctx)
         bool mine = strcmp(sg_rows_text(r, C_REQUESTER), l->caller->name) == 0 ||
                     strcmp(sg_rows_text(r, C_FOR), l->caller->name) == 0;
         bool keep = l->kind == LIST_INBOX
-                        ? !mine && may_decide(l->caller, sg_rows_text(r, C_OWNERS))
+                        ? !mine && sg_request_may_decide(l->caller, sg_rows_text(r, C_OWNERS))
                     : l->kind == LIST_GRANTS ? all || mine
                                              : may_see(l->caller, r);
         if (l->kind == LIST_GRANTS && strcmp(sg_rows_text(r, C_ACTION), "grant") != 0)
@@ -606,7 +612,7 @@ static int decide_tx(sg_conn *c, void *ctx)
     } else if (own) {
         rc = sg_err_set(SG_EFORBIDDEN, "you cannot decide a request you made or that is for you; "
                                        "another approver must");
-    } else if (!may_decide(x->caller, sg_rows_text(r, C_OWNERS))) {
+    } else if (!sg_request_may_decide(x->caller, sg_rows_text(r, C_OWNERS))) {
         rc = sg_err_set(SG_EFORBIDDEN,
                         "only the owners of %s, stewards and admins decide its "
                         "requests",
@@ -633,7 +639,7 @@ static int decide_tx(sg_conn *c, void *ctx)
         }
         /* A different decision after the first: kept on record, never applied. */
         x->conflict = true;
-        rc = history_add(c, x->id, name, "conflict", x->state, to, x->comment);
+        rc = history_add(c, x->id, name, "conflict", x->state, to, x->comment, NULL);
         if (rc != SG_OK)
             return rc;
         char *detail = move_detail(x->state, to, x->comment);
@@ -700,7 +706,7 @@ static int flag_tx(sg_conn *c, void *ctx)
     char from[16];
     int rc = state_of(c, f->id, from);
     if (rc == SG_OK)
-        rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note);
+        rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note, NULL);
     if (rc != SG_OK)
         return rc;
     char *detail = move_detail(from, f->attempted, f->note);

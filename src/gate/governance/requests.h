@@ -16,6 +16,12 @@
 
 /* True when the state machine allows from -> to. */
 bool sg_request_can_move(const char *from, const char *to);
+/* The SQL privileges a privilege level maps to: read -> ["SELECT"]; write -> ["SELECT",
+ * "INSERT", "UPDATE", "DELETE"]. The caller owns the array. */
+sg_json *sg_request_privileges(const char *privilege);
+/* Whether u decides requests on an asset with these owners (a JSON array of user names):
+ * its owners, stewards and admins do. */
+bool sg_request_may_decide(const sg_user *u, const char *owners);
 /* True for a state the machine knows. */
 bool sg_request_state_valid(const char *s);
 
