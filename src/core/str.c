@@ -194,6 +194,14 @@ size_t sg_strlcpy(char *dst, const char *src, size_t size)
     return len;
 }
 
+size_t sg_strlcat(char *dst, const char *src, size_t size)
+{
+    size_t have = strnlen(dst, size);
+    if (have == size)
+        return size + strlen(src);
+    return have + sg_strlcpy(dst + have, src, size - have);
+}
+
 bool sg_str_ieq(const char *a, const char *b)
 {
     return a && b && strcasecmp(a, b) == 0;

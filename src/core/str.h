@@ -30,6 +30,9 @@ void sg_iso_from_unix(int64_t unix_s, char out[32]);
 
 /* Copies with truncation, always NUL-terminating. Returns the length of src. */
 size_t sg_strlcpy(char *dst, const char *src, size_t size);
+/* Appends with truncation, always NUL-terminating a dst that was terminated. Returns the
+ * length it tried to make. */
+size_t sg_strlcat(char *dst, const char *src, size_t size);
 
 /* ASCII case-insensitive equality. */
 bool sg_str_ieq(const char *a, const char *b);

@@ -1,4 +1,5 @@
-/* user_cmd: `snowgate user add NAME --role admin|steward|member [--email E]`. */
+/* user_cmd: `snowgate user add NAME --role R [--email E] [--db-role ROLE]` and
+ * `snowgate user set NAME [--role R] [--db-role ROLE]`. */
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -13,6 +14,7 @@
 static const sg_cli_flag add_flags[] = {
     {"role", NULL, "ROLE", "admin, steward or member"},
     {"email", NULL, "EMAIL", "the user's email address"},
+    {"db-role", NULL, "ROLE", "the user's role in the PostgreSQL data sources (grants go to it)"},
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
@@ -53,7 +55,8 @@ static int user_add(int argc, char **argv, char **envp)
     char token[65];
     sg_user u;
     if (rc == SG_OK)
-        rc = sg_users_add(app.store, cli.positional[0], role, sg_cli_get(&cli, "email"), token, &u);
+        rc = sg_users_add(app.store, cli.positional[0], role, sg_cli_get(&cli, "email"),
+                          sg_cli_get(&cli, "db-role"), token, &u);
     if (rc != SG_OK) {
         fprintf(stderr, "snowgate user add: %s\n", sg_err_msg());
         sg_app_close(&app);
@@ -67,17 +70,75 @@ static int user_add(int argc, char **argv, char **envp)
     return SG_EXIT_OK;
 }
 
+static const sg_cli_flag set_flags[] = {
+    {"role", NULL, "ROLE", "admin, steward or member"},
+    {"db-role", NULL, "ROLE", "the user's PostgreSQL role; \"\" removes it"},
+    {"data", "data_dir", "DIR", "data directory (as for serve)"},
+    {"store", "store.url", "URL", "store location (as for serve)"},
+    {"config", NULL, "FILE", "INI config file"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const sg_cli_spec set_spec = {
+    "snowgate",
+    "user set",
+    "Change a user's role or database role. Grants already applied stay with the old database "
+    "role until they expire or are revoked.",
+    "NAME",
+    set_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+static int user_set(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    memset(&app, 0, sizeof(app));
+    int status = sg_cli_parse(&set_spec, argc, argv, envp, &app.cfg, &cli);
+    if (status >= 0)
+        return status;
+    sg_role role = SG_ROLE_MEMBER;
+    const char *role_s = sg_cli_get(&cli, "role"), *db_role = sg_cli_get(&cli, "db-role");
+    const char *why = cli.npositional != 1  ? "give exactly one user NAME"
+                      : !role_s && !db_role ? "give --role, --db-role or both"
+                      : role_s && sg_role_parse(role_s, &role) != SG_OK ? sg_err_msg()
+                                                                        : NULL;
+    if (why) {
+        fprintf(stderr, "snowgate user set: %s\n\n", why);
+        sg_cli_usage(&set_spec, stderr);
+        sg_cfg_free(sg_gate_config_keys, &app.cfg);
+        return SG_EXIT_USAGE;
+    }
+    sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
+    int rc = sg_app_open(&app);
+    if (rc == SG_OK)
+        rc = sg_users_set(app.store, cli.positional[0], role_s ? &role : NULL, db_role, "cli");
+    if (rc != SG_OK) {
+        fprintf(stderr, "snowgate user set: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    fprintf(stderr, "changed user '%s'\n", cli.positional[0]);
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
+#define USER_USAGE                                                                                 \
+    "Usage: snowgate user add NAME --role admin|steward|member [--email E] [--db-role ROLE]\n"     \
+    "       snowgate user set NAME [--role admin|steward|member] [--db-role ROLE]\n"
+
 int sg_cmd_user(int argc, char **argv, char **envp)
 {
     if (argc >= 2 && strcmp(argv[1], "add") == 0)
         return user_add(argc - 1, argv + 1, envp);
+    if (argc >= 2 && strcmp(argv[1], "set") == 0)
+        return user_set(argc - 1, argv + 1, envp);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: snowgate user add NAME --role admin|steward|member [--email E]\n");
+        printf(USER_USAGE);
         return SG_EXIT_OK;
     }
-    fprintf(stderr,
-            "snowgate user: unknown subcommand '%s'\n\nUsage: snowgate user add NAME "
-            "--role admin|steward|member [--email E]\n",
+    fprintf(stderr, "snowgate user: unknown subcommand '%s'\n\n" USER_USAGE,
             argc >= 2 ? argv[1] : "");
     return SG_EXIT_USAGE;
 }

@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "gate/connectors/connectors.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
 #include "gate/servicenow/mirror.h"
@@ -23,8 +24,10 @@ static const struct {
     int (*run)(sg_app *app, const sg_job *job, int64_t *retry_after);
     void (*gave_up)(sg_app *app, const sg_job *job, const char *reason);
 } handlers[] = {
-    {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up}, {"request.expire", sg_expire_job, NULL},
-    {"servicenow.mirror", sg_mirror_job, NULL},           {"servicenow.sync", sg_sync_job, NULL},
+    {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
+    {"request.expire", sg_expire_job, sg_expire_gave_up},
+    {"servicenow.mirror", sg_mirror_job, NULL},
+    {"servicenow.sync", sg_sync_job, NULL},
     {"servicenow.update", sg_mirror_update_job, NULL},
 };
 
@@ -46,9 +49,12 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     snprintf(reason, sizeof(reason), "%s", sg_err_msg());
     sg_log_warn("job failed", "job", job->id, "kind", job->kind, "reason", reason);
     int64_t now = (int64_t)time(NULL);
-    if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) != SG_OK)
+    sg_job last = *job; /* retrying cannot help: this failure is the last */
+    if (retry_after == SG_CONNECTOR_NO_RETRY)
+        last.attempts = SG_JOBS_MAX_ATTEMPTS - 1;
+    if (sg_jobs_fail(app->store, &last, owner, reason, retry_after, now) != SG_OK)
         return;
-    if (job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS && h < sizeof(handlers) / sizeof(handlers[0]) &&
+    if (last.attempts + 1 >= SG_JOBS_MAX_ATTEMPTS && h < sizeof(handlers) / sizeof(handlers[0]) &&
         handlers[h].gave_up)
         handlers[h].gave_up(app, job, reason);
 }

@@ -8,6 +8,7 @@
 #include "core/url.h"
 #include "core/webhook_sig.h"
 #include "gate/governance/audit.h"
+#include "gate/connectors/connectors.h"
 #include "gate/secrets.h"
 
 #include <stdio.h>
@@ -131,10 +132,11 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
             rc = sg_err_set(SG_EINVAL,
                             "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
                             "dbname=analytics user=snowgate\"");
-        else if (strcasestr(dsn, "password") || strchr(dsn, '@'))
-            rc = sg_err_set(SG_EINVAL, "keep the password out of \"dsn\": send it as \"password\", "
-                                       "which is stored encrypted");
-        else
+        else if (strchr(dsn, '@'))
+            rc = sg_err_set(SG_EINVAL, "keep the password out of the \"dsn\": no user@ in a "
+                                       "URI; give ?user= and send \"password\", which is stored "
+                                       "encrypted");
+        else if ((rc = sg_postgres_check_dsn(dsn, app->cfg.allow_insecure_loopback)) == SG_OK)
             sg_json_set_str(cfg, "dsn", dsn);
     } else if (kind && strcmp(kind, "webhook") == 0) {
         const char *url = sg_json_get_str(in, "url");

@@ -5,10 +5,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "core/webhook_sig.h"
-#include "gate/secrets.h"
-#include "http/client.h"
 #include "core/str.h"
+#include "gate/connectors/connectors.h"
 #include "gate/governance/audit.h"
 #include "gate/governance/requests.h"
 
@@ -32,7 +30,45 @@ typedef struct req_info {
     char privilege[16], connection_id[33];
     char config[1100]; /* the connection's JSON config */
     char sealed[1024]; /* the connection's sealed secret, or "" */
+    char asset_type[16], db_role[128];
+    unsigned others; /* privileges (PRIV_*) of the person's other live grants on the asset */
 } req_info;
+
+/* SQL privileges as bits, so grants can be added up and taken away from each other. */
+enum { PRIV_SELECT = 1, PRIV_INSERT = 2, PRIV_UPDATE = 4, PRIV_DELETE = 8 };
+static const char *const priv_names[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+
+static unsigned priv_bits(const char *privilege)
+{
+    return strcmp(privilege, "write") == 0 ? PRIV_SELECT | PRIV_INSERT | PRIV_UPDATE | PRIV_DELETE
+                                           : PRIV_SELECT;
+}
+
+/* The NULL-terminated names of the bits in mask. */
+static void priv_list(unsigned mask, const char *out[5])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++)
+        if (mask & (1u << i))
+            out[n++] = priv_names[i];
+    out[n] = NULL;
+}
+
+static int other_grants(sg_conn *c, const char *id, req_info *ri)
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(ri->asset_id), SG_VTEXT(ri->beneficiary), SG_VTEXT(id)};
+    int rc = sg_conn_query(c,
+                           "SELECT privilege FROM requests WHERE asset_id = ?1 AND beneficiary = "
+                           "?2 AND action = 'grant' AND state = 'fulfilled' AND id <> ?3",
+                           k, 3, &r);
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sg_rows_next(r)) == 1)
+        ri->others |= priv_bits(sg_rows_text(r, 0));
+    sg_rows_free(r);
+    return rc < 0 ? rc : SG_OK;
+}
 
 static int load(sg_conn *c, const char *id, req_info *out)
 {
@@ -41,10 +77,10 @@ static int load(sg_conn *c, const char *id, req_info *out)
     sg_val k[] = {SG_VTEXT(id)};
     int rc = sg_conn_query(c,
                            "SELECT r.state, r.action, c.kind, a.name, r.beneficiary, c.name, "
-                           "a.id, r.duration_s, a.owners, r.privilege, c.id, c.config, c.secret "
-                           "FROM requests r JOIN assets a ON a.id "
-                           "= r.asset_id JOIN connections c ON c.id = a.connection_id WHERE "
-                           "r.id = ?1",
+                           "a.id, r.duration_s, a.owners, r.privilege, c.id, c.config, c.secret, "
+                           "a.type, u.db_role FROM requests r JOIN assets a ON a.id = r.asset_id "
+                           "JOIN connections c ON c.id = a.connection_id LEFT JOIN users u ON "
+                           "u.name = r.beneficiary WHERE r.id = ?1",
                            k, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -66,8 +102,11 @@ static int load(sg_conn *c, const char *id, req_info *out)
     sg_strlcpy(out->config, sg_rows_text(r, 11), sizeof(out->config));
     if (!sg_rows_null(r, 12))
         sg_strlcpy(out->sealed, sg_rows_text(r, 12), sizeof(out->sealed));
+    sg_strlcpy(out->asset_type, sg_rows_text(r, 13), sizeof(out->asset_type));
+    if (!sg_rows_null(r, 14))
+        sg_strlcpy(out->db_role, sg_rows_text(r, 14), sizeof(out->db_role));
     sg_rows_free(r);
-    return SG_OK;
+    return other_grants(c, id, out);
 }
 
 /* approved -> fulfilled, with the expiry time for a time-bound grant; a fulfilled revoke also
@@ -142,67 +181,41 @@ static int read_info(sg_app *app, const char *id, req_info *out)
     return rc;
 }
 
-/* The webhook connector: a Standard Webhooks-signed POST of what to change. The message id
- * is stable per request and step, so a receiver can drop the redeliveries a retry causes.
- * 2xx is success; 429 and 5xx honour Retry-After. */
-static int webhook_send(sg_app *app, const req_info *ri, const char *id, const char *step,
-                        const char *type, int64_t *retry_after)
+/* Runs the change through the request's connector. A fulfilled grant adds its privileges; a
+ * revoke removes what it names and what the grants it ends gave; an expiry removes only what
+ * no other live grant of the person still needs. */
+static int run_connector(sg_app *app, const req_info *ri, const char *id, const char *step,
+                         bool grant, char *note, size_t note_len, int64_t *retry_after)
 {
-    sg_json *cfg = NULL;
-    const char *url = NULL;
-    if (sg_json_parse(ri->config, strlen(ri->config), 0, 0, &cfg) == SG_OK)
-        url = sg_json_get_str(cfg, "url");
-    char binding[96], *secret = NULL;
-    snprintf(binding, sizeof(binding), "connections:%s:secret", ri->connection_id);
-    int rc = !url ? sg_err_set(SG_EINVAL, "connection '%s' has no url", ri->connection)
-             : !ri->sealed[0]
-                 ? sg_err_set(SG_EINVAL, "connection '%s' has no secret", ri->connection)
-                 : sg_secrets_open_value(&app->secrets, binding, ri->sealed, &secret);
-    sg_json *body = sg_json_object();
-    sg_json_set_str(body, "type", type);
-    sg_json_set_str(body, "request", id);
-    sg_json_set_str(body, "asset", ri->asset);
-    sg_json_set_str(body, "for", ri->beneficiary);
-    sg_json_set_str(body, "privilege", ri->privilege);
-    sg_json_set(body, "privileges", sg_request_privileges(ri->privilege));
-    if (ri->duration_s > 0 && strcmp(type, "access.grant") == 0)
-        sg_json_set_int(body, "duration_seconds", ri->duration_s);
-    char *text = sg_json_dump(body);
-    sg_json_decref(body);
-    char msg_id[96];
-    snprintf(msg_id, sizeof(msg_id), "%s:%s", id, step);
-    int64_t ts = (int64_t)time(NULL);
-    sg_buf sig = SG_BUF_INIT(0);
-    if (rc == SG_OK)
-        rc = sg_webhook_sig_sign(secret, msg_id, ts, text, strlen(text), &sig);
-    sg_secrets_free_plain(secret);
-    sg_http_response res = {0};
-    if (rc == SG_OK) {
-        char h_id[128], h_ts[64], h_sig[256];
-        snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
-        snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
-        snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sg_buf_str(&sig));
-        const char *hdrs[] = {"Content-Type: application/json", h_id, h_ts, h_sig, NULL};
-        sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
-        o.allow_insecure_loopback = app->cfg.allow_insecure_loopback;
-        o.timeout_ms = 20000;
-        o.max_response = 64 * 1024;
-        rc = sg_http_request(&o, "POST", url, hdrs, text, strlen(text), &res);
-    }
-    if (rc == SG_OK && (res.status < 200 || res.status > 299)) {
-        const char *ra = sg_http_response_header(&res, "Retry-After");
-        int64_t secs = 0;
-        if (ra && sg_parse_i64(ra, 0, 86400, "Retry-After", &secs) == SG_OK)
-            *retry_after = secs;
-        rc = sg_err_set(res.status == 429 || res.status >= 500 ? SG_EUNAVAIL : SG_EINVAL,
-                        "the webhook receiver of connection '%s' answered HTTP %ld", ri->connection,
-                        res.status);
-    }
-    sg_http_response_free(&res);
-    sg_buf_free(&sig);
-    free(text);
-    sg_json_decref(cfg);
-    return rc;
+    unsigned mask = priv_bits(ri->privilege);
+    if (strcmp(step, "fulfil") == 0 && !grant)
+        mask |= ri->others;
+    if (strcmp(step, "expire") == 0)
+        mask &= ~ri->others;
+    const char *privs[5];
+    priv_list(mask, privs);
+    sg_access_change ch = {
+        .request_id = id,
+        .step = step,
+        .grant = grant,
+        .privilege = ri->privilege,
+        .privileges = privs,
+        .asset = ri->asset,
+        .asset_type = ri->asset_type,
+        .beneficiary = ri->beneficiary,
+        .db_role = ri->db_role[0] ? ri->db_role : NULL,
+        .duration_s = ri->duration_s,
+        .connection = ri->connection,
+        .connection_id = ri->connection_id,
+        .config = ri->config,
+        .sealed = ri->sealed,
+    };
+    note[0] = '\0';
+    if (strcmp(ri->kind, "postgres") == 0)
+        return sg_postgres_apply(app, &ch, note, note_len, retry_after);
+    if (strcmp(ri->kind, "webhook") == 0)
+        return sg_webhook_apply(app, &ch, retry_after);
+    return sg_err_set(SG_EINTERNAL, "no connector for kind '%s'", ri->kind);
 }
 
 int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
@@ -220,15 +233,14 @@ int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
                     "request", job->payload, "connection", ri.connection);
         return SG_OK;
     }
-    if (strcmp(ri.kind, "webhook") != 0)
-        return sg_err_set(SG_EUNAVAIL,
-                          "the %s connector is not built yet; apply the change by hand", ri.kind);
-    rc = webhook_send(app, &ri, job->payload, "fulfil",
-                      strcmp(ri.action, "grant") == 0 ? "access.grant" : "access.revoke",
-                      retry_after);
+    char remark[300], note[600];
+    rc = run_connector(app, &ri, job->payload, "fulfil", strcmp(ri.action, "grant") == 0, remark,
+                       sizeof(remark), retry_after);
     if (rc != SG_OK)
         return rc;
-    done_ctx d = {job->payload, "snowgate", "applied through the webhook connector", false};
+    snprintf(note, sizeof(note), "applied through the %s connection '%s'%s%s", ri.kind,
+             ri.connection, remark[0] ? "; " : "", remark);
+    done_ctx d = {job->payload, "snowgate", note, false};
     return sg_store_tx(app->store, done_tx, &d);
 }
 
@@ -265,6 +277,7 @@ void sg_fulfil_gave_up(sg_app *app, const sg_job *job, const char *reason)
 typedef struct expire_ctx {
     const char *id;
     bool by_hand;
+    const char *remark;
 } expire_ctx;
 
 static int expire_tx(sg_conn *c, void *ctx)
@@ -283,7 +296,8 @@ static int expire_tx(sg_conn *c, void *ctx)
                  "connection)",
                  ri.beneficiary, ri.asset, ri.connection);
     else
-        snprintf(note, sizeof(note), "the grant's time is up; revoked through %s", ri.connection);
+        snprintf(note, sizeof(note), "the grant's time is up; revoked through %s%s%s",
+                 ri.connection, x->remark[0] ? "; " : "", x->remark);
     return sg_request_move(c, x->id, "expired", "snowgate", note);
 }
 
@@ -297,15 +311,25 @@ int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return rc;
     if (strcmp(ri.state, "fulfilled") != 0)
         return SG_OK;
-    if (strcmp(ri.kind, "postgres") == 0)
-        return sg_err_set(SG_EUNAVAIL, "the %s connector is not built yet; revoke by hand",
-                          ri.kind);
-    if (strcmp(ri.kind, "webhook") == 0 &&
-        (rc = webhook_send(app, &ri, job->payload, "expire", "access.revoke", retry_after)) !=
-            SG_OK)
+    char remark[300] = "";
+    bool by_hand = strcmp(ri.kind, "manual") == 0;
+    if (!by_hand && (rc = run_connector(app, &ri, job->payload, "expire", false, remark,
+                                        sizeof(remark), retry_after)) != SG_OK)
         return rc;
-    expire_ctx x = {job->payload, strcmp(ri.kind, "manual") == 0};
+    expire_ctx x = {job->payload, by_hand, remark};
     return sg_store_tx(app->store, expire_tx, &x);
+}
+
+void sg_expire_gave_up(sg_app *app, const sg_job *job, const char *reason)
+{
+    char note[700];
+    snprintf(note, sizeof(note),
+             "the grant's time is up but revoking failed: %s; remove the access by hand, or fix "
+             "the cause and replay the dead job",
+             reason);
+    if (sg_request_flag(app, job->payload, "snowgate", "expired", note) != SG_OK)
+        sg_log_error("could not record the failed expiry", "request", job->payload, "reason",
+                     sg_err_msg());
 }
 
 typedef struct sweep_ctx {

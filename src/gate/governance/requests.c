@@ -253,7 +253,7 @@ typedef struct create_ctx {
     int64_t duration_s;
 } create_ctx;
 
-static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33])
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *postgres)
 {
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
@@ -272,6 +272,7 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33])
     }
     sg_strlcpy(asset_id, sg_rows_text(r, 0), 33);
     const char *type = sg_rows_text(r, 1), *kind = sg_rows_text(r, 2);
+    *postgres = strcmp(kind, "postgres") == 0;
     if (strcmp(kind, "postgres") == 0 && strcmp(type, "table") != 0 && strcmp(type, "view") != 0)
         rc = sg_err_set(SG_EINVAL,
                         "asset '%s' is a %s; its postgres connection '%s' grants on tables and "
@@ -289,18 +290,26 @@ static int create_tx(sg_conn *c, void *ctx)
 {
     create_ctx *x = ctx;
     char asset_id[33];
-    int rc = check_asset(c, x, asset_id);
+    bool postgres = false;
+    int rc = check_asset(c, x, asset_id, &postgres);
     if (rc != SG_OK)
         return rc;
-    int64_t n = 0;
-    sg_val u[] = {SG_VTEXT(x->beneficiary)};
-    rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
-    if (rc != SG_OK)
-        return rc;
-    if (n == 0)
-        return sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
-    /* One open request per person, asset and access: a second one would only confuse. */
     sg_rows *r = NULL;
+    sg_val u[] = {SG_VTEXT(x->beneficiary)};
+    rc = sg_conn_query(c, "SELECT db_role FROM users WHERE name = ?1", u, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) != 1)
+        rc = sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
+    else if (postgres && sg_rows_null(r, 0))
+        rc = sg_err_set(SG_EINVAL,
+                        "%s has no database role, so there is nothing to grant %s to; an admin "
+                        "sets it with `snowgate user set %s --db-role ROLE`",
+                        x->beneficiary, x->asset, x->beneficiary);
+    sg_rows_free(r);
+    if (rc != SG_OK)
+        return rc;
+    /* One open request per person, asset and access: a second one would only confuse. */
     sg_val d[] = {SG_VTEXT(asset_id), SG_VTEXT(x->beneficiary), SG_VTEXT(x->action),
                   SG_VTEXT(x->privilege)};
     rc = sg_conn_query(c,

@@ -5,9 +5,11 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/str.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,7 +39,7 @@ static void token_hash(const char *token, char out[65])
 }
 
 typedef struct add_ctx {
-    const char *name, *email;
+    const char *name, *email, *db_role;
     sg_role role;
     const char *hash;
     sg_user *u;
@@ -49,11 +51,11 @@ static int add_tx(sg_conn *c, void *ctx)
     char now[32];
     sg_now_iso(now);
     sg_val u[] = {SG_VTEXT(a->u->id), SG_VTEXT(a->name), SG_VTEXT(sg_role_name(a->role)),
-                  SG_VTEXT(a->email), SG_VTEXT(now)};
+                  SG_VTEXT(a->email), SG_VTEXT(now),     SG_VTEXT(a->db_role)};
     int rc = sg_conn_exec(c,
-                          "INSERT INTO users (id, name, role, email, created_at) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5)",
-                          u, 5, NULL);
+                          "INSERT INTO users (id, name, role, email, created_at, db_role) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                          u, 6, NULL);
     if (rc == SG_ECONFLICT)
         return sg_err_set(SG_ECONFLICT, "a user named '%s' already exists", a->name);
     if (rc != SG_OK)
@@ -65,18 +67,35 @@ static int add_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     /* The new user and their record commit together. */
-    char detail[64];
-    snprintf(detail, sizeof(detail), "{\"role\":\"%s\"}", sg_role_name(a->role));
-    return sg_audit_append(c, "cli", "user.added", a->name, detail);
+    sg_json *d = sg_json_object();
+    sg_json_set_str(d, "role", sg_role_name(a->role));
+    if (a->db_role)
+        sg_json_set_str(d, "db_role", a->db_role);
+    char *detail = sg_json_dump(d);
+    sg_json_decref(d);
+    rc = sg_audit_append(c, "cli", "user.added", a->name, detail);
+    free(detail);
+    return rc;
+}
+
+int sg_users_check_db_role(const char *db_role)
+{
+    size_t n = strlen(db_role);
+    if (n == 0 || n > 63 || !sg_str_printable(db_role, n))
+        return sg_err_set(SG_EINVAL,
+                          "a database role name is 1 to 63 printable bytes (PostgreSQL's limit)");
+    return SG_OK;
 }
 
 int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email,
-                 char token_out[65], sg_user *out)
+                 const char *db_role, char token_out[65], sg_user *out)
 {
     size_t nl = name ? strlen(name) : 0;
     if (nl == 0 || nl > 100 || !sg_str_printable(name, nl) || strchr(name, ' '))
         return sg_err_set(SG_EINVAL,
                           "user name must be 1 to 100 printable characters without spaces");
+    if (db_role && sg_users_check_db_role(db_role) != SG_OK)
+        return SG_EINVAL;
     memset(out, 0, sizeof(*out));
     sg_random_hex(out->id, 16);
     snprintf(out->name, sizeof(out->name), "%s", name);
@@ -86,11 +105,53 @@ int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email
         return rc;
     char hash[65];
     token_hash(token_out, hash);
-    add_ctx a = {name, email, role, hash, out};
+    add_ctx a = {name, email, db_role, role, hash, out};
     rc = sg_store_tx(st, add_tx, &a);
     if (rc != SG_OK)
         sg_wipe(token_out, 65);
     return rc;
+}
+
+typedef struct set_ctx {
+    const char *name, *db_role, *actor;
+    const sg_role *role;
+} set_ctx;
+
+static int set_tx(sg_conn *c, void *ctx)
+{
+    set_ctx *x = ctx;
+    sg_json *d = sg_json_object();
+    int64_t changed = 0;
+    int rc = SG_OK;
+    if (x->role) {
+        sg_val v[] = {SG_VTEXT(sg_role_name(*x->role)), SG_VTEXT(x->name)};
+        rc = sg_conn_exec(c, "UPDATE users SET role = ?1 WHERE name = ?2", v, 2, &changed);
+        sg_json_set_str(d, "role", sg_role_name(*x->role));
+    }
+    if (rc == SG_OK && x->db_role) {
+        sg_val v[] = {*x->db_role ? SG_VTEXT(x->db_role) : SG_VNULL, SG_VTEXT(x->name)};
+        rc = sg_conn_exec(c, "UPDATE users SET db_role = ?1 WHERE name = ?2", v, 2, &changed);
+        sg_json_set(d, "db_role", *x->db_role ? sg_json_string(x->db_role) : sg_json_null());
+    }
+    if (rc == SG_OK && changed == 0)
+        rc = sg_err_set(SG_ENOTFOUND, "no user named '%s'", x->name);
+    char *detail = sg_json_dump(d);
+    sg_json_decref(d);
+    if (rc == SG_OK)
+        rc = sg_audit_append(c, x->actor, "user.changed", x->name, detail);
+    free(detail);
+    return rc;
+}
+
+int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char *db_role,
+                 const char *actor)
+{
+    if (!role && !db_role)
+        return sg_err_set(SG_EINVAL, "nothing to change: give a role or a database role");
+    if (db_role && *db_role && sg_users_check_db_role(db_role) != SG_OK)
+        return SG_EINVAL;
+    set_ctx x = {name, db_role, actor, role};
+    return sg_store_tx(st, set_tx, &x);
 }
 
 typedef struct find_ctx {

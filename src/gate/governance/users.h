@@ -20,7 +20,13 @@ const char *sg_role_name(sg_role r);
 /* Creates a user and an API token; the token (64 hex characters) is written to token_out
  * once and stored only as its SHA-256. A taken name is SG_ECONFLICT. */
 int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email,
-                 char token_out[65], sg_user *out);
+                 const char *db_role, char token_out[65], sg_user *out);
+/* Changes a user's role (when role is not NULL) and database role (when db_role is not NULL;
+ * "" clears it), recorded in the audit log as done by actor. SG_ENOTFOUND for no such user. */
+int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char *db_role,
+                 const char *actor);
+/* A database role name fits PostgreSQL: 1 to 63 bytes, printable. SG_EINVAL otherwise. */
+int sg_users_check_db_role(const char *db_role);
 /* The user a bearer token belongs to; SG_EAUTH when none. */
 int sg_users_by_token(sg_store *st, const char *token, sg_user *out);
 

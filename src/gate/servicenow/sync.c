@@ -67,6 +67,27 @@ static int sn_id_tx(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
+/* The approver's latest comment on approval record approval_id: comments is a journal field,
+ * which the Table API reads as empty on the record itself, so it comes from sys_journal_field. */
+static void comment_of(sg_app *app, const char *base, const char *token, const char *approval_id,
+                       char comment[1024])
+{
+    char path[400];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sys_journal_field?sysparm_query=name%%3Dsysapproval_approver"
+             "%%5Eelement%%3Dcomments%%5Eelement_id%%3D%s%%5EORDERBYDESCsys_created_on&"
+             "sysparm_fields=value&sysparm_limit=1",
+             approval_id);
+    long st = 0;
+    sg_json *j = NULL;
+    if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
+        const char *v = sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "value");
+        if (v)
+            sg_strlcpy(comment, v, 1024);
+    }
+    sg_json_decref(j);
+}
+
 /* The approver (user name) and comment of the approval record in `state`, if any. */
 static void approver_of(sg_app *app, const char *base, const char *token, const char *sys_id,
                         const char *state, char who[128], char who_id[33], char comment[1024])
@@ -74,26 +95,28 @@ static void approver_of(sg_app *app, const char *base, const char *token, const 
     char path[400];
     snprintf(path, sizeof(path),
              "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate%%3D%s"
-             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=approver,approver.user_name,comments&"
-             "sysparm_exclude_reference_link=true&"
-             "sysparm_limit=1",
+             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name&"
+             "sysparm_exclude_reference_link=true&sysparm_limit=1",
              sys_id, state);
     long st = 0;
     sg_json *j = NULL;
     who[0] = who_id[0] = comment[0] = '\0';
+    char approval_id[33] = "";
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
         sg_json *a = sg_json_array_get(sg_json_get(j, "result"), 0);
         const char *u = sg_json_get_str(a, "approver.user_name");
-        const char *cm = sg_json_get_str(a, "comments");
         const char *uid = sg_json_get_str(a, "approver");
+        const char *aid = sg_json_get_str(a, "sys_id");
         if (u)
             sg_strlcpy(who, u, 128);
         if (uid)
             sg_strlcpy(who_id, uid, 33);
-        if (cm)
-            sg_strlcpy(comment, cm, 1024);
+        if (aid && strlen(aid) == 32 && strspn(aid, "0123456789abcdef") == 32)
+            sg_strlcpy(approval_id, aid, sizeof(approval_id));
     }
     sg_json_decref(j);
+    if (approval_id[0])
+        comment_of(app, base, token, approval_id, comment);
 }
 
 int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)

@@ -249,6 +249,9 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
          "acl:sc_req_item:read"},
         {"sysapproval_approver", "read", "sysapproval.correlation_idSTARTSWITHsnowgate:^EQ",
          "acl:sysapproval_approver:read"},
+        /* The approver's comment: a journal entry on the approval record. */
+        {"sys_journal_field", "read", "name=sysapproval_approver^element=comments^EQ",
+         "acl:sys_journal_field:read"},
         {"sys_user_has_role", "read", "user=javascript:gs.getUserID()^EQ",
          "acl:sys_user_has_role:read"},
         {"sc_catalog", "read", NULL, "acl:sc_catalog:read"},

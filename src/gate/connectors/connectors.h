@@ -1,0 +1,52 @@
+/* connectors: how an approved change reaches a data source. One function per connection kind;
+ * each applies one change and is idempotent, because a job may run it more than once.
+ *   postgres - GRANT/REVOKE on a table or view, checked afterwards in the catalog
+ *   webhook  - a Standard Webhooks-signed POST for any other system
+ *   (manual  - nothing to run: a person applies it and marks the request done) */
+#ifndef SG_GATE_CONNECTORS_H
+#define SG_GATE_CONNECTORS_H
+
+#include "gate/app.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A connector sets *retry_after to this when retrying cannot help (a missing role, a refused
+ * privilege): the job is dead at once, for an admin to fix and replay. */
+#define SG_CONNECTOR_NO_RETRY (-2)
+
+typedef struct sg_access_change {
+    const char *request_id;
+    const char *step;      /* "fulfil" or "expire"; with request_id, the idempotency key */
+    bool grant;            /* grant, or revoke */
+    const char *privilege; /* the request's privilege: read or write */
+    /* The SQL privileges to grant or revoke, NULL-terminated (for an expiry, those no other
+     * live grant of the same person still needs). */
+    const char *const *privileges;
+    const char *asset, *asset_type; /* qualified name; table or view */
+    const char *beneficiary;        /* snowgate user name */
+    const char *db_role;            /* their database role, or NULL */
+    int64_t duration_s;             /* 0: no expiry */
+    const char *connection, *connection_id;
+    const char *config; /* the connection's JSON config */
+    const char *sealed; /* the connection's sealed secret, or "" */
+} sg_access_change;
+
+/* Applies the change on a postgres connection. note (may be NULL) receives a remark worth
+ * recording, e.g. that the person still has the privilege through PUBLIC. Transient failures
+ * (the server unreachable, a lock timeout) are SG_EUNAVAIL; others set *retry_after to
+ * SG_CONNECTOR_NO_RETRY. */
+int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
+                      int64_t *retry_after);
+
+/* Checks a postgres DSN when a connection is created: libpq syntax, no password or password
+ * file in it, one host, and an sslmode that verifies the server (allow_insecure_loopback, for
+ * tests and the demo, also admits local sockets and unverified TLS). */
+int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback);
+
+/* Posts the change to a webhook connection. 2xx is success; 429 and 5xx are SG_EUNAVAIL with
+ * the server's Retry-After; other answers are permanent. */
+int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after);
+
+#endif

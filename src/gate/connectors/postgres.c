@@ -1,0 +1,412 @@
+/* postgres: the PostgreSQL connector. GRANT and REVOKE on a table or view, to the person's
+ * database role, then a check in the catalog that the change is really there.
+ *
+ * Every name reaches SQL through PQescapeIdentifier, and every value as a parameter. The
+ * server's address passes the same outbound guard as HTTP (resolved here, then pinned with
+ * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
+#include "gate/connectors/connectors.h"
+
+#include "core/err.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "core/url.h"
+#include "gate/secrets.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CONNECT_TIMEOUT_S "10"
+#define SESSION_OPTIONS   "-c statement_timeout=15000 -c lock_timeout=10000"
+#define SYSTEM_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
+
+/* DSN keys snowgate sets itself, or refuses, whatever the DSN says. */
+static bool key_is_ours(const char *k)
+{
+    static const char *const ours[] = {"password", "passfile",         "dbname",  "hostaddr",
+                                       "options",  "connect_timeout",  "sslmode", "host",
+                                       "port",     "application_name", NULL};
+    for (size_t i = 0; ours[i]; i++)
+        if (strcmp(ours[i], k) == 0)
+            return true;
+    return false;
+}
+
+static const char *opt(const PQconninfoOption *o, const char *key)
+{
+    for (; o && o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    return NULL;
+}
+
+static bool verifying(const char *sslmode)
+{
+    return sslmode && (strcmp(sslmode, "verify-full") == 0 || strcmp(sslmode, "verify-ca") == 0);
+}
+
+static int parse_dsn(const char *dsn, PQconninfoOption **out)
+{
+    char *why = NULL;
+    *out = PQconninfoParse(dsn, &why);
+    if (!*out) {
+        int rc = sg_err_set(SG_EINVAL, "\"dsn\" is not a libpq connection string: %s",
+                            why ? why : "out of memory");
+        PQfreemem(why);
+        return rc;
+    }
+    return SG_OK;
+}
+
+static int check_options(const PQconninfoOption *o, bool insecure)
+{
+    if (opt(o, "password") || opt(o, "passfile"))
+        return sg_err_set(SG_EINVAL, "keep the password out of \"dsn\": send it as \"password\", "
+                                     "which is stored encrypted");
+    if (opt(o, "hostaddr"))
+        return sg_err_set(SG_EINVAL, "give \"host\" in the dsn, not \"hostaddr\": snowgate "
+                                     "resolves and checks the address itself");
+    const char *host = opt(o, "host"), *port = opt(o, "port");
+    if ((host && strchr(host, ',')) || (port && strchr(port, ',')))
+        return sg_err_set(SG_EINVAL, "the dsn names several hosts; give one host per connection");
+    if (!insecure && (!host || host[0] == '/' || host[0] == '@'))
+        return sg_err_set(SG_EDENIED, "the dsn connects through a local socket; give the "
+                                      "database server's host name");
+    const char *mode = opt(o, "sslmode");
+    if (!insecure && mode && !verifying(mode))
+        return sg_err_set(SG_EDENIED,
+                          "sslmode=%s does not verify the database server; use verify-full "
+                          "(the default when sslmode is left out)",
+                          mode);
+    return SG_OK;
+}
+
+int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback)
+{
+    PQconninfoOption *o = NULL;
+    int rc = parse_dsn(dsn, &o);
+    if (rc == SG_OK)
+        rc = check_options(o, allow_insecure_loopback);
+    PQconninfoFree(o);
+    return rc;
+}
+
+/* Resolves host and keeps the first address the outbound guard admits, as text. */
+static int pin_address(const char *host, const char *port, bool insecure, char *addr,
+                       size_t addr_len)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(host, port ? port : "5432", &hints, &res);
+    if (g != 0)
+        return sg_err_set(SG_EUNAVAIL, "cannot resolve database host %s: %s", host,
+                          gai_strerror(g));
+    int rc = sg_err_set(SG_EDENIED, "database host %s has no address", host);
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        rc = sg_url_guard_addr(a->ai_addr, insecure);
+        if (rc != SG_OK)
+            continue;
+        const void *src = a->ai_family == AF_INET6
+                              ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
+                              : (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
+        if (!inet_ntop(a->ai_family, src, addr, (socklen_t)addr_len))
+            rc = sg_err_set(SG_EINTERNAL, "cannot format the address of %s", host);
+        break;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+/* The qualified name: database.schema.name, or schema.name on the DSN's database. */
+typedef struct pg_name {
+    char db[256], schema[256], rel[256];
+} pg_name;
+
+static int split_name(const char *asset, pg_name *n)
+{
+    memset(n, 0, sizeof(*n));
+    char parts[3][256];
+    size_t np = 0;
+    const char *p = asset;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (np == 3 || len == 0 || len >= sizeof(parts[0]))
+            return sg_err_set(SG_EINVAL,
+                              "asset '%s' is not database.schema.table (or schema.table) as the "
+                              "postgres connector needs",
+                              asset);
+        memcpy(parts[np], p, len);
+        parts[np++][len] = '\0';
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    if (np < 2)
+        return sg_err_set(SG_EINVAL,
+                          "asset '%s' names no schema; postgres assets are database.schema.table",
+                          asset);
+    if (np == 3)
+        sg_strlcpy(n->db, parts[0], sizeof(n->db));
+    sg_strlcpy(n->schema, parts[np - 2], sizeof(n->schema));
+    sg_strlcpy(n->rel, parts[np - 1], sizeof(n->rel));
+    return SG_OK;
+}
+
+static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, PGconn **out)
+{
+    *out = NULL;
+    bool insecure = app->cfg.allow_insecure_loopback;
+    sg_json *cfg = NULL;
+    const char *dsn = NULL;
+    if (sg_json_parse(ch->config, strlen(ch->config), 0, 0, &cfg) == SG_OK)
+        dsn = sg_json_get_str(cfg, "dsn");
+    PQconninfoOption *o = NULL;
+    int rc = dsn ? parse_dsn(dsn, &o)
+                 : sg_err_set(SG_EINVAL, "connection '%s' has no dsn", ch->connection);
+    if (rc == SG_OK)
+        rc = check_options(o, insecure);
+    const char *host = rc == SG_OK ? opt(o, "host") : NULL;
+    char addr[INET6_ADDRSTRLEN] = "";
+    if (rc == SG_OK && host && host[0] != '/' && host[0] != '@')
+        rc = pin_address(host, opt(o, "port"), insecure, addr, sizeof(addr));
+    char *password = NULL, binding[96];
+    snprintf(binding, sizeof(binding), "connections:%s:secret", ch->connection_id);
+    if (rc == SG_OK && ch->sealed && *ch->sealed)
+        rc = sg_secrets_open_value(&app->secrets, binding, ch->sealed, &password);
+    if (rc != SG_OK) {
+        PQconninfoFree(o);
+        sg_json_decref(cfg);
+        return rc;
+    }
+    const char *kw[64], *val[64];
+    size_t n = 0;
+    for (const PQconninfoOption *p = o; p->keyword && n < 50; p++)
+        if (p->val && *p->val && !key_is_ours(p->keyword)) {
+            kw[n] = p->keyword;
+            val[n++] = p->val;
+        }
+#define SET(k, v)                                                                                  \
+    do {                                                                                           \
+        kw[n] = (k);                                                                               \
+        val[n++] = (v);                                                                            \
+    } while (0)
+    if (host)
+        SET("host", host);
+    if (addr[0])
+        SET("hostaddr", addr);
+    if (opt(o, "port"))
+        SET("port", opt(o, "port"));
+    if (db && *db)
+        SET("dbname", db);
+    else if (opt(o, "dbname"))
+        SET("dbname", opt(o, "dbname"));
+    if (password)
+        SET("password", password);
+    SET("passfile", "/dev/null");
+    SET("connect_timeout", CONNECT_TIMEOUT_S);
+    SET("options", SESSION_OPTIONS);
+    SET("application_name", "snowgate");
+    const char *mode = opt(o, "sslmode");
+    if (!mode && !insecure)
+        mode = "verify-full";
+    if (mode)
+        SET("sslmode", mode);
+    if (verifying(mode) && !opt(o, "sslrootcert"))
+        SET("sslrootcert", SYSTEM_CA_BUNDLE);
+#undef SET
+    kw[n] = NULL;
+    val[n] = NULL;
+    PGconn *conn = PQconnectdbParams(kw, val, 0);
+    sg_secrets_free_plain(password);
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        char why[400];
+        sg_strlcpy(why, conn ? PQerrorMessage(conn) : "out of memory", sizeof(why));
+        why[strcspn(why, "\n")] = '\0';
+        rc = sg_err_set(SG_EUNAVAIL, "cannot connect to the database of connection '%s': %s",
+                        ch->connection, why);
+        PQfinish(conn);
+    } else {
+        *out = conn;
+    }
+    PQconninfoFree(o);
+    sg_json_decref(cfg);
+    return rc;
+}
+
+/* SQLSTATE classes worth retrying: connection, transaction rollback, resources, operator
+ * intervention, system errors, and lock or statement timeouts. */
+static bool transient(const char *state)
+{
+    if (!state || strlen(state) != 5)
+        return true;
+    static const char *const classes[] = {"08", "40", "53", "57", "58", NULL};
+    for (size_t i = 0; classes[i]; i++)
+        if (strncmp(state, classes[i], 2) == 0)
+            return true;
+    return strcmp(state, "55P03") == 0;
+}
+
+/* Runs sql; on failure sets the error with what was attempted. */
+static int run(PGconn *conn, const char *what, const char *sql, int nparams,
+               const char *const *params, PGresult **keep, int64_t *retry_after)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (keep)
+            *keep = res;
+        else
+            PQclear(res);
+        return SG_OK;
+    }
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    char why[400];
+    sg_strlcpy(why, msg ? msg : PQerrorMessage(conn), sizeof(why));
+    why[strcspn(why, "\n")] = '\0';
+    int rc;
+    if (transient(state)) {
+        rc = sg_err_set(SG_EUNAVAIL, "PostgreSQL failed %s: %s", what, why);
+    } else {
+        rc = sg_err_set(SG_EINVAL, "PostgreSQL refused %s: %s (SQLSTATE %s)", what, why, state);
+        *retry_after = SG_CONNECTOR_NO_RETRY;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* "SELECT, INSERT" from the NULL-terminated list; only known keywords reach SQL. */
+static int privilege_list(const char *const *privs, char *out, size_t len)
+{
+    static const char *const known[] = {"SELECT", "INSERT", "UPDATE", "DELETE", NULL};
+    out[0] = '\0';
+    for (size_t i = 0; privs && privs[i]; i++) {
+        bool ok = false;
+        for (size_t k = 0; known[k]; k++)
+            ok = ok || strcmp(known[k], privs[i]) == 0;
+        if (!ok)
+            return sg_err_set(SG_EINTERNAL, "unknown privilege %s", privs[i]);
+        if (out[0])
+            sg_strlcat(out, ", ", len);
+        sg_strlcat(out, privs[i], len);
+    }
+    return SG_OK;
+}
+
+/* Whether role holds priv on rel: "effective" (has_table_privilege, through any route) or
+ * only as a direct grant (the table's ACL). */
+static int holds(PGconn *conn, const char *role, const char *rel, const char *priv, bool effective,
+                 bool *out, int64_t *retry_after)
+{
+    const char *p[] = {role, rel, priv};
+    const char *sql =
+        effective ? "SELECT has_table_privilege($1, $2, $3)"
+                  : "SELECT EXISTS (SELECT 1 FROM pg_class c CROSS JOIN LATERAL "
+                    "aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee "
+                    "WHERE c.oid = $2::regclass AND r.rolname = $1 AND a.privilege_type = $3)";
+    PGresult *res = NULL;
+    int rc = run(conn, "the privilege check", sql, 3, p, &res, retry_after);
+    if (rc != SG_OK)
+        return rc;
+    *out = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return SG_OK;
+}
+
+static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, char *note,
+                 size_t note_len, int64_t *retry_after)
+{
+    char privs[64];
+    int rc = privilege_list(ch->privileges, privs, sizeof(privs));
+    if (rc != SG_OK || !privs[0])
+        return rc; /* nothing left to revoke: other grants still need all of it */
+    char *schema = PQescapeIdentifier(conn, n->schema, strlen(n->schema));
+    char *rel = PQescapeIdentifier(conn, n->rel, strlen(n->rel));
+    char *role = PQescapeIdentifier(conn, ch->db_role, strlen(ch->db_role));
+    if (!schema || !rel || !role) {
+        rc = sg_err_set(SG_EINVAL, "cannot quote the names of %s: %s", ch->asset,
+                        PQerrorMessage(conn));
+        *retry_after = SG_CONNECTOR_NO_RETRY;
+    }
+    sg_buf qualified = SG_BUF_INIT(0), sql = SG_BUF_INIT(0);
+    if (rc == SG_OK) {
+        sg_buf_printf(&qualified, "%s.%s", schema, rel);
+        sg_buf_printf(&sql,
+                      ch->grant ? "GRANT %s ON TABLE %s TO %s" : "REVOKE %s ON TABLE %s FROM %s",
+                      privs, sg_buf_str(&qualified), role);
+        char what[400];
+        snprintf(what, sizeof(what), "%s %s on %s for role %s", ch->grant ? "GRANT" : "REVOKE",
+                 privs, ch->asset, ch->db_role);
+        rc = run(conn, what, sg_buf_str(&sql), 0, NULL, NULL, retry_after);
+    }
+    /* The check: a grant must be effective; a revoke must leave no direct grant behind, and
+     * what still reaches the role another way is worth a note. */
+    char still[64] = "";
+    for (size_t i = 0; rc == SG_OK && ch->privileges[i]; i++) {
+        bool has = false;
+        rc = holds(conn, ch->db_role, sg_buf_str(&qualified), ch->privileges[i], ch->grant, &has,
+                   retry_after);
+        if (rc == SG_OK && ch->grant && !has)
+            rc = sg_err_set(SG_EUNAVAIL, "after GRANT, role %s still lacks %s on %s", ch->db_role,
+                            ch->privileges[i], ch->asset);
+        if (rc == SG_OK && !ch->grant && has) {
+            rc = sg_err_set(SG_EINVAL,
+                            "after REVOKE, role %s still holds a direct %s grant on %s, made by "
+                            "another role; remove it as that role",
+                            ch->db_role, ch->privileges[i], ch->asset);
+            *retry_after = SG_CONNECTOR_NO_RETRY;
+        }
+        if (rc == SG_OK && !ch->grant) {
+            rc = holds(conn, ch->db_role, sg_buf_str(&qualified), ch->privileges[i], true, &has,
+                       retry_after);
+            if (rc == SG_OK && has) {
+                if (still[0])
+                    sg_strlcat(still, ", ", sizeof(still));
+                sg_strlcat(still, ch->privileges[i], sizeof(still));
+            }
+        }
+    }
+    if (rc == SG_OK && still[0] && note)
+        snprintf(note, note_len,
+                 "role %s still has %s on %s through PUBLIC or a role it belongs to", ch->db_role,
+                 still, ch->asset);
+    sg_buf_free(&sql);
+    sg_buf_free(&qualified);
+    PQfreemem(schema);
+    PQfreemem(rel);
+    PQfreemem(role);
+    return rc;
+}
+
+int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
+                      int64_t *retry_after)
+{
+    if (note && note_len)
+        note[0] = '\0';
+    if (!ch->db_role || !*ch->db_role) {
+        *retry_after = SG_CONNECTOR_NO_RETRY;
+        return sg_err_set(SG_EINVAL,
+                          "%s has no database role; set it with `snowgate user set %s --db-role "
+                          "ROLE`, then replay the job",
+                          ch->beneficiary, ch->beneficiary);
+    }
+    pg_name n;
+    int rc = split_name(ch->asset, &n);
+    if (rc != SG_OK) {
+        *retry_after = SG_CONNECTOR_NO_RETRY;
+        return rc;
+    }
+    PGconn *conn = NULL;
+    rc = connect_db(app, ch, n.db, &conn);
+    if (rc == SG_EINVAL || rc == SG_EDENIED)
+        *retry_after = SG_CONNECTOR_NO_RETRY;
+    if (rc == SG_OK)
+        rc = apply(conn, ch, &n, note, note_len, retry_after);
+    PQfinish(conn);
+    return rc;
+}

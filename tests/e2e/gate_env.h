@@ -1,0 +1,66 @@
+/* gate_env: a snowgate connected to a snowsim, for end-to-end tests of the ServiceNow path. */
+#ifndef SG_TEST_GATE_ENV_H
+#define SG_TEST_GATE_ENV_H
+
+#include "e2e/sim_helpers.h"
+#include "store/store.h"
+
+#define SVC_PASSWORD  "Svc-Pa55word!"
+#define CLIENT_SECRET "snowgate-client-secret"
+
+typedef struct g_env {
+    h_sim sim;
+    h_proc gate;
+    char *dir;          /* snowgate's data directory */
+    char admin_h[128];  /* alice, admin: "Authorization: Bearer ..." */
+    char client_id[64]; /* the OAuth app's, from step 1 */
+    char role_id[33], svc_id[33];
+} g_env;
+
+extern g_env G;
+
+/* Starts snowsim and snowgate (fast timers: webhook_timeout 5, test_interval 1,
+ * reconcile_interval 1, jobs.lease 3) with admin alice, who gets alice_db_role when not NULL. */
+void g_start(const char *tag, const char *alice_db_role);
+void g_stop(void);
+/* (Re)starts snowgate on the same data directory. */
+void g_spawn_gate(void);
+/* Adds a snowgate user through the CLI; header receives their Authorization header. */
+void g_add_user(const char *name, const char *role, const char *db_role, char header[128]);
+
+/* snowsim as its admin; fails the test unless the status is want. */
+sg_json *g_sim_call(const char *method, const char *path, const char *body, long want);
+/* snowgate as alice. */
+long g_call(const char *method, const char *path, const char *body, sg_json **j);
+
+/* The admin setup: the OAuth app and snowgate's settings (1, 2), the update set (3), the
+ * service user (4), Connect and test (5: returns its HTTP status; *failed the first failing
+ * check). g_connected runs them all and requires success. */
+void g_steps_1_2(const char *secret_in_snowgate);
+void g_step_3(void);
+void g_step_4(bool with_role);
+long g_connect(const char *password, sg_json **result, const char **failed);
+void g_connected(void);
+/* Connected, with a manual connection "desk" and the asset on it. */
+void g_connected_with_asset(const char *asset);
+
+/* Runs fn in a transaction on snowgate's own database, behind the server's back. */
+void g_in_store(sg_store_fn fn, void *ctx);
+
+/* Creates a request as alice and waits until it is mirrored; fills its ids. */
+void g_request_mirrored(const char *body, char id[33], char sys_id[33]);
+/* snowsim's admin decides the ServiceNow request through an approval record, with a comment
+ * when not NULL; admin_id receives the admin's sys_id. */
+void g_sn_admin_decides(const char *sys_id, const char *state, const char *comment,
+                        char admin_id[33]);
+/* Waits until the request at path is no longer pending; returns it (the caller's). */
+sg_json *g_wait_decided(const char *path);
+
+/* Waits (up to two minutes) until request id is in state want; returns it (the caller's). */
+sg_json *g_wait_state(const char *id, const char *want);
+/* Waits until the ServiceNow request's field reads want. */
+void g_wait_sn_field(const char *sys_id, const char *field, const char *want);
+/* Whether a work note containing text appears on the ServiceNow request (waits for it). */
+bool g_sn_work_note(const char *sys_id, const char *text);
+
+#endif

@@ -1,0 +1,98 @@
+/* pg_server: a throwaway PostgreSQL server per test program. */
+#include "e2e/pg_server.h"
+
+#include "e2e/harness.h"
+
+#include "core/mem.h"
+
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("no free port for PostgreSQL");
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void h_pg_start(h_pg *pg)
+{
+    memset(pg, 0, sizeof(*pg));
+    pg->dir = h_tmpdir("pg");
+    pg->port = free_port();
+    snprintf(pg->sock, sizeof(pg->sock), "%s/pg/sock", pg->dir);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", pg->port);
+    const char *argv[] = {SG_SOURCE_DIR "/tests/e2e/pg-server.sh", "start", pg->dir, port, NULL};
+    sg_buf err = SG_BUF_INIT(0);
+    int st = h_run(argv, NULL, 120000, NULL, &err);
+    if (st != 0)
+        fail_msg("could not start PostgreSQL (%d): %s", st, sg_buf_str(&err));
+    sg_buf_free(&err);
+}
+
+void h_pg_stop(h_pg *pg)
+{
+    const char *argv[] = {SG_SOURCE_DIR "/tests/e2e/pg-server.sh", "stop", pg->dir, NULL};
+    h_run(argv, NULL, 60000, NULL, NULL);
+    h_rmdir(pg->dir);
+    free(pg->dir);
+    pg->dir = NULL;
+}
+
+static PGconn *connect_as_superuser(const h_pg *pg, const char *db)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", pg->port);
+    const char *kw[] = {"host", "port", "user", "dbname", NULL};
+    const char *val[] = {pg->sock, port, "postgres", db, NULL};
+    PGconn *c = PQconnectdbParams(kw, val, 0);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the test PostgreSQL: %s", PQerrorMessage(c));
+    return c;
+}
+
+void h_pg_exec(const h_pg *pg, const char *db, const char *sql)
+{
+    PGconn *c = connect_as_superuser(pg, db);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+char *h_pg_value(const h_pg *pg, const char *db, const char *sql, int nparams,
+                 const char *const *params)
+{
+    PGconn *c = connect_as_superuser(pg, db);
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    char *v = sg_xstrdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *table,
+              const char *privilege)
+{
+    const char *p[] = {role, table, privilege};
+    char *v = h_pg_value(pg, db, "SELECT has_table_privilege($1, $2, $3)", 3, p);
+    bool has = strcmp(v, "t") == 0;
+    free(v);
+    return has;
+}
