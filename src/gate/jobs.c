@@ -159,7 +159,7 @@ int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *e
                  int64_t retry_after, int64_t now)
 {
     int64_t attempts = j->attempts + 1;
-    bool dead = attempts >= SG_JOBS_MAX_ATTEMPTS;
+    bool dead = attempts >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;
     finish_ctx f = {j,
                     owner,
                     dead ? "dead" : "queued",

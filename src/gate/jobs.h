@@ -14,6 +14,8 @@
 
 #define SG_JOBS_MAX_ATTEMPTS 10
 #define SG_JOBS_BACKOFF_MAX  3600
+/* A handler sets *retry_after to this when retrying cannot help: the job is dead at once. */
+#define SG_JOBS_NO_RETRY (-2)
 
 typedef struct sg_job {
     char id[33];
@@ -37,7 +39,8 @@ int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now,
 int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner);
 
 /* Records a failure: the job runs again after a backoff (2^attempts s, jittered, capped;
- * at least retry_after s when >= 0), or becomes dead after SG_JOBS_MAX_ATTEMPTS. */
+ * at least retry_after s when >= 0), or becomes dead after SG_JOBS_MAX_ATTEMPTS or at once
+ * when retry_after is SG_JOBS_NO_RETRY. */
 int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *error,
                  int64_t retry_after, int64_t now);
 

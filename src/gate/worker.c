@@ -5,7 +5,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "gate/connectors/connectors.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
 #include "gate/servicenow/mirror.h"
@@ -49,13 +48,10 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     snprintf(reason, sizeof(reason), "%s", sg_err_msg());
     sg_log_warn("job failed", "job", job->id, "kind", job->kind, "reason", reason);
     int64_t now = (int64_t)time(NULL);
-    sg_job last = *job; /* retrying cannot help: this failure is the last */
-    if (retry_after == SG_CONNECTOR_NO_RETRY)
-        last.attempts = SG_JOBS_MAX_ATTEMPTS - 1;
-    if (sg_jobs_fail(app->store, &last, owner, reason, retry_after, now) != SG_OK)
+    if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) != SG_OK)
         return;
-    if (last.attempts + 1 >= SG_JOBS_MAX_ATTEMPTS && h < sizeof(handlers) / sizeof(handlers[0]) &&
-        handlers[h].gave_up)
+    bool dead = job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;
+    if (dead && h < sizeof(handlers) / sizeof(handlers[0]) && handlers[h].gave_up)
         handlers[h].gave_up(app, job, reason);
 }
 

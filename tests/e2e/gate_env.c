@@ -17,18 +17,15 @@ g_env G;
 
 void g_spawn_gate(void)
 {
-    char ini[512];
+    char ini[512], listen[64] = "127.0.0.1:0";
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
-    const char *argv[] = {SG_BUILD_DIR "/snowgate",
-                          "serve",
-                          "--listen",
-                          "127.0.0.1:0",
-                          "--data",
-                          G.dir,
-                          "--config",
-                          ini,
-                          "--allow-insecure-loopback",
-                          NULL};
+    /* A restart keeps the address, which the update set gave ServiceNow for its webhooks. */
+    const char *port = strrchr(G.gate.url, ':');
+    if (port && strncmp(G.gate.url, "http://127.0.0.1:", 17) == 0)
+        snprintf(listen, sizeof(listen), "127.0.0.1:%s", port + 1);
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate",    "serve", "--listen", listen, "--data", G.dir, "--config", ini,
+        "--allow-insecure-loopback", NULL};
     assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &G.gate), SG_OK);
 }
 
@@ -293,6 +290,9 @@ sg_json *g_wait_state(const char *id, const char *want)
             if (seen && strcmp(seen, want) == 0)
                 return j;
             snprintf(last, sizeof(last), "%s", seen ? seen : "?");
+            if (strcmp(last, "failed") == 0) /* final, and never what a test waits through */
+                fail_msg("request %s failed instead of becoming %s: %s", id, want,
+                         sg_json_get_str(j, "reason"));
         }
         sg_json_decref(j);
         pause_50ms();

@@ -23,7 +23,7 @@ extern g_env G;
  * reconcile_interval 1, jobs.lease 3) with admin alice, who gets alice_db_role when not NULL. */
 void g_start(const char *tag, const char *alice_db_role);
 void g_stop(void);
-/* (Re)starts snowgate on the same data directory. */
+/* (Re)starts snowgate on the same data directory (and on the same port, for a restart). */
 void g_spawn_gate(void);
 /* Adds a snowgate user through the CLI; header receives their Authorization header. */
 void g_add_user(const char *name, const char *role, const char *db_role, char header[128]);

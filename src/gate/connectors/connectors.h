@@ -7,14 +7,11 @@
 #define SG_GATE_CONNECTORS_H
 
 #include "gate/app.h"
+#include "gate/jobs.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* A connector sets *retry_after to this when retrying cannot help (a missing role, a refused
- * privilege): the job is dead at once, for an admin to fix and replay. */
-#define SG_CONNECTOR_NO_RETRY (-2)
 
 typedef struct sg_access_change {
     const char *request_id;
@@ -36,7 +33,8 @@ typedef struct sg_access_change {
 /* Applies the change on a postgres connection. note (may be NULL) receives a remark worth
  * recording, e.g. that the person still has the privilege through PUBLIC. Transient failures
  * (the server unreachable, a lock timeout) are SG_EUNAVAIL; others set *retry_after to
- * SG_CONNECTOR_NO_RETRY. */
+ * SG_JOBS_NO_RETRY (a missing role, a refused privilege: the job is dead at once, for an admin
+ * to fix and replay). */
 int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
                       int64_t *retry_after);
 

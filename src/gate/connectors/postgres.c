@@ -274,7 +274,7 @@ static int run(PGconn *conn, const char *what, const char *sql, int nparams,
         rc = sg_err_set(SG_EUNAVAIL, "PostgreSQL failed %s: %s", what, why);
     } else {
         rc = sg_err_set(SG_EINVAL, "PostgreSQL refused %s: %s (SQLSTATE %s)", what, why, state);
-        *retry_after = SG_CONNECTOR_NO_RETRY;
+        *retry_after = SG_JOBS_NO_RETRY;
     }
     PQclear(res);
     return rc;
@@ -331,7 +331,7 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
     if (!schema || !rel || !role) {
         rc = sg_err_set(SG_EINVAL, "cannot quote the names of %s: %s", ch->asset,
                         PQerrorMessage(conn));
-        *retry_after = SG_CONNECTOR_NO_RETRY;
+        *retry_after = SG_JOBS_NO_RETRY;
     }
     sg_buf qualified = SG_BUF_INIT(0), sql = SG_BUF_INIT(0);
     if (rc == SG_OK) {
@@ -359,7 +359,7 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
                             "after REVOKE, role %s still holds a direct %s grant on %s, made by "
                             "another role; remove it as that role",
                             ch->db_role, ch->privileges[i], ch->asset);
-            *retry_after = SG_CONNECTOR_NO_RETRY;
+            *retry_after = SG_JOBS_NO_RETRY;
         }
         if (rc == SG_OK && !ch->grant) {
             rc = holds(conn, ch->db_role, sg_buf_str(&qualified), ch->privileges[i], true, &has,
@@ -389,7 +389,7 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
     if (note && note_len)
         note[0] = '\0';
     if (!ch->db_role || !*ch->db_role) {
-        *retry_after = SG_CONNECTOR_NO_RETRY;
+        *retry_after = SG_JOBS_NO_RETRY;
         return sg_err_set(SG_EINVAL,
                           "%s has no database role; set it with `snowgate user set %s --db-role "
                           "ROLE`, then replay the job",
@@ -398,13 +398,13 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
     pg_name n;
     int rc = split_name(ch->asset, &n);
     if (rc != SG_OK) {
-        *retry_after = SG_CONNECTOR_NO_RETRY;
+        *retry_after = SG_JOBS_NO_RETRY;
         return rc;
     }
     PGconn *conn = NULL;
     rc = connect_db(app, ch, n.db, &conn);
     if (rc == SG_EINVAL || rc == SG_EDENIED)
-        *retry_after = SG_CONNECTOR_NO_RETRY;
+        *retry_after = SG_JOBS_NO_RETRY;
     if (rc == SG_OK)
         rc = apply(conn, ch, &n, note, note_len, retry_after);
     PQfinish(conn);

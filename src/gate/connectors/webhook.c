@@ -54,7 +54,7 @@ static int post(sg_app *app, const sg_access_change *ch, const char *url, const 
         if (again && ra && sg_parse_i64(ra, 0, 86400, "Retry-After", &secs) == SG_OK)
             *retry_after = secs;
         if (!again)
-            *retry_after = SG_CONNECTOR_NO_RETRY;
+            *retry_after = SG_JOBS_NO_RETRY;
         rc = sg_err_set(again ? SG_EUNAVAIL : SG_EINVAL,
                         "the webhook receiver of connection '%s' answered HTTP %ld", ch->connection,
                         res.status);

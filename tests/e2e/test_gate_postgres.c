@@ -1,0 +1,486 @@
+/* End to end: access requests reaching a real PostgreSQL server. snowgate, connected to
+ * snowsim, grants and revokes through the postgres connector; the tests read the result in
+ * PostgreSQL's own catalog (has_table_privilege) and in ServiceNow. */
+#include "e2e/gate_env.h"
+#include "e2e/pg_server.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DB_PASSWORD "pg-Grantor-Pw1"
+/* A table name with a quote, a semicolon, a caret and unicode: it must reach SQL quoted. As
+ * written in JSON, and as it is. */
+#define TRICKY_JSON "ord\\\"ers;^\xc3\xbc"
+#define TRICKY      "ord\"ers;^\xc3\xbc"
+
+static h_pg pg;
+static char bob_h[128], sam_h[128];
+
+static int group_start(void **state)
+{
+    (void)state;
+    h_pg_start(&pg);
+    h_pg_exec(&pg, "postgres", "CREATE DATABASE analytics");
+    h_pg_exec(&pg, "postgres",
+              "CREATE ROLE snowgate_grantor LOGIN PASSWORD '" DB_PASSWORD "'; "
+              "CREATE ROLE bob_role NOLOGIN; CREATE ROLE carol_role NOLOGIN");
+    h_pg_exec(&pg, "analytics",
+              "CREATE SCHEMA sales; "
+              "CREATE TABLE sales.orders (id int); CREATE TABLE sales.refunds (id int); "
+              "CREATE TABLE sales.returns (id int); CREATE TABLE sales.ledger (id int); "
+              "CREATE TABLE sales.batch (id int); "
+              "CREATE TABLE sales.\"ord\"\"ers;^\xc3\xbc\" (id int); "
+              "GRANT USAGE ON SCHEMA sales TO snowgate_grantor, bob_role, carol_role; "
+              "ALTER TABLE sales.orders OWNER TO snowgate_grantor; "
+              "ALTER TABLE sales.refunds OWNER TO snowgate_grantor; "
+              "ALTER TABLE sales.returns OWNER TO snowgate_grantor; "
+              "ALTER TABLE sales.ledger OWNER TO snowgate_grantor; "
+              "ALTER TABLE sales.batch OWNER TO snowgate_grantor; "
+              "ALTER TABLE sales.\"ord\"\"ers;^\xc3\xbc\" OWNER TO snowgate_grantor");
+    return 0;
+}
+
+static int group_stop(void **state)
+{
+    (void)state;
+    h_pg_stop(&pg);
+    return 0;
+}
+
+/* snowgate connected to snowsim, with the postgres connection "warehouse", assets on it, bob
+ * (member, bob_role) and sam (steward). */
+static int start(void **state)
+{
+    (void)state;
+    g_start("gatepg", NULL);
+    g_add_user("bob", "member", "bob_role", bob_h);
+    g_add_user("sam", "steward", NULL, sam_h);
+    g_connected();
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
+             "dbname=postgres user=snowgate_grantor sslmode=disable\",\"password\":\"" DB_PASSWORD
+             "\"}",
+             pg.port);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
+    sg_json_decref(j);
+    static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch", TRICKY};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        sg_json *a = sg_json_object();
+        char name[128];
+        snprintf(name, sizeof(name), "analytics.sales.%s", tables[i]);
+        sg_json_set_str(a, "name", name);
+        sg_json_set_str(a, "type", "table");
+        sg_json_set_str(a, "connection", "warehouse");
+        char *text = sg_json_dump(a);
+        sg_json_decref(a);
+        assert_int_equal(g_call("POST", "/api/v1/assets", text, &j), 201);
+        sg_json_decref(j);
+        free(text);
+    }
+    return 0;
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    g_stop();
+    return 0;
+}
+
+static bool has(const char *table, const char *privilege)
+{
+    return h_pg_has(&pg, "analytics", "bob_role", table, privilege);
+}
+
+static long call_as(const char *who, const char *method, const char *path, const char *body,
+                    sg_json **j)
+{
+    const char *h[] = {who, NULL};
+    return h_call(method, G.gate.url, path, h, body, j, NULL);
+}
+
+static void approve_in_inbox(const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    sg_json *j = NULL;
+    assert_int_equal(call_as(sam_h, "POST", path, "{\"comment\":\"ok for the audit\"}", &j), 200);
+    sg_json_decref(j);
+}
+
+/* The whole path: request, mirrored, approved in ServiceNow through sysapproval_approver
+ * with a comment, granted in PostgreSQL, the ServiceNow request closed with a work note, and
+ * at expiry revoked, with a work note. */
+static void test_grant_approved_in_servicenow_then_expires(void **state)
+{
+    (void)state;
+    char id[33], sys_id[33], admin_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.orders\",\"privilege\":\"read\","
+                       "\"justification\":\"churn model\",\"for\":\"bob\",\"duration\":\"PT8S\"}",
+                       id, sys_id);
+    assert_false(has("sales.orders", "SELECT"));
+    g_sn_admin_decides(sys_id, "approved", "fine for eight seconds", admin_id);
+    sg_json *j = g_wait_state(id, "fulfilled");
+    assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
+    assert_string_equal(sg_json_get_str(j, "decision_comment"), "fine for eight seconds");
+    assert_non_null(sg_json_get_str(j, "expires_at"));
+    sg_json_decref(j);
+    /* Read is SELECT only. */
+    assert_true(has("sales.orders", "SELECT"));
+    assert_false(has("sales.orders", "INSERT"));
+    g_wait_sn_field(sys_id, "request_state", "closed_complete");
+    assert_true(g_sn_work_note(sys_id, "applied through the postgres connection 'warehouse'"));
+    /* Time is up: revoked in PostgreSQL, noted in ServiceNow. */
+    j = g_wait_state(id, "expired");
+    sg_json_decref(j);
+    assert_false(has("sales.orders", "SELECT"));
+    assert_true(g_sn_work_note(sys_id, "revoked through warehouse"));
+    /* The approver and the comment are in the audit log. */
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=200", NULL, &j), 200);
+    char *text = sg_json_dump(j);
+    assert_non_null(strstr(text, "servicenow:admin"));
+    assert_non_null(strstr(text, "fine for eight seconds"));
+    free(text);
+    sg_json_decref(j);
+}
+
+/* write is SELECT, INSERT, UPDATE and DELETE, on a table whose name needs quoting; nothing
+ * else is touched. A revoke request takes it all back and ends the grant. */
+static void test_write_on_tricky_name_then_revoke(void **state)
+{
+    (void)state;
+    sg_json *j = NULL;
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales." TRICKY_JSON
+                             "\",\"privilege\":\"write\","
+                             "\"justification\":\"fix bad rows\"}",
+                             &j),
+                     201);
+    char grant[33];
+    snprintf(grant, sizeof(grant), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(grant);
+    sg_json_decref(g_wait_state(grant, "fulfilled"));
+    const char *quoted = "sales.\"ord\"\"ers;^\xc3\xbc\"";
+    static const char *const all[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+    for (size_t i = 0; i < 4; i++)
+        assert_true(has(quoted, all[i]));
+    assert_false(has("sales.orders", "SELECT"));
+    assert_false(has("sales.refunds", "SELECT"));
+    /* bob asks to give it back (read is enough to name the asset): everything goes. */
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales." TRICKY_JSON "\",\"action\":\"revoke\","
+                             "\"privilege\":\"read\",\"justification\":\"done\"}",
+                             &j),
+                     201);
+    char revoke[33];
+    snprintf(revoke, sizeof(revoke), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(revoke);
+    sg_json_decref(g_wait_state(revoke, "fulfilled"));
+    for (size_t i = 0; i < 4; i++)
+        assert_false(has(quoted, all[i]));
+    sg_json_decref(g_wait_state(grant, "revoked"));
+}
+
+/* Two grants on one table: the read one expires, and SELECT stays, because the write grant
+ * still needs it. */
+static void test_expiry_keeps_what_another_grant_needs(void **state)
+{
+    (void)state;
+    sg_json *j = NULL;
+    char ids[2][33];
+    static const char *const bodies[] = {
+        "{\"asset\":\"analytics.sales.refunds\",\"privilege\":\"write\",\"justification\":"
+        "\"refund fixes\"}",
+        "{\"asset\":\"analytics.sales.refunds\",\"privilege\":\"read\",\"justification\":"
+        "\"report\",\"duration\":\"PT2S\"}",
+    };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests", bodies[i], &j), 201);
+        snprintf(ids[i], 33, "%s", sg_json_get_str(j, "id"));
+        sg_json_decref(j);
+        approve_in_inbox(ids[i]);
+        sg_json_decref(g_wait_state(ids[i], "fulfilled"));
+    }
+    sg_json_decref(g_wait_state(ids[1], "expired"));
+    assert_true(has("sales.refunds", "SELECT"));
+    assert_true(has("sales.refunds", "INSERT"));
+}
+
+/* The person's database role does not exist: PostgreSQL refuses, retrying cannot help, so the
+ * job is dead after one attempt and the request failed with the reason, on both sides. */
+static void test_missing_role_fails_on_both_sides(void **state)
+{
+    (void)state;
+    char tok[128];
+    g_add_user("ghost", "member", "ghost_role", tok);
+    char id[33], sys_id[33], admin_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.returns\",\"privilege\":\"read\","
+                       "\"justification\":\"returns study\",\"for\":\"ghost\"}",
+                       id, sys_id);
+    g_sn_admin_decides(sys_id, "approved", NULL, admin_id);
+    sg_json *j = g_wait_state(id, "failed");
+    const char *reason = sg_json_get_str(j, "reason");
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "role \"ghost_role\" does not exist"));
+    sg_json_decref(j);
+    g_wait_sn_field(sys_id, "request_state", "closed_incomplete");
+    assert_true(g_sn_work_note(sys_id, "ghost_role"));
+    assert_int_equal(g_call("GET", "/api/v1/jobs?state=dead", NULL, &j), 200);
+    sg_json *items = sg_json_get(j, "items");
+    assert_int_equal(sg_json_array_size(items), 1);
+    int64_t attempts = 0;
+    assert_true(sg_json_get_int(sg_json_array_get(items, 0), "attempts", &attempts));
+    assert_int_equal(attempts, 1);
+    sg_json_decref(j);
+}
+
+/* A cancellation made in ServiceNow cancels the request, and nothing is granted. */
+static void test_cancelled_in_servicenow(void **state)
+{
+    (void)state;
+    char id[33], sys_id[33], q[128];
+    g_request_mirrored("{\"asset\":\"analytics.sales.ledger\",\"privilege\":\"read\","
+                       "\"justification\":\"close the books\",\"for\":\"bob\"}",
+                       id, sys_id);
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys_id);
+    sg_json_decref(g_sim_call("PATCH", q, "{\"request_state\":\"closed_cancelled\"}", 200));
+    sg_json *j = g_wait_state(id, "cancelled");
+    sg_json_decref(j);
+    assert_false(has("sales.ledger", "SELECT"));
+}
+
+/* A decision in snowgate's inbox and a conflicting one in ServiceNow afterwards: the first
+ * stands (and is granted), the second is recorded as a conflict. */
+static void test_conflicting_decisions(void **state)
+{
+    (void)state;
+    char id[33], sys_id[33], admin_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.ledger\",\"privilege\":\"read\","
+                       "\"justification\":\"variance check\",\"for\":\"bob\"}",
+                       id, sys_id);
+    approve_in_inbox(id);
+    sg_json_decref(g_wait_state(id, "fulfilled"));
+    g_wait_sn_field(sys_id, "approval", "approved");
+    g_sn_admin_decides(sys_id, "rejected", "too broad", admin_id);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    bool flagged = false;
+    for (int i = 0; i < 2400 && !flagged; i++) {
+        sg_json *j = NULL;
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        sg_json *h = sg_json_get(j, "history");
+        for (size_t k = 0; k < sg_json_array_size(h); k++)
+            flagged = flagged ||
+                      strcmp(sg_json_get_str(sg_json_array_get(h, k), "event"), "conflict") == 0;
+        if (flagged)
+            assert_string_equal(sg_json_get_str(j, "state"), "fulfilled");
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
+    assert_true(has("sales.ledger", "SELECT"));
+}
+
+/* ---- kill -9 at random points during a batch ------------------------------------------- */
+
+#define BATCH 6
+
+static uint64_t rng;
+
+static unsigned next_rand(unsigned below)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % below);
+}
+
+static void pause_ms(unsigned ms)
+{
+    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000 * 1000};
+    nanosleep(&t, NULL);
+}
+
+static void kill_and_restart(void)
+{
+    assert_int_equal(h_stop(&G.gate, SIGKILL, 30000), 128 + SIGKILL);
+    g_spawn_gate();
+}
+
+typedef struct batch_item {
+    char user[32], role[32], id[33], sys_id[33];
+    const char *privilege;
+    bool timed, reject, in_servicenow, decided;
+} batch_item;
+
+/* The ServiceNow sys_id once the request is mirrored, else "". */
+static void look_up_mirror(batch_item *b)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", b->id);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", path, NULL, &j), 200);
+    const char *s = sg_json_get_str(sg_json_get(j, "servicenow"), "sys_id");
+    if (s)
+        snprintf(b->sys_id, sizeof(b->sys_id), "%s", s);
+    sg_json_decref(j);
+}
+
+static int count_in_sn(const char *table, const char *query)
+{
+    char q[300];
+    snprintf(q, sizeof(q), "/api/now/table/%s?sysparm_query=%s&sysparm_fields=sys_id", table,
+             query);
+    sg_json *j = g_sim_call("GET", q, NULL, 200);
+    int n = (int)sg_json_array_size(sg_json_get(j, "result"));
+    sg_json_decref(j);
+    return n;
+}
+
+/* Six requests for six people, decided in ServiceNow and in the inbox, two of them time-bound
+ * and one rejected, while snowgate is killed with SIGKILL at random moments and restarted.
+ * Afterwards every request is in its right final state, each has one sc_request with one
+ * sc_req_item, PostgreSQL holds exactly the privileges that should be left, and no request
+ * was fulfilled twice. */
+static void run_batch(uint64_t seed)
+{
+    rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    batch_item items[BATCH];
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < BATCH; i++) {
+        batch_item *b = &items[i];
+        snprintf(b->user, sizeof(b->user), "u%d", i);
+        snprintf(b->role, sizeof(b->role), "batch_%llu_u%d", (unsigned long long)seed, i);
+        char sql[128], tok[128];
+        snprintf(sql, sizeof(sql), "CREATE ROLE %s NOLOGIN; GRANT USAGE ON SCHEMA sales TO %s",
+                 b->role, b->role);
+        h_pg_exec(&pg, "analytics", sql);
+        g_add_user(b->user, "member", b->role, tok);
+        b->privilege = i % 2 ? "write" : "read";
+        b->timed = i == 1 || i == 4;
+        b->reject = i == 2;
+        b->in_servicenow = i % 3 != 1;
+    }
+    for (int i = 0; i < BATCH; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"asset\":\"analytics.sales.batch\",\"privilege\":\"%s\",\"justification\":"
+                 "\"batch %d\",\"for\":\"%s\"%s}",
+                 items[i].privilege, i, items[i].user,
+                 items[i].timed ? ",\"duration\":\"PT2S\"" : "");
+        sg_json *j = NULL;
+        assert_int_equal(g_call("POST", "/api/v1/requests", body, &j), 201);
+        snprintf(items[i].id, 33, "%s", sg_json_get_str(j, "id"));
+        sg_json_decref(j);
+        if (next_rand(2))
+            kill_and_restart();
+    }
+    /* Decide each request once it is mirrored; kill snowgate now and then meanwhile. */
+    int kills = 0, undecided = BATCH;
+    for (int round = 0; undecided > 0 && round < 2400; round++) {
+        for (int i = 0; i < BATCH; i++) {
+            batch_item *b = &items[i];
+            if (b->decided)
+                continue;
+            if (!b->sys_id[0])
+                look_up_mirror(b);
+            if (!b->sys_id[0])
+                continue;
+            if (b->in_servicenow) {
+                char admin_id[33];
+                g_sn_admin_decides(b->sys_id, b->reject ? "rejected" : "approved", "batch",
+                                   admin_id);
+            } else {
+                approve_in_inbox(b->id);
+            }
+            b->decided = true;
+            undecided--;
+            if (kills < 6 && next_rand(3) == 0) {
+                pause_ms(next_rand(700));
+                kill_and_restart();
+                kills++;
+            }
+        }
+        pause_ms(50);
+    }
+    assert_int_equal(undecided, 0);
+    for (; kills < 3; kills++) {
+        pause_ms(next_rand(1500));
+        kill_and_restart();
+    }
+    /* The outcome. */
+    for (int i = 0; i < BATCH; i++) {
+        batch_item *b = &items[i];
+        const char *want = b->reject ? "rejected" : b->timed ? "expired" : "fulfilled";
+        sg_json *j = g_wait_state(b->id, want);
+        /* Fulfilled exactly once. */
+        int fulfilled = 0;
+        sg_json *h = sg_json_get(j, "history");
+        for (size_t k = 0; k < sg_json_array_size(h); k++) {
+            const char *to = sg_json_get_str(sg_json_array_get(h, k), "to");
+            fulfilled += to && strcmp(to, "fulfilled") == 0;
+        }
+        assert_int_equal(fulfilled, b->reject ? 0 : 1);
+        sg_json_decref(j);
+        char q[200];
+        snprintf(q, sizeof(q), "correlation_id%%3Dsnowgate%%3A%s", b->id);
+        assert_int_equal(count_in_sn("sc_request", q), 1);
+        snprintf(q, sizeof(q), "request%%3D%s", b->sys_id);
+        assert_int_equal(count_in_sn("sc_req_item", q), 1);
+        bool live = !b->reject && !b->timed;
+        assert_int_equal(h_pg_has(&pg, "analytics", b->role, "sales.batch", "SELECT"), live);
+        assert_int_equal(h_pg_has(&pg, "analytics", b->role, "sales.batch", "INSERT"),
+                         live && strcmp(b->privilege, "write") == 0);
+        if (live)
+            g_wait_sn_field(b->sys_id, "request_state", "closed_complete");
+    }
+}
+
+static void test_kill9_batch_seed_1(void **state)
+{
+    (void)state;
+    run_batch(1);
+}
+
+static void test_kill9_batch_seed_2(void **state)
+{
+    (void)state;
+    run_batch(2);
+}
+
+static void test_kill9_batch_seed_3(void **state)
+{
+    (void)state;
+    run_batch(3);
+}
+
+int main(void)
+{
+    sg_http_client_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_grant_approved_in_servicenow_then_expires, start,
+                                        stop),
+        cmocka_unit_test_setup_teardown(test_write_on_tricky_name_then_revoke, start, stop),
+        cmocka_unit_test_setup_teardown(test_expiry_keeps_what_another_grant_needs, start, stop),
+        cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
+        cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
+        cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),
+        cmocka_unit_test_setup_teardown(test_kill9_batch_seed_2, start, stop),
+        cmocka_unit_test_setup_teardown(test_kill9_batch_seed_3, start, stop),
+    };
+    return cmocka_run_group_tests(tests, group_start, group_stop);
+}
