@@ -23,7 +23,8 @@ typedef struct rule {
     int delay_ms;
     int retry_after;
     double rate;
-    long count; /* -1: unlimited */
+    long count;    /* -1: unlimited */
+    bool outbound; /* applies to calls scripts make, not to requests snowsim answers */
 } rule;
 
 struct sim_faults {
@@ -94,6 +95,7 @@ int sim_faults_set(sim_faults *f, const sg_json *spec)
         x->retry_after = (int)num(r, "retry_after", 1);
         x->rate = num(r, "rate", 1.0);
         x->count = (long)num(r, "count", -1);
+        sg_json_get_bool(r, "outbound", &x->outbound);
         if (!k || (strcmp(k, "status") && strcmp(k, "delay") && strcmp(k, "drop") &&
                    strcmp(k, "ratelimit"))) {
             clear(rules, n);
@@ -104,6 +106,11 @@ int sim_faults_set(sim_faults *f, const sg_json *spec)
                   : strcmp(k, "delay") == 0 ? K_DELAY
                   : strcmp(k, "drop") == 0  ? K_DROP
                                             : K_RATELIMIT;
+        if (x->outbound && x->kind == K_RATELIMIT) {
+            clear(rules, n);
+            return sg_err_set(SG_EINVAL,
+                              "faults: rule %zu: an outbound rule is status, delay or drop", i);
+        }
         if (x->rate < 0 || x->rate > 1 || x->status < 400 || x->status > 599 || x->delay_ms < 0 ||
             x->delay_ms > 60000 || x->retry_after < 0) {
             clear(rules, n);
@@ -138,6 +145,48 @@ static double roll(void)
     return (double)v / 4294967296.0;
 }
 
+/* The first rule (inbound or outbound) matching path and method, counted as used. */
+static bool match(sim_faults *f, bool outbound, const char *path, const char *method, rule *hit)
+{
+    bool found = false;
+    pthread_mutex_lock(&f->mu);
+    for (size_t i = 0; i < f->n && !found; i++) {
+        rule *x = &f->rules[i];
+        if (x->outbound != outbound || !sg_str_startswith(path, x->path) ||
+            (x->method && strcmp(x->method, method) != 0) || x->count == 0)
+            continue;
+        if (x->rate < 1.0 && roll() >= x->rate)
+            continue;
+        if (x->count > 0)
+            x->count--;
+        *hit = *x;
+        found = true;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return found;
+}
+
+static void pause_for(const rule *hit)
+{
+    struct timespec t = {hit->delay_ms / 1000, (long)(hit->delay_ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+bool sim_faults_outbound(sim_faults *f, const char *method, const char *url, int *status)
+{
+    const char *host = strstr(url, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    rule hit;
+    if (!match(f, true, path ? path : "/", method ? method : "GET", &hit))
+        return false;
+    if (hit.kind == K_DELAY) {
+        pause_for(&hit);
+        return false;
+    }
+    *status = hit.kind == K_DROP ? 0 : hit.status;
+    return true;
+}
+
 bool sim_faults_apply(sim_faults *f, sg_http_req *req)
 {
     const char *path = sg_http_path(req);
@@ -146,29 +195,12 @@ bool sim_faults_apply(sim_faults *f, sg_http_req *req)
     if (sg_str_startswith(path, "/api/x_snowsim/"))
         return false;
     rule hit;
-    bool found = false;
-    pthread_mutex_lock(&f->mu);
-    for (size_t i = 0; i < f->n && !found; i++) {
-        rule *x = &f->rules[i];
-        if (!sg_str_startswith(path, x->path) || (x->method && strcmp(x->method, method) != 0) ||
-            x->count == 0)
-            continue;
-        if (x->rate < 1.0 && roll() >= x->rate)
-            continue;
-        if (x->count > 0)
-            x->count--;
-        hit = *x;
-        found = true;
-    }
-    pthread_mutex_unlock(&f->mu);
-    if (!found)
+    if (!match(f, false, path, method, &hit))
         return false;
     switch (hit.kind) {
-    case K_DELAY: {
-        struct timespec t = {hit.delay_ms / 1000, (long)(hit.delay_ms % 1000) * 1000000L};
-        nanosleep(&t, NULL);
+    case K_DELAY:
+        pause_for(&hit);
         return false;
-    }
     case K_DROP:
         sg_http_drop(req);
         return true;

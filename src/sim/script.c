@@ -2,6 +2,7 @@
  * cap and whose interrupt hook enforces the time limit; the prelude (js/prelude.js) builds the
  * Glide API on the __sn_* natives below. */
 #include "sim/script.h"
+#include "sim/faults.h"
 
 #include "core/crypto.h"
 #include "core/embed.h"
@@ -440,10 +441,17 @@ static int n_http(duk_context *ctx)
     const char *url = sg_json_get_str(req, "url");
     bool async = false;
     sg_json_get_bool(req, "async", &async);
+    int faulted = 0;
     if (!url || !allowed(sim, url)) {
         sg_json_set_int(resp, "status", 0);
         sg_json_set_str(resp, "error", "the endpoint is not on snowsim's outbound allow-list");
         sg_log_warn("outbound call refused", "script", r->env->name, "url", url ? url : "");
+    } else if (sim_faults_outbound(sim->faults, sg_json_get_str(req, "method"), url, &faulted)) {
+        sg_json_set_int(resp, "status", async ? 0 : faulted);
+        sg_json_set_str(resp, "body", "");
+        if (!faulted)
+            sg_json_set_str(resp, "error", "injected fault: the call was dropped");
+        sg_log_warn("outbound call faulted", "script", r->env->name, "url", url);
     } else if (async) {
         sim_worker_http(sim->worker, req);
         sg_json_set_int(resp, "status", 0);

@@ -211,6 +211,12 @@ void g_request_mirrored(const char *body, char id[33], char sys_id[33])
     assert_int_equal(g_call("POST", "/api/v1/requests", body, &j), 201);
     snprintf(id, 33, "%s", sg_json_get_str(j, "id"));
     sg_json_decref(j);
+    g_wait_mirrored(id, sys_id);
+}
+
+void g_wait_mirrored(const char *id, char sys_id[33])
+{
+    sg_json *j = NULL;
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
     sys_id[0] = '\0';

@@ -49,6 +49,8 @@ void g_in_store(sg_store_fn fn, void *ctx);
 
 /* Creates a request as alice and waits until it is mirrored; fills its ids. */
 void g_request_mirrored(const char *body, char id[33], char sys_id[33]);
+/* Waits until request id is mirrored; fills its ServiceNow sys_id. */
+void g_wait_mirrored(const char *id, char sys_id[33]);
 /* snowsim's admin decides the ServiceNow request through an approval record, with a comment
  * when not NULL; admin_id receives the admin's sys_id. */
 void g_sn_admin_decides(const char *sys_id, const char *state, const char *comment,

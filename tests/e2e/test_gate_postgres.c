@@ -177,6 +177,14 @@ static void test_write_on_tricky_name_then_revoke(void **state)
         assert_true(has(quoted, all[i]));
     assert_false(has("sales.orders", "SELECT"));
     assert_false(has("sales.refunds", "SELECT"));
+    /* The name reached ServiceNow intact, as data. */
+    char q[200], sys_id[33];
+    g_wait_mirrored(grant, sys_id);
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s?sysparm_fields=short_description", sys_id);
+    j = g_sim_call("GET", q, NULL, 200);
+    assert_string_equal(sg_json_get_str(sg_json_get(j, "result"), "short_description"),
+                        "Data access: grant write on analytics.sales." TRICKY " for bob");
+    sg_json_decref(j);
     /* bob asks to give it back (read is enough to name the asset): everything goes. */
     assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
                              "{\"asset\":\"analytics.sales." TRICKY_JSON "\",\"action\":\"revoke\","
@@ -292,6 +300,37 @@ static void test_conflicting_decisions(void **state)
     }
     assert_true(flagged);
     assert_true(has("sales.ledger", "SELECT"));
+}
+
+/* snowsim drops every webhook: decisions made in ServiceNow still arrive, through the
+ * reconciler, and are applied. */
+static void test_all_webhooks_dropped(void **state)
+{
+    (void)state;
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/webhooks/\",\"kind\":\"drop\","
+                              "\"outbound\":true}]}",
+                              200));
+    char ids[2][33], sys_ids[2][33], admin_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.orders\",\"privilege\":\"read\","
+                       "\"justification\":\"weekly report\",\"for\":\"bob\"}",
+                       ids[0], sys_ids[0]);
+    g_request_mirrored("{\"asset\":\"analytics.sales.returns\",\"privilege\":\"read\","
+                       "\"justification\":\"curiosity\",\"for\":\"bob\"}",
+                       ids[1], sys_ids[1]);
+    g_sn_admin_decides(sys_ids[0], "approved", NULL, admin_id);
+    g_sn_admin_decides(sys_ids[1], "rejected", "not needed", admin_id);
+    sg_json_decref(g_wait_state(ids[0], "fulfilled"));
+    sg_json_decref(g_wait_state(ids[1], "rejected"));
+    assert_true(has("sales.orders", "SELECT"));
+    assert_false(has("sales.returns", "SELECT"));
+    /* The webhooks really were dropped. */
+    sg_buf log = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(G.sim.p.log_path, &log), SG_OK);
+    assert_non_null(strstr(sg_buf_str(&log), "outbound call faulted"));
+    sg_buf_free(&log);
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    h_pg_exec(&pg, "analytics", "REVOKE ALL ON sales.orders FROM bob_role");
 }
 
 /* ---- kill -9 at random points during a batch ------------------------------------------- */
@@ -478,6 +517,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
+        cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_2, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_3, start, stop),
