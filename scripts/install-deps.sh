@@ -8,7 +8,7 @@ pkgs=(
   clang libclang-rt-14-dev clang-format cppcheck
   libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libxml2-dev
   libsqlite3-dev libpq-dev duktape-dev libcmocka-dev uthash-dev
-  postgresql
+  postgresql chromium
 )
 
 missing=()
@@ -18,8 +18,24 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
+# Node.js and npm drive the browser tests; a machine may already have them from elsewhere.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
+# The browser tests' one npm package (playwright-core), pinned by package-lock.json.
+npm_deps() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  if [ ! -d "$dir/node_modules/playwright-core" ]; then
+    echo "deps: npm ci in tests/browser"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "deps: all ${#pkgs[@]} packages present"
+  npm_deps
   exit 0
 fi
 
@@ -36,4 +52,5 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_deps
 echo "deps: done"

@@ -3,18 +3,22 @@
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mem.h"
+#include "core/crypto.h"
 #include "core/proc.h"
 #include "gate/app.h"
 #include "gate/commands.h"
 #include "gate/governance/users.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const sg_cli_flag add_flags[] = {
     {"role", NULL, "ROLE", "admin, steward or member"},
     {"email", NULL, "EMAIL", "the user's email address"},
     {"db-role", NULL, "ROLE", "the user's role in the PostgreSQL data sources (grants go to it)"},
+    {"password-stdin", NULL, NULL, "read a web UI password from the first line of stdin"},
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
@@ -30,6 +34,28 @@ static const sg_cli_spec add_spec = {
     sg_gate_config_keys,
     "SNOWGATE_",
 };
+
+/* The first line of stdin, without its newline; NULL (with a message) when it is empty. */
+static char *read_password(const char *cmd)
+{
+    char line[256];
+    if (!fgets(line, sizeof(line), stdin)) {
+        fprintf(stderr, "%s: no password on standard input\n", cmd);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    char *p = sg_xstrdup(line);
+    sg_wipe(line, sizeof(line));
+    return p;
+}
+
+static void free_password(char *p)
+{
+    if (p) {
+        sg_wipe(p, strlen(p));
+        free(p);
+    }
+}
 
 static int user_add(int argc, char **argv, char **envp)
 {
@@ -51,12 +77,20 @@ static int user_add(int argc, char **argv, char **envp)
         return SG_EXIT_USAGE;
     }
     sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
+    char *password = NULL;
+    if (sg_cli_get(&cli, "password-stdin") && !(password = read_password("snowgate user add"))) {
+        sg_cfg_free(sg_gate_config_keys, &app.cfg);
+        return SG_EXIT_USAGE;
+    }
     int rc = sg_app_open(&app);
     char token[65];
     sg_user u;
     if (rc == SG_OK)
         rc = sg_users_add(app.store, cli.positional[0], role, sg_cli_get(&cli, "email"),
                           sg_cli_get(&cli, "db-role"), token, &u);
+    if (rc == SG_OK && password)
+        rc = sg_users_set_password(app.store, u.name, password, "cli");
+    free_password(password);
     if (rc != SG_OK) {
         fprintf(stderr, "snowgate user add: %s\n", sg_err_msg());
         sg_app_close(&app);
@@ -124,9 +158,62 @@ static int user_set(int argc, char **argv, char **envp)
     return SG_EXIT_OK;
 }
 
+static const sg_cli_flag passwd_flags[] = {
+    {"data", "data_dir", "DIR", "data directory (as for serve)"},
+    {"store", "store.url", "URL", "store location (as for serve)"},
+    {"config", NULL, "FILE", "INI config file"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const sg_cli_spec passwd_spec = {
+    "snowgate",
+    "user passwd",
+    "Set a user's web UI password from the first line of standard input (at least 10 "
+    "characters). Their open sessions end.",
+    "NAME",
+    passwd_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+static int user_passwd(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    memset(&app, 0, sizeof(app));
+    int status = sg_cli_parse(&passwd_spec, argc, argv, envp, &app.cfg, &cli);
+    if (status >= 0)
+        return status;
+    if (cli.npositional != 1) {
+        fprintf(stderr, "snowgate user passwd: give exactly one user NAME\n\n");
+        sg_cli_usage(&passwd_spec, stderr);
+        sg_cfg_free(sg_gate_config_keys, &app.cfg);
+        return SG_EXIT_USAGE;
+    }
+    sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
+    char *password = read_password("snowgate user passwd");
+    if (!password) {
+        sg_cfg_free(sg_gate_config_keys, &app.cfg);
+        return SG_EXIT_USAGE;
+    }
+    int rc = sg_app_open(&app);
+    if (rc == SG_OK)
+        rc = sg_users_set_password(app.store, cli.positional[0], password, "cli");
+    free_password(password);
+    if (rc != SG_OK) {
+        fprintf(stderr, "snowgate user passwd: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    fprintf(stderr, "password set for '%s'\n", cli.positional[0]);
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
 #define USER_USAGE                                                                                 \
     "Usage: snowgate user add NAME --role admin|steward|member [--email E] [--db-role ROLE]\n"     \
-    "       snowgate user set NAME [--role admin|steward|member] [--db-role ROLE]\n"
+    "       snowgate user set NAME [--role admin|steward|member] [--db-role ROLE]\n"               \
+    "       snowgate user passwd NAME < password-file\n"
 
 int sg_cmd_user(int argc, char **argv, char **envp)
 {
@@ -134,6 +221,8 @@ int sg_cmd_user(int argc, char **argv, char **envp)
         return user_add(argc - 1, argv + 1, envp);
     if (argc >= 2 && strcmp(argv[1], "set") == 0)
         return user_set(argc - 1, argv + 1, envp);
+    if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
+        return user_passwd(argc - 1, argv + 1, envp);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf(USER_USAGE);
         return SG_EXIT_OK;

@@ -6,9 +6,24 @@
 #include "gate/governance/users.h"
 #include "http/server.h"
 
-/* auth.c: SG_EAUTH (401) without a valid token, SG_EFORBIDDEN (403) without the role. */
+/* auth.c: SG_EAUTH (401) without a valid token or session, SG_EFORBIDDEN (403) without the
+ * role or, for a change made with the session cookie, without its CSRF token. */
 int api_authenticate(sg_app *app, sg_http_req *req, sg_user *out);
 int api_require_admin(sg_app *app, sg_http_req *req, sg_user *out);
+#define SG_SESSION_COOKIE "sg_session"
+/* The session cookie's value (64 hex characters) copied into out, or NULL. */
+const char *api_session_cookie(const sg_http_req *req, char out[65]);
+
+/* session.c: signing in and out of the web UI */
+int api_session_create(sg_http_req *req, void *app);
+int api_session_get(sg_http_req *req, void *app);
+int api_session_delete(sg_http_req *req, void *app);
+
+/* ui.c: the web UI's files, embedded at build time */
+int api_ui_index(sg_http_req *req, void *app);
+int api_ui_file(sg_http_req *req, void *app);
+/* The Content-Security-Policy and the other security headers every page gets. */
+void api_security_headers(sg_app *app, sg_http_req *req);
 
 /* health.c */
 int api_health_get(sg_http_req *req, void *app);

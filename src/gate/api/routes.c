@@ -2,6 +2,11 @@
 #include "gate/api/api.h"
 
 const sg_http_route sg_gate_routes[] = {
+    {"GET", "/", api_ui_index},
+    {"GET", "/ui/{file}", api_ui_file},
+    {"POST", "/api/v1/session", api_session_create},
+    {"GET", "/api/v1/session", api_session_get},
+    {"DELETE", "/api/v1/session", api_session_delete},
     {"GET", "/healthz", api_health_get},
     {"GET", "/readyz", api_ready_get},
     {"GET", "/api/v1/integrations/servicenow", api_integrations_get},

@@ -31,7 +31,7 @@ const char *sg_role_name(sg_role r)
     return role_names[r];
 }
 
-static void token_hash(const char *token, char out[65])
+void sg_users_token_hash(const char *token, char out[65])
 {
     uint8_t d[SG_SHA256_LEN];
     sg_sha256(token, strlen(token), d);
@@ -104,7 +104,7 @@ int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email
     if (rc != SG_OK)
         return rc;
     char hash[65];
-    token_hash(token_out, hash);
+    sg_users_token_hash(token_out, hash);
     add_ctx a = {name, email, db_role, role, hash, out};
     rc = sg_store_tx(st, add_tx, &a);
     if (rc != SG_OK)
@@ -154,6 +154,48 @@ int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char
     return sg_store_tx(st, set_tx, &x);
 }
 
+#define PASSWORD_ITERATIONS 210000 /* OWASP's 2023 figure for PBKDF2-HMAC-SHA256 */
+
+typedef struct pw_ctx {
+    const char *name, *hash, *actor;
+} pw_ctx;
+
+static int pw_tx(sg_conn *c, void *ctx)
+{
+    pw_ctx *x = ctx;
+    int64_t changed = 0;
+    sg_val v[] = {x->hash ? SG_VTEXT(x->hash) : SG_VNULL, SG_VTEXT(x->name)};
+    int rc = sg_conn_exec(c, "UPDATE users SET password_hash = ?1 WHERE name = ?2", v, 2, &changed);
+    if (rc == SG_OK && changed == 0)
+        rc = sg_err_set(SG_ENOTFOUND, "no user named '%s'", x->name);
+    if (rc == SG_OK) /* a new password ends every session signed in with the old one */
+        rc = sg_conn_exec(c,
+                          "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE "
+                          "name = ?1)",
+                          &v[1], 1, NULL);
+    if (rc == SG_OK)
+        rc = sg_audit_append(c, x->actor, x->hash ? "user.password_set" : "user.password_removed",
+                             x->name, NULL);
+    return rc;
+}
+
+int sg_users_set_password(sg_store *st, const char *name, const char *password, const char *actor)
+{
+    char *hash = NULL;
+    if (password) {
+        size_t n = strlen(password);
+        if (n < 10 || n > 200)
+            return sg_err_set(SG_EINVAL, "a password is 10 to 200 characters");
+        int rc = sg_password_hash(password, PASSWORD_ITERATIONS, &hash);
+        if (rc != SG_OK)
+            return rc;
+    }
+    pw_ctx x = {name, hash, actor};
+    int rc = sg_store_tx(st, pw_tx, &x);
+    free(hash);
+    return rc;
+}
+
 typedef struct find_ctx {
     const char *hash;
     sg_user *u;
@@ -187,7 +229,7 @@ int sg_users_by_token(sg_store *st, const char *token, sg_user *out)
     if (!token || strlen(token) != 64)
         return sg_err_set(SG_EAUTH, "invalid API token");
     char hash[65];
-    token_hash(token, hash);
+    sg_users_token_hash(token, hash);
     memset(out, 0, sizeof(*out));
     find_ctx f = {hash, out, false};
     int rc = sg_store_read(st, find_tx, &f);

@@ -27,6 +27,11 @@ int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char
                  const char *actor);
 /* A database role name fits PostgreSQL: 1 to 63 bytes, printable. SG_EINVAL otherwise. */
 int sg_users_check_db_role(const char *db_role);
+/* Sets (or with NULL removes) a user's password for signing in to the web UI: at least 10
+ * characters, stored as a slow salted hash. SG_ENOTFOUND for no such user. */
+int sg_users_set_password(sg_store *st, const char *name, const char *password, const char *actor);
+/* How tokens (API tokens, session cookies) are kept: hex SHA-256. */
+void sg_users_token_hash(const char *token, char out[65]);
 /* The user a bearer token belongs to; SG_EAUTH when none. */
 int sg_users_by_token(sg_store *st, const char *token, sg_user *out);
 

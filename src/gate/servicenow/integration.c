@@ -223,6 +223,7 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
     snprintf(url, sizeof(url), "%s/webhooks/servicenow", app->public_url);
     sg_json_set_str(j, "webhook_url", url);
     sg_json_set(j, "service_user", in->sn_user[0] ? sg_json_string(in->sn_user) : sg_json_null());
+    sg_json_set_int(j, "test_interval", app->cfg.test_interval);
     sg_json_set(j, "linked_issues",
                 in->linked_count >= 0 ? sg_json_integer(in->linked_count) : sg_json_null());
     sg_json_set(j, "grant_type",
