@@ -23,9 +23,23 @@ function statusPill(status) {
   return h('span', { class: `pill st-${status}` }, STATUS_TEXT[status] || status);
 }
 
-function checkList(checks, running) {
-  return h('ol', { class: 'checks', 'aria-label': 'Checks' }, checks.map((c) => {
-    const state = running ? 'running' : c.ok === true ? 'pass' : c.ok === false ? 'fail' : 'skip';
+// The checks so far, in order; with live, those not reported yet show as running (the first)
+// or waiting.
+function checkList(checks, live) {
+  let rows = checks;
+  if (live) {
+    const seen = new Map(checks.map((c) => [c.name, c]));
+    let first = true;
+    rows = CHECK_NAMES.map((name) => {
+      if (seen.has(name)) return seen.get(name);
+      const row = { name, pending: first ? 'running' : 'waiting' };
+      first = false;
+      return row;
+    });
+  }
+  return h('ol', { class: 'checks', 'aria-label': 'Checks' }, rows.map((c) => {
+    const running = !!c.pending;
+    const state = c.pending || (c.ok === true ? 'pass' : c.ok === false ? 'fail' : 'skip');
     return h('li', { class: `check ${state}` },
       h('span', { class: 'mark', 'aria-hidden': 'true' }),
       h('div', {},
@@ -141,15 +155,29 @@ function wizard(integ, onclose) {
       onsubmit: async (e) => {
         e.preventDefault();
         run.disabled = true; run.textContent = 'Testing…';
-        show(results, checkList(CHECK_NAMES.map((name) => ({ name })), true));
+        show(results, checkList([], true));
+        // Each check shows as it completes: snowgate publishes its progress while it runs.
+        let done = false;
+        const poll = async () => {
+          while (!done) {
+            await new Promise((r) => setTimeout(r, 400));
+            try {
+              const p = (await api('GET', BASE)).connect_progress;
+              if (!done && p && p.running) show(results, checkList(p.checks || [], true));
+            } catch (e) { /* the final answer will tell */ }
+          }
+        };
+        poll();
         let r;
         try {
           r = await api('POST', `${BASE}/connect`, { password: pw.value });
         } catch (err) {
+          done = true;
           // A failed check is an answer too (422, with the checks); anything else is an error.
           if (!err.data || !err.data.checks) { show(results, failure(err)); run.disabled = false; run.textContent = 'Connect and test'; return; }
           r = err.data;
         }
+        done = true;
         const failed = (r.checks || []).find((c) => c.ok === false);
         show(results, checkList(r.checks || [], false),
           r.status !== 'connected' ? h('div', { class: 'alert error', role: 'alert' }, failed ? `Not connected: ${CHECK_TEXT[failed.name] || failed.name} failed. Fix it as shown, then test again.` : 'Not connected.') : null);

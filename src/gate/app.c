@@ -47,6 +47,9 @@ int sg_app_listen(sg_app *app)
     o.host = host;
     o.port = port;
     o.threads = (unsigned)app->cfg.http_threads;
+    /* Connect and test, Run test and the Overview wait on ServiceNow: in a pool, one of them
+     * would hold up every other connection of its thread. */
+    o.thread_per_connection = true;
     o.max_body = app->cfg.http_max_body;
     o.timeout_s = (unsigned)app->cfg.http_timeout;
     o.routes = sg_gate_routes;

@@ -524,12 +524,15 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (opts->thread_per_connection)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
     srv->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(opts->threads ? opts->threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        opts->thread_per_connection ? 0u : (unsigned)(opts->threads ? opts->threads : 1),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
+        opts->thread_per_connection ? 256u : 1000u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {

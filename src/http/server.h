@@ -6,6 +6,7 @@
 #include "core/arena.h"
 #include "core/json.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,9 +31,12 @@ typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
                                  const char *message);
 
 typedef struct sg_http_server_opts {
-    const char *host;     /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
-    uint16_t port;        /* 0 picks a free port; see sg_http_server_port() */
-    unsigned threads;     /* worker threads */
+    const char *host; /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;    /* 0 picks a free port; see sg_http_server_port() */
+    unsigned threads; /* worker threads (a pool; each serves many connections) */
+    /* One thread per connection instead of the pool, for servers whose handlers wait on other
+     * systems: a slow handler then holds up only its own connection. */
+    bool thread_per_connection;
     size_t max_body;      /* request body cap in bytes (413 beyond it) */
     unsigned max_headers; /* header count cap (431 beyond it) */
     unsigned timeout_s;   /* idle connection timeout */
@@ -45,7 +49,7 @@ typedef struct sg_http_server_opts {
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
-        "127.0.0.1", 0, 4, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL          \
+        "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL   \
     }
 
 /* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */

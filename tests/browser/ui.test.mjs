@@ -111,9 +111,13 @@ scenario('the admin wizard connects ServiceNow; a wrong password shows the faile
   await dialog.locator('.check.fail').first().waitFor({ timeout: 60000 });
   await dialog.locator('.fix').first().waitFor();
   await shot(page, 'wizard-4-failed-check');
-  // Then the right one: every check passes, and the wizard ends on CONNECTED.
+  // Then the right one: every check passes, and the wizard ends on CONNECTED. ServiceNow's
+  // event is held back a little, so the checks can be seen arriving one by one.
+  await simJson('PUT', '/api/x_snowsim/faults', { rules: [{ path: '/webhooks/', kind: 'delay', delay_ms: 2500, outbound: true, count: 1 }] });
   await dialog.getByLabel('Password of snowgate.service').fill(SVC_PASSWORD);
   await dialog.getByRole('button', { name: 'Connect and test' }).click();
+  await page.waitForFunction(() => document.querySelector('dialog .check.pass') && document.querySelector('dialog .check.running'), null, { timeout: 30000 });
+  await shot(page, 'wizard-4-live-checks');
   await dialog.getByRole('heading', { name: 'CONNECTED' }).waitFor({ timeout: 90000 });
   await shot(page, 'wizard-5-connected');
   await dialog.getByRole('button', { name: 'Done' }).click();
@@ -165,6 +169,26 @@ scenario('a member requests access, a steward approves in the inbox, the request
   await shot(bob, 'profile');
   await bob.close();
   await sam.close();
+});
+
+scenario('a member links their ServiceNow account through OAuth, and the profile shows it', async (browser) => {
+  await simJson('POST', '/api/now/table/sys_user', { user_name: 'bob.sn', user_password: 'Bob-Sn-Pass1' });
+  const page = await browser.newPage();
+  await signIn(page, 'bob');
+  await page.goto(GATE + '/#/profile');
+  await page.getByRole('button', { name: 'Link your ServiceNow account' }).click();
+  // ServiceNow's own sign-in and consent pages.
+  await page.waitForURL((u) => u.toString().startsWith(SIM));
+  await page.locator('#user_name').fill('bob.sn');
+  await page.locator('#user_password').fill('Bob-Sn-Pass1');
+  await page.locator('#sysverb_login').click();
+  await page.locator('#allow').click();
+  await page.getByRole('heading', { name: 'ServiceNow account linked' }).waitFor();
+  await page.getByRole('link', { name: 'Back to your profile' }).click();
+  await page.getByText('Linked to').waitFor();
+  assert.match(await page.locator('.panel').filter({ hasText: 'Linked to' }).textContent(), /bob\.sn/);
+  await shot(page, 'profile-linked');
+  await page.close();
 });
 
 scenario('a member cannot open the admin pages', async (browser) => {

@@ -44,14 +44,19 @@ int api_me_servicenow_get(sg_http_req *req, void *appv)
 static int page(sg_http_req *req, int status, const char *title, const char *text)
 {
     sg_buf b = SG_BUF_INIT(0);
-    sg_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    sg_buf_puts(&b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta "
+                    "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link "
+                    "rel=\"stylesheet\" href=\"/ui/style.css\"><title>");
     sg_buf_html(&b, title);
-    sg_buf_puts(&b, "</title></head><body><main><h1>");
+    sg_buf_puts(&b, "</title></head><body><main><section class=\"panel narrow\"><h1>");
     sg_buf_html(&b, title);
     sg_buf_puts(&b, "</h1><p>");
     sg_buf_html(&b, text);
-    sg_buf_puts(&b, "</p><p><a href=\"/\">Back to snowgate</a></p></main></body></html>");
-    sg_http_set_header(req, "Content-Security-Policy", "default-src 'none'");
+    sg_buf_puts(&b, "</p><p><a class=\"button primary\" href=\"/#/profile\">Back to your "
+                    "profile</a></p></section></main></body></html>");
+    sg_http_set_header(req, "Content-Security-Policy",
+                       "default-src 'none'; style-src 'self'; img-src 'self'; "
+                       "frame-ancestors 'none'; base-uri 'none'");
     sg_http_set_header(req, "Cache-Control", "no-store");
     sg_http_set_header(req, "Referrer-Policy", "no-referrer");
     int rc = sg_http_reply(req, status, "text/html;charset=UTF-8", b.data, b.len);

@@ -21,7 +21,22 @@ typedef struct checks {
     sg_json *list;
     bool ok;
     char reason[512];
+    sg_app *live; /* when set, each result is published as it comes (Connect and test) */
 } checks;
+
+static void publish(checks *c, bool running)
+{
+    if (!c->live)
+        return;
+    sg_json *p = sg_json_object();
+    sg_json_set_bool(p, "running", running);
+    sg_json_set(p, "checks", sg_json_incref(c->list));
+    char *text = sg_json_dump(p);
+    sg_json_decref(p);
+    if (sg_integration_set_progress(c->live, text) != SG_OK)
+        sg_log_warn("could not record Connect and test progress", "reason", sg_err_msg());
+    free(text);
+}
 
 static bool check(checks *c, const char *name, bool ok, const char *message, const char *fix)
 {
@@ -36,6 +51,7 @@ static bool check(checks *c, const char *name, bool ok, const char *message, con
         c->ok = false;
         snprintf(c->reason, sizeof(c->reason), "%s: %s", name, message);
     }
+    publish(c, true);
     return ok;
 }
 
@@ -239,11 +255,12 @@ static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *
     return last;
 }
 
-static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks *c)
+static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks *c, bool live)
 {
     c->list = sg_json_array();
     c->ok = true;
     c->reason[0] = '\0';
+    c->live = live ? app : NULL;
     int rc = sg_integration_get(app, in);
     if (rc == SG_OK && !in->configured)
         rc = sg_err_set(SG_ECONFLICT, "configure the integration first: PUT "
@@ -254,6 +271,7 @@ static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks
         sg_json_decref(c->list);
         return rc;
     }
+    publish(c, true);
     /* 1. The instance answers over TLS (any HTTP answer will do). */
     long st = 0;
     sg_json *j = NULL;
@@ -281,7 +299,7 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
                                      "from step 4");
     if (!username || !*username)
         username = "snowgate.service";
-    int rc = prepare(app, &in, &secret, &c);
+    int rc = prepare(app, &in, &secret, &c, true);
     if (rc != SG_OK)
         return rc;
     sn_tokens tok = {0};
@@ -324,6 +342,7 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
         skip_rest(&c, after("instance_reachable"));
     }
     *result = finish(app, &c, tok.refresh_token, username, sn_user_id, NULL);
+    publish(&c, false);
     if (c.ok)
         sg_integration_save_grant(
             app, grant,
@@ -358,7 +377,7 @@ int sg_connect_test(sg_app *app, sg_json **result)
     char *secret = NULL;
     checks c;
     *result = NULL;
-    int rc = prepare(app, &in, &secret, &c);
+    int rc = prepare(app, &in, &secret, &c, false);
     if (rc != SG_OK)
         return rc;
     sn_tokens tok = {0};
@@ -379,6 +398,7 @@ int sg_connect_test(sg_app *app, sg_json **result)
     bool reconnect = !c.ok && !tok.access_token && rc == SG_EAUTH;
     *result = finish(app, &c, tok.refresh_token, in.sn_user[0] ? in.sn_user : NULL,
                      sn_user_id[0] ? sn_user_id : NULL, reconnect ? "needs_reconnect" : NULL);
+    publish(&c, false);
     sn_tokens_free(&tok);
     sg_secrets_free_plain(secret);
     sg_json_decref(c.list);

@@ -44,6 +44,8 @@ int sg_instance_url_check(const char *url, bool allow_loopback)
     return rc;
 }
 
+#define PROGRESS_KEY "servicenow.connect_progress"
+
 static int get_tx(sg_conn *c, void *ctx)
 {
     sg_integration *out = ctx;
@@ -70,7 +72,33 @@ static int get_tx(sg_conn *c, void *ctx)
         out->linked_count = sg_rows_null(r, 8) ? -1 : sg_rows_int(r, 8);
     }
     sg_rows_free(r);
-    return step < 0 ? step : SG_OK;
+    if (step < 0)
+        return step;
+    sg_val k[] = {SG_VTEXT(PROGRESS_KEY)};
+    rc = sg_conn_query(c, "SELECT value FROM settings WHERE key = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        sg_strlcpy(out->progress, sg_rows_text(r, 0), sizeof(out->progress));
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+static int progress_tx(sg_conn *c, void *ctx)
+{
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(PROGRESS_KEY), SG_VTEXT((const char *)ctx), SG_VTEXT(now)};
+    return sg_conn_exec(c,
+                        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3) ON "
+                        "CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = "
+                        "excluded.updated_at",
+                        v, 3, NULL);
+}
+
+int sg_integration_set_progress(sg_app *app, const char *json)
+{
+    return sg_store_tx(app->store, progress_tx, (void *)json);
 }
 
 int sg_integration_get(sg_app *app, sg_integration *out)
@@ -236,6 +264,10 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         sg_json_set_str(j, "refresh_token_expires_at", when);
     }
+    sg_json *progress = NULL;
+    if (in->progress[0] &&
+        sg_json_parse(in->progress, strlen(in->progress), 0, 0, &progress) == SG_OK)
+        sg_json_set(j, "connect_progress", progress);
     sg_json *last = NULL;
     if (in->last_test[0] &&
         sg_json_parse(in->last_test, strlen(in->last_test), 0, 0, &last) == SG_OK)

@@ -20,6 +20,7 @@ typedef struct sg_integration {
     char grant_type[32];     /* "password" (refresh token) or "client_credentials" */
     int64_t refresh_expires; /* unix seconds; 0 unknown */
     int64_t linked_count;    /* last known number of linked requests; -1 unknown */
+    char progress[8192];     /* the Connect and test in progress or last run, JSON, or "" */
 } sg_integration;
 
 /* Checks an instance URL as entered by an admin: https, a host name, no path, query,
@@ -33,6 +34,9 @@ int sg_integration_get(sg_app *app, sg_integration *out);
 int sg_integration_put(sg_app *app, const char *instance_url, const char *client_id,
                        const char *client_secret);
 int sg_integration_delete(sg_app *app);
+/* Records how far Connect and test has come ({"running","checks"}), so that the wizard can show
+ * each check as it completes, whichever replica it asks. */
+int sg_integration_set_progress(sg_app *app, const char *json);
 /* The webhook signing secret ("whsec_<base64>"); the caller frees it with
  * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
 int sg_integration_webhook_secret(sg_app *app, char **out);
