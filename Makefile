@@ -2,7 +2,7 @@
 #   make deps    install the Debian packages (scripts/install-deps.sh)
 #   make build   build build/snowgate and build/snowsim
 #   make check   deps, sanitizer build, lint, fuzz smoke, and every test through ctest
-#   make demo    run the product on embedded defaults
+#   make demo    run the product on embedded defaults (make demo-reset forgets its data)
 #   make fuzz    build and run the libFuzzer targets (FUZZ_SECONDS each, default 5)
 #   make format  clang-format the sources in place
 #   make lint    format check, banned functions, cppcheck
@@ -13,7 +13,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
 
-.PHONY: all deps build check test demo fuzz format lint clean
+.PHONY: all deps build check test demo demo-reset fuzz format lint clean
 
 all: build
 
@@ -34,6 +34,9 @@ test:
 
 demo: build
 	@scripts/demo.sh
+
+demo-reset:
+	rm -rf demo-data
 
 fuzz: deps
 	@scripts/fuzz.sh

@@ -1,11 +1,153 @@
 #!/usr/bin/env bash
-# Runs snowgate on embedded defaults (SQLite under ./demo-data). The full demo, with snowsim
-# provisioned through the real setup path, PostgreSQL and sample users, grows here as the
-# setup, governance and UI features land.
+# The whole product on one machine: a PostgreSQL cluster with sample data (unix socket only),
+# snowsim set up through the real ServiceNow setup path (`snowgate servicenow provision`), and
+# snowgate connected to it, with demo users and assets. Data lives in ./demo-data and is
+# reused on the next run (`make demo-reset` starts over). Ctrl-C stops everything.
+#   scripts/demo.sh [--no-wait]   --no-wait: bring everything up, print the banner, stop
+# Environment: DEMO_GATE_PORT (8080), DEMO_SIM_PORT (8443), DEMO_DATA
+# (./demo-data), DEMO_BUILD (the build directory with the binaries, ./build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p demo-data
-port=${SNOWGATE_DEMO_PORT:-8080}
-echo "demo: starting snowgate on http://127.0.0.1:${port} (Ctrl-C stops it)"
-exec build/snowgate serve --listen "127.0.0.1:${port}" --data demo-data/snowgate \
-  --log-format logfmt
+root=$(pwd)
+data=${DEMO_DATA:-$root/demo-data}
+bin=${DEMO_BUILD:-$root/build}
+gate_port=${DEMO_GATE_PORT:-8080}
+sim_port=${DEMO_SIM_PORT:-8443}
+wait=1
+[ "${1:-}" = "--no-wait" ] && wait=0
+gate_url="http://127.0.0.1:$gate_port"
+sim_url="http://127.0.0.1:$sim_port"
+sim_admin_pw="admin-Demo-1"
+pids=()
+
+say() { echo "demo: $*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$pg_bin/initdb" ] || die "PostgreSQL is missing; run scripts/install-deps.sh"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy "$gate_port" && die "port $gate_port is busy; set DEMO_GATE_PORT to a free port"
+port_busy "$sim_port" && die "port $sim_port is busy; set DEMO_SIM_PORT to a free port"
+
+stop_all() {
+  trap - INT TERM EXIT
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  as_pg "$pg_bin/pg_ctl" -D "$data/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+trap stop_all INT TERM EXIT
+
+# 1. PostgreSQL: a throwaway cluster on a unix socket, no TCP.
+mkdir -p "$data"
+chmod 755 "$data"
+sock="$data/pg/sock"
+if [ ! -f "$data/pg/data/PG_VERSION" ]; then
+  say "creating a PostgreSQL cluster in demo-data/pg"
+  mkdir -p "$sock"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres "$data/pg"
+  as_pg "$pg_bin/initdb" -D "$data/pg/data" -U postgres -E UTF8 --locale=C.UTF-8 \
+    --auth-local=trust >"$data/pg-initdb.log" 2>&1 || die "initdb failed; see demo-data/pg-initdb.log"
+  fresh_pg=1
+fi
+as_pg "$pg_bin/pg_ctl" -D "$data/pg/data" -l "$data/pg/server.log" -w -t 60 \
+  -o "-c listen_addresses= -k $sock" start >/dev/null || die "PostgreSQL did not start; see demo-data/pg/server.log"
+psql() { as_pg "$pg_bin/psql" -h "$sock" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+if [ "${fresh_pg:-0}" = 1 ]; then
+  say "loading the sample schema (analytics: sales, hr)"
+  psql -d postgres -c "CREATE DATABASE analytics" \
+    -c "CREATE ROLE snowgate_grantor LOGIN" \
+    -c "CREATE ROLE alice_db NOLOGIN" -c "CREATE ROLE sam_db NOLOGIN" \
+    -c "CREATE ROLE bob_db NOLOGIN" -c "CREATE ROLE dana_db NOLOGIN"
+  psql -d analytics <<'SQL'
+CREATE SCHEMA sales; CREATE SCHEMA hr;
+CREATE TABLE sales.orders (id serial PRIMARY KEY, customer text, total numeric, placed_at date);
+CREATE TABLE sales.refunds (id serial PRIMARY KEY, order_id int, amount numeric);
+CREATE VIEW sales.v_daily_revenue AS SELECT placed_at, sum(total) AS revenue FROM sales.orders GROUP BY placed_at;
+CREATE TABLE hr.salaries (employee text, salary numeric);
+INSERT INTO sales.orders (customer, total, placed_at) VALUES ('Acme', 120.50, '2026-11-01'), ('Globex', 80, '2026-11-02');
+INSERT INTO hr.salaries VALUES ('alice', 100000), ('bob', 90000);
+GRANT USAGE ON SCHEMA sales, hr TO snowgate_grantor, alice_db, sam_db, bob_db, dana_db;
+ALTER TABLE sales.orders OWNER TO snowgate_grantor;
+ALTER TABLE sales.refunds OWNER TO snowgate_grantor;
+ALTER VIEW sales.v_daily_revenue OWNER TO snowgate_grantor;
+ALTER TABLE hr.salaries OWNER TO snowgate_grantor;
+SQL
+fi
+
+# 2. snowsim and snowgate.
+start_server() { # name log args...
+  local name=$1 log=$2; shift 2
+  "$@" >"$log.out" 2>"$log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$log.out" 2>/dev/null && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || die "$name did not start; see $log"
+    sleep 0.1
+  done
+  die "$name did not start within 10 s; see $log"
+}
+say "starting snowsim on $sim_url"
+start_server snowsim "$data/snowsim.log" "$bin/snowsim" --listen "127.0.0.1:$sim_port" \
+  --data "$data/snowsim" --admin-password "$sim_admin_pw" --allow-insecure-loopback --log-format logfmt
+
+gate=("$bin/snowgate")
+gate_data=(--data "$data/snowgate")
+if [ ! -f "$data/admin.token" ]; then
+  say "creating the demo users"
+  mkdir -p "$data/snowgate"
+  add() { echo "$3" | "${gate[@]}" user add "$1" --role "$2" --db-role "${1}_db" --password-stdin "${gate_data[@]}" 2>/dev/null; }
+  umask 077
+  add alice admin alice-Demo-Pw1 >"$data/admin.token"
+  add sam steward sam-Demo-Pw1 >/dev/null
+  add bob member bob-Demo-Pw1 >/dev/null
+  add dana member dana-Demo-Pw1 >/dev/null
+  umask 022
+fi
+token=$(cat "$data/admin.token")
+say "starting snowgate on $gate_url"
+start_server snowgate "$data/snowgate.log" "${gate[@]}" serve --listen "127.0.0.1:$gate_port" \
+  "${gate_data[@]}" --public-url "$gate_url" --allow-insecure-loopback --log-format logfmt
+
+# 3. ServiceNow setup through the real path, then connections and assets (first run only).
+status=$(curl -sf -H "Authorization: Bearer $token" "$gate_url/api/v1/integrations/servicenow" | sed -n 's/.*"status":"\([a-z_]*\)".*/\1/p')
+if [ "$status" != "connected" ]; then
+  say "setting up snowsim as a ServiceNow admin would (snowgate servicenow provision)"
+  echo "$sim_admin_pw" | "${gate[@]}" servicenow provision --instance "$sim_url" --admin-user admin \
+    --admin-password-stdin --snowgate "$gate_url" --token "$token" --allow-insecure-loopback 2>&1 | sed 's/^/  /'
+fi
+api() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+if [ ! -f "$data/assets.done" ]; then
+  say "registering the PostgreSQL connection and the assets"
+  api -d "{\"name\":\"analytics\",\"kind\":\"postgres\",\"dsn\":\"host=$sock dbname=analytics user=snowgate_grantor\"}" "$gate_url/api/v1/connections" >/dev/null
+  for a in 'analytics.sales.orders|table|Every order, one row per order|sam' \
+           'analytics.sales.refunds|table|Refunds against orders|sam' \
+           'analytics.sales.v_daily_revenue|view|Revenue per day|sam' \
+           'analytics.hr.salaries|table|Salaries (sensitive)|alice'; do
+    IFS='|' read -r n t d o <<<"$a"
+    api -d "{\"name\":\"$n\",\"type\":\"$t\",\"connection\":\"analytics\",\"description\":\"$d\",\"owners\":[\"$o\"]}" "$gate_url/api/v1/assets" >/dev/null
+  done
+  touch "$data/assets.done"
+fi
+
+cat <<BANNER
+
+  snowgate is running.
+
+  snowgate    $gate_url
+              alice / alice-Demo-Pw1 (admin)    sam / sam-Demo-Pw1 (steward)
+              bob / bob-Demo-Pw1 (member)       dana / dana-Demo-Pw1 (member)
+  ServiceNow  $sim_url  (snowsim; admin / $sim_admin_pw approves)
+  PostgreSQL  psql -h $sock -U postgres analytics
+
+  Try first: sign in as bob, request read on analytics.sales.orders for 1 hour; sign in as sam
+  and approve it in the Inbox; then see the grant:
+    psql -h $sock -U postgres analytics -c "SELECT has_table_privilege('bob_db', 'sales.orders', 'SELECT')"
+
+  Ctrl-C stops everything; the data stays in demo-data/ (make demo-reset starts over).
+
+BANNER
+echo "demo listening on $gate_url"
+[ "$wait" = 1 ] || exit 0
+wait -n "${pids[@]}" || true
+say "a server stopped; see demo-data/*.log"

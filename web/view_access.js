@@ -187,20 +187,33 @@ export async function assetView(main, name) {
       asset = (a.items || []).find((x) => x.name === name) || null;
     } catch (e) { asset = null; }
     const mayRevoke = session.user.role !== 'member' || (asset && (asset.owners || []).includes(session.user.name));
-    const rows = mine.map((g) => h('tr', {},
-      h('td', {}, g.for), h('td', {}, (g.privileges || []).join(', ')),
-      h('td', {}, g.expires_at ? when(g.expires_at) : 'no end date'),
-      h('td', {}, mayRevoke ? h('button', {
-        class: 'small danger', onclick: async () => {
-          const why = prompt(`Why revoke ${g.for}'s access to ${name}?`);
-          if (!why) return;
+    // Revoking asks why, in place: the reason goes to the approvers like any request's.
+    const revokeForm = (g, cell) => {
+      const why = h('input', { placeholder: 'Why revoke?', 'aria-label': `Why revoke ${g.for}'s access`, required: true, maxlength: 4000 });
+      const go = h('button', { type: 'submit', class: 'small danger' }, 'Request revoke');
+      const cancel = h('button', { type: 'button', class: 'small ghost', onclick: () => show(cell, revokeButton(g, cell)) }, 'Cancel');
+      const form = h('form', {
+        class: 'inline', onsubmit: async (e) => {
+          e.preventDefault();
+          go.disabled = true;
           try {
-            const r = await api('POST', '/api/v1/requests', { asset: name, action: 'revoke', privilege: g.privilege || 'read', justification: why, for: g.for });
+            const r = await api('POST', '/api/v1/requests', { asset: name, action: 'revoke', privilege: g.privilege || 'read', justification: why.value.trim(), for: g.for });
             toast('Revoke requested', 'ok');
             location.hash = `#/requests/${r.id}`;
-          } catch (e) { toast(e.message, 'error'); }
+          } catch (err) { toast(err.message, 'error'); go.disabled = false; }
         },
-      }, 'Revoke') : null)));
+      }, why, go, cancel);
+      show(cell, form);
+      why.focus();
+    };
+    const revokeButton = (g, cell) => h('button', { class: 'small danger', onclick: () => revokeForm(g, cell) }, 'Revoke');
+    const rows = mine.map((g) => {
+      const cell = h('td', {});
+      if (mayRevoke) cell.append(revokeButton(g, cell));
+      return h('tr', {},
+        h('td', {}, g.for), h('td', {}, (g.privileges || []).join(', ')),
+        h('td', {}, g.expires_at ? when(g.expires_at) : 'no end date'), cell);
+    });
     show(main, h('section', { class: 'panel' },
       h('p', {}, h('a', { href: '#/request' }, '← Assets')),
       h('h1', { class: 'mono' }, name),

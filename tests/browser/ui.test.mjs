@@ -167,6 +167,15 @@ scenario('a member requests access, a steward approves in the inbox, the request
   await bob.goto(GATE + '/#/profile');
   await bob.getByRole('button', { name: 'Link your ServiceNow account' }).waitFor();
   await shot(bob, 'profile');
+  // A steward sees who has access and raises a revoke from the asset's page.
+  await sam.goto(GATE + '/#/assets/analytics.sales.orders');
+  await sam.getByRole('cell', { name: 'bob' }).waitFor();
+  await sam.getByRole('button', { name: 'Revoke' }).click();
+  await sam.getByLabel("Why revoke bob's access").fill('Quarter closed');
+  await shot(sam, 'asset-revoke');
+  await sam.getByRole('button', { name: 'Request revoke' }).click();
+  await sam.waitForURL(/#\/requests\/[0-9a-f]{32}$/);
+  await sam.getByText('revoke read', { exact: false }).waitFor();
   await bob.close();
   await sam.close();
 });
