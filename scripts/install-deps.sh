@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   clang libclang-rt-14-dev clang-format cppcheck
   libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libxml2-dev
   libsqlite3-dev libpq-dev duktape-dev libcmocka-dev uthash-dev
