@@ -140,9 +140,10 @@ cat <<BANNER
   ServiceNow  $sim_url  (snowsim; admin / $sim_admin_pw approves)
   PostgreSQL  psql -h $sock -U postgres analytics
 
-  Try first: sign in as bob, request read on analytics.sales.orders for 1 hour; sign in as sam
-  and approve it in the Inbox; then see the grant:
+  Try first: sign in as bob, request read on analytics.sales.orders for 5 minutes; sign in as
+  sam and approve it in the Inbox (or as admin in ServiceNow); then see the grant:
     psql -h $sock -U postgres analytics -c "SELECT has_table_privilege('bob_db', 'sales.orders', 'SELECT')"
+  Five minutes later snowgate revokes it: the same query says f, and bob's request is expired.
 
   Ctrl-C stops everything; the data stays in demo-data/ (make demo-reset starts over).
 

@@ -2,7 +2,7 @@
 import { h, api, session, show, toast, when, ago, duration, badge, empty, loading, failure, field } from './ui.js';
 
 const DURATIONS = [
-  ['PT1H', '1 hour'], ['PT8H', '8 hours'], ['P1D', '1 day'], ['P7D', '7 days'], ['P30D', '30 days'], ['', 'No end date'],
+  ['PT5M', '5 minutes'], ['PT1H', '1 hour'], ['PT8H', '8 hours'], ['P1D', '1 day'], ['P7D', '7 days'], ['P30D', '30 days'], ['', 'No end date'],
 ];
 
 function assetCard(a, chosen, onpick) {
