@@ -52,6 +52,9 @@ int h_run_input(const char *const argv[], const char *const env[], const char *i
 int h_http(const char *method, const char *url, const char *const *headers, const char *body,
            sg_http_response *res);
 
+/* A loopback TCP port that was free a moment ago (for servers that need it before starting). */
+int h_free_port(void);
+
 /* Counts lines in text. */
 int h_count_lines(const char *text);
 

@@ -6,32 +6,15 @@
 #include "core/mem.h"
 
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        fail_msg("no free port for PostgreSQL");
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 void h_pg_start(h_pg *pg)
 {
     memset(pg, 0, sizeof(*pg));
     pg->dir = h_tmpdir("pg");
-    pg->port = free_port();
+    pg->port = h_free_port();
     snprintf(pg->sock, sizeof(pg->sock), "%s/pg/sock", pg->dir);
     char port[16];
     snprintf(port, sizeof(port), "%d", pg->port);

@@ -7,29 +7,13 @@
 #include "core/str.h"
 
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        fail_msg("no free port");
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static bool bob_can_select(const char *dir)
 {
@@ -65,8 +49,8 @@ static void test_demo(void **state)
     char *dir = h_tmpdir("demo");
     assert_int_equal(chmod(dir, 0755), 0); /* the postgres user runs the cluster under it */
     char e_gate[64], e_sim[64], e_data[600];
-    snprintf(e_gate, sizeof(e_gate), "DEMO_GATE_PORT=%d", free_port());
-    snprintf(e_sim, sizeof(e_sim), "DEMO_SIM_PORT=%d", free_port());
+    snprintf(e_gate, sizeof(e_gate), "DEMO_GATE_PORT=%d", h_free_port());
+    snprintf(e_sim, sizeof(e_sim), "DEMO_SIM_PORT=%d", h_free_port());
     snprintf(e_data, sizeof(e_data), "DEMO_DATA=%s/data", dir);
     const char *env[] = {e_gate, e_sim, e_data, "DEMO_BUILD=" SG_BUILD_DIR, NULL};
     const char *argv[] = {SG_SOURCE_DIR "/scripts/demo.sh", NULL};
