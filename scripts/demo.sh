@@ -116,6 +116,22 @@ if [ "$status" != "connected" ]; then
   echo "$sim_admin_pw" | "${gate[@]}" servicenow provision --instance "$sim_url" --admin-user admin \
     --admin-password-stdin --snowgate "$gate_url" --token "$token" --allow-insecure-loopback 2>&1 | sed 's/^/  /'
 fi
+if [ ! -f "$data/approver.done" ]; then
+  # Stands in for the approval flow a real instance has: an approver, and a rule that asks her
+  # to approve every request snowgate raises (through the Table API, as an admin would set it).
+  say "adding the ServiceNow approver carol, and a rule that routes snowgate requests to her"
+  sn() { curl -sf -u "admin:$sim_admin_pw" -H 'Content-Type: application/json' -H 'Accept: application/json' "$@"; }
+  id_of() { sed -n 's/.*"sys_id":"\([0-9a-f]\{32\}\)".*/\1/p'; }
+  uid=$(sn -d '{"user_name":"carol","first_name":"Carol","last_name":"Approver","email":"carol@example.com","user_password":"carol-Demo-Pw1"}' \
+    "$sim_url/api/now/table/sys_user?sysparm_fields=sys_id" | id_of)
+  rid=$(sn "$sim_url/api/now/table/sys_user_role?sysparm_query=name%3Dapprover_user&sysparm_fields=sys_id" | id_of)
+  [ -n "$uid" ] && [ -n "$rid" ] || die "could not create the ServiceNow approver; see $data/snowsim.log"
+  sn -d "{\"user\":\"$uid\",\"role\":\"$rid\"}" "$sim_url/api/now/table/sys_user_has_role?sysparm_fields=sys_id" >/dev/null
+  script="(function (current) { var h = new GlideRecord('sys_user_has_role'); h.addQuery('role', '$rid'); h.query(); while (h.next()) { var a = new GlideRecord('sysapproval_approver'); a.initialize(); a.setValue('approver', h.getValue('user')); a.setValue('sysapproval', current.getUniqueValue()); a.setValue('document_id', current.getUniqueValue()); a.setValue('source_table', 'sc_request'); a.setValue('state', 'requested'); a.insert(); } })(current);"
+  sn -d "{\"name\":\"demo: approvals for snowgate requests\",\"collection\":\"sc_request\",\"when\":\"after\",\"order\":\"200\",\"action_insert\":\"true\",\"advanced\":\"true\",\"filter_condition\":\"correlation_idSTARTSWITHsnowgate:^correlation_idNOT LIKEconnection-test^EQ\",\"script\":\"$script\"}" \
+    "$sim_url/api/now/table/sys_script?sysparm_fields=sys_id" >/dev/null || die "could not add the approval rule to snowsim"
+  touch "$data/approver.done"
+fi
 api() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
 if [ ! -f "$data/assets.done" ]; then
   say "registering the PostgreSQL connection and the assets"
@@ -137,11 +153,12 @@ cat <<BANNER
   snowgate    $gate_url
               alice / alice-Demo-Pw1 (admin)    sam / sam-Demo-Pw1 (steward)
               bob / bob-Demo-Pw1 (member)       dana / dana-Demo-Pw1 (member)
-  ServiceNow  $sim_url  (snowsim; admin / $sim_admin_pw approves)
+  ServiceNow  $sim_url  (snowsim)
+              carol / carol-Demo-Pw1 (approver: My approvals)   admin / $sim_admin_pw
   PostgreSQL  psql -h $sock -U postgres analytics
 
   Try first: sign in as bob, request read on analytics.sales.orders for 5 minutes; sign in as
-  sam and approve it in the Inbox (or as admin in ServiceNow); then see the grant:
+  sam and approve it in the Inbox, or as carol in ServiceNow ($sim_url); then see the grant:
     psql -h $sock -U postgres analytics -c "SELECT has_table_privilege('bob_db', 'sales.orders', 'SELECT')"
   Five minutes later snowgate revokes it: the same query says f, and bob's request is expired.
 

@@ -32,17 +32,10 @@ typedef struct auth_code {
     time_t expires;
 } auth_code;
 
-typedef struct session {
-    char id[33];
-    char user_id[33];
-    char csrf[33];
-    time_t expires;
-} session;
-
 struct sim_oauth {
     pthread_mutex_t mu;
     auth_code codes[MAX_CODES];
-    session sessions[MAX_SESSIONS];
+    sim_session sessions[MAX_SESSIONS];
 };
 
 sim_oauth *sim_oauth_new(void)
@@ -589,7 +582,7 @@ static int login_page(sg_http_req *req, const authz *a, const char *error)
     return rc;
 }
 
-static int consent_page(sg_http_req *req, const authz *a, const session *s, const char *user)
+static int consent_page(sg_http_req *req, const authz *a, const sim_session *s, const char *user)
 {
     sg_buf b = SG_BUF_INIT(0);
     sg_buf_puts(&b, "<p><strong>");
@@ -659,7 +652,7 @@ static int issue_code(sg_sim *sim, sg_http_req *req, const authz *a, const char 
     return redirect_back(req, a, code, NULL);
 }
 
-static bool session_of(sg_sim *sim, sg_http_req *req, session *out)
+bool sim_session_of(sg_sim *sim, sg_http_req *req, sim_session *out)
 {
     const char *cookie = sg_http_header(req, "Cookie");
     const char *p = cookie ? strstr(cookie, "glide_session_store=") : NULL;
@@ -675,7 +668,7 @@ static bool session_of(sg_sim *sim, sg_http_req *req, session *out)
     bool found = false;
     pthread_mutex_lock(&sim->oauth->mu);
     for (int i = 0; i < MAX_SESSIONS && !found; i++) {
-        session *s = &sim->oauth->sessions[i];
+        sim_session *s = &sim->oauth->sessions[i];
         if (s->id[0] && sg_ct_equal(s->id, id, 32) && s->expires > time(NULL)) {
             *out = *s;
             found = true;
@@ -685,7 +678,7 @@ static bool session_of(sg_sim *sim, sg_http_req *req, session *out)
     return found;
 }
 
-static void session_new(sg_sim *sim, sg_http_req *req, const char *user_id, session *out)
+void sim_session_new(sg_sim *sim, sg_http_req *req, const char *user_id, sim_session *out)
 {
     memset(out, 0, sizeof(*out));
     sg_random_hex(out->id, 16);
@@ -693,9 +686,9 @@ static void session_new(sg_sim *sim, sg_http_req *req, const char *user_id, sess
     sg_strlcpy(out->user_id, user_id, sizeof(out->user_id));
     out->expires = time(NULL) + SESSION_TTL;
     pthread_mutex_lock(&sim->oauth->mu);
-    session *slot = &sim->oauth->sessions[0];
+    sim_session *slot = &sim->oauth->sessions[0];
     for (int i = 0; i < MAX_SESSIONS; i++) {
-        session *s = &sim->oauth->sessions[i];
+        sim_session *s = &sim->oauth->sessions[i];
         if (!s->id[0] || s->expires < time(NULL)) {
             slot = s;
             break;
@@ -710,6 +703,20 @@ static void session_new(sg_sim *sim, sg_http_req *req, const char *user_id, sess
              "glide_session_store=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d", out->id,
              SESSION_TTL);
     sg_http_set_header(req, "Set-Cookie", cookie);
+}
+
+void sim_session_end(sg_sim *sim, sg_http_req *req)
+{
+    sim_session s;
+    if (sim_session_of(sim, req, &s)) {
+        pthread_mutex_lock(&sim->oauth->mu);
+        for (int i = 0; i < MAX_SESSIONS; i++)
+            if (strcmp(sim->oauth->sessions[i].id, s.id) == 0)
+                memset(&sim->oauth->sessions[i], 0, sizeof(sim->oauth->sessions[i]));
+        pthread_mutex_unlock(&sim->oauth->mu);
+    }
+    sg_http_set_header(req, "Set-Cookie",
+                       "glide_session_store=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 }
 
 int api_oauth_auth(sg_http_req *req, void *simv)
@@ -727,8 +734,8 @@ int api_oauth_auth(sg_http_req *req, void *simv)
     int rc = SG_OK;
     if (!authz_check(sim, req, f, &a))
         goto done;
-    session s;
-    bool have = session_of(sim, req, &s);
+    sim_session s;
+    bool have = sim_session_of(sim, req, &s);
     if (!post) {
         if (sim->cfg.oauth_auto_consent) {
             /* Test mode: act as the admin user having logged in and clicked Allow. */
@@ -778,6 +785,11 @@ int api_oauth_login(sg_http_req *req, void *simv)
         return error_page(req, 400, "Malformed form data.");
     authz a;
     int rc = SG_OK;
+    if (!sg_form_get(f, "response_type")) {
+        /* Not an OAuth authorization: a sign-in to the instance's own pages. */
+        rc = sim_ui_login(sim, req, f);
+        goto done;
+    }
     if (!authz_check(sim, req, f, &a))
         goto done;
     const char *user = sg_form_get(f, "user_name"), *pw = sg_form_get(f, "user_password");
@@ -786,8 +798,8 @@ int api_oauth_login(sg_http_req *req, void *simv)
         rc = login_page(req, &a, "User name or password invalid");
         goto done;
     }
-    session s;
-    session_new(sim, req, u.sys_id, &s);
+    sim_session s;
+    sim_session_new(sim, req, u.sys_id, &s);
     rc = consent_page(req, &a, &s, u.user_name);
 done:
     sg_form_free(f);

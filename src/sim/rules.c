@@ -252,6 +252,8 @@ int sim_rules_insert(sg_sim *sim, const sim_user *u, const sim_table *t, const s
 }
 
 static void approval_engine(sg_sim *sim, const sim_user *u, const sim_rec *approval, int depth);
+static void approvals_settled(sg_sim *sim, const sim_user *u, const char *task_id,
+                              const sg_json *prev, const sg_json *cur, int depth);
 
 int sim_rules_update(sg_sim *sim, const sim_user *u, sim_rec *r, const sg_json *values, int depth)
 {
@@ -286,6 +288,8 @@ int sim_rules_update(sg_sim *sim, const sim_user *u, sim_rec *r, const sg_json *
                 strcmp(sg_json_get_str(prev, "state") ? sg_json_get_str(prev, "state") : "",
                        sg_json_get_str(cur, "state") ? sg_json_get_str(cur, "state") : "") != 0)
                 approval_engine(sim, u, now, depth);
+            else if (sim_dict_is_a(t, sim_dict_table("task")))
+                approvals_settled(sim, u, sys_id, prev, cur, depth);
             sg_json_decref(cur);
         }
     }
@@ -380,4 +384,54 @@ static void approval_engine(sg_sim *sim, const sim_user *u, const sim_rec *appro
                         sg_err_msg());
     }
     sg_json_decref(v);
+}
+
+/* A task decided (its approval set to approved or rejected, by the engine or by hand) or closed
+ * (active false) no longer needs the approvals still waiting on it: they become
+ * "No Longer Required" (not_required), as the approval workflow does on an instance. */
+typedef struct pending {
+    const char *task_id;
+    char ids[64][33];
+    int n;
+} pending;
+
+static bool each_pending(void *ctx, sim_rec *r)
+{
+    pending *p = ctx;
+    if (strcmp(sim_rec_get(r, "sysapproval"), p->task_id) == 0 &&
+        strcmp(sim_rec_get(r, "state"), "requested") == 0)
+        memcpy(p->ids[p->n++], r->sys_id, 33);
+    return p->n < 64;
+}
+
+static const char *field_of(const sg_json *o, const char *name)
+{
+    const char *v = sg_json_get_str(o, name);
+    return v ? v : "";
+}
+
+static void approvals_settled(sg_sim *sim, const sim_user *u, const char *task_id,
+                              const sg_json *prev, const sg_json *cur, int depth)
+{
+    const char *was = field_of(prev, "approval"), *now = field_of(cur, "approval");
+    bool decided =
+        strcmp(was, now) != 0 && (strcmp(now, "approved") == 0 || strcmp(now, "rejected") == 0);
+    bool closed = strcmp(field_of(prev, "active"), "true") == 0 &&
+                  strcmp(field_of(cur, "active"), "false") == 0;
+    if (!decided && !closed)
+        return;
+    const sim_table *t = sim_dict_table("sysapproval_approver");
+    pending p = {task_id, {{0}}, 0};
+    sim_db_each(sim->db, t, each_pending, &p);
+    for (int i = 0; i < p.n; i++) {
+        sim_rec *a = sim_db_get(sim->db, t, p.ids[i]);
+        if (!a || strcmp(sim_rec_get(a, "state"), "requested") != 0)
+            continue;
+        sg_json *v = sg_json_object();
+        sg_json_set_str(v, "state", "not_required");
+        if (sim_rules_update(sim, u, a, v, depth + 1) != SG_OK)
+            sg_log_warn("could not settle an approval", "approval", p.ids[i], "error",
+                        sg_err_msg());
+        sg_json_decref(v);
+    }
 }

@@ -145,6 +145,13 @@ const sg_http_route sg_sim_routes[] = {
     {"PUT", "/api/x_snowsim/faults", api_faults_put},
     /* Everything else under /api/ may be a Scripted REST API. */
     {"*", "/api/{rest*}", api_scripted_rest},
+    /* The instance's own pages (ui.c). */
+    {"GET", "/", api_ui_home},
+    {"GET", "/login.do", api_ui_login_page},
+    {"GET", "/logout.do", api_ui_logout},
+    {"GET", "/navpage.do", api_ui_navpage},
+    {"GET", "/{page}", api_ui_page},
+    {"POST", "/{page}", api_ui_action},
     {0, 0, 0},
 };
 

@@ -70,5 +70,11 @@ int api_catalog_item(sg_http_req *req, void *sim);
 int api_catalog_order(sg_http_req *req, void *sim);
 int api_scripted_rest(sg_http_req *req, void *sim);
 int api_faults_get(sg_http_req *req, void *sim);
+int api_ui_home(sg_http_req *req, void *sim);
+int api_ui_login_page(sg_http_req *req, void *sim);
+int api_ui_logout(sg_http_req *req, void *sim);
+int api_ui_navpage(sg_http_req *req, void *sim);
+int api_ui_page(sg_http_req *req, void *sim);
+int api_ui_action(sg_http_req *req, void *sim);
 
 #endif

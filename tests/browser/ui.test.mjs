@@ -200,6 +200,64 @@ scenario('a member links their ServiceNow account through OAuth, and the profile
   await page.close();
 });
 
+scenario('a ServiceNow approver decides on snowsim\'s My approvals page, and snowgate fulfils the request', async (browser) => {
+  const approverRole = (await simJson('GET', '/api/now/table/sys_user_role?name=approver_user'))[0];
+  const carla = await simJson('POST', '/api/now/table/sys_user', { user_name: 'carla', first_name: 'Carla', last_name: 'Approver', user_password: 'Carla-Pass1' });
+  await simJson('POST', '/api/now/table/sys_user_has_role', { user: carla.sys_id, role: approverRole.sys_id });
+
+  const bob = await browser.newPage();
+  await signIn(bob, 'bob');
+  await bob.getByRole('searchbox', { name: 'Find an asset' }).fill('refunds');
+  await bob.getByRole('button', { name: /analytics\.sales\.refunds/ }).click();
+  await bob.getByLabel('Justification').fill('Refund audit');
+  await bob.getByRole('button', { name: 'Request access' }).click();
+  await bob.waitForURL(/#\/requests\/[0-9a-f]{32}$/);
+  const number = (await bob.locator('dd a').filter({ hasText: /^REQ/ }).first().textContent({ timeout: 60000 })).trim();
+  // The instance's approval flow asks carla (here: an approval record, as a flow would add).
+  const req = (await simJson('GET', `/api/now/table/sc_request?number=${number}&sysparm_fields=sys_id`))[0];
+  await simJson('POST', '/api/now/table/sysapproval_approver', { approver: carla.sys_id, sysapproval: req.sys_id, source_table: 'sc_request', state: 'requested' });
+
+  const sn = await browser.newPage();
+  await sn.goto(SIM + '/navpage.do');
+  await sn.locator('#user_name').fill('carla');
+  await sn.locator('#user_password').fill('Carla-Pass1');
+  await sn.locator('#sysverb_login').click();
+  await sn.getByRole('heading', { name: 'My approvals' }).waitFor();
+  const card = sn.locator('section.approval').filter({ hasText: number });
+  await card.waitFor();
+  assert.match(await card.textContent(), /Justification: Refund audit/);
+  await shot(sn, 'snowsim-my-approvals');
+  // Rejecting needs a comment, as on an instance.
+  await card.getByRole('button', { name: 'Reject' }).click();
+  await sn.getByRole('alert').filter({ hasText: 'Comments are required' }).waitFor();
+  await sn.goto(SIM + '/navpage.do');
+  await card.getByLabel(/Comments/).fill('Fine for the audit');
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await sn.getByRole('status').filter({ hasText: `${number} approved.` }).waitFor();
+  await sn.getByText('Nothing awaits your approval.').waitFor();
+
+  // snowgate hears of it, re-reads the request, and grants.
+  await bob.locator('.badge.s-fulfilled').waitFor({ timeout: 60000 });
+  await bob.locator('dd').filter({ hasText: 'Fine for the audit' }).waitFor();
+
+  // What snowgate wrote, seen in read-only views as the instance's admin.
+  const [user, pass] = Buffer.from(SIM_AUTH.replace(/^Basic /, ''), 'base64').toString().split(':');
+  const admin = await browser.newContext();
+  const ap = await admin.newPage();
+  await ap.goto(SIM + '/sc_request_list.do?sysparm_query=' + encodeURIComponent('correlation_idSTARTSWITHsnowgate:^ORDERBYDESCsys_created_on'));
+  await ap.locator('#user_name').fill(user);
+  await ap.locator('#user_password').fill(pass);
+  await ap.locator('#sysverb_login').click();
+  await ap.getByRole('link', { name: number }).click();
+  await ap.getByRole('heading', { name: 'Approvers' }).waitFor();
+  await ap.locator('#record td[data-field="approval"]').filter({ hasText: 'approved' }).waitFor();
+  await ap.locator('#activity .entry').first().waitFor({ timeout: 60000 });
+  await shot(ap, 'snowsim-record');
+  await admin.close();
+  await sn.close();
+  await bob.close();
+});
+
 scenario('a member cannot open the admin pages', async (browser) => {
   const page = await browser.newPage();
   await signIn(page, 'bob');
