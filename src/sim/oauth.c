@@ -537,27 +537,18 @@ static bool authz_check(sg_sim *sim, sg_http_req *req, const sg_form *f, authz *
     return true;
 }
 
-static void hidden(sg_buf *b, const char *name, const char *value)
-{
-    sg_buf_puts(b, "<input type=\"hidden\" name=\"");
-    sg_buf_html(b, name);
-    sg_buf_puts(b, "\" value=\"");
-    sg_buf_html(b, value);
-    sg_buf_puts(b, "\">");
-}
-
 static void authz_hidden(sg_buf *b, const authz *a)
 {
-    hidden(b, "response_type", "code");
-    hidden(b, "client_id", a->client_id);
-    hidden(b, "redirect_uri", a->redirect_uri);
-    hidden(b, "state", a->state);
+    sim_html_hidden(b, "response_type", "code");
+    sim_html_hidden(b, "client_id", a->client_id);
+    sim_html_hidden(b, "redirect_uri", a->redirect_uri);
+    sim_html_hidden(b, "state", a->state);
     if (a->challenge[0]) {
-        hidden(b, "code_challenge", a->challenge);
-        hidden(b, "code_challenge_method", "S256");
+        sim_html_hidden(b, "code_challenge", a->challenge);
+        sim_html_hidden(b, "code_challenge_method", "S256");
     }
     if (a->scope[0])
-        hidden(b, "scope", a->scope);
+        sim_html_hidden(b, "scope", a->scope);
 }
 
 static int login_page(sg_http_req *req, const authz *a, const char *error)
@@ -591,7 +582,7 @@ static int consent_page(sg_http_req *req, const authz *a, const sim_session *s, 
     sg_buf_html(&b, user);
     sg_buf_puts(&b, "</strong>.</p><form method=\"post\" action=\"/oauth_auth.do\">");
     authz_hidden(&b, a);
-    hidden(&b, "sysparm_ck", s->csrf);
+    sim_html_hidden(&b, "sysparm_ck", s->csrf);
     sg_buf_puts(&b, "<button type=\"submit\" name=\"action\" value=\"allow\" id=\"allow\">Allow"
                     "</button> <button type=\"submit\" name=\"action\" value=\"deny\" "
                     "id=\"deny\">Deny</button></form>");

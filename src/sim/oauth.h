@@ -4,6 +4,7 @@
 #ifndef SG_SIM_OAUTH_H
 #define SG_SIM_OAUTH_H
 
+#include "core/buf.h"
 #include "http/form.h"
 #include "http/server.h"
 
@@ -31,6 +32,9 @@ bool sim_session_of(struct sg_sim *sim, sg_http_req *req, sim_session *out);
 void sim_session_new(struct sg_sim *sim, sg_http_req *req, const char *user_id, sim_session *out);
 /* Ends the request's session (if any) and clears the cookie. */
 void sim_session_end(struct sg_sim *sim, sg_http_req *req);
+
+/* Writes <input type="hidden" name=... value=...>, both escaped (ui.c). */
+void sim_html_hidden(sg_buf *b, const char *name, const char *value);
 
 /* POST /login.do without OAuth parameters: the sign-in of the instance's own pages (ui.c). */
 int sim_ui_login(struct sg_sim *sim, sg_http_req *req, const sg_form *f);

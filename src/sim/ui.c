@@ -164,7 +164,7 @@ static bool enter(sg_sim *sim, sg_http_req *req, ui *x)
     return false;
 }
 
-static void hidden(sg_buf *b, const char *name, const char *value)
+void sim_html_hidden(sg_buf *b, const char *name, const char *value)
 {
     sg_buf_puts(b, "<input type=\"hidden\" name=\"");
     sg_buf_html(b, name);
@@ -188,7 +188,7 @@ static int login_page(sg_http_req *req, const char *go, const char *error)
         sg_buf_puts(b, "</p>");
     }
     sg_buf_puts(b, "<form method=\"post\" action=\"/login.do\">");
-    hidden(b, "sysparm_goto", safe_goto(go) ? go : "/navpage.do");
+    sim_html_hidden(b, "sysparm_goto", safe_goto(go) ? go : "/navpage.do");
     sg_buf_puts(b, "<label for=\"user_name\">User name</label>"
                    "<input type=\"text\" id=\"user_name\" name=\"user_name\" autofocus "
                    "autocomplete=\"username\"><label for=\"user_password\">Password</label>"
@@ -555,9 +555,9 @@ static void decision_form(ui *x, const sim_rec *approval, const char *back)
 {
     sg_buf *b = &x->b;
     sg_buf_puts(b, "<form method=\"post\" action=\"/sysapproval_approver.do\" class=\"decide\">");
-    hidden(b, "sys_id", approval->sys_id);
-    hidden(b, "sysparm_ck", x->s.csrf);
-    hidden(b, "sysparm_goto", back);
+    sim_html_hidden(b, "sys_id", approval->sys_id);
+    sim_html_hidden(b, "sysparm_ck", x->s.csrf);
+    sim_html_hidden(b, "sysparm_goto", back);
     sg_buf_printf(b,
                   "<label for=\"comments-%s\" class=\"meta\">Comments (required to reject)"
                   "</label><textarea id=\"comments-%s\" name=\"comments\"></textarea>",
