@@ -1,5 +1,6 @@
 /* sqlite: the embedded store backend. WAL, a busy timeout, foreign keys, synchronous=FULL
- * (a committed transaction survives power loss), and a small pool of connections. */
+ * (a committed transaction survives power loss), and a small pool of connections, each
+ * keeping its prepared statements for reuse (SQL is compiled once, not on every call). */
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -10,16 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define STMT_CACHE 96
+
+/* A prepared statement kept by its SQL text. `busy` while a caller holds it (a query's rows
+ * being stepped), so a nested use of the same SQL gets a statement of its own. */
+typedef struct sq_cached {
+    char *sql;
+    uint32_t hash;
+    sqlite3_stmt *st;
+    bool busy;
+    uint64_t used;
+} sq_cached;
+
 typedef struct sq_conn {
     sg_conn_base base;
     sqlite3 *db;
     bool in_use;
+    sq_cached cache[STMT_CACHE];
+    uint64_t tick;
 } sq_conn;
 
 typedef struct sq_rows {
     sg_conn_base base;
     sqlite3_stmt *stmt;
     sq_conn *conn;
+    int slot; /* in conn->cache, or -1 for a statement of its own */
 } sq_rows;
 
 typedef struct sq_db {
@@ -81,8 +97,13 @@ static void sq_close(void *p)
     sq_db *d = p;
     if (!d)
         return;
-    for (unsigned i = 0; i < d->n; i++)
+    for (unsigned i = 0; i < d->n; i++) {
+        for (int k = 0; k < STMT_CACHE; k++) {
+            sqlite3_finalize(d->conns[i].cache[k].st);
+            free(d->conns[i].cache[k].sql);
+        }
         sqlite3_close_v2(d->conns[i].db);
+    }
     free(d->conns);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
@@ -149,15 +170,17 @@ static int sq_exec_script(sg_conn *c, const char *sql)
     return SG_OK;
 }
 
+static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes);
+
 static int sq_begin(sg_conn *c, bool write)
 {
     /* IMMEDIATE takes the write lock up front, so a writer never fails half-way on upgrade. */
-    return sq_exec_script(c, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    return sq_exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL);
 }
 
 static int sq_commit(sg_conn *c)
 {
-    return sq_exec_script(c, "COMMIT");
+    return sq_exec(c, "COMMIT", NULL, 0, NULL);
 }
 
 static void sq_rollback(sg_conn *c)
@@ -167,12 +190,68 @@ static void sq_rollback(sg_conn *c)
         sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, sqlite3_stmt **out)
+static uint32_t fnv1a(const char *s)
 {
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* A statement for sql: the connection's cached one when free, else a new one (cached when a
+ * slot is free or can be evicted). *slot is its cache slot or -1. */
+static int statement(sq_conn *sc, const char *sql, sqlite3_stmt **out, int *slot)
+{
+    uint32_t h = fnv1a(sql);
+    int victim = -1;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sq_cached *e = &sc->cache[i];
+        if (e->st && e->hash == h && !e->busy && strcmp(e->sql, sql) == 0) {
+            e->busy = true;
+            e->used = ++sc->tick;
+            *out = e->st;
+            *slot = i;
+            return SG_OK;
+        }
+        if (!e->busy &&
+            (victim < 0 || !e->st || (sc->cache[victim].st && e->used < sc->cache[victim].used)))
+            victim = i;
+    }
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(sc->db, sql, -1, &st, NULL);
+    int src = sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (src != SQLITE_OK)
         return sq_error(sc->db, src, "prepare");
+    *out = st;
+    *slot = victim;
+    if (victim >= 0) {
+        sq_cached *e = &sc->cache[victim];
+        sqlite3_finalize(e->st);
+        free(e->sql);
+        *e = (sq_cached){sg_xstrdup(sql), h, st, true, ++sc->tick};
+    }
+    return SG_OK;
+}
+
+/* Gives a statement back: reset for its next use, or finalized if it was not cached. */
+static void done_with(sq_conn *sc, sqlite3_stmt *st, int slot)
+{
+    if (slot < 0) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sc->cache[slot].busy = false;
+}
+
+static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, sqlite3_stmt **out,
+                   int *slot)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = statement(sc, sql, &st, slot);
+    if (rc != SG_OK)
+        return rc;
+    int src = SQLITE_OK;
     for (size_t i = 0; i < n; i++) {
         int idx = (int)i + 1;
         const sg_val *v = &params[i];
@@ -193,8 +272,8 @@ static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
             break;
         }
         if (src != SQLITE_OK) {
-            int rc = sq_error(sc->db, src, "bind");
-            sqlite3_finalize(st);
+            rc = sq_error(sc->db, src, "bind");
+            done_with(sc, st, *slot);
             return rc;
         }
     }
@@ -206,7 +285,8 @@ static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, 
 {
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(sc, sql, params, n, &st);
+    int slot = -1;
+    int rc = prepare(sc, sql, params, n, &st, &slot);
     if (rc != SG_OK)
         return rc;
     int src;
@@ -216,7 +296,7 @@ static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, 
         rc = sq_error(sc->db, src, "exec");
     else if (changes)
         *changes = sqlite3_changes64(sc->db);
-    sqlite3_finalize(st);
+    done_with(sc, st, slot);
     return rc;
 }
 
@@ -224,13 +304,15 @@ static int sq_query(sg_conn *c, const char *sql, const sg_val *params, size_t n,
 {
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
-    int rc = prepare(sc, sql, params, n, &st);
+    int slot = -1;
+    int rc = prepare(sc, sql, params, n, &st, &slot);
     if (rc != SG_OK)
         return rc;
     sq_rows *r = sg_xcalloc(1, sizeof(*r));
     r->base.be = &sg_store_sqlite;
     r->stmt = st;
     r->conn = sc;
+    r->slot = slot;
     *out = (sg_rows *)(void *)r;
     return SG_OK;
 }
@@ -279,7 +361,7 @@ static const void *sq_get_blob(const sg_rows *r, int col, size_t *len)
 static void sq_rows_free(sg_rows *r)
 {
     sq_rows *q = (sq_rows *)(void *)r;
-    sqlite3_finalize(q->stmt);
+    done_with(q->conn, q->stmt, q->slot);
     free(q);
 }
 

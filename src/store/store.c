@@ -7,13 +7,35 @@
 #include "core/str.h"
 #include "store/backend.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A caller waiting in sg_store_tx_group. */
+typedef struct group_item {
+    sg_store_fn fn;
+    void *ctx;
+    int rc;
+    char msg[256];
+    bool done;
+    pthread_cond_t cv; /* each waits on its own: a commit wakes exactly its batch */
+    struct group_item *next;
+} group_item;
+
+#define GROUP_MAX 256
 
 struct sg_store {
     const sg_store_ops *be;
     void *db;
     int latest;
+    pthread_mutex_t hmu; /* guards the hook: once it is unset, no call is in progress */
+    void (*on_commit)(void *ud);
+    void *on_commit_ud;
+    /* Group commit: callers queue; one of them (the leader) commits a whole batch. */
+    pthread_mutex_t gmu;
+    group_item *ghead, *gtail;
+    bool gleader;
 };
 
 /* Backends' connections and row sets start with an sg_conn_base. */
@@ -138,6 +160,8 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
 
     sg_store *st = sg_xcalloc(1, sizeof(*st));
     st->be = be;
+    pthread_mutex_init(&st->gmu, NULL);
+    pthread_mutex_init(&st->hmu, NULL);
     int rc = latest_version(opts->migrations, &st->latest);
     if (rc == SG_OK)
         rc = be->open(opts, &st->db);
@@ -157,6 +181,8 @@ void sg_store_close(sg_store *st)
         return;
     if (st->db)
         st->be->close(st->db);
+    pthread_mutex_destroy(&st->gmu);
+    pthread_mutex_destroy(&st->hmu);
     free(st);
 }
 
@@ -187,7 +213,98 @@ static int run(sg_store *st, sg_store_fn fn, void *ctx, bool write)
             st->be->rollback(c);
     }
     st->be->release(st->db, c);
+    if (rc == SG_OK && write) {
+        pthread_mutex_lock(&st->hmu);
+        if (st->on_commit)
+            st->on_commit(st->on_commit_ud);
+        pthread_mutex_unlock(&st->hmu);
+    }
     return rc;
+}
+
+void sg_store_on_commit(sg_store *st, void (*fn)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&st->hmu);
+    st->on_commit = fn;
+    st->on_commit_ud = ud;
+    pthread_mutex_unlock(&st->hmu);
+}
+
+/* The leader's transaction: each caller's fn in its own savepoint. */
+static int run_batch(sg_conn *c, void *ctx)
+{
+    for (group_item *it = ctx; it; it = it->next) {
+        int rc = sg_conn_exec(c, "SAVEPOINT sg_group", NULL, 0, NULL);
+        if (rc != SG_OK)
+            return rc;
+        sg_err_clear();
+        it->rc = it->fn(c, it->ctx);
+        if (it->rc != SG_OK) {
+            snprintf(it->msg, sizeof(it->msg), "%s", sg_err_msg());
+            rc = sg_conn_exec(c, "ROLLBACK TO sg_group", NULL, 0, NULL);
+            if (rc != SG_OK)
+                return rc;
+        }
+        rc = sg_conn_exec(c, "RELEASE sg_group", NULL, 0, NULL);
+        if (rc != SG_OK)
+            return rc;
+    }
+    return SG_OK;
+}
+
+int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    group_item me = {.fn = fn, .ctx = ctx, .rc = SG_OK};
+    pthread_cond_init(&me.cv, NULL);
+    pthread_mutex_lock(&st->gmu);
+    /* `me` lives on this stack until the call returns, and it is off the queue (taken by a
+     * leader) before it can be done, so the queue never points at a dead frame. */
+    if (st->gtail)
+        st->gtail->next = &me;
+    else
+        st->ghead = &me; /* cppcheck-suppress autoVariables */
+    st->gtail = &me;     /* cppcheck-suppress autoVariables */
+    /* The head of the queue leads when no one else is committing; the others wait to be
+     * told their batch is done (or that they are now the head). */
+    while (!me.done && (st->gleader || st->ghead != &me))
+        pthread_cond_wait(&me.cv, &st->gmu);
+    if (!me.done) {
+        /* Lead: take up to GROUP_MAX queued callers (me first) and commit them at once.
+         * Whoever queues meanwhile waits for the next leader. */
+        st->gleader = true;
+        group_item *batch = st->ghead, *last = batch;
+        for (int n = 1; n < GROUP_MAX && last->next; n++)
+            last = last->next;
+        st->ghead = last->next;
+        if (!st->ghead)
+            st->gtail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&st->gmu);
+        int rc = run(st, run_batch, batch, true);
+        char msg[256] = "";
+        if (rc != SG_OK)
+            snprintf(msg, sizeof(msg), "%s", sg_err_msg());
+        pthread_mutex_lock(&st->gmu);
+        for (group_item *it = batch, *nx; it; it = nx) {
+            nx = it->next;
+            if (rc != SG_OK) { /* nothing of the batch is durable */
+                it->rc = rc;
+                snprintf(it->msg, sizeof(it->msg), "%s", msg);
+            }
+            it->next = NULL;
+            it->done = true;
+            if (it != &me)
+                pthread_cond_signal(&it->cv);
+        }
+        st->gleader = false;
+        if (st->ghead) /* the next batch's leader */
+            pthread_cond_signal(&st->ghead->cv);
+    }
+    pthread_mutex_unlock(&st->gmu);
+    pthread_cond_destroy(&me.cv);
+    if (me.rc != SG_OK)
+        return sg_err_set(me.rc, "%s", me.msg);
+    return SG_OK;
 }
 
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx)

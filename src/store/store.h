@@ -61,6 +61,13 @@ typedef int (*sg_store_fn)(sg_conn *c, void *ctx);
 /* Runs fn inside a write transaction: commits when fn returns SG_OK, rolls back otherwise and
  * returns fn's error. Thread-safe; concurrent writers are serialized by the backend. */
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
+/* Like sg_store_tx, for many small writes from concurrent callers (webhook ingest): callers
+ * that arrive while a commit is in progress share the next one, so one fsync makes a whole
+ * batch durable. Each fn runs in its own savepoint: one that fails rolls back only its own
+ * work and gets its own error. Returns only once the caller's work is committed (or not). */
+int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx);
+/* fn(ud) runs after every committed write transaction, on the committing thread. */
+void sg_store_on_commit(sg_store *st, void (*fn)(void *ud), void *ud);
 /* Runs fn with a connection for reads (a consistent snapshot). */
 int sg_store_read(sg_store *st, sg_store_fn fn, void *ctx);
 

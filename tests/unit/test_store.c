@@ -196,6 +196,70 @@ static void test_concurrent_writers(void **state)
     sg_store_close(st);
 }
 
+/* Group commit: 8 threads x 50 writes; every fifth write inserts and then fails, and must
+ * leave nothing behind while its batch-mates commit. A name taken twice is a conflict for
+ * the second writer only. */
+static int insert_or_fail(sg_conn *c, void *ctx)
+{
+    writer_arg *w = ctx;
+    int rc = insert_one(c, ctx);
+    if (rc == SG_OK && w->id % 5 == 0)
+        return sg_err_set(SG_EINVAL, "writer %d fails on purpose", w->id);
+    return rc;
+}
+
+static void *group_writer(void *arg)
+{
+    writer_arg *w = arg;
+    for (int i = 0; i < 50; i++) {
+        writer_arg one = {w->st, w->id * 1000 + i};
+        int rc = sg_store_tx_group(w->st, insert_or_fail, &one);
+        if (one.id % 5 == 0) {
+            char want[64];
+            snprintf(want, sizeof(want), "writer %d fails on purpose", one.id);
+            if (rc != SG_EINVAL || strcmp(sg_err_msg(), want) != 0)
+                return (void *)1;
+        } else if (rc != SG_OK) {
+            return (void *)2;
+        }
+    }
+    return NULL;
+}
+
+static void count_commit(void *ud)
+{
+    __atomic_add_fetch((int *)ud, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_group_commit(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    int commits = 0;
+    sg_store_on_commit(st, count_commit, &commits);
+    pthread_t th[8];
+    writer_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (writer_arg){st, i + 1};
+        pthread_create(&th[i], NULL, group_writer, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        void *ret = NULL;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+    int64_t n = 0;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 8 * 40); /* the failing fifth rolled back */
+    /* Batches shared commits: never more commits than writes, at least one. */
+    assert_true(commits >= 1 && commits <= 400);
+    /* A duplicate in a group is the duplicate's error alone. */
+    writer_arg dup = {st, 1001};
+    assert_int_equal(sg_store_tx_group(st, insert_one, &dup), SG_ECONFLICT);
+    sg_store_on_commit(st, NULL, NULL);
+    sg_store_close(st);
+}
+
 static void test_bad_locations(void **state)
 {
     (void)state;
@@ -216,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_and_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test(test_bad_locations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
