@@ -38,6 +38,9 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "seconds between scheduled Run tests while connected (0: off)"},
     {"jobs.lease", SG_CFG_INT, F(job_lease), "120", 2, 3600, NULL,
      "seconds a worker holds a job; a job whose worker died runs again after this"},
+    {"jobs.workers", SG_CFG_INT, F(job_workers), "4", 1, 32, NULL,
+     "worker threads running jobs side by side (ServiceNow calls, grants), so one slow call "
+     "holds up no other request"},
     {"servicenow.reconcile_interval", SG_CFG_INT, F(reconcile_interval), "60", 0, 86400, NULL,
      "seconds between reconciler runs, which re-read ServiceNow records changed since the last "
      "run, so a lost webhook delays a decision by at most this long (0: off)"},

@@ -25,6 +25,7 @@ typedef struct sg_gate_config {
     int64_t test_interval;
     int64_t reconcile_interval;
     int64_t job_lease;
+    int64_t job_workers;
     int64_t refresh_lifespan;
 } sg_gate_config;
 

@@ -17,8 +17,18 @@ void sg_job_clear(sg_job *j)
     memset(j, 0, sizeof(*j));
 }
 
+/* Set when this thread enqueued a job; read after its transaction commits (serve.c). */
+static _Thread_local bool enqueued;
+
 int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
                     const char *dedup_key, bool *created)
+{
+    return sg_jobs_enqueue_serial(c, kind, payload, run_at, dedup_key, NULL, 0, created);
+}
+
+int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                           const char *dedup_key, const char *serial, int64_t serial_seq,
+                           bool *created)
 {
     char id[33], now[32];
     sg_random_hex(id, 16);
@@ -32,16 +42,31 @@ int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t r
         if (rc != SG_OK || n > 0)
             return rc;
     }
-    sg_val v[] = {SG_VTEXT(id),    SG_VTEXT(kind),      SG_VTEXT(payload ? payload : "{}"),
-                  SG_VINT(run_at), SG_VTEXT(dedup_key), SG_VTEXT(now)};
-    int rc =
-        sg_conn_exec(c,
-                     "INSERT INTO jobs (id, kind, payload, state, run_at, attempts, dedup_key, "
-                     "created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, 0, ?5, ?6, ?6)",
-                     v, 6, NULL);
+    sg_val v[] = {SG_VTEXT(id),
+                  SG_VTEXT(kind),
+                  SG_VTEXT(payload ? payload : "{}"),
+                  SG_VINT(run_at),
+                  SG_VTEXT(dedup_key),
+                  SG_VTEXT(now),
+                  SG_VTEXT(serial),
+                  serial ? SG_VINT(serial_seq) : SG_VNULL};
+    int rc = sg_conn_exec(c,
+                          "INSERT INTO jobs (id, kind, payload, state, run_at, attempts, "
+                          "dedup_key, created_at, updated_at, serial, serial_seq) VALUES (?1, ?2, "
+                          "?3, 'queued', ?4, 0, ?5, ?6, ?6, ?7, ?8)",
+                          v, 8, NULL);
     if (rc == SG_OK && created)
         *created = true;
+    if (rc == SG_OK)
+        enqueued = true;
     return rc;
+}
+
+bool sg_jobs_take_enqueued(void)
+{
+    bool was = enqueued;
+    enqueued = false;
+    return was;
 }
 
 typedef struct claim_ctx {
@@ -57,9 +82,14 @@ static int claim_tx(sg_conn *c, void *ctx)
     sg_rows *r = NULL;
     sg_val p[] = {SG_VINT(cl->now)};
     int rc = sg_conn_query(c,
-                           "SELECT id, kind, payload, attempts FROM jobs WHERE "
-                           "(state = 'queued' AND run_at <= ?1) OR "
-                           "(state = 'running' AND lease_until < ?1) "
+                           "SELECT id, kind, payload, attempts FROM jobs j WHERE "
+                           "((state = 'queued' AND run_at <= ?1) OR "
+                           "(state = 'running' AND lease_until < ?1)) AND "
+                           /* Of a serial, only the first, and not while another runs. */
+                           "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
+                           "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
+                           "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
+                           "e.serial_seq < j.serial_seq)))) "
                            "ORDER BY run_at, created_at LIMIT 1",
                            p, 1, &r);
     if (rc != SG_OK)

@@ -30,6 +30,16 @@ void sg_job_clear(sg_job *j);
  * a second enqueue with the same key is a no-op (SG_OK, *created false). */
 int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
                     const char *dedup_key, bool *created);
+/* The same, for a job of a serial: jobs sharing `serial` run one at a time, in serial_seq
+ * order (an earlier one that is waiting to retry holds the later ones back; a dead one does
+ * not). */
+int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                           const char *dedup_key, const char *serial, int64_t serial_seq,
+                           bool *created);
+
+/* True when this thread enqueued a job since the last call (clears it). Checked after a
+ * commit to wake the worker at once instead of at its next tick. */
+bool sg_jobs_take_enqueued(void);
 
 /* Claims the oldest ready job (queued and due, or running with an expired lease) for owner,
  * leased for lease_s seconds. SG_ENOTFOUND when none is ready. `now` is unix seconds. */

@@ -6,11 +6,19 @@
 #include "core/log.h"
 #include "core/proc.h"
 #include "gate/app.h"
+#include "gate/jobs.h"
 #include "gate/scheduler.h"
 #include "gate/worker.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* After a commit: wake the worker if that transaction queued a job. */
+static void kick_worker(void *worker)
+{
+    if (sg_jobs_take_enqueued())
+        sg_worker_kick(worker);
+}
 
 static const sg_cli_flag serve_flags[] = {
     {"listen", "listen", "ADDR:PORT", "address to serve on; port 0 picks a free port"},
@@ -77,8 +85,10 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
 
     sg_scheduler *sched = sg_scheduler_start(&app);
     sg_worker *worker = sg_worker_start(&app);
+    sg_store_on_commit(app.store, kick_worker, worker);
     int sig = sg_proc_wait_signal();
     sg_log_info("shutting down", "signal", sig == 15 ? "SIGTERM" : "SIGINT");
+    sg_store_on_commit(app.store, NULL, NULL);
     sg_worker_stop(worker);
     sg_scheduler_stop(sched);
     sg_app_close(&app);

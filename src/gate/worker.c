@@ -30,15 +30,25 @@ static const struct {
     {"servicenow.update", sg_mirror_update_job, NULL},
 };
 
+static int run_jobs(sg_app *app, const char *owner, int max);
+
 static void run_one(sg_app *app, const char *owner, sg_job *job)
 {
     size_t h = 0;
     while (h < sizeof(handlers) / sizeof(handlers[0]) && strcmp(handlers[h].kind, job->kind) != 0)
         h++;
     int64_t retry_after = -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = h < sizeof(handlers) / sizeof(handlers[0])
                  ? handlers[h].run(app, job, &retry_after)
                  : sg_err_set(SG_EINTERNAL, "no handler for job kind '%s'", job->kind);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%.3f",
+             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    sg_log_debug("job ran", "job", job->id, "kind", job->kind, "request", job->payload, "ms", ms,
+                 "ok", rc == SG_OK ? "true" : "false");
     if (rc == SG_OK) {
         if (sg_jobs_done(app->store, job, owner) != SG_OK)
             sg_log_warn("job finished after its lease was lost", "job", job->id);
@@ -60,6 +70,11 @@ int sg_worker_pass(sg_app *app, const char *owner, int max)
     int64_t now = (int64_t)time(NULL);
     if (sg_expiry_sweep(app, now) != SG_OK)
         sg_log_warn("expiry sweep failed", "reason", sg_err_msg());
+    return run_jobs(app, owner, max);
+}
+
+static int run_jobs(sg_app *app, const char *owner, int max)
+{
     int n = 0;
     while (n < max) {
         sg_job job = {0};
@@ -76,34 +91,57 @@ int sg_worker_pass(sg_app *app, const char *owner, int max)
     return n;
 }
 
+#define MAX_WORKERS 32
+
+/* One thread of the pool: its own lease owner name. */
+typedef struct sg_worker_thread {
+    struct sg_worker *pool;
+    int index;
+    pthread_t th;
+    char owner[64];
+} sg_worker_thread;
+
 struct sg_worker {
     sg_app *app;
-    pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    char owner[64];
+    uint64_t kicks; /* bumped when a job is queued; each thread passes once it sees a change */
+    int n;
+    sg_worker_thread threads[MAX_WORKERS];
 };
 
 static void *loop(void *arg)
 {
-    sg_worker *w = arg;
-    int64_t last_reconcile = 0;
+    sg_worker_thread *t = arg;
+    sg_worker *w = t->pool;
+    int64_t last_reconcile = 0, last_sweep = 0;
+    uint64_t seen = 0;
     for (;;) {
         int64_t now = (int64_t)time(NULL);
         int64_t every = w->app->cfg.reconcile_interval;
-        if (every > 0 && now - last_reconcile >= every) {
+        /* One reconciler and one expiry sweep (once a second) per process: the first thread
+         * runs them; every thread runs jobs. */
+        if (t->index == 0 && every > 0 && now - last_reconcile >= every) {
             last_reconcile = now;
             if (sg_reconcile(w->app) != SG_OK)
                 sg_log_warn("reconciler run failed", "reason", sg_err_msg());
         }
-        sg_worker_pass(w->app, w->owner, 100);
+        pthread_mutex_lock(&w->mu);
+        seen = w->kicks;
+        pthread_mutex_unlock(&w->mu);
+        if (t->index == 0 && now != last_sweep) {
+            last_sweep = now;
+            sg_worker_pass(w->app, t->owner, 100);
+        } else {
+            run_jobs(w->app, t->owner, 100);
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_mutex_lock(&w->mu);
         int rc = 0;
-        while (!w->stop && rc != ETIMEDOUT)
+        while (!w->stop && w->kicks == seen && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&w->cv, &w->mu, &until);
         bool stop = w->stop;
         pthread_mutex_unlock(&w->mu);
@@ -116,13 +154,32 @@ sg_worker *sg_worker_start(sg_app *app)
 {
     sg_worker *w = sg_xcalloc(1, sizeof(*w));
     w->app = app;
-    char rnd[17];
-    sg_random_hex(rnd, 8);
-    snprintf(w->owner, sizeof(w->owner), "worker-%ld-%s", (long)getpid(), rnd);
+    w->n = (int)app->cfg.job_workers;
+    if (w->n < 1)
+        w->n = 1;
+    if (w->n > MAX_WORKERS)
+        w->n = MAX_WORKERS;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    pthread_create(&w->th, NULL, loop, w);
+    for (int i = 0; i < w->n; i++) {
+        sg_worker_thread *t = &w->threads[i];
+        char rnd[17];
+        sg_random_hex(rnd, 8);
+        t->pool = w;
+        t->index = i;
+        snprintf(t->owner, sizeof(t->owner), "worker-%ld-%d-%s", (long)getpid(), i, rnd);
+        pthread_create(&t->th, NULL, loop, t);
+    }
     return w;
+}
+
+void sg_worker_kick(sg_worker *w)
+{
+    /* One idle thread is enough: a busy one claims again before it waits. */
+    pthread_mutex_lock(&w->mu);
+    w->kicks++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 void sg_worker_stop(sg_worker *w)
@@ -131,9 +188,10 @@ void sg_worker_stop(sg_worker *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    pthread_cond_signal(&w->cv);
+    pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
+    for (int i = 0; i < w->n; i++)
+        pthread_join(w->threads[i].th, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w);

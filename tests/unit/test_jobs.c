@@ -156,6 +156,53 @@ typedef struct worker_arg {
     int done;
 } worker_arg;
 
+typedef struct serial_enq {
+    const char *payload, *serial;
+    int64_t seq, run_at;
+} serial_enq;
+
+static int serial_tx(sg_conn *c, void *ctx)
+{
+    serial_enq *e = ctx;
+    return sg_jobs_enqueue_serial(c, "sn.update", e->payload, e->run_at, NULL, e->serial, e->seq,
+                                  NULL);
+}
+
+/* Jobs of one serial run one at a time and in order, even with several workers claiming, and
+ * one waiting to retry holds the later ones back; other serials are not held up. */
+static void test_serial_order(void **state)
+{
+    fx *f = *state;
+    /* Enqueued out of order on purpose: serial_seq decides, not arrival. */
+    serial_enq e[] = {{"r1:3", "r1", 3, 10}, {"r1:2", "r1", 2, 10}, {"r2:2", "r2", 2, 10}};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(sg_store_tx(f->st, serial_tx, &e[i]), SG_OK);
+    sg_job a, b, c;
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 20, &a), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 20, &b), SG_OK);
+    /* r1:3 waits for r1:2, which is running. */
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 20, &c), SG_ENOTFOUND);
+    sg_job *r1 = strcmp(a.payload, "r1:2") == 0 ? &a : &b, *r2 = r1 == &a ? &b : &a;
+    assert_string_equal(r1->payload, "r1:2");
+    assert_string_equal(r2->payload, "r2:2");
+    /* r1:2 fails and backs off: r1:3 still waits. */
+    assert_int_equal(sg_jobs_fail(f->st, r1, r1 == &a ? "w1" : "w2", "503", 60, 20), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 21, &c), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_done(f->st, r2, r2 == &a ? "w1" : "w2"), SG_OK);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+    /* Its retry comes first, then the next. */
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 200, &c), SG_OK);
+    assert_string_equal(c.payload, "r1:2");
+    assert_int_equal(sg_jobs_done(f->st, &c, "w3"), SG_OK);
+    sg_job_clear(&c);
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 200, &c), SG_OK);
+    assert_string_equal(c.payload, "r1:3");
+    assert_int_equal(sg_jobs_done(f->st, &c, "w3"), SG_OK);
+    sg_job_clear(&c);
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 200, &c), SG_ENOTFOUND);
+}
+
 static void *worker(void *arg)
 {
     worker_arg *w = arg;
@@ -196,6 +243,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serial_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,7 +356,7 @@ static int sweep_tx(sg_conn *c, void *ctx)
     sg_rows_free(r);
     for (size_t i = 0; rc == SG_OK && i < n; i++) {
         char key[64];
-        snprintf(key, sizeof(key), "expire:%s", ids[i]);
+        snprintf(key, sizeof(key), "expire:%.32s", ids[i]);
         rc = sg_jobs_enqueue(c, "request.expire", ids[i], s->now, key, NULL);
     }
     return rc;

@@ -231,7 +231,10 @@ int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char
     char payload[64], key[80];
     snprintf(payload, sizeof(payload), "%s:%lld", id, (long long)seq);
     snprintf(key, sizeof(key), "snupdate:%s", payload);
-    return sg_jobs_enqueue(c, "servicenow.update", payload, (int64_t)time(NULL), key, NULL);
+    /* In order: the work notes read as the history happened, and a later state is never
+     * overwritten by an earlier one. */
+    return sg_jobs_enqueue_serial(c, "servicenow.update", payload, (int64_t)time(NULL), key, id,
+                                  seq, NULL);
 }
 
 typedef struct update_row {
