@@ -118,18 +118,28 @@ export async function myRequestsView(main) {
   const list = h('ul', { class: 'rows', 'aria-label': 'Requests' });
   const filter = h('select', { 'aria-label': 'State' }, ['', 'pending', 'approved', 'fulfilled', 'expired', 'revoked', 'rejected', 'cancelled', 'failed']
     .map((s) => h('option', { value: s }, s || 'All states')));
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show more');
+  let shown = 1; // pages on screen; the refresh reloads as many
+  const query = (after) => `/api/v1/requests?mine=true${filter.value ? `&state=${filter.value}` : ''}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
   async function load() {
-    show(list, h('li', {}, loading()));
+    if (!list.children.length) show(list, h('li', {}, loading()));
     try {
-      const data = await api('GET', `/api/v1/requests${filter.value ? `?state=${filter.value}` : ''}`);
-      const mine = (data.items || []).filter((r) => session.user.role !== 'member' ? (r.requester === session.user.name || r.for === session.user.name) : true);
-      show(list, mine.length ? mine.map(requestRow)
+      let items = [], next = null;
+      for (let p = 0; p < shown; p++) {
+        const data = await api('GET', query(next));
+        items = items.concat(data.items || []);
+        next = data.next;
+        if (!next) break;
+      }
+      more.hidden = !next;
+      more.onclick = async () => { shown++; await load(); };
+      show(list, items.length ? items.map(requestRow)
         : h('li', {}, empty('No requests yet', 'Requests you make, or that are made for you, appear here.', h('a', { class: 'button', href: '#/request' }, 'Request access'))));
     } catch (e) { show(list, h('li', {}, failure(e, load))); }
   }
-  filter.addEventListener('change', load);
+  filter.addEventListener('change', () => { shown = 1; show(list); load(); });
   show(main, h('section', { class: 'panel' },
-    h('div', { class: 'panel-head' }, h('h1', {}, 'My requests'), filter), list));
+    h('div', { class: 'panel-head' }, h('h1', {}, 'My requests'), filter), list, more));
   await load();
   const t = setInterval(load, 10000);
   return () => clearInterval(t);

@@ -580,6 +580,121 @@ static void test_jobs_endpoints(void **state)
     sg_json_decref(j);
 }
 
+static int64_t count_of(sg_json *summary, const char *state)
+{
+    int64_t n = -1;
+    sg_json_get_int(sg_json_get(summary, "by_state"), state, &n);
+    return n;
+}
+
+/* Pages: newest first, `next` until the last, nothing repeated or lost even when requests
+ * arrive between pages (a new one shows up if it sorts after the cursor); `mine`; bad paging
+ * parameters; and the summary's counts, kept by the store as requests move. */
+static void test_pages_and_summary(void **state)
+{
+    (void)state;
+    static const char *const made[7][4] = {
+        /* by, asset, privilege, for */
+        {"bob", "analytics.public.orders", "read", "bob"},
+        {"bob", "analytics.public.orders", "write", "bob"},
+        {"bob", "analytics.public.v_orders", "read", "bob"},
+        {"bob", "crm.accounts", "read", "bob"},
+        {"alice", "crm.accounts", "read", "carol"},
+        {"alice", "crm.accounts", "write", "carol"},
+        {"alice", "crm.accounts", "read", "dave"},
+    };
+    char *ids[7];
+    for (int i = 0; i < 7; i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"asset\":\"%s\",\"privilege\":\"%s\",\"justification\":\"page %d\","
+                 "\"for\":\"%s\"}",
+                 made[i][1], made[i][2], i, made[i][3]);
+        ids[i] = create(strcmp(made[i][0], "bob") == 0 ? bob : alice, body);
+    }
+    /* sam (steward) pages through all seven, three at a time: each once, newest first by
+     * (created_at, id). */
+    char path[256] = "/api/v1/requests?limit=3";
+    int seen = 0, pages = 0, hits[7] = {0};
+    char prev[80] = "";
+    for (;;) {
+        sg_json *j = NULL;
+        assert_int_equal(call(sam, "GET", path, NULL, &j), 200);
+        sg_json *items = sg_json_get(j, "items");
+        assert_true(sg_json_array_size(items) <= 3);
+        for (size_t i = 0; i < sg_json_array_size(items); i++) {
+            sg_json *it = sg_json_array_get(items, i);
+            char key[80];
+            snprintf(key, sizeof(key), "%s~%s", sg_json_get_str(it, "created_at"),
+                     sg_json_get_str(it, "id"));
+            assert_true(!prev[0] || strcmp(key, prev) < 0);
+            snprintf(prev, sizeof(prev), "%s", key);
+            for (int k = 0; k < 7; k++)
+                hits[k] += strcmp(sg_json_get_str(it, "id"), ids[k]) == 0;
+            seen++;
+        }
+        pages++;
+        const char *next = sg_json_get_str(j, "next");
+        if (pages == 1) /* one arriving between pages does not shift the next page */
+            free(create(bob, "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                             "\"justification\":\"late\"}"));
+        if (!next) {
+            sg_json_decref(j);
+            break;
+        }
+        char *esc = sg_http_escape(next);
+        snprintf(path, sizeof(path), "/api/v1/requests?limit=3&after=%s", esc);
+        free(esc);
+        sg_json_decref(j);
+    }
+    for (int k = 0; k < 7; k++)
+        assert_int_equal(hits[k], 1);
+    /* The late one sorts by its (created_at, id): after the cursor or before it. */
+    assert_true(seen == 7 || seen == 8);
+    assert_true(pages == 3);
+    /* mine: what dave asked for or is for him, whoever the caller can see. */
+    sg_json *j = NULL;
+    assert_int_equal(call(dave, "GET", "/api/v1/requests?mine=true", NULL, &j), 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 1);
+    assert_true(sg_json_typeof(sg_json_get(j, "next")) == SG_JSON_NULL);
+    sg_json_decref(j);
+    /* Bad paging: clear errors. */
+    assert_int_equal(call(sam, "GET", "/api/v1/requests?limit=0", NULL, &j), 400);
+    assert_non_null(strstr(message(j), "limit must be a number from 1 to 500"));
+    sg_json_decref(j);
+    assert_int_equal(call(sam, "GET", "/api/v1/requests?after=x%27%3B--", NULL, &j), 400);
+    assert_non_null(strstr(message(j), "after must be the \"next\" value"));
+    sg_json_decref(j);
+    assert_int_equal(call(sam, "GET", "/api/v1/requests?mine=perhaps", NULL, &j), 400);
+    sg_json_decref(j);
+    /* The summary: for stewards and admins; counts move with the requests. */
+    ok(bob, "GET", "/api/v1/requests/summary", NULL, 403);
+    assert_int_equal(call(sam, "GET", "/api/v1/requests/summary", NULL, &j), 200);
+    int64_t pending = count_of(j, "pending"), total = 0;
+    sg_json_get_int(j, "total", &total);
+    assert_int_equal(pending, 8);
+    assert_int_equal(total, 8);
+    assert_int_equal(count_of(j, "fulfilled"), 0);
+    int64_t linked = -1;
+    sg_json_get_int(j, "linked_to_servicenow", &linked);
+    assert_int_equal(linked, 0);
+    sg_json_decref(j);
+    char dp[128];
+    snprintf(dp, sizeof(dp), "/api/v1/requests/%s/reject", ids[0]);
+    ok(sam, "POST", dp, "{\"comment\":\"no\"}", 200);
+    snprintf(dp, sizeof(dp), "/api/v1/requests/%s/cancel", ids[1]);
+    ok(bob, "POST", dp, "{}", 200);
+    assert_int_equal(call(alice, "GET", "/api/v1/requests/summary", NULL, &j), 200);
+    assert_int_equal(count_of(j, "pending"), 6);
+    assert_int_equal(count_of(j, "rejected"), 1);
+    assert_int_equal(count_of(j, "cancelled"), 1);
+    sg_json_get_int(j, "total", &total);
+    assert_int_equal(total, 8);
+    sg_json_decref(j);
+    for (int i = 0; i < 7; i++)
+        free(ids[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unreachable_database_is_visible, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_connector, start, stop),
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
+        cmocka_unit_test_setup_teardown(test_pages_and_summary, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

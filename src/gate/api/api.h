@@ -53,6 +53,7 @@ int api_assets_list(sg_http_req *req, void *app);
  * who may see and decide what) */
 int api_requests_create(sg_http_req *req, void *app);
 int api_requests_get(sg_http_req *req, void *app);
+int api_requests_summary(sg_http_req *req, void *app);
 int api_requests_list(sg_http_req *req, void *app);
 int api_requests_approve(sg_http_req *req, void *app);
 int api_requests_reject(sg_http_req *req, void *app);

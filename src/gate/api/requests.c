@@ -3,15 +3,17 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/str.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/governance/requests.h"
 
-static int reply_list(sg_http_req *req, int rc, sg_json *list)
+static int reply_list(sg_http_req *req, int rc, sg_json *list, const sg_page *page)
 {
     if (rc != SG_OK)
         return rc;
     sg_json *root = sg_json_object();
     sg_json_set(root, "items", list);
+    sg_json_set(root, "next", page->next[0] ? sg_json_string(page->next) : sg_json_null());
     return sg_http_reply_json(req, 200, root);
 }
 
@@ -50,37 +52,55 @@ int api_requests_get(sg_http_req *req, void *appv)
     return sg_http_reply_json(req, 200, out);
 }
 
-int api_requests_list(sg_http_req *req, void *appv)
+/* The three lists: authenticated, paged by ?limit= and ?after=. */
+typedef enum list_of { OF_REQUESTS, OF_INBOX, OF_GRANTS } list_of;
+
+static int list_reply(sg_http_req *req, sg_app *app, list_of of)
 {
-    sg_app *app = appv;
     sg_user u;
     sg_json *out = NULL;
+    sg_page page;
     int rc = api_authenticate(app, req, &u);
     if (rc == SG_OK)
-        rc = sg_request_list(app, &u, sg_http_query(req, "state"), &out);
-    return reply_list(req, rc, out);
+        rc = sg_page_parse(sg_http_query(req, "limit"), sg_http_query(req, "after"), &page);
+    bool mine = false;
+    const char *m = sg_http_query(req, "mine");
+    if (rc == SG_OK && m && *m)
+        rc = sg_parse_bool(m, "mine", &mine);
+    if (rc == SG_OK)
+        rc = of == OF_REQUESTS
+                 ? sg_request_list(app, &u, sg_http_query(req, "state"), mine, &page, &out)
+             : of == OF_INBOX ? sg_request_inbox(app, &u, &page, &out)
+                              : sg_request_grants(app, &u, &page, &out);
+    return reply_list(req, rc, out, &page);
+}
+
+int api_requests_list(sg_http_req *req, void *appv)
+{
+    return list_reply(req, appv, OF_REQUESTS);
 }
 
 int api_inbox_list(sg_http_req *req, void *appv)
 {
-    sg_app *app = appv;
-    sg_user u;
-    sg_json *out = NULL;
-    int rc = api_authenticate(app, req, &u);
-    if (rc == SG_OK)
-        rc = sg_request_inbox(app, &u, &out);
-    return reply_list(req, rc, out);
+    return list_reply(req, appv, OF_INBOX);
 }
 
 int api_grants_list(sg_http_req *req, void *appv)
+{
+    return list_reply(req, appv, OF_GRANTS);
+}
+
+int api_requests_summary(sg_http_req *req, void *appv)
 {
     sg_app *app = appv;
     sg_user u;
     sg_json *out = NULL;
     int rc = api_authenticate(app, req, &u);
     if (rc == SG_OK)
-        rc = sg_request_grants(app, &u, &out);
-    return reply_list(req, rc, out);
+        rc = sg_request_summary(app, &u, &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
 }
 
 typedef enum verb { APPROVE, REJECT, CANCEL, DONE } verb;

@@ -22,6 +22,7 @@ const sg_http_route sg_gate_routes[] = {
     {"GET", "/api/v1/assets", api_assets_list},
     {"POST", "/api/v1/requests", api_requests_create},
     {"GET", "/api/v1/requests", api_requests_list},
+    {"GET", "/api/v1/requests/summary", api_requests_summary},
     {"GET", "/api/v1/requests/{id}", api_requests_get},
     {"POST", "/api/v1/requests/{id}/approve", api_requests_approve},
     {"POST", "/api/v1/requests/{id}/reject", api_requests_reject},

@@ -503,30 +503,69 @@ int sg_request_get(sg_app *app, const sg_user *caller, const char *id, sg_json *
 
 typedef enum list_kind { LIST_ALL, LIST_INBOX, LIST_GRANTS } list_kind;
 
+int sg_page_parse(const char *limit, const char *after, sg_page *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->limit = SG_PAGE_DEFAULT;
+    int64_t n = 0;
+    if (limit && *limit) {
+        if (sg_parse_i64(limit, 1, SG_PAGE_MAX, "limit", &n) != SG_OK)
+            return sg_err_set(SG_EINVAL, "limit must be a number from 1 to %d", SG_PAGE_MAX);
+        out->limit = (int)n;
+    }
+    if (after && *after) {
+        /* "<created_at>~<id>", as the previous page's "next" gave it. */
+        const char *tilde = strchr(after, '~');
+        size_t tl = tilde ? (size_t)(tilde - after) : 0;
+        bool ok = tilde && tl > 0 && tl < sizeof(out->after_at) && strlen(tilde + 1) == 32;
+        for (const char *p = tilde ? tilde + 1 : ""; ok && *p; p++)
+            ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+        for (size_t i = 0; ok && i < tl; i++)
+            ok = strchr("0123456789-:.TZ+", after[i]) != NULL;
+        if (!ok)
+            return sg_err_set(SG_EINVAL, "after must be the \"next\" value of the previous page");
+        memcpy(out->after_at, after, tl);
+        out->after_at[tl] = '\0';
+        memcpy(out->after_id, tilde + 1, 33);
+    }
+    return SG_OK;
+}
+
 typedef struct list_ctx {
     const sg_user *caller;
     const char *state;
+    bool mine; /* only those the caller asked for or that are for them */
     list_kind kind;
+    sg_page *page;
     sg_json *arr;
     char sn_base[256];
 } list_ctx;
 
-#define LIST_MAX 500
-
 static int list_tx(sg_conn *c, void *ctx)
 {
     list_ctx *l = ctx;
+    sg_page *pg = l->page;
     sg_rows *r = NULL;
-    sg_val k[] = {SG_VTEXT(l->state)};
-    int rc = sg_conn_query(c,
-                           "SELECT " REQ_COLS REQ_FROM
-                           "WHERE ?1 IS NULL OR r.state = ?1 ORDER BY r.created_at DESC, r.id",
-                           k, 1, &r);
+    /* Newest first, by (created_at, id): a page resumes strictly after the previous one's
+     * last row, so rows arriving meanwhile neither repeat nor vanish. */
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT " REQ_COLS REQ_FROM "WHERE %s %s %s "
+             "ORDER BY r.created_at DESC, r.id DESC",
+             l->state ? "r.state = ?1" : "?1 IS NULL",
+             pg->after_at[0] ? "AND (r.created_at < ?2 OR (r.created_at = ?2 AND r.id < ?3))"
+                             : "AND ?2 IS NULL AND ?3 IS NULL",
+             l->mine ? "AND (r.requester = ?4 OR r.beneficiary = ?4)" : "AND ?4 IS NULL");
+    sg_val k[] = {SG_VTEXT(l->state), SG_VTEXT(pg->after_at[0] ? pg->after_at : NULL),
+                  SG_VTEXT(pg->after_at[0] ? pg->after_id : NULL),
+                  SG_VTEXT(l->mine ? l->caller->name : NULL)};
+    int rc = sg_conn_query(c, sql, k, 4, &r);
     if (rc != SG_OK)
         return rc;
     int step;
     bool all = l->caller->role != SG_ROLE_MEMBER;
-    while (sg_json_array_size(l->arr) < LIST_MAX && (step = sg_rows_next(r)) == 1) {
+    char last_at[40] = "", last_id[33] = "";
+    while ((step = sg_rows_next(r)) == 1) {
         bool mine = strcmp(sg_rows_text(r, C_REQUESTER), l->caller->name) == 0 ||
                     strcmp(sg_rows_text(r, C_FOR), l->caller->name) == 0;
         bool keep = l->kind == LIST_INBOX
@@ -535,18 +574,27 @@ static int list_tx(sg_conn *c, void *ctx)
                                              : may_see(l->caller, r);
         if (l->kind == LIST_GRANTS && strcmp(sg_rows_text(r, C_ACTION), "grant") != 0)
             keep = false;
-        if (keep)
-            sg_json_append(l->arr, request_json(r, l->sn_base));
+        if (!keep)
+            continue;
+        if ((int)sg_json_array_size(l->arr) == pg->limit) {
+            /* One more exists: the page has a successor. */
+            snprintf(pg->next, sizeof(pg->next), "%s~%s", last_at, last_id);
+            break;
+        }
+        sg_json_append(l->arr, request_json(r, l->sn_base));
+        snprintf(last_at, sizeof(last_at), "%s", sg_rows_text(r, C_CREATED));
+        snprintf(last_id, sizeof(last_id), "%s", sg_rows_text(r, C_ID));
     }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
 }
 
-static int list(sg_app *app, const sg_user *caller, const char *state, list_kind kind,
-                sg_json **out)
+static int list(sg_app *app, const sg_user *caller, const char *state, bool mine, list_kind kind,
+                sg_page *page, sg_json **out)
 {
     *out = NULL;
-    list_ctx l = {caller, state, kind, sg_json_array(), ""};
+    page->next[0] = '\0';
+    list_ctx l = {caller, state, mine, kind, page, sg_json_array(), ""};
     sn_base_of(app, l.sn_base);
     int rc = sg_store_read(app->store, list_tx, &l);
     if (rc != SG_OK) {
@@ -557,24 +605,72 @@ static int list(sg_app *app, const sg_user *caller, const char *state, list_kind
     return SG_OK;
 }
 
-int sg_request_list(sg_app *app, const sg_user *caller, const char *state, sg_json **out)
+int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool mine, sg_page *page,
+                    sg_json **out)
 {
     if (state && !sg_request_state_valid(state))
         return sg_err_set(SG_EINVAL,
                           "state '%s' is unknown; use pending, approved, fulfilled, expired, "
                           "revoked, rejected, cancelled or failed",
                           state);
-    return list(app, caller, state, LIST_ALL, out);
+    return list(app, caller, state, mine, LIST_ALL, page, out);
 }
 
-int sg_request_inbox(sg_app *app, const sg_user *caller, sg_json **out)
+int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out)
 {
-    return list(app, caller, "pending", LIST_INBOX, out);
+    return list(app, caller, "pending", false, LIST_INBOX, page, out);
 }
 
-int sg_request_grants(sg_app *app, const sg_user *caller, sg_json **out)
+int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out)
 {
-    return list(app, caller, "fulfilled", LIST_GRANTS, out);
+    return list(app, caller, "fulfilled", false, LIST_GRANTS, page, out);
+}
+
+typedef struct summary_ctx {
+    sg_json *by_state;
+    int64_t total, linked;
+} summary_ctx;
+
+static int summary_tx(sg_conn *c, void *ctx)
+{
+    summary_ctx *x = ctx;
+    sg_rows *r = NULL;
+    int rc =
+        sg_conn_query(c, "SELECT state, linked, n FROM request_counts WHERE n > 0", NULL, 0, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1) {
+        int64_t n = sg_rows_int(r, 2), have = 0;
+        sg_json_get_int(x->by_state, sg_rows_text(r, 0), &have);
+        sg_json_set_int(x->by_state, sg_rows_text(r, 0), have + n);
+        x->total += n;
+        if (sg_rows_int(r, 1))
+            x->linked += n;
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out)
+{
+    *out = NULL;
+    if (caller->role == SG_ROLE_MEMBER)
+        return sg_err_set(SG_EFORBIDDEN, "the request counts are for stewards and admins");
+    summary_ctx x = {sg_json_object(), 0, 0};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        sg_json_set_int(x.by_state, states[i], 0);
+    int rc = sg_store_read(app->store, summary_tx, &x);
+    if (rc != SG_OK) {
+        sg_json_decref(x.by_state);
+        return rc;
+    }
+    sg_json *o = sg_json_object();
+    sg_json_set_int(o, "total", x.total);
+    sg_json_set_int(o, "linked_to_servicenow", x.linked);
+    sg_json_set(o, "by_state", x.by_state);
+    *out = o;
+    return SG_OK;
 }
 
 /* ---- decisions --------------------------------------------------------------------------- */

@@ -31,12 +31,28 @@ int sg_request_create(sg_app *app, const sg_user *caller, const sg_json *in, sg_
 /* The request with its history. SG_ENOTFOUND when it does not exist or the caller may not
  * see it (requester, beneficiary, the asset's owners, stewards and admins may). */
 int sg_request_get(sg_app *app, const sg_user *caller, const char *id, sg_json **out);
-/* The requests the caller may see, newest first; state filters (NULL: all). */
-int sg_request_list(sg_app *app, const sg_user *caller, const char *state, sg_json **out);
-/* Pending requests the caller may decide (not their own). */
-int sg_request_inbox(sg_app *app, const sg_user *caller, sg_json **out);
+/* A page of a list: at most `limit` items, after the cursor of the previous page. */
+#define SG_PAGE_DEFAULT 100
+#define SG_PAGE_MAX     500
+typedef struct sg_page {
+    int limit;
+    char after_at[40], after_id[33]; /* the cursor, or empty for the first page */
+    char next[80];                   /* out: the next page's cursor, "" after the last */
+} sg_page;
+/* From the query parameters `limit` and `after` (either may be NULL); SG_EINVAL says why. */
+int sg_page_parse(const char *limit, const char *after, sg_page *out);
+
+/* The requests the caller may see, newest first; state filters (NULL: all); mine keeps those
+ * the caller asked for or that are for them. */
+int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool mine,
+                    sg_page *page, sg_json **out);
+/* Pending requests the caller may decide (not their own), newest first. */
+int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
 /* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
-int sg_request_grants(sg_app *app, const sg_user *caller, sg_json **out);
+int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
+/* {"total", "linked_to_servicenow", "by_state": {state: n}} for stewards and admins; read from
+ * counters the store keeps, so it costs the same for ten requests or ten million. */
+int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out);
 /* Approves (approve true) or rejects a pending request as caller. Self-decisions are
  * SG_EFORBIDDEN; a decision on a request that is no longer pending is SG_ECONFLICT, and a
  * different decision than the one that stands is recorded as a conflict first. */
