@@ -6,8 +6,10 @@
  * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
 #include "gate/connectors/connectors.h"
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
 #include "gate/secrets.h"
@@ -18,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define CONNECT_TIMEOUT_S "10"
 #define SESSION_OPTIONS   "-c statement_timeout=15000 -c lock_timeout=10000"
@@ -238,6 +242,87 @@ static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, P
     return rc;
 }
 
+/* ---- idle connections, kept for the next grant ----
+ * A new connection costs a TCP (and TLS) handshake and SCRAM authentication: most of a grant's
+ * time. An idle one is kept for POOL_IDLE_S, keyed by everything it was opened with (the
+ * connection's config, its sealed password, the database), so a changed DSN or password never
+ * reuses an old one. A connection comes back only when it is healthy and outside any
+ * transaction. */
+#define POOL_SIZE   8
+#define POOL_IDLE_S 60
+
+typedef struct pooled {
+    char key[2 * SG_SHA256_LEN + 1];
+    PGconn *conn;
+    time_t since;
+} pooled;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pooled pool[POOL_SIZE];
+
+static void pool_key(const sg_access_change *ch, const char *db, char key[2 * SG_SHA256_LEN + 1])
+{
+    char *all = sg_xasprintf("%s\n%s\n%s\n%s", ch->connection_id, ch->config,
+                             ch->sealed ? ch->sealed : "", db ? db : "");
+    uint8_t h[SG_SHA256_LEN];
+    sg_sha256(all, strlen(all), h);
+    free(all);
+    for (size_t i = 0; i < SG_SHA256_LEN; i++)
+        snprintf(key + 2 * i, 3, "%02x", h[i]);
+}
+
+static PGconn *pool_take(const char *key)
+{
+    PGconn *found = NULL, *stale[POOL_SIZE];
+    int nstale = 0;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&pool_mu);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        if (!pool[i].conn)
+            continue;
+        if (now - pool[i].since > POOL_IDLE_S) {
+            stale[nstale++] = pool[i].conn;
+            pool[i].conn = NULL;
+        } else if (!found && strcmp(pool[i].key, key) == 0) {
+            found = pool[i].conn;
+            pool[i].conn = NULL;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    for (int i = 0; i < nstale; i++)
+        PQfinish(stale[i]);
+    if (found && PQstatus(found) != CONNECTION_OK) {
+        PQfinish(found);
+        found = NULL;
+    }
+    return found;
+}
+
+static void pool_give(const char *key, PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        PQfinish(conn);
+        return;
+    }
+    PGconn *evicted = NULL;
+    pthread_mutex_lock(&pool_mu);
+    int slot = 0;
+    for (int i = 0; i < POOL_SIZE; i++) {
+        if (!pool[i].conn) {
+            slot = i;
+            break;
+        }
+        if (pool[i].since < pool[slot].since)
+            slot = i;
+    }
+    evicted = pool[slot].conn;
+    snprintf(pool[slot].key, sizeof(pool[slot].key), "%s", key);
+    pool[slot].conn = conn;
+    pool[slot].since = time(NULL);
+    pthread_mutex_unlock(&pool_mu);
+    PQfinish(evicted);
+}
+
 /* SQLSTATE classes worth retrying: connection, transaction rollback, resources, operator
  * intervention, system errors, and lock or statement timeouts. */
 static bool transient(const char *state)
@@ -270,7 +355,10 @@ static int run(PGconn *conn, const char *what, const char *sql, int nparams,
     sg_strlcpy(why, msg ? msg : PQerrorMessage(conn), sizeof(why));
     why[strcspn(why, "\n")] = '\0';
     int rc;
-    if (transient(state)) {
+    /* Someone else's concurrent change to the same catalog row: try again. */
+    bool raced = state && strcmp(state, "XX000") == 0 && msg &&
+                 strstr(msg, "tuple concurrently updated") != NULL;
+    if (raced || transient(state)) {
         rc = sg_err_set(SG_EUNAVAIL, "PostgreSQL failed %s: %s", what, why);
     } else {
         rc = sg_err_set(SG_EINVAL, "PostgreSQL refused %s: %s (SQLSTATE %s)", what, why, state);
@@ -342,7 +430,19 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
         char what[400];
         snprintf(what, sizeof(what), "%s %s on %s for role %s", ch->grant ? "GRANT" : "REVOKE",
                  privs, ch->asset, ch->db_role);
-        rc = run(conn, what, sg_buf_str(&sql), 0, NULL, NULL, retry_after);
+        /* Two GRANTs on one table at once (workers, replicas) make PostgreSQL fail one with
+         * "tuple concurrently updated": an advisory lock on the table's name serializes ours. */
+        const char *lock_params[] = {sg_buf_str(&qualified)};
+        rc = run(conn, "BEGIN", "BEGIN", 0, NULL, NULL, retry_after);
+        if (rc == SG_OK)
+            rc = run(conn, "the grant lock", "SELECT pg_advisory_xact_lock(hashtext($1))", 1,
+                     lock_params, NULL, retry_after);
+        if (rc == SG_OK)
+            rc = run(conn, what, sg_buf_str(&sql), 0, NULL, NULL, retry_after);
+        if (rc == SG_OK)
+            rc = run(conn, "COMMIT", "COMMIT", 0, NULL, NULL, retry_after);
+        if (rc != SG_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+            PQclear(PQexec(conn, "ROLLBACK"));
     }
     /* The check: a grant must be effective; a revoke must leave no direct grant behind, and
      * what still reaches the role another way is worth a note. */
@@ -401,12 +501,18 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
         *retry_after = SG_JOBS_NO_RETRY;
         return rc;
     }
-    PGconn *conn = NULL;
-    rc = connect_db(app, ch, n.db, &conn);
+    char key[2 * SG_SHA256_LEN + 1];
+    pool_key(ch, n.db, key);
+    PGconn *conn = pool_take(key);
+    if (!conn)
+        rc = connect_db(app, ch, n.db, &conn);
     if (rc == SG_EINVAL || rc == SG_EDENIED)
         *retry_after = SG_JOBS_NO_RETRY;
     if (rc == SG_OK)
         rc = apply(conn, ch, &n, note, note_len, retry_after);
-    PQfinish(conn);
+    if (rc == SG_OK)
+        pool_give(key, conn);
+    else
+        PQfinish(conn);
     return rc;
 }
