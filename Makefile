@@ -3,6 +3,8 @@
 #   make build   build build/snowgate and build/snowsim
 #   make check   deps, sanitizer build, lint, fuzz smoke, and every test through ctest
 #   make demo    run the product on embedded defaults (make demo-reset forgets its data)
+#   make bench   optimised build, every benchmark scenario (SCENARIO=name for one); writes
+#                bench/results/latest.md and the plots
 #   make fuzz    build and run the libFuzzer targets (FUZZ_SECONDS each, default 5)
 #   make format  clang-format the sources in place
 #   make lint    format check, banned functions, cppcheck
@@ -10,10 +12,11 @@
 SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-bench
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
 
-.PHONY: all deps build check test demo demo-reset fuzz format lint clean
+.PHONY: all deps build check test demo demo-reset bench fuzz format lint clean
 
 all: build
 
@@ -38,6 +41,11 @@ demo: build
 demo-reset:
 	rm -rf demo-data
 
+bench: deps
+	@cmake -S . -B $(BENCH_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=OFF >/dev/null
+	@ninja -C $(BENCH_BUILD) snowgate snowsim snowgate-bench
+	@$(BENCH_BUILD)/bench/snowgate-bench --out bench/results $(if $(SCENARIO),--scenario $(SCENARIO))
+
 fuzz: deps
 	@scripts/fuzz.sh
 
@@ -48,4 +56,4 @@ lint:
 	@scripts/lint.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz

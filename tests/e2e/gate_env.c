@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/xml.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -175,7 +176,7 @@ void g_connected(void)
 }
 
 /* Runs fn in a transaction on snowgate's own database, behind the server's back. */
-void g_in_store(sg_store_fn fn, void *ctx)
+sg_store *g_store_open(void)
 {
     char *url = sg_xasprintf("sqlite:%s/snowgate.db", G.dir);
     sg_store_opts o = SG_STORE_OPTS_INIT;
@@ -184,9 +185,15 @@ void g_in_store(sg_store_fn fn, void *ctx)
     o.pool_size = 1;
     sg_store *st = NULL;
     assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    free(url);
+    return st;
+}
+
+void g_in_store(sg_store_fn fn, void *ctx)
+{
+    sg_store *st = g_store_open();
     assert_int_equal(sg_store_tx(st, fn, ctx), SG_OK);
     sg_store_close(st);
-    free(url);
 }
 
 /* Connected, with a manual connection "desk" and the asset. */
@@ -342,4 +349,29 @@ bool g_sn_work_note(const char *sys_id, const char *text)
         pause_50ms();
     }
     return false;
+}
+
+char *g_update_set_property(const char *xml, const char *name)
+{
+    sg_xml_doc *doc = NULL;
+    assert_int_equal(sg_xml_parse(xml, strlen(xml), 0, &doc), SG_OK);
+    char *found = NULL;
+    for (sg_xml_node *row = sg_xml_first(sg_xml_root(doc)); row && !found; row = sg_xml_next(row)) {
+        if (strcmp(sg_xml_name(row), "sys_update_xml") != 0)
+            continue;
+        char *payload = sg_xml_text(sg_xml_child(row, "payload"));
+        sg_xml_doc *pd = NULL;
+        assert_int_equal(sg_xml_parse(payload, strlen(payload), 0, &pd), SG_OK);
+        sg_xml_node *rec = sg_xml_first(sg_xml_root(pd));
+        if (strcmp(sg_xml_name(rec), "sys_properties") == 0) {
+            char *n = sg_xml_text(sg_xml_child(rec, "name"));
+            if (strcmp(n, name) == 0)
+                found = sg_xml_text(sg_xml_child(rec, "value"));
+            free(n);
+        }
+        sg_xml_free(pd);
+        free(payload);
+    }
+    sg_xml_free(doc);
+    return found;
 }

@@ -44,6 +44,11 @@ void g_connected(void);
 /* Connected, with a manual connection "desk" and the asset on it. */
 void g_connected_with_asset(const char *asset);
 
+/* The value of system property `name` in an update set XML (NULL if absent; caller frees). */
+char *g_update_set_property(const char *xml, const char *name);
+
+/* snowgate's own database, opened beside the server (not migrated); the caller closes it. */
+sg_store *g_store_open(void);
 /* Runs fn in a transaction on snowgate's own database, behind the server's back. */
 void g_in_store(sg_store_fn fn, void *ctx);
 

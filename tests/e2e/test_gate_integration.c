@@ -1,6 +1,7 @@
 /* End to end: snowgate's ServiceNow integration setup against snowsim: admin-only routes,
  * configuration and its validation, the generated update set (structure, and running it in
  * snowsim), the signed webhook receiver, and secrets at rest. */
+#include "e2e/gate_env.h"
 #include "e2e/sim_helpers.h"
 
 #include "core/err.h"
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#undef CLIENT_SECRET /* this file sets up its own OAuth app */
 #define CLIENT_SECRET "cl1ent-S3cret-value"
 
 static h_sim sim;
@@ -217,31 +219,6 @@ static bool alphabetical(sg_xml_node *n)
 }
 
 /* The value of a property in the update set. The caller frees it. */
-static char *property(const char *xml, const char *name)
-{
-    sg_xml_doc *doc = NULL;
-    assert_int_equal(sg_xml_parse(xml, strlen(xml), 0, &doc), SG_OK);
-    char *found = NULL;
-    for (sg_xml_node *row = sg_xml_first(sg_xml_root(doc)); row && !found; row = sg_xml_next(row)) {
-        if (strcmp(sg_xml_name(row), "sys_update_xml") != 0)
-            continue;
-        char *payload = sg_xml_text(sg_xml_child(row, "payload"));
-        sg_xml_doc *pd = NULL;
-        assert_int_equal(sg_xml_parse(payload, strlen(payload), 0, &pd), SG_OK);
-        sg_xml_node *rec = sg_xml_first(sg_xml_root(pd));
-        if (strcmp(sg_xml_name(rec), "sys_properties") == 0) {
-            char *n = sg_xml_text(sg_xml_child(rec, "name"));
-            if (strcmp(n, name) == 0)
-                found = sg_xml_text(sg_xml_child(rec, "value"));
-            free(n);
-        }
-        sg_xml_free(pd);
-        free(payload);
-    }
-    sg_xml_free(doc);
-    return found;
-}
-
 static void test_updateset_structure(void **state)
 {
     (void)state;
@@ -326,15 +303,15 @@ static void test_updateset_structure(void **state)
     assert_true(rows > 20);
     assert_true(rule && userinfo && role && catalog);
     assert_true(acls >= 8);
-    char *url = property(xml, "x_snowgate.webhook_url");
+    char *url = g_update_set_property(xml, "x_snowgate.webhook_url");
     char want[512];
     snprintf(want, sizeof(want), "%s/webhooks/servicenow", gate.url);
     assert_string_equal(url, want);
     free(url);
     /* Downloading again gives the same records and the same secret. */
     char *again = download();
-    char *s1 = property(xml, "x_snowgate.webhook_secret"),
-         *s2 = property(again, "x_snowgate.webhook_secret");
+    char *s1 = g_update_set_property(xml, "x_snowgate.webhook_secret"),
+         *s2 = g_update_set_property(again, "x_snowgate.webhook_secret");
     assert_true(sg_str_startswith(s1, "whsec_"));
     assert_string_equal(s1, s2);
     sg_xml_doc *d2 = NULL;
@@ -454,7 +431,7 @@ static void test_webhook_receiver(void **state)
     assert_int_equal(post_hook("msg_1", "1", "v1,AAAA", body), 401);
     configure();
     char *xml = download();
-    char *secret = property(xml, "x_snowgate.webhook_secret");
+    char *secret = g_update_set_property(xml, "x_snowgate.webhook_secret");
     free(xml);
     char ts[24], old[24], future[24];
     int64_t now = (int64_t)time(NULL);

@@ -1,0 +1,146 @@
+/* backlog: requests raised while ServiceNow answers every API call with 503; after it
+ * recovers, the time until every one is mirrored; then every one approved at once in
+ * ServiceNow, and the time until all are fulfilled (granted in PostgreSQL) and closed there. */
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USERS 10
+
+typedef struct backlog_ctx {
+    int tables;
+    char (*sys)[33];
+} backlog_ctx;
+
+static void make_request(void *ctx, uint64_t seq, load_req *rq)
+{
+    backlog_ctx *x = ctx;
+    rq->method = "POST";
+    snprintf(rq->path, sizeof(rq->path), "/api/v1/requests");
+    rq->body_len = (size_t)snprintf(rq->body, sizeof(rq->body),
+                                    "{\"asset\":\"analytics.sales.t%llu\",\"privilege\":\"read\","
+                                    "\"justification\":\"backlog\",\"for\":\"u%llu\"}",
+                                    (unsigned long long)(seq % (uint64_t)x->tables),
+                                    (unsigned long long)(seq / (uint64_t)x->tables));
+    snprintf(rq->headers[0], sizeof(rq->headers[0]), "%s", G.admin_h);
+    snprintf(rq->headers[1], sizeof(rq->headers[1]), "Content-Type: application/json");
+}
+
+static void make_approval(void *ctx, uint64_t seq, load_req *rq)
+{
+    backlog_ctx *x = ctx;
+    rq->method = "PATCH";
+    snprintf(rq->path, sizeof(rq->path), "/api/now/table/sc_request/%s", x->sys[seq]);
+    rq->body_len = (size_t)snprintf(rq->body, sizeof(rq->body), "{\"approval\":\"approved\"}");
+    snprintf(rq->headers[0], sizeof(rq->headers[0]), "%s", G.sim.admin_auth);
+    snprintf(rq->headers[1], sizeof(rq->headers[1]), "Content-Type: application/json");
+    snprintf(rq->headers[2], sizeof(rq->headers[2]), "Accept: application/json");
+}
+
+static int64_t mirrored(void *ctx)
+{
+    (void)ctx;
+    return env_store_count("SELECT COUNT(*) FROM requests WHERE sn_sys_id IS NOT NULL");
+}
+
+static int64_t fulfilled_and_closed(void *ctx)
+{
+    (void)ctx;
+    int64_t done = env_store_count("SELECT COUNT(*) FROM requests WHERE state = 'fulfilled'");
+    const char *sa[] = {G.sim.admin_auth, NULL};
+    sg_http_response r;
+    h_call("GET", G.sim.p.url,
+           "/api/now/table/sc_request?sysparm_query=request_state%3Dclosed_complete%5E"
+           "correlation_idSTARTSWITHsnowgate%3A%5Ecorrelation_idNOT%20LIKEconnection-test"
+           "&sysparm_fields=sys_id&sysparm_limit=1",
+           sa, NULL, NULL, &r);
+    const char *total = sg_http_response_header(&r, "X-Total-Count");
+    int64_t closed = total ? atoll(total) : 0;
+    sg_http_response_free(&r);
+    return done < closed ? done : closed;
+}
+
+typedef struct ids_ctx {
+    backlog_ctx *x;
+    int n;
+} ids_ctx;
+
+static int read_ids(sg_conn *c, void *ctx)
+{
+    ids_ctx *ic = ctx;
+    sg_rows *r = NULL;
+    int rc =
+        sg_conn_query(c, "SELECT sn_sys_id FROM requests WHERE sn_sys_id IS NOT NULL", NULL, 0, &r);
+    if (rc != SG_OK)
+        return rc;
+    while (sg_rows_next(r) == 1)
+        snprintf(ic->x->sys[ic->n++], 33, "%s", sg_rows_text(r, 0));
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+void bench_backlog(void)
+{
+    int n = B.smoke ? 40 : 10000;
+    backlog_ctx x = {n / USERS, calloc((size_t)n, 33)};
+    h_pg pg;
+    env_pg(&pg, x.tables, USERS);
+    env_connected("bench-backlog");
+    for (int i = 0; i < USERS; i++) {
+        char name[16], role[24], h[128];
+        snprintf(name, sizeof(name), "u%d", i);
+        snprintf(role, sizeof(role), "u%d_role", i);
+        g_add_user(name, "member", role, h);
+    }
+    env_assets(&pg, x.tables);
+
+    /* ServiceNow goes down; people keep asking. */
+    sg_json_decref(
+        g_sim_call("PUT", "/api/x_snowsim/faults",
+                   "{\"rules\":[{\"path\":\"/api/\",\"kind\":\"status\",\"status\":503}]}", 200));
+    load_opts o = {.base = G.gate.url,
+                   .connections = 8,
+                   .requests = (uint64_t)n,
+                   .make = make_request,
+                   .ctx = &x};
+    load_result created;
+    load_run(&o, &created);
+    assert_int_equal(created.ok, n);
+    bench_row("backlog", "requests raised while ServiceNow is down", "-", -1,
+              "%d in %.1f s (%.0f /s)", n, created.seconds, load_rate(&created));
+
+    /* It recovers. */
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    double t = env_wait_count(mirrored, NULL, n, 600);
+    bench_row("backlog", "after recovery, until all are mirrored", "&le; 60 s", t >= 0 && t <= 60,
+              t >= 0 ? "%.1f s" : "not within 600 s (%.0f)", t);
+    assert_true(t >= 0);
+
+    /* Everything approved at once in ServiceNow. */
+    ids_ctx ic = {&x, 0};
+    g_in_store(read_ids, &ic);
+    assert_int_equal(ic.n, n);
+    double t0 = env_ms();
+    o = (load_opts){.base = G.sim.p.url,
+                    .connections = 8,
+                    .requests = (uint64_t)n,
+                    .make = make_approval,
+                    .ctx = &x};
+    load_result approved;
+    load_run(&o, &approved);
+    assert_int_equal(approved.ok, n);
+    double rest = env_wait_count(fulfilled_and_closed, NULL, n, 600);
+    double total = rest >= 0 ? (env_ms() - t0) / 1e3 : -1;
+    bench_row("backlog", "all approved at once, until all fulfilled and closed", "&le; 60 s",
+              total >= 0 && total <= 60,
+              total >= 0 ? "%.1f s (the approvals took %.1f s)" : "not within 600 s (%.0f, %.1f)",
+              total, approved.seconds);
+    assert_true(total >= 0);
+    load_result_free(&created);
+    load_result_free(&approved);
+    free(x.sys);
+    g_stop();
+    h_pg_stop(&pg);
+}

@@ -1,0 +1,66 @@
+/* bench: shared declarations of the benchmark program (bench.c runs the scenarios, one file
+ * each; env.c brings up what they measure). */
+#ifndef SG_BENCH_H
+#define SG_BENCH_H
+
+#include "core/err.h"
+#include "e2e/gate_env.h"
+#include "e2e/pg_server.h"
+#include "load.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bench_opts {
+    bool smoke;    /* tiny sizes */
+    char out[512]; /* where results go */
+} bench_opts;
+
+extern bench_opts B;
+
+/* Scenarios (each runs in its own process). */
+void bench_ingest(void);
+void bench_decision(void);
+void bench_backlog(void);
+void bench_footprint(void);
+void bench_scale(void);
+
+/* One line of the report. met: 1 goal met, 0 missed, -1 no goal. */
+void bench_row(const char *scenario, const char *measure, const char *goal, int met,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+typedef struct bench_series {
+    const char *label;
+    const load_result *r;
+} bench_series;
+/* DIR/<name>.png: latency by percentile, one curve per series. */
+void bench_plot(const char *name, const char *title, const bench_series *s, int n);
+
+/* ---- env.c ---- */
+
+/* snowgate connected to snowsim (the tests' fixture G), restarted with production timers. */
+void env_connected(const char *tag);
+/* The webhook signing secret from the update set snowgate offers. The caller frees it. */
+char *env_webhook_secret(void);
+/* A PostgreSQL server with database analytics, the grantor role snowgate_grantor (password
+ * "bench-Grantor-Pw1"), `ntables` tables sales.t0... owned by it, and NOLOGIN roles
+ * "u0_role"... for `nroles` users. */
+void env_pg(h_pg *pg, int ntables, int nroles);
+/* snowgate's postgres connection "warehouse" to it, and assets analytics.sales.t0.. */
+void env_assets(const h_pg *pg, int ntables);
+/* Fills a signed webhook delivery with a unique id (run + seq). */
+void env_event(const char *secret, const char *run, uint64_t seq, const char *correlation_id,
+               load_req *rq);
+/* VmRSS of a process in KiB. */
+long env_rss_kb(int pid);
+/* Polls every 200 ms (up to limit_s) until count_fn returns at least want; returns the
+ * seconds it took, or -1. */
+double env_wait_count(int64_t (*count_fn)(void *ctx), void *ctx, int64_t want, double limit_s);
+/* A single-value query on snowgate's own store. */
+int64_t env_store_count(const char *sql);
+/* Milliseconds since an arbitrary point. */
+double env_ms(void);
+
+#endif
