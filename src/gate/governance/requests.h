@@ -44,8 +44,8 @@ int sg_page_parse(const char *limit, const char *after, sg_page *out);
 
 /* The requests the caller may see, newest first; state filters (NULL: all); mine keeps those
  * the caller asked for or that are for them. */
-int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool mine,
-                    sg_page *page, sg_json **out);
+int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool mine, sg_page *page,
+                    sg_json **out);
 /* Pending requests the caller may decide (not their own), newest first. */
 int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
 /* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
