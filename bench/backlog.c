@@ -45,10 +45,15 @@ static int64_t mirrored(void *ctx)
     return env_store_count("SELECT COUNT(*) FROM requests WHERE sn_sys_id IS NOT NULL");
 }
 
-static int64_t fulfilled_and_closed(void *ctx)
+static int64_t fulfilled(void *ctx)
 {
     (void)ctx;
-    int64_t done = env_store_count("SELECT COUNT(*) FROM requests WHERE state = 'fulfilled'");
+    return env_store_count("SELECT COUNT(*) FROM requests WHERE state = 'fulfilled'");
+}
+
+static int64_t closed(void *ctx)
+{
+    (void)ctx;
     const char *sa[] = {G.sim.admin_auth, NULL};
     sg_http_response r;
     h_call("GET", G.sim.p.url,
@@ -57,9 +62,9 @@ static int64_t fulfilled_and_closed(void *ctx)
            "&sysparm_fields=sys_id&sysparm_limit=1",
            sa, NULL, NULL, &r);
     const char *total = sg_http_response_header(&r, "X-Total-Count");
-    int64_t closed = total ? atoll(total) : 0;
+    int64_t n = total ? atoll(total) : 0;
     sg_http_response_free(&r);
-    return done < closed ? done : closed;
+    return n;
 }
 
 typedef struct ids_ctx {
@@ -116,7 +121,6 @@ void bench_backlog(void)
     double t = env_wait_count(mirrored, NULL, n, 600);
     bench_row("backlog", "after recovery, until all are mirrored", "&le; 60 s", t >= 0 && t <= 60,
               t >= 0 ? "%.1f s" : "not within 600 s (%.0f)", t);
-    assert_true(t >= 0);
 
     /* Everything approved at once in ServiceNow. */
     ids_ctx ic = {&x, 0};
@@ -131,13 +135,19 @@ void bench_backlog(void)
     load_result approved;
     load_run(&o, &approved);
     assert_int_equal(approved.ok, n);
-    double rest = env_wait_count(fulfilled_and_closed, NULL, n, 600);
-    double total = rest >= 0 ? (env_ms() - t0) / 1e3 : -1;
-    bench_row("backlog", "all approved at once, until all fulfilled and closed", "&le; 60 s",
-              total >= 0 && total <= 60,
-              total >= 0 ? "%.1f s (the approvals took %.1f s)" : "not within 600 s (%.0f, %.1f)",
-              total, approved.seconds);
-    assert_true(total >= 0);
+    /* What people feel first: the grants; then ServiceNow's records closed. */
+    double granted = env_wait_count(fulfilled, NULL, n, 600);
+    double t_granted = granted >= 0 ? (env_ms() - t0) / 1e3 : -1;
+    bench_row("backlog", "all approved at once, until all fulfilled (granted)", "&le; 60 s",
+              t_granted >= 0 && t_granted <= 60,
+              t_granted >= 0 ? "%.1f s (the approvals themselves took %.1f s)"
+                             : "not within 600 s (%.0f; the approvals took %.1f s)",
+              t_granted, approved.seconds);
+    double rest = granted >= 0 ? env_wait_count(closed, NULL, n, 300) : -1;
+    double t_closed = rest >= 0 ? (env_ms() - t0) / 1e3 : -1;
+    bench_row("backlog", "... and all closed in ServiceNow", "&le; 60 s",
+              t_closed >= 0 && t_closed <= 60,
+              t_closed >= 0 ? "%.1f s" : "not within a further 300 s (%.0f)", t_closed);
     load_result_free(&created);
     load_result_free(&approved);
     free(x.sys);
