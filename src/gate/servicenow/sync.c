@@ -219,8 +219,11 @@ static int queue_tx(sg_conn *c, void *ctx)
         const char *upd = sg_json_get_str(rec, "sys_updated_on");
         if (!upd || strlen(upd) > 31)
             continue;
-        char cause[64];
-        snprintf(cause, sizeof(cause), "reconcile:%s", upd);
+        /* sys_mod_count too: two changes within one second share sys_updated_on, and the
+         * second must not be taken for the first (whose sync may have run before it). */
+        const char *mods = sg_json_get_str(rec, "sys_mod_count");
+        char cause[96];
+        snprintf(cause, sizeof(cause), "reconcile:%s:%.20s", upd, mods ? mods : "");
         rc = sg_sync_enqueue(c, sg_json_get_str(rec, "correlation_id"), cause);
         if (strcmp(upd, q->newest) > 0)
             sg_strlcpy(q->newest, upd, sizeof(q->newest));
@@ -257,7 +260,7 @@ int sg_reconcile(sg_app *app)
     snprintf(path, sizeof(path),
              "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%%3A%%5E"
              "sys_updated_on%%3E%%3D%s%%5EORDERBYsys_updated_on&sysparm_fields=correlation_id,"
-             "sys_updated_on&sysparm_limit=500",
+             "sys_updated_on,sys_mod_count&sysparm_limit=500",
              esc);
     free(esc);
     long st = 0;
