@@ -614,21 +614,6 @@ static int record_page(ui *x, const sim_table *t)
 
 /* ---- My approvals ---- */
 
-typedef struct mine_ctx {
-    const char *uid;
-    sim_rec *recs[200];
-    size_t n;
-} mine_ctx;
-
-static bool each_mine(void *ctx, sim_rec *r)
-{
-    mine_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "approver"), c->uid) == 0 &&
-        strcmp(sim_rec_get(r, "state"), "requested") == 0)
-        c->recs[c->n++] = r;
-    return c->n < sizeof(c->recs) / sizeof(c->recs[0]);
-}
-
 static void approval_card(ui *x, const sim_rec *a)
 {
     sg_buf *b = &x->b;
@@ -695,12 +680,16 @@ int api_ui_navpage(sg_http_req *req, void *simv)
         sg_buf_html(b, sim_rec_get(d, "state"));
         sg_buf_puts(b, ".</p>");
     }
-    mine_ctx mc = {x.u.sys_id, {0}, 0};
-    sim_db_each(x.sim->db, sim_dict_table("sysapproval_approver"), each_mine, &mc);
+    /* The same query and ACLs as the Approvals list, newest first. */
+    char q[96];
+    snprintf(q, sizeof(q), "approver=%s^state=requested", x.u.sys_id);
+    collect_ctx mc;
+    query(&x, sim_dict_table("sysapproval_approver"), q, false, &mc);
     if (!mc.n)
         sg_buf_puts(b, "<p id=\"none\">Nothing awaits your approval.</p>");
-    for (size_t i = mc.n; i-- > 0;)
+    for (size_t i = 0; i < mc.n; i++)
         approval_card(&x, mc.recs[i]);
+    query_free(&mc);
     table_index(&x);
     sim_db_unlock(x.sim->db);
     return send(&x, 200);
