@@ -12,20 +12,52 @@
 
 extern const sg_embed_file sg_gate_migrations[];
 
-int sg_app_open(sg_app *app)
+int sg_app_open_store(sg_app *app, bool migrate, bool current)
 {
-    int rc = sg_proc_data_dir(app->cfg.data_dir);
-    if (rc != SG_OK)
-        return rc;
-    char *url = app->cfg.store_url && *app->cfg.store_url
-                    ? sg_xstrdup(app->cfg.store_url)
-                    : sg_xasprintf("sqlite:%s/snowgate.db", app->cfg.data_dir);
+    bool sqlite = !app->cfg.store_url || !*app->cfg.store_url;
+    if (sqlite) {
+        int rc = sg_proc_data_dir(app->cfg.data_dir);
+        if (rc != SG_OK)
+            return rc;
+    }
+    char *url = sqlite ? sg_xasprintf("sqlite:%s/snowgate.db", app->cfg.data_dir)
+                       : sg_xstrdup(app->cfg.store_url);
     sg_store_opts so = SG_STORE_OPTS_INIT;
     so.url = url;
     so.migrations = sg_gate_migrations;
-    so.pool_size = (unsigned)app->cfg.http_threads + 2;
-    rc = sg_store_open(&so, &app->store);
+    so.migrate = migrate;
+    so.pool_size = app->cfg.store_pool > 0
+                       ? (unsigned)app->cfg.store_pool
+                       : (unsigned)(app->cfg.http_threads + app->cfg.job_workers + 2);
+    so.statement_timeout_ms = (unsigned)app->cfg.store_statement_timeout * 1000u;
+    int rc = sg_store_open(&so, &app->store);
     free(url);
+    if (rc != SG_OK)
+        return rc;
+    int cur = 0, latest = 0;
+    rc = sg_store_schema(app->store, &cur, &latest);
+    if (rc == SG_OK && cur > latest)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "the store's schema is version %d, newer than this snowgate knows (%d); "
+                        "run a newer snowgate",
+                        cur, latest);
+    else if (rc == SG_OK && current && cur < latest)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "the store's schema is version %d and this snowgate needs %d; run "
+                        "'snowgate migrate' (or set store.migrate = true)",
+                        cur, latest);
+    if (rc != SG_OK) {
+        sg_store_close(app->store);
+        app->store = NULL;
+    }
+    return rc;
+}
+
+int sg_app_open(sg_app *app)
+{
+    int rc = sg_proc_data_dir(app->cfg.data_dir);
+    if (rc == SG_OK)
+        rc = sg_app_open_store(app, app->cfg.store_migrate, true);
     if (rc != SG_OK)
         return rc;
     char *key = app->cfg.master_key_file && *app->cfg.master_key_file

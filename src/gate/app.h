@@ -18,8 +18,13 @@ typedef struct sg_app {
 /* The route table of every snowgate endpoint (api/routes.c). */
 extern const sg_http_route sg_gate_routes[];
 
-/* Opens the data dir and the store (migrating it). On error nothing is left open. */
+/* Opens the data dir and the store (migrating it unless store.migrate is false, and then
+ * refusing a schema older than this binary's). On error nothing is left open. */
 int sg_app_open(sg_app *app);
+/* Only the store, as configured: for commands that need no keys (snowgate migrate). With
+ * migrate, pending migrations are applied; with current, a schema older than this binary's
+ * is refused. A newer one always is. */
+int sg_app_open_store(sg_app *app, bool migrate, bool current);
 /* Starts the HTTP server on cfg.listen. */
 int sg_app_listen(sg_app *app);
 /* Stops the server (graceful), closes the store, frees the config. */

@@ -11,4 +11,10 @@ int sg_cmd_servicenow(int argc, char **argv, char **envp);
 /* `snowgate audit verify`; argv[0] is "audit". */
 int sg_cmd_audit(int argc, char **argv, char **envp);
 
+/* `snowgate migrate`; argv[0] is "migrate". */
+int sg_cmd_migrate(int argc, char **argv, char **envp);
+
+/* `snowgate store copy ...`; argv[0] is "store". */
+int sg_cmd_store(int argc, char **argv, char **envp);
+
 #endif

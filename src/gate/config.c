@@ -16,7 +16,16 @@ const sg_cfg_key sg_gate_config_keys[] = {
     {"public_url", SG_CFG_URL, F(public_url), NULL, 0, 0, NULL,
      "the URL browsers and ServiceNow use to reach snowgate"},
     {"store.url", SG_CFG_STR, F(store_url), NULL, 0, 0, NULL,
-     "store location; default sqlite:DATA_DIR/snowgate.db"},
+     "store location: sqlite:PATH (default sqlite:DATA_DIR/snowgate.db) or "
+     "postgres://USER:PASSWORD@HOST:PORT/DB (replicas share one PostgreSQL)"},
+    {"store.pool", SG_CFG_INT, F(store_pool), "0", 0, 1000, NULL,
+     "store connections this process keeps (0: http.threads + jobs.workers + 2); with "
+     "PostgreSQL, keep the replicas' sum under the server's max_connections"},
+    {"store.statement_timeout", SG_CFG_INT, F(store_statement_timeout), "30", 1, 3600, NULL,
+     "PostgreSQL: seconds a statement (or a wait for a lock) may take before it fails"},
+    {"store.migrate", SG_CFG_BOOL, F(store_migrate), "true", 0, 0, NULL,
+     "apply pending schema migrations at start; set false for rolling upgrades, where "
+     "'snowgate migrate' applies them once and older replicas keep running"},
     {"log.level", SG_CFG_ENUM, F(log_level), "info", 0, 0, log_levels,
      "debug, info, warn or error"},
     {"log.format", SG_CFG_ENUM, F(log_format), "json", 0, 0, log_formats, "json or logfmt"},

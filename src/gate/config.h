@@ -13,6 +13,9 @@ typedef struct sg_gate_config {
     char *data_dir;
     char *public_url;
     char *store_url;
+    int64_t store_pool;
+    int64_t store_statement_timeout;
+    bool store_migrate;
     char *log_level;
     char *log_format;
     int64_t http_threads;

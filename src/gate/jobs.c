@@ -70,6 +70,7 @@ bool sg_jobs_take_enqueued(void)
 }
 
 typedef struct claim_ctx {
+    const char *skip_locked; /* sg_store_skip_locked() */
     const char *owner;
     int64_t lease_s, now;
     sg_job *out;
@@ -81,17 +82,20 @@ static int claim_tx(sg_conn *c, void *ctx)
     claim_ctx *cl = ctx;
     sg_rows *r = NULL;
     sg_val p[] = {SG_VINT(cl->now)};
-    int rc = sg_conn_query(c,
-                           "SELECT id, kind, payload, attempts FROM jobs j WHERE "
-                           "((state = 'queued' AND run_at <= ?1) OR "
-                           "(state = 'running' AND lease_until < ?1)) AND "
-                           /* Of a serial, only the first, and not while another runs. */
-                           "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
-                           "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
-                           "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
-                           "e.serial_seq < j.serial_seq)))) "
-                           "ORDER BY run_at, created_at LIMIT 1",
-                           p, 1, &r);
+    /* Replicas claim at once: each locks the row it takes and skips rows others hold. */
+    char sql[768];
+    snprintf(sql, sizeof(sql), "%s%s",
+             "SELECT id, kind, payload, attempts FROM jobs j WHERE "
+             "((state = 'queued' AND run_at <= ?1) OR "
+             "(state = 'running' AND lease_until < ?1)) AND "
+             /* Of a serial, only the first, and not while another runs. */
+             "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
+             "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
+             "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
+             "e.serial_seq < j.serial_seq)))) "
+             "ORDER BY run_at, created_at LIMIT 1",
+             cl->skip_locked);
+    int rc = sg_conn_query(c, sql, p, 1, &r);
     if (rc != SG_OK)
         return rc;
     int step = sg_rows_next(r);
@@ -120,8 +124,8 @@ static int claim_tx(sg_conn *c, void *ctx)
 int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now, sg_job *out)
 {
     memset(out, 0, sizeof(*out));
-    claim_ctx cl = {owner, lease_s, now, out, false};
-    int rc = sg_store_tx(st, claim_tx, &cl);
+    claim_ctx cl = {sg_store_skip_locked(st), owner, lease_s, now, out, false};
+    int rc = sg_store_tx_rowlocked(st, claim_tx, &cl);
     if (rc != SG_OK) {
         sg_job_clear(out);
         return rc;

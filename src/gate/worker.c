@@ -115,14 +115,24 @@ static void *loop(void *arg)
 {
     sg_worker_thread *t = arg;
     sg_worker *w = t->pool;
-    int64_t last_reconcile = 0, last_sweep = 0;
+    int64_t last_reconcile = 0, last_sweep = 0, last_lead = 0;
     uint64_t seen = 0;
+    bool leading = false;
     for (;;) {
         int64_t now = (int64_t)time(NULL);
         int64_t every = w->app->cfg.reconcile_interval;
-        /* One reconciler and one expiry sweep (once a second) per process: the first thread
-         * runs them; every thread runs jobs. */
-        if (t->index == 0 && every > 0 && now - last_reconcile >= every) {
+        /* One reconciler and one expiry sweep (once a second) for all replicas: the first
+         * thread of the leader runs them (see sg_store_leader); every thread runs jobs. */
+        if (t->index == 0 && now != last_lead) {
+            last_lead = now;
+            bool was = leading;
+            leading = sg_store_leader(w->app->store);
+            if (leading != was)
+                sg_log_info(leading ? "leading: this replica runs the reconciler and expiry"
+                                    : "no longer leading: another replica runs the reconciler",
+                            "store", sg_store_backend(w->app->store));
+        }
+        if (t->index == 0 && leading && every > 0 && now - last_reconcile >= every) {
             last_reconcile = now;
             if (sg_reconcile(w->app) != SG_OK)
                 sg_log_warn("reconciler run failed", "reason", sg_err_msg());
@@ -130,7 +140,7 @@ static void *loop(void *arg)
         pthread_mutex_lock(&w->mu);
         seen = w->kicks;
         pthread_mutex_unlock(&w->mu);
-        if (t->index == 0 && now != last_sweep) {
+        if (t->index == 0 && leading && now != last_sweep) {
             last_sweep = now;
             sg_worker_pass(w->app, t->owner, 100);
         } else {

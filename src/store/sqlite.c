@@ -172,10 +172,11 @@ static int sq_exec_script(sg_conn *c, const char *sql)
 
 static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes);
 
-static int sq_begin(sg_conn *c, bool write)
+static int sq_begin(sg_conn *c, sg_tx_mode mode)
 {
-    /* IMMEDIATE takes the write lock up front, so a writer never fails half-way on upgrade. */
-    return sq_exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL);
+    /* IMMEDIATE takes the write lock up front, so a writer never fails half-way on upgrade.
+     * SQLite has one writer at a time: a row-locked transaction is a plain write here. */
+    return sq_exec(c, mode == SG_TX_READ ? "BEGIN" : "BEGIN IMMEDIATE", NULL, 0, NULL);
 }
 
 static int sq_commit(sg_conn *c)
@@ -335,6 +336,19 @@ static int sq_columns(const sg_rows *r)
     return sqlite3_column_count(ROWS(r)->stmt);
 }
 
+static const char *sq_column_name(const sg_rows *r, int col)
+{
+    const char *n = sqlite3_column_name(ROWS(r)->stmt, col);
+    return n ? n : "";
+}
+
+/* One SQLite file has one machine's processes: each of them may lead. */
+static bool sq_leader(void *db)
+{
+    (void)db;
+    return true;
+}
+
 static bool sq_is_null(const sg_rows *r, int col)
 {
     return sqlite3_column_type(ROWS(r)->stmt, col) == SQLITE_NULL;
@@ -379,9 +393,11 @@ const sg_store_ops sg_store_sqlite = {
     .query = sq_query,
     .next = sq_next,
     .columns = sq_columns,
+    .column_name = sq_column_name,
     .is_null = sq_is_null,
     .get_int = sq_get_int,
     .get_text = sq_get_text,
     .get_blob = sq_get_blob,
     .rows_free = sq_rows_free,
+    .leader = sq_leader,
 };

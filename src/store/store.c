@@ -1,6 +1,7 @@
 /* store: backend selection, transactions and migrations, shared by every backend. */
 #include "store/store.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -88,6 +89,27 @@ static int current_version(sg_conn *c, int *out)
     return rc;
 }
 
+/* The lines of a migration meant for backend `be` (see sg_store_open). */
+static char *for_backend(const char *sql, const char *be)
+{
+    sg_buf out = SG_BUF_INIT(0);
+    bool on = true;
+    for (const char *p = sql; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (sg_str_startswith(p, "-- @")) {
+            const char *w = p + 4;
+            size_t wn = strcspn(w, " \r\n");
+            on = (wn == 3 && strncmp(w, "all", 3) == 0) ||
+                 (wn == strlen(be) && strncmp(w, be, wn) == 0);
+        } else if (on) {
+            sg_buf_append(&out, p, n);
+        }
+        p += n;
+    }
+    return sg_buf_detach(&out, NULL);
+}
+
 static int apply_one(sg_conn *c, void *ctx)
 {
     migrate_ctx *m = ctx;
@@ -95,7 +117,9 @@ static int apply_one(sg_conn *c, void *ctx)
     int rc = current_version(c, &cur);
     if (rc != SG_OK || cur >= m->version)
         return rc; /* another process applied it meanwhile */
-    rc = BE(c)->exec_script(c, (const char *)m->file->data);
+    char *sql = for_backend((const char *)m->file->data, BE(c)->name);
+    rc = BE(c)->exec_script(c, sql);
+    free(sql);
     if (rc != SG_OK)
         return sg_err_wrap(rc, "migration %s", m->file->path);
     sg_val p[] = {SG_VINT(m->version), SG_VTEXT(m->file->path)};
@@ -120,7 +144,9 @@ static int read_version(sg_conn *c, void *ctx)
     return current_version(c, ctx);
 }
 
-static int migrate(sg_store *st, const sg_embed_file *migs)
+/* Creates the version table if need be, and refuses a schema newer than this binary's. With
+ * apply, then applies the pending migrations. */
+static int migrate(sg_store *st, const sg_embed_file *migs, bool apply)
 {
     int rc = sg_store_tx(st, create_meta, NULL);
     int cur = 0;
@@ -128,12 +154,12 @@ static int migrate(sg_store *st, const sg_embed_file *migs)
         rc = sg_store_read(st, read_version, &cur);
     if (rc != SG_OK)
         return rc;
-    if (cur > st->latest)
+    if (migs && cur > st->latest)
         return sg_err_set(SG_ECONFLICT,
                           "the database schema is version %d, newer than this binary knows "
                           "(%d); run a newer snowgate",
                           cur, st->latest);
-    for (const sg_embed_file *f = migs; f && f->path; f++) {
+    for (const sg_embed_file *f = migs; apply && f && f->path; f++) {
         migrate_ctx m = {f, 0};
         migration_version(f->path, &m.version);
         if (m.version <= cur)
@@ -154,9 +180,11 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
         return sg_err_set(SG_EINVAL, "store URL is empty");
     if (sg_str_startswith(opts->url, "postgres://") ||
         sg_str_startswith(opts->url, "postgresql://"))
-        return sg_err_set(SG_EINVAL, "the PostgreSQL store is not available in this build yet; "
-                                     "use sqlite:PATH");
-    be = &sg_store_sqlite;
+        be = &sg_store_postgres;
+    else if (strstr(opts->url, "://"))
+        return sg_err_set(SG_EINVAL, "store URL must be sqlite:PATH or postgres://user@host/db");
+    else
+        be = &sg_store_sqlite;
 
     sg_store *st = sg_xcalloc(1, sizeof(*st));
     st->be = be;
@@ -165,8 +193,8 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
     int rc = latest_version(opts->migrations, &st->latest);
     if (rc == SG_OK)
         rc = be->open(opts, &st->db);
-    if (rc == SG_OK && opts->migrate)
-        rc = migrate(st, opts->migrations);
+    if (rc == SG_OK)
+        rc = migrate(st, opts->migrations, opts->migrate);
     if (rc != SG_OK) {
         sg_store_close(st);
         return rc;
@@ -198,13 +226,14 @@ int sg_store_schema(sg_store *st, int *current, int *latest)
     return sg_store_read(st, read_version, current);
 }
 
-static int run(sg_store *st, sg_store_fn fn, void *ctx, bool write)
+static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode)
 {
+    bool write = mode != SG_TX_READ;
     sg_conn *c = NULL;
     int rc = st->be->acquire(st->db, &c);
     if (rc != SG_OK)
         return rc;
-    rc = st->be->begin(c, write);
+    rc = st->be->begin(c, mode);
     if (rc == SG_OK) {
         rc = fn(c, ctx);
         if (rc == SG_OK)
@@ -280,7 +309,7 @@ int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
             st->gtail = NULL;
         last->next = NULL;
         pthread_mutex_unlock(&st->gmu);
-        int rc = run(st, run_batch, batch, true);
+        int rc = run(st, run_batch, batch, SG_TX_WRITE);
         char msg[256] = "";
         if (rc != SG_OK)
             snprintf(msg, sizeof(msg), "%s", sg_err_msg());
@@ -309,12 +338,27 @@ int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
 
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx)
 {
-    return run(st, fn, ctx, true);
+    return run(st, fn, ctx, SG_TX_WRITE);
+}
+
+int sg_store_tx_rowlocked(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    return run(st, fn, ctx, SG_TX_ROW);
+}
+
+const char *sg_store_skip_locked(const sg_store *st)
+{
+    return st->be == &sg_store_postgres ? " FOR UPDATE SKIP LOCKED" : "";
+}
+
+bool sg_store_leader(sg_store *st)
+{
+    return st->be->leader(st->db);
 }
 
 int sg_store_read(sg_store *st, sg_store_fn fn, void *ctx)
 {
-    return run(st, fn, ctx, false);
+    return run(st, fn, ctx, SG_TX_READ);
 }
 
 int sg_conn_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes)
@@ -352,6 +396,11 @@ int sg_rows_next(sg_rows *r)
 int sg_rows_columns(const sg_rows *r)
 {
     return BE(r)->columns(r);
+}
+
+const char *sg_rows_name(const sg_rows *r, int col)
+{
+    return BE(r)->column_name(r, col);
 }
 
 bool sg_rows_null(const sg_rows *r, int col)

@@ -1,4 +1,4 @@
-/* store: the one storage interface. SQLite now; PostgreSQL slots in behind the same calls.
+/* store: the one storage interface, over SQLite (one machine) or PostgreSQL (replicas).
  * SQL is written once, portable: parameters are ?1, ?2, ... (translated per backend). */
 #ifndef SG_STORE_H
 #define SG_STORE_H
@@ -35,20 +35,23 @@ static inline sg_val sg_vtext(const char *s)
 #define SG_VBLOB(ptr, n) ((sg_val){SG_V_BLOB, 0, (ptr), (n)})
 
 typedef struct sg_store_opts {
-    const char *url;                 /* "sqlite:/path/file.db" or a plain path */
-    const sg_embed_file *migrations; /* "NNNN_name.sql" files; NULL for none */
+    const char *url; /* "sqlite:/path/file.db", a plain path, or "postgres://user@host/db" */
+    const sg_embed_file *migrations; /* "NNNN_name.sql" files; NULL: open as is, unchecked */
     unsigned pool_size;              /* connections kept open */
     unsigned busy_timeout_ms;        /* how long a writer waits for the lock */
     bool migrate;                    /* apply pending migrations on open */
+    unsigned statement_timeout_ms;   /* PostgreSQL: longest statement (0: 30 s) */
 } sg_store_opts;
 
 #define SG_STORE_OPTS_INIT                                                                         \
     {                                                                                              \
-        NULL, NULL, 4, 5000, true                                                                  \
+        NULL, NULL, 4, 5000, true, 0                                                               \
     }
 
 /* Opens the store, and with opts.migrate applies pending migrations in order, each in its own
- * transaction. A database whose schema is newer than this binary knows is refused. *out is
+ * transaction. A database whose schema is newer than this binary knows is refused.
+ * A migration may hold lines for one backend only: after a line "-- @sqlite" or
+ * "-- @postgres", up to "-- @all". *out is
  * the caller's: close it with sg_store_close(). */
 int sg_store_open(const sg_store_opts *opts, sg_store **out);
 void sg_store_close(sg_store *st);
@@ -66,6 +69,17 @@ int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
  * batch durable. Each fn runs in its own savepoint: one that fails rolls back only its own
  * work and gets its own error. Returns only once the caller's work is committed (or not). */
 int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx);
+/* Like sg_store_tx, for a transaction whose correctness rests on the row locks it takes itself
+ * (SELECT ... FOR UPDATE SKIP LOCKED, see sg_store_skip_locked): on PostgreSQL it does not
+ * wait for other writers. On SQLite it is sg_store_tx. */
+int sg_store_tx_rowlocked(sg_store *st, sg_store_fn fn, void *ctx);
+/* " FOR UPDATE SKIP LOCKED" on PostgreSQL, "" on SQLite (whose writers take turns). */
+const char *sg_store_skip_locked(const sg_store *st);
+/* Whether this process is the leader, the one that runs singleton work (the reconciler, the
+ * expiry sweep). On PostgreSQL, a session advisory lock: when the leader dies or loses its
+ * connection, the next process to ask takes over. On SQLite, always true. Call it before each
+ * round of singleton work. */
+bool sg_store_leader(sg_store *st);
 /* fn(ud) runs after every committed write transaction, on the committing thread. */
 void sg_store_on_commit(sg_store *st, void (*fn)(void *ud), void *ud);
 /* Runs fn with a connection for reads (a consistent snapshot). */
@@ -82,6 +96,7 @@ int sg_conn_query_int(sg_conn *c, const char *sql, const sg_val *params, size_t 
 /* Steps to the next row: 1 for a row, 0 at the end, a negative sg_err on failure. */
 int sg_rows_next(sg_rows *r);
 int sg_rows_columns(const sg_rows *r);
+const char *sg_rows_name(const sg_rows *r, int col);
 bool sg_rows_null(const sg_rows *r, int col);
 int64_t sg_rows_int(const sg_rows *r, int col);
 /* Text of a column ("" for NULL). Borrowed until the next sg_rows_next(). */

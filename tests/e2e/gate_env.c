@@ -24,17 +24,36 @@ void g_spawn_gate(void)
     const char *port = strrchr(G.gate.url, ':');
     if (port && strncmp(G.gate.url, "http://127.0.0.1:", 17) == 0)
         snprintf(listen, sizeof(listen), "127.0.0.1:%s", port + 1);
-    const char *argv[] = {
-        SG_BUILD_DIR "/snowgate",    "serve", "--listen", listen, "--data", G.dir, "--config", ini,
-        "--allow-insecure-loopback", NULL};
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "serve",
+                          "--listen",
+                          listen,
+                          "--data",
+                          G.dir,
+                          "--config",
+                          ini,
+                          "--store",
+                          G.store_url,
+                          "--allow-insecure-loopback",
+                          NULL};
     assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &G.gate), SG_OK);
 }
 
 void g_add_user(const char *name, const char *role, const char *db_role, char header[128])
 {
-    const char *argv[] = {
-        SG_BUILD_DIR "/snowgate",     "user",  "add", name, "--role", role, "--data", G.dir,
-        db_role ? "--db-role" : NULL, db_role, NULL};
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "user",
+                          "add",
+                          name,
+                          "--role",
+                          role,
+                          "--data",
+                          G.dir,
+                          "--store",
+                          G.store_url,
+                          db_role ? "--db-role" : NULL,
+                          db_role,
+                          NULL};
     sg_buf out = SG_BUF_INIT(0);
     assert_int_equal(h_run(argv, NULL, 20000, &out, NULL), 0);
     snprintf(header, 128, "Authorization: Bearer %.64s", sg_buf_str(&out));
@@ -47,6 +66,7 @@ void g_start(const char *tag, const char *alice_db_role)
     const char *extra[] = {"--allow-insecure-loopback", NULL};
     h_sim_start(&G.sim, NULL, extra);
     G.dir = h_tmpdir(tag);
+    G.store_url = h_store_url(G.dir, "snowgate");
     g_add_user("alice", "admin", alice_db_role, G.admin_h);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
@@ -64,6 +84,8 @@ void g_stop(void)
     h_rmdir(G.dir);
     free(G.dir);
     G.dir = NULL;
+    free(G.store_url);
+    G.store_url = NULL;
 }
 
 sg_json *g_sim_call(const char *method, const char *path, const char *body, long want)
@@ -178,14 +200,12 @@ void g_connected(void)
 /* Runs fn in a transaction on snowgate's own database, behind the server's back. */
 sg_store *g_store_open(void)
 {
-    char *url = sg_xasprintf("sqlite:%s/snowgate.db", G.dir);
     sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
+    o.url = G.store_url;
     o.migrate = false;
     o.pool_size = 1;
     sg_store *st = NULL;
     assert_int_equal(sg_store_open(&o, &st), SG_OK);
-    free(url);
     return st;
 }
 

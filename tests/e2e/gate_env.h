@@ -2,6 +2,7 @@
 #ifndef SG_TEST_GATE_ENV_H
 #define SG_TEST_GATE_ENV_H
 
+#include "e2e/pg_server.h"
 #include "e2e/sim_helpers.h"
 #include "store/store.h"
 
@@ -12,6 +13,7 @@ typedef struct g_env {
     h_sim sim;
     h_proc gate;
     char *dir;          /* snowgate's data directory */
+    char *store_url;    /* its store: SQLite in dir, or PostgreSQL (SG_TEST_STORE) */
     char admin_h[128];  /* alice, admin: "Authorization: Bearer ..." */
     char client_id[64]; /* the OAuth app's, from step 1 */
     char role_id[33], svc_id[33];

@@ -207,7 +207,9 @@ int h_run_input(const char *const argv[], const char *const env[], const char *i
                 int timeout_ms, sg_buf *out, sg_buf *err)
 {
     int po[2], pe[2], pi[2];
-    if (pipe(po) != 0 || pipe(pe) != 0 || pipe(pi) != 0)
+    /* Close-on-exec: the child gets them only as 0, 1 and 2, so a daemon it leaves behind
+     * (pg_ctl's server) does not hold the pipes open and keep us waiting for their end. */
+    if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 || pipe2(pi, O_CLOEXEC) != 0)
         return -1;
     char **envp = merged_env(env);
     pid_t pid = fork();

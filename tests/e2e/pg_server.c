@@ -79,3 +79,39 @@ bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *tabl
     free(v);
     return has;
 }
+
+static h_pg store_pg;
+static int store_dbs;
+
+static void stop_store_pg(void)
+{
+    if (store_pg.dir)
+        h_pg_stop(&store_pg);
+}
+
+bool h_store_is_postgres(void)
+{
+    const char *s = getenv("SG_TEST_STORE");
+    return s && strcmp(s, "postgres") == 0;
+}
+
+const h_pg *h_store_pg(void)
+{
+    return store_pg.dir ? &store_pg : NULL;
+}
+
+char *h_store_url(const char *dir, const char *name)
+{
+    if (!h_store_is_postgres())
+        return sg_xasprintf("sqlite:%s/%s.db", dir, name);
+    if (!store_pg.dir) {
+        h_pg_start(&store_pg);
+        atexit(stop_store_pg);
+        h_pg_exec(&store_pg, "postgres", "CREATE ROLE sgstore LOGIN PASSWORD 'store-Pw-1'");
+    }
+    char db[64], sql[160];
+    snprintf(db, sizeof(db), "%s_%d", name, ++store_dbs);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\" OWNER sgstore", db);
+    h_pg_exec(&store_pg, "postgres", sql);
+    return sg_xasprintf("postgres://sgstore:store-Pw-1@127.0.0.1:%d/%s", store_pg.port, db);
+}

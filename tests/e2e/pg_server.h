@@ -24,4 +24,15 @@ char *h_pg_value(const h_pg *pg, const char *db, const char *sql, int nparams,
 bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *table,
               const char *privilege);
 
+/* Whether the store suites run against PostgreSQL (SG_TEST_STORE=postgres, see
+ * tests/CMakeLists.txt) rather than SQLite. */
+bool h_store_is_postgres(void);
+/* A fresh, empty store for a test (the caller frees the URL): a SQLite file `name`.db in dir,
+ * or under SG_TEST_STORE=postgres a new database on this process's PostgreSQL server, which
+ * starts on first use and stops at exit. The URL logs in over TCP with a password, as a
+ * deployment's would. */
+char *h_store_url(const char *dir, const char *name);
+/* The PostgreSQL server behind h_store_url (NULL before its first use). */
+const h_pg *h_store_pg(void);
+
 #endif

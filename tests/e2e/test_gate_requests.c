@@ -2,6 +2,7 @@
  * (self-approval, first decision wins, conflicts on record), cancellation, the audit log and
  * the jobs endpoints. */
 #include "e2e/harness.h"
+#include "e2e/pg_server.h"
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -18,6 +19,7 @@
 
 static h_proc gate;
 static char *dir;
+static char *store; /* SQLite in dir, or PostgreSQL under SG_TEST_STORE=postgres */
 /* alice: admin; sam: steward; bob, dave: members; carol: member who owns the orders table.
  * All but dave have a database role (their name). */
 static char alice[128], sam[128], bob[128], carol[128], dave[128];
@@ -25,9 +27,19 @@ static char alice[128], sam[128], bob[128], carol[128], dave[128];
 static void add_user(const char *name, const char *role, char *header)
 {
     bool db = strcmp(name, "dave") != 0;
-    const char *argv[] = {
-        SG_BUILD_DIR "/snowgate", "user", "add", name, "--role", role, "--data", dir,
-        db ? "--db-role" : NULL,  name,   NULL};
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "user",
+                          "add",
+                          name,
+                          "--role",
+                          role,
+                          "--data",
+                          dir,
+                          "--store",
+                          store,
+                          db ? "--db-role" : NULL,
+                          name,
+                          NULL};
     sg_buf out = SG_BUF_INIT(0);
     assert_int_equal(h_run(argv, NULL, 20000, &out, NULL), 0);
     snprintf(header, 128, "Authorization: Bearer %.64s", sg_buf_str(&out));
@@ -60,9 +72,16 @@ static const char *message(sg_json *j)
 
 static void spawn(void)
 {
-    const char *argv[] = {
-        SG_BUILD_DIR "/snowgate",    "serve", "--listen", "127.0.0.1:0", "--data", dir,
-        "--allow-insecure-loopback", NULL};
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "serve",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--data",
+                          dir,
+                          "--store",
+                          store,
+                          "--allow-insecure-loopback",
+                          NULL};
     assert_int_equal(h_spawn_server(argv, NULL, "snowgate", 30000, &gate), SG_OK);
 }
 
@@ -70,6 +89,7 @@ static int start(void **state)
 {
     (void)state;
     dir = h_tmpdir("requests");
+    store = h_store_url(dir, "snowgate");
     add_user("alice", "admin", alice);
     add_user("sam", "steward", sam);
     add_user("bob", "member", bob);
@@ -101,6 +121,7 @@ static int stop(void **state)
     assert_int_equal(h_stop(&gate, SIGTERM, 30000), 0);
     h_rmdir(dir);
     free(dir);
+    free(store);
     return 0;
 }
 
@@ -129,6 +150,13 @@ static bool listed(sg_json *j, const char *id)
 static void test_bad_requests(void **state)
 {
     (void)state;
+    /* This suite runs on both store backends (tests/CMakeLists.txt): the one meant is used. */
+    sg_json *ready = NULL;
+    assert_int_equal(call(alice, "GET", "/readyz", NULL, &ready), 200);
+    assert_string_equal(
+        sg_json_get_str(sg_json_get(sg_json_get(ready, "checks"), "store"), "backend"),
+        h_store_is_postgres() ? "postgres" : "sqlite");
+    sg_json_decref(ready);
     static const struct {
         const char *body, *msg;
     } bad[] = {
@@ -295,7 +323,8 @@ static void test_approve_conflict_cancel(void **state)
                      "\"justification\":\"Q3 revenue report, take two\"}"));
     free(id);
     /* The chain verifies. */
-    const char *argv[] = {SG_BUILD_DIR "/snowgate", "audit", "verify", "--data", dir, NULL};
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate", "audit", "verify", "--data", dir, "--store", store, NULL};
     assert_int_equal(h_run(argv, NULL, 20000, NULL, NULL), 0);
 }
 

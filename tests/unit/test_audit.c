@@ -1,5 +1,6 @@
 /* Tests for gate/governance/audit: the hash chain catches edits, removals and forgeries. */
 #include "e2e/harness.h"
+#include "e2e/pg_server.h"
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -20,7 +21,7 @@ static int setup(void **state)
 {
     fx *f = sg_xcalloc(1, sizeof(*f));
     f->dir = h_tmpdir("audit");
-    char *url = sg_xasprintf("sqlite:%s/a.db", f->dir);
+    char *url = h_store_url(f->dir, "a");
     sg_store_opts o = SG_STORE_OPTS_INIT;
     o.url = url;
     o.migrations = sg_gate_migrations;

@@ -1,6 +1,7 @@
 /* Tests for gate/jobs: leases and takeover, backoff, dead jobs and replay, idempotent enqueue,
  * and concurrent workers that never run a job twice at once. */
 #include "e2e/harness.h"
+#include "e2e/pg_server.h"
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -22,7 +23,7 @@ static int setup(void **state)
 {
     fx *f = sg_xcalloc(1, sizeof(*f));
     f->dir = h_tmpdir("jobs");
-    char *url = sg_xasprintf("sqlite:%s/j.db", f->dir);
+    char *url = h_store_url(f->dir, "j");
     sg_store_opts o = SG_STORE_OPTS_INIT;
     o.url = url;
     o.migrations = sg_gate_migrations;

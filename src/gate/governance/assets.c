@@ -346,12 +346,13 @@ static int list_asset_tx(sg_conn *c, void *ctx)
         pattern = sg_buf_detach(&b, NULL);
     }
     sg_val p[] = {SG_VTEXT(pattern)};
-    int rc = sg_conn_query(c,
-                           "SELECT a.id, a.name, a.type, c.name, a.owners, a.description FROM "
-                           "assets a JOIN connections c ON c.id = a.connection_id "
-                           "WHERE ?1 IS NULL OR LOWER(a.name) LIKE LOWER(?1) ESCAPE '\\' "
-                           "ORDER BY a.name LIMIT 1000",
-                           p, 1, &r);
+    int rc =
+        sg_conn_query(c,
+                      "SELECT a.id, a.name, a.type, c.name, a.owners, a.description FROM "
+                      "assets a JOIN connections c ON c.id = a.connection_id "
+                      "WHERE CAST(?1 AS TEXT) IS NULL OR LOWER(a.name) LIKE LOWER(?1) ESCAPE '\\' "
+                      "ORDER BY a.name LIMIT 1000",
+                      p, 1, &r);
     free(pattern);
     if (rc != SG_OK)
         return rc;

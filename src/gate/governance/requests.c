@@ -547,15 +547,17 @@ static int list_tx(sg_conn *c, void *ctx)
     sg_page *pg = l->page;
     sg_rows *r = NULL;
     /* Newest first, by (created_at, id): a page resumes strictly after the previous one's
-     * last row, so rows arriving meanwhile neither repeat nor vanish. */
+     * last row, so rows arriving meanwhile neither repeat nor vanish. An unused parameter
+     * is cast, so PostgreSQL knows its type. */
     char sql[1024];
     snprintf(sql, sizeof(sql),
              "SELECT " REQ_COLS REQ_FROM "WHERE %s %s %s "
              "ORDER BY r.created_at DESC, r.id DESC",
-             l->state ? "r.state = ?1" : "?1 IS NULL",
+             l->state ? "r.state = ?1" : "CAST(?1 AS TEXT) IS NULL",
              pg->after_at[0] ? "AND (r.created_at < ?2 OR (r.created_at = ?2 AND r.id < ?3))"
-                             : "AND ?2 IS NULL AND ?3 IS NULL",
-             l->mine ? "AND (r.requester = ?4 OR r.beneficiary = ?4)" : "AND ?4 IS NULL");
+                             : "AND CAST(?2 AS TEXT) IS NULL AND CAST(?3 AS TEXT) IS NULL",
+             l->mine ? "AND (r.requester = ?4 OR r.beneficiary = ?4)"
+                     : "AND CAST(?4 AS TEXT) IS NULL");
     sg_val k[] = {SG_VTEXT(l->state), SG_VTEXT(pg->after_at[0] ? pg->after_at : NULL),
                   SG_VTEXT(pg->after_at[0] ? pg->after_id : NULL),
                   SG_VTEXT(l->mine ? l->caller->name : NULL)};
