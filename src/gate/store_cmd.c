@@ -378,6 +378,10 @@ static int copy_cmd(int argc, char **argv, char **envp)
     int rc = open_at(from, false, &x.src);
     if (rc != SG_OK)
         sg_err_wrap(rc, "source");
+    /* A source that does not verify is not copied: the copy would look intact. */
+    sg_audit_report before = {0};
+    if (rc == SG_OK && (rc = sg_audit_verify(x.src, &before)) != SG_OK)
+        sg_err_wrap(rc, "source");
     if (rc == SG_OK && (rc = open_at(to, true, &x.dst)) != SG_OK)
         sg_err_wrap(rc, "target");
     if (rc == SG_OK)

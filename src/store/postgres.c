@@ -40,8 +40,11 @@ static void trim_end(char *s)
         s[--n] = '\0';
 }
 
+typedef struct pg_db pg_db;
+
 typedef struct pg_conn {
     sg_conn_base base;
+    pg_db *db;
     PGconn *pg;
     bool in_use;
     bool in_tx;
@@ -55,7 +58,7 @@ typedef struct pg_rows {
     unsigned char *blob; /* the last unescaped bytea */
 } pg_rows;
 
-typedef struct pg_db {
+struct pg_db {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pg_conn *conns;
@@ -67,7 +70,7 @@ typedef struct pg_db {
     pthread_mutex_t lmu;
     PGconn *lead;
     bool leading;
-} pg_db;
+};
 
 static bool is_url(const char *url)
 {
@@ -210,8 +213,10 @@ static int pg_open(const sg_store_opts *opts, void **out)
              opts->busy_timeout_ms ? opts->busy_timeout_ms : timeout);
     d->n = opts->pool_size ? opts->pool_size : 1;
     d->conns = sg_xcalloc(d->n, sizeof(pg_conn));
-    for (unsigned i = 0; i < d->n; i++)
+    for (unsigned i = 0; i < d->n; i++) {
         d->conns[i].base.be = &sg_store_postgres;
+        d->conns[i].db = d;
+    }
     /* One connection now, so a wrong URL or password fails at start, not on first use. */
     int rc = connect_slot(d, &d->conns[0]);
     if (rc != SG_OK) {
@@ -284,6 +289,13 @@ static int pg_begin(sg_conn *sc, sg_tx_mode mode)
                                           : "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY
                                             ")";
     int rc = run_plain(c, sql, "begin");
+    if (rc != SG_OK && PQstatus(c->pg) != CONNECTION_OK) {
+        /* A pooled connection that broke while idle (server restart, failover, a killed
+         * backend) is found here; nothing has happened yet, so reconnect and begin again. */
+        rc = connect_slot(c->db, c);
+        if (rc == SG_OK)
+            rc = run_plain(c, sql, "begin");
+    }
     if (rc != SG_OK) {
         run_plain(c, "ROLLBACK", "rollback");
         return rc;
@@ -519,7 +531,7 @@ static bool pg_leader(void *p)
             d->lead = NULL;
         }
     } else {
-        pg_conn c = {{&sg_store_postgres}, d->lead, false, false};
+        pg_conn c = {{&sg_store_postgres}, d, d->lead, false, false};
         if (connect_slot(d, &c) == SG_OK) {
             d->lead = c.pg;
             d->leading = lead_query(d, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")");

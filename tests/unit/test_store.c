@@ -342,6 +342,54 @@ static void test_leader(void **state)
     sg_store_close(b);
 }
 
+/* PostgreSQL: connections that break while pooled (a failover, a restarted server, a
+ * terminated backend) are reopened, and the next transaction goes through. */
+static void test_reconnect(void **state)
+{
+    fixture *f = *state;
+    if (!h_store_is_postgres())
+        skip();
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    assert_int_equal(sg_store_tx(st, insert_two, "beta"), SG_OK);
+    char *v = h_pg_value(h_store_pg(), strrchr(f->url, '/') + 1,
+                         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                         "datname = current_database() AND pid <> pg_backend_pid()",
+                         0, NULL);
+    assert_string_not_equal(v, "0");
+    free(v);
+    int64_t n = 0;
+    for (int i = 0; i < 4; i++) { /* every pooled connection, not just the first */
+        assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+        assert_int_equal(n, 2);
+    }
+    sg_store_close(st);
+}
+
+static int sleepy(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "SELECT pg_sleep(5)", NULL, 0, NULL);
+}
+
+/* PostgreSQL: a statement that runs past store.statement_timeout fails as a timeout. */
+static void test_statement_timeout(void **state)
+{
+    fixture *f = *state;
+    if (!h_store_is_postgres())
+        skip();
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = f->url;
+    o.migrations = migs_v1;
+    o.statement_timeout_ms = 100;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_read(st, sleepy, NULL), SG_ETIMEOUT);
+    assert_non_null(strstr(sg_err_msg(), "timed out"));
+    int64_t n = -1; /* the connection is usable afterwards */
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    sg_store_close(st);
+}
+
 /* Row-locked claims: two transactions at once each take a different row, none waits. */
 typedef struct claim_arg {
     sg_store *st;
@@ -409,6 +457,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
         cmocka_unit_test(test_bad_locations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
