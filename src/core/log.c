@@ -21,6 +21,8 @@ static sg_log_format log_format = SG_LOG_JSON;
 static int log_fd = 2;
 
 static _Thread_local char log_reqid[LOG_REQID_MAX];
+/* What this thread works on: an access request and a job (sg_log_set_context). */
+static _Thread_local char log_access[40], log_job[40];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -58,10 +60,19 @@ int sg_log_parse_format(const char *s, sg_log_format *out)
 
 void sg_log_set_request_id(const char *id)
 {
-    if (id)
+    if (id) {
         sg_strlcpy(log_reqid, id, sizeof(log_reqid));
-    else
+    } else {
+        /* The request is done, and with it whatever it worked on. */
         log_reqid[0] = '\0';
+        log_access[0] = log_job[0] = '\0';
+    }
+}
+
+void sg_log_set_context(const char *access_request, const char *job)
+{
+    sg_strlcpy(log_access, access_request ? access_request : "", sizeof(log_access));
+    sg_strlcpy(log_job, job ? job : "", sizeof(log_job));
 }
 
 const char *sg_log_request_id(void)
@@ -163,6 +174,10 @@ void sg_log_kv(sg_log_level level, const char *msg, ...)
     put_field(&b, "msg", msg, false);
     if (log_reqid[0])
         put_field(&b, "req", log_reqid, false);
+    if (log_access[0])
+        put_field(&b, "access_request", log_access, false);
+    if (log_job[0])
+        put_field(&b, "job", log_job, false);
 
     va_list ap;
     va_start(ap, msg);

@@ -14,8 +14,13 @@ void sg_log_init(sg_log_level level, sg_log_format format, int fd);
 int sg_log_parse_level(const char *s, sg_log_level *out);
 int sg_log_parse_format(const char *s, sg_log_format *out);
 
-/* Sets this thread's request id (copied), added to every line as "req". NULL clears it. */
+/* Sets this thread's request id (copied), added to every line as "req". NULL clears it, and
+ * the context (sg_log_set_context) with it. */
 void sg_log_set_request_id(const char *id);
+/* What this thread is working on, added to every line as "access_request" and "job" (NULL
+ * clears each), so one access request can be followed from its API call to its GRANT with
+ * one grep. */
+void sg_log_set_context(const char *access_request, const char *job);
 /* This thread's request id, or NULL. Borrowed. */
 const char *sg_log_request_id(void);
 

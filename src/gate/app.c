@@ -2,6 +2,7 @@
 #include "gate/app.h"
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/proc.h"
 #include "core/str.h"
@@ -86,7 +87,29 @@ int sg_app_listen(sg_app *app)
     o.timeout_s = (unsigned)app->cfg.http_timeout;
     o.routes = sg_gate_routes;
     o.app = app;
+    o.metrics_prefix = "snowgate";
     rc = sg_http_server_start(&o, &app->http);
+    if (rc == SG_OK && app->cfg.metrics_listen && *app->cfg.metrics_listen) {
+        char *mhost = NULL;
+        uint16_t mport = 0;
+        rc = sg_parse_listen(app->cfg.metrics_listen, &mhost, &mport);
+        if (rc == SG_OK) {
+            sg_http_server_opts m = SG_HTTP_SERVER_OPTS_INIT;
+            m.host = mhost;
+            m.port = mport;
+            m.threads = 1;
+            m.routes = sg_gate_metrics_routes;
+            m.app = app;
+            rc = sg_http_server_start(&m, &app->metrics_http);
+            if (rc != SG_OK)
+                sg_err_wrap(rc, "metrics.listen %s", app->cfg.metrics_listen);
+            else
+                sg_log_info("metrics listening", "listen", app->cfg.metrics_listen);
+        } else {
+            sg_err_wrap(rc, "metrics.listen");
+        }
+        free(mhost);
+    }
     if (rc == SG_OK) {
         if (app->cfg.public_url && *app->cfg.public_url)
             snprintf(app->public_url, sizeof(app->public_url), "%s", app->cfg.public_url);
@@ -106,6 +129,9 @@ void sg_app_close(sg_app *app)
 {
     sg_http_server_stop(app->http, (unsigned)app->cfg.shutdown_grace * 1000u);
     app->http = NULL;
+    if (app->metrics_http)
+        sg_http_server_stop(app->metrics_http, 1000);
+    app->metrics_http = NULL;
     sg_store_close(app->store);
     app->store = NULL;
     sg_secrets_close(&app->secrets);

@@ -7,16 +7,23 @@
 #include "http/server.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 typedef struct sg_app {
     sg_gate_config cfg; /* immutable once serving starts */
     sg_store *store;
     sg_http_server *http;
+    sg_http_server *metrics_http;    /* metrics.listen, or NULL */
+    atomic_bool leading;             /* runs the reconciler and expiry (sg_store_leader) */
+    _Atomic int64_t reconcile_ok_at; /* unix seconds of the last completed reconciler run */
     sg_secrets secrets;
     char public_url[256]; /* without a trailing slash */
 } sg_app;
 
-/* The route table of every snowgate endpoint (api/routes.c). */
+/* The route table of every snowgate endpoint (api/routes.c), and the metrics listener's. */
 extern const sg_http_route sg_gate_routes[];
+extern const sg_http_route sg_gate_metrics_routes[];
 
 /* Opens the data dir and the store (migrating it unless store.migrate is false, and then
  * refusing a schema older than this binary's). On error nothing is left open. */

@@ -56,5 +56,11 @@ const sg_cfg_key sg_gate_config_keys[] = {
     {"servicenow.refresh_lifespan", SG_CFG_INT, F(refresh_lifespan), "8640000", 3600,
      (int64_t)10 * 365 * 86400, NULL,
      "the OAuth app's refresh token lifespan in seconds (ServiceNow's default is 100 days)"},
+    {"metrics.token", SG_CFG_STR, F(metrics_token), NULL, 0, 0, NULL,
+     "a secret: GET /metrics on the main listener answers with Authorization: Bearer <token> "
+     "(unset: not served there)"},
+    {"metrics.listen", SG_CFG_STR, F(metrics_listen), NULL, 0, 0, NULL,
+     "a second address serving only GET /metrics, without a token (bind it to an internal "
+     "interface, e.g. 10.0.0.5:9464)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL},
 };

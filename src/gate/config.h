@@ -30,6 +30,8 @@ typedef struct sg_gate_config {
     int64_t job_lease;
     int64_t job_workers;
     int64_t refresh_lifespan;
+    char *metrics_token;
+    char *metrics_listen;
 } sg_gate_config;
 
 /* The key table: names, types, defaults and help, in the order the docs list them. */

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"serve", sg_cmd_serve, "run the service (API, web UI, webhooks, workers)"},
     {"user", sg_cmd_user, "manage users: user add NAME --role admin|steward|member"},
     {"audit", sg_cmd_audit, "audit verify: check the audit log's hash chain"},
+    {"doctor", sg_cmd_doctor, "check this installation; prints a fix for every failure"},
     {"migrate", sg_cmd_migrate, "apply schema migrations and report the schema version"},
     {"store", sg_cmd_store, "store copy: move an installation to another store, verified"},
     {"servicenow", sg_cmd_servicenow,

@@ -4,6 +4,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
@@ -30,6 +31,14 @@ static const struct {
     {"servicenow.update", sg_mirror_update_job, NULL},
 };
 
+const char *const *sg_worker_kinds(void)
+{
+    static const char *kinds[sizeof(handlers) / sizeof(handlers[0]) + 1];
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        kinds[i] = handlers[i].kind;
+    return kinds;
+}
+
 static int run_jobs(sg_app *app, const char *owner, int max);
 
 static void run_one(sg_app *app, const char *owner, sg_job *job)
@@ -38,6 +47,12 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     while (h < sizeof(handlers) / sizeof(handlers[0]) && strcmp(handlers[h].kind, job->kind) != 0)
         h++;
     int64_t retry_after = -1;
+    /* Every line logged while the job runs names the job and its access request (the
+     * payload, or its part before ':'). */
+    char request[33];
+    size_t n = strcspn(job->payload, ":");
+    snprintf(request, sizeof(request), "%.*s", (int)(n < 32 ? n : 32), job->payload);
+    sg_log_set_context(request, job->id);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = h < sizeof(handlers) / sizeof(handlers[0])
@@ -45,24 +60,35 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
                  : sg_err_set(SG_EINTERNAL, "no handler for job kind '%s'", job->kind);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     char ms[32];
-    snprintf(ms, sizeof(ms), "%.3f",
-             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-    sg_log_debug("job ran", "job", job->id, "kind", job->kind, "request", job->payload, "ms", ms,
-                 "ok", rc == SG_OK ? "true" : "false");
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    snprintf(ms, sizeof(ms), "%.3f", secs * 1e3);
+    sg_log_info("job ran", "kind", job->kind, "ms", ms, "ok", rc == SG_OK ? "true" : "false");
+    char labels[128];
+    sg_metrics_labels(labels, sizeof(labels), "kind", job->kind, (const char *)NULL);
+    sg_metrics_observe("snowgate_job_duration_seconds", labels, secs);
+    sg_metrics_labels(labels, sizeof(labels), "kind", job->kind, "outcome",
+                      rc == SG_OK ? "ok" : "failed", (const char *)NULL);
+    sg_metrics_inc("snowgate_jobs_run_total", labels, 1);
     if (rc == SG_OK) {
         if (sg_jobs_done(app->store, job, owner) != SG_OK)
-            sg_log_warn("job finished after its lease was lost", "job", job->id);
+            sg_log_warn("job finished after its lease was lost");
+        sg_log_set_context(NULL, NULL);
         return;
     }
     char reason[512];
     snprintf(reason, sizeof(reason), "%s", sg_err_msg());
-    sg_log_warn("job failed", "job", job->id, "kind", job->kind, "reason", reason);
+    sg_log_warn("job failed", "kind", job->kind, "reason", reason);
     int64_t now = (int64_t)time(NULL);
-    if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) != SG_OK)
-        return;
-    bool dead = job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;
-    if (dead && h < sizeof(handlers) / sizeof(handlers[0]) && handlers[h].gave_up)
-        handlers[h].gave_up(app, job, reason);
+    if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) == SG_OK) {
+        bool dead = job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;
+        if (!dead) {
+            sg_metrics_labels(labels, sizeof(labels), "kind", job->kind, (const char *)NULL);
+            sg_metrics_inc("snowgate_job_retries_total", labels, 1);
+        }
+        if (dead && h < sizeof(handlers) / sizeof(handlers[0]) && handlers[h].gave_up)
+            handlers[h].gave_up(app, job, reason);
+    }
+    sg_log_set_context(NULL, NULL);
 }
 
 int sg_worker_pass(sg_app *app, const char *owner, int max)
@@ -127,6 +153,7 @@ static void *loop(void *arg)
             last_lead = now;
             bool was = leading;
             leading = sg_store_leader(w->app->store);
+            atomic_store(&w->app->leading, leading);
             if (leading != was)
                 sg_log_info(leading ? "leading: this replica runs the reconciler and expiry"
                                     : "no longer leading: another replica runs the reconciler",
@@ -134,8 +161,13 @@ static void *loop(void *arg)
         }
         if (t->index == 0 && leading && every > 0 && now - last_reconcile >= every) {
             last_reconcile = now;
-            if (sg_reconcile(w->app) != SG_OK)
+            bool ok = sg_reconcile(w->app) == SG_OK;
+            if (ok)
+                atomic_store(&w->app->reconcile_ok_at, (int64_t)time(NULL));
+            else
                 sg_log_warn("reconciler run failed", "reason", sg_err_msg());
+            sg_metrics_inc("snowgate_reconciler_runs_total",
+                           ok ? "outcome=\"ok\"" : "outcome=\"failed\"", 1);
         }
         pthread_mutex_lock(&w->mu);
         seen = w->kicks;

@@ -20,4 +20,7 @@ void sg_worker_stop(sg_worker *w);
 /* One pass (sweep, then up to max jobs) as owner; returns the number of jobs run. */
 int sg_worker_pass(sg_app *app, const char *owner, int max);
 
+/* The job kinds this build runs, NULL-terminated. */
+const char *const *sg_worker_kinds(void);
+
 #endif

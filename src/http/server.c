@@ -6,6 +6,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/mem.h"
 #include "core/str.h"
 
@@ -56,6 +57,7 @@ struct sg_http_req {
     size_t nresp_headers;
     struct MHD_Response *response;
     int status;
+    const char *route; /* the matched pattern, for metrics */
     struct timespec t0;
 };
 
@@ -290,6 +292,7 @@ static void dispatch(sg_http_req *req)
             continue;
         if (method_match(r->method, req->method)) {
             handler = r->handler;
+            req->route = r->pattern;
             break;
         }
         if (!strstr(allow, r->method)) {
@@ -484,6 +487,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
                   (const char *)NULL);
         sg_log_set_request_id(NULL);
+    }
+    const char *prefix = srv->opts.metrics_prefix;
+    if (prefix) {
+        char name[96], labels[256], status[16];
+        snprintf(status, sizeof(status), "%d", req->status);
+        const char *route = req->route ? req->route : "(unmatched)";
+        static const char *const known[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                            "PATCH", "DELETE", "OPTIONS"};
+        const char *method = "other"; /* a client's invented method is not a new series */
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (req->method && strcmp(req->method, known[i]) == 0)
+                method = known[i];
+        sg_metrics_labels(labels, sizeof(labels), "method", method, "route", route, "status",
+                          status, (const char *)NULL);
+        snprintf(name, sizeof(name), "%s_http_requests_total", prefix);
+        sg_metrics_inc(name, labels, 1);
+        sg_metrics_labels(labels, sizeof(labels), "route", route, (const char *)NULL);
+        snprintf(name, sizeof(name), "%s_http_request_duration_seconds", prefix);
+        sg_metrics_observe(name, labels, ms / 1e3);
     }
     req_free(req);
     *con_cls = NULL;

@@ -45,11 +45,15 @@ typedef struct sg_http_server_opts {
     sg_http_handler fallback;  /* called when no route matches; NULL answers 404 */
     sg_http_error_fn error_fn; /* NULL: {"error":{"code","message","request_id"}} */
     void *app;
+    /* When set ("snowgate"), every request counts in <prefix>_http_requests_total{method,
+     * route,status} and <prefix>_http_request_duration_seconds{route} (core/metrics.h). */
+    const char *metrics_prefix;
 } sg_http_server_opts;
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
-        "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL   \
+        "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,  \
+            NULL                                                                                   \
     }
 
 /* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */

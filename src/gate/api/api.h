@@ -70,4 +70,8 @@ int api_jobs_replay(sg_http_req *req, void *app);
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);
 
+/* metrics.c: GET /metrics with the metrics token (main listener), or open (metrics.listen). */
+int api_metrics_get(sg_http_req *req, void *app);
+int api_metrics_open(sg_http_req *req, void *app);
+
 #endif

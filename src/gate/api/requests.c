@@ -1,6 +1,7 @@
 /* requests: /api/v1/requests, their decisions, /api/v1/inbox and /api/v1/grants. */
 #include "gate/api/api.h"
 
+#include "core/log.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/str.h"
@@ -45,6 +46,7 @@ int api_requests_get(sg_http_req *req, void *appv)
     sg_user u;
     sg_json *out = NULL;
     int rc = api_authenticate(app, req, &u);
+    sg_log_set_context(sg_http_param(req, "id"), NULL);
     if (rc == SG_OK)
         rc = sg_request_get(app, &u, sg_http_param(req, "id"), &out);
     if (rc != SG_OK)
@@ -121,6 +123,7 @@ static int decision(sg_http_req *req, sg_app *app, verb v)
             return rc;
     }
     sg_json *comment = sg_json_get(body, "comment");
+    sg_log_set_context(sg_http_param(req, "id"), NULL);
     if (body && sg_json_typeof(body) != SG_JSON_OBJECT)
         rc = sg_err_set(SG_EINVAL, "send a JSON object such as {\"comment\": \"...\"}");
     else if (comment && !sg_json_str(comment))

@@ -37,5 +37,12 @@ const sg_http_route sg_gate_routes[] = {
     {"GET", "/api/v1/me/servicenow/link", api_me_servicenow_link},
     {"GET", "/oauth-callback", api_oauth_callback},
     {"POST", "/webhooks/servicenow", api_webhooks_servicenow},
+    {"GET", "/metrics", api_metrics_get},
+    {0, 0, 0},
+};
+
+/* metrics.listen: an internal address that serves the metrics and nothing else. */
+const sg_http_route sg_gate_metrics_routes[] = {
+    {"GET", "/metrics", api_metrics_open},
     {0, 0, 0},
 };

@@ -43,6 +43,11 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
  * tests and the demo, also admits local sockets and unverified TLS). */
 int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback);
 
+/* Logs in to a postgres connection's database (as its GRANT would) and runs SELECT 1: for
+ * snowgate doctor. name, id, config and sealed are the connection's. */
+int sg_postgres_login(sg_app *app, const char *name, const char *id, const char *config,
+                      const char *sealed);
+
 /* Posts the change to a webhook connection. 2xx is success; 429 and 5xx are SG_EUNAVAIL with
  * the server's Retry-After; other answers are permanent. */
 int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after);

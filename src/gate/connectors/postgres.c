@@ -9,6 +9,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
@@ -471,6 +472,9 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
             }
         }
     }
+    if (rc == SG_OK)
+        sg_log_info(ch->grant ? "GRANT applied and verified" : "REVOKE applied and verified",
+                    "privileges", privs, "asset", ch->asset, "role", ch->db_role);
     if (rc == SG_OK && still[0] && note)
         snprintf(note, note_len,
                  "role %s still has %s on %s through PUBLIC or a role it belongs to", ch->db_role,
@@ -514,5 +518,26 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
         pool_give(key, conn);
     else
         PQfinish(conn);
+    return rc;
+}
+
+int sg_postgres_login(sg_app *app, const char *name, const char *id, const char *config,
+                      const char *sealed)
+{
+    sg_access_change ch = {0};
+    ch.connection = name;
+    ch.connection_id = id;
+    ch.config = config;
+    ch.sealed = sealed;
+    PGconn *conn = NULL;
+    int rc = connect_db(app, &ch, NULL, &conn);
+    if (rc != SG_OK)
+        return rc;
+    PGresult *r = PQexec(conn, "SELECT 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = sg_err_set(SG_EUNAVAIL, "connection '%s' logged in but cannot query: %s", name,
+                        PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(conn);
     return rc;
 }

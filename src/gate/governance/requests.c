@@ -1,6 +1,7 @@
 /* requests: access requests, their state machine, the inbox and decisions. */
 #include "gate/governance/requests.h"
 
+#include "core/log.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/str.h"
@@ -234,6 +235,8 @@ int sg_request_move(sg_conn *c, const char *id, const char *to, const char *acto
     if (rc == SG_OK)
         rc = history_add(c, id, actor, "transition", from, to, note, &seq);
     if (rc == SG_OK)
+        sg_log_info("request state change", "request", id, "from", from, "to", to, "by", actor);
+    if (rc == SG_OK)
         rc = sg_mirror_update_enqueue(c, id, seq, actor);
     if (rc != SG_OK)
         return rc;
@@ -410,7 +413,11 @@ int sg_request_create(sg_app *app, const sg_user *caller, const sg_json *in, sg_
     char id[33];
     sg_random_hex(id, 16);
     x.id = id;
+    sg_log_set_context(id, NULL); /* this HTTP request's lines now name it */
     int rc = sg_store_tx(app->store, create_tx, &x);
+    if (rc == SG_OK)
+        sg_log_info("request created", "requester", caller->name, "asset", x.asset, "action",
+                    x.action ? x.action : "grant", "privilege", sg_json_get_str(in, "privilege"));
     if (rc != SG_OK)
         return rc;
     return sg_request_get(app, caller, id, out);

@@ -4,8 +4,11 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "http/client.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,38 @@ static sg_http_client_opts opts(const sg_app *app)
     return o;
 }
 
+/* Counts a call in snowgate_servicenow_calls_total. The endpoint is the path without its
+ * query, with record ids (32 hex digits) as {sys_id}, so it names a handful of series. */
+static void count_call(const char *method, const char *path, int rc, long status)
+{
+    char endpoint[160];
+    size_t n = 0;
+    for (const char *p = path; *p && *p != '?' && n + 10 < sizeof(endpoint);) {
+        size_t seg = strcspn(p + 1, "/?") + 1; /* "/segment" */
+        bool hex = seg == 33;
+        for (size_t i = 1; hex && i < seg; i++)
+            hex = isxdigit((unsigned char)p[i]) != 0;
+        if (hex) {
+            memcpy(endpoint + n, "/{sys_id}", 9);
+            n += 9;
+        } else {
+            size_t k = seg < sizeof(endpoint) - n - 10 ? seg : sizeof(endpoint) - n - 10;
+            memcpy(endpoint + n, p, k);
+            n += k;
+        }
+        p += seg;
+    }
+    endpoint[n] = '\0';
+    char st[16], labels[256];
+    if (rc == SG_OK)
+        snprintf(st, sizeof(st), "%ld", status);
+    else
+        snprintf(st, sizeof(st), "error");
+    sg_metrics_labels(labels, sizeof(labels), "endpoint", endpoint, "method", method, "status", st,
+                      (const char *)NULL);
+    sg_metrics_inc("snowgate_servicenow_calls_total", labels, 1);
+}
+
 static int token_request(sg_app *app, const char *base, const char *form, sn_tokens *out)
 {
     memset(out, 0, sizeof(*out));
@@ -38,6 +73,7 @@ static int token_request(sg_app *app, const char *base, const char *form, sn_tok
     sg_http_response r;
     int rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
     free(url);
+    count_call("POST", "/oauth_token.do", rc, rc == SG_OK ? r.status : 0);
     if (rc != SG_OK)
         return rc;
     sg_json *j = NULL;
@@ -136,6 +172,7 @@ int sn_call(sg_app *app, const char *base, const char *token, const char *method
     sg_http_response r;
     int rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
     free(url);
+    count_call(method, path, rc, rc == SG_OK ? r.status : 0);
     free(text);
     if (auth) {
         sg_wipe(auth, strlen(auth));

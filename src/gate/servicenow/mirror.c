@@ -214,6 +214,8 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     if (rc == SG_OK) {
         save_ctx s = {x.id, req_id, number};
         rc = sg_store_tx(app->store, save_tx, &s);
+        if (rc == SG_OK)
+            sg_log_info("mirrored to ServiceNow", "number", number, "sys_id", req_id);
     }
     if (token)
         sg_secrets_free_plain(token);

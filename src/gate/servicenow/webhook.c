@@ -1,6 +1,7 @@
 /* webhook: verify, deduplicate and store ServiceNow events. */
 #include "gate/servicenow/webhook.h"
 
+#include "core/metrics.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -54,27 +55,46 @@ static int store_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+static void count(const char *outcome, const char *reason)
+{
+    char labels[96];
+    sg_metrics_labels(labels, sizeof(labels), "outcome", outcome, "reason", reason,
+                      (const char *)NULL);
+    sg_metrics_inc("snowgate_webhooks_total", labels, 1);
+}
+
 int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const char *signature,
                        const char *body, size_t len, int64_t now, bool *duplicate)
 {
     *duplicate = false;
     char *secret = NULL;
     int rc = sg_integration_webhook_secret(app, &secret);
-    if (rc != SG_OK)
+    if (rc != SG_OK) {
+        count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
         return rc;
+    }
     rc = sg_webhook_sig_verify(secret, id, timestamp, signature, body, len, now);
     sg_secrets_free_plain(secret);
     if (rc != SG_OK) {
-        sg_log_warn("webhook refused", "reason", sg_err_msg());
+        const char *m = sg_err_msg();
+        count("rejected", strstr(m, "missing")     ? "missing_header"
+                          : strstr(m, "timestamp") ? "timestamp"
+                                                   : "signature");
+        sg_log_warn("webhook refused", "reason", m);
         return sg_err_set(SG_EAUTH, "invalid webhook signature");
     }
-    if (!sg_str_printable(id, strlen(id)))
+    if (!sg_str_printable(id, strlen(id))) {
+        count("rejected", "bad_id");
         return sg_err_set(SG_EAUTH, "invalid webhook id");
+    }
     store_ctx s = {id, body, len, false};
     /* Group commit: concurrent deliveries share one fsync; each is durable before its 2xx. */
     rc = sg_store_tx_group(app->store, store_tx, &s);
-    if (rc != SG_OK)
+    if (rc != SG_OK) {
+        count("rejected", "store");
         return rc;
+    }
+    count(s.duplicate ? "duplicate" : "accepted", "");
     *duplicate = s.duplicate;
     /* Debug: at full rate this would be thousands of lines a second; the re-read it queues
      * logs what matters. */
