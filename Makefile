@@ -8,6 +8,9 @@
 #   make fuzz    build and run the libFuzzer targets (FUZZ_SECONDS each, default 5)
 #   make format  clang-format the sources in place
 #   make lint    format check, banned functions, cppcheck
+#   make install build, then install under PREFIX (default /usr/local), staged under DESTDIR:
+#                the binaries, their man pages (from their --help), the systemd unit, and an
+#                example config with every setting
 
 SHELL := /bin/bash
 BUILD ?= build
@@ -16,7 +19,10 @@ BENCH_BUILD ?= build-bench
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
 
-.PHONY: all deps build check test demo demo-reset bench fuzz format lint clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all deps build check test demo demo-reset bench fuzz format lint clean install install-files
 
 all: build
 
@@ -54,6 +60,21 @@ format:
 
 lint:
 	@scripts/lint.sh
+
+install: build install-files
+
+# The files only, from an existing $(BUILD) (the install test uses the sanitizer build).
+install-files:
+	@install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/doc/snowgate $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BUILD)/snowgate $(BUILD)/snowsim $(DESTDIR)$(PREFIX)/bin/
+	scripts/manpage.sh $(BUILD)/snowgate > $(DESTDIR)$(PREFIX)/share/man/man1/snowgate.1
+	scripts/manpage.sh $(BUILD)/snowsim > $(DESTDIR)$(PREFIX)/share/man/man1/snowsim.1
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/snowgate.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/snowgate.service
+	$(BUILD)/snowgate config example > $(DESTDIR)$(PREFIX)/share/doc/snowgate/snowgate.example.ini
+	install -m 0644 README.md docs/operations.md docs/openapi.yaml \
+		$(DESTDIR)$(PREFIX)/share/doc/snowgate/
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,5 +248,76 @@ void sg_cfg_free(const sg_cfg_key *keys, void *cfg)
         if (k->type == SG_CFG_STR || k->type == SG_CFG_ENUM || k->type == SG_CFG_LISTEN ||
             k->type == SG_CFG_URL)
             set_str(cfg, k, NULL);
+    }
+}
+
+/* Writes text as comment lines of at most ~95 columns. */
+static void comment(FILE *out, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t n = strlen(p);
+        if (n > 94) {
+            n = 94;
+            while (n > 40 && p[n] != ' ')
+                n--;
+        }
+        fprintf(out, "# %.*s\n", (int)n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+void sg_cfg_example(const sg_cfg_key *keys, const char *env_prefix, FILE *out)
+{
+    /* Top-level keys first, then each section once, in the order it first appears. */
+    const char *done[64];
+    size_t ndone = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (const sg_cfg_key *k = keys; k->name; k++) {
+            const char *dot = strchr(k->name, '.');
+            if ((pass == 0) != (dot == NULL))
+                continue;
+            size_t slen = dot ? (size_t)(dot - k->name) : 0;
+            if (dot) {
+                bool seen = false;
+                for (size_t i = 0; i < ndone; i++)
+                    seen =
+                        seen || (strlen(done[i]) == slen && strncmp(done[i], k->name, slen) == 0);
+                if (seen)
+                    continue;
+                if (ndone < 64)
+                    done[ndone++] = k->name;
+                fprintf(out, "\n[%.*s]\n", (int)slen, k->name);
+            }
+            for (const sg_cfg_key *m = k; m->name; m++) {
+                const char *mdot = strchr(m->name, '.');
+                if (dot ? !(mdot && (size_t)(mdot - m->name) == slen &&
+                            strncmp(m->name, k->name, slen) == 0)
+                        : (mdot != NULL || m != k))
+                    continue;
+                fputc('\n', out);
+                comment(out, m->help);
+                char env[128];
+                size_t e = 0;
+                for (const char *c = env_prefix; *c && e < sizeof(env) - 1; c++)
+                    env[e++] = *c;
+                for (const char *c = m->name; *c && e < sizeof(env) - 1; c++)
+                    env[e++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+                env[e] = '\0';
+                fprintf(out, "# environment: %s", env);
+                if (m->type == SG_CFG_INT || m->type == SG_CFG_SIZE)
+                    fprintf(out, "; from %lld to %lld", (long long)m->min, (long long)m->max);
+                if (m->choices) {
+                    fprintf(out, "; one of:");
+                    for (const char *const *c = m->choices; *c; c++)
+                        fprintf(out, " %s", *c);
+                }
+                fputc('\n', out);
+                fprintf(out, ";%s =%s%s\n", mdot ? mdot + 1 : m->name, m->def && *m->def ? " " : "",
+                        m->def ? m->def : "");
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef enum sg_cfg_type {
@@ -41,5 +42,10 @@ int sg_cfg_load_ini(const sg_cfg_key *keys, void *cfg, const char *path);
 int sg_cfg_load_env(const sg_cfg_key *keys, void *cfg, const char *prefix, char **envp);
 /* Frees the strings the table's keys own. */
 void sg_cfg_free(const sg_cfg_key *keys, void *cfg);
+
+/* Writes an example INI file with every key: its help, its environment variable, its range or
+ * choices, and its default, commented out (so the file changes nothing until edited). Keys of
+ * one section are grouped under [section], in table order. */
+void sg_cfg_example(const sg_cfg_key *keys, const char *env_prefix, FILE *out);
 
 #endif

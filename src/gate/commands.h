@@ -14,6 +14,9 @@ int sg_cmd_audit(int argc, char **argv, char **envp);
 /* `snowgate migrate`; argv[0] is "migrate". */
 int sg_cmd_migrate(int argc, char **argv, char **envp);
 
+/* `snowgate config example`; argv[0] is "config". */
+int sg_cmd_config(int argc, char **argv, char **envp);
+
 /* `snowgate doctor`; argv[0] is "doctor". */
 int sg_cmd_doctor(int argc, char **argv, char **envp);
 

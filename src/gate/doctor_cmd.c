@@ -372,3 +372,20 @@ int sg_cmd_doctor(int argc, char **argv, char **envp)
     sg_cfg_free(sg_gate_config_keys, &app.cfg);
     return d.failed ? SG_EXIT_FAIL : SG_EXIT_OK;
 }
+
+int sg_cmd_config(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    if (argc == 2 && strcmp(argv[1], "example") == 0) {
+        printf("# snowgate configuration (INI). Every setting, with its default, commented out:\n"
+               "# uncomment and edit what you change. Precedence, lowest first: defaults, this\n"
+               "# file (--config), SNOWGATE_* environment variables, command-line flags.\n");
+        sg_cfg_example(sg_gate_config_keys, "SNOWGATE_", stdout);
+        return SG_EXIT_OK;
+    }
+    bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+    fprintf(help ? stdout : stderr,
+            "Usage: snowgate config example\n\n"
+            "  example   print an example INI file with every setting, its help and default\n");
+    return help ? SG_EXIT_OK : SG_EXIT_USAGE;
+}

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"user", sg_cmd_user, "manage users: user add NAME --role admin|steward|member"},
     {"audit", sg_cmd_audit, "audit verify: check the audit log's hash chain"},
     {"doctor", sg_cmd_doctor, "check this installation; prints a fix for every failure"},
+    {"config", sg_cmd_config, "config example: print an example INI file with every setting"},
     {"migrate", sg_cmd_migrate, "apply schema migrations and report the schema version"},
     {"store", sg_cmd_store, "store copy: move an installation to another store, verified"},
     {"servicenow", sg_cmd_servicenow,

@@ -15,6 +15,7 @@
 #include <time.h>
 
 g_env G;
+const char *g_extra_ini;
 
 void g_spawn_gate(void)
 {
@@ -70,10 +71,12 @@ void g_start(const char *tag, const char *alice_db_role)
     g_add_user("alice", "admin", alice_db_role, G.admin_h);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
-    const char *cfg =
-        "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n"
-        "[jobs]\nlease = 3\n";
+    char *cfg = sg_xasprintf(
+        "%s\n[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n"
+        "[jobs]\nlease = 3\n",
+        g_extra_ini ? g_extra_ini : "");
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
+    free(cfg);
     g_spawn_gate();
 }
 

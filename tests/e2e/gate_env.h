@@ -20,6 +20,8 @@ typedef struct g_env {
 } g_env;
 
 extern g_env G;
+/* INI lines g_start appends to snowgate's config (NULL: none); set before g_start. */
+extern const char *g_extra_ini;
 
 /* Starts snowsim and snowgate (fast timers: webhook_timeout 5, test_interval 1,
  * reconcile_interval 1, jobs.lease 3) with admin alice, who gets alice_db_role when not NULL. */
