@@ -9,6 +9,7 @@ pkgs=(
   libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libxml2-dev
   libsqlite3-dev libpq-dev duktape-dev libcmocka-dev uthash-dev
   postgresql chromium gnuplot-nox
+  python3-yaml groff-base prometheus
 )
 
 missing=()
@@ -23,14 +24,18 @@ if ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 
-# The browser tests' one npm package (playwright-core), pinned by package-lock.json.
+# npm packages, pinned by each package-lock.json: the browser tests' playwright-core, and the
+# API contract check's Redocly CLI and Ajv (tests/openapi).
 npm_deps() {
-  local dir
-  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
-  if [ ! -d "$dir/node_modules/playwright-core" ]; then
-    echo "deps: npm ci in tests/browser"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  fi
+  local root dir
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for dir in "$root/tests/browser" "$root/tests/openapi"; do
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      echo "deps: npm ci in ${dir#"$root"/}"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+      touch "$dir/node_modules"
+    fi
+  done
 }
 
 if [ "${#missing[@]}" -eq 0 ]; then

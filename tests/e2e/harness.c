@@ -3,6 +3,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
 
@@ -247,12 +248,50 @@ int h_run_input(const char *const argv[], const char *const env[], const char *i
     return wait_status(pid, left > 0 ? (int)left : 1);
 }
 
+/* With SG_API_RECORD set (a directory; tests/CMakeLists.txt sets it), every answer is
+ * appended to DIR/<pid>.jsonl as {"method","url","status","content_type","body"} (body only
+ * when JSON), for tests/openapi/check.mjs to hold against docs/openapi.yaml. */
+static void record(const char *method, const char *url, const sg_http_response *res)
+{
+    const char *dir = getenv("SG_API_RECORD");
+    if (!dir || !*dir)
+        return;
+    mkdir(dir, 0755);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/%ld.jsonl", dir, (long)getpid());
+    const char *ct = sg_http_response_header(res, "Content-Type");
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "method", method);
+    sg_json_set_str(j, "url", url);
+    sg_json_set_int(j, "status", res->status);
+    sg_json_set_str(j, "content_type", ct ? ct : "");
+    sg_json *body = NULL;
+    if (ct && sg_str_startswith(ct, "application/json") && res->body.len &&
+        sg_json_parse(res->body.data, res->body.len, 16 * 1024 * 1024, 0, &body) == SG_OK)
+        sg_json_set(j, "body", body);
+    char *line = sg_json_dump(j);
+    sg_json_decref(j);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        sg_buf b = SG_BUF_INIT(0);
+        sg_buf_printf(&b, "%s\n", line);
+        if (write(fd, b.data, b.len) < 0)
+            fprintf(stderr, "could not record an API answer\n");
+        sg_buf_free(&b);
+        close(fd);
+    }
+    free(line);
+}
+
 int h_http(const char *method, const char *url, const char *const *headers, const char *body,
            sg_http_response *res)
 {
     sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
     o.allow_insecure_loopback = true;
-    return sg_http_request(&o, method, url, headers, body, body ? strlen(body) : 0, res);
+    int rc = sg_http_request(&o, method, url, headers, body, body ? strlen(body) : 0, res);
+    if (rc == SG_OK)
+        record(method, url, res);
+    return rc;
 }
 
 int h_count_lines(const char *text)

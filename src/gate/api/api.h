@@ -28,6 +28,7 @@ void api_security_headers(sg_app *app, sg_http_req *req);
 /* health.c */
 int api_health_get(sg_http_req *req, void *app);
 int api_ready_get(sg_http_req *req, void *app);
+int api_openapi_get(sg_http_req *req, void *app);
 
 /* integrations.c: /api/v1/integrations/servicenow (admin only) */
 int api_integrations_get(sg_http_req *req, void *app);

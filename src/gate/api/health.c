@@ -1,7 +1,9 @@
-/* health: liveness (/healthz) and readiness (/readyz) probes. */
+/* health: liveness (/healthz) and readiness (/readyz) probes, and the API contract
+ * (/api/openapi.json, docs/openapi.yaml as JSON). */
 #include "gate/api/api.h"
 
 #include "core/err.h"
+#include "core/embed.h"
 #include "core/json.h"
 
 int api_health_get(sg_http_req *req, void *appv)
@@ -32,4 +34,16 @@ int api_ready_get(sg_http_req *req, void *appv)
     sg_json_set_str(j, "status", ready ? "ready" : "not_ready");
     sg_json_set(j, "checks", checks);
     return sg_http_reply_json(req, ready ? 200 : 503, j);
+}
+
+extern const sg_embed_file sg_gate_openapi[];
+
+int api_openapi_get(sg_http_req *req, void *appv)
+{
+    (void)appv;
+    const sg_embed_file *f = sg_embed_find(sg_gate_openapi, "openapi.json");
+    if (!f)
+        return sg_err_set(SG_EINTERNAL, "this build carries no OpenAPI document");
+    sg_http_set_header(req, "Cache-Control", "no-cache");
+    return sg_http_reply(req, 200, "application/json", f->data, f->len);
 }

@@ -9,6 +9,7 @@ const sg_http_route sg_gate_routes[] = {
     {"DELETE", "/api/v1/session", api_session_delete},
     {"GET", "/healthz", api_health_get},
     {"GET", "/readyz", api_ready_get},
+    {"GET", "/api/openapi.json", api_openapi_get},
     {"GET", "/api/v1/integrations/servicenow", api_integrations_get},
     {"PUT", "/api/v1/integrations/servicenow", api_integrations_put},
     {"DELETE", "/api/v1/integrations/servicenow", api_integrations_delete},
