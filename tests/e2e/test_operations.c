@@ -178,6 +178,13 @@ static void test_metrics(void **state)
                 (double)time(NULL));
     assert_true(sample(text, "snowgate_leader") == 1);
     assert_true(sample(text, "snowgate_reconciler_lag_seconds") >= 0);
+    /* The contract is served, as the document in the repository says it. */
+    sg_json *doc = NULL;
+    assert_int_equal(h_call("GET", G.gate.url, "/api/openapi.json", NULL, NULL, &doc, NULL), 200);
+    assert_string_equal(sg_json_get_str(doc, "openapi"), "3.1.0");
+    assert_non_null(sg_json_get(sg_json_get(doc, "paths"), "/api/v1/requests/{id}/approve"));
+    assert_non_null(sg_json_get(sg_json_get(doc, "paths"), "/metrics"));
+    sg_json_decref(doc);
     /* No raw path became a label: routes are patterns. */
     assert_null(strstr(text, req_id));
     free(text);

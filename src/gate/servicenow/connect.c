@@ -239,17 +239,18 @@ static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *
     sg_json_set_str(last, "at", at);
     sg_json_set_bool(last, "ok", c->ok);
     sg_json_set(last, "checks", sg_json_incref(c->list));
-    char *text = sg_json_dump(last);
     sg_integration in;
     sg_integration_get(app, &in);
     const char *status = c->ok                                 ? "connected"
                          : force_status                        ? force_status
                          : strcmp(in.status, "connected") == 0 ? "error"
                                                                : in.status;
+    /* Stored with the status it led to, as GET /api/v1/integrations/servicenow shows it. */
+    sg_json_set_str(last, "status", status);
+    char *text = sg_json_dump(last);
     sg_integration_save_test(app, status, c->ok ? NULL : c->reason, c->ok ? refresh : NULL,
                              c->ok ? sn_user : NULL, c->ok ? sn_user_id : NULL, text);
     free(text);
-    sg_json_set_str(last, "status", status);
     sg_log_kv(c->ok ? SG_LOG_INFO : SG_LOG_WARN, "servicenow test", "ok", c->ok ? "true" : "false",
               "reason", c->reason, "status", status, (const char *)NULL);
     return last;

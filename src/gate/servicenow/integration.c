@@ -270,9 +270,12 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
         sg_json_set(j, "connect_progress", progress);
     sg_json *last = NULL;
     if (in->last_test[0] &&
-        sg_json_parse(in->last_test, strlen(in->last_test), 0, 0, &last) == SG_OK)
+        sg_json_parse(in->last_test, strlen(in->last_test), 0, 0, &last) == SG_OK) {
+        /* Tests stored before their status was kept show the integration's. */
+        if (!sg_json_get_str(last, "status"))
+            sg_json_set_str(last, "status", in->status);
         sg_json_set(j, "last_test", last);
-    else
+    } else
         sg_json_set(j, "last_test", sg_json_null());
     return j;
 }
