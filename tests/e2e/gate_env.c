@@ -398,3 +398,26 @@ char *g_update_set_property(const char *xml, const char *name)
     sg_xml_free(doc);
     return found;
 }
+
+void g_add_warehouse(int port, const char *password)
+{
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
+             "dbname=postgres user=snowgate_grantor sslmode=disable\",\"password\":\"%s\"}",
+             port, password);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
+    sg_json_decref(j);
+}
+
+int g_count_in_sn(const char *table, const char *query)
+{
+    char q[300];
+    snprintf(q, sizeof(q), "/api/now/table/%s?sysparm_query=%s&sysparm_fields=sys_id", table,
+             query);
+    sg_json *j = g_sim_call("GET", q, NULL, 200);
+    int n = (int)sg_json_array_size(sg_json_get(j, "result"));
+    sg_json_decref(j);
+    return n;
+}

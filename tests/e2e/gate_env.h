@@ -48,6 +48,12 @@ void g_connected(void);
 /* Connected, with a manual connection "desk" and the asset on it. */
 void g_connected_with_asset(const char *asset);
 
+/* The postgres connection "warehouse": the server on 127.0.0.1:port (database postgres, no
+ * TLS), as snowgate_grantor with password. */
+void g_add_warehouse(int port, const char *password);
+/* How many records of a snowsim table match an encoded query (URL-escaped). */
+int g_count_in_sn(const char *table, const char *query);
+
 /* The value of system property `name` in an update set XML (NULL if absent; caller frees). */
 char *g_update_set_property(const char *xml, const char *name);
 

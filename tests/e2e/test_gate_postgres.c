@@ -64,15 +64,8 @@ static int start(void **state)
     g_add_user("bob", "member", "bob_role", bob_h);
     g_add_user("sam", "steward", NULL, sam_h);
     g_connected();
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
-             "dbname=postgres user=snowgate_grantor sslmode=disable\",\"password\":\"" DB_PASSWORD
-             "\"}",
-             pg.port);
+    g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
-    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
-    sg_json_decref(j);
     static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch", TRICKY};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sg_json *a = sg_json_object();
@@ -378,17 +371,6 @@ static void look_up_mirror(batch_item *b)
     sg_json_decref(j);
 }
 
-static int count_in_sn(const char *table, const char *query)
-{
-    char q[300];
-    snprintf(q, sizeof(q), "/api/now/table/%s?sysparm_query=%s&sysparm_fields=sys_id", table,
-             query);
-    sg_json *j = g_sim_call("GET", q, NULL, 200);
-    int n = (int)sg_json_array_size(sg_json_get(j, "result"));
-    sg_json_decref(j);
-    return n;
-}
-
 /* Six requests for six people, decided in ServiceNow and in the inbox, two of them time-bound
  * and one rejected, while snowgate is killed with SIGKILL at random moments and restarted.
  * Afterwards every request is in its right final state, each has one sc_request with one
@@ -476,9 +458,9 @@ static void run_batch(uint64_t seed)
         sg_json_decref(j);
         char q[200];
         snprintf(q, sizeof(q), "correlation_id%%3Dsnowgate%%3A%s", b->id);
-        assert_int_equal(count_in_sn("sc_request", q), 1);
+        assert_int_equal(g_count_in_sn("sc_request", q), 1);
         snprintf(q, sizeof(q), "request%%3D%s", b->sys_id);
-        assert_int_equal(count_in_sn("sc_req_item", q), 1);
+        assert_int_equal(g_count_in_sn("sc_req_item", q), 1);
         bool live = !b->reject && !b->timed;
         assert_int_equal(h_pg_has(&pg, "analytics", b->role, "sales.batch", "SELECT"), live);
         assert_int_equal(h_pg_has(&pg, "analytics", b->role, "sales.batch", "INSERT"),

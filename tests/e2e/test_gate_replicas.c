@@ -115,15 +115,8 @@ static int start(void **state)
               "CREATE SCHEMA sales; CREATE TABLE sales.batch (id int); "
               "ALTER TABLE sales.batch OWNER TO snowgate_grantor; "
               "GRANT USAGE ON SCHEMA sales TO snowgate_grantor");
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
-             "dbname=postgres user=snowgate_grantor sslmode=disable\",\"password\":\"" DB_PASSWORD
-             "\"}",
-             pg()->port);
+    g_add_warehouse(pg()->port, DB_PASSWORD);
     sg_json *j = NULL;
-    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
-    sg_json_decref(j);
     assert_int_equal(g_call("POST", "/api/v1/assets",
                             "{\"name\":\"analytics.sales.batch\",\"type\":\"table\","
                             "\"connection\":\"warehouse\"}",
@@ -201,17 +194,6 @@ static long deliver(int r, const char *msg_id, const char *sys_id, const char *i
     long st = h_call("POST", reps[r].url, "/webhooks/servicenow", hdrs, body, NULL, NULL);
     sg_buf_free(&sig);
     return st;
-}
-
-static int count_in_sn(const char *table, const char *query)
-{
-    char q[300];
-    snprintf(q, sizeof(q), "/api/now/table/%s?sysparm_query=%s&sysparm_fields=sys_id", table,
-             query);
-    sg_json *j = g_sim_call("GET", q, NULL, 200);
-    int n = (int)sg_json_array_size(sg_json_get(j, "result"));
-    sg_json_decref(j);
-    return n;
 }
 
 static char *store_value(const char *sql, const char *param)
@@ -320,9 +302,9 @@ static void test_kill9_one_replica_mid_stream(void **state)
         assert_int_equal(decided, 1);
         char q[200];
         snprintf(q, sizeof(q), "correlation_id%%3Dsnowgate%%3A%s", b->id);
-        assert_int_equal(count_in_sn("sc_request", q), 1);
+        assert_int_equal(g_count_in_sn("sc_request", q), 1);
         snprintf(q, sizeof(q), "request%%3D%s", b->sys_id);
-        assert_int_equal(count_in_sn("sc_req_item", q), 1);
+        assert_int_equal(g_count_in_sn("sc_req_item", q), 1);
         assert_int_equal(h_pg_has(pg(), "analytics", b->role, "sales.batch", "SELECT"), !b->reject);
         if (b->msg[0]) {
             char *n = store_value("SELECT COUNT(*) FROM webhook_events WHERE id = $1", b->msg);

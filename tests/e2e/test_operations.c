@@ -51,15 +51,8 @@ static int group_start(void **state)
     g_start("ops", NULL);
     g_add_user("bob", "member", "bob_role", bob_h);
     g_connected();
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
-             "dbname=postgres user=snowgate_grantor sslmode=disable\",\"password\":\"" DB_PASSWORD
-             "\"}",
-             pg.port);
+    g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
-    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
-    sg_json_decref(j);
     assert_int_equal(g_call("POST", "/api/v1/assets",
                             "{\"name\":\"analytics.sales.orders\",\"type\":\"table\","
                             "\"connection\":\"warehouse\"}",
