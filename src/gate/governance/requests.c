@@ -347,6 +347,10 @@ static int create_tx(sg_conn *c, void *ctx)
                      "duration, duration_s, requester, beneficiary, state, created_at, "
                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
                      v, 10, NULL);
+    if (rc == SG_ECONFLICT) /* the unique index (0011): one that raced this one won */
+        return sg_err_set(SG_ECONFLICT,
+                          "a request for the same access is already pending or approved; cancel "
+                          "it first or wait for its decision");
     if (rc == SG_OK)
         rc = history_add(c, x->id, x->caller->name, "transition", NULL, "pending", x->justification,
                          NULL);
