@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "store/backend.h"
@@ -65,6 +66,8 @@ struct pg_db {
     unsigned n;
     char *url;
     char options[96];
+    bool verify;   /* add sslmode=verify-full (the URL gave no sslmode, the host is remote) */
+    bool rootcert; /* and sslrootcert=the system CA bundle */
     /* Leadership: a session advisory lock on a connection of its own. It lasts as long as
      * that session, so a replica that dies (or loses its connection) hands it on. */
     pthread_mutex_t lmu;
@@ -90,8 +93,18 @@ static int connect_slot(pg_db *d, pg_conn *c)
         return SG_OK;
     if (c->pg)
         PQfinish(c->pg);
-    const char *kw[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
-    const char *val[] = {d->url, d->options, "snowgate", "10", NULL};
+    const char *kw[] = {"dbname", "options", "application_name", "connect_timeout", NULL,
+                        NULL,     NULL};
+    const char *val[] = {d->url, d->options, "snowgate", "10", NULL, NULL, NULL};
+    size_t n = 4;
+    if (d->verify) {
+        kw[n] = "sslmode";
+        val[n++] = "verify-full";
+    }
+    if (d->rootcert) {
+        kw[n] = "sslrootcert";
+        val[n++] = "/etc/ssl/certs/ca-certificates.crt";
+    }
     c->pg = PQconnectdbParams(kw, val, 1);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         char why[256] = "out of memory";
@@ -202,8 +215,30 @@ static int pg_open(const sg_store_opts *opts, void **out)
         PQfreemem(why);
         return rc;
     }
+    /* TLS: a server reached over the network is verified (verify-full against the system CAs)
+     * unless the URL says otherwise; a URL that weakens it is obeyed, with a warning. */
+    const char *host = NULL, *sslmode = NULL, *rootcert = NULL;
+    for (const PQconninfoOption *o = ci; o->keyword; o++) {
+        const char *v = o->val && *o->val ? o->val : NULL;
+        if (strcmp(o->keyword, "host") == 0)
+            host = v;
+        else if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = v;
+        else if (strcmp(o->keyword, "sslrootcert") == 0)
+            rootcert = v;
+    }
+    bool local = !host || host[0] == '/' || strcmp(host, "localhost") == 0 ||
+                 sg_str_startswith(host, "127.") || strcmp(host, "::1") == 0;
+    bool verify_default = !sslmode && !local;
+    if (sslmode && !local && strcmp(sslmode, "verify-full") != 0 &&
+        strcmp(sslmode, "verify-ca") != 0)
+        sg_log_warn("the PostgreSQL store's TLS is not verified (sslmode in store.url); use "
+                    "sslmode=verify-full",
+                    "host", host, "sslmode", sslmode);
     PQconninfoFree(ci);
     pg_db *d = sg_xcalloc(1, sizeof(*d));
+    d->verify = verify_default;
+    d->rootcert = verify_default && !rootcert;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->lmu, NULL);
     pthread_cond_init(&d->cv, NULL);

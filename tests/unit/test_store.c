@@ -375,6 +375,34 @@ static void test_reconnect(void **state)
     sg_store_close(st);
 }
 
+/* PostgreSQL over the network: TLS verified unless the URL says otherwise. The test server has
+ * no TLS, so a verified connection must fail, and say why. */
+static void test_store_tls(void **state)
+{
+    fixture *f = *state;
+    if (!h_store_is_postgres())
+        skip();
+    const char *db = strrchr(f->url, '/') + 1;
+    char url[300];
+    /* A remote name (reached at 127.0.0.1 through hostaddr), no sslmode: verify-full. */
+    snprintf(url, sizeof(url),
+             "postgres://sgstore:store-Pw-1@db.example.invalid:%d/%s?hostaddr=127.0.0.1",
+             h_store_pg()->port, db);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrations = migs_v1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_EUNAVAIL);
+    assert_non_null(strstr(sg_err_msg(), "SSL"));
+    /* The operator may weaken it, explicitly (with a warning in the log). */
+    snprintf(url, sizeof(url),
+             "postgres://sgstore:store-Pw-1@db.example.invalid:%d/%s?hostaddr=127.0.0.1&"
+             "sslmode=disable",
+             h_store_pg()->port, db);
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    sg_store_close(st);
+}
+
 static int sleepy(sg_conn *c, void *ctx)
 {
     (void)ctx;
@@ -469,6 +497,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_tls, setup, teardown),
         cmocka_unit_test(test_bad_locations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
