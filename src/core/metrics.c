@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,58 +21,107 @@ static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 typedef struct series {
     char name[NAME_MAX_];
     char labels[LABELS_MAX];
+    uint32_t hash;
     bool histogram;
-    double value; /* counter value, or histogram sum */
-    unsigned long long count;
-    unsigned long long bucket[NBUCKETS];
+    /* Updated without the registry lock: a series, once made, never moves or goes away. */
+    _Atomic uint64_t value; /* counter value, or histogram sum: a double's bits */
+    _Atomic uint64_t count;
+    _Atomic uint64_t bucket[NBUCKETS];
 } series;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Readers (every update) share the lock; only making a new series takes it alone. */
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static series reg[MAX_SERIES];
-static size_t nreg;
-static unsigned long long dropped;
+static _Atomic size_t nreg;
+static _Atomic uint64_t dropped;
 
-/* The series (name, labels), created when missing; NULL when the registry is full. */
+static uint32_t hash_of(const char *name, const char *labels)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u;
+    for (const char *p = labels; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static series *lookup(const char *name, const char *labels, uint32_t h, bool histogram)
+{
+    size_t n = atomic_load(&nreg);
+    for (size_t i = 0; i < n; i++)
+        if (reg[i].hash == h && reg[i].histogram == histogram && strcmp(reg[i].name, name) == 0 &&
+            strcmp(reg[i].labels, labels) == 0)
+            return &reg[i];
+    return NULL;
+}
+
+/* The series (name, labels), made when missing; NULL when the registry is full. */
 static series *find(const char *name, const char *labels, bool histogram)
 {
     labels = labels ? labels : "";
-    for (size_t i = 0; i < nreg; i++)
-        if (reg[i].histogram == histogram && strcmp(reg[i].name, name) == 0 &&
-            strcmp(reg[i].labels, labels) == 0)
-            return &reg[i];
-    if (nreg == MAX_SERIES || strlen(name) >= NAME_MAX_ || strlen(labels) >= LABELS_MAX) {
-        dropped++;
-        return NULL;
+    uint32_t h = hash_of(name, labels);
+    pthread_rwlock_rdlock(&lock);
+    series *s = lookup(name, labels, h, histogram);
+    pthread_rwlock_unlock(&lock);
+    if (s)
+        return s;
+    pthread_rwlock_wrlock(&lock);
+    s = lookup(name, labels, h, histogram);
+    size_t n = atomic_load(&nreg);
+    if (!s && n < MAX_SERIES && strlen(name) < NAME_MAX_ && strlen(labels) < LABELS_MAX) {
+        s = &reg[n];
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        snprintf(s->labels, sizeof(s->labels), "%s", labels);
+        s->hash = h;
+        s->histogram = histogram;
+        atomic_store(&s->value, 0);
+        atomic_store(&s->count, 0);
+        for (size_t b = 0; b < NBUCKETS; b++)
+            atomic_store(&s->bucket[b], 0);
+        atomic_store(&nreg, n + 1); /* published once complete */
+    } else if (!s) {
+        atomic_fetch_add(&dropped, 1);
     }
-    series *s = &reg[nreg++];
-    memset(s, 0, sizeof(*s));
-    snprintf(s->name, sizeof(s->name), "%s", name);
-    snprintf(s->labels, sizeof(s->labels), "%s", labels);
-    s->histogram = histogram;
+    pthread_rwlock_unlock(&lock);
     return s;
+}
+
+static double as_double(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
+static void add_double(_Atomic uint64_t *slot, double by)
+{
+    uint64_t old = atomic_load(slot), want;
+    do {
+        double d = as_double(old) + by;
+        memcpy(&want, &d, sizeof(want));
+    } while (!atomic_compare_exchange_weak(slot, &old, want));
 }
 
 void sg_metrics_inc(const char *name, const char *labels, double by)
 {
-    pthread_mutex_lock(&mu);
     series *s = find(name, labels, false);
     if (s)
-        s->value += by;
-    pthread_mutex_unlock(&mu);
+        add_double(&s->value, by);
 }
 
 void sg_metrics_observe(const char *name, const char *labels, double value)
 {
-    pthread_mutex_lock(&mu);
     series *s = find(name, labels, true);
-    if (s) {
-        s->value += value;
-        s->count++;
-        for (size_t i = 0; i < NBUCKETS; i++)
-            if (value <= buckets[i])
-                s->bucket[i]++;
-    }
-    pthread_mutex_unlock(&mu);
+    if (!s)
+        return;
+    add_double(&s->value, value);
+    /* The count, then the buckets from the widest down; a reader goes the other way, so what
+     * it renders is cumulative (each bucket no larger than the next, nor than the count). */
+    atomic_fetch_add(&s->count, 1);
+    for (size_t i = NBUCKETS; i-- > 0;)
+        if (value <= buckets[i])
+            atomic_fetch_add(&s->bucket[i], 1);
 }
 
 void sg_metrics_labels(char *out, size_t size, ...)
@@ -141,47 +192,51 @@ void sg_metrics_gauge(sg_buf *out, const char *name, const char *help, const cha
 
 void sg_metrics_render(sg_buf *out, const char *(*help_of)(const char *name))
 {
-    pthread_mutex_lock(&mu);
+    pthread_rwlock_rdlock(&lock);
+    size_t nreg_now = atomic_load(&nreg);
     /* Families in order of first use; each family's series together, HELP and TYPE once. */
     bool done[MAX_SERIES] = {false};
-    for (size_t i = 0; i < nreg; i++) {
+    for (size_t i = 0; i < nreg_now; i++) {
         if (done[i])
             continue;
         const series *f = &reg[i];
         const char *help = help_of ? help_of(f->name) : NULL;
         sg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, help ? help : f->name, f->name,
                       f->histogram ? "histogram" : "counter");
-        for (size_t j = i; j < nreg; j++) {
+        for (size_t j = i; j < nreg_now; j++) {
             const series *s = &reg[j];
             if (done[j] || s->histogram != f->histogram || strcmp(s->name, f->name) != 0)
                 continue;
             done[j] = true;
+            double value = as_double(atomic_load(&s->value));
             if (!s->histogram) {
-                sample(out, s->name, "", s->labels, NULL, s->value);
+                sample(out, s->name, "", s->labels, NULL, value);
                 continue;
             }
+            /* Narrowest bucket first, the count last (see sg_metrics_observe). */
             for (size_t b = 0; b < NBUCKETS; b++) {
                 char le[32];
                 snprintf(le, sizeof(le), "le=\"%g\"", buckets[b]);
-                sample(out, s->name, "_bucket", s->labels, le, (double)s->bucket[b]);
+                sample(out, s->name, "_bucket", s->labels, le, (double)atomic_load(&s->bucket[b]));
             }
-            sample(out, s->name, "_bucket", s->labels, "le=\"+Inf\"", (double)s->count);
-            sample(out, s->name, "_sum", s->labels, NULL, s->value);
-            sample(out, s->name, "_count", s->labels, NULL, (double)s->count);
+            uint64_t count = atomic_load(&s->count);
+            sample(out, s->name, "_bucket", s->labels, "le=\"+Inf\"", (double)count);
+            sample(out, s->name, "_sum", s->labels, NULL, value);
+            sample(out, s->name, "_count", s->labels, NULL, (double)count);
         }
     }
     sg_buf_printf(out,
                   "# HELP snowgate_metrics_series_dropped_total series not kept because the "
                   "registry was full\n# TYPE snowgate_metrics_series_dropped_total counter\n"
                   "snowgate_metrics_series_dropped_total %llu\n",
-                  dropped);
-    pthread_mutex_unlock(&mu);
+                  (unsigned long long)atomic_load(&dropped));
+    pthread_rwlock_unlock(&lock);
 }
 
 void sg_metrics_reset(void)
 {
-    pthread_mutex_lock(&mu);
-    nreg = 0;
-    dropped = 0;
-    pthread_mutex_unlock(&mu);
+    pthread_rwlock_wrlock(&lock);
+    atomic_store(&nreg, 0);
+    atomic_store(&dropped, 0);
+    pthread_rwlock_unlock(&lock);
 }
