@@ -78,6 +78,13 @@ void g_start(const char *tag, const char *alice_db_role)
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
     free(cfg);
     g_spawn_gate();
+    /* Suites run on both backends (tests/CMakeLists.txt): this one is on the one meant. */
+    sg_json *ready = NULL;
+    assert_int_equal(h_call("GET", G.gate.url, "/readyz", NULL, NULL, &ready, NULL), 200);
+    assert_string_equal(
+        sg_json_get_str(sg_json_get(sg_json_get(ready, "checks"), "store"), "backend"),
+        h_store_is_postgres() ? "postgres" : "sqlite");
+    sg_json_decref(ready);
 }
 
 void g_stop(void)
