@@ -72,9 +72,10 @@ row(doctor *d, const char *status, const char *check, const char *fix, const cha
 static bool check_data_dir(doctor *d, const char *dir)
 {
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    int found = stat(dir, &st);
+    if (found != 0 || !S_ISDIR(st.st_mode)) {
         row(d, "FAIL", "data dir", "create it, owned by the service user, mode 0700", "%s: %s", dir,
-            errno ? strerror(errno) : "not a directory");
+            found != 0 ? strerror(errno) : "not a directory");
         return false;
     }
     char *probe = sg_xasprintf("%s/.doctor-XXXXXX", dir);
@@ -371,21 +372,4 @@ int sg_cmd_doctor(int argc, char **argv, char **envp)
     sg_secrets_close(&app.secrets);
     sg_cfg_free(sg_gate_config_keys, &app.cfg);
     return d.failed ? SG_EXIT_FAIL : SG_EXIT_OK;
-}
-
-int sg_cmd_config(int argc, char **argv, char **envp)
-{
-    (void)envp;
-    if (argc == 2 && strcmp(argv[1], "example") == 0) {
-        printf("# snowgate configuration (INI). Every setting, with its default, commented out:\n"
-               "# uncomment and edit what you change. Precedence, lowest first: defaults, this\n"
-               "# file (--config), SNOWGATE_* environment variables, command-line flags.\n");
-        sg_cfg_example(sg_gate_config_keys, "SNOWGATE_", stdout);
-        return SG_EXIT_OK;
-    }
-    bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    fprintf(help ? stdout : stderr,
-            "Usage: snowgate config example\n\n"
-            "  example   print an example INI file with every setting, its help and default\n");
-    return help ? SG_EXIT_OK : SG_EXIT_USAGE;
 }

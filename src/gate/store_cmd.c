@@ -109,10 +109,36 @@ static bool listed(const char *const *list, const char *name)
     return false;
 }
 
+static int count(sg_conn *c, const char *table, int64_t *n)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
+    return sg_conn_query_int(c, sql, NULL, 0, n);
+}
+
+/* What a store holds: every copied table's rows, and the requests its counters count. */
+typedef struct tally {
+    int64_t counts[32];
+    int64_t by_state; /* sum of request_counts.n */
+} tally;
+
+static int counts_of(sg_conn *c, void *ctx)
+{
+    tally *v = ctx;
+    for (size_t i = 0; copied[i]; i++) {
+        int rc = count(c, copied[i], &v->counts[i]);
+        if (rc != SG_OK)
+            return rc;
+    }
+    return sg_conn_query_int(c, "SELECT COALESCE(SUM(n), 0) FROM request_counts", NULL, 0,
+                             &v->by_state);
+}
+
 typedef struct copy_ctx {
     sg_store *src, *dst;
     sg_conn *from;
-    int64_t counts[32];
+    tally source;          /* as copied, in the source's snapshot */
+    sg_audit_report audit; /* the source's chain, verified before the copy */
     int64_t total, done;
     bool tty;
     int shown; /* the last percentage drawn */
@@ -166,13 +192,6 @@ static void free_list(char **l, size_t n)
     for (size_t i = 0; i < n; i++)
         free(l[i]);
     free(l);
-}
-
-static int count(sg_conn *c, const char *table, int64_t *n)
-{
-    char sql[128];
-    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
-    return sg_conn_query_int(c, sql, NULL, 0, n);
 }
 
 static int copy_table(copy_ctx *x, sg_conn *to, const char *table, int64_t rows)
@@ -243,7 +262,7 @@ static int copy_into(sg_conn *to, void *ctx)
                               copied[i], (long long)there);
     }
     for (size_t i = 0; copied[i]; i++) {
-        int rc = copy_table(x, to, copied[i], x->counts[i]);
+        int rc = copy_table(x, to, copied[i], x->source.counts[i]);
         if (rc != SG_OK)
             return rc;
     }
@@ -264,52 +283,32 @@ static int copy_from(sg_conn *from, void *ctx)
                             "this store",
                             tables[i]);
     free_list(tables, nt);
-    for (size_t i = 0; rc == SG_OK && copied[i]; i++) {
-        rc = count(from, copied[i], &x->counts[i]);
-        x->total += x->counts[i];
-    }
+    if (rc == SG_OK)
+        rc = counts_of(from, &x->source);
+    for (size_t i = 0; rc == SG_OK && copied[i]; i++)
+        x->total += x->source.counts[i];
     if (rc == SG_OK)
         rc = sg_store_tx(x->dst, copy_into, x);
     return rc;
 }
 
-typedef struct verify_ctx {
-    int64_t counts[32];
-    int64_t by_state; /* sum of request_counts.n */
-} verify_ctx;
-
-static int counts_of(sg_conn *c, void *ctx)
-{
-    verify_ctx *v = ctx;
-    for (size_t i = 0; copied[i]; i++) {
-        int rc = count(c, copied[i], &v->counts[i]);
-        if (rc != SG_OK)
-            return rc;
-    }
-    return sg_conn_query_int(c, "SELECT COALESCE(SUM(n), 0) FROM request_counts", NULL, 0,
-                             &v->by_state);
-}
-
-/* Counts, request counts and the audit chain, on both sides. */
+/* The target against what was copied: counts, request counts and the audit chain. */
 static int verify(copy_ctx *x)
 {
-    verify_ctx a = {{0}, 0}, b = {{0}, 0};
-    int rc = sg_store_read(x->src, counts_of, &a);
-    if (rc == SG_OK)
-        rc = sg_store_read(x->dst, counts_of, &b);
+    const tally *a = &x->source;
+    tally b = {{0}, 0};
+    int rc = sg_store_read(x->dst, counts_of, &b);
     for (size_t i = 0; rc == SG_OK && copied[i]; i++)
-        if (a.counts[i] != b.counts[i])
+        if (a->counts[i] != b.counts[i])
             rc = sg_err_set(SG_ECONFLICT, "verification failed: %s has %lld rows, the source %lld",
-                            copied[i], (long long)b.counts[i], (long long)a.counts[i]);
-    if (rc == SG_OK && a.by_state != b.by_state)
+                            copied[i], (long long)b.counts[i], (long long)a->counts[i]);
+    if (rc == SG_OK && a->by_state != b.by_state)
         rc = sg_err_set(SG_ECONFLICT, "verification failed: request counts differ (%lld, %lld)",
-                        (long long)b.by_state, (long long)a.by_state);
-    sg_audit_report ra = {0}, rb = {0};
-    if (rc == SG_OK)
-        rc = sg_audit_verify(x->src, &ra);
+                        (long long)b.by_state, (long long)a->by_state);
+    sg_audit_report rb = {0};
     if (rc == SG_OK)
         rc = sg_audit_verify(x->dst, &rb);
-    if (rc == SG_OK && (ra.entries != rb.entries || strcmp(ra.head, rb.head) != 0))
+    if (rc == SG_OK && (x->audit.entries != rb.entries || strcmp(x->audit.head, rb.head) != 0))
         rc = sg_err_set(SG_ECONFLICT, "verification failed: the audit chain's head differs");
     if (rc == SG_OK)
         printf("verified: %lld rows in %zu tables, request counts match, audit chain intact "
@@ -379,8 +378,7 @@ static int copy_cmd(int argc, char **argv, char **envp)
     if (rc != SG_OK)
         sg_err_wrap(rc, "source");
     /* A source that does not verify is not copied: the copy would look intact. */
-    sg_audit_report before = {0};
-    if (rc == SG_OK && (rc = sg_audit_verify(x.src, &before)) != SG_OK)
+    if (rc == SG_OK && (rc = sg_audit_verify(x.src, &x.audit)) != SG_OK)
         sg_err_wrap(rc, "source");
     if (rc == SG_OK && (rc = open_at(to, true, &x.dst)) != SG_OK)
         sg_err_wrap(rc, "target");

@@ -428,3 +428,16 @@ int g_count_in_sn(const char *table, const char *query)
     sg_json_decref(j);
     return n;
 }
+
+char *g_webhook_secret(void)
+{
+    sg_http_response r;
+    const char *h[] = {G.admin_h, NULL};
+    assert_int_equal(
+        h_call("GET", G.gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
+        200);
+    char *secret = g_update_set_property(r.body.data, "x_snowgate.webhook_secret");
+    sg_http_response_free(&r);
+    assert_non_null(secret);
+    return secret;
+}

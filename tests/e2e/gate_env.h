@@ -54,6 +54,9 @@ void g_add_warehouse(int port, const char *password);
 /* How many records of a snowsim table match an encoded query (URL-escaped). */
 int g_count_in_sn(const char *table, const char *query);
 
+/* The webhook signing secret, from the update set snowgate offers (the caller frees it). */
+char *g_webhook_secret(void);
+
 /* The value of system property `name` in an update set XML (NULL if absent; caller frees). */
 char *g_update_set_property(const char *xml, const char *name);
 

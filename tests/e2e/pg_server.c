@@ -3,6 +3,7 @@
 
 #include "e2e/harness.h"
 
+#include "core/err.h"
 #include "core/mem.h"
 
 #include <libpq-fe.h>
@@ -80,6 +81,30 @@ bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *tabl
     return has;
 }
 
+void h_pg_analytics(const h_pg *pg, const char *password, const char *const *tables,
+                    const char *const *roles)
+{
+    h_pg_exec(pg, "postgres", "DROP DATABASE IF EXISTS analytics WITH (FORCE)");
+    h_pg_exec(pg, "postgres", "DROP ROLE IF EXISTS snowgate_grantor");
+    h_pg_exec(pg, "postgres", "CREATE DATABASE analytics");
+    sg_buf sql = SG_BUF_INIT(0);
+    sg_buf_printf(&sql, "CREATE ROLE snowgate_grantor LOGIN PASSWORD '%s';", password);
+    for (const char *const *r = roles; r && *r; r++)
+        sg_buf_printf(&sql, " CREATE ROLE %s NOLOGIN;", *r);
+    h_pg_exec(pg, "postgres", sg_buf_str(&sql));
+    sg_buf_reset(&sql);
+    sg_buf_puts(&sql, "CREATE SCHEMA sales; GRANT USAGE ON SCHEMA sales TO snowgate_grantor;");
+    for (const char *const *r = roles; r && *r; r++)
+        sg_buf_printf(&sql, " GRANT USAGE ON SCHEMA sales TO %s;", *r);
+    for (const char *const *t = tables; t && *t; t++)
+        sg_buf_printf(&sql,
+                      " CREATE TABLE sales.%s (id int); ALTER TABLE sales.%s OWNER TO "
+                      "snowgate_grantor;",
+                      *t, *t);
+    h_pg_exec(pg, "analytics", sg_buf_str(&sql));
+    sg_buf_free(&sql);
+}
+
 static h_pg store_pg;
 static int store_dbs;
 
@@ -114,4 +139,26 @@ char *h_store_url(const char *dir, const char *name)
     snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\" OWNER sgstore", db);
     h_pg_exec(&store_pg, "postgres", sql);
     return sg_xasprintf("postgres://sgstore:store-Pw-1@127.0.0.1:%d/%s", store_pg.port, db);
+}
+
+void h_store_fresh(h_store *s, const char *tag, const sg_embed_file *migrations)
+{
+    s->dir = h_tmpdir(tag);
+    char *url = h_store_url(s->dir, tag);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrations = migrations;
+    int rc = sg_store_open(&o, &s->st);
+    free(url);
+    if (rc != SG_OK)
+        fail_msg("cannot open a fresh store: %s", sg_err_msg());
+}
+
+void h_store_done(h_store *s)
+{
+    sg_store_close(s->st);
+    h_rmdir(s->dir);
+    free(s->dir);
+    s->st = NULL;
+    s->dir = NULL;
 }

@@ -3,6 +3,8 @@
 #ifndef SG_TEST_PG_SERVER_H
 #define SG_TEST_PG_SERVER_H
 
+#include "store/store.h"
+
 #include <stdbool.h>
 
 typedef struct h_pg {
@@ -24,6 +26,13 @@ char *h_pg_value(const h_pg *pg, const char *db, const char *sql, int nparams,
 bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *table,
               const char *privilege);
 
+/* The governed database the connector tests grant on: database analytics with schema sales,
+ * the tables (SQL identifiers, quoted where they need it) owned by the login role
+ * snowgate_grantor (password), and NOLOGIN roles that may use the schema (NULL-terminated; the
+ * list may be NULL). A database and grantor of the same names from an earlier test go first. */
+void h_pg_analytics(const h_pg *pg, const char *password, const char *const *tables,
+                    const char *const *roles);
+
 /* Whether the store suites run against PostgreSQL (SG_TEST_STORE=postgres, see
  * tests/CMakeLists.txt) rather than SQLite. */
 bool h_store_is_postgres(void);
@@ -32,6 +41,15 @@ bool h_store_is_postgres(void);
  * starts on first use and stops at exit. The URL logs in over TCP with a password, as a
  * deployment's would. */
 char *h_store_url(const char *dir, const char *name);
+/* A fresh store with migrations applied, on the backend under test (h_store_url), in a new
+ * temporary directory: for the unit tests' fixtures. h_store_done closes and removes it. */
+typedef struct h_store {
+    char *dir;
+    sg_store *st;
+} h_store;
+void h_store_fresh(h_store *s, const char *tag, const sg_embed_file *migrations);
+void h_store_done(h_store *s);
+
 /* The PostgreSQL server behind h_store_url (NULL before its first use). */
 const h_pg *h_store_pg(void);
 

@@ -149,16 +149,8 @@ static int start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    h_pg_exec(&pg, "postgres", "CREATE DATABASE analytics");
-    h_pg_exec(&pg, "postgres",
-              "CREATE ROLE snowgate_grantor LOGIN PASSWORD '" DB_PASSWORD "'; "
-              "CREATE ROLE bob_role NOLOGIN");
-    h_pg_exec(&pg, "analytics",
-              "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int); "
-              "CREATE TABLE sales.refunds (id int); "
-              "GRANT USAGE ON SCHEMA sales TO snowgate_grantor, bob_role; "
-              "ALTER TABLE sales.orders OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.refunds OWNER TO snowgate_grantor");
+    static const char *const tables[] = {"orders", "refunds", NULL}, *roles[] = {"bob_role", NULL};
+    h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
     g_start("browser", NULL);
     return 0;
 }

@@ -28,23 +28,11 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    h_pg_exec(&pg, "postgres", "CREATE DATABASE analytics");
-    h_pg_exec(&pg, "postgres",
-              "CREATE ROLE snowgate_grantor LOGIN PASSWORD '" DB_PASSWORD "'; "
-              "CREATE ROLE bob_role NOLOGIN; CREATE ROLE carol_role NOLOGIN");
-    h_pg_exec(&pg, "analytics",
-              "CREATE SCHEMA sales; "
-              "CREATE TABLE sales.orders (id int); CREATE TABLE sales.refunds (id int); "
-              "CREATE TABLE sales.returns (id int); CREATE TABLE sales.ledger (id int); "
-              "CREATE TABLE sales.batch (id int); "
-              "CREATE TABLE sales.\"ord\"\"ers;^\xc3\xbc\" (id int); "
-              "GRANT USAGE ON SCHEMA sales TO snowgate_grantor, bob_role, carol_role; "
-              "ALTER TABLE sales.orders OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.refunds OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.returns OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.ledger OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.batch OWNER TO snowgate_grantor; "
-              "ALTER TABLE sales.\"ord\"\"ers;^\xc3\xbc\" OWNER TO snowgate_grantor");
+    static const char *const tables[] = {"orders", "refunds", "returns",
+                                         "ledger", "batch",   "\"ord\"\"ers;^\xc3\xbc\"",
+                                         NULL},
+                             *roles[] = {"bob_role", "carol_role", NULL};
+    h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
     return 0;
 }
 

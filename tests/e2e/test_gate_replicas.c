@@ -107,14 +107,8 @@ static int start(void **state)
     g_add_user("sam", "steward", NULL, sam_h);
     g_connected();
     /* The store's server holds the governed database too; each test starts it afresh. */
-    h_pg_exec(pg(), "postgres", "DROP DATABASE IF EXISTS analytics WITH (FORCE)");
-    h_pg_exec(pg(), "postgres", "DROP ROLE IF EXISTS snowgate_grantor");
-    h_pg_exec(pg(), "postgres", "CREATE DATABASE analytics");
-    h_pg_exec(pg(), "postgres", "CREATE ROLE snowgate_grantor LOGIN PASSWORD '" DB_PASSWORD "'");
-    h_pg_exec(pg(), "analytics",
-              "CREATE SCHEMA sales; CREATE TABLE sales.batch (id int); "
-              "ALTER TABLE sales.batch OWNER TO snowgate_grantor; "
-              "GRANT USAGE ON SCHEMA sales TO snowgate_grantor");
+    static const char *const tables[] = {"batch", NULL};
+    h_pg_analytics(pg(), DB_PASSWORD, tables, NULL);
     g_add_warehouse(pg()->port, DB_PASSWORD);
     sg_json *j = NULL;
     assert_int_equal(g_call("POST", "/api/v1/assets",
@@ -123,14 +117,7 @@ static int start(void **state)
                             &j),
                      201);
     sg_json_decref(j);
-    sg_http_response r;
-    const char *h[] = {G.admin_h, NULL};
-    assert_int_equal(
-        h_call("GET", G.gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
-        200);
-    webhook_secret = g_update_set_property(r.body.data, "x_snowgate.webhook_secret");
-    sg_http_response_free(&r);
-    assert_non_null(webhook_secret);
+    webhook_secret = g_webhook_secret();
     sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
                               "{\"rules\":[{\"path\":\"/webhooks/\",\"kind\":\"drop\","
                               "\"outbound\":true}]}",

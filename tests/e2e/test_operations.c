@@ -35,14 +35,8 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    h_pg_exec(&pg, "postgres", "CREATE DATABASE analytics");
-    h_pg_exec(&pg, "postgres",
-              "CREATE ROLE snowgate_grantor LOGIN PASSWORD '" DB_PASSWORD "'; "
-              "CREATE ROLE bob_role NOLOGIN");
-    h_pg_exec(&pg, "analytics",
-              "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int); "
-              "GRANT USAGE ON SCHEMA sales TO snowgate_grantor, bob_role; "
-              "ALTER TABLE sales.orders OWNER TO snowgate_grantor");
+    static const char *const tables[] = {"orders", NULL}, *roles[] = {"bob_role", NULL};
+    h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
     static char extra[256];
     snprintf(metrics_url, sizeof(metrics_url), "http://127.0.0.1:%d", h_free_port());
     snprintf(extra, sizeof(extra), "[metrics]\ntoken = " METRICS_TOKEN "\nlisten = %s\n",
@@ -67,13 +61,15 @@ static int group_start(void **state)
     g_sn_admin_decides(sys_id, "approved", "ok", admin_id);
     sg_json_decref(g_wait_state(req_id, "fulfilled"));
     sg_json_decref(g_wait_state(req_id, "expired"));
-    sg_http_response r;
-    const char *h[] = {G.admin_h, NULL};
-    assert_int_equal(
-        h_call("GET", G.gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
-        200);
-    webhook_secret = g_update_set_property(r.body.data, "x_snowgate.webhook_secret");
-    sg_http_response_free(&r);
+    /* And a grant still in force, ending within the day. */
+    char id2[33], sys2[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.orders\",\"privilege\":\"read\","
+                       "\"justification\":\"ops run, again\",\"for\":\"bob\",\"duration\":"
+                       "\"PT12H\"}",
+                       id2, sys2);
+    g_sn_admin_decides(sys2, "approved", "ok", admin_id);
+    sg_json_decref(g_wait_state(id2, "fulfilled"));
+    webhook_secret = g_webhook_secret();
     return 0;
 }
 
@@ -163,8 +159,10 @@ static void test_metrics(void **state)
                 1);
     assert_true(sample(text, "snowgate_jobs{kind=\"request.fulfil\",state=\"dead\"}") == 0);
     assert_true(sample(text, "snowgate_requests{state=\"expired\"}") == 1);
-    assert_true(sample(text, "snowgate_requests_linked") == 1);
-    assert_true(sample(text, "snowgate_grants_active") == 0);
+    assert_true(sample(text, "snowgate_requests{state=\"fulfilled\"}") == 1);
+    assert_true(sample(text, "snowgate_requests_linked") == 2);
+    assert_true(sample(text, "snowgate_grants_active") == 1);
+    assert_true(sample(text, "snowgate_grants_expiring_24h") == 1);
     assert_true(sample(text, "snowgate_servicenow_status{status=\"connected\"}") == 1);
     assert_true(sample(text, "snowgate_servicenow_last_test_ok") == 1);
     assert_true(sample(text, "snowgate_servicenow_token_expiry_timestamp_seconds") >

@@ -33,7 +33,7 @@ const spec = YAML.parse(readFileSync(specPath, 'utf8'));
 
 // 2. The route table (src/gate/api/routes.c) and the document name the same operations: each
 // route's handler api_X is the operationId X of that method and path.
-const table = readFileSync(join(dirname(specPath), '..', 'src', 'gate', 'api', 'routes.c'), 'utf8')
+const table = readFileSync(join(here, '..', '..', 'src', 'gate', 'api', 'routes.c'), 'utf8')
   .split('sg_gate_metrics_routes')[0];
 const coded = [...table.matchAll(/\{"(\w+)", "([^"]+)", api_(\w+)\}/g)]
   .filter(([, , p]) => p !== '/' && !p.startsWith('/ui/'));
@@ -94,8 +94,12 @@ const ours = (p) => ['/api/v1/', '/webhooks/'].some((x) => p.startsWith(x)) ||
 // "no such endpoint": a server that does not serve the path at all (metrics.listen serves
 // /metrics alone), not an answer of the route.
 const unserved = (r) => r.status === 404 && r.body?.error?.message === 'no such endpoint';
-const problems = new Map();
-const problem = (key, text) => problems.set(key, (problems.get(key) ?? 0) + 1) && (problems.get(key) > 1 || console.error(text));
+// Each kind of problem is reported once, however many answers show it.
+const problems = new Set();
+const problem = (key, text) => {
+  if (!problems.has(key)) console.error(text);
+  problems.add(key);
+};
 let checked = 0;
 const compiled = new Map();
 for (const r of records) {

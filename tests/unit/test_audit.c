@@ -12,21 +12,12 @@
 
 extern const sg_embed_file sg_gate_migrations[];
 
-typedef struct fx {
-    char *dir;
-    sg_store *st;
-} fx;
+typedef h_store fx;
 
 static int setup(void **state)
 {
     fx *f = sg_xcalloc(1, sizeof(*f));
-    f->dir = h_tmpdir("audit");
-    char *url = h_store_url(f->dir, "a");
-    sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
-    o.migrations = sg_gate_migrations;
-    assert_int_equal(sg_store_open(&o, &f->st), SG_OK);
-    free(url);
+    h_store_fresh(f, "audit", sg_gate_migrations);
     for (int i = 0; i < 5; i++) {
         char subject[32];
         snprintf(subject, sizeof(subject), "request-%d", i);
@@ -41,9 +32,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    sg_store_close(f->st);
-    h_rmdir(f->dir);
-    free(f->dir);
+    h_store_done(f);
     free(f);
     return 0;
 }

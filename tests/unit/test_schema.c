@@ -14,21 +14,12 @@
 
 extern const sg_embed_file sg_gate_migrations[];
 
-typedef struct fixture {
-    char *dir;
-    sg_store *st;
-} fixture;
+typedef h_store fixture;
 
 static int setup(void **state)
 {
     fixture *f = sg_xcalloc(1, sizeof(*f));
-    f->dir = h_tmpdir("schema");
-    char *url = h_store_url(f->dir, "schema");
-    sg_store_opts o = SG_STORE_OPTS_INIT;
-    o.url = url;
-    o.migrations = sg_gate_migrations;
-    assert_int_equal(sg_store_open(&o, &f->st), SG_OK);
-    free(url);
+    h_store_fresh(f, "schema", sg_gate_migrations);
     *state = f;
     return 0;
 }
@@ -36,9 +27,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    sg_store_close(f->st);
-    h_rmdir(f->dir);
-    free(f->dir);
+    h_store_done(f);
     free(f);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "core/str.h"
+#include "gate/governance/requests.h"
 #include "gate/servicenow/integration.h"
 #include "gate/worker.h"
 
@@ -46,6 +47,19 @@ typedef struct scrape {
     int64_t now;
 } scrape;
 
+/* One gauge family over job kind x state. */
+static void family(sg_buf *out, const char *name, const char *help, const char *const *kinds,
+                   size_t nk, const char *const states[3], int64_t v[][3])
+{
+    for (size_t k = 0; k < nk && k < 16; k++)
+        for (size_t st = 0; st < 3; st++) {
+            char labels[160];
+            sg_metrics_labels(labels, sizeof(labels), "kind", kinds[k], "state", states[st],
+                              (const char *)NULL);
+            sg_metrics_gauge(out, name, k == 0 && st == 0 ? help : NULL, labels, (double)v[k][st]);
+        }
+}
+
 static int jobs_gauges(sg_conn *c, scrape *s)
 {
     /* Every known kind in every state, zero when there is none, so alerts see a series. */
@@ -75,81 +89,56 @@ static int jobs_gauges(sg_conn *c, scrape *s)
     sg_rows_free(r);
     if (step < 0)
         return step;
-    for (int pass = 0; pass < 2; pass++) {
-        bool first = true;
-        for (size_t k = 0; k < nk && k < 16; k++)
-            for (size_t st = 0; st < 3; st++) {
-                char labels[160];
-                sg_metrics_labels(labels, sizeof(labels), "kind", kinds[k], "state", states[st],
-                                  (const char *)NULL);
-                int64_t age = count[k][st] ? s->now - oldest[k][st] : 0;
-                if (pass == 0)
-                    sg_metrics_gauge(s->out, "snowgate_jobs",
-                                     first ? "background jobs in the store (all replicas), by "
-                                             "kind and state"
-                                           : NULL,
-                                     labels, (double)count[k][st]);
-                else
-                    sg_metrics_gauge(s->out, "snowgate_jobs_oldest_age_seconds",
-                                     first ? "seconds since the oldest job of the kind and state "
-                                             "became due (0: none)"
-                                           : NULL,
-                                     labels, (double)(age > 0 ? age : 0));
-                first = false;
-            }
-    }
+    for (size_t k = 0; k < nk && k < 16; k++)
+        for (size_t st = 0; st < 3; st++)
+            oldest[k][st] = count[k][st] && s->now > oldest[k][st] ? s->now - oldest[k][st] : 0;
+    family(s->out, "snowgate_jobs",
+           "background jobs in the store (all replicas), by kind and state", kinds, nk, states,
+           count);
+    family(s->out, "snowgate_jobs_oldest_age_seconds",
+           "seconds since the oldest job of the kind and state became due (0: none)", kinds, nk,
+           states, oldest);
     return SG_OK;
 }
 
 static int request_gauges(sg_conn *c, scrape *s)
 {
-    static const char *const states[] = {"pending", "approved", "fulfilled", "expired",
-                                         "revoked", "rejected", "cancelled", "failed"};
-    int64_t n[8] = {0}, linked = 0;
-    sg_rows *r = NULL;
-    int rc = sg_conn_query(c, "SELECT state, linked, n FROM request_counts", NULL, 0, &r);
+    sg_request_counts n;
+    int rc = sg_request_count(c, &n);
     if (rc != SG_OK)
         return rc;
-    int step;
-    while ((step = sg_rows_next(r)) == 1) {
-        for (size_t i = 0; i < 8; i++)
-            if (strcmp(sg_rows_text(r, 0), states[i]) == 0)
-                n[i] += sg_rows_int(r, 2);
-        if (sg_rows_int(r, 1))
-            linked += sg_rows_int(r, 2);
-    }
-    sg_rows_free(r);
-    if (step < 0)
-        return step;
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < SG_REQUEST_NSTATES; i++) {
         char labels[64];
-        sg_metrics_labels(labels, sizeof(labels), "state", states[i], (const char *)NULL);
+        sg_metrics_labels(labels, sizeof(labels), "state", sg_request_states[i],
+                          (const char *)NULL);
         sg_metrics_gauge(s->out, "snowgate_requests",
                          i == 0 ? "access requests in the store, by state" : NULL, labels,
-                         (double)n[i]);
+                         (double)n.by_state[i]);
     }
     sg_metrics_gauge(s->out, "snowgate_requests_linked", "access requests with a ServiceNow record",
-                     NULL, (double)linked);
+                     NULL, (double)n.linked);
+    /* Grants in force, and those of them ending within a day, in one pass. */
     char soon[32];
     sg_iso_from_unix(s->now + 86400, soon);
-    int64_t active = 0, expiring = 0;
-    rc = sg_conn_query_int(c,
-                           "SELECT COUNT(*) FROM requests WHERE state = 'fulfilled' AND action = "
-                           "'grant'",
-                           NULL, 0, &active);
     sg_val p[] = {SG_VTEXT(soon)};
-    if (rc == SG_OK)
-        rc = sg_conn_query_int(c,
-                               "SELECT COUNT(*) FROM requests WHERE state = 'fulfilled' AND "
-                               "action = 'grant' AND expires_at IS NOT NULL AND expires_at <= ?1",
-                               p, 1, &expiring);
+    sg_rows *r = NULL;
+    rc = sg_conn_query(c,
+                       "SELECT COUNT(*), COALESCE(SUM(CASE WHEN expires_at <= ?1 THEN 1 ELSE 0 "
+                       "END), 0) FROM requests WHERE state = 'fulfilled' AND action = 'grant'",
+                       p, 1, &r);
     if (rc != SG_OK)
         return rc;
-    sg_metrics_gauge(s->out, "snowgate_grants_active", "grants in force (fulfilled grant requests)",
-                     NULL, (double)active);
-    sg_metrics_gauge(s->out, "snowgate_grants_expiring_24h",
-                     "grants in force that expire within 24 hours", NULL, (double)expiring);
-    return SG_OK;
+    int step = sg_rows_next(r);
+    if (step == 1) {
+        sg_metrics_gauge(s->out, "snowgate_grants_active",
+                         "grants in force (fulfilled grant requests)", NULL,
+                         (double)sg_rows_int(r, 0));
+        sg_metrics_gauge(s->out, "snowgate_grants_expiring_24h",
+                         "grants in force that expire within 24 hours", NULL,
+                         (double)sg_rows_int(r, 1));
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
 }
 
 static int store_gauges(sg_conn *c, void *ctx)

@@ -22,8 +22,8 @@ static const struct {
     {"approved", "failed"},  {"fulfilled", "expired"},  {"fulfilled", "revoked"},
 };
 
-static const char *const states[] = {"pending", "approved", "fulfilled", "expired",
-                                     "revoked", "rejected", "cancelled", "failed"};
+const char *const sg_request_states[SG_REQUEST_NSTATES] = {
+    "pending", "approved", "fulfilled", "expired", "revoked", "rejected", "cancelled", "failed"};
 
 bool sg_request_can_move(const char *from, const char *to)
 {
@@ -35,8 +35,8 @@ bool sg_request_can_move(const char *from, const char *to)
 
 bool sg_request_state_valid(const char *s)
 {
-    for (size_t i = 0; s && i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(states[i], s) == 0)
+    for (size_t i = 0; s && i < SG_REQUEST_NSTATES; i++)
+        if (strcmp(sg_request_states[i], s) == 0)
             return true;
     return false;
 }
@@ -639,14 +639,9 @@ int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json
     return list(app, caller, "fulfilled", false, LIST_GRANTS, page, out);
 }
 
-typedef struct summary_ctx {
-    sg_json *by_state;
-    int64_t total, linked;
-} summary_ctx;
-
-static int summary_tx(sg_conn *c, void *ctx)
+int sg_request_count(sg_conn *c, sg_request_counts *out)
 {
-    summary_ctx *x = ctx;
+    memset(out, 0, sizeof(*out));
     sg_rows *r = NULL;
     int rc =
         sg_conn_query(c, "SELECT state, linked, n FROM request_counts WHERE n > 0", NULL, 0, &r);
@@ -654,15 +649,21 @@ static int summary_tx(sg_conn *c, void *ctx)
         return rc;
     int step;
     while ((step = sg_rows_next(r)) == 1) {
-        int64_t n = sg_rows_int(r, 2), have = 0;
-        sg_json_get_int(x->by_state, sg_rows_text(r, 0), &have);
-        sg_json_set_int(x->by_state, sg_rows_text(r, 0), have + n);
-        x->total += n;
+        int64_t n = sg_rows_int(r, 2);
+        for (size_t i = 0; i < SG_REQUEST_NSTATES; i++)
+            if (strcmp(sg_rows_text(r, 0), sg_request_states[i]) == 0)
+                out->by_state[i] += n;
+        out->total += n;
         if (sg_rows_int(r, 1))
-            x->linked += n;
+            out->linked += n;
     }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
+}
+
+static int summary_tx(sg_conn *c, void *ctx)
+{
+    return sg_request_count(c, ctx);
 }
 
 int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out)
@@ -670,18 +671,17 @@ int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out)
     *out = NULL;
     if (caller->role == SG_ROLE_MEMBER)
         return sg_err_set(SG_EFORBIDDEN, "the request counts are for stewards and admins");
-    summary_ctx x = {sg_json_object(), 0, 0};
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        sg_json_set_int(x.by_state, states[i], 0);
-    int rc = sg_store_read(app->store, summary_tx, &x);
-    if (rc != SG_OK) {
-        sg_json_decref(x.by_state);
+    sg_request_counts n;
+    int rc = sg_store_read(app->store, summary_tx, &n);
+    if (rc != SG_OK)
         return rc;
-    }
+    sg_json *by_state = sg_json_object();
+    for (size_t i = 0; i < SG_REQUEST_NSTATES; i++)
+        sg_json_set_int(by_state, sg_request_states[i], n.by_state[i]);
     sg_json *o = sg_json_object();
-    sg_json_set_int(o, "total", x.total);
-    sg_json_set_int(o, "linked_to_servicenow", x.linked);
-    sg_json_set(o, "by_state", x.by_state);
+    sg_json_set_int(o, "total", n.total);
+    sg_json_set_int(o, "linked_to_servicenow", n.linked);
+    sg_json_set(o, "by_state", by_state);
     *out = o;
     return SG_OK;
 }

@@ -50,8 +50,20 @@ int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool 
 int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
 /* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
 int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
-/* {"total", "linked_to_servicenow", "by_state": {state: n}} for stewards and admins; read from
- * counters the store keeps, so it costs the same for ten requests or ten million. */
+/* Every request state, in the order of the state machine. */
+#define SG_REQUEST_NSTATES 8
+extern const char *const sg_request_states[SG_REQUEST_NSTATES];
+
+/* How many requests are in each state (indexed as sg_request_states), and how many are linked
+ * to ServiceNow; read from counters the store keeps, inside the caller's transaction. */
+typedef struct sg_request_counts {
+    int64_t by_state[SG_REQUEST_NSTATES];
+    int64_t total, linked;
+} sg_request_counts;
+int sg_request_count(sg_conn *c, sg_request_counts *out);
+
+/* {"total", "linked_to_servicenow", "by_state": {state: n}} for stewards and admins (from
+ * sg_request_count), so it costs the same for ten requests or ten million. */
 int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out);
 /* Approves (approve true) or rejects a pending request as caller. Self-decisions are
  * SG_EFORBIDDEN; a decision on a request that is no longer pending is SG_ECONFLICT, and a
