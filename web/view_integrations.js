@@ -7,6 +7,7 @@ const STATUS_TEXT = {
   not_configured: 'Not connected',
   awaiting_connection: 'Setup in progress',
   connected: 'CONNECTED',
+  degraded: 'CONNECTED, events not arriving',
   needs_reconnect: 'Needs reconnecting',
   error: 'Error',
 };
@@ -267,14 +268,23 @@ export async function integrationsView(main) {
   async function load() {
     let integ;
     try { integ = await api('GET', BASE); } catch (e) { show(main, failure(e, load)); return; }
-    const connected = integ.status === 'connected' || integ.status === 'error' || integ.status === 'needs_reconnect';
-    const connectBtn = h('button', { class: 'primary', onclick: () => wizard(integ, load) }, integ.status === 'not_configured' ? 'Connect' : integ.status === 'connected' ? 'Reconnect' : 'Continue setup');
+    const connected = ['connected', 'degraded', 'error', 'needs_reconnect'].includes(integ.status);
+    const connectBtn = h('button', { class: 'primary', onclick: () => wizard(integ, load) }, integ.status === 'not_configured' ? 'Connect' : integ.status === 'connected' || integ.status === 'degraded' ? 'Reconnect' : 'Continue setup');
+    const seconds = (n) => (n >= 3600 ? `${Math.round(n / 3600)} h` : n >= 60 ? `${Math.round(n / 60)} min` : `${n} s`);
+    // What the status means for requests, beside the reason the last test gave.
+    const impact = {
+      degraded: `ServiceNow’s events do not reach snowgate. Requests are still mirrored; decisions made in ServiceNow arrive through the reconciler, every ${seconds(integ.reconcile_interval || 60)}, instead of at once. Fix the webhook path, then Run test.`,
+      error: 'The last test failed. snowgate keeps calling ServiceNow, and each job retries until it succeeds.',
+      needs_reconnect: 'ServiceNow refused snowgate’s tokens: nothing is mirrored until you connect again.',
+    }[integ.status];
     const tile = h('article', { class: 'tile expanded', 'aria-labelledby': 'sn-title' },
       h('div', { class: 'tile-head' },
         h('div', { class: 'tile-logo', 'aria-hidden': 'true' }, 'now'),
         h('div', {}, h('h2', { id: 'sn-title' }, 'ServiceNow'), h('p', { class: 'muted' }, 'Mirror requests to ServiceNow and take decisions from it.')),
         statusPill(integ.status), connectBtn),
-      integ.status_reason ? h('div', { class: 'alert warn' }, integ.status_reason) : null);
+      integ.status_reason || impact ? h('div', { class: 'alert warn', role: 'status' },
+        impact ? h('p', {}, h('strong', {}, impact)) : null,
+        integ.status_reason ? h('p', {}, integ.status_reason) : null) : null);
     if (connected) {
       const pane = h('div', { class: 'tabpane', role: 'tabpanel' });
       const tabs = ['Overview', 'Configurations'];

@@ -62,11 +62,11 @@ row(doctor *d, const char *status, const char *check, const char *fix, const cha
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     printf("  %-5s %-24s %s\n", status, check, detail);
-    if (strcmp(status, "FAIL") == 0) {
+    bool failed = strcmp(status, "FAIL") == 0;
+    if (failed)
         d->failed++;
-        if (fix)
-            printf("  %-5s %-24s fix: %s\n", "", "", fix);
-    }
+    if ((failed || strcmp(status, "WARN") == 0) && fix)
+        printf("  %-5s %-24s fix: %s\n", "", "", fix);
 }
 
 static bool check_data_dir(doctor *d, const char *dir)
@@ -204,12 +204,24 @@ static bool check_servicenow(doctor *d, sg_app *app)
         sg_http_response_free(&r);
     }
     int64_t now = (int64_t)time(NULL);
-    if (strcmp(in.status, "connected") != 0) {
+    if (!sg_integration_callable(&in)) {
         row(d, "FAIL", "ServiceNow token", "run Connect and test (Integrations, step 5)",
             "the integration is %s%s%s", in.status, in.status_reason[0] ? ": " : "",
             in.status_reason);
         return true;
     }
+    if (strcmp(in.status, "degraded") == 0)
+        row(d, "WARN", "ServiceNow events",
+            "check that the snowgate Business Rule is active, that x_snowgate.webhook_url is "
+            "this snowgate's public URL, and that ServiceNow can reach it; then Run test",
+            "the last Run test's webhook did not arrive (%s); decisions arrive through the "
+            "reconciler meanwhile",
+            in.status_reason);
+    else if (strcmp(in.status, "error") == 0)
+        row(d, "FAIL", "ServiceNow test",
+            "see Integrations > ServiceNow, fix the failed check, "
+            "then Run test",
+            "the last Run test failed: %s", in.status_reason);
     char base[256], *token = NULL;
     if (sg_servicenow_session(app, base, &token) != SG_OK) {
         row(d, "FAIL", "ServiceNow token",

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#define METRICS_TOKEN "metrics-Connect-4b1d9e0f"
+
 static const char *fix_of(sg_json *result, const char *name)
 {
     sg_json *checks = sg_json_get(result, "checks");
@@ -292,6 +294,70 @@ static void test_reconciler_finds_decision(void **state)
     /* The approver's comment, from the approval's journal. */
     assert_string_equal(sg_json_get_str(j, "decision_comment"), "no business need");
     sg_json_decref(j);
+}
+
+/* The webhook path dies after setup (a firewall, a proxy change: snowsim drops every outbound
+ * event). Run test says so as degraded, in the API and in /metrics; ServiceNow is still
+ * called: a new request is mirrored, and a decision made in ServiceNow arrives through the
+ * reconciler. Once the path works again, Run test heals the status. */
+static void test_webhook_path_dead(void **state)
+{
+    (void)state;
+    g_connected_with_asset("hr.salaries");
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/webhooks/\",\"kind\":\"drop\","
+                              "\"outbound\":true}]}",
+                              200));
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
+    sg_json_decref(j);
+    assert_string_equal(status_of(), "degraded");
+    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_non_null(strstr(sg_json_get_str(j, "status_reason"), "webhook_roundtrip"));
+    int64_t every = 0;
+    assert_true(sg_json_get_int(j, "reconcile_interval", &every));
+    assert_int_equal(every, 1);
+    sg_json_decref(j);
+    char auth[96];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", METRICS_TOKEN);
+    const char *hdrs[] = {auth, NULL};
+    sg_http_response r = {0};
+    assert_int_equal(h_call("GET", G.gate.url, "/metrics", hdrs, NULL, NULL, &r), 200);
+    assert_non_null(
+        strstr(sg_buf_str(&r.body), "snowgate_servicenow_status{status=\"degraded\"} 1"));
+    assert_non_null(
+        strstr(sg_buf_str(&r.body), "snowgate_servicenow_status{status=\"connected\"} 0"));
+    sg_http_response_free(&r);
+
+    /* Still mirrored, and the ServiceNow decision still applied. */
+    char id[33], sys_id[33], path[128];
+    g_request_mirrored("{\"asset\":\"hr.salaries\",\"privilege\":\"read\","
+                       "\"justification\":\"quarterly close\"}",
+                       id, sys_id);
+    char admin_id[33];
+    g_sn_admin_decides(sys_id, "rejected", "not this quarter", admin_id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    j = g_wait_decided(path);
+    assert_string_equal(sg_json_get_str(j, "state"), "rejected");
+    assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
+    sg_json_decref(j);
+    /* No event arrived: the reconciler carried it. */
+    assert_string_equal(status_of(), "degraded");
+
+    /* The path works again: Run test passes, and the status heals (a scheduled test that
+     * began while events were still dropped may finish after it, so wait for the next). */
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+    bool healed = false;
+    for (int i = 0; i < 600 && !healed; i++) {
+        healed = strcmp(status_of(), "connected") == 0;
+        if (!healed) {
+            struct timespec t = {0, 100 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+    }
+    assert_true(healed);
 }
 
 /* kill -9 while the sc_req_item is being created (ServiceNow is slow to answer, so the record
@@ -856,7 +922,9 @@ static void test_provision(void **state)
 static int start(void **state)
 {
     (void)state;
+    g_extra_ini = "[metrics]\ntoken = " METRICS_TOKEN "\n";
     g_start("gateconnect", NULL);
+    g_extra_ini = NULL;
     return 0;
 }
 
@@ -875,6 +943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
+        cmocka_unit_test_setup_teardown(test_webhook_path_dead, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),

@@ -163,14 +163,13 @@ static void integration_gauges(sg_app *app, scrape *s)
     sg_integration in;
     if (sg_integration_get(app, &in) != SG_OK)
         return;
-    static const char *const statuses[] = {"not_configured", "awaiting_connection", "connected",
-                                           "needs_reconnect", "error"};
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+    for (size_t i = 0; sg_integration_statuses[i]; i++) {
+        const char *st = sg_integration_statuses[i];
         char labels[64];
-        sg_metrics_labels(labels, sizeof(labels), "status", statuses[i], (const char *)NULL);
+        sg_metrics_labels(labels, sizeof(labels), "status", st, (const char *)NULL);
         sg_metrics_gauge(s->out, "snowgate_servicenow_status",
                          i == 0 ? "1 for the ServiceNow integration's current status" : NULL,
-                         labels, strcmp(in.status, statuses[i]) == 0 ? 1 : 0);
+                         labels, strcmp(in.status, st) == 0 ? 1 : 0);
     }
     if (in.refresh_expires > 0)
         sg_metrics_gauge(s->out, "snowgate_servicenow_token_expiry_timestamp_seconds",

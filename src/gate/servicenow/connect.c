@@ -20,6 +20,9 @@
 typedef struct checks {
     sg_json *list;
     bool ok;
+    /* The only check that failed is the webhook round trip itself: ServiceNow answers and
+     * takes snowgate's writes, but its events do not reach snowgate. */
+    bool webhook_only;
     char reason[512];
     sg_app *live; /* when set, each result is published as it comes (Connect and test) */
 } checks;
@@ -200,11 +203,17 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
     rc = sn_call(app, base, token, "PATCH", path, body, &st, &j);
     sg_json_decref(body);
     sg_json_decref(j);
-    bool arrived = rc == SG_OK && st == 200 && wait_webhook(app, sample);
-    snprintf(msg, sizeof(msg),
-             arrived ? "a signed webhook for the sample request arrived"
-                     : "no webhook for the sample request arrived within %lld s",
-             (long long)app->cfg.webhook_timeout);
+    bool changed = rc == SG_OK && st == 200;
+    bool arrived = changed && wait_webhook(app, sample);
+    if (!changed)
+        snprintf(msg, sizeof(msg), "could not update the sample request (HTTP %ld)", st);
+    else if (arrived)
+        snprintf(msg, sizeof(msg), "a signed webhook for the sample request arrived");
+    else
+        snprintf(msg, sizeof(msg), "no webhook for the sample request arrived within %lld s",
+                 (long long)app->cfg.webhook_timeout);
+    if (changed && !arrived && c->ok)
+        c->webhook_only = true;
     check(c, "webhook_roundtrip", arrived, msg,
           "Check that the snowgate Business Rule is active, that x_snowgate.webhook_url is this "
           "snowgate's public URL, and that ServiceNow can reach it");
@@ -229,7 +238,9 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
 }
 
 /* Stores the outcome. The status becomes connected when every check passed; otherwise
- * force_status when given, else error for a connection that was working, else unchanged. */
+ * force_status when given; else, for a connection that was working, degraded when only the
+ * webhook round trip failed and error for anything else; else (a setup not finished yet)
+ * unchanged. */
 static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *sn_user,
                        const char *sn_user_id, const char *force_status)
 {
@@ -241,10 +252,11 @@ static sg_json *finish(sg_app *app, checks *c, const char *refresh, const char *
     sg_json_set(last, "checks", sg_json_incref(c->list));
     sg_integration in;
     sg_integration_get(app, &in);
-    const char *status = c->ok                                 ? "connected"
-                         : force_status                        ? force_status
-                         : strcmp(in.status, "connected") == 0 ? "error"
-                                                               : in.status;
+    const char *status = c->ok                           ? "connected"
+                         : force_status                  ? force_status
+                         : !sg_integration_callable(&in) ? in.status
+                         : c->webhook_only               ? "degraded"
+                                                         : "error";
     /* Stored with the status it led to, as GET /api/v1/integrations/servicenow shows it. */
     sg_json_set_str(last, "status", status);
     char *text = sg_json_dump(last);
@@ -260,6 +272,7 @@ static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks
 {
     c->list = sg_json_array();
     c->ok = true;
+    c->webhook_only = false;
     c->reason[0] = '\0';
     c->live = live ? app : NULL;
     int rc = sg_integration_get(app, in);
@@ -414,7 +427,13 @@ int sg_servicenow_session(sg_app *app, char base[256], char **access)
     int rc = sg_integration_get(app, &in);
     if (rc != SG_OK)
         return rc;
-    if (!in.configured || strcmp(in.status, "connected") != 0)
+    /* Only a setup never finished and refused tokens stop the calls. A failed Run test
+     * (degraded, error) does not: each call then succeeds or fails on its own error. */
+    if (strcmp(in.status, "needs_reconnect") == 0)
+        return sg_err_set(SG_ECONFLICT,
+                          "ServiceNow refused snowgate's tokens (status needs_reconnect): run "
+                          "Connect and test again with the snowgate.service password");
+    if (!sg_integration_callable(&in))
         return sg_err_set(SG_ECONFLICT,
                           "ServiceNow is not connected (status %s): run Connect and "
                           "test first",

@@ -101,6 +101,17 @@ int sg_integration_set_progress(sg_app *app, const char *json)
     return sg_store_tx(app->store, progress_tx, (void *)json);
 }
 
+const char *const sg_integration_statuses[] = {
+    "not_configured", "awaiting_connection", "connected", "degraded",
+    "error",          "needs_reconnect",     NULL};
+
+bool sg_integration_callable(const sg_integration *in)
+{
+    return in->configured &&
+           (strcmp(in->status, "connected") == 0 || strcmp(in->status, "degraded") == 0 ||
+            strcmp(in->status, "error") == 0);
+}
+
 int sg_integration_get(sg_app *app, sg_integration *out)
 {
     memset(out, 0, sizeof(*out));
@@ -252,6 +263,7 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
     sg_json_set_str(j, "webhook_url", url);
     sg_json_set(j, "service_user", in->sn_user[0] ? sg_json_string(in->sn_user) : sg_json_null());
     sg_json_set_int(j, "test_interval", app->cfg.test_interval);
+    sg_json_set_int(j, "reconcile_interval", app->cfg.reconcile_interval);
     sg_json_set(j, "linked_issues",
                 in->linked_count >= 0 ? sg_json_integer(in->linked_count) : sg_json_null());
     sg_json_set(j, "grant_type",

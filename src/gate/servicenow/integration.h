@@ -13,7 +13,14 @@ typedef struct sg_integration {
     bool configured;
     char instance_url[256];
     char client_id[256];
-    char status[32]; /* not_configured, awaiting_connection, connected, needs_reconnect, error */
+    /* not_configured, awaiting_connection: no working credentials yet.
+     * connected: the last test passed.
+     * degraded: working, but the last test's webhook round trip failed (events do not reach
+     *   snowgate; the reconciler carries decisions meanwhile).
+     * error: working before, but the last test failed another check.
+     * needs_reconnect: ServiceNow refused the stored tokens; calls stop until the admin
+     *   connects again. */
+    char status[32];
     char status_reason[512];
     char sn_user[128];
     char last_test[8192];    /* JSON text, or "" */
@@ -29,6 +36,13 @@ typedef struct sg_integration {
 int sg_instance_url_check(const char *url, bool allow_loopback);
 
 int sg_integration_get(sg_app *app, sg_integration *out);
+/* Every status above, NULL-terminated (for gauges and checks). */
+extern const char *const sg_integration_statuses[];
+
+/* Whether snowgate calls ServiceNow in this state: it holds credentials that were not
+ * refused (connected, degraded, error). A failed check never stops the calls by itself: a
+ * call that can succeed runs, and one that cannot fails on its own error. */
+bool sg_integration_callable(const sg_integration *in);
 /* Creates or updates the configuration. A new integration gets a fresh webhook secret; an
  * update keeps it. Stored state is unchanged on any error. */
 int sg_integration_put(sg_app *app, const char *instance_url, const char *client_id,

@@ -243,7 +243,7 @@ static int queue_tx(sg_conn *c, void *ctx)
 int sg_reconcile(sg_app *app)
 {
     sg_integration in;
-    if (sg_integration_get(app, &in) != SG_OK || strcmp(in.status, "connected") != 0)
+    if (sg_integration_get(app, &in) != SG_OK || !sg_integration_callable(&in))
         return SG_OK;
     char wm[32] = "1970-01-01 00:00:00";
     int rc = sg_store_read(app->store, watermark_tx, wm);
