@@ -159,6 +159,35 @@ static int finish_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+typedef struct extend_ctx {
+    const char *id, *owner;
+    int64_t until;
+    bool lost;
+} extend_ctx;
+
+static int extend_tx(sg_conn *c, void *ctx)
+{
+    extend_ctx *e = ctx;
+    sg_val v[] = {SG_VTEXT(e->id), SG_VTEXT(e->owner), SG_VINT(e->until)};
+    int64_t changed = 0;
+    int rc = sg_conn_exec(c,
+                          "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND state = 'running' "
+                          "AND lease_owner = ?2",
+                          v, 3, &changed);
+    if (rc == SG_OK && changed == 0)
+        e->lost = true;
+    return rc;
+}
+
+int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t until)
+{
+    extend_ctx e = {id, owner, until, false};
+    int rc = sg_store_tx(st, extend_tx, &e);
+    if (rc == SG_OK && e.lost)
+        return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", id);
+    return rc;
+}
+
 static int finish(sg_store *st, finish_ctx *f)
 {
     int rc = sg_store_tx(st, finish_tx, f);

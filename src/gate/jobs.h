@@ -45,6 +45,11 @@ bool sg_jobs_take_enqueued(void);
  * leased for lease_s seconds. SG_ENOTFOUND when none is ready. `now` is unix seconds. */
 int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now, sg_job *out);
 
+/* Keeps a running job's lease: lease_until becomes `until` while owner still holds it.
+ * SG_ECONFLICT when the lease was already lost. The worker pool calls it for every job that
+ * runs longer than a third of its lease, so a slow job is never run twice at once. */
+int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t until);
+
 /* Marks a claimed job done. SG_ECONFLICT when the lease was lost to another worker. */
 int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner);
 

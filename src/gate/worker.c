@@ -39,7 +39,8 @@ const char *const *sg_worker_kinds(void)
     return kinds;
 }
 
-static int run_jobs(sg_app *app, const char *owner, int max);
+typedef struct sg_worker_thread sg_worker_thread;
+static int run_jobs(sg_app *app, const char *owner, int max, sg_worker_thread *t);
 
 static void run_one(sg_app *app, const char *owner, sg_job *job)
 {
@@ -93,15 +94,22 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     sg_log_set_context(NULL, NULL);
 }
 
-int sg_worker_pass(sg_app *app, const char *owner, int max)
+static int pass(sg_app *app, const char *owner, int max, sg_worker_thread *t)
 {
     int64_t now = (int64_t)time(NULL);
     if (sg_expiry_sweep(app, now) != SG_OK)
         sg_log_warn("expiry sweep failed", "reason", sg_err_msg());
-    return run_jobs(app, owner, max);
+    return run_jobs(app, owner, max, t);
 }
 
-static int run_jobs(sg_app *app, const char *owner, int max)
+int sg_worker_pass(sg_app *app, const char *owner, int max)
+{
+    return pass(app, owner, max, NULL);
+}
+
+static void running(sg_worker_thread *t, const char *job_id);
+
+static int run_jobs(sg_app *app, const char *owner, int max, sg_worker_thread *t)
 {
     int n = 0;
     while (n < max) {
@@ -112,7 +120,9 @@ static int run_jobs(sg_app *app, const char *owner, int max)
                 sg_log_warn("could not claim a job", "reason", sg_err_msg());
             break;
         }
+        running(t, job.id);
         run_one(app, owner, &job);
+        running(t, NULL);
         sg_job_clear(&job);
         n++;
     }
@@ -122,22 +132,77 @@ static int run_jobs(sg_app *app, const char *owner, int max)
 #define MAX_WORKERS 32
 
 /* One thread of the pool: its own lease owner name. */
-typedef struct sg_worker_thread {
+struct sg_worker_thread {
     struct sg_worker *pool;
     int index;
     pthread_t th;
     char owner[64];
-} sg_worker_thread;
+    /* The job this thread is running ("" when none) and when its lease was last set; under
+     * the pool's mutex, read by the lease keeper. */
+    char job[33];
+    int64_t leased_at;
+};
 
 struct sg_worker {
     sg_app *app;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t stop_cv; /* wakes the lease keeper to stop */
     bool stop;
     uint64_t kicks; /* bumped when a job is queued; each thread passes once it sees a change */
     int n;
+    pthread_t keeper; /* extends the leases of jobs that run long */
     sg_worker_thread threads[MAX_WORKERS];
 };
+
+/* Records the job thread t runs (NULL: none), for the lease keeper. */
+static void running(sg_worker_thread *t, const char *job_id)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->pool->mu);
+    snprintf(t->job, sizeof(t->job), "%s", job_id ? job_id : "");
+    t->leased_at = (int64_t)time(NULL);
+    pthread_mutex_unlock(&t->pool->mu);
+}
+
+/* The lease keeper: a job that outlives a third of its lease gets a fresh one, so another
+ * worker (here or on another replica) never takes a job that is still running and does its
+ * ServiceNow calls or its GRANT a second time. A worker that dies stops renewing, and its jobs
+ * are taken over when the lease runs out, as before. */
+static void *keep_leases(void *arg)
+{
+    sg_worker *w = arg;
+    int64_t lease = w->app->cfg.job_lease;
+    int64_t every = lease / 3 > 0 ? lease / 3 : 1;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        int64_t now = (int64_t)time(NULL);
+        for (int i = 0; i < w->n; i++) {
+            sg_worker_thread *t = &w->threads[i];
+            if (!t->job[0] || now - t->leased_at < every)
+                continue;
+            char id[33];
+            snprintf(id, sizeof(id), "%s", t->job);
+            t->leased_at = now;
+            /* The store call runs without the mutex; the job may finish meanwhile, which
+             * the lease_owner and state checks in sg_jobs_extend make harmless. */
+            pthread_mutex_unlock(&w->mu);
+            if (sg_jobs_extend(w->app->store, id, t->owner, now + lease) != SG_OK)
+                sg_log_warn("could not extend a running job's lease", "job", id, "reason",
+                            sg_err_msg());
+            pthread_mutex_lock(&w->mu);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        int rc = 0;
+        while (!w->stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w->stop_cv, &w->mu, &until);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
 
 static void *loop(void *arg)
 {
@@ -176,9 +241,9 @@ static void *loop(void *arg)
         pthread_mutex_unlock(&w->mu);
         if (t->index == 0 && leading && now != last_sweep) {
             last_sweep = now;
-            sg_worker_pass(w->app, t->owner, 100);
+            pass(w->app, t->owner, 100, t);
         } else {
-            run_jobs(w->app, t->owner, 100);
+            run_jobs(w->app, t->owner, 100, t);
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -205,6 +270,7 @@ sg_worker *sg_worker_start(sg_app *app)
         w->n = MAX_WORKERS;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->stop_cv, NULL);
     for (int i = 0; i < w->n; i++) {
         sg_worker_thread *t = &w->threads[i];
         char rnd[17];
@@ -214,6 +280,7 @@ sg_worker *sg_worker_start(sg_app *app)
         snprintf(t->owner, sizeof(t->owner), "worker-%ld-%d-%s", (long)getpid(), i, rnd);
         pthread_create(&t->th, NULL, loop, t);
     }
+    pthread_create(&w->keeper, NULL, keep_leases, w);
     return w;
 }
 
@@ -233,10 +300,13 @@ void sg_worker_stop(sg_worker *w)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_broadcast(&w->cv);
+    pthread_cond_broadcast(&w->stop_cv);
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->n; i++)
         pthread_join(w->threads[i].th, NULL);
+    pthread_join(w->keeper, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->stop_cv);
     free(w);
 }

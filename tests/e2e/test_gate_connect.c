@@ -360,6 +360,50 @@ static void test_webhook_path_dead(void **state)
     assert_true(healed);
 }
 
+/* A mirror job that runs longer than its lease (ServiceNow takes 8 s to create the item;
+ * jobs.lease is 3 s here) keeps its lease while it runs, so no other worker starts it again
+ * and ServiceNow gets one item, not two. */
+static void test_slow_mirror_runs_once(void **state)
+{
+    (void)state;
+    g_connected_with_asset("hr.salaries");
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/api/now/table/sc_req_item\",\"method\":"
+                              "\"POST\",\"kind\":\"delay\",\"delay_ms\":8000,\"count\":1}]}",
+                              200));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char id[33], sys_id[33];
+    g_request_mirrored("{\"asset\":\"hr.salaries\",\"privilege\":\"read\","
+                       "\"justification\":\"year-end review\"}",
+                       id, sys_id);
+    /* Until the slow create has had time to land (a second worker that took the job over
+     * would have finished long before it), and no job is left running or waiting. */
+    bool idle = false;
+    for (int i = 0; i < 600 && !idle; i++) {
+        sg_json *running = NULL, *queued = NULL;
+        assert_int_equal(g_call("GET", "/api/v1/jobs?state=running", NULL, &running), 200);
+        assert_int_equal(g_call("GET", "/api/v1/jobs?state=queued", NULL, &queued), 200);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        idle = now.tv_sec - t0.tv_sec >= 12 &&
+               sg_json_array_size(sg_json_get(running, "items")) == 0 &&
+               sg_json_array_size(sg_json_get(queued, "items")) == 0;
+        sg_json_decref(running);
+        sg_json_decref(queued);
+        if (!idle) {
+            struct timespec t = {0, 100 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+    }
+    assert_true(idle);
+    char q[128];
+    snprintf(q, sizeof(q), "request%%3D%s", sys_id);
+    assert_int_equal(g_count_in_sn("sc_req_item", q), 1);
+    snprintf(q, sizeof(q), "correlation_id%%3Dsnowgate%%3A%s", id);
+    assert_int_equal(g_count_in_sn("sc_request", q), 1);
+}
+
 /* kill -9 while the sc_req_item is being created (ServiceNow is slow to answer, so the record
  * is made after snowgate died): after a restart the job runs again, finds both records by
  * correlation_id, and creates no duplicate. */
@@ -944,6 +988,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_path_dead, start, stop),
+        cmocka_unit_test_setup_teardown(test_slow_mirror_runs_once, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),

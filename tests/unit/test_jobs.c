@@ -91,6 +91,29 @@ static void test_lease_takeover(void **state)
     sg_job_clear(&b);
 }
 
+/* A job that runs long keeps its lease while its worker renews it; once the worker stops
+ * renewing (it died), the job is taken over as before, and the old owner cannot renew it. */
+static void test_lease_extended(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "fulfil", "{}", 0, NULL);
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "slow", 30, 10, &a), SG_OK);
+    assert_int_equal(sg_jobs_extend(f->st, a.id, "slow", 70), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 41, &b), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 69, &b), SG_ENOTFOUND);
+    /* Only the owner renews. */
+    assert_int_equal(sg_jobs_extend(f->st, a.id, "w2", 500), SG_ECONFLICT);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 71, &b), SG_OK);
+    assert_string_equal(a.id, b.id);
+    assert_int_equal(sg_jobs_extend(f->st, a.id, "slow", 500), SG_ECONFLICT);
+    assert_int_equal(sg_jobs_done(f->st, &b, "w2"), SG_OK);
+    /* A finished job is not renewed. */
+    assert_int_equal(sg_jobs_extend(f->st, b.id, "w2", 500), SG_ECONFLICT);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+}
+
 static int dead_id_tx(sg_conn *c, void *ctx)
 {
     sg_rows *r = NULL;
@@ -231,6 +254,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_done_and_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_extended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serial_order, setup, teardown),
