@@ -76,8 +76,15 @@ int sg_app_listen(sg_app *app)
     int rc = sg_parse_listen(app->cfg.listen, &host, &port);
     if (rc != SG_OK)
         return rc;
+    rc =
+        sg_cidr_parse(app->cfg.http_trusted_proxies, "http.trusted_proxies", &app->trusted_proxies);
+    if (rc != SG_OK) {
+        free(host);
+        return rc;
+    }
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.host = host;
+    o.trusted_proxies = &app->trusted_proxies;
     o.port = port;
     o.threads = (unsigned)app->cfg.http_threads;
     /* Connect and test, Run test and the Overview wait on ServiceNow: in a pool, one of them

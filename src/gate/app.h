@@ -2,6 +2,7 @@
 #ifndef SG_GATE_APP_H
 #define SG_GATE_APP_H
 
+#include "core/cidr.h"
 #include "gate/config.h"
 #include "gate/secrets.h"
 #include "http/server.h"
@@ -18,7 +19,8 @@ typedef struct sg_app {
     atomic_bool leading;             /* runs the reconciler and expiry (sg_store_leader) */
     _Atomic int64_t reconcile_ok_at; /* unix seconds of the last completed reconciler run */
     sg_secrets secrets;
-    char public_url[256]; /* without a trailing slash */
+    char public_url[256];         /* without a trailing slash */
+    sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_listen */
 } sg_app;
 
 /* The route table of every snowgate endpoint (api/routes.c), and the metrics listener's. */

@@ -35,6 +35,10 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "largest accepted request body"},
     {"http.timeout", SG_CFG_INT, F(http_timeout), "30", 1, 3600, NULL,
      "idle connection timeout in seconds"},
+    {"http.trusted_proxies", SG_CFG_STR, F(http_trusted_proxies), NULL, 0, 0, NULL,
+     "address ranges of the reverse proxies in front of snowgate (e.g. 127.0.0.1/32, "
+     "10.0.0.0/8): only from these is X-Forwarded-For read, for the client address that "
+     "sign-in throttling, logs and the audit use; unset: the socket's peer is the client"},
     {"shutdown_grace", SG_CFG_INT, F(shutdown_grace), "10", 0, 600, NULL,
      "seconds in-flight requests get to finish on shutdown"},
     {"allow_insecure_loopback", SG_CFG_BOOL, F(allow_insecure_loopback), "false", 0, 0, NULL,

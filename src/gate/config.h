@@ -21,6 +21,7 @@ typedef struct sg_gate_config {
     int64_t http_threads;
     size_t http_max_body;
     int64_t http_timeout;
+    char *http_trusted_proxies;
     int64_t shutdown_grace;
     bool allow_insecure_loopback;
     char *master_key_file;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ struct sg_http_req {
     bool drop;    /* close the connection without replying */
     char reqid[REQID_MAX + 1];
     char client_ip[INET6_ADDRSTRLEN];
+    char peer_ip[INET6_ADDRSTRLEN];
     kv params[MAX_PARAMS];
     size_t nparams;
     kv resp_headers[MAX_RESP_HEADERS];
@@ -106,6 +108,65 @@ const char *sg_http_request_id(const sg_http_req *req)
 const char *sg_http_client_ip(const sg_http_req *req)
 {
     return req->client_ip;
+}
+
+const char *sg_http_peer_ip(const sg_http_req *req)
+{
+    return req->peer_ip;
+}
+
+typedef struct xff_ctx {
+    sg_buf all; /* every X-Forwarded-For line, joined with commas, in order */
+    bool overflow;
+} xff_ctx;
+
+static enum MHD_Result xff_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind;
+    xff_ctx *x = cls;
+    if (key && value && strcasecmp(key, "X-Forwarded-For") == 0) {
+        if ((x->all.len && sg_buf_append(&x->all, ",", 1) != SG_OK) ||
+            sg_buf_append(&x->all, value, strlen(value)) != SG_OK)
+            x->overflow = true;
+    }
+    return MHD_YES;
+}
+
+/* The client behind trusted proxies: walk X-Forwarded-For from the right (each proxy appends
+ * the address it saw) past every trusted hop; the first untrusted address is the client. A
+ * malformed entry ends the walk at the last good one, so a client cannot pass a made-up
+ * address through a proxy that appends. */
+static void resolve_client(sg_http_req *req, const sg_cidr_list *trusted)
+{
+    sg_strlcpy(req->client_ip, req->peer_ip, sizeof(req->client_ip));
+    if (!trusted || trusted->n == 0 || !sg_cidr_contains(trusted, req->peer_ip))
+        return;
+    xff_ctx x = {SG_BUF_INIT(16 * 1024), false};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_cb, &x);
+    /* Cut short, the list's right end (what the proxy wrote) might be missing. */
+    char *s = x.all.len && !x.overflow ? x.all.data : NULL;
+    size_t end = s ? strlen(s) : 0;
+    while (s && end > 0) {
+        size_t start = end;
+        while (start > 0 && s[start - 1] != ',')
+            start--;
+        char *entry = s + start;
+        s[end] = '\0';
+        while (*entry == ' ' || *entry == '\t')
+            entry++;
+        size_t n = strlen(entry);
+        while (n && (entry[n - 1] == ' ' || entry[n - 1] == '\t'))
+            entry[--n] = '\0';
+        char canon[46];
+        if (!sg_cidr_addr_canonical(entry, canon))
+            break;
+        sg_strlcpy(req->client_ip, canon, sizeof(req->client_ip));
+        if (!sg_cidr_contains(trusted, canon))
+            break;
+        end = start > 0 ? start - 1 : 0;
+    }
+    sg_buf_free(&x.all);
 }
 
 sg_arena *sg_http_arena(sg_http_req *req)
@@ -373,12 +434,13 @@ static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, co
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
-                      sizeof(req->client_ip));
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer_ip,
+                      sizeof(req->peer_ip));
         else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
-                      sizeof(req->client_ip));
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer_ip,
+                      sizeof(req->peer_ip));
     }
+    resolve_client(req, srv->opts.trusted_proxies);
     int nheaders = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
     req->too_many_headers = nheaders < 0 || (unsigned)nheaders > srv->opts.max_headers;
     atomic_fetch_add(&srv->inflight, 1);

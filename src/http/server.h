@@ -4,6 +4,7 @@
 #define SG_HTTP_SERVER_H
 
 #include "core/arena.h"
+#include "core/cidr.h"
 #include "core/json.h"
 
 #include <stdbool.h>
@@ -48,12 +49,14 @@ typedef struct sg_http_server_opts {
     /* When set ("snowgate"), every request counts in <prefix>_http_requests_total{method,
      * route,status} and <prefix>_http_request_duration_seconds{route} (core/metrics.h). */
     const char *metrics_prefix;
+    /* Peers whose X-Forwarded-For names the client (borrowed; NULL or empty: none). */
+    const sg_cidr_list *trusted_proxies;
 } sg_http_server_opts;
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
         "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,  \
-            NULL                                                                                   \
+            NULL, NULL                                                                             \
     }
 
 /* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */
@@ -74,7 +77,11 @@ const char *sg_http_query(const sg_http_req *req, const char *name);  /* decoded
 const char *sg_http_param(const sg_http_req *req, const char *name);  /* from the pattern */
 const char *sg_http_body(const sg_http_req *req, size_t *len);        /* NUL-terminated */
 const char *sg_http_request_id(const sg_http_req *req);
+/* The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest
+ * address in X-Forwarded-For that is not one (read from the right, as each proxy appends). */
 const char *sg_http_client_ip(const sg_http_req *req);
+/* The socket's peer, whatever X-Forwarded-For says. */
+const char *sg_http_peer_ip(const sg_http_req *req);
 sg_arena *sg_http_arena(sg_http_req *req);
 /* Calls fn for every query argument, in order. */
 void sg_http_query_each(const sg_http_req *req,

@@ -4,10 +4,12 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct login_ctx {
@@ -15,6 +17,7 @@ typedef struct login_ctx {
     int64_t now;
     sg_session *out;
     char name_key[160], addr_key[96];
+    char attempt[33]; /* this attempt's id in login_failures */
     char stored[256]; /* the password hash, or "" */
     int64_t retry_after;
     bool limited, ok;
@@ -50,13 +53,26 @@ static int check_limit(sg_conn *c, login_ctx *x)
     return SG_OK;
 }
 
-/* First the limit and the stored hash, in a read; the slow hash is checked outside any
- * transaction, so a sign-in never holds the store. */
+/* First the limit, and the attempt counted as a failure before its password is checked (under
+ * the store's write lock, so parallel guesses see each other and at most the limit pass); then
+ * the stored hash. The slow hash is checked outside any transaction, so a sign-in never holds
+ * the store; a success takes its own rows back (record_tx). */
 static int lookup_tx(sg_conn *c, void *ctx)
 {
     login_ctx *x = ctx;
-    int rc = check_limit(c, x);
+    sg_val old[] = {SG_VINT(x->now - SG_LOGIN_WINDOW)};
+    int rc = sg_conn_exec(c, "DELETE FROM login_failures WHERE at < ?1", old, 1, NULL);
+    if (rc == SG_OK)
+        rc = check_limit(c, x);
     if (rc != SG_OK || x->limited)
+        return rc;
+    const char *keys[] = {x->name_key, x->addr_key};
+    for (int i = 0; i < 2 && rc == SG_OK; i++) {
+        sg_val f[] = {SG_VTEXT(keys[i]), SG_VINT(x->now), SG_VTEXT(x->attempt)};
+        rc = sg_conn_exec(c, "INSERT INTO login_failures (key, at, attempt) VALUES (?1, ?2, ?3)", f,
+                          3, NULL);
+    }
+    if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->name)};
@@ -75,38 +91,35 @@ static int lookup_tx(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
+/* A success: the session, and the attempt's rows and the name's earlier failures gone. (A
+ * failure is already counted by lookup_tx.) */
 static int record_tx(sg_conn *c, void *ctx)
 {
     login_ctx *x = ctx;
-    sg_val old[] = {SG_VINT(x->now - SG_LOGIN_WINDOW)};
-    int rc = sg_conn_exec(c, "DELETE FROM login_failures WHERE at < ?1", old, 1, NULL);
-    if (rc != SG_OK)
-        return rc;
-    if (!x->ok) {
-        sg_val f1[] = {SG_VTEXT(x->name_key), SG_VINT(x->now)};
-        sg_val f2[] = {SG_VTEXT(x->addr_key), SG_VINT(x->now)};
-        rc = sg_conn_exec(c, "INSERT INTO login_failures (key, at) VALUES (?1, ?2)", f1, 2, NULL);
-        if (rc == SG_OK)
-            rc = sg_conn_exec(c, "INSERT INTO login_failures (key, at) VALUES (?1, ?2)", f2, 2,
-                              NULL);
-        return rc;
-    }
     char hash[65];
     sg_users_token_hash(x->out->token, hash);
     sg_val s[] = {SG_VTEXT(hash), SG_VTEXT(x->out->user.id), SG_VTEXT(x->out->csrf),
                   SG_VINT(x->now), SG_VINT(x->out->expires_at)};
-    rc = sg_conn_exec(c,
-                      "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5)",
-                      s, 5, NULL);
-    sg_val clear[] = {SG_VTEXT(x->name_key)};
+    int rc =
+        sg_conn_exec(c,
+                     "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+                     s, 5, NULL);
+    sg_val clear[] = {SG_VTEXT(x->name_key), SG_VTEXT(x->attempt)};
     if (rc == SG_OK)
-        rc = sg_conn_exec(c, "DELETE FROM login_failures WHERE key = ?1", clear, 1, NULL);
+        rc = sg_conn_exec(c, "DELETE FROM login_failures WHERE key = ?1 OR attempt = ?2", clear, 2,
+                          NULL);
     sg_val gone[] = {SG_VINT(x->now)};
     if (rc == SG_OK)
         rc = sg_conn_exec(c, "DELETE FROM sessions WHERE expires_at < ?1", gone, 1, NULL);
+    /* Where from: the client address (behind trusted proxies, the one they report). */
+    sg_json *d = sg_json_object();
+    sg_json_set_str(d, "client", x->client ? x->client : "");
+    char *detail = sg_json_dump(d);
+    sg_json_decref(d);
     if (rc == SG_OK)
-        rc = sg_audit_append(c, x->out->user.name, "user.signed_in", x->out->user.name, NULL);
+        rc = sg_audit_append(c, x->out->user.name, "user.signed_in", x->out->user.name, detail);
+    free(detail);
     return rc;
 }
 
@@ -124,7 +137,9 @@ int sg_sessions_login(sg_store *st, const char *name, const char *password, cons
     login_ctx x = {.name = name, .password = password, .client = client, .now = now, .out = out};
     snprintf(x.name_key, sizeof(x.name_key), "name:%s", name);
     snprintf(x.addr_key, sizeof(x.addr_key), "addr:%s", client ? client : "");
-    int rc = sg_store_read(st, lookup_tx, &x);
+    int rc = sg_random_hex(x.attempt, 16);
+    if (rc == SG_OK)
+        rc = sg_store_tx(st, lookup_tx, &x);
     if (rc == SG_OK && x.limited) {
         *retry_after = x.retry_after > 0 ? x.retry_after : 1;
         return sg_err_set(SG_EUNAVAIL,
@@ -143,7 +158,7 @@ int sg_sessions_login(sg_store *st, const char *name, const char *password, cons
             rc = sg_random_hex(out->csrf, 32);
         out->expires_at = now + SG_SESSION_LIFETIME;
     }
-    if (rc == SG_OK)
+    if (rc == SG_OK && x.ok)
         rc = sg_store_tx(st, record_tx, &x);
     if (rc == SG_OK && !x.ok)
         rc = sg_err_set(SG_EAUTH, "wrong user name or password");
