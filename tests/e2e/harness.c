@@ -403,7 +403,7 @@ void h_corpus_path(const char *rel, const char *what, char *out, size_t n)
     if (stat(out, &st) == 0)
         return;
     /* One line, read by scripts/test-summary.sh as the reason. */
-    printf("skipped: %s: no %s (SG_CORPUS_DIR names the outside corpus folder)\n", what, out);
+    printf("skipped: %s: no %s (set SG_CORPUS_DIR to the outside corpus folder)\n", what, out);
     fflush(stdout);
     exit(H_SKIPPED);
 }
