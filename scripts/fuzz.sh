@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (default 5),
-# seeded from the shared corpora. A crash fails the run and leaves the input in build-fuzz/.
+# Builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS (default 5), seeded
+# from the project's own inputs (tests/data, tests/fuzz/seeds), plus the outside corpora in
+# SG_CORPUS_DIR (default ../shared) when they are there. A crash fails the run and leaves the
+# input in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-5}"
-shared="$(cd .. && pwd)/shared"
+here="$(pwd)"
+outside="${SG_CORPUS_DIR:-$(cd .. && pwd)/shared}"
 
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSG_FUZZ=ON >/dev/null
 ninja -C build-fuzz fuzz_json fuzz_xml fuzz_url fuzz_form fuzz_query fuzz_multipart fuzz_updateset >/dev/null
 
+# The outside seed folders that exist; one line for each that is skipped.
+json_outside=()
+sets_outside=()
+if [ -d "$outside/corpora/jsontestsuite/test_parsing" ]; then
+  json_outside=("$outside/corpora/jsontestsuite/test_parsing")
+else
+  echo "fuzz: skipped outside seeds: no $outside/corpora/jsontestsuite/test_parsing (set SG_CORPUS_DIR)"
+fi
+if [ -d "$outside/fixtures/updatesets" ]; then
+  sets_outside=("$outside/fixtures/updatesets")
+else
+  echo "fuzz: skipped outside seeds: no $outside/fixtures/updatesets (set SG_CORPUS_DIR)"
+fi
+
+# run NAME [-dict=FILE] SEED_DIR...: the first corpus dir (build-fuzz/corpus/NAME) collects new
+# inputs; the seed dirs are only read.
 run() {
   local name=$1; shift
   local corpus="build-fuzz/corpus/$name"
@@ -22,11 +41,13 @@ run() {
   }
 }
 
-run fuzz_json "$shared/corpora/jsontestsuite/test_parsing"
-run fuzz_xml "$shared/fixtures/updatesets"
-run fuzz_url "$(pwd)/tests/fuzz/seeds/url"
-run fuzz_form "$(pwd)/tests/fuzz/seeds/form"
-run fuzz_query "$(pwd)/tests/fuzz/seeds/query"
-run fuzz_multipart "$(pwd)/tests/fuzz/seeds/multipart"
-run fuzz_updateset "$shared/fixtures/updatesets"
+dict="-dict=$here/tests/fuzz/updateset.dict"
+run fuzz_json "$here/tests/data/json" "${json_outside[@]}"
+run fuzz_xml "$dict" "$here/tests/data/updatesets" "$here/tests/fuzz/seeds/xml" "${sets_outside[@]}"
+run fuzz_url "$here/tests/fuzz/seeds/url"
+run fuzz_form "$here/tests/fuzz/seeds/form"
+run fuzz_query "$here/tests/fuzz/seeds/query"
+run fuzz_multipart "$here/tests/fuzz/seeds/multipart"
+run fuzz_updateset "$dict" "$here/tests/data/updatesets" "$here/tests/fuzz/seeds/updateset" \
+  "${sets_outside[@]}"
 echo "fuzz: all targets ran clean"

@@ -384,3 +384,26 @@ int h_free_port(void)
     close(fd);
     return ntohs(a.sin_port);
 }
+
+bool h_corpus_mode(int argc, char **argv)
+{
+    return argc > 1 && strcmp(argv[1], "--corpus") == 0;
+}
+
+void h_corpus_path(const char *rel, const char *what, char *out, size_t n)
+{
+    const char *env = getenv("SG_CORPUS_DIR");
+    const char *dir = env && *env ? env : SG_CORPUS_DIR;
+    int len = snprintf(out, n, "%s/%s", dir, rel);
+    if (len < 0 || (size_t)len >= n) {
+        fprintf(stderr, "corpus path too long: %s/%s\n", dir, rel);
+        exit(1);
+    }
+    struct stat st;
+    if (stat(out, &st) == 0)
+        return;
+    /* One line, read by scripts/test-summary.sh as the reason. */
+    printf("skipped: %s: no %s (set SG_CORPUS_DIR to the outside corpus folder)\n", what, out);
+    fflush(stdout);
+    exit(H_SKIPPED);
+}

@@ -58,6 +58,22 @@ int h_free_port(void);
 /* Counts lines in text. */
 int h_count_lines(const char *text);
 
+/* The project's own test data (fixtures, vectors, small corpora), always present. */
+#define H_DATA_DIR SG_SOURCE_DIR "/tests/data"
+
+/* ctest's SKIP_RETURN_CODE for the tests of outside corpora (tests/CMakeLists.txt). */
+#define H_SKIPPED 77
+
+/* True when the test program was started with --corpus: it then runs on an outside corpus
+ * instead of the project's own data (the corpus/... entries in tests/CMakeLists.txt). */
+bool h_corpus_mode(int argc, char **argv);
+
+/* The path of rel inside the outside corpus folder: $SG_CORPUS_DIR when set at run time, else
+ * the folder configured at build time (SG_CORPUS_DIR, by default ../shared beside the source).
+ * When it does not exist, prints one line saying what is skipped and why, and exits with
+ * H_SKIPPED. Writes the path into out (n bytes); a path that does not fit fails the test. */
+void h_corpus_path(const char *rel, const char *what, char *out, size_t n);
+
 #endif
 
 /* "Authorization: Basic <base64(user:pw)>"; the caller frees it. */

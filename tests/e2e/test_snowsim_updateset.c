@@ -1,5 +1,6 @@
-/* End to end: update sets in snowsim: every real fixture through upload, preview and commit,
- * with its records then read back through the Table API; preview problems; bad uploads. */
+/* End to end: update sets in snowsim: each of the project's small sets (tests/data/updatesets)
+ * through upload, preview and commit, with its records then read back through the Table API;
+ * preview problems; bad uploads. With --corpus, the real exports from the outside corpus. */
 #include "e2e/sim_helpers.h"
 
 #include "core/err.h"
@@ -8,6 +9,7 @@
 #include "core/xml.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +85,13 @@ static int expectations(const char *xml, size_t len, expected *out, int max)
     return n;
 }
 
-static void test_fixtures(void **state)
+/* Every update set in the folder *state. */
+static void test_sets(void **state)
 {
-    (void)state;
-    const char *dir = SG_SHARED_DIR "/fixtures/updatesets";
+    const char *dir = *state;
     DIR *d = opendir(dir);
-    assert_non_null(d);
+    if (!d)
+        fail_msg("%s: %s", dir, strerror(errno));
     const char *admin[] = {sim.admin_auth, NULL};
     int done = 0;
     struct dirent *e;
@@ -161,7 +164,7 @@ static void test_fixtures(void **state)
     }
     closedir(d);
     assert_true(done >= 4);
-    /* Business rules and Scripted REST APIs from the fixtures are now active records. */
+    /* Business rules and Scripted REST APIs from the sets are now active records. */
     sg_json *j = NULL;
     assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/sys_script?sysparm_limit=1", admin,
                             NULL, &j, NULL),
@@ -317,11 +320,19 @@ static void test_bad_uploads(void **state)
     free(dev);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     sg_http_client_global_init();
+    if (h_corpus_mode(argc, argv)) {
+        static char dir[1024];
+        h_corpus_path("fixtures/updatesets", "real update set exports", dir, sizeof(dir));
+        const struct CMUnitTest corpus[] = {
+            cmocka_unit_test_prestate_setup_teardown(test_sets, start, stop, dir)};
+        return cmocka_run_group_tests(corpus, NULL, NULL);
+    }
+    static char own[] = H_DATA_DIR "/updatesets";
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fixtures, start, stop),
+        cmocka_unit_test_prestate_setup_teardown(test_sets, start, stop, own),
         cmocka_unit_test_setup_teardown(test_problems, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_uploads, start, stop),
     };

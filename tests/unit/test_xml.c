@@ -1,20 +1,23 @@
-/* Tests for core/xml: the real update set fixtures, hostile documents, and the writer. */
+/* Tests for core/xml: the project's small update sets (tests/data/updatesets), hostile
+ * documents, and the writer; with --corpus, the real exports from the outside corpus folder. */
 #include "e2e/harness.h"
 
 #include "core/err.h"
 #include "core/xml.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void test_fixtures_parse(void **state)
+/* Every .xml file in dir is an update set whose rows' payloads are <record_update> documents;
+ * returns how many sets. */
+static int parse_sets(const char *dir)
 {
-    (void)state;
-    const char *dir = SG_SHARED_DIR "/fixtures/updatesets";
     DIR *d = opendir(dir);
-    assert_non_null(d);
+    if (!d)
+        fail_msg("%s: %s", dir, strerror(errno));
     int parsed = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -50,7 +53,19 @@ static void test_fixtures_parse(void **state)
         parsed++;
     }
     closedir(d);
-    assert_true(parsed >= 4);
+    return parsed;
+}
+
+static void test_own_sets(void **state)
+{
+    (void)state;
+    assert_true(parse_sets(H_DATA_DIR "/updatesets") >= 4);
+}
+
+/* The real exports; *state is their folder. */
+static void test_real_exports(void **state)
+{
+    assert_true(parse_sets(*state) >= 4);
 }
 
 static void test_hostile(void **state)
@@ -125,10 +140,16 @@ static void test_writer_cdata_split(void **state)
     free(out);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (h_corpus_mode(argc, argv)) {
+        static char dir[1024];
+        h_corpus_path("fixtures/updatesets", "real update set exports", dir, sizeof(dir));
+        const struct CMUnitTest corpus[] = {cmocka_unit_test_prestate(test_real_exports, dir)};
+        return cmocka_run_group_tests(corpus, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixtures_parse),
+        cmocka_unit_test(test_own_sets),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_writer_cdata_split),
     };
