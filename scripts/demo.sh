@@ -70,7 +70,9 @@ stop_all() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ -n "${pg:-}" ] && as_pg "$pg_bin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1 || true
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C (or a TERM) ends the demo, the way it is meant to: not "a server stopped".
+trap stop_all EXIT
+trap 'stop_all; say "stopped"; exit 0' INT TERM
 
 # 1. PostgreSQL: a throwaway cluster on a unix socket, no TCP. $pg is the cluster's directory
 # as its real path: everything the postgres user opens (data, socket, log) is under it.
