@@ -45,7 +45,7 @@ demo: build
 	@scripts/demo.sh
 
 demo-reset:
-	rm -rf demo-data
+	@scripts/demo.sh --reset
 
 bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_SANITIZE=OFF >/dev/null

@@ -4,6 +4,11 @@
 # snowgate connected to it, with demo users and assets. Data lives in ./demo-data and is
 # reused on the next run (`make demo-reset` starts over). Ctrl-C stops everything.
 #   scripts/demo.sh [--no-wait]   --no-wait: bring everything up, print the banner, stop
+#   scripts/demo.sh --reset       forget the data (make demo-reset)
+# As root, PostgreSQL runs as the postgres user. When that user cannot reach the data directory
+# (a checkout in /root, mode 700), the cluster lives in the postgres user's home instead, in
+# snowgate-demo-HASH (HASH: of the data directory's path, so checkouts don't collide; owned by
+# postgres, mode 700), and demo-data/pg links to it. The home folder's mode is left alone.
 # Environment: DEMO_GATE_PORT (8080), DEMO_SIM_PORT (8443), DEMO_DATA
 # (./demo-data), DEMO_BUILD (the build directory with the binaries, ./build).
 set -euo pipefail
@@ -14,7 +19,13 @@ bin=${DEMO_BUILD:-$root/build}
 gate_port=${DEMO_GATE_PORT:-8080}
 sim_port=${DEMO_SIM_PORT:-8443}
 wait=1
-[ "${1:-}" = "--no-wait" ] && wait=0
+reset=0
+case "${1:-}" in
+--no-wait) wait=0 ;;
+--reset) reset=1 ;;
+"") ;;
+*) echo "usage: scripts/demo.sh [--no-wait | --reset]" >&2; exit 2 ;;
+esac
 gate_url="http://127.0.0.1:$gate_port"
 sim_url="http://127.0.0.1:$sim_port"
 sim_admin_pw="admin-Demo-1"
@@ -24,8 +35,31 @@ say() { echo "demo: $*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+# From /: the postgres user may not be able to enter the current directory.
+as_pg() { if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+# Where the cluster lives when demo-data/pg is a link (see the top): only such a directory is
+# ever removed through the link.
+pg_home=$(getent passwd postgres 2>/dev/null | cut -d: -f6 || true)
+outside_pg() { # the directory for this data directory's cluster, in the postgres user's home
+  echo "$pg_home/snowgate-demo-$(printf '%s' "$(realpath -m "$data")" | sha256sum | cut -c1-16)"
+}
+is_outside_pg() { # is $1 such a directory (of this or another path of the checkout)?
+  [ -n "$pg_home" ] && [[ "$1" =~ ^"$pg_home"/snowgate-demo-[0-9a-f]{16}$ ]]
+}
+if [ "$reset" = 1 ]; then
+  if [ -L "$data/pg" ]; then
+    target=$(readlink "$data/pg")
+    is_outside_pg "$target" || die "$data/pg links to $target, which the demo did not make; remove it by hand"
+    if [ -f "$target/data/postmaster.pid" ] && [ -x "$pg_bin/pg_ctl" ]; then
+      as_pg "$pg_bin/pg_ctl" -D "$target/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "$target"
+  fi
+  rm -rf -- "$data"
+  exit 0
+fi
+
 [ -x "$pg_bin/initdb" ] || die "PostgreSQL is missing; run scripts/install-deps.sh"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_busy "$gate_port" && die "port $gate_port is busy; set DEMO_GATE_PORT to a free port"
 port_busy "$sim_port" && die "port $sim_port is busy; set DEMO_SIM_PORT to a free port"
@@ -34,23 +68,54 @@ stop_all() {
   trap - INT TERM EXIT
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  as_pg "$pg_bin/pg_ctl" -D "$data/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  [ -n "${pg:-}" ] && as_pg "$pg_bin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1 || true
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C (or a TERM) ends the demo, the way it is meant to: not "a server stopped".
+trap stop_all EXIT
+trap 'stop_all; say "stopped"; exit 0' INT TERM
 
-# 1. PostgreSQL: a throwaway cluster on a unix socket, no TCP.
+# 1. PostgreSQL: a throwaway cluster on a unix socket, no TCP. $pg is the cluster's directory
+# as its real path: everything the postgres user opens (data, socket, log) is under it.
 mkdir -p "$data"
 chmod 755 "$data"
-sock="$data/pg/sock"
-if [ ! -f "$data/pg/data/PG_VERSION" ]; then
+pg="$data/pg"
+if [ "$(id -u)" -eq 0 ] && { [ -L "$pg" ] || ! as_pg test -x "$data"; }; then
+  out=$(outside_pg)
+  [ -n "$pg_home" ] && [ -d "$pg_home" ] && [ "$(stat -c %U "$pg_home")" = postgres ] ||
+    die "the postgres user cannot reach $data and has no home directory of its own to keep the cluster in; set DEMO_DATA to a directory it can reach (e.g. DEMO_DATA=/var/tmp/snowgate-demo)"
+  if [ -L "$pg" ]; then
+    # Made by an earlier run (perhaps before the checkout moved, hence any such directory).
+    out=$(readlink "$pg")
+    is_outside_pg "$out" || die "$pg links to $out, which the demo did not make; run make demo-reset"
+  elif [ -f "$pg/data/PG_VERSION" ]; then
+    die "the postgres user can no longer reach the cluster in $pg: move the checkout back, or run make demo-reset to start over"
+  elif [ -e "$pg" ]; then
+    rm -rf -- "$pg" # left by a run whose initdb could not reach it
+  fi
+  if [ ! -L "$pg" ] && [ -e "$out" ]; then
+    # Left from a demo-data removed by hand: its cluster belongs to data that is gone.
+    say "removing $out, a PostgreSQL cluster left from an earlier demo-data"
+    rm -rf -- "$out"
+  fi
+  if [ ! -e "$out" ]; then
+    say "the postgres user cannot reach $data: the cluster goes in $out"
+    install -d -o postgres -g "$(id -gn postgres)" -m 700 "$out"
+    [ -L "$pg" ] || ln -s "$out" "$pg"
+  fi
+  [ -d "$out" ] && [ ! -L "$out" ] && [ "$(stat -c %U:%a "$out")" = postgres:700 ] ||
+    die "$out is not a directory of the postgres user's with mode 700; remove it and run make demo again"
+  pg=$out
+fi
+sock="$pg/sock"
+if [ ! -f "$pg/data/PG_VERSION" ]; then
   say "creating a PostgreSQL cluster in demo-data/pg"
   mkdir -p "$sock"
-  [ "$(id -u)" -eq 0 ] && chown -R postgres "$data/pg"
-  as_pg "$pg_bin/initdb" -D "$data/pg/data" -U postgres -E UTF8 --locale=C.UTF-8 \
+  [ "$(id -u)" -eq 0 ] && chown -R postgres "$pg"
+  as_pg "$pg_bin/initdb" -D "$pg/data" -U postgres -E UTF8 --locale=C.UTF-8 \
     --auth-local=trust >"$data/pg-initdb.log" 2>&1 || die "initdb failed; see demo-data/pg-initdb.log"
   fresh_pg=1
 fi
-as_pg "$pg_bin/pg_ctl" -D "$data/pg/data" -l "$data/pg/server.log" -w -t 60 \
+as_pg "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
   -o "-c listen_addresses= -k $sock" start >/dev/null || die "PostgreSQL did not start; see demo-data/pg/server.log"
 psql() { as_pg "$pg_bin/psql" -h "$sock" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 if [ "${fresh_pg:-0}" = 1 ]; then

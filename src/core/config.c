@@ -194,10 +194,12 @@ int sg_cfg_load_ini(const sg_cfg_key *keys, void *cfg, const char *path)
             value++;
         }
         char name[256];
-        if (section[0])
-            snprintf(name, sizeof(name), "%s.%s", section, key);
-        else
-            snprintf(name, sizeof(name), "%s", key);
+        int nlen = section[0] ? snprintf(name, sizeof(name), "%s.%s", section, key)
+                              : snprintf(name, sizeof(name), "%s", key);
+        if (nlen < 0 || (size_t)nlen >= sizeof(name)) {
+            rc = sg_err_set(SG_EINVAL, "%s: setting name '%s' is too long", origin, key);
+            break;
+        }
         rc = sg_cfg_set(keys, cfg, name, value, origin);
         if (rc != SG_OK)
             break;
@@ -206,6 +208,23 @@ int sg_cfg_load_ini(const sg_cfg_key *keys, void *cfg, const char *path)
         rc = sg_err_set(SG_EIO, "config file '%s': read error", path);
     fclose(f);
     return rc;
+}
+
+/* The environment variable's spelling of one character of a key name: upper case, with '.'
+ * and '-' as '_'. One place, so the example names exactly the variable sg_cfg_load_env reads. */
+static char env_char(char c)
+{
+    return c == '.' || c == '-' ? '_' : (char)toupper((unsigned char)c);
+}
+
+/* Is `var` (without the prefix, `len` bytes) the environment name of key `name`? */
+static bool env_is_key(const char *var, size_t len, const char *name)
+{
+    size_t i = 0;
+    for (; name[i]; i++)
+        if (i >= len || var[i] != env_char(name[i]))
+            return false;
+    return i == len;
 }
 
 int sg_cfg_load_env(const sg_cfg_key *keys, void *cfg, const char *prefix, char **envp)
@@ -224,15 +243,9 @@ int sg_cfg_load_env(const sg_cfg_key *keys, void *cfg, const char *prefix, char 
         memcpy(var, *e, vlen);
         var[vlen] = '\0';
         const sg_cfg_key *match = NULL;
-        for (const sg_cfg_key *k = keys; k->name && !match; k++) {
-            char want[256];
-            size_t i = 0;
-            for (const char *c = k->name; *c && i < sizeof(want) - 1; c++)
-                want[i++] = *c == '.' || *c == '-' ? '_' : (char)toupper((unsigned char)*c);
-            want[i] = '\0';
-            if (strcmp(var + plen, want) == 0)
+        for (const sg_cfg_key *k = keys; k->name && !match; k++)
+            if (env_is_key(var + plen, vlen - plen, k->name))
                 match = k;
-        }
         if (!match)
             return sg_err_set(SG_EINVAL, "environment variable %s is not a known setting", var);
         int rc = sg_cfg_set(keys, cfg, match->name, eq + 1, var);
@@ -269,55 +282,61 @@ static void comment(FILE *out, const char *text)
     }
 }
 
+/* The length of the section part of a key name ("http" of "http.threads"); 0 for a top-level
+ * key. */
+static size_t section_len(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? (size_t)(dot - name) : 0;
+}
+
+static bool same_section(const char *a, const char *b)
+{
+    size_t n = section_len(a);
+    return n == section_len(b) && strncmp(a, b, n) == 0;
+}
+
+static void example_key(const sg_cfg_key *m, const char *env_prefix, FILE *out)
+{
+    fputc('\n', out);
+    comment(out, m->help);
+    fprintf(out, "# environment: %s", env_prefix);
+    for (const char *c = m->name; *c; c++)
+        fputc(env_char(*c), out);
+    if (m->type == SG_CFG_INT || m->type == SG_CFG_SIZE)
+        fprintf(out, "; from %lld to %lld", (long long)m->min, (long long)m->max);
+    if (m->choices) {
+        fprintf(out, "; one of:");
+        for (const char *const *c = m->choices; *c; c++)
+            fprintf(out, " %s", *c);
+    }
+    fputc('\n', out);
+    size_t slen = section_len(m->name);
+    const char *key = slen ? m->name + slen + 1 : m->name;
+    fprintf(out, ";%s =%s%s\n", key, m->def && *m->def ? " " : "", m->def ? m->def : "");
+}
+
 void sg_cfg_example(const sg_cfg_key *keys, const char *env_prefix, FILE *out)
 {
-    /* Top-level keys first, then each section once, in the order it first appears. */
-    const char *done[64];
-    size_t ndone = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (const sg_cfg_key *k = keys; k->name; k++) {
-            const char *dot = strchr(k->name, '.');
-            if ((pass == 0) != (dot == NULL))
-                continue;
-            size_t slen = dot ? (size_t)(dot - k->name) : 0;
-            if (dot) {
-                bool seen = false;
-                for (size_t i = 0; i < ndone; i++)
-                    seen =
-                        seen || (strlen(done[i]) == slen && strncmp(done[i], k->name, slen) == 0);
-                if (seen)
-                    continue;
-                if (ndone < 64)
-                    done[ndone++] = k->name;
-                fprintf(out, "\n[%.*s]\n", (int)slen, k->name);
-            }
-            for (const sg_cfg_key *m = k; m->name; m++) {
-                const char *mdot = strchr(m->name, '.');
-                if (dot ? !(mdot && (size_t)(mdot - m->name) == slen &&
-                            strncmp(m->name, k->name, slen) == 0)
-                        : (mdot != NULL || m != k))
-                    continue;
-                fputc('\n', out);
-                comment(out, m->help);
-                char env[128];
-                size_t e = 0;
-                for (const char *c = env_prefix; *c && e < sizeof(env) - 1; c++)
-                    env[e++] = *c;
-                for (const char *c = m->name; *c && e < sizeof(env) - 1; c++)
-                    env[e++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
-                env[e] = '\0';
-                fprintf(out, "# environment: %s", env);
-                if (m->type == SG_CFG_INT || m->type == SG_CFG_SIZE)
-                    fprintf(out, "; from %lld to %lld", (long long)m->min, (long long)m->max);
-                if (m->choices) {
-                    fprintf(out, "; one of:");
-                    for (const char *const *c = m->choices; *c; c++)
-                        fprintf(out, " %s", *c);
-                }
-                fputc('\n', out);
-                fprintf(out, ";%s =%s%s\n", mdot ? mdot + 1 : m->name, m->def && *m->def ? " " : "",
-                        m->def ? m->def : "");
-            }
-        }
+    /* Top-level keys first (an INI key after a [section] header would belong to it), then each
+     * section once, where it first appears, with all its keys. A section was printed already
+     * when an earlier key has it: quadratic in the table's size, which is a few dozen keys,
+     * and no bookkeeping array to outgrow. */
+    for (const sg_cfg_key *k = keys; k->name; k++)
+        if (section_len(k->name) == 0)
+            example_key(k, env_prefix, out);
+    for (const sg_cfg_key *k = keys; k->name; k++) {
+        size_t slen = section_len(k->name);
+        if (slen == 0)
+            continue;
+        bool seen = false;
+        for (const sg_cfg_key *p = keys; p != k && !seen; p++)
+            seen = same_section(p->name, k->name);
+        if (seen)
+            continue;
+        fprintf(out, "\n[%.*s]\n", (int)slen, k->name);
+        for (const sg_cfg_key *m = k; m->name; m++)
+            if (same_section(m->name, k->name))
+                example_key(m, env_prefix, out);
     }
 }

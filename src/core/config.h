@@ -43,9 +43,10 @@ int sg_cfg_load_env(const sg_cfg_key *keys, void *cfg, const char *prefix, char 
 /* Frees the strings the table's keys own. */
 void sg_cfg_free(const sg_cfg_key *keys, void *cfg);
 
-/* Writes an example INI file with every key: its help, its environment variable, its range or
- * choices, and its default, commented out (so the file changes nothing until edited). Keys of
- * one section are grouped under [section], in table order. */
+/* Writes an example INI file with every key once: its help, its environment variable, its
+ * range or choices, and its default, commented out as ";key = default" (so the file changes
+ * nothing until edited; uncommenting a line sets the default). Top-level keys come first, then
+ * each [section] once, where its first key is in the table, with all its keys in table order. */
 void sg_cfg_example(const sg_cfg_key *keys, const char *env_prefix, FILE *out);
 
 #endif

@@ -4,7 +4,9 @@
 #                                 DIR/pg/sock. Local socket: trust (the tests' superuser);
 #                                 TCP: scram-sha-256 with passwords (what snowgate uses).
 #   pg-server.sh stop DIR         stop it at once
-# Runs the server as the postgres user when started as root (PostgreSQL refuses root).
+# Runs the server as the postgres user when started as root (PostgreSQL refuses root). When that
+# user cannot reach DIR (TMPDIR under /root, mode 700), the cluster goes in a fresh directory
+# under /var/tmp that it owns (mode 700) and DIR/pg links to it; stop removes it.
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?DIR}
@@ -13,14 +15,21 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   echo "pg-server: no PostgreSQL server found under /usr/lib/postgresql; run scripts/install-deps.sh" >&2
   exit 1
 fi
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+as_pg() { # from /: the postgres user may not be able to enter the current directory
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
+outside=/var/tmp/sg-test-pg.
 pg="$dir/pg"
+# The cluster's real directory: what the postgres user opens (data, socket, log) is under it.
+[ -L "$pg" ] && pg=$(readlink "$pg")
 case "$cmd" in
 start)
   port=${3:?PORT}
   chmod 755 "$dir"
+  if [ "$(id -u)" -eq 0 ] && ! as_pg test -x "$dir"; then
+    pg=$(mktemp -d "${outside}XXXXXX")
+    ln -s "$pg" "$dir/pg"
+  fi
   mkdir -p "$pg/sock"
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$pg"; fi
   as_pg "$bin/initdb" -D "$pg/data" -U postgres -E UTF8 --locale=C.UTF-8 --no-sync \
@@ -32,6 +41,7 @@ start)
   ;;
 stop)
   as_pg "$bin/pg_ctl" -D "$pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  case "$pg" in "$outside"*) rm -rf -- "$pg" "$dir/pg" ;; esac
   ;;
 *)
   echo "pg-server: unknown command $cmd" >&2

@@ -2,13 +2,18 @@
  * through the real setup path and registers users and assets; one request then goes all the
  * way to a real grant in the demo's PostgreSQL after a steward approves it in the inbox, and
  * another after the ServiceNow approver approves it on snowsim's My approvals page. Stopping the
- * demo leaves no process behind. */
+ * demo leaves no process behind; a second run reuses the data; --reset removes it all.
+ * The data directory sits in a folder other users cannot enter (the test's own, mode 700, like
+ * a checkout in /root): run as root, the demo keeps the cluster where the postgres user can
+ * reach it and links demo-data/pg to it. */
 #include "e2e/harness.h"
 
 #include "core/err.h"
 #include "core/str.h"
 
 #include <libpq-fe.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +107,7 @@ static void test_demo(void **state)
 {
     (void)state;
     char *dir = h_tmpdir("demo");
-    assert_int_equal(chmod(dir, 0755), 0); /* the postgres user runs the cluster under it */
+    assert_int_equal(chmod(dir, 0700), 0); /* the postgres user cannot enter it */
     char e_gate[64], e_sim[64], e_data[600];
     snprintf(e_gate, sizeof(e_gate), "DEMO_GATE_PORT=%d", h_free_port());
     int sim_port = h_free_port();
@@ -114,8 +119,24 @@ static void test_demo(void **state)
     assert_int_equal(h_spawn_server(argv, env, "demo", 240000, &demo), SG_OK);
     running = true;
 
+    /* As root, the cluster is in a directory of the postgres user's, mode 700, that
+     * data/pg links to; otherwise it runs as the user, in data/pg itself. */
+    char path[700], token[128] = "", cluster[PATH_MAX] = "";
+    snprintf(path, sizeof(path), "%s/data/pg", dir);
+    if (geteuid() == 0) {
+        ssize_t n = readlink(path, cluster, sizeof(cluster) - 1);
+        assert_true(n > 0);
+        cluster[n] = '\0';
+        struct stat sb;
+        assert_int_equal(lstat(cluster, &sb), 0);
+        assert_true(S_ISDIR(sb.st_mode));
+        assert_int_equal(sb.st_mode & 0777, 0700);
+        const struct passwd *pw = getpwnam("postgres");
+        assert_non_null(pw);
+        assert_int_equal(sb.st_uid, pw->pw_uid);
+    }
+
     /* Provisioned and connected. */
-    char path[700], token[128] = "";
     snprintf(path, sizeof(path), "%s/data/admin.token", dir);
     sg_buf tok = SG_BUF_INIT(0);
     assert_int_equal(h_read_file(path, &tok), SG_OK);
@@ -218,11 +239,39 @@ static void test_demo(void **state)
     /* Ctrl-C stops everything: nothing of the demo keeps running. */
     running = false;
     assert_int_equal(h_stop(&demo, SIGINT, 60000), 0);
-    char cmd[800];
+    char cmd[PATH_MAX + 800];
     /* "dat[a]": the pattern must not match the shell that runs pgrep. */
     snprintf(cmd, sizeof(cmd), "pgrep -f '%s/dat[a]' >/dev/null", dir);
     const char *sh[] = {"/bin/sh", "-c", cmd, NULL};
     assert_int_not_equal(h_run(sh, NULL, 10000, NULL, NULL), 0);
+    if (cluster[0]) {
+        snprintf(cmd, sizeof(cmd), "pgrep -f '%s/dat[a]' >/dev/null", cluster);
+        assert_int_not_equal(h_run(sh, NULL, 10000, NULL, NULL), 0);
+    }
+
+    /* Run again: the data is reused (no new cluster, no second setup), and it stops. */
+    const char *again[] = {SG_SOURCE_DIR "/scripts/demo.sh", "--no-wait", NULL};
+    sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+    if (h_run(again, env, 120000, &out, &err) != 0)
+        fail_msg("the second run failed: %s", sg_buf_str(&err));
+    assert_non_null(strstr(sg_buf_str(&out), "snowgate is running"));
+    assert_null(strstr(sg_buf_str(&out), "creating"));
+    assert_null(strstr(sg_buf_str(&out), "provision"));
+    sg_buf_free(&out);
+    sg_buf_free(&err);
+    if (cluster[0]) {
+        snprintf(cmd, sizeof(cmd), "pgrep -f '%s/dat[a]' >/dev/null", cluster);
+        assert_int_not_equal(h_run(sh, NULL, 10000, NULL, NULL), 0);
+    }
+
+    /* make demo-reset: the data and the cluster, wherever it was, are gone. */
+    const char *reset[] = {SG_SOURCE_DIR "/scripts/demo.sh", "--reset", NULL};
+    assert_int_equal(h_run(reset, env, 60000, NULL, NULL), 0);
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/data", dir);
+    assert_int_not_equal(lstat(path, &sb), 0);
+    if (cluster[0])
+        assert_int_not_equal(lstat(cluster, &sb), 0);
     h_rmdir(dir);
     free(dir);
 }

@@ -5,7 +5,9 @@
  * - the log: one JSON object per line, the request followed from its API call to its GRANT by
  *   grepping its id, and no secret of the run anywhere in it;
  * - snowgate doctor: all green here, and the right failing line with its fix when broken;
- * - make install: the tree, man pages that groff accepts, the unit, the example config. */
+ * - make install: the tree, man pages that groff accepts, the unit, the example config (each
+ *   section and setting once, every setting, loads as it is and uncommented). */
+#include "e2e/config_example.h"
 #include "e2e/gate_env.h"
 #include "e2e/pg_server.h"
 
@@ -14,6 +16,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/webhook_sig.h"
+#include "gate/config.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -392,14 +395,8 @@ static void test_install_tree(void **state)
     if (strcmp(sg_buf_str(&ex), sg_buf_str(&committed)) != 0)
         fail_msg("contrib/snowgate.example.ini is stale: run build/snowgate config example > "
                  "contrib/snowgate.example.ini");
-    static const char *const keys[] = {"\n;listen = ",
-                                       "\n;url =",
-                                       "\n;token =",
-                                       "\n;lease = 120",
-                                       "\n;reconcile_interval = 60",
-                                       "\n;statement_timeout = 30"};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        assert_non_null(strstr(sg_buf_str(&ex), keys[i]));
+    /* Each section and key once, every setting there; uncommented, it gives the defaults. */
+    h_cfg_example_check(sg_buf_str(&ex), sg_gate_config_keys, sizeof(sg_gate_config), "SNOWGATE_");
     char data[700];
     snprintf(data, sizeof(data), "%s/data", dest);
     const char *check[] = {
@@ -407,6 +404,15 @@ static void test_install_tree(void **state)
     sg_buf_reset(&err);
     if (h_run(check, NULL, 30000, NULL, &err) != 0)
         fail_msg("the example config does not load: %s", sg_buf_str(&err));
+    /* The real program reads it uncommented too. */
+    sg_buf uncommented = SG_BUF_INIT(0);
+    h_cfg_example_uncomment(sg_buf_str(&ex), &uncommented);
+    snprintf(path, sizeof(path), "%s/uncommented.ini", dest);
+    assert_int_equal(h_write_file(path, uncommented.data, uncommented.len), SG_OK);
+    sg_buf_free(&uncommented);
+    sg_buf_reset(&err);
+    if (h_run(check, NULL, 30000, NULL, &err) != 0)
+        fail_msg("the uncommented example config does not load: %s", sg_buf_str(&err));
     sg_buf_free(&ex);
     sg_buf_free(&committed);
     sg_buf_free(&out);

@@ -1,10 +1,12 @@
 /* Tests for core/config and core/log: layering, validation messages, redaction. */
+#include "e2e/config_example.h"
 #include "e2e/harness.h"
 
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "gate/config.h"
+#include "sim/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,65 @@ static void test_defaults_ini_env(void **state)
     free(dir);
 }
 
+/* sg_cfg_example's text for a table (the caller frees it). */
+static char *example(const sg_cfg_key *keys, const char *prefix)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    sg_cfg_example(keys, prefix, f);
+    assert_int_equal(fclose(f), 0);
+    return text;
+}
+
+/* Each section and key once, every key there, and uncommented it loads as the defaults: for
+ * both programs' tables. */
+static void test_example_tables(void **state)
+{
+    (void)state;
+    char *gate = example(sg_gate_config_keys, "SNOWGATE_");
+    h_cfg_example_check(gate, sg_gate_config_keys, sizeof(sg_gate_config), "SNOWGATE_");
+    /* Sections interleave in the table (servicenow.*, jobs.*, servicenow.*): still one each. */
+    assert_non_null(strstr(gate, "\n[servicenow]\n"));
+    assert_null(strstr(strstr(gate, "\n[servicenow]\n") + 1, "\n[servicenow]\n"));
+    assert_true(strstr(gate, ";reconcile_interval = 60") > strstr(gate, "[servicenow]"));
+    assert_true(strstr(gate, ";reconcile_interval = 60") < strstr(gate, "[jobs]"));
+    free(gate);
+    char *sim = example(sg_sim_config_keys, "SNOWSIM_");
+    h_cfg_example_check(sim, sg_sim_config_keys, sizeof(sg_sim_config), "SNOWSIM_");
+    free(sim);
+}
+
+/* No limit on the number of sections or the length of a name: more sections than the old
+ * 64-entry list, and an environment name longer than the old 128-byte buffer. */
+#define MANY 80
+static void test_example_no_caps(void **state)
+{
+    (void)state;
+    static const char long_name[] =
+        "long_section_name_xxxxxxxxxxxxxxxxxxxxxxx."
+        "a_very_long_key_name_that_goes_past_the_old_buffer_yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+        "yyyyyyyyyyyyyyyyyy_end";
+    static char names[MANY][16];
+    sg_cfg_key keys[MANY + 2];
+    memset(keys, 0, sizeof(keys));
+    for (size_t i = 0; i <= MANY; i++) {
+        if (i < MANY)
+            snprintf(names[i], sizeof(names[i]), "s%02zu.k", i);
+        keys[i].name = i < MANY ? names[i] : long_name;
+        keys[i].type = SG_CFG_INT;
+        keys[i].offset = i * sizeof(int64_t);
+        keys[i].def = "7";
+        keys[i].max = 9;
+        keys[i].help = "a setting";
+    }
+    char *text = example(keys, "A_VERY_LONG_PROGRAM_PREFIX_");
+    h_cfg_example_check(text, keys, (MANY + 1) * sizeof(int64_t), "A_VERY_LONG_PROGRAM_PREFIX_");
+    assert_non_null(strstr(text, "YYYY_END; from 0 to 9\n"));
+    free(text);
+}
+
 static void capture_log(sg_log_format fmt, sg_buf *out)
 {
     int fds[2];
@@ -127,6 +188,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_ini_env),
+        cmocka_unit_test(test_example_tables),
+        cmocka_unit_test(test_example_no_caps),
         cmocka_unit_test(test_log_redacts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
