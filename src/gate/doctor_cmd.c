@@ -1,6 +1,7 @@
 /* doctor_cmd: `snowgate doctor` checks an installation from where it runs and prints a table,
  * with a fix under every failure. Exits 1 when any check fails. It changes nothing: no key is
  * created, no migration applied. */
+#include "core/cidr.h"
 #include "core/cli.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -67,6 +68,30 @@ row(doctor *d, const char *status, const char *check, const char *fix, const cha
         d->failed++;
     if ((failed || strcmp(status, "WARN") == 0) && fix)
         printf("  %-5s %-24s fix: %s\n", "", "", fix);
+}
+
+/* A proxy in front (snowgate speaks plain HTTP, so an https public URL means something
+ * terminates TLS before it) with none trusted: every sign-in seems to come from the proxy. */
+static void check_proxies(doctor *d, const sg_gate_config *cfg)
+{
+    sg_cidr_list list;
+    if (sg_cidr_parse(cfg->http_trusted_proxies, "http.trusted_proxies", &list) != SG_OK) {
+        row(d, "FAIL", "trusted proxies", "correct the range, or remove it", "%s", sg_err_msg());
+        return;
+    }
+    bool behind = cfg->public_url && strncmp(cfg->public_url, "https://", 8) == 0;
+    if (list.n > 0)
+        row(d, "ok", "trusted proxies", NULL, "X-Forwarded-For is read from %zu range%s: %s",
+            list.n, list.n == 1 ? "" : "s", cfg->http_trusted_proxies);
+    else if (behind)
+        row(d, "WARN", "trusted proxies",
+            "set http.trusted_proxies to the proxy's address (e.g. 127.0.0.1/32 when it runs "
+            "on this host); see docs/operations.md, 'TLS and the public URL'",
+            "public_url is https, so a proxy is in front, but http.trusted_proxies is unset: "
+            "every sign-in counts against the proxy's address, and 20 failures lock everyone "
+            "out for 15 minutes");
+    else
+        row(d, "ok", "trusted proxies", NULL, "none: clients connect directly");
 }
 
 static bool check_data_dir(doctor *d, const char *dir)
@@ -360,6 +385,7 @@ int sg_cmd_doctor(int argc, char **argv, char **envp)
     const char *cfgfile = sg_cli_get(&cli, "config");
     row(&d, "ok", "config", NULL, "%s%s", cfgfile ? cfgfile : "defaults",
         " + SNOWGATE_* environment + flags");
+    check_proxies(&d, &app.cfg);
     bool dir_ok = check_data_dir(&d, app.cfg.data_dir);
     char *key = app.cfg.master_key_file && *app.cfg.master_key_file
                     ? sg_xstrdup(app.cfg.master_key_file)

@@ -32,6 +32,7 @@ struct sg_http_server {
     sg_http_server_opts opts;
     uint16_t port;
     atomic_uint inflight;
+    atomic_bool xff_warned; /* the X-Forwarded-For-without-trusted-proxies warning was logged */
 };
 
 typedef struct kv {
@@ -140,8 +141,18 @@ static enum MHD_Result xff_cb(void *cls, enum MHD_ValueKind kind, const char *ke
 static void resolve_client(sg_http_req *req, const sg_cidr_list *trusted)
 {
     sg_strlcpy(req->client_ip, req->peer_ip, sizeof(req->client_ip));
-    if (!trusted || trusted->n == 0 || !sg_cidr_contains(trusted, req->peer_ip))
+    if (!trusted || trusted->n == 0 || !sg_cidr_contains(trusted, req->peer_ip)) {
+        /* Said once: a proxy is likely in front, and nobody told snowgate to trust it. */
+        if ((!trusted || trusted->n == 0) &&
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For") &&
+            !atomic_exchange(&req->srv->xff_warned, true))
+            sg_log_warn("a request carries X-Forwarded-For, but http.trusted_proxies is unset: "
+                        "the header is ignored, and clients are known by the proxy's address "
+                        "(sign-in throttling then locks out everyone at once); set "
+                        "http.trusted_proxies to the proxy's address",
+                        "peer", req->peer_ip);
         return;
+    }
     xff_ctx x = {SG_BUF_INIT(16 * 1024), false};
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_cb, &x);
     /* Cut short, the list's right end (what the proxy wrote) might be missing. */

@@ -99,6 +99,13 @@ static void test_forwarded_for_ignored_by_default(void **state)
         assert_int_equal(sign_in(name, "wrong-password", xff), 401);
     }
     assert_int_equal(sign_in("dave", "dave-Password1", "192.0.2.200"), 429);
+    /* The log says once why the header is ignored and what to set. */
+    sg_buf log = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(G.gate.log_path, &log), SG_OK);
+    const char *first = strstr(sg_buf_str(&log), "http.trusted_proxies is unset");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "http.trusted_proxies is unset"));
+    sg_buf_free(&log);
 }
 
 /* Behind the proxy (127.0.0.1, trusted): 20 failures from one client lock that client only;
@@ -157,6 +164,19 @@ static void test_bad_trusted_proxies(void **state)
     assert_non_null(strstr(sg_buf_str(&err), "http.trusted_proxies"));
     assert_non_null(strstr(sg_buf_str(&err), "10.0.0.1/8"));
     sg_buf_free(&err);
+    /* doctor names it too, and warns of a proxy in front that nobody trusts. */
+    sg_buf out = SG_BUF_INIT(0);
+    const char *doc[] = {
+        SG_BUILD_DIR "/snowgate", "doctor", "--data", G.dir, "--config", ini, NULL};
+    h_run(doc, NULL, 60000, &out, NULL);
+    assert_non_null(strstr(sg_buf_str(&out), "FAIL  trusted proxies"));
+    sg_buf_free(&out);
+    const char *doc2[] = {SG_BUILD_DIR "/snowgate",       "doctor", "--data", G.dir, "--public-url",
+                          "https://snowgate.example.com", NULL};
+    h_run(doc2, NULL, 60000, &out, NULL);
+    assert_non_null(strstr(sg_buf_str(&out), "WARN  trusted proxies"));
+    assert_non_null(strstr(sg_buf_str(&out), "set http.trusted_proxies"));
+    sg_buf_free(&out);
     free(ini);
 }
 
