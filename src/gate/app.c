@@ -85,6 +85,8 @@ int sg_app_listen(sg_app *app)
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.host = host;
     o.trusted_proxies = &app->trusted_proxies;
+    o.max_per_client = (unsigned)app->cfg.http_max_per_client;
+    o.head_timeout_s = (unsigned)app->cfg.http_header_timeout;
     o.port = port;
     o.threads = (unsigned)app->cfg.http_threads;
     /* Connect and test, Run test and the Overview wait on ServiceNow: in a pool, one of them

@@ -35,6 +35,13 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "largest accepted request body"},
     {"http.timeout", SG_CFG_INT, F(http_timeout), "30", 1, 3600, NULL,
      "idle connection timeout in seconds"},
+    {"http.max_connections_per_client", SG_CFG_INT, F(http_max_per_client), "32", 0, 10000, NULL,
+     "open connections one client address may hold; more are refused (trusted proxies are "
+     "exempt; 0: no limit). With one thread per connection, this keeps one client from taking "
+     "them all"},
+    {"http.header_timeout", SG_CFG_INT, F(http_header_timeout), "10", 0, 3600, NULL,
+     "seconds a client may take to send a request's headers, or leave a kept-alive connection "
+     "idle, before it is closed (0: only http.timeout applies)"},
     {"http.trusted_proxies", SG_CFG_STR, F(http_trusted_proxies), NULL, 0, 0, NULL,
      "address ranges of the reverse proxies in front of snowgate (e.g. 127.0.0.1/32, "
      "10.0.0.0/8): only from these is X-Forwarded-For read, for the client address that "

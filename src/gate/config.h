@@ -22,6 +22,8 @@ typedef struct sg_gate_config {
     size_t http_max_body;
     int64_t http_timeout;
     char *http_trusted_proxies;
+    int64_t http_max_per_client;
+    int64_t http_header_timeout;
     int64_t shutdown_grace;
     bool allow_insecure_loopback;
     char *master_key_file;

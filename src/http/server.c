@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,12 +28,31 @@
 #define MAX_RESP_HEADERS 32
 #define REQID_MAX        64
 
+/* An open connection, from accept to close: its address (for the per-client limit) and when
+ * it began waiting for a request head (for the head deadline). */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    char ip[INET6_ADDRSTRLEN];
+    bool waiting;       /* no complete request head yet (or idle between requests) */
+    int64_t waiting_ms; /* since when, CLOCK_MONOTONIC */
+    bool reaped;
+} conn_track;
+
 struct sg_http_server {
     struct MHD_Daemon *daemon;
     sg_http_server_opts opts;
     uint16_t port;
+    /* Open connections, under conns_mu; read by the accept policy and the reaper. */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t reaper_cv;
+    conn_track *conns;
+    bool stopping;
+    pthread_t reaper;
+    bool reaper_started;
     atomic_uint inflight;
-    atomic_bool xff_warned; /* the X-Forwarded-For-without-trusted-proxies warning was logged */
+    atomic_bool xff_warned;   /* the X-Forwarded-For-without-trusted-proxies warning was logged */
+    atomic_bool limit_warned; /* the per-client limit warning was logged */
 };
 
 typedef struct kv {
@@ -424,6 +444,137 @@ static bool reqid_ok(const char *s)
     return true;
 }
 
+/* ---- connections: a limit per client address, and a deadline for each request head ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
+{
+    out[0] = '\0';
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+}
+
+/* Refuses a new connection from an address that already holds max_per_client of them
+ * (trusted proxies carry many clients' connections and are exempt). */
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    sg_http_server *srv = cls;
+    if (srv->opts.max_per_client == 0)
+        return MHD_YES;
+    char ip[INET6_ADDRSTRLEN];
+    addr_text(addr, ip);
+    if (!ip[0] || sg_cidr_contains(srv->opts.trusted_proxies, ip))
+        return MHD_YES;
+    unsigned n = 0;
+    pthread_mutex_lock(&srv->conns_mu);
+    for (conn_track *t = srv->conns; t; t = t->next)
+        n += strcmp(t->ip, ip) == 0;
+    pthread_mutex_unlock(&srv->conns_mu);
+    if (n < srv->opts.max_per_client)
+        return MHD_YES;
+    if (!atomic_exchange(&srv->limit_warned, true))
+        sg_log_warn("a client holds http.max_connections_per_client connections; further ones "
+                    "are refused (said once per server)",
+                    "client", ip);
+    return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    sg_http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *t = sg_xcalloc(1, sizeof(*t));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        addr_text(ci ? ci->client_addr : NULL, t->ip);
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        t->waiting = true;
+        t->waiting_ms = mono_ms();
+        pthread_mutex_lock(&srv->conns_mu);
+        t->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conns_mu);
+        *socket_context = t;
+        return;
+    }
+    conn_track *t = *socket_context;
+    if (!t)
+        return;
+    /* MHD closes the socket after this returns, so the reaper never touches a reused fd. */
+    pthread_mutex_lock(&srv->conns_mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        srv->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&srv->conns_mu);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* Marks the connection as waiting for a request head (true: since now) or not. */
+static void set_waiting(sg_http_server *srv, struct MHD_Connection *conn, bool waiting)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&srv->conns_mu);
+    t->waiting = waiting;
+    t->waiting_ms = mono_ms();
+    pthread_mutex_unlock(&srv->conns_mu);
+}
+
+/* Closes connections whose request head has not arrived within head_timeout_s (a slow client
+ * trickling a header byte at a time holds no thread for long). shutdown() wakes the
+ * connection's own thread, which then closes it as usual. */
+static void *reaper(void *arg)
+{
+    sg_http_server *srv = arg;
+    int64_t limit = (int64_t)srv->opts.head_timeout_s * 1000;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (!srv->stopping) {
+        int64_t now = mono_ms();
+        unsigned reaped = 0;
+        for (conn_track *t = srv->conns; t; t = t->next) {
+            if (!t->waiting || t->reaped || t->fd < 0 || now - t->waiting_ms < limit)
+                continue;
+            shutdown(t->fd, SHUT_RDWR);
+            t->reaped = true;
+            reaped++;
+        }
+        if (reaped) {
+            char n[16];
+            snprintf(n, sizeof(n), "%u", reaped);
+            sg_log_debug("closed connections whose request head did not arrive in time",
+                         "connections", n);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&srv->reaper_cv, &srv->conns_mu, &until);
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
+
 static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, const char *url,
                             const char *method)
 {
@@ -496,6 +647,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     sg_http_server *srv = cls;
     sg_http_req *req = *con_cls;
     if (!req) {
+        set_waiting(srv, conn, false);
         req = req_new(srv, conn, url, method);
         *con_cls = req;
         /* Refuse what is over a cap straight away (this closes the connection, which is what
@@ -540,11 +692,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     sg_http_server *srv = cls;
     sg_http_req *req = *con_cls;
     if (!req)
         return;
+    /* A kept-alive connection now waits for its next request head. */
+    if (conn)
+        set_waiting(srv, conn, true);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms =
@@ -621,9 +775,12 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
         flags |= MHD_USE_IPv6;
     if (opts->thread_per_connection)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_cond_init(&srv->reaper_cv, NULL);
     srv->daemon = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, opts->port, accept_cb, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE,
         opts->thread_per_connection ? 0u : (unsigned)(opts->threads ? opts->threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
@@ -631,12 +788,16 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
+        pthread_mutex_destroy(&srv->conns_mu);
+        pthread_cond_destroy(&srv->reaper_cv);
         free(srv);
         return sg_err_set(SG_EIO, "cannot listen on %s:%u (address in use or not permitted)",
                           opts->host, opts->port);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : opts->port;
+    if (opts->head_timeout_s > 0)
+        srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper, srv) == 0;
     *out = srv;
     return SG_OK;
 }
@@ -664,5 +825,13 @@ void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms)
     if (atomic_load(&srv->inflight) > 0)
         sg_log_warn("shutdown deadline passed with requests in flight");
     MHD_stop_daemon(srv->daemon);
+    pthread_mutex_lock(&srv->conns_mu);
+    srv->stopping = true;
+    pthread_cond_signal(&srv->reaper_cv);
+    pthread_mutex_unlock(&srv->conns_mu);
+    if (srv->reaper_started)
+        pthread_join(srv->reaper, NULL);
+    pthread_mutex_destroy(&srv->conns_mu);
+    pthread_cond_destroy(&srv->reaper_cv);
     free(srv);
 }

@@ -51,12 +51,18 @@ typedef struct sg_http_server_opts {
     const char *metrics_prefix;
     /* Peers whose X-Forwarded-For names the client (borrowed; NULL or empty: none). */
     const sg_cidr_list *trusted_proxies;
+    /* Open connections one client address may hold; more are refused at accept (0: no
+     * limit). Trusted proxies are exempt. */
+    unsigned max_per_client;
+    /* Seconds a connection may take to send a whole request head, and may sit idle between
+     * requests, before it is closed (0: only timeout_s applies). */
+    unsigned head_timeout_s;
 } sg_http_server_opts;
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
         "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,  \
-            NULL, NULL                                                                             \
+            NULL, NULL, 0, 0                                                                       \
     }
 
 /* Binds and starts serving. *out is the caller's; stop it with sg_http_server_stop(). */
