@@ -77,16 +77,21 @@ trap 'stop_all; say "stopped"; exit 0' INT TERM
 # 1. PostgreSQL: a throwaway cluster on a unix socket, no TCP. $pg is the cluster's directory
 # as its real path: everything the postgres user opens (data, socket, log) is under it.
 mkdir -p "$data"
+# As root, write only into a directory of root's own: logs, tokens and the store go there, and
+# a directory someone else made (or a link) could redirect them.
+if [ "$(id -u)" -eq 0 ] && { [ -L "$data" ] || [ ! -O "$data" ]; }; then
+  die "$data is a link or belongs to another user; as root, point DEMO_DATA at a new directory of root's own"
+fi
 chmod 755 "$data"
 pg="$data/pg"
 if [ "$(id -u)" -eq 0 ] && { [ -L "$pg" ] || ! as_pg test -x "$data"; }; then
   out=$(outside_pg)
   [ -n "$pg_home" ] && [ -d "$pg_home" ] && [ "$(stat -c %U "$pg_home")" = postgres ] ||
-    die "the postgres user cannot reach $data and has no home directory of its own to keep the cluster in; set DEMO_DATA to a directory it can reach (e.g. DEMO_DATA=/var/tmp/snowgate-demo)"
+    die "the postgres user cannot reach $data and has no home directory of its own to keep the cluster in; set DEMO_DATA to a new directory it can reach, e.g. DEMO_DATA=\$(mktemp -d /var/tmp/snowgate-demo.XXXXXX)"
   if [ -L "$pg" ]; then
     # Made by an earlier run (perhaps before the checkout moved, hence any such directory).
     out=$(readlink "$pg")
-    is_outside_pg "$out" || die "$pg links to $out, which the demo did not make; run make demo-reset"
+    is_outside_pg "$out" || die "$pg links to $out, which the demo did not make; remove the link $pg by hand, then run make demo again"
   elif [ -f "$pg/data/PG_VERSION" ]; then
     die "the postgres user can no longer reach the cluster in $pg: move the checkout back, or run make demo-reset to start over"
   elif [ -e "$pg" ]; then

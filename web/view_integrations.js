@@ -273,8 +273,10 @@ export async function integrationsView(main) {
     const seconds = (n) => (n >= 3600 ? `${Math.round(n / 3600)} h` : n >= 60 ? `${Math.round(n / 60)} min` : `${n} s`);
     // What the status means for requests, beside the reason the last test gave.
     const impact = {
-      degraded: `ServiceNow’s events do not reach snowgate. Requests are still mirrored; decisions made in ServiceNow arrive through the reconciler, every ${seconds(integ.reconcile_interval || 60)}, instead of at once. Fix the webhook path, then Run test.`,
-      error: 'The last test failed. snowgate keeps calling ServiceNow, and each job retries until it succeeds.',
+      degraded: integ.reconcile_interval
+        ? `ServiceNow’s events do not reach snowgate. Requests are still mirrored; decisions made in ServiceNow arrive through the reconciler, every ${seconds(integ.reconcile_interval)}, instead of at once. Fix the webhook path, then Run test.`
+        : 'ServiceNow’s events do not reach snowgate, and the reconciler is off (servicenow.reconcile_interval = 0): decisions made in ServiceNow will not arrive until the webhook path is fixed. Fix it, then Run test.',
+      error: 'The last test failed. snowgate keeps calling ServiceNow; each job retries on its own error, and one that keeps failing ends up dead under Jobs, to replay once the cause is fixed.',
       needs_reconnect: 'ServiceNow refused snowgate’s tokens: nothing is mirrored until you connect again.',
     }[integ.status];
     const tile = h('article', { class: 'tile expanded', 'aria-labelledby': 'sn-title' },

@@ -72,9 +72,9 @@ static int parse_one(const char *entry, const char *what, sg_cidr *out)
         if (sg_parse_i64(slash + 1, 0, mapped && out->family == AF_INET ? 128 : max, what, &p) !=
             SG_OK)
             return sg_err_set(SG_EINVAL,
-                              "%s: the prefix length in '%s' must be a number from 0 "
-                              "to %u",
-                              what, entry, max);
+                              "%s: the prefix length in '%s' must be a number from %u to %u", what,
+                              entry, mapped && out->family == AF_INET ? 96u : 0u,
+                              mapped && out->family == AF_INET ? 128u : max);
         /* ::ffff:10.0.0.0/104 is 10.0.0.0/8. */
         if (mapped && out->family == AF_INET) {
             if (p < 96)
@@ -160,4 +160,25 @@ bool sg_cidr_addr_canonical(const char *text, char out[46])
     if (!text || !parse_addr(text, &family, addr))
         return false;
     return inet_ntop(family, addr, out, 46) != NULL;
+}
+
+void sg_cidr_client_key(const char *ip, char out[64])
+{
+    int family = 0;
+    uint8_t addr[16];
+    out[0] = '\0';
+    if (!ip)
+        return;
+    if (!parse_addr(ip, &family, addr)) {
+        sg_strlcpy(out, ip, 64);
+        return;
+    }
+    if (family == AF_INET6)
+        memset(addr + 8, 0, 8);
+    char text[46];
+    if (!inet_ntop(family, addr, text, sizeof(text))) {
+        sg_strlcpy(out, ip, 64);
+        return;
+    }
+    snprintf(out, 64, "%s%s", text, family == AF_INET6 ? "/64" : "");
 }

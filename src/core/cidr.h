@@ -30,6 +30,11 @@ int sg_cidr_parse(const char *text, const char *what, sg_cidr_list *out);
  * False for anything that is not an address. */
 bool sg_cidr_contains(const sg_cidr_list *list, const char *ip);
 
+/* The key a client address is counted by: an IPv4 address as it is, an IPv6 address as its
+ * /64 network ("2001:db8:1:2::/64"), since one host usually holds a whole /64; anything else
+ * as given (cut to fit). NULL gives "". */
+void sg_cidr_client_key(const char *ip, char out[64]);
+
 /* Whether text is an IPv4 or IPv6 address; the canonical form goes to out (46 bytes). */
 bool sg_cidr_addr_canonical(const char *text, char out[46]);
 

@@ -55,9 +55,10 @@ const sg_cfg_key sg_gate_config_keys[] = {
     {"servicenow.webhook_timeout", SG_CFG_INT, F(webhook_timeout), "20", 1, 600, NULL,
      "seconds Connect and test waits for the sample request's webhook"},
     {"servicenow.test_interval", SG_CFG_INT, F(test_interval), "3600", 0, 604800, NULL,
-     "seconds between scheduled Run tests while connected (0: off)"},
+     "seconds between scheduled Run tests while connected, degraded or in error (0: off)"},
     {"jobs.lease", SG_CFG_INT, F(job_lease), "120", 2, 3600, NULL,
-     "seconds a worker holds a job; a job whose worker died runs again after this"},
+     "seconds before a dead worker's job is taken over by another; a live worker renews the "
+     "lease while its job runs"},
     {"jobs.workers", SG_CFG_INT, F(job_workers), "4", 1, 32, NULL,
      "worker threads running jobs side by side (ServiceNow calls, grants), so one slow call "
      "holds up no other request"},

@@ -236,12 +236,14 @@ static bool check_servicenow(doctor *d, sg_app *app)
         return true;
     }
     if (strcmp(in.status, "degraded") == 0)
-        row(d, "WARN", "ServiceNow events",
+        row(d, app->cfg.reconcile_interval > 0 ? "WARN" : "FAIL", "ServiceNow events",
             "check that the snowgate Business Rule is active, that x_snowgate.webhook_url is "
             "this snowgate's public URL, and that ServiceNow can reach it; then Run test",
-            "the last Run test's webhook did not arrive (%s); decisions arrive through the "
-            "reconciler meanwhile",
-            in.status_reason);
+            "the last Run test's webhook did not arrive (%s); %s", in.status_reason,
+            app->cfg.reconcile_interval > 0
+                ? "decisions arrive through the reconciler meanwhile"
+                : "the reconciler is off (servicenow.reconcile_interval = 0), so decisions made "
+                  "in ServiceNow do not arrive at all");
     else if (strcmp(in.status, "error") == 0)
         row(d, "FAIL", "ServiceNow test",
             "see Integrations > ServiceNow, fix the failed check, "

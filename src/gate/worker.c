@@ -102,12 +102,7 @@ static int pass(sg_app *app, const char *owner, int max, sg_worker_thread *t)
     return run_jobs(app, owner, max, t);
 }
 
-int sg_worker_pass(sg_app *app, const char *owner, int max)
-{
-    return pass(app, owner, max, NULL);
-}
-
-static void running(sg_worker_thread *t, const char *job_id);
+static void set_current_job(sg_worker_thread *t, const char *job_id);
 
 static int run_jobs(sg_app *app, const char *owner, int max, sg_worker_thread *t)
 {
@@ -120,9 +115,9 @@ static int run_jobs(sg_app *app, const char *owner, int max, sg_worker_thread *t
                 sg_log_warn("could not claim a job", "reason", sg_err_msg());
             break;
         }
-        running(t, job.id);
+        set_current_job(t, job.id);
         run_one(app, owner, &job);
-        running(t, NULL);
+        set_current_job(t, NULL);
         sg_job_clear(&job);
         n++;
     }
@@ -151,12 +146,13 @@ struct sg_worker {
     bool stop;
     uint64_t kicks; /* bumped when a job is queued; each thread passes once it sees a change */
     int n;
-    pthread_t keeper; /* extends the leases of jobs that run long */
+    pthread_t keeper; /* renews the leases of jobs that run long */
+    bool keeper_started;
     sg_worker_thread threads[MAX_WORKERS];
 };
 
 /* Records the job thread t runs (NULL: none), for the lease keeper. */
-static void running(sg_worker_thread *t, const char *job_id)
+static void set_current_job(sg_worker_thread *t, const char *job_id)
 {
     if (!t)
         return;
@@ -166,7 +162,7 @@ static void running(sg_worker_thread *t, const char *job_id)
     pthread_mutex_unlock(&t->pool->mu);
 }
 
-/* The lease keeper: a job that outlives a third of its lease gets a fresh one, so another
+/* The lease keeper: a job that outlives a third of its lease gets a renewed one, so another
  * worker (here or on another replica) never takes a job that is still running and does its
  * ServiceNow calls or its GRANT a second time. A worker that dies stops renewing, and its jobs
  * are taken over when the lease runs out, as before. */
@@ -188,10 +184,15 @@ static void *keep_leases(void *arg)
             /* The store call runs without the mutex; the job may finish meanwhile, which
              * the lease_owner and state checks in sg_jobs_extend make harmless. */
             pthread_mutex_unlock(&w->mu);
-            if (sg_jobs_extend(w->app->store, id, t->owner, now + lease) != SG_OK)
-                sg_log_warn("could not extend a running job's lease", "job", id, "reason",
-                            sg_err_msg());
+            int rc = sg_jobs_extend(w->app->store, id, t->owner, now + lease);
+            char reason[512];
+            snprintf(reason, sizeof(reason), "%s", rc != SG_OK ? sg_err_msg() : "");
             pthread_mutex_lock(&w->mu);
+            /* Not worth a word when the job simply finished meanwhile. */
+            if (rc != SG_OK && strcmp(t->job, id) == 0)
+                sg_log_warn("could not renew a running job's lease; another worker may take "
+                            "it over",
+                            "job", id, "reason", reason);
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -280,7 +281,10 @@ sg_worker *sg_worker_start(sg_app *app)
         snprintf(t->owner, sizeof(t->owner), "worker-%ld-%d-%s", (long)getpid(), i, rnd);
         pthread_create(&t->th, NULL, loop, t);
     }
-    pthread_create(&w->keeper, NULL, keep_leases, w);
+    w->keeper_started = pthread_create(&w->keeper, NULL, keep_leases, w) == 0;
+    if (!w->keeper_started)
+        sg_log_warn("could not start the lease keeper: a job running longer than jobs.lease "
+                    "may be taken over by another worker");
     return w;
 }
 
@@ -304,7 +308,8 @@ void sg_worker_stop(sg_worker *w)
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->n; i++)
         pthread_join(w->threads[i].th, NULL);
-    pthread_join(w->keeper, NULL);
+    if (w->keeper_started)
+        pthread_join(w->keeper, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     pthread_cond_destroy(&w->stop_cv);

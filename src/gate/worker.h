@@ -3,7 +3,9 @@
  * second (and at start, so expiries that fell due
  * while snowgate was down are applied at once) it sweeps for expired grants, then runs ready
  * jobs until none is left. Several replicas may run workers on one store: leases keep a job
- * with one worker at a time. */
+ * with one worker at a time. A lease keeper thread renews the lease of any job still running
+ * after a third of jobs.lease, so jobs.lease is how soon a dead worker's job is taken over,
+ * not how long a job may run. */
 #ifndef SG_GATE_WORKER_H
 #define SG_GATE_WORKER_H
 
@@ -16,9 +18,6 @@ sg_worker *sg_worker_start(sg_app *app);
 void sg_worker_kick(sg_worker *w);
 /* Stops it after the job in progress. NULL is a no-op. */
 void sg_worker_stop(sg_worker *w);
-
-/* One pass (sweep, then up to max jobs) as owner; returns the number of jobs run. */
-int sg_worker_pass(sg_app *app, const char *owner, int max);
 
 /* The job kinds this build runs, NULL-terminated. */
 const char *const *sg_worker_kinds(void);

@@ -131,11 +131,6 @@ const char *sg_http_client_ip(const sg_http_req *req)
     return req->client_ip;
 }
 
-const char *sg_http_peer_ip(const sg_http_req *req)
-{
-    return req->peer_ip;
-}
-
 typedef struct xff_ctx {
     sg_buf all; /* every X-Forwarded-For line, joined with commas, in order */
     bool overflow;

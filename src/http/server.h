@@ -86,8 +86,6 @@ const char *sg_http_request_id(const sg_http_req *req);
 /* The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest
  * address in X-Forwarded-For that is not one (read from the right, as each proxy appends). */
 const char *sg_http_client_ip(const sg_http_req *req);
-/* The socket's peer, whatever X-Forwarded-For says. */
-const char *sg_http_peer_ip(const sg_http_req *req);
 sg_arena *sg_http_arena(sg_http_req *req);
 /* Calls fn for every query argument, in order. */
 void sg_http_query_each(const sg_http_req *req,

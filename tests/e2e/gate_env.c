@@ -61,6 +61,33 @@ void g_add_user(const char *name, const char *role, const char *db_role, char he
     sg_buf_free(&out);
 }
 
+void g_set_password(const char *name, const char *password)
+{
+    const char *argv[] = {SG_BUILD_DIR "/snowgate", "user", "passwd", name, "--data", G.dir, NULL};
+    char input[128];
+    snprintf(input, sizeof(input), "%s\n", password);
+    sg_buf err = SG_BUF_INIT(0);
+    int st = h_run_input(argv, NULL, input, 30000, NULL, &err);
+    if (st != 0)
+        fail_msg("user passwd %s: %s", name, sg_buf_str(&err));
+    sg_buf_free(&err);
+}
+
+long g_sign_in(const char *name, const char *password, const char *xff, sg_http_response *keep)
+{
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "name", name);
+    sg_json_set_str(body, "password", password);
+    char *text = sg_json_dump(body);
+    sg_json_decref(body);
+    char fwd[160];
+    snprintf(fwd, sizeof(fwd), "X-Forwarded-For: %s", xff ? xff : "");
+    const char *h[] = {"Content-Type: application/json", xff ? fwd : NULL, NULL};
+    long st = h_call("POST", G.gate.url, "/api/v1/session", h, text, NULL, keep);
+    free(text);
+    return st;
+}
+
 void g_start(const char *tag, const char *alice_db_role)
 {
     memset(&G, 0, sizeof(G));

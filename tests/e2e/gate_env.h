@@ -32,6 +32,12 @@ void g_spawn_gate(void);
 /* Adds a snowgate user through the CLI; header receives their Authorization header. */
 void g_add_user(const char *name, const char *role, const char *db_role, char header[128]);
 
+/* Sets a user's web sign-in password through the CLI. */
+void g_set_password(const char *name, const char *password);
+/* POST /api/v1/session as a browser would, with X-Forwarded-For when xff is not NULL; returns
+ * the status, and the response in keep when not NULL (the caller frees it). */
+long g_sign_in(const char *name, const char *password, const char *xff, sg_http_response *keep);
+
 /* snowsim as its admin; fails the test unless the status is want. */
 sg_json *g_sim_call(const char *method, const char *path, const char *body, long want);
 /* snowgate as alice. */

@@ -18,40 +18,15 @@
 
 static h_pg pg;
 
-static void set_password(const char *name, const char *password)
-{
-    const char *argv[] = {SG_BUILD_DIR "/snowgate", "user", "passwd", name, "--data", G.dir, NULL};
-    char input[128];
-    snprintf(input, sizeof(input), "%s\n", password);
-    sg_buf err = SG_BUF_INIT(0);
-    int st = h_run_input(argv, NULL, input, 30000, NULL, &err);
-    if (st != 0)
-        fail_msg("user passwd %s: %s", name, sg_buf_str(&err));
-    sg_buf_free(&err);
-}
-
-static long sign_in(const char *name, const char *password, sg_http_response *keep)
-{
-    sg_json *body = sg_json_object();
-    sg_json_set_str(body, "name", name);
-    sg_json_set_str(body, "password", password);
-    char *text = sg_json_dump(body);
-    sg_json_decref(body);
-    const char *h[] = {"Content-Type: application/json", NULL};
-    long st = h_call("POST", G.gate.url, "/api/v1/session", h, text, NULL, keep);
-    free(text);
-    return st;
-}
-
 static void test_sign_in_api(void **state)
 {
     (void)state;
     char tok[128];
     g_add_user("carol", "member", NULL, tok);
-    set_password("carol", "carol-Password1");
+    g_set_password("carol", "carol-Password1");
     /* A session: an HttpOnly, SameSite=Strict cookie and a CSRF token. */
     sg_http_response r;
-    assert_int_equal(sign_in("carol", "carol-Password1", &r), 200);
+    assert_int_equal(g_sign_in("carol", "carol-Password1", NULL, &r), 200);
     const char *cookie = sg_http_response_header(&r, "Set-Cookie");
     assert_non_null(cookie);
     assert_non_null(strstr(cookie, "HttpOnly"));
@@ -63,12 +38,12 @@ static void test_sign_in_api(void **state)
     sg_http_response_free(&r);
     /* Five wrong passwords, then even the right one waits: 429 with Retry-After. */
     for (int i = 0; i < 5; i++)
-        assert_int_equal(sign_in("carol", "wrong-password", NULL), 401);
-    assert_int_equal(sign_in("carol", "carol-Password1", &r), 429);
+        assert_int_equal(g_sign_in("carol", "wrong-password", NULL, NULL), 401);
+    assert_int_equal(g_sign_in("carol", "carol-Password1", NULL, &r), 429);
     assert_non_null(sg_http_response_header(&r, "Retry-After"));
     sg_http_response_free(&r);
     /* An unknown user gets the same answer as a wrong password. */
-    assert_int_equal(sign_in("nobody", "whatever-password", NULL), 401);
+    assert_int_equal(g_sign_in("nobody", "whatever-password", NULL, NULL), 401);
     /* The UI: a strict CSP and an ETag that revalidates. */
     assert_int_equal(h_call("GET", G.gate.url, "/", NULL, NULL, NULL, &r), 200);
     const char *csp = sg_http_response_header(&r, "Content-Security-Policy");
@@ -93,9 +68,9 @@ static void test_in_browser(void **state)
     char bob_h[128], sam_h[128];
     g_add_user("bob", "member", "bob_role", bob_h);
     g_add_user("sam", "steward", NULL, sam_h);
-    set_password("alice", "alice-Password1");
-    set_password("bob", "bob-Password1");
-    set_password("sam", "sam-Password1");
+    g_set_password("alice", "alice-Password1");
+    g_set_password("bob", "bob-Password1");
+    g_set_password("sam", "sam-Password1");
     char body[512];
     snprintf(body, sizeof(body),
              "{\"name\":\"warehouse\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "

@@ -889,6 +889,19 @@ static void test_client_credentials(void **state)
     sg_json_decref(j);
     assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 200);
     sg_json_decref(j);
+    /* A ServiceNow admin makes another user (here the admin) the app's user: the token now
+     * acts as someone else, so calls stop until an admin connects again, rather than carry
+     * on with another account's rights. */
+    j = g_sim_call("GET", "/api/now/table/sys_user?user_name=admin", NULL, 200);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\"}",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(g_sim_call("PATCH", path, body, 200));
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
+    sg_json_decref(j);
+    assert_string_equal(status_of(), "needs_reconnect");
+    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 409);
+    sg_json_decref(j);
 }
 
 static int tamper_tx(sg_conn *c, void *ctx)

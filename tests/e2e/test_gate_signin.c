@@ -15,34 +15,6 @@
 
 #define PARALLEL 100
 
-static void set_password(const char *name, const char *password)
-{
-    const char *argv[] = {SG_BUILD_DIR "/snowgate", "user", "passwd", name, "--data", G.dir, NULL};
-    char input[128];
-    snprintf(input, sizeof(input), "%s\n", password);
-    sg_buf err = SG_BUF_INIT(0);
-    int st = h_run_input(argv, NULL, input, 30000, NULL, &err);
-    if (st != 0)
-        fail_msg("user passwd %s: %s", name, sg_buf_str(&err));
-    sg_buf_free(&err);
-}
-
-/* POST /api/v1/session, with an X-Forwarded-For header when xff is not NULL. */
-static long sign_in(const char *name, const char *password, const char *xff)
-{
-    sg_json *body = sg_json_object();
-    sg_json_set_str(body, "name", name);
-    sg_json_set_str(body, "password", password);
-    char *text = sg_json_dump(body);
-    sg_json_decref(body);
-    char fwd[160];
-    snprintf(fwd, sizeof(fwd), "X-Forwarded-For: %s", xff ? xff : "");
-    const char *h[] = {"Content-Type: application/json", xff ? fwd : NULL, NULL};
-    long st = h_call("POST", G.gate.url, "/api/v1/session", h, text, NULL, NULL);
-    free(text);
-    return st;
-}
-
 typedef struct tally {
     atomic_int checked, limited, other;
 } tally;
@@ -50,7 +22,7 @@ typedef struct tally {
 static void *guess(void *arg)
 {
     tally *t = arg;
-    long st = sign_in("carol", "not-her-password", NULL);
+    long st = g_sign_in("carol", "not-her-password", NULL, NULL);
     if (st == 401)
         atomic_fetch_add(&t->checked, 1);
     else if (st == 429)
@@ -67,7 +39,7 @@ static void test_parallel_guesses(void **state)
     (void)state;
     char tok[128];
     g_add_user("carol", "member", NULL, tok);
-    set_password("carol", "carol-Password1");
+    g_set_password("carol", "carol-Password1");
     tally t;
     atomic_init(&t.checked, 0);
     atomic_init(&t.limited, 0);
@@ -81,7 +53,7 @@ static void test_parallel_guesses(void **state)
     assert_true(atomic_load(&t.checked) <= 5);
     assert_int_equal(atomic_load(&t.checked) + atomic_load(&t.limited), PARALLEL);
     /* Even the right password waits now. */
-    assert_int_equal(sign_in("carol", "carol-Password1", NULL), 429);
+    assert_int_equal(g_sign_in("carol", "carol-Password1", NULL, NULL), 429);
 }
 
 /* Without trusted proxies, X-Forwarded-For is the client's own word and is ignored: 20
@@ -91,14 +63,14 @@ static void test_forwarded_for_ignored_by_default(void **state)
     (void)state;
     char tok[128];
     g_add_user("dave", "member", NULL, tok);
-    set_password("dave", "dave-Password1");
+    g_set_password("dave", "dave-Password1");
     for (int i = 0; i < 20; i++) {
         char name[32], xff[32];
         snprintf(name, sizeof(name), "nobody%d", i / 4);
         snprintf(xff, sizeof(xff), "198.51.100.%d", i + 1);
-        assert_int_equal(sign_in(name, "wrong-password", xff), 401);
+        assert_int_equal(g_sign_in(name, "wrong-password", xff, NULL), 401);
     }
-    assert_int_equal(sign_in("dave", "dave-Password1", "192.0.2.200"), 429);
+    assert_int_equal(g_sign_in("dave", "dave-Password1", "192.0.2.200", NULL), 429);
     /* The log says once why the header is ignored and what to set. */
     sg_buf log = SG_BUF_INIT(0);
     assert_int_equal(h_read_file(G.gate.log_path, &log), SG_OK);
@@ -116,19 +88,19 @@ static void test_behind_trusted_proxy(void **state)
     (void)state;
     char tok[128];
     g_add_user("erin", "member", NULL, tok);
-    set_password("erin", "erin-Password1");
+    g_set_password("erin", "erin-Password1");
     for (int i = 0; i < 20; i++) {
         char name[32];
         snprintf(name, sizeof(name), "nobody%d", i / 4);
-        assert_int_equal(sign_in(name, "wrong-password", "203.0.113.5"), 401);
+        assert_int_equal(g_sign_in(name, "wrong-password", "203.0.113.5", NULL), 401);
     }
-    assert_int_equal(sign_in("erin", "erin-Password1", "203.0.113.5"), 429);
+    assert_int_equal(g_sign_in("erin", "erin-Password1", "203.0.113.5", NULL), 429);
     /* The attacker claims another address; the proxy appends the one it saw. */
-    assert_int_equal(sign_in("erin", "erin-Password1", "198.51.100.7, 203.0.113.5"), 429);
+    assert_int_equal(g_sign_in("erin", "erin-Password1", "198.51.100.7, 203.0.113.5", NULL), 429);
     /* Chains of trusted hops are walked past; the first untrusted address is the client. */
-    assert_int_equal(sign_in("erin", "erin-Password1", "203.0.113.5, 127.0.0.9"), 429);
+    assert_int_equal(g_sign_in("erin", "erin-Password1", "203.0.113.5, 127.0.0.9", NULL), 429);
     /* Everyone else is unaffected. */
-    assert_int_equal(sign_in("erin", "erin-Password1", "198.51.100.7"), 200);
+    assert_int_equal(g_sign_in("erin", "erin-Password1", "198.51.100.7", NULL), 200);
     sg_json *j = NULL;
     assert_int_equal(g_call("GET", "/api/v1/audit?limit=20", NULL, &j), 200);
     const char *client = NULL;

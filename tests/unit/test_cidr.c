@@ -79,6 +79,24 @@ static void test_refusals_name_the_entry(void **state)
     assert_non_null(strstr(sg_err_msg(), "more than"));
 }
 
+static void test_client_key(void **state)
+{
+    (void)state;
+    char k[64];
+    sg_cidr_client_key("192.0.2.7", k);
+    assert_string_equal(k, "192.0.2.7");
+    sg_cidr_client_key("2001:db8:1:2:aaaa::1", k);
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    sg_cidr_client_key("2001:db8:1:2:bbbb::9", k);
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    sg_cidr_client_key("::ffff:192.0.2.7", k);
+    assert_string_equal(k, "192.0.2.7");
+    sg_cidr_client_key("not-an-address", k);
+    assert_string_equal(k, "not-an-address");
+    sg_cidr_client_key(NULL, k);
+    assert_string_equal(k, "");
+}
+
 static void test_canonical(void **state)
 {
     (void)state;
@@ -98,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_prefix_edges),
         cmocka_unit_test(test_refusals_name_the_entry),
         cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_client_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

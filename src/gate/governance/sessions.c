@@ -2,6 +2,7 @@
  * every replica sees them. */
 #include "gate/governance/sessions.h"
 
+#include "core/cidr.h"
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -51,6 +52,13 @@ static int check_limit(sg_conn *c, login_ctx *x)
         }
     }
     return SG_OK;
+}
+
+/* The limit alone, in a read: a client already over it is refused without taking the store's
+ * write lock, so a flood of refused attempts does not hold up anyone's writes. */
+static int precheck_tx(sg_conn *c, void *ctx)
+{
+    return check_limit(c, ctx);
 }
 
 /* First the limit, and the attempt counted as a failure before its password is checked (under
@@ -136,9 +144,14 @@ int sg_sessions_login(sg_store *st, const char *name, const char *password, cons
         return sg_err_set(SG_EINVAL, "send \"name\" and \"password\"");
     login_ctx x = {.name = name, .password = password, .client = client, .now = now, .out = out};
     snprintf(x.name_key, sizeof(x.name_key), "name:%s", name);
-    snprintf(x.addr_key, sizeof(x.addr_key), "addr:%s", client ? client : "");
+    /* An IPv6 client is counted by its /64: one host usually holds a whole /64. */
+    char net[64];
+    sg_cidr_client_key(client, net);
+    snprintf(x.addr_key, sizeof(x.addr_key), "addr:%s", net);
     int rc = sg_random_hex(x.attempt, 16);
     if (rc == SG_OK)
+        rc = sg_store_read(st, precheck_tx, &x);
+    if (rc == SG_OK && !x.limited)
         rc = sg_store_tx(st, lookup_tx, &x);
     if (rc == SG_OK && x.limited) {
         *retry_after = x.retry_after > 0 ? x.retry_after : 1;

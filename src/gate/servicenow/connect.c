@@ -23,6 +23,9 @@ typedef struct checks {
     /* The only check that failed is the webhook round trip itself: ServiceNow answers and
      * takes snowgate's writes, but its events do not reach snowgate. */
     bool webhook_only;
+    /* ServiceNow refused the token, or it acts as someone other than the service account:
+     * calls must stop (needs_reconnect), not carry on as another user. */
+    bool refused;
     char reason[512];
     sg_app *live; /* when set, each result is published as it comes (Connect and test) */
 } checks;
@@ -124,6 +127,8 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
     int rc = sn_call(app, base, token, "GET", SG_SN_USERINFO_PATH, NULL, &st, &j);
     const char *who = sg_json_get_str(sg_json_get(j, "result"), "user_name");
     const char *id = sg_json_get_str(sg_json_get(j, "result"), "sys_id");
+    if (rc == SG_OK && st == 401)
+        c->refused = true;
     if (rc != SG_OK || st != 200 || !who || !id) {
         snprintf(msg, sizeof(msg), "oauth_userinfo returned %s%ld: the update set is not committed",
                  rc != SG_OK ? "an error, HTTP " : "", st);
@@ -134,6 +139,7 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
         return;
     }
     if (username && strcmp(who, username) != 0) {
+        c->refused = true;
         snprintf(msg, sizeof(msg), "the token belongs to '%s', not '%s'", who, username);
         check(c, "update_set_committed", false, msg,
               "Step 4: connect with the snowgate.service user's password");
@@ -205,7 +211,9 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
     sg_json_decref(j);
     bool changed = rc == SG_OK && st == 200;
     bool arrived = changed && wait_webhook(app, sample);
-    if (!changed)
+    if (!changed && rc != SG_OK)
+        snprintf(msg, sizeof(msg), "could not update the sample request: %s", sg_err_msg());
+    else if (!changed)
         snprintf(msg, sizeof(msg), "could not update the sample request (HTTP %ld)", st);
     else if (arrived)
         snprintf(msg, sizeof(msg), "a signed webhook for the sample request arrived");
@@ -273,6 +281,7 @@ static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks
     c->list = sg_json_array();
     c->ok = true;
     c->webhook_only = false;
+    c->refused = false;
     c->reason[0] = '\0';
     c->live = live ? app : NULL;
     int rc = sg_integration_get(app, in);
@@ -408,8 +417,9 @@ int sg_connect_test(sg_app *app, sg_json **result)
     } else {
         skip_rest(&c, after("instance_reachable"));
     }
-    /* A missing, expired or refused refresh token means the admin must connect again. */
-    bool reconnect = !c.ok && !tok.access_token && rc == SG_EAUTH;
+    /* A missing, expired or refused refresh token, a token ServiceNow refuses, or one acting
+     * as another user means the admin must connect again; until then no call is made. */
+    bool reconnect = !c.ok && ((!tok.access_token && rc == SG_EAUTH) || c.refused);
     *result = finish(app, &c, tok.refresh_token, in.sn_user[0] ? in.sn_user : NULL,
                      sn_user_id[0] ? sn_user_id : NULL, reconnect ? "needs_reconnect" : NULL);
     publish(&c, false);
