@@ -636,15 +636,37 @@ static char *browser_authorize(const char *authorization_url, const char *user, 
     return loc;
 }
 
-static char *link_url(const char *auth_header)
+/* Starts linking as auth_header; *cookie receives the "Cookie: sg_link=..." header that the
+ * browser which asked would send back to /oauth-callback (the caller frees it). */
+static char *link_url(const char *auth_header, char **cookie)
 {
     const char *h[] = {auth_header, NULL};
     sg_json *j = NULL;
-    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow/link", h, NULL, &j, NULL),
-                     200);
+    sg_http_response r;
+    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow/link", h, NULL, &j, &r), 200);
+    const char *set = sg_http_response_header(&r, "Set-Cookie");
+    assert_non_null(set);
+    assert_true(sg_str_startswith(set, "sg_link="));
+    assert_non_null(strstr(set, "HttpOnly"));
+    assert_non_null(strstr(set, "SameSite=Lax"));
+    assert_non_null(strstr(set, "Path=/oauth-callback"));
+    *cookie = sg_xasprintf("Cookie: %.*s", (int)strcspn(set, ";"), set);
+    sg_http_response_free(&r);
     char *u = sg_xstrdup(sg_json_get_str(j, "authorization_url"));
     sg_json_decref(j);
     return u;
+}
+
+/* Whether bob's snowgate account is linked to a ServiceNow user now. */
+static bool bob_linked(const char *const *as_bob)
+{
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL),
+                     200);
+    bool linked = true;
+    assert_true(sg_json_get_bool(j, "linked", &linked));
+    sg_json_decref(j);
+    return linked;
 }
 
 static void test_account_linking(void **state)
@@ -673,18 +695,68 @@ static void test_account_linking(void **state)
                      401);
     sg_json_decref(j);
 
-    char *url = link_url(bob);
+    /* Forgery: bob starts linking, and the authorization URL is finished by someone else
+     * (maria allows it in her own browser, which never saw bob's cookie). Refused, nothing is
+     * linked, and the state is spent: bob's own browser cannot finish it afterwards either. */
+    char *bob_cookie = NULL;
+    char *url = link_url(bob, &bob_cookie);
+    char *back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    sg_http_response r;
+    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(sg_buf_str(&r.body), "started in another browser"));
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    const char *with_bob_cookie[] = {bob_cookie, NULL};
+    assert_int_equal(h_http("GET", back, with_bob_cookie, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    free(back);
+    free(url);
+    free(bob_cookie);
+    /* Nor with another flow's cookie (or a cookie of the right shape but made up). */
+    char *other_cookie = NULL, *mine_cookie = NULL;
+    free(link_url(bob, &other_cookie));
+    url = link_url(bob, &mine_cookie);
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    const char *wrong[] = {other_cookie, NULL};
+    assert_int_equal(h_http("GET", back, wrong, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    sg_http_response_free(&r);
+    free(back);
+    free(url);
+    url = link_url(bob, &bob_cookie);
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    char made_up[128];
+    snprintf(made_up, sizeof(made_up), "Cookie: sg_link=%064d", 0);
+    const char *forged_cookie[] = {made_up, NULL};
+    assert_int_equal(h_http("GET", back, forged_cookie, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    free(back);
+    free(url);
+    free(bob_cookie);
+    free(other_cookie);
+    free(mine_cookie);
+
+    /* The browser that started it links. */
+    char *cookie = NULL;
+    url = link_url(bob, &cookie);
     assert_true(sg_str_startswith(url, G.sim.p.url));
     assert_non_null(strstr(url, "code_challenge_method=S256"));
     assert_non_null(strstr(url, "&state="));
-    char *back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
     char want[512];
     snprintf(want, sizeof(want), "%s/oauth-callback?code=", G.gate.url);
     assert_true(sg_str_startswith(back, want));
-    sg_http_response r;
-    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    const char *browser[] = {cookie, NULL};
+    assert_int_equal(h_http("GET", back, browser, NULL, &r), SG_OK);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(sg_buf_str(&r.body), "linked to the ServiceNow user maria"));
+    /* The nonce is spent: the answer clears the cookie. */
+    assert_non_null(strstr(sg_http_response_header(&r, "Set-Cookie"), "Max-Age=0"));
     sg_http_response_free(&r);
     assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL),
                      200);
@@ -694,15 +766,17 @@ static void test_account_linking(void **state)
     assert_true(sim_is_sys_id(sg_json_get_str(j, "sys_id")));
     sg_json_decref(j);
     /* The callback works once. */
-    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(h_http("GET", back, browser, NULL, &r), SG_OK);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(sg_buf_str(&r.body), "already used"));
     sg_http_response_free(&r);
     free(back);
     free(url);
+    free(cookie);
 
     /* Deny in ServiceNow: nothing is linked, and the page says why. */
-    url = link_url(bob);
+    url = link_url(bob, &cookie);
+    free(cookie);
     back = browser_authorize(url, "maria", "Maria-pw-1", "deny");
     assert_non_null(strstr(back, "error=access_denied"));
     assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
@@ -890,5 +964,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_never_arrives, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_instance, start, stop),
     };
+    /* SG_TEST_FILTER=test_account_linking runs the matching tests only (while working on one). */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
