@@ -809,11 +809,77 @@ static void test_json_routes_need_json_type(void **state)
     free(id);
 }
 
+static int exec_tx(sg_conn *c, void *ctx)
+{
+    int rc = SG_OK;
+    for (const char *const *sql = ctx; rc == SG_OK && *sql; sql++)
+        rc = sg_conn_exec(c, *sql, NULL, 0, NULL);
+    return rc;
+}
+
+/* Runs statements (NULL-terminated) in one transaction on snowgate's store, behind the
+ * server's back. Opening a store makes an empty schema_migrations when there is none. */
+static void in_store(const char *const *sql)
+{
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = store;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_tx(st, exec_tx, (void *)sql), SG_OK);
+    sg_store_close(st);
+}
+
+/* /readyz answers anyone, so it says whether the store is ready and no more: the store's error
+ * text (which can name internal hosts and addresses) goes to the log only. */
+static void test_readyz_keeps_store_errors_in_the_log(void **state)
+{
+    (void)state;
+    const char *const hide[] = {"ALTER TABLE schema_migrations RENAME TO schema_migrations_gone",
+                                NULL};
+    in_store(hide);
+    char *url = sg_xasprintf("%s/readyz", gate.url);
+    sg_http_response r;
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    free(url);
+    assert_int_equal(r.status, 503);
+    const char *body = sg_buf_str(&r.body);
+    sg_json *j = NULL;
+    assert_int_equal(sg_json_parse(r.body.data, r.body.len, 0, 0, &j), SG_OK);
+    assert_string_equal(sg_json_get_str(j, "status"), "not_ready");
+    sg_json *st = sg_json_get(sg_json_get(j, "checks"), "store");
+    bool ok = true;
+    assert_true(sg_json_get_bool(st, "ok", &ok));
+    assert_false(ok);
+    assert_non_null(sg_json_get_str(st, "backend"));
+    assert_null(sg_json_get(st, "error"));
+    if (strstr(body, "schema_migrations") || strstr(body, "relation") || strstr(body, "table"))
+        fail_msg("/readyz shows the store's error: %s", body);
+    sg_json_decref(j);
+    sg_http_response_free(&r);
+    /* The log has it, for the operator. */
+    sg_buf log = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(gate.log_path, &log), SG_OK);
+    const char *line = strstr(sg_buf_str(&log), "not ready: the store failed");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "schema_migrations"));
+    sg_buf_free(&log);
+    const char *const restore[] = {"DROP TABLE schema_migrations",
+                                   "ALTER TABLE schema_migrations_gone RENAME TO "
+                                   "schema_migrations",
+                                   NULL};
+    in_store(restore);
+    assert_int_equal(call(NULL, "GET", "/readyz", NULL, &j), 200);
+    sg_json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bad_requests, start, stop),
         cmocka_unit_test_setup_teardown(test_json_routes_need_json_type, start, stop),
+        cmocka_unit_test_setup_teardown(test_readyz_keeps_store_errors_in_the_log, start, stop),
         cmocka_unit_test_setup_teardown(test_approve_conflict_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
