@@ -266,6 +266,64 @@ static void test_request_mirrored(void **state)
     sg_json_decref(j);
 }
 
+/* Whether s holds a ServiceNow code tag ("[code" or "[/code", any case). */
+static bool has_code_tag(const char *s)
+{
+    return s && (strcasestr(s, "[code") || strcasestr(s, "[/code"));
+}
+
+/* ServiceNow renders HTML between [code] and [/code] in journal fields: what people write in
+ * snowgate (a justification, a comment) reaches ServiceNow as text, never as markup. */
+static void test_servicenow_markup_defused(void **state)
+{
+    (void)state;
+    g_connected_with_asset("crm.accounts");
+    char id[33], sys_id[33];
+    g_request_mirrored("{\"asset\":\"crm.accounts\",\"privilege\":\"read\",\"justification\":"
+                       "\"[code]<img src=x onerror=alert(1)>[/code] and [ CoDe ]x[/ code]\"}",
+                       id, sys_id);
+    static const char *const tables[] = {"sc_request", "sc_req_item"};
+    for (size_t i = 0; i < 2; i++) {
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "/api/now/table/%s?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+                 "&sysparm_fields=short_description,description",
+                 tables[i], id);
+        sg_json *j = g_sim_call("GET", q, NULL, 200);
+        sg_json *rec = sg_json_array_get(sg_json_get(j, "result"), 0);
+        const char *desc = sg_json_get_str(rec, "description");
+        assert_non_null(desc);
+        /* The text is all there, as text. */
+        assert_non_null(strstr(desc, "<img src=x onerror=alert(1)>"));
+        if (has_code_tag(desc) || has_code_tag(sg_json_get_str(rec, "short_description")))
+            fail_msg("%s keeps a [code] tag: %s", tables[i], desc);
+        sg_json_decref(j);
+    }
+    /* A comment goes into the work notes (a journal field, where [code] is rendered). */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    sg_json *j = NULL;
+    assert_int_equal(
+        g_call("POST", path, "{\"comment\":\"[code]<img src=x onerror=alert(1)>[/code]\"}", &j),
+        200);
+    sg_json_decref(j);
+    assert_true(g_sn_work_note(sys_id, "<img src=x onerror=alert(1)>"));
+    char q[256];
+    snprintf(q, sizeof(q),
+             "/api/now/table/sys_journal_field?sysparm_query=element_id%%3D%s"
+             "&sysparm_fields=element,value",
+             sys_id);
+    j = g_sim_call("GET", q, NULL, 200);
+    sg_json *list = sg_json_get(j, "result");
+    assert_true(sg_json_array_size(list) > 0);
+    for (size_t k = 0; k < sg_json_array_size(list); k++) {
+        const char *v = sg_json_get_str(sg_json_array_get(list, k), "value");
+        if (has_code_tag(v))
+            fail_msg("a journal entry keeps a [code] tag: %s", v);
+    }
+    sg_json_decref(j);
+}
+
 /* A lost webhook delays a decision made in ServiceNow, never loses it: the reconciler finds
  * the changed record and the same re-read applies it. */
 static void test_reconciler_finds_decision(void **state)
@@ -948,6 +1006,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
+        cmocka_unit_test_setup_teardown(test_servicenow_markup_defused, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
