@@ -69,6 +69,8 @@ int sg_err_http_status(int code)
         return 504;
     case SG_EUNAVAIL:
         return 503;
+    case SG_EMEDIATYPE:
+        return 415;
     default:
         return 500;
     }
@@ -103,6 +105,8 @@ const char *sg_err_name(int code)
         return "store_error";
     case SG_EIO:
         return "io_error";
+    case SG_EMEDIATYPE:
+        return "unsupported_media_type";
     default:
         return "internal";
     }

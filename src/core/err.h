@@ -6,19 +6,20 @@
  * with sg_err_set(). Callers propagate the code and do not overwrite the message. */
 typedef enum sg_err {
     SG_OK = 0,
-    SG_EINVAL = -1,     /* bad input from a caller or a client (400) */
-    SG_EAUTH = -2,      /* missing or wrong credentials (401) */
-    SG_EFORBIDDEN = -3, /* authenticated, not allowed (403) */
-    SG_ENOTFOUND = -4,  /* no such thing (404) */
-    SG_ECONFLICT = -5,  /* state conflict, duplicate (409) */
-    SG_ETOOBIG = -6,    /* a cap was exceeded (413) */
-    SG_EDENIED = -7,    /* refused by the outbound guard (policy) */
-    SG_ENET = -8,       /* network failure talking to another system (502) */
-    SG_ETIMEOUT = -9,   /* deadline passed (504) */
-    SG_EUNAVAIL = -10,  /* temporarily unavailable, try again (503) */
-    SG_ESTORE = -11,    /* the store failed (500) */
-    SG_EIO = -12,       /* file or OS error (500) */
-    SG_EINTERNAL = -13, /* a bug or an unexpected library failure (500) */
+    SG_EINVAL = -1,      /* bad input from a caller or a client (400) */
+    SG_EAUTH = -2,       /* missing or wrong credentials (401) */
+    SG_EFORBIDDEN = -3,  /* authenticated, not allowed (403) */
+    SG_ENOTFOUND = -4,   /* no such thing (404) */
+    SG_ECONFLICT = -5,   /* state conflict, duplicate (409) */
+    SG_ETOOBIG = -6,     /* a cap was exceeded (413) */
+    SG_EDENIED = -7,     /* refused by the outbound guard (policy) */
+    SG_ENET = -8,        /* network failure talking to another system (502) */
+    SG_ETIMEOUT = -9,    /* deadline passed (504) */
+    SG_EUNAVAIL = -10,   /* temporarily unavailable, try again (503) */
+    SG_ESTORE = -11,     /* the store failed (500) */
+    SG_EIO = -12,        /* file or OS error (500) */
+    SG_EINTERNAL = -13,  /* a bug or an unexpected library failure (500) */
+    SG_EMEDIATYPE = -14, /* a request body of a type the route does not take (415) */
 } sg_err;
 
 /* Sets this thread's last error message (printf-style) and returns `code`, so that

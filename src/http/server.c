@@ -221,8 +221,30 @@ void sg_http_query_each(const sg_http_req *req,
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_cb, &it);
 }
 
+bool sg_http_is_json_type(const char *content_type)
+{
+    static const char want[] = "application/json";
+    const char *p = content_type;
+    if (!p)
+        return false;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strncasecmp(p, want, sizeof(want) - 1) != 0)
+        return false;
+    p += sizeof(want) - 1;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '\0' || *p == ';';
+}
+
 int sg_http_body_json(const sg_http_req *req, sg_json **out)
 {
+    /* A JSON body must say so. Browsers let any page send a cross-site form (text/plain,
+     * urlencoded, multipart) without asking, but not application/json: so this is what keeps
+     * another site from submitting JSON-shaped forms, such as a sign-in as the attacker. */
+    if (!sg_http_is_json_type(sg_http_header(req, "Content-Type")))
+        return sg_err_set(SG_EMEDIATYPE,
+                          "send the request body as JSON with \"Content-Type: application/json\"");
     if (req->body.len == 0)
         return sg_err_set(SG_EINVAL, "request body is empty; send a JSON document");
     int rc = sg_json_parse(req->body.data, req->body.len, req->srv->opts.max_body, 0, out);

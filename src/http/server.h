@@ -91,8 +91,13 @@ sg_arena *sg_http_arena(sg_http_req *req);
 void sg_http_query_each(const sg_http_req *req,
                         void (*fn)(void *ctx, const char *key, const char *value), void *ctx);
 
-/* Parses the body as JSON (caps as sg_json_parse). *out is the caller's. */
+/* Parses the body as JSON (caps as sg_json_parse). *out is the caller's. The request must say
+ * Content-Type: application/json (parameters allowed, any case): anything else is
+ * SG_EMEDIATYPE (415), whatever the body holds. Every route that takes a JSON body parses it
+ * here, so none can be reached by a cross-site form. */
 int sg_http_body_json(const sg_http_req *req, sg_json **out);
+/* Whether a Content-Type value is application/json (with or without parameters, any case). */
+bool sg_http_is_json_type(const char *content_type);
 
 /* Response. Headers are added before the reply call; one reply per request. */
 int sg_http_set_header(sg_http_req *req, const char *name, const char *value);

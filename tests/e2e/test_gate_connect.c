@@ -268,6 +268,64 @@ static void test_request_mirrored(void **state)
     sg_json_decref(j);
 }
 
+/* Whether s holds a ServiceNow code tag ("[code" or "[/code", any case). */
+static bool has_code_tag(const char *s)
+{
+    return s && (strcasestr(s, "[code") || strcasestr(s, "[/code"));
+}
+
+/* ServiceNow renders HTML between [code] and [/code] in journal fields: what people write in
+ * snowgate (a justification, a comment) reaches ServiceNow as text, never as markup. */
+static void test_servicenow_markup_defused(void **state)
+{
+    (void)state;
+    g_connected_with_asset("crm.accounts");
+    char id[33], sys_id[33];
+    g_request_mirrored("{\"asset\":\"crm.accounts\",\"privilege\":\"read\",\"justification\":"
+                       "\"[code]<img src=x onerror=alert(1)>[/code] and [ CoDe ]x[/ code]\"}",
+                       id, sys_id);
+    static const char *const tables[] = {"sc_request", "sc_req_item"};
+    for (size_t i = 0; i < 2; i++) {
+        char q[256];
+        snprintf(q, sizeof(q),
+                 "/api/now/table/%s?sysparm_query=correlation_id%%3Dsnowgate%%3A%s"
+                 "&sysparm_fields=short_description,description",
+                 tables[i], id);
+        sg_json *j = g_sim_call("GET", q, NULL, 200);
+        sg_json *rec = sg_json_array_get(sg_json_get(j, "result"), 0);
+        const char *desc = sg_json_get_str(rec, "description");
+        assert_non_null(desc);
+        /* The text is all there, as text. */
+        assert_non_null(strstr(desc, "<img src=x onerror=alert(1)>"));
+        if (has_code_tag(desc) || has_code_tag(sg_json_get_str(rec, "short_description")))
+            fail_msg("%s keeps a [code] tag: %s", tables[i], desc);
+        sg_json_decref(j);
+    }
+    /* A comment goes into the work notes (a journal field, where [code] is rendered). */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    sg_json *j = NULL;
+    assert_int_equal(
+        g_call("POST", path, "{\"comment\":\"[code]<img src=x onerror=alert(1)>[/code]\"}", &j),
+        200);
+    sg_json_decref(j);
+    assert_true(g_sn_work_note(sys_id, "<img src=x onerror=alert(1)>"));
+    char q[256];
+    snprintf(q, sizeof(q),
+             "/api/now/table/sys_journal_field?sysparm_query=element_id%%3D%s"
+             "&sysparm_fields=element,value",
+             sys_id);
+    j = g_sim_call("GET", q, NULL, 200);
+    sg_json *list = sg_json_get(j, "result");
+    assert_true(sg_json_array_size(list) > 0);
+    for (size_t k = 0; k < sg_json_array_size(list); k++) {
+        const char *v = sg_json_get_str(sg_json_array_get(list, k), "value");
+        if (has_code_tag(v))
+            fail_msg("a journal entry keeps a [code] tag: %s", v);
+    }
+    sg_json_decref(j);
+}
+
 /* A lost webhook delays a decision made in ServiceNow, never loses it: the reconciler finds
  * the changed record and the same re-read applies it. */
 static void test_reconciler_finds_decision(void **state)
@@ -746,15 +804,37 @@ static char *browser_authorize(const char *authorization_url, const char *user, 
     return loc;
 }
 
-static char *link_url(const char *auth_header)
+/* Starts linking as auth_header; *cookie receives the "Cookie: sg_link=..." header that the
+ * browser which asked would send back to /oauth-callback (the caller frees it). */
+static char *link_url(const char *auth_header, char **cookie)
 {
     const char *h[] = {auth_header, NULL};
     sg_json *j = NULL;
-    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow/link", h, NULL, &j, NULL),
-                     200);
+    sg_http_response r;
+    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow/link", h, NULL, &j, &r), 200);
+    const char *set = sg_http_response_header(&r, "Set-Cookie");
+    assert_non_null(set);
+    assert_true(sg_str_startswith(set, "sg_link="));
+    assert_non_null(strstr(set, "HttpOnly"));
+    assert_non_null(strstr(set, "SameSite=Lax"));
+    assert_non_null(strstr(set, "Path=/oauth-callback"));
+    *cookie = sg_xasprintf("Cookie: %.*s", (int)strcspn(set, ";"), set);
+    sg_http_response_free(&r);
     char *u = sg_xstrdup(sg_json_get_str(j, "authorization_url"));
     sg_json_decref(j);
     return u;
+}
+
+/* Whether bob's snowgate account is linked to a ServiceNow user now. */
+static bool bob_linked(const char *const *as_bob)
+{
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL),
+                     200);
+    bool linked = true;
+    assert_true(sg_json_get_bool(j, "linked", &linked));
+    sg_json_decref(j);
+    return linked;
 }
 
 static void test_account_linking(void **state)
@@ -783,18 +863,68 @@ static void test_account_linking(void **state)
                      401);
     sg_json_decref(j);
 
-    char *url = link_url(bob);
+    /* Forgery: bob starts linking, and the authorization URL is finished by someone else
+     * (maria allows it in her own browser, which never saw bob's cookie). Refused, nothing is
+     * linked, and the state is spent: bob's own browser cannot finish it afterwards either. */
+    char *bob_cookie = NULL;
+    char *url = link_url(bob, &bob_cookie);
+    char *back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    sg_http_response r;
+    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(sg_buf_str(&r.body), "started in another browser"));
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    const char *with_bob_cookie[] = {bob_cookie, NULL};
+    assert_int_equal(h_http("GET", back, with_bob_cookie, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 400);
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    free(back);
+    free(url);
+    free(bob_cookie);
+    /* Nor with another flow's cookie (or a cookie of the right shape but made up). */
+    char *other_cookie = NULL, *mine_cookie = NULL;
+    free(link_url(bob, &other_cookie));
+    url = link_url(bob, &mine_cookie);
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    const char *wrong[] = {other_cookie, NULL};
+    assert_int_equal(h_http("GET", back, wrong, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    sg_http_response_free(&r);
+    free(back);
+    free(url);
+    url = link_url(bob, &bob_cookie);
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    char made_up[128];
+    snprintf(made_up, sizeof(made_up), "Cookie: sg_link=%064d", 0);
+    const char *forged_cookie[] = {made_up, NULL};
+    assert_int_equal(h_http("GET", back, forged_cookie, NULL, &r), SG_OK);
+    assert_int_equal(r.status, 403);
+    sg_http_response_free(&r);
+    assert_false(bob_linked(as_bob));
+    free(back);
+    free(url);
+    free(bob_cookie);
+    free(other_cookie);
+    free(mine_cookie);
+
+    /* The browser that started it links. */
+    char *cookie = NULL;
+    url = link_url(bob, &cookie);
     assert_true(sg_str_startswith(url, G.sim.p.url));
     assert_non_null(strstr(url, "code_challenge_method=S256"));
     assert_non_null(strstr(url, "&state="));
-    char *back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
+    back = browser_authorize(url, "maria", "Maria-pw-1", "allow");
     char want[512];
     snprintf(want, sizeof(want), "%s/oauth-callback?code=", G.gate.url);
     assert_true(sg_str_startswith(back, want));
-    sg_http_response r;
-    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    const char *browser[] = {cookie, NULL};
+    assert_int_equal(h_http("GET", back, browser, NULL, &r), SG_OK);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(sg_buf_str(&r.body), "linked to the ServiceNow user maria"));
+    /* The nonce is spent: the answer clears the cookie. */
+    assert_non_null(strstr(sg_http_response_header(&r, "Set-Cookie"), "Max-Age=0"));
     sg_http_response_free(&r);
     assert_int_equal(h_call("GET", G.gate.url, "/api/v1/me/servicenow", as_bob, NULL, &j, NULL),
                      200);
@@ -804,15 +934,17 @@ static void test_account_linking(void **state)
     assert_true(sim_is_sys_id(sg_json_get_str(j, "sys_id")));
     sg_json_decref(j);
     /* The callback works once. */
-    assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
+    assert_int_equal(h_http("GET", back, browser, NULL, &r), SG_OK);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(sg_buf_str(&r.body), "already used"));
     sg_http_response_free(&r);
     free(back);
     free(url);
+    free(cookie);
 
     /* Deny in ServiceNow: nothing is linked, and the page says why. */
-    url = link_url(bob);
+    url = link_url(bob, &cookie);
+    free(cookie);
     back = browser_authorize(url, "maria", "Maria-pw-1", "deny");
     assert_non_null(strstr(back, "error=access_denied"));
     assert_int_equal(h_http("GET", back, NULL, NULL, &r), SG_OK);
@@ -999,6 +1131,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
+        cmocka_unit_test_setup_teardown(test_servicenow_markup_defused, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_path_dead, start, stop),
         cmocka_unit_test_setup_teardown(test_slow_mirror_runs_once, start, stop),
@@ -1017,5 +1150,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_never_arrives, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_instance, start, stop),
     };
+    /* SG_TEST_FILTER=test_account_linking runs the matching tests only (while working on one). */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -724,10 +724,162 @@ static void test_pages_and_summary(void **state)
         free(ids[i]);
 }
 
+/* Posts body to path with exactly the given Content-Type header line (NULL: none at all). */
+static long post_as(const char *who, const char *path, const char *content_type, const char *body,
+                    sg_http_response *r)
+{
+    char *url = sg_xasprintf("%s%s", gate.url, path);
+    /* "Content-Type:" with no value stops libcurl from adding its form type. */
+    const char *h[] = {content_type ? content_type : "Content-Type:", "Accept: application/json",
+                       who, NULL};
+    assert_int_equal(h_http("POST", url, h, body, r), SG_OK);
+    free(url);
+    return r->status;
+}
+
+/* Login CSRF: a page on any site can post a form to /api/v1/session (enctype text/plain
+ * makes its body JSON-shaped) and sign the victim in as the attacker. Browsers cannot send
+ * application/json cross-site without asking, so every JSON route insists on it: 415. */
+static void test_json_routes_need_json_type(void **state)
+{
+    (void)state;
+    const char *argv[] = {
+        SG_BUILD_DIR "/snowgate", "user", "passwd", "bob", "--data", dir, "--store", store, NULL};
+    assert_int_equal(h_run_input(argv, NULL, "bob-Password1\n", 30000, NULL, NULL), 0);
+    /* What <form enctype="text/plain"> with an input named '{"name":"bob","password":"bob-
+     * Password1","x":"' and the value '"}' sends. */
+    const char *form = "{\"name\":\"bob\",\"password\":\"bob-Password1\",\"x\":\"=\"}";
+    static const char *const refused[] = {
+        "Content-Type: text/plain",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: multipart/form-data; boundary=x",
+        "Content-Type: application/jsonp",
+        "Content-Type: application/json-seq",
+        "Content-Type: text/json",
+        NULL, /* none at all */
+    };
+    sg_http_response r;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        long st = post_as(NULL, "/api/v1/session", refused[i], form, &r);
+        if (st != 415 || sg_http_response_header(&r, "Set-Cookie") ||
+            !strstr(sg_buf_str(&r.body), "Content-Type: application/json") ||
+            !strstr(sg_buf_str(&r.body), "unsupported_media_type"))
+            fail_msg("case %zu (%s): %ld %s", i, refused[i] ? refused[i] : "none", st,
+                     sg_buf_str(&r.body));
+        sg_http_response_free(&r);
+    }
+    /* JSON, in any case and with parameters, signs in. */
+    static const char *const accepted[] = {
+        "Content-Type: application/json",
+        "Content-Type: application/json; charset=utf-8",
+        "Content-Type: Application/JSON;charset=UTF-8",
+    };
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        long st = post_as(NULL, "/api/v1/session", accepted[i], form, &r);
+        if (st != 200 || !sg_http_response_header(&r, "Set-Cookie"))
+            fail_msg("case %s: %ld %s", accepted[i], st, sg_buf_str(&r.body));
+        sg_http_response_free(&r);
+    }
+    /* Every other route that takes a JSON body, and nothing is stored. */
+    static const char *const paths[] = {"/api/v1/requests", "/api/v1/assets",
+                                        "/api/v1/connections"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        assert_int_equal(post_as(alice, paths[i], "Content-Type: text/plain",
+                                 "{\"asset\":\"analytics.public.orders\",\"privilege\":"
+                                 "\"read\",\"justification\":\"j\"}",
+                                 &r),
+                         415);
+        sg_http_response_free(&r);
+    }
+    sg_json *j = NULL;
+    assert_int_equal(call(alice, "GET", "/api/v1/requests", NULL, &j), 200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 0);
+    sg_json_decref(j);
+    /* A decision's body is optional: none at all is fine, a non-JSON one is not. */
+    char *id = create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                           "\"justification\":\"j\"}");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/reject", id);
+    assert_int_equal(post_as(sam, path, "Content-Type: text/plain", "{\"comment\":\"no\"}", &r),
+                     415);
+    sg_http_response_free(&r);
+    assert_int_equal(post_as(sam, path, NULL, NULL, &r), 200);
+    sg_http_response_free(&r);
+    free(id);
+}
+
+static int exec_tx(sg_conn *c, void *ctx)
+{
+    int rc = SG_OK;
+    for (const char *const *sql = ctx; rc == SG_OK && *sql; sql++)
+        rc = sg_conn_exec(c, *sql, NULL, 0, NULL);
+    return rc;
+}
+
+/* Runs statements (NULL-terminated) in one transaction on snowgate's store, behind the
+ * server's back. Opening a store makes an empty schema_migrations when there is none. */
+static void in_store(const char *const *sql)
+{
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = store;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_tx(st, exec_tx, (void *)sql), SG_OK);
+    sg_store_close(st);
+}
+
+/* /readyz answers anyone, so it says whether the store is ready and no more: the store's error
+ * text (which can name internal hosts and addresses) goes to the log only. */
+static void test_readyz_keeps_store_errors_in_the_log(void **state)
+{
+    (void)state;
+    const char *const hide[] = {"ALTER TABLE schema_migrations RENAME TO schema_migrations_gone",
+                                NULL};
+    in_store(hide);
+    char *url = sg_xasprintf("%s/readyz", gate.url);
+    sg_http_response r;
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    free(url);
+    assert_int_equal(r.status, 503);
+    const char *body = sg_buf_str(&r.body);
+    sg_json *j = NULL;
+    assert_int_equal(sg_json_parse(r.body.data, r.body.len, 0, 0, &j), SG_OK);
+    assert_string_equal(sg_json_get_str(j, "status"), "not_ready");
+    sg_json *st = sg_json_get(sg_json_get(j, "checks"), "store");
+    bool ok = true;
+    assert_true(sg_json_get_bool(st, "ok", &ok));
+    assert_false(ok);
+    assert_non_null(sg_json_get_str(st, "backend"));
+    assert_null(sg_json_get(st, "error"));
+    if (strstr(body, "schema_migrations") || strstr(body, "relation") || strstr(body, "table"))
+        fail_msg("/readyz shows the store's error: %s", body);
+    sg_json_decref(j);
+    sg_http_response_free(&r);
+    /* The log has it, for the operator. */
+    sg_buf log = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(gate.log_path, &log), SG_OK);
+    const char *line = strstr(sg_buf_str(&log), "not ready: the store failed");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "schema_migrations"));
+    sg_buf_free(&log);
+    const char *const restore[] = {"DROP TABLE schema_migrations",
+                                   "ALTER TABLE schema_migrations_gone RENAME TO "
+                                   "schema_migrations",
+                                   NULL};
+    in_store(restore);
+    assert_int_equal(call(NULL, "GET", "/readyz", NULL, &j), 200);
+    sg_json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bad_requests, start, stop),
+        cmocka_unit_test_setup_teardown(test_json_routes_need_json_type, start, stop),
+        cmocka_unit_test_setup_teardown(test_readyz_keeps_store_errors_in_the_log, start, stop),
         cmocka_unit_test_setup_teardown(test_approve_conflict_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
@@ -737,5 +889,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
         cmocka_unit_test_setup_teardown(test_pages_and_summary, start, stop),
     };
+    /* SG_TEST_FILTER=name runs the matching tests only (while working on one). */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,6 +272,28 @@ static void test_graceful_stop(void **state)
     assert_int_equal(c.status, 200);
 }
 
+static void test_json_type(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"application/json", "application/json; charset=utf-8",
+                                      "APPLICATION/JSON", " application/json ;charset=UTF-8",
+                                      "Application/Json\t"};
+    static const char *const no[] = {NULL,
+                                     "",
+                                     "text/plain",
+                                     "application/jsonp",
+                                     "application/json-patch+json",
+                                     "application/x-www-form-urlencoded",
+                                     "multipart/form-data; boundary=application/json",
+                                     "text/plain; x=application/json",
+                                     "application/js",
+                                     "application/json,text/plain"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(sg_http_is_json_type(yes[i]));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_false(sg_http_is_json_type(no[i]));
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -280,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_errors_and_caps),
         cmocka_unit_test(test_client_guard_and_caps),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_json_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@ int api_require_admin(sg_app *app, sg_http_req *req, sg_user *out);
 #define SG_SESSION_COOKIE "sg_session"
 /* The session cookie's value (64 hex characters) copied into out, or NULL. */
 const char *api_session_cookie(const sg_http_req *req, char out[65]);
+/* The value of cookie `name` when it is 64 characters long, copied into out; else NULL. */
+const char *api_cookie64(const sg_http_req *req, const char *name, char out[65]);
 
 /* session.c: signing in and out of the web UI */
 int api_session_create(sg_http_req *req, void *app);

@@ -11,26 +11,28 @@
 #include <strings.h>
 #include <time.h>
 
-const char *api_session_cookie(const sg_http_req *req, char out[65])
+const char *api_cookie64(const sg_http_req *req, const char *name, char out[65])
 {
     const char *h = sg_http_header(req, "Cookie");
+    size_t nl = strlen(name);
     out[0] = '\0';
     for (const char *p = h; p && *p;) {
         while (*p == ' ' || *p == ';')
             p++;
         size_t n = strcspn(p, ";");
-        if (n > strlen(SG_SESSION_COOKIE) + 1 &&
-            strncmp(p, SG_SESSION_COOKIE "=", strlen(SG_SESSION_COOKIE) + 1) == 0) {
-            size_t v = n - strlen(SG_SESSION_COOKIE) - 1;
-            if (v == 64) {
-                memcpy(out, p + strlen(SG_SESSION_COOKIE) + 1, 64);
-                out[64] = '\0';
-                return out;
-            }
+        if (n == nl + 1 + 64 && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            memcpy(out, p + nl + 1, 64);
+            out[64] = '\0';
+            return out;
         }
         p += n;
     }
     return NULL;
+}
+
+const char *api_session_cookie(const sg_http_req *req, char out[65])
+{
+    return api_cookie64(req, SG_SESSION_COOKIE, out);
 }
 
 static bool safe_method(const char *m)

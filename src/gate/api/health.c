@@ -5,6 +5,7 @@
 #include "core/err.h"
 #include "core/embed.h"
 #include "core/json.h"
+#include "core/log.h"
 
 int api_health_get(sg_http_req *req, void *appv)
 {
@@ -15,6 +16,9 @@ int api_health_get(sg_http_req *req, void *appv)
     return sg_http_reply_json(req, 200, j);
 }
 
+/* Anyone may ask (load balancers do, without a token), so the answer is the state alone. The
+ * store's own error text can name internal hosts, addresses and users: it goes to the log,
+ * and `snowgate doctor` shows it to an operator. */
 int api_ready_get(sg_http_req *req, void *appv)
 {
     sg_app *app = appv;
@@ -29,7 +33,9 @@ int api_ready_get(sg_http_req *req, void *appv)
     sg_json_set_int(store, "schema_latest", latest);
     sg_json_set_bool(store, "ok", ready);
     if (rc != SG_OK)
-        sg_json_set_str(store, "error", sg_err_msg());
+        sg_log_warn("not ready: the store failed", "error", sg_err_msg());
+    else if (current != latest)
+        sg_log_warn("not ready: the store's schema is not current; run snowgate migrate");
     sg_json_set(checks, "store", store);
     sg_json_set_str(j, "status", ready ? "ready" : "not_ready");
     sg_json_set(j, "checks", checks);

@@ -3,12 +3,31 @@
 #include "gate/api/api.h"
 
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "gate/servicenow/linking.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The cookie that binds a pending link to the browser that started it. SameSite=Lax, because
+ * the browser comes back from ServiceNow by a cross-site top-level GET, which Strict would
+ * strip; scoped to the callback's path, so no other request carries it. */
+#define LINK_COOKIE "sg_link"
+
+static void set_link_cookie(sg_app *app, sg_http_req *req, const char *value, int max_age)
+{
+    char c[256];
+    bool https = app->cfg.public_url && strncmp(app->cfg.public_url, "https://", 8) == 0;
+    snprintf(c, sizeof(c),
+             LINK_COOKIE "=%s; Path=/oauth-callback; HttpOnly; SameSite=Lax; "
+                         "Max-Age=%d%s",
+             value, max_age, https ? "; Secure" : "");
+    sg_http_set_header(req, "Set-Cookie", c);
+    sg_wipe(c, sizeof(c));
+}
 
 int api_me_servicenow_link(sg_http_req *req, void *appv)
 {
@@ -17,10 +36,14 @@ int api_me_servicenow_link(sg_http_req *req, void *appv)
     int rc = api_authenticate(app, req, &u);
     if (rc != SG_OK)
         return rc;
-    char *url = NULL;
-    rc = sg_link_start(app, &u, &url);
+    char *url = NULL, nonce[SG_LINK_NONCE_LEN + 1];
+    rc = sg_link_start(app, &u, nonce, &url);
     if (rc != SG_OK)
         return rc;
+    /* One flow per browser at a time: starting again replaces the cookie of the last one. */
+    set_link_cookie(app, req, nonce, SG_LINK_STATE_TTL);
+    sg_wipe(nonce, sizeof(nonce));
+    sg_http_set_header(req, "Cache-Control", "no-store");
     sg_json *j = sg_json_object();
     sg_json_set_str(j, "authorization_url", url);
     free(url);
@@ -67,6 +90,8 @@ static int page(sg_http_req *req, int status, const char *title, const char *tex
 int api_oauth_callback(sg_http_req *req, void *appv)
 {
     sg_app *app = appv;
+    /* The nonce is spent whatever happens next. */
+    set_link_cookie(app, req, "", 0);
     const char *error = sg_http_query(req, "error");
     if (error) {
         /* The state is spent either way. */
@@ -77,11 +102,16 @@ int api_oauth_callback(sg_http_req *req, void *appv)
                           "your profile to link your account."
                         : "ServiceNow did not allow the link. Start again from your profile.");
     }
-    char *user = NULL;
-    int rc = sg_link_finish(app, sg_http_query(req, "code"), sg_http_query(req, "state"), &user);
+    char *user = NULL, nonce[SG_LINK_NONCE_LEN + 1];
+    int rc = sg_link_finish(app, sg_http_query(req, "code"), sg_http_query(req, "state"),
+                            api_cookie64(req, LINK_COOKIE, nonce), &user);
+    sg_wipe(nonce, sizeof(nonce));
     if (rc != SG_OK)
-        return page(req, rc == SG_EINVAL ? 400 : 502, "ServiceNow account not linked",
-                    sg_err_msg());
+        return page(req,
+                    rc == SG_EINVAL       ? 400
+                    : rc == SG_EFORBIDDEN ? 403
+                                          : 502,
+                    "ServiceNow account not linked", sg_err_msg());
     sg_buf msg = SG_BUF_INIT(0);
     sg_buf_printf(&msg,
                   "Your snowgate account is now linked to the ServiceNow user %s. Requests "

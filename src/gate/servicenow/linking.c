@@ -19,8 +19,16 @@
 #include <time.h>
 
 typedef struct start_ctx {
-    const char *state, *user_id, *verifier_sealed;
+    const char *state, *user_id, *verifier_sealed, *browser_hash;
 } start_ctx;
+
+/* The stored form of a browser nonce: SHA-256, lowercase hex (64 characters). */
+static void browser_hash(const char *nonce, char out[2 * SG_SHA256_LEN + 1])
+{
+    uint8_t d[SG_SHA256_LEN];
+    sg_sha256(nonce, strlen(nonce), d);
+    sg_hex_encode(d, sizeof(d), out);
+}
 
 static int start_tx(sg_conn *c, void *ctx)
 {
@@ -30,17 +38,18 @@ static int start_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     sg_val v[] = {SG_VTEXT(s->state), SG_VTEXT(s->user_id), SG_VTEXT(s->verifier_sealed),
-                  SG_VINT((int64_t)time(NULL) + SG_LINK_STATE_TTL)};
+                  SG_VINT((int64_t)time(NULL) + SG_LINK_STATE_TTL), SG_VTEXT(s->browser_hash)};
     return sg_conn_exec(c,
-                        "INSERT INTO oauth_states (state, user_id, code_verifier, expires_at) "
-                        "VALUES (?1, ?2, ?3, ?4)",
-                        v, 4, NULL);
+                        "INSERT INTO oauth_states (state, user_id, code_verifier, expires_at, "
+                        "browser_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        v, 5, NULL);
 }
 
-int sg_link_start(sg_app *app, const sg_user *u, char **url)
+int sg_link_start(sg_app *app, const sg_user *u, char nonce[SG_LINK_NONCE_LEN + 1], char **url)
 {
     sg_integration in;
     *url = NULL;
+    nonce[0] = '\0';
     int rc = sg_integration_get(app, &in);
     if (rc != SG_OK)
         return rc;
@@ -60,10 +69,15 @@ int sg_link_start(sg_app *app, const sg_user *u, char **url)
     snprintf(binding, sizeof(binding), "oauth_states:%s:code_verifier", state);
     rc = sg_secrets_seal(&app->secrets, binding, sg_buf_str(&verifier), &sealed);
     sg_buf_wipe(&verifier);
+    char bhash[2 * SG_SHA256_LEN + 1];
+    sg_random_hex(nonce, SG_LINK_NONCE_LEN / 2);
+    browser_hash(nonce, bhash);
     if (rc == SG_OK) {
-        start_ctx s = {state, u->id, sealed};
+        start_ctx s = {state, u->id, sealed, bhash};
         rc = sg_store_tx(app->store, start_tx, &s);
     }
+    if (rc != SG_OK)
+        sg_wipe(nonce, SG_LINK_NONCE_LEN + 1);
     free(sealed);
     if (rc == SG_OK) {
         char redirect[400];
@@ -84,6 +98,7 @@ typedef struct take_ctx {
     char user_id[33];
     char *sealed;
     int64_t expires;
+    char browser_hash[2 * SG_SHA256_LEN + 1]; /* "" when the row has none */
 } take_ctx;
 
 /* Takes the state: read and delete in one transaction, so it is used once. */
@@ -93,8 +108,8 @@ static int take_tx(sg_conn *c, void *ctx)
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(t->state)};
     int rc = sg_conn_query(c,
-                           "SELECT user_id, code_verifier, expires_at FROM oauth_states "
-                           "WHERE state = ?1",
+                           "SELECT user_id, code_verifier, expires_at, browser_hash "
+                           "FROM oauth_states WHERE state = ?1",
                            k, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -103,6 +118,9 @@ static int take_tx(sg_conn *c, void *ctx)
         snprintf(t->user_id, sizeof(t->user_id), "%s", sg_rows_text(r, 0));
         t->sealed = sg_xstrdup(sg_rows_text(r, 1));
         t->expires = sg_rows_int(r, 2);
+        const char *bh = sg_rows_text(r, 3);
+        if (bh && strlen(bh) == 2 * SG_SHA256_LEN)
+            memcpy(t->browser_hash, bh, 2 * SG_SHA256_LEN + 1);
     }
     sg_rows_free(r);
     if (step < 0)
@@ -131,19 +149,42 @@ static int link_tx(sg_conn *c, void *ctx)
                         v, 5, NULL);
 }
 
-int sg_link_finish(sg_app *app, const char *code, const char *state, char **sn_user)
+/* Whether the browser's nonce hashes to the one stored with the state, in constant time. */
+static bool same_browser(const take_ctx *t, const char *nonce)
+{
+    if (!nonce || strlen(nonce) != SG_LINK_NONCE_LEN || !t->browser_hash[0])
+        return false;
+    char got[2 * SG_SHA256_LEN + 1];
+    browser_hash(nonce, got);
+    return sg_ct_equal(got, t->browser_hash, 2 * SG_SHA256_LEN);
+}
+
+int sg_link_finish(sg_app *app, const char *code, const char *state, const char *browser_nonce,
+                   char **sn_user)
 {
     *sn_user = NULL;
     if (!state || strlen(state) != 64 || !code || !*code || strlen(code) > 1024)
         return sg_err_set(SG_EINVAL,
                           "the sign-in link is incomplete; start linking again from snowgate");
-    take_ctx t = {state, "", NULL, 0};
+    take_ctx t = {state, "", NULL, 0, ""};
     int rc = sg_store_tx(app->store, take_tx, &t);
     if (rc != SG_OK)
         return rc;
     if (!t.sealed)
         return sg_err_set(SG_EINVAL, "this sign-in link was already used or is unknown; start "
                                      "linking again from snowgate");
+    /* The state is spent by now: a link someone else started cannot be finished by a retry
+     * either, and the code is never exchanged, so no identity is learnt or linked. */
+    if (!same_browser(&t, browser_nonce)) {
+        free(t.sealed);
+        sg_log_warn("servicenow account link refused: finished in another browser", "user_id",
+                    t.user_id);
+        return sg_err_set(SG_EFORBIDDEN,
+                          "this link to ServiceNow was started in another browser, so nothing "
+                          "was linked. If you meant to link your own account, start again from "
+                          "your profile in snowgate, in this browser. If someone sent you this "
+                          "link, they were trying to link your ServiceNow account to theirs.");
+    }
     char *verifier = NULL, *secret = NULL;
     char binding[96];
     snprintf(binding, sizeof(binding), "oauth_states:%s:code_verifier", state);

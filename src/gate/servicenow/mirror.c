@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Whether an integration is configured: without one there is nothing to tell ServiceNow. */
@@ -37,6 +38,52 @@ int sg_mirror_enqueue(sg_conn *c, const char *id)
     char key[64];
     snprintf(key, sizeof(key), "mirror:%s", id);
     return sg_jobs_enqueue(c, "servicenow.mirror", id, (int64_t)time(NULL), key, NULL);
+}
+
+/* Whitespace a markup parser might skip inside a tag: ASCII, and U+00A0 (no-break space). */
+static size_t skip_space(const char *p)
+{
+    size_t n = 0;
+    for (;;) {
+        if (p[n] == ' ' || p[n] == '\t' || p[n] == '\r' || p[n] == '\n' || p[n] == '\f' ||
+            p[n] == '\v')
+            n++;
+        else if ((unsigned char)p[n] == 0xc2 && (unsigned char)p[n + 1] == 0xa0)
+            n += 2;
+        else
+            return n;
+    }
+}
+
+/* Whether p (just past a '[') continues as a code tag: [code, [/code, [ / CODE ... */
+static bool opens_code_tag(const char *p)
+{
+    p += skip_space(p);
+    if (*p == '/') {
+        p++;
+        p += skip_space(p);
+    }
+    return strncasecmp(p, "code", 4) == 0;
+}
+
+char *sg_mirror_defuse_markup(const char *text)
+{
+    /* Our texts are a few KiB, far below the default cap, so no append can fail. */
+    sg_buf out = SG_BUF_INIT(0);
+    for (const char *p = text ? text : ""; *p; p++) {
+        sg_buf_putc(&out, *p);
+        if (*p == '[' && opens_code_tag(p + 1))
+            sg_buf_puts(&out, "\xe2\x80\x8b"); /* U+200B ZERO WIDTH SPACE */
+    }
+    return sg_buf_detach(&out, NULL);
+}
+
+/* Sets a text field of a ServiceNow record, with its markup defused. */
+static void set_text(sg_json *body, const char *field, const char *text)
+{
+    char *safe = sg_mirror_defuse_markup(text);
+    sg_json_set_str(body, field, safe);
+    free(safe);
 }
 
 typedef struct req_row {
@@ -142,9 +189,11 @@ static int create(sg_app *app, const char *base, const char *token, const char *
 
 static void describe(const req_row *x, const sg_app *app, sg_json *body)
 {
-    char shortd[512];
-    snprintf(shortd, sizeof(shortd), "Data access: %s %s on %s for %s", x->action, x->privilege,
-             x->asset, x->beneficiary);
+    char raw[512];
+    snprintf(raw, sizeof(raw), "Data access: %s %s on %s for %s", x->action, x->privilege, x->asset,
+             x->beneficiary);
+    /* Defused before the cut: cutting a suffix off and adding "..." cannot make a tag. */
+    char *shortd = sg_mirror_defuse_markup(raw);
     /* short_description holds 160 characters: cut on a UTF-8 boundary. */
     size_t cut = strlen(shortd);
     if (cut > 160) {
@@ -162,7 +211,8 @@ static void describe(const req_row *x, const sg_app *app, sg_json *body)
                   x->justification, x->duration[0] ? x->duration : "until revoked", app->public_url,
                   x->id);
     sg_json_set_str(body, "short_description", shortd);
-    sg_json_set_str(body, "description", sg_buf_str(&d));
+    free(shortd);
+    set_text(body, "description", sg_buf_str(&d));
     sg_buf_free(&d);
     char corr[64];
     snprintf(corr, sizeof(corr), "snowgate:%s", x->id);
@@ -310,7 +360,7 @@ int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     }
     sg_buf note = SG_BUF_INIT(0);
     sg_buf_printf(&note, "snowgate: %s by %s%s%s", verb, u.actor, u.note[0] ? ": " : "", u.note);
-    sg_json_set_str(body, "work_notes", sg_buf_str(&note));
+    set_text(body, "work_notes", sg_buf_str(&note));
     sg_buf_free(&note);
     char base[256], *token = NULL;
     rc = sg_servicenow_session(app, base, &token);

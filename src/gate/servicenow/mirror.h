@@ -19,4 +19,14 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after);
  * sent back. Enqueue inside the transaction of the transition. */
 int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *actor);
 int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after);
+
+/* Text for a ServiceNow field, with its markup defused. ServiceNow renders what a journal
+ * field (work_notes, comments) holds between [code] and [/code] as HTML, so a justification or
+ * comment written in snowgate could otherwise run script in an approver's browser. Every '['
+ * that opens something ServiceNow could read as a code tag ('[', then optional whitespace, an
+ * optional '/' and whitespace, then "code" in any case) gets a zero-width space (U+200B) after
+ * it: the text reads the same and no tag remains, whatever the input (one pass suffices,
+ * since the insertion cannot complete a new tag). NULL gives "". The result is the caller's.
+ * Thread-safe. */
+char *sg_mirror_defuse_markup(const char *text);
 #endif
