@@ -116,7 +116,7 @@ function requestRow(r) {
 
 export async function myRequestsView(main) {
   const list = h('ul', { class: 'rows', 'aria-label': 'Requests' });
-  const filter = h('select', { 'aria-label': 'State' }, ['', 'pending', 'approved', 'fulfilled', 'expired', 'revoked', 'rejected', 'cancelled', 'failed']
+  const filter = h('select', { 'aria-label': 'State' }, ['', 'pending', 'approved', 'fulfilling', 'fulfilled', 'expired', 'revoked', 'rejected', 'cancelled', 'failed']
     .map((s) => h('option', { value: s }, s || 'All states')));
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show more');
   let shown = 1; // pages on screen; the refresh reloads as many

@@ -28,9 +28,9 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    static const char *const tables[] = {"orders", "refunds", "returns",
-                                         "ledger", "batch",   "\"ord\"\"ers;^\xc3\xbc\"",
-                                         NULL},
+    static const char *const tables[] =
+        {"orders", "refunds", "returns", "ledger", "batch", "holds", "\"ord\"\"ers;^\xc3\xbc\"",
+         NULL},
                              *roles[] = {"bob_role", "carol_role", NULL};
     h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
     return 0;
@@ -54,7 +54,8 @@ static int start(void **state)
     g_connected();
     g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
-    static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch", TRICKY};
+    static const char *const tables[] = {"orders", "refunds", "returns", "ledger",
+                                         "batch",  "holds",   TRICKY};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sg_json *a = sg_json_object();
         char name[128];
@@ -248,6 +249,79 @@ static void test_cancelled_in_servicenow(void **state)
     sg_json *j = g_wait_state(id, "cancelled");
     sg_json_decref(j);
     assert_false(has("sales.ledger", "SELECT"));
+}
+
+/* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
+ * between the approval and the GRANT. A cancel in that window must not leave a grant that
+ * nothing accounts for: once fulfilment has claimed the request, the cancel is refused (409),
+ * and the grant ends up fulfilled and expires on time. */
+static void test_cancel_while_fulfilling(void **state)
+{
+    (void)state;
+    h_pg_session *lock =
+        h_pg_hold(&pg, "analytics", "SELECT pg_advisory_lock(hashtext('\"sales\".\"holds\"'))");
+    sg_json *j = NULL;
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.holds\",\"privilege\":\"read\","
+                             "\"justification\":\"hold review\",\"duration\":\"PT6S\"}",
+                             &j),
+                     201);
+    char id[33], path[128];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(id);
+    /* The connector is inside its transaction, waiting for the lock. */
+    bool waiting = false;
+    for (int i = 0; i < 160 && !waiting; i++) {
+        char *n = h_pg_value(&pg, "analytics",
+                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                             "NOT granted",
+                             0, NULL);
+        waiting = strcmp(n, "0") != 0;
+        free(n);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(waiting);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    long st = call_as(bob_h, "POST", path, "{}", &j);
+    const char *msg = sg_json_get_str(sg_json_get(j, "error"), "message");
+    char said[300];
+    snprintf(said, sizeof(said), "%s", msg ? msg : "");
+    sg_json_decref(j);
+    h_pg_release(lock);
+    /* Whatever the cancel answered, a grant in PostgreSQL must be a fulfilled request's. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    char seen[32] = "";
+    bool granted = false;
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(call_as(bob_h, "GET", path, NULL, &j), 200);
+        snprintf(seen, sizeof(seen), "%s", sg_json_get_str(j, "state"));
+        sg_json_decref(j);
+        granted = has("sales.holds", "SELECT");
+        if (strcmp(seen, "fulfilled") == 0 || strcmp(seen, "failed") == 0 || (granted && i > 40))
+            break;
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    if (granted && strcmp(seen, "fulfilled") != 0)
+        fail_msg("bob_role holds SELECT on sales.holds, but request %s is %s (the cancel "
+                 "answered %ld)",
+                 id, seen, st);
+    assert_int_equal(st, 409);
+    assert_non_null(strstr(said, "being fulfilled"));
+    assert_string_equal(seen, "fulfilled");
+    j = g_wait_state(id, "fulfilled");
+    assert_non_null(sg_json_get_str(j, "expires_at"));
+    sg_json *h = sg_json_get(j, "history");
+    bool claimed = false;
+    for (size_t i = 0; i < sg_json_array_size(h); i++)
+        claimed =
+            claimed || strcmp(sg_json_get_str(sg_json_array_get(h, i), "to"), "fulfilling") == 0;
+    assert_true(claimed);
+    sg_json_decref(j);
+    sg_json_decref(g_wait_state(id, "expired"));
+    assert_false(has("sales.holds", "SELECT"));
 }
 
 /* A decision in snowgate's inbox and a conflicting one in ServiceNow afterwards: the first
@@ -486,11 +560,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_keeps_what_another_grant_needs, start, stop),
         cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_2, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_3, start, stop),
     };
+    /* SG_TEST_FILTER=test_name (cmocka's wildcards) runs only the cases it matches. */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_start, group_stop);
 }

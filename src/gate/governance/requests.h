@@ -1,7 +1,8 @@
 /* requests: access requests and their state machine.
  *
- *   pending -> approved -> fulfilled -> expired | revoked
- *   pending -> rejected | cancelled | failed;  approved -> cancelled | failed
+ *   pending -> approved -> fulfilling -> fulfilled -> expired | revoked
+ *   pending -> rejected | cancelled | failed;  approved -> cancelled | failed | fulfilled
+ *   fulfilling -> failed   (fulfilling: the connector may have run; no cancelling any more)
  *
  * Every transition is checked against that table, stored in the request's history and
  * appended to the audit log in the same transaction. The first decision wins: a later,
@@ -51,7 +52,7 @@ int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json 
 /* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
 int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
 /* Every request state, in the order of the state machine. */
-#define SG_REQUEST_NSTATES 8
+#define SG_REQUEST_NSTATES 9
 extern const char *const sg_request_states[SG_REQUEST_NSTATES];
 
 /* How many requests are in each state (indexed as sg_request_states), and how many are linked
@@ -70,7 +71,8 @@ int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out);
  * different decision than the one that stands is recorded as a conflict first. */
 int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
                       const char *comment, sg_json **out);
-/* Cancels a pending or approved request: its requester, its beneficiary or an admin. */
+/* Cancels a pending or approved request: its requester, its beneficiary or an admin. A
+ * request being fulfilled is SG_ECONFLICT. */
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out);
 /* Records a decision that is refused and not applied (e.g. a self-approval made in
