@@ -169,7 +169,10 @@ export async function requestDetailView(main, id) {
       r.grant ? [h('dt', {}, 'Grant'), h('dd', {}, r.grant.expires_at ? `in force until ${when(r.grant.expires_at)}` : 'in force, no end date')] : null,
       r.reason ? [h('dt', {}, 'Reason'), h('dd', {}, r.reason)] : null);
     const actions = h('div', { class: 'actions' });
-    if ((r.state === 'pending' || r.state === 'approved') && (r.requester === session.user.name || r.for === session.user.name || session.user.role === 'admin')) {
+    // Who may cancel (as the server decides): the requester or an admin; for a grant also the
+    // person it is for, who only gives up their own access. Not a revoke's target.
+    const mayCancel = r.requester === session.user.name || session.user.role === 'admin' || (r.action === 'grant' && r.for === session.user.name);
+    if ((r.state === 'pending' || r.state === 'approved') && mayCancel) {
       actions.append(h('button', {
         class: 'danger', onclick: async () => {
           try { await api('POST', `/api/v1/requests/${id}/cancel`, {}); toast('Request cancelled', 'ok'); load(); } catch (e) { toast(e.message, 'error'); }

@@ -28,9 +28,9 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    static const char *const tables[] =
-        {"orders", "refunds", "returns", "ledger", "batch", "holds", "\"ord\"\"ers;^\xc3\xbc\"",
-         NULL},
+    static const char *const tables[] = {"orders", "refunds", "returns", "ledger",
+                                         "batch",  "holds",   "payouts", "\"ord\"\"ers;^\xc3\xbc\"",
+                                         NULL},
                              *roles[] = {"bob_role", "carol_role", NULL};
     h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
     return 0;
@@ -55,7 +55,7 @@ static int start(void **state)
     g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
     static const char *const tables[] = {"orders", "refunds", "returns", "ledger",
-                                         "batch",  "holds",   TRICKY};
+                                         "batch",  "holds",   "payouts", TRICKY};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sg_json *a = sg_json_object();
         char name[128];
@@ -249,6 +249,121 @@ static void test_cancelled_in_servicenow(void **state)
     sg_json *j = g_wait_state(id, "cancelled");
     sg_json_decref(j);
     assert_false(has("sales.ledger", "SELECT"));
+}
+
+typedef struct link_ctx {
+    const char *user, *sn_user_name, *sn_user_id;
+} link_ctx;
+
+static int link_tx(sg_conn *c, void *ctx)
+{
+    link_ctx *l = ctx;
+    sg_val v[] = {SG_VTEXT(l->user), SG_VTEXT(l->sn_user_name), SG_VTEXT(l->sn_user_id)};
+    return sg_conn_exec(c,
+                        "INSERT INTO account_links (user_id, sn_user_name, sn_user_id, linked_at) "
+                        "SELECT id, ?2, ?3, '2026-01-01T00:00:00Z' FROM users WHERE name = ?1",
+                        v, 3, NULL);
+}
+
+/* Closes the ServiceNow request as cancelled, as the ServiceNow user given by auth. */
+static void sn_cancel_as(const char *auth, const char *sys_id)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys_id);
+    const char *h[] = {auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(
+        h_call("PATCH", G.sim.p.url, q, h, "{\"request_state\":\"closed_cancelled\"}", &j, NULL),
+        200);
+    sg_json_decref(j);
+}
+
+/* The person a revoke is for cannot cancel it from ServiceNow either: closing the ServiceNow
+ * request as cancelled counts only when its user is linked to the requester or an admin.
+ * Otherwise it is refused and shows in the request's timeline, and the revoke goes on. */
+static void test_revoke_cancelled_in_servicenow(void **state)
+{
+    (void)state;
+    /* bob's ServiceNow account (allowed to write snowgate's records), linked to bob; alice
+     * is linked to snowsim's admin. */
+    char body[256], bob_sn[33], admin_sn[33];
+    snprintf(body, sizeof(body), "{\"user_name\":\"bob.sn\",\"user_password\":\"Bob-sn-Pw1\"}");
+    sg_json *j = g_sim_call("POST", "/api/now/table/sys_user", body, 201);
+    snprintf(bob_sn, sizeof(bob_sn), "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"%s\"}", bob_sn, G.role_id);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_user_has_role", body, 201));
+    j = g_sim_call("GET",
+                   "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+                   NULL, 200);
+    snprintf(admin_sn, sizeof(admin_sn), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    link_ctx lb = {"bob", "bob.sn", bob_sn}, la = {"alice", "admin", admin_sn};
+    g_in_store(link_tx, &lb);
+    g_in_store(link_tx, &la);
+    char *bob_auth = h_basic("bob.sn", "Bob-sn-Pw1");
+    /* bob holds a grant. */
+    char grant[33], sys_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"privilege\":\"read\","
+                       "\"justification\":\"payout checks\",\"for\":\"bob\"}",
+                       grant, sys_id);
+    approve_in_inbox(grant);
+    sg_json_decref(g_wait_state(grant, "fulfilled"));
+    assert_true(has("sales.payouts", "SELECT"));
+    /* alice raises a revoke; bob closes its ServiceNow request as cancelled. */
+    char revoke[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"action\":\"revoke\","
+                       "\"privilege\":\"read\",\"justification\":\"moved teams\","
+                       "\"for\":\"bob\"}",
+                       revoke, sys_id);
+    sn_cancel_as(bob_auth, sys_id);
+    free(bob_auth);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", revoke);
+    bool flagged = false;
+    for (int i = 0; i < 1200 && !flagged; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        const char *st = sg_json_get_str(j, "state");
+        if (strcmp(st, "pending") != 0)
+            fail_msg("bob cancelled the revoke of his own access in ServiceNow: it is %s", st);
+        sg_json *h = sg_json_get(j, "history");
+        for (size_t k = 0; k < sg_json_array_size(h); k++) {
+            sg_json *e = sg_json_array_get(h, k);
+            if (strcmp(sg_json_get_str(e, "event"), "conflict") == 0 &&
+                strcmp(sg_json_get_str(e, "to"), "cancelled") == 0) {
+                flagged = true;
+                assert_string_equal(sg_json_get_str(e, "actor"), "servicenow:bob.sn");
+                assert_non_null(strstr(sg_json_get_str(e, "note"), "refused"));
+            }
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
+    /* On record in the audit log too; and the revoke goes on. */
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=200", NULL, &j), 200);
+    char *text = sg_json_dump(j);
+    assert_non_null(strstr(text, "request.decision_refused"));
+    free(text);
+    sg_json_decref(j);
+    approve_in_inbox(revoke);
+    sg_json_decref(g_wait_state(revoke, "fulfilled"));
+    assert_false(has("sales.payouts", "SELECT"));
+    sg_json_decref(g_wait_state(grant, "revoked"));
+    /* The requester's linked account (alice's: snowsim's admin) may cancel one. */
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"action\":\"revoke\","
+                       "\"privilege\":\"read\",\"justification\":\"double check\","
+                       "\"for\":\"bob\"}",
+                       revoke, sys_id);
+    snprintf(path, sizeof(path), "/api/now/table/sc_request/%s", sys_id);
+    sg_json_decref(g_sim_call("PATCH", path, "{\"request_state\":\"closed_cancelled\"}", 200));
+    j = g_wait_state(revoke, "cancelled");
+    sg_json *h = sg_json_get(j, "history");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, sg_json_array_size(h) - 1), "actor"),
+                        "alice");
+    sg_json_decref(j);
 }
 
 /* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
@@ -561,6 +676,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_cancelled_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),

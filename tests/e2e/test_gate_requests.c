@@ -468,6 +468,60 @@ static void test_revoke_ends_grants(void **state)
     free(revoke);
 }
 
+/* Who may cancel. A revoke: its requester or an admin, never the person losing the access
+ * (who could otherwise cancel every revoke raised against him). A grant: also the person it
+ * is for, who only gives up their own access. */
+static void test_who_may_cancel(void **state)
+{
+    (void)state;
+    char path[128];
+    char *grant = create(alice, "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                                "\"justification\":\"crm cleanup\",\"for\":\"dave\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", grant);
+    ok(sam, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", grant);
+    ok(sam, "POST", path, NULL, 200);
+    /* sam raises a revoke for dave; dave may see it, not cancel it, from either state. */
+    char *revoke = create(sam, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                               "\"privilege\":\"read\",\"justification\":\"left the "
+                               "team\",\"for\":\"dave\"}");
+    char cancel[128], get[128];
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", revoke);
+    snprintf(get, sizeof(get), "/api/v1/requests/%s", revoke);
+    sg_json *j = NULL;
+    assert_int_equal(call(dave, "POST", cancel, "{\"comment\":\"no\"}", &j), 403);
+    assert_non_null(strstr(message(j), "only the requester or an admin can cancel a revoke"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    ok(dave, "POST", cancel, NULL, 403);
+    assert_int_equal(call(dave, "GET", get, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "approved");
+    sg_json_decref(j);
+    /* Its requester may; so may an admin (another revoke). */
+    ok(sam, "POST", cancel, NULL, 200);
+    free(revoke);
+    revoke = create(bob, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                         "\"privilege\":\"read\",\"justification\":\"audit finding\","
+                         "\"for\":\"dave\"}");
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", revoke);
+    ok(dave, "POST", cancel, NULL, 403);
+    ok(alice, "POST", cancel, NULL, 200);
+    /* A grant raised for dave: he may withdraw it. */
+    char *other = create(bob, "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                              "\"justification\":\"crm import\",\"for\":\"dave\"}");
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", other);
+    ok(dave, "POST", cancel, NULL, 200);
+    /* dave still holds his grant: nothing he did took it back or kept it. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", grant);
+    assert_int_equal(call(dave, "GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "fulfilled");
+    sg_json_decref(j);
+    free(grant);
+    free(revoke);
+    free(other);
+}
+
 /* The database is down: the fulfil job fails with the reason and waits to retry. */
 static void test_unreachable_database_is_visible(void **state)
 {
@@ -737,6 +791,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_ends_grants, start, stop),
+        cmocka_unit_test_setup_teardown(test_who_may_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_database_is_visible, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_connector, start, stop),
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),

@@ -731,10 +731,16 @@ static int decide_tx(sg_conn *c, void *ctx)
         return sg_err_set(SG_ENOTFOUND, "request %s not found", x->id);
     }
     const char *name = x->caller->name;
-    bool own = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0 ||
-               strcmp(sg_rows_text(r, C_FOR), name) == 0;
+    bool requester = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0;
+    bool own = requester || strcmp(sg_rows_text(r, C_FOR), name) == 0;
+    bool revoke = strcmp(sg_rows_text(r, C_ACTION), "revoke") == 0;
     if (x->cancel) {
-        if (!own && x->caller->role != SG_ROLE_ADMIN)
+        /* Withdrawing a grant only costs its beneficiary their own access; withdrawing a
+         * revoke would let the person losing the access keep it. */
+        if (revoke && !requester && x->caller->role != SG_ROLE_ADMIN)
+            rc = sg_err_set(SG_EFORBIDDEN, "only the requester or an admin can cancel a revoke; "
+                                           "the person whose access it takes away cannot");
+        else if (!own && x->caller->role != SG_ROLE_ADMIN)
             rc = sg_err_set(SG_EFORBIDDEN, "only the requester, the person the access is for, "
                                            "or an admin can cancel a request");
     } else if (own) {
@@ -831,6 +837,7 @@ int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const 
 
 typedef struct flag_ctx {
     const char *id, *actor, *attempted, *note;
+    bool once;
 } flag_ctx;
 
 static int flag_tx(sg_conn *c, void *ctx)
@@ -838,6 +845,16 @@ static int flag_tx(sg_conn *c, void *ctx)
     flag_ctx *f = ctx;
     char from[16];
     int rc = state_of(c, f->id, from);
+    if (rc == SG_OK && f->once) {
+        int64_t n = 0;
+        sg_val k[] = {SG_VTEXT(f->id), SG_VTEXT(f->attempted), SG_VTEXT(f->note)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM request_history WHERE request_id = ?1 AND "
+                               "event = 'conflict' AND to_state = ?2 AND note = ?3",
+                               k, 3, &n);
+        if (rc != SG_OK || n > 0)
+            return rc;
+    }
     if (rc == SG_OK)
         rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note, NULL);
     if (rc != SG_OK)
@@ -851,6 +868,13 @@ static int flag_tx(sg_conn *c, void *ctx)
 int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
                     const char *note)
 {
-    flag_ctx f = {id, actor, attempted, note};
+    flag_ctx f = {id, actor, attempted, note, false};
+    return sg_store_tx(app->store, flag_tx, &f);
+}
+
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
+                         const char *note)
+{
+    flag_ctx f = {id, actor, attempted, note, true};
     return sg_store_tx(app->store, flag_tx, &f);
 }

@@ -71,14 +71,19 @@ int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out);
  * different decision than the one that stands is recorded as a conflict first. */
 int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
                       const char *comment, sg_json **out);
-/* Cancels a pending or approved request: its requester, its beneficiary or an admin. A
- * request being fulfilled is SG_ECONFLICT. */
+/* Cancels a pending or approved request as caller. A grant: its requester, its beneficiary or
+ * an admin. A revoke: its requester or an admin only, since its beneficiary is the person
+ * losing the access. A request being fulfilled is SG_ECONFLICT. */
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out);
 /* Records a decision that is refused and not applied (e.g. a self-approval made in
  * ServiceNow) as a conflict in the request's history and the audit log. */
 int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
                     const char *note);
+/* sg_request_flag, unless the same refusal (attempted state and note) is already on record: for
+ * a refusal that every later re-read of the same ServiceNow record would repeat. */
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
+                         const char *note);
 /* Moves a request inside the caller's transaction after checking the state machine;
  * SG_ECONFLICT when the move is not allowed from the current state. */
 int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,
