@@ -28,8 +28,9 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    static const char *const tables[] = {"orders", "refunds", "returns", "ledger",
-                                         "batch",  "holds",   "payouts", "\"ord\"\"ers;^\xc3\xbc\"",
+    static const char *const tables[] = {"orders",  "refunds", "returns",
+                                         "ledger",  "batch",   "holds",
+                                         "payouts", "audits",  "\"ord\"\"ers;^\xc3\xbc\"",
                                          NULL},
                              *roles[] = {"bob_role", "carol_role", NULL};
     h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
@@ -54,8 +55,8 @@ static int start(void **state)
     g_connected();
     g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
-    static const char *const tables[] = {"orders", "refunds", "returns", "ledger",
-                                         "batch",  "holds",   "payouts", TRICKY};
+    static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch",
+                                         "holds",  "payouts", "audits",  TRICKY};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sg_json *a = sg_json_object();
         char name[128];
@@ -363,6 +364,96 @@ static void test_revoke_cancelled_in_servicenow(void **state)
     sg_json *h = sg_json_get(j, "history");
     assert_string_equal(sg_json_get_str(sg_json_array_get(h, sg_json_array_size(h) - 1), "actor"),
                         "alice");
+    sg_json_decref(j);
+}
+
+/* `snowgate user add|set NAME ... --db-role ROLE` as given; returns the exit status, err gets
+ * standard error. */
+static int user_cmd(const char *verb, const char *name, const char *db_role, sg_buf *err)
+{
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "user",
+                          verb,
+                          name,
+                          "--data",
+                          G.dir,
+                          "--store",
+                          G.store_url,
+                          "--db-role",
+                          db_role,
+                          strcmp(verb, "add") == 0 ? "--role" : NULL,
+                          "member",
+                          NULL};
+    sg_buf out = SG_BUF_INIT(0);
+    sg_buf_free(err);
+    int st = h_run(argv, NULL, 20000, &out, err);
+    sg_buf_free(&out);
+    return st;
+}
+
+static int set_role_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET db_role = 'public' WHERE name = 'erin'", NULL, 0,
+                        NULL);
+}
+
+/* PostgreSQL reads the quoted role "public" as PUBLIC: a grant to it goes to every role, and
+ * the check after it passes. Such names are refused wherever a role is set, and at grant time
+ * as the last guard; a role shared by several users is warned about. */
+static void test_reserved_db_roles(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    static const char *const bad[] = {"public",       "PUBLIC",           "Public",
+                                      "current_user", "session_user",     "CURRENT_ROLE",
+                                      "none",         "pg_read_all_data", "PG_monitor"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (user_cmd("add", "eve", bad[i], &err) == 0)
+            fail_msg("snowgate user add --db-role %s was accepted", bad[i]);
+        assert_non_null(strstr(sg_buf_str(&err), bad[i]));
+        if (user_cmd("set", "bob", bad[i], &err) == 0)
+            fail_msg("snowgate user set --db-role %s was accepted", bad[i]);
+    }
+    assert_non_null(strstr(sg_buf_str(&err), "reserves"));
+    assert_int_not_equal(user_cmd("add", "eve", "public", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "every role"));
+    /* A role another user has: accepted, with a warning. */
+    assert_int_equal(user_cmd("add", "mallory", "bob_role", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "also the role of bob"));
+    assert_int_equal(user_cmd("set", "mallory", "carol_role", &err), 0);
+    assert_null(strstr(sg_buf_str(&err), "warning"));
+    /* A role stored before the check (here: behind snowgate's back) is refused at grant time,
+     * and nobody gains anything. */
+    assert_int_equal(user_cmd("add", "erin", "erin_role", &err), 0);
+    sg_buf_free(&err);
+    g_in_store(set_role_tx, NULL);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/requests",
+                            "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                            "\"justification\":\"audit\",\"for\":\"erin\"}",
+                            &j),
+                     201);
+    char id[33];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(id);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    const char *st = "";
+    for (int i = 0; i < 1200; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        st = sg_json_get_str(j, "state");
+        if (strcmp(st, "failed") == 0 || strcmp(st, "fulfilled") == 0)
+            break;
+        sg_json_decref(j);
+        j = NULL;
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_false(h_pg_has(&pg, "analytics", "carol_role", "sales.audits", "SELECT"));
+    assert_string_equal(st, "failed");
+    assert_non_null(strstr(sg_json_get_str(j, "reason"), "PUBLIC"));
     sg_json_decref(j);
 }
 
@@ -677,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),
