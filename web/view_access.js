@@ -116,7 +116,7 @@ function requestRow(r) {
 
 export async function myRequestsView(main) {
   const list = h('ul', { class: 'rows', 'aria-label': 'Requests' });
-  const filter = h('select', { 'aria-label': 'State' }, ['', 'pending', 'approved', 'fulfilled', 'expired', 'revoked', 'rejected', 'cancelled', 'failed']
+  const filter = h('select', { 'aria-label': 'State' }, ['', 'pending', 'approved', 'fulfilling', 'fulfilled', 'expired', 'revoked', 'rejected', 'cancelled', 'failed']
     .map((s) => h('option', { value: s }, s || 'All states')));
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Show more');
   let shown = 1; // pages on screen; the refresh reloads as many
@@ -169,7 +169,10 @@ export async function requestDetailView(main, id) {
       r.grant ? [h('dt', {}, 'Grant'), h('dd', {}, r.grant.expires_at ? `in force until ${when(r.grant.expires_at)}` : 'in force, no end date')] : null,
       r.reason ? [h('dt', {}, 'Reason'), h('dd', {}, r.reason)] : null);
     const actions = h('div', { class: 'actions' });
-    if ((r.state === 'pending' || r.state === 'approved') && (r.requester === session.user.name || r.for === session.user.name || session.user.role === 'admin')) {
+    // Who may cancel (as the server decides): the requester or an admin; for a grant also the
+    // person it is for, who only gives up their own access. Not a revoke's target.
+    const mayCancel = r.requester === session.user.name || session.user.role === 'admin' || (r.action === 'grant' && r.for === session.user.name);
+    if ((r.state === 'pending' || r.state === 'approved') && mayCancel) {
       actions.append(h('button', {
         class: 'danger', onclick: async () => {
           try { await api('POST', `/api/v1/requests/${id}/cancel`, {}); toast('Request cancelled', 'ok'); load(); } catch (e) { toast(e.message, 'error'); }

@@ -57,6 +57,19 @@ static void free_password(char *p)
     }
 }
 
+/* Users sharing a database role share each other's grants: say so where the role is set. */
+static void warn_shared(sg_app *app, const char *name, const char *db_role)
+{
+    char others[512];
+    int n = 0;
+    if (sg_users_db_role_shared(app->store, name, db_role, others, sizeof(others), &n) == SG_OK &&
+        n > 0)
+        fprintf(stderr,
+                "warning: database role '%s' is also the role of %s; users sharing a role share "
+                "each other's grants: give each user a role of their own\n",
+                db_role, others);
+}
+
 static int user_add(int argc, char **argv, char **envp)
 {
     sg_app app;
@@ -100,6 +113,7 @@ static int user_add(int argc, char **argv, char **envp)
     fflush(stdout);
     fprintf(stderr, "created %s user '%s'; the line above is their API token, shown only once\n",
             sg_role_name(role), u.name);
+    warn_shared(&app, u.name, sg_cli_get(&cli, "db-role"));
     sg_app_close(&app);
     return SG_EXIT_OK;
 }
@@ -154,6 +168,7 @@ static int user_set(int argc, char **argv, char **envp)
         return SG_EXIT_FAIL;
     }
     fprintf(stderr, "changed user '%s'\n", cli.positional[0]);
+    warn_shared(&app, cli.positional[0], db_role);
     sg_app_close(&app);
     return SG_EXIT_OK;
 }

@@ -71,6 +71,29 @@ char *h_pg_value(const h_pg *pg, const char *db, const char *sql, int nparams,
     return v;
 }
 
+struct h_pg_session {
+    PGconn *conn;
+};
+
+h_pg_session *h_pg_hold(const h_pg *pg, const char *db, const char *sql)
+{
+    h_pg_session *s = sg_xcalloc(1, sizeof(*s));
+    s->conn = connect_as_superuser(pg, db);
+    PGresult *r = PQexec(s->conn, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(s->conn));
+    PQclear(r);
+    return s;
+}
+
+void h_pg_release(h_pg_session *s)
+{
+    if (!s)
+        return;
+    PQfinish(s->conn);
+    free(s);
+}
+
 bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *table,
               const char *privilege)
 {

@@ -22,6 +22,11 @@ void h_pg_exec(const h_pg *pg, const char *db, const char *sql);
  * row; params are $1..$n. The caller frees it. */
 char *h_pg_value(const h_pg *pg, const char *db, const char *sql, int nparams,
                  const char *const *params);
+/* A superuser session in db kept open, e.g. to hold a session-level lock: h_pg_hold runs sql
+ * in it (failing the test on an error); h_pg_release ends the session and what it held. */
+typedef struct h_pg_session h_pg_session;
+h_pg_session *h_pg_hold(const h_pg *pg, const char *db, const char *sql);
+void h_pg_release(h_pg_session *s);
 /* has_table_privilege(role, table, privilege) */
 bool h_pg_has(const h_pg *pg, const char *db, const char *role, const char *table,
               const char *privilege);

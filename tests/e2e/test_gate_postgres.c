@@ -28,8 +28,9 @@ static int group_start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    static const char *const tables[] = {"orders", "refunds", "returns",
-                                         "ledger", "batch",   "\"ord\"\"ers;^\xc3\xbc\"",
+    static const char *const tables[] = {"orders",  "refunds", "returns",
+                                         "ledger",  "batch",   "holds",
+                                         "payouts", "audits",  "\"ord\"\"ers;^\xc3\xbc\"",
                                          NULL},
                              *roles[] = {"bob_role", "carol_role", NULL};
     h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
@@ -54,7 +55,8 @@ static int start(void **state)
     g_connected();
     g_add_warehouse(pg.port, DB_PASSWORD);
     sg_json *j = NULL;
-    static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch", TRICKY};
+    static const char *const tables[] = {"orders", "refunds", "returns", "ledger", "batch",
+                                         "holds",  "payouts", "audits",  TRICKY};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         sg_json *a = sg_json_object();
         char name[128];
@@ -248,6 +250,284 @@ static void test_cancelled_in_servicenow(void **state)
     sg_json *j = g_wait_state(id, "cancelled");
     sg_json_decref(j);
     assert_false(has("sales.ledger", "SELECT"));
+}
+
+typedef struct link_ctx {
+    const char *user, *sn_user_name, *sn_user_id;
+} link_ctx;
+
+static int link_tx(sg_conn *c, void *ctx)
+{
+    link_ctx *l = ctx;
+    sg_val v[] = {SG_VTEXT(l->user), SG_VTEXT(l->sn_user_name), SG_VTEXT(l->sn_user_id)};
+    return sg_conn_exec(c,
+                        "INSERT INTO account_links (user_id, sn_user_name, sn_user_id, linked_at) "
+                        "SELECT id, ?2, ?3, '2026-01-01T00:00:00Z' FROM users WHERE name = ?1",
+                        v, 3, NULL);
+}
+
+/* Closes the ServiceNow request as cancelled, as the ServiceNow user given by auth. */
+static void sn_cancel_as(const char *auth, const char *sys_id)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys_id);
+    const char *h[] = {auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(
+        h_call("PATCH", G.sim.p.url, q, h, "{\"request_state\":\"closed_cancelled\"}", &j, NULL),
+        200);
+    sg_json_decref(j);
+}
+
+/* The person a revoke is for cannot cancel it from ServiceNow either: closing the ServiceNow
+ * request as cancelled counts only when its user is linked to the requester or an admin.
+ * Otherwise it is refused and shows in the request's timeline, and the revoke goes on. */
+static void test_revoke_cancelled_in_servicenow(void **state)
+{
+    (void)state;
+    /* bob's ServiceNow account (allowed to write snowgate's records), linked to bob; alice
+     * is linked to snowsim's admin. */
+    char body[256], bob_sn[33], admin_sn[33];
+    snprintf(body, sizeof(body), "{\"user_name\":\"bob.sn\",\"user_password\":\"Bob-sn-Pw1\"}");
+    sg_json *j = g_sim_call("POST", "/api/now/table/sys_user", body, 201);
+    snprintf(bob_sn, sizeof(bob_sn), "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"%s\"}", bob_sn, G.role_id);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_user_has_role", body, 201));
+    j = g_sim_call("GET",
+                   "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+                   NULL, 200);
+    snprintf(admin_sn, sizeof(admin_sn), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    link_ctx lb = {"bob", "bob.sn", bob_sn}, la = {"alice", "admin", admin_sn};
+    g_in_store(link_tx, &lb);
+    g_in_store(link_tx, &la);
+    char *bob_auth = h_basic("bob.sn", "Bob-sn-Pw1");
+    /* bob holds a grant. */
+    char grant[33], sys_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"privilege\":\"read\","
+                       "\"justification\":\"payout checks\",\"for\":\"bob\"}",
+                       grant, sys_id);
+    approve_in_inbox(grant);
+    sg_json_decref(g_wait_state(grant, "fulfilled"));
+    assert_true(has("sales.payouts", "SELECT"));
+    /* alice raises a revoke; bob closes its ServiceNow request as cancelled. */
+    char revoke[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"action\":\"revoke\","
+                       "\"privilege\":\"read\",\"justification\":\"moved teams\","
+                       "\"for\":\"bob\"}",
+                       revoke, sys_id);
+    sn_cancel_as(bob_auth, sys_id);
+    free(bob_auth);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", revoke);
+    bool flagged = false;
+    for (int i = 0; i < 1200 && !flagged; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        const char *st = sg_json_get_str(j, "state");
+        if (strcmp(st, "pending") != 0)
+            fail_msg("bob cancelled the revoke of his own access in ServiceNow: it is %s", st);
+        sg_json *h = sg_json_get(j, "history");
+        for (size_t k = 0; k < sg_json_array_size(h); k++) {
+            sg_json *e = sg_json_array_get(h, k);
+            if (strcmp(sg_json_get_str(e, "event"), "conflict") == 0 &&
+                strcmp(sg_json_get_str(e, "to"), "cancelled") == 0) {
+                flagged = true;
+                assert_string_equal(sg_json_get_str(e, "actor"), "servicenow:bob.sn");
+                assert_non_null(strstr(sg_json_get_str(e, "note"), "refused"));
+            }
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
+    /* On record in the audit log too; and the revoke goes on. */
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=200", NULL, &j), 200);
+    char *text = sg_json_dump(j);
+    assert_non_null(strstr(text, "request.decision_refused"));
+    free(text);
+    sg_json_decref(j);
+    approve_in_inbox(revoke);
+    sg_json_decref(g_wait_state(revoke, "fulfilled"));
+    assert_false(has("sales.payouts", "SELECT"));
+    sg_json_decref(g_wait_state(grant, "revoked"));
+    /* The requester's linked account (alice's: snowsim's admin) may cancel one. */
+    g_request_mirrored("{\"asset\":\"analytics.sales.payouts\",\"action\":\"revoke\","
+                       "\"privilege\":\"read\",\"justification\":\"double check\","
+                       "\"for\":\"bob\"}",
+                       revoke, sys_id);
+    snprintf(path, sizeof(path), "/api/now/table/sc_request/%s", sys_id);
+    sg_json_decref(g_sim_call("PATCH", path, "{\"request_state\":\"closed_cancelled\"}", 200));
+    j = g_wait_state(revoke, "cancelled");
+    sg_json *h = sg_json_get(j, "history");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(h, sg_json_array_size(h) - 1), "actor"),
+                        "alice");
+    sg_json_decref(j);
+}
+
+/* `snowgate user add|set NAME ... --db-role ROLE` as given; returns the exit status, err gets
+ * standard error. */
+static int user_cmd(const char *verb, const char *name, const char *db_role, sg_buf *err)
+{
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "user",
+                          verb,
+                          name,
+                          "--data",
+                          G.dir,
+                          "--store",
+                          G.store_url,
+                          "--db-role",
+                          db_role,
+                          strcmp(verb, "add") == 0 ? "--role" : NULL,
+                          "member",
+                          NULL};
+    sg_buf out = SG_BUF_INIT(0);
+    sg_buf_free(err);
+    int st = h_run(argv, NULL, 20000, &out, err);
+    sg_buf_free(&out);
+    return st;
+}
+
+static int set_role_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET db_role = 'public' WHERE name = 'erin'", NULL, 0,
+                        NULL);
+}
+
+/* PostgreSQL reads the quoted role "public" as PUBLIC: a grant to it goes to every role, and
+ * the check after it passes. Such names are refused wherever a role is set, and at grant time
+ * as the last guard; a role shared by several users is warned about. */
+static void test_reserved_db_roles(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    static const char *const bad[] = {"public",       "PUBLIC",           "Public",
+                                      "current_user", "session_user",     "CURRENT_ROLE",
+                                      "none",         "pg_read_all_data", "PG_monitor"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (user_cmd("add", "eve", bad[i], &err) == 0)
+            fail_msg("snowgate user add --db-role %s was accepted", bad[i]);
+        assert_non_null(strstr(sg_buf_str(&err), bad[i]));
+        if (user_cmd("set", "bob", bad[i], &err) == 0)
+            fail_msg("snowgate user set --db-role %s was accepted", bad[i]);
+    }
+    assert_non_null(strstr(sg_buf_str(&err), "reserves"));
+    assert_int_not_equal(user_cmd("add", "eve", "public", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "every role"));
+    /* A role another user has: accepted, with a warning. */
+    assert_int_equal(user_cmd("add", "mallory", "bob_role", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "also the role of bob"));
+    assert_int_equal(user_cmd("set", "mallory", "carol_role", &err), 0);
+    assert_null(strstr(sg_buf_str(&err), "warning"));
+    /* A role stored before the check (here: behind snowgate's back) is refused at grant time,
+     * and nobody gains anything. */
+    assert_int_equal(user_cmd("add", "erin", "erin_role", &err), 0);
+    sg_buf_free(&err);
+    g_in_store(set_role_tx, NULL);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/requests",
+                            "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                            "\"justification\":\"audit\",\"for\":\"erin\"}",
+                            &j),
+                     201);
+    char id[33];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(id);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    const char *st = "";
+    for (int i = 0; i < 1200; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        st = sg_json_get_str(j, "state");
+        if (strcmp(st, "failed") == 0 || strcmp(st, "fulfilled") == 0)
+            break;
+        sg_json_decref(j);
+        j = NULL;
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_false(h_pg_has(&pg, "analytics", "carol_role", "sales.audits", "SELECT"));
+    assert_string_equal(st, "failed");
+    assert_non_null(strstr(sg_json_get_str(j, "reason"), "PUBLIC"));
+    sg_json_decref(j);
+}
+
+/* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
+ * between the approval and the GRANT. A cancel in that window must not leave a grant that
+ * nothing accounts for: once fulfilment has claimed the request, the cancel is refused (409),
+ * and the grant ends up fulfilled and expires on time. */
+static void test_cancel_while_fulfilling(void **state)
+{
+    (void)state;
+    h_pg_session *lock =
+        h_pg_hold(&pg, "analytics", "SELECT pg_advisory_lock(hashtext('\"sales\".\"holds\"'))");
+    sg_json *j = NULL;
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.holds\",\"privilege\":\"read\","
+                             "\"justification\":\"hold review\",\"duration\":\"PT6S\"}",
+                             &j),
+                     201);
+    char id[33], path[128];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(id);
+    /* The connector is inside its transaction, waiting for the lock. */
+    bool waiting = false;
+    for (int i = 0; i < 160 && !waiting; i++) {
+        char *n = h_pg_value(&pg, "analytics",
+                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                             "NOT granted",
+                             0, NULL);
+        waiting = strcmp(n, "0") != 0;
+        free(n);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(waiting);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/cancel", id);
+    long st = call_as(bob_h, "POST", path, "{}", &j);
+    const char *msg = sg_json_get_str(sg_json_get(j, "error"), "message");
+    char said[300];
+    snprintf(said, sizeof(said), "%s", msg ? msg : "");
+    sg_json_decref(j);
+    h_pg_release(lock);
+    /* Whatever the cancel answered, a grant in PostgreSQL must be a fulfilled request's. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    char seen[32] = "";
+    bool granted = false;
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(call_as(bob_h, "GET", path, NULL, &j), 200);
+        snprintf(seen, sizeof(seen), "%s", sg_json_get_str(j, "state"));
+        sg_json_decref(j);
+        granted = has("sales.holds", "SELECT");
+        if (strcmp(seen, "fulfilled") == 0 || strcmp(seen, "failed") == 0 || (granted && i > 40))
+            break;
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    if (granted && strcmp(seen, "fulfilled") != 0)
+        fail_msg("bob_role holds SELECT on sales.holds, but request %s is %s (the cancel "
+                 "answered %ld)",
+                 id, seen, st);
+    assert_int_equal(st, 409);
+    assert_non_null(strstr(said, "being fulfilled"));
+    assert_string_equal(seen, "fulfilled");
+    j = g_wait_state(id, "fulfilled");
+    assert_non_null(sg_json_get_str(j, "expires_at"));
+    sg_json *h = sg_json_get(j, "history");
+    bool claimed = false;
+    for (size_t i = 0; i < sg_json_array_size(h); i++)
+        claimed =
+            claimed || strcmp(sg_json_get_str(sg_json_array_get(h, i), "to"), "fulfilling") == 0;
+    assert_true(claimed);
+    sg_json_decref(j);
+    sg_json_decref(g_wait_state(id, "expired"));
+    assert_false(has("sales.holds", "SELECT"));
 }
 
 /* A decision in snowgate's inbox and a conflicting one in ServiceNow afterwards: the first
@@ -486,11 +766,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_keeps_what_another_grant_needs, start, stop),
         cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_2, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_3, start, stop),
     };
+    /* SG_TEST_FILTER=test_name (cmocka's wildcards) runs only the cases it matches. */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_start, group_stop);
 }

@@ -112,6 +112,10 @@ static int start(void **state)
        "{\"name\":\"analytics.public\",\"type\":\"schema\",\"connection\":\"analytics\"}", 201);
     ok(alice, "POST", "/api/v1/assets",
        "{\"name\":\"crm.accounts\",\"type\":\"dataset\",\"connection\":\"desk\"}", 201);
+    ok(alice, "POST", "/api/v1/assets",
+       "{\"name\":\"crm.orders\",\"type\":\"dataset\",\"connection\":\"desk\","
+       "\"owners\":[\"carol\"]}",
+       201);
     return 0;
 }
 
@@ -223,13 +227,15 @@ static void test_bad_requests(void **state)
 static void test_approve_conflict_cancel(void **state)
 {
     (void)state;
-    char *id = create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+    /* On the manual connection, so nothing fulfils it meanwhile: a request being fulfilled
+     * cannot be cancelled (test_gate_postgres covers that). */
+    char *id = create(bob, "{\"asset\":\"crm.orders\",\"privilege\":\"read\","
                            "\"justification\":\"Q3 revenue report\",\"duration\":\"PT8H\"}");
     char path[128];
     sg_json *j = NULL;
     /* One open request per person, asset and access. */
     assert_int_equal(call(bob, "POST", "/api/v1/requests",
-                          "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+                          "{\"asset\":\"crm.orders\",\"privilege\":\"read\","
                           "\"justification\":\"again\"}",
                           &j),
                      409);
@@ -315,11 +321,10 @@ static void test_approve_conflict_cancel(void **state)
         assert_string_equal(sg_json_get_str(e, "subject"), id);
     }
     assert_string_equal(
-        sg_json_get_str(sg_json_get(sg_json_array_get(items, 3), "detail"), "asset"),
-        "analytics.public.orders");
+        sg_json_get_str(sg_json_get(sg_json_array_get(items, 3), "detail"), "asset"), "crm.orders");
     sg_json_decref(j);
     /* A new request for the same access is allowed once the old one is closed. */
-    free(create(bob, "{\"asset\":\"analytics.public.orders\",\"privilege\":\"read\","
+    free(create(bob, "{\"asset\":\"crm.orders\",\"privilege\":\"read\","
                      "\"justification\":\"Q3 revenue report, take two\"}"));
     free(id);
     /* The chain verifies. */
@@ -461,6 +466,60 @@ static void test_revoke_ends_grants(void **state)
     sg_json_decref(j);
     free(grant);
     free(revoke);
+}
+
+/* Who may cancel. A revoke: its requester or an admin, never the person losing the access
+ * (who could otherwise cancel every revoke raised against him). A grant: also the person it
+ * is for, who only gives up their own access. */
+static void test_who_may_cancel(void **state)
+{
+    (void)state;
+    char path[128];
+    char *grant = create(alice, "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                                "\"justification\":\"crm cleanup\",\"for\":\"dave\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", grant);
+    ok(sam, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", grant);
+    ok(sam, "POST", path, NULL, 200);
+    /* sam raises a revoke for dave; dave may see it, not cancel it, from either state. */
+    char *revoke = create(sam, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                               "\"privilege\":\"read\",\"justification\":\"left the "
+                               "team\",\"for\":\"dave\"}");
+    char cancel[128], get[128];
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", revoke);
+    snprintf(get, sizeof(get), "/api/v1/requests/%s", revoke);
+    sg_json *j = NULL;
+    assert_int_equal(call(dave, "POST", cancel, "{\"comment\":\"no\"}", &j), 403);
+    assert_non_null(strstr(message(j), "only the requester or an admin can cancel a revoke"));
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    ok(dave, "POST", cancel, NULL, 403);
+    assert_int_equal(call(dave, "GET", get, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "approved");
+    sg_json_decref(j);
+    /* Its requester may; so may an admin (another revoke). */
+    ok(sam, "POST", cancel, NULL, 200);
+    free(revoke);
+    revoke = create(bob, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                         "\"privilege\":\"read\",\"justification\":\"audit finding\","
+                         "\"for\":\"dave\"}");
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", revoke);
+    ok(dave, "POST", cancel, NULL, 403);
+    ok(alice, "POST", cancel, NULL, 200);
+    /* A grant raised for dave: he may withdraw it. */
+    char *other = create(bob, "{\"asset\":\"crm.accounts\",\"privilege\":\"write\","
+                              "\"justification\":\"crm import\",\"for\":\"dave\"}");
+    snprintf(cancel, sizeof(cancel), "/api/v1/requests/%s/cancel", other);
+    ok(dave, "POST", cancel, NULL, 200);
+    /* dave still holds his grant: nothing he did took it back or kept it. */
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", grant);
+    assert_int_equal(call(dave, "GET", path, NULL, &j), 200);
+    assert_string_equal(sg_json_get_str(j, "state"), "fulfilled");
+    sg_json_decref(j);
+    free(grant);
+    free(revoke);
+    free(other);
 }
 
 /* The database is down: the fulfil job fails with the reason and waits to retry. */
@@ -884,12 +943,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_ends_grants, start, stop),
+        cmocka_unit_test_setup_teardown(test_who_may_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_database_is_visible, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_connector, start, stop),
         cmocka_unit_test_setup_teardown(test_jobs_endpoints, start, stop),
         cmocka_unit_test_setup_teardown(test_pages_and_summary, start, stop),
     };
-    /* SG_TEST_FILTER=name runs the matching tests only (while working on one). */
+    /* SG_TEST_FILTER=test_name (cmocka's wildcards) runs only the cases it matches. */
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);

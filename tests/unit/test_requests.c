@@ -5,17 +5,18 @@
 
 #include <string.h>
 
-static const char *const states[] = {"pending", "approved", "fulfilled", "expired",
-                                     "revoked", "rejected", "cancelled", "failed"};
+static const char *const states[] = {"pending", "approved", "fulfilling", "fulfilled", "expired",
+                                     "revoked", "rejected", "cancelled",  "failed"};
 #define NSTATES (sizeof(states) / sizeof(states[0]))
 
 /* The allowed moves, written out independently of the module's own table. */
 static bool allowed(const char *from, const char *to)
 {
     static const char *const ok[][2] = {
-        {"pending", "approved"}, {"pending", "rejected"},   {"pending", "cancelled"},
-        {"pending", "failed"},   {"approved", "fulfilled"}, {"approved", "cancelled"},
-        {"approved", "failed"},  {"fulfilled", "expired"},  {"fulfilled", "revoked"},
+        {"pending", "approved"},    {"pending", "rejected"},     {"pending", "cancelled"},
+        {"pending", "failed"},      {"approved", "fulfilled"},   {"approved", "cancelled"},
+        {"approved", "failed"},     {"fulfilled", "expired"},    {"fulfilled", "revoked"},
+        {"approved", "fulfilling"}, {"fulfilling", "fulfilled"}, {"fulfilling", "failed"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(ok[i][0], from) == 0 && strcmp(ok[i][1], to) == 0)

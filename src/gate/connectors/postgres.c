@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
+#include "gate/governance/users.h"
 #include "gate/secrets.h"
 
 #include <arpa/inet.h>
@@ -498,6 +499,16 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
                           "%s has no database role; set it with `snowgate user set %s --db-role "
                           "ROLE`, then replay the job",
                           ch->beneficiary, ch->beneficiary);
+    }
+    /* The last guard, for a role stored before the check existed: never GRANT to PUBLIC. */
+    if (sg_users_check_db_role(ch->db_role) != SG_OK) {
+        char why[300];
+        sg_strlcpy(why, sg_err_msg(), sizeof(why));
+        *retry_after = SG_JOBS_NO_RETRY;
+        return sg_err_set(SG_EINVAL,
+                          "%s; nothing was granted to %s: set their role with `snowgate user "
+                          "set %s --db-role ROLE`, then replay the job",
+                          why, ch->beneficiary, ch->beneficiary);
     }
     pg_name n;
     int rc = split_name(ch->asset, &n);

@@ -123,7 +123,7 @@ static int done_tx(sg_conn *c, void *ctx)
     int rc = load(c, d->id, &ri);
     if (rc != SG_OK)
         return rc;
-    if (strcmp(ri.state, "approved") != 0) {
+    if (strcmp(ri.state, "approved") != 0 && strcmp(ri.state, "fulfilling") != 0) {
         d->skipped = true;
         return SG_OK;
     }
@@ -218,19 +218,49 @@ static int run_connector(sg_app *app, const req_info *ri, const char *id, const 
     return sg_err_set(SG_EINTERNAL, "no connector for kind '%s'", ri->kind);
 }
 
+/* approved -> fulfilling, before the connector runs, in one transaction with the read of what
+ * to apply: from then on the request cannot be cancelled, so a change the connector makes
+ * always ends up recorded (fulfilled, with its expiry) or the request failed. A request already
+ * fulfilling is a retry (after a crash, a lost lease or a retryable failure): it runs again,
+ * since GRANT and REVOKE are idempotent. */
+typedef struct claim_ctx {
+    const char *id;
+    req_info ri;
+    bool go; /* out: run the connector */
+} claim_ctx;
+
+static int claim_tx(sg_conn *c, void *ctx)
+{
+    claim_ctx *x = ctx;
+    int rc = load(c, x->id, &x->ri);
+    if (rc != SG_OK)
+        return rc;
+    if (strcmp(x->ri.kind, "manual") == 0 ||
+        (strcmp(x->ri.state, "approved") != 0 && strcmp(x->ri.state, "fulfilling") != 0))
+        return SG_OK; /* a person applies it; or already fulfilled, cancelled or failed */
+    x->go = true;
+    if (strcmp(x->ri.state, "fulfilling") == 0)
+        return SG_OK;
+    rc = sg_request_move(c, x->id, "fulfilling", "snowgate",
+                         "being applied; it can no longer be cancelled");
+    if (rc == SG_OK)
+        sg_strlcpy(x->ri.state, "fulfilling", sizeof(x->ri.state));
+    return rc;
+}
+
 int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
-    req_info ri;
-    int rc = read_info(app, job->payload, &ri);
+    claim_ctx x = {.id = job->payload};
+    int rc = sg_store_tx(app->store, claim_tx, &x);
     if (rc == SG_ENOTFOUND)
         return SG_OK; /* nothing to do for a request that does not exist */
     if (rc != SG_OK)
         return rc;
-    if (strcmp(ri.state, "approved") != 0)
-        return SG_OK; /* already fulfilled, cancelled or failed: idempotent */
-    if (strcmp(ri.kind, "manual") == 0) {
-        sg_log_info("request approved; waiting for a person to apply it and mark it done",
-                    "request", job->payload, "connection", ri.connection);
+    const req_info ri = x.ri;
+    if (!x.go) {
+        if (strcmp(ri.kind, "manual") == 0 && strcmp(ri.state, "approved") == 0)
+            sg_log_info("request approved; waiting for a person to apply it and mark it done",
+                        "request", job->payload, "connection", ri.connection);
         return SG_OK;
     }
     char remark[300], note[600];
@@ -259,10 +289,18 @@ static int fail_tx(sg_conn *c, void *ctx)
     sg_strlcpy(state, ri.state, sizeof(state));
     if (!sg_request_can_move(state, "failed"))
         return SG_OK;
-    rc = sg_request_move(c, f->id, "failed", "snowgate", f->reason);
+    /* Fulfilling: an earlier attempt may have applied the change before this one failed. */
+    char reason[1400];
+    if (strcmp(state, "fulfilling") == 0)
+        snprintf(reason, sizeof(reason),
+                 "%s; an earlier attempt may have applied it: check %s's access to %s in %s",
+                 f->reason, ri.db_role[0] ? ri.db_role : ri.beneficiary, ri.asset, ri.connection);
+    else
+        snprintf(reason, sizeof(reason), "%s", f->reason);
+    rc = sg_request_move(c, f->id, "failed", "snowgate", reason);
     if (rc != SG_OK)
         return rc;
-    sg_val v[] = {SG_VTEXT(f->reason), SG_VTEXT(f->id)};
+    sg_val v[] = {SG_VTEXT(reason), SG_VTEXT(f->id)};
     return sg_conn_exec(c, "UPDATE requests SET reason = ?1 WHERE id = ?2", v, 2, NULL);
 }
 

@@ -14,16 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* approved -> fulfilling is fulfilment's claim: from then on the connector may have run, so
+ * the request can no longer be cancelled (only failed or fulfilled). approved -> fulfilled
+ * directly is a person marking a manual request done. */
 static const struct {
     const char *from, *to;
 } moves[] = {
-    {"pending", "approved"}, {"pending", "rejected"},   {"pending", "cancelled"},
-    {"pending", "failed"},   {"approved", "fulfilled"}, {"approved", "cancelled"},
-    {"approved", "failed"},  {"fulfilled", "expired"},  {"fulfilled", "revoked"},
+    {"pending", "approved"},   {"pending", "rejected"},    {"pending", "cancelled"},
+    {"pending", "failed"},     {"approved", "fulfilling"}, {"approved", "fulfilled"},
+    {"approved", "cancelled"}, {"approved", "failed"},     {"fulfilling", "fulfilled"},
+    {"fulfilling", "failed"},  {"fulfilled", "expired"},   {"fulfilled", "revoked"},
 };
 
-const char *const sg_request_states[SG_REQUEST_NSTATES] = {
-    "pending", "approved", "fulfilled", "expired", "revoked", "rejected", "cancelled", "failed"};
+const char *const sg_request_states[SG_REQUEST_NSTATES] = {"pending",   "approved",  "fulfilling",
+                                                           "fulfilled", "expired",   "revoked",
+                                                           "rejected",  "cancelled", "failed"};
 
 bool sg_request_can_move(const char *from, const char *to)
 {
@@ -317,7 +322,8 @@ static int create_tx(sg_conn *c, void *ctx)
                   SG_VTEXT(x->privilege)};
     rc = sg_conn_query(c,
                        "SELECT id, state FROM requests WHERE asset_id = ?1 AND beneficiary = ?2 "
-                       "AND action = ?3 AND privilege = ?4 AND state IN ('pending', 'approved')",
+                       "AND action = ?3 AND privilege = ?4 AND state IN ('pending', 'approved', "
+                       "'fulfilling')",
                        d, 4, &r);
     if (rc != SG_OK)
         return rc;
@@ -621,11 +627,15 @@ static int list(sg_app *app, const sg_user *caller, const char *state, bool mine
 int sg_request_list(sg_app *app, const sg_user *caller, const char *state, bool mine, sg_page *page,
                     sg_json **out)
 {
-    if (state && !sg_request_state_valid(state))
-        return sg_err_set(SG_EINVAL,
-                          "state '%s' is unknown; use pending, approved, fulfilled, expired, "
-                          "revoked, rejected, cancelled or failed",
-                          state);
+    if (state && !sg_request_state_valid(state)) {
+        char known[160] = "";
+        for (size_t i = 0; i < SG_REQUEST_NSTATES; i++) {
+            if (i)
+                sg_strlcat(known, i + 1 == SG_REQUEST_NSTATES ? " or " : ", ", sizeof(known));
+            sg_strlcat(known, sg_request_states[i], sizeof(known));
+        }
+        return sg_err_set(SG_EINVAL, "state '%s' is unknown; use %s", state, known);
+    }
     return list(app, caller, state, mine, LIST_ALL, page, out);
 }
 
@@ -721,10 +731,16 @@ static int decide_tx(sg_conn *c, void *ctx)
         return sg_err_set(SG_ENOTFOUND, "request %s not found", x->id);
     }
     const char *name = x->caller->name;
-    bool own = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0 ||
-               strcmp(sg_rows_text(r, C_FOR), name) == 0;
+    bool requester = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0;
+    bool own = requester || strcmp(sg_rows_text(r, C_FOR), name) == 0;
+    bool revoke = strcmp(sg_rows_text(r, C_ACTION), "revoke") == 0;
     if (x->cancel) {
-        if (!own && x->caller->role != SG_ROLE_ADMIN)
+        /* Withdrawing a grant only costs its beneficiary their own access; withdrawing a
+         * revoke would let the person losing the access keep it. */
+        if (revoke && !requester && x->caller->role != SG_ROLE_ADMIN)
+            rc = sg_err_set(SG_EFORBIDDEN, "only the requester or an admin can cancel a revoke; "
+                                           "the person whose access it takes away cannot");
+        else if (!own && x->caller->role != SG_ROLE_ADMIN)
             rc = sg_err_set(SG_EFORBIDDEN, "only the requester, the person the access is for, "
                                            "or an admin can cancel a request");
     } else if (own) {
@@ -743,6 +759,11 @@ static int decide_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     const char *to = x->cancel ? "cancelled" : x->approve ? "approved" : "rejected";
+    if (x->cancel && strcmp(x->state, "fulfilling") == 0)
+        return sg_err_set(SG_ECONFLICT,
+                          "request %s is being fulfilled and can no longer be cancelled; once it "
+                          "is fulfilled, request a revoke",
+                          x->id);
     if (x->cancel && !sg_request_can_move(x->state, to))
         return sg_err_set(SG_ECONFLICT,
                           "request %s is %s; only pending or approved requests can be "
@@ -816,6 +837,7 @@ int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const 
 
 typedef struct flag_ctx {
     const char *id, *actor, *attempted, *note;
+    bool once;
 } flag_ctx;
 
 static int flag_tx(sg_conn *c, void *ctx)
@@ -823,6 +845,16 @@ static int flag_tx(sg_conn *c, void *ctx)
     flag_ctx *f = ctx;
     char from[16];
     int rc = state_of(c, f->id, from);
+    if (rc == SG_OK && f->once) {
+        int64_t n = 0;
+        sg_val k[] = {SG_VTEXT(f->id), SG_VTEXT(f->attempted), SG_VTEXT(f->note)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM request_history WHERE request_id = ?1 AND "
+                               "event = 'conflict' AND to_state = ?2 AND note = ?3",
+                               k, 3, &n);
+        if (rc != SG_OK || n > 0)
+            return rc;
+    }
     if (rc == SG_OK)
         rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note, NULL);
     if (rc != SG_OK)
@@ -836,6 +868,13 @@ static int flag_tx(sg_conn *c, void *ctx)
 int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
                     const char *note)
 {
-    flag_ctx f = {id, actor, attempted, note};
+    flag_ctx f = {id, actor, attempted, note, false};
+    return sg_store_tx(app->store, flag_tx, &f);
+}
+
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
+                         const char *note)
+{
+    flag_ctx f = {id, actor, attempted, note, true};
     return sg_store_tx(app->store, flag_tx, &f);
 }

@@ -1,7 +1,8 @@
 /* requests: access requests and their state machine.
  *
- *   pending -> approved -> fulfilled -> expired | revoked
- *   pending -> rejected | cancelled | failed;  approved -> cancelled | failed
+ *   pending -> approved -> fulfilling -> fulfilled -> expired | revoked
+ *   pending -> rejected | cancelled | failed;  approved -> cancelled | failed | fulfilled
+ *   fulfilling -> failed   (fulfilling: the connector may have run; no cancelling any more)
  *
  * Every transition is checked against that table, stored in the request's history and
  * appended to the audit log in the same transaction. The first decision wins: a later,
@@ -51,7 +52,7 @@ int sg_request_inbox(sg_app *app, const sg_user *caller, sg_page *page, sg_json 
 /* Grants in force (fulfilled grant requests), the caller's own unless steward or admin. */
 int sg_request_grants(sg_app *app, const sg_user *caller, sg_page *page, sg_json **out);
 /* Every request state, in the order of the state machine. */
-#define SG_REQUEST_NSTATES 8
+#define SG_REQUEST_NSTATES 9
 extern const char *const sg_request_states[SG_REQUEST_NSTATES];
 
 /* How many requests are in each state (indexed as sg_request_states), and how many are linked
@@ -70,13 +71,19 @@ int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out);
  * different decision than the one that stands is recorded as a conflict first. */
 int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
                       const char *comment, sg_json **out);
-/* Cancels a pending or approved request: its requester, its beneficiary or an admin. */
+/* Cancels a pending or approved request as caller. A grant: its requester, its beneficiary or
+ * an admin. A revoke: its requester or an admin only, since its beneficiary is the person
+ * losing the access. A request being fulfilled is SG_ECONFLICT. */
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out);
 /* Records a decision that is refused and not applied (e.g. a self-approval made in
  * ServiceNow) as a conflict in the request's history and the audit log. */
 int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
                     const char *note);
+/* sg_request_flag, unless the same refusal (attempted state and note) is already on record: for
+ * a refusal that every later re-read of the same ServiceNow record would repeat. */
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
+                         const char *note);
 /* Moves a request inside the caller's transaction after checking the state machine;
  * SG_ECONFLICT when the move is not allowed from the current state. */
 int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,

@@ -5,12 +5,14 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/json.h"
 #include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static const char *const role_names[] = {"member", "steward", "admin"};
@@ -84,7 +86,70 @@ int sg_users_check_db_role(const char *db_role)
     if (n == 0 || n > 63 || !sg_str_printable(db_role, n))
         return sg_err_set(SG_EINVAL,
                           "a database role name is 1 to 63 printable bytes (PostgreSQL's limit)");
+    /* PostgreSQL reads the quoted name "public" as PUBLIC, every role: a grant to it goes to
+     * everyone, and the check after it passes. The others name whoever is connected, nobody,
+     * or PostgreSQL's own predefined roles. Refused in any case, since a name that differs
+     * only in case is a mistake waiting to happen. */
+    if (strcasecmp(db_role, "public") == 0)
+        return sg_err_set(SG_EINVAL,
+                          "database role '%s' is PUBLIC, which PostgreSQL reads as every role: a "
+                          "grant to it would go to everyone; give the user's own role",
+                          db_role);
+    static const char *const reserved[] = {"current_role", "current_user", "session_user", "none"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcasecmp(db_role, reserved[i]) == 0)
+            return sg_err_set(SG_EINVAL,
+                              "database role '%s' is a name PostgreSQL reserves, not a role of "
+                              "the user's own; give the user's own role",
+                              db_role);
+    if (strncasecmp(db_role, "pg_", 3) == 0)
+        return sg_err_set(SG_EINVAL,
+                          "database role '%s' starts with pg_, which PostgreSQL reserves for its "
+                          "predefined roles; give the user's own role",
+                          db_role);
     return SG_OK;
+}
+
+typedef struct share_ctx {
+    const char *name, *db_role;
+    char *others;
+    size_t len;
+    int n;
+} share_ctx;
+
+static int share_tx(sg_conn *c, void *ctx)
+{
+    share_ctx *x = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->db_role), SG_VTEXT(x->name)};
+    int rc = sg_conn_query(
+        c, "SELECT name FROM users WHERE db_role = ?1 AND name <> ?2 ORDER BY name", k, 2, &r);
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sg_rows_next(r)) == 1) {
+        if (x->n++)
+            sg_strlcat(x->others, ", ", x->len);
+        sg_strlcat(x->others, sg_rows_text(r, 0), x->len);
+    }
+    sg_rows_free(r);
+    return rc < 0 ? rc : SG_OK;
+}
+
+int sg_users_db_role_shared(sg_store *st, const char *name, const char *db_role, char *others,
+                            size_t len, int *n)
+{
+    *n = 0;
+    if (len)
+        others[0] = '\0';
+    if (!db_role || !*db_role)
+        return SG_OK;
+    share_ctx x = {name, db_role, others, len, 0};
+    int rc = sg_store_read(st, share_tx, &x);
+    *n = x.n;
+    if (rc == SG_OK && x.n > 0)
+        sg_log_warn("users share a database role, and so each other's grants", "user", name,
+                    "db_role", db_role, "also", others);
+    return rc;
 }
 
 int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email,

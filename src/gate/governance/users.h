@@ -25,8 +25,15 @@ int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email
  * "" clears it), recorded in the audit log as done by actor. SG_ENOTFOUND for no such user. */
 int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char *db_role,
                  const char *actor);
-/* A database role name fits PostgreSQL: 1 to 63 bytes, printable. SG_EINVAL otherwise. */
+/* A database role name fits PostgreSQL (1 to 63 bytes, printable) and is one a grant can go
+ * to: not PUBLIC (every role), current_role, current_user, session_user, none, nor pg_*, in
+ * any case. SG_EINVAL naming the problem otherwise. */
 int sg_users_check_db_role(const char *db_role);
+/* The other users (than name) whose database role is db_role, comma-separated into others
+ * (len bytes, cut to fit), and how many in *n; logged as a warning when there are any, since
+ * they share each other's grants. *n is 0 for a NULL or empty db_role. */
+int sg_users_db_role_shared(sg_store *st, const char *name, const char *db_role, char *others,
+                            size_t len, int *n);
 /* Sets (or with NULL removes) a user's password for signing in to the web UI: at least 10
  * characters, stored as a slow salted hash. SG_ENOTFOUND for no such user. */
 int sg_users_set_password(sg_store *st, const char *name, const char *password, const char *actor);

@@ -338,6 +338,7 @@ int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         const char *to, *field, *value, *verb;
     } map[] = {
         {"approved", "approval", "approved", "Approved"},
+        {"fulfilling", NULL, NULL, "Being applied (no longer cancellable)"},
         {"rejected", "approval", "rejected", "Rejected"},
         {"cancelled", "request_state", "closed_cancelled", "Cancelled"},
         {"fulfilled", "request_state", "closed_complete", "Access applied"},

@@ -41,6 +41,7 @@ typedef struct sn_id_ctx {
     const char *id;
     char sys_id[33];
     char own[2][33]; /* the linked ServiceNow users of the requester and the beneficiary */
+    bool revoke;
 } sn_id_ctx;
 
 static int sn_id_tx(sg_conn *c, void *ctx)
@@ -48,11 +49,14 @@ static int sn_id_tx(sg_conn *c, void *ctx)
     sn_id_ctx *x = ctx;
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->id)};
-    int rc = sg_conn_query(c, "SELECT sn_sys_id FROM requests WHERE id = ?1", k, 1, &r);
+    int rc = sg_conn_query(c, "SELECT sn_sys_id, action FROM requests WHERE id = ?1", k, 1, &r);
     if (rc != SG_OK)
         return rc;
-    if (sg_rows_next(r) == 1 && !sg_rows_null(r, 0))
-        sg_strlcpy(x->sys_id, sg_rows_text(r, 0), sizeof(x->sys_id));
+    if (sg_rows_next(r) == 1) {
+        if (!sg_rows_null(r, 0))
+            sg_strlcpy(x->sys_id, sg_rows_text(r, 0), sizeof(x->sys_id));
+        x->revoke = strcmp(sg_rows_text(r, 1), "revoke") == 0;
+    }
     sg_rows_free(r);
     rc = sg_conn_query(c,
                        "SELECT l.sn_user_id FROM requests q JOIN users u ON u.name = q.requester "
@@ -65,6 +69,83 @@ static int sn_id_tx(sg_conn *c, void *ctx)
         sg_strlcpy(x->own[i], sg_rows_text(r, 0), 33);
     sg_rows_free(r);
     return SG_OK;
+}
+
+/* Who cancelled a revoke in ServiceNow, as snowgate sees them: ServiceNow names the user who
+ * last changed the record (sys_updated_by), and only the snowgate user it is linked to can be
+ * allowed, when that user is the revoke's requester or an admin. Anyone else, or a user name
+ * linked to nobody (the service account, "system", an unlinked user), is refused: the person
+ * losing the access must not keep it by closing the ServiceNow request. */
+typedef struct canceller_ctx {
+    const char *id, *sn_user; /* in */
+    sg_user as;               /* out: the snowgate user acting, when allowed */
+    bool allowed;
+} canceller_ctx;
+
+static int canceller_tx(sg_conn *c, void *ctx)
+{
+    canceller_ctx *x = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->id), SG_VTEXT(x->sn_user)};
+    int rc = sg_conn_query(c,
+                           "SELECT u.name, u.role, CASE WHEN u.name = q.requester THEN 1 ELSE 0 "
+                           "END FROM requests q JOIN "
+                           "account_links l ON l.sn_user_name = ?2 JOIN users u ON u.id = "
+                           "l.user_id WHERE q.id = ?1",
+                           k, 2, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = 0;
+    while (!x->allowed && (step = sg_rows_next(r)) == 1) {
+        sg_role role = SG_ROLE_MEMBER;
+        if (sg_role_parse(sg_rows_text(r, 1), &role) != SG_OK)
+            continue;
+        if (sg_rows_int(r, 2) == 1 || role == SG_ROLE_ADMIN) {
+            x->allowed = true;
+            x->as.role = role;
+            sg_strlcpy(x->as.name, sg_rows_text(r, 0), sizeof(x->as.name));
+        }
+    }
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+#define CANCEL_REFUSED                                                                             \
+    "cancellation in ServiceNow refused: only the requester or an admin may cancel a revoke"
+
+/* Applies a cancellation made in ServiceNow. A grant's is taken as ServiceNow's (its
+ * beneficiary may withdraw it: that only costs them their own access). A revoke's only when
+ * the user who made it is linked to the requester or an admin; otherwise it is refused, and
+ * recorded once in the request's history and the audit log. */
+static int apply_cancel(sg_app *app, const sn_id_ctx *x, const char *updated_by, sg_json **out)
+{
+    canceller_ctx cx = {.id = x->id, .sn_user = updated_by ? updated_by : ""};
+    sg_user actor = {.role = SG_ROLE_ADMIN};
+    snprintf(actor.name, sizeof(actor.name), "servicenow%s%.100s", cx.sn_user[0] ? ":" : "",
+             cx.sn_user);
+    if (!x->revoke)
+        return sg_request_cancel(app, &actor, x->id, "cancelled in ServiceNow", out);
+    int rc = cx.sn_user[0] ? sg_store_read(app->store, canceller_tx, &cx) : SG_OK;
+    if (rc != SG_OK)
+        return rc;
+    if (!cx.allowed) {
+        char note[400];
+        if (cx.sn_user[0])
+            snprintf(note, sizeof(note),
+                     CANCEL_REFUSED ", and the ServiceNow user who closed it, %.100s, is not "
+                                    "linked to either",
+                     cx.sn_user);
+        else
+            snprintf(note, sizeof(note),
+                     CANCEL_REFUSED ", and ServiceNow did not say who closed it");
+        sg_log_warn("ServiceNow cancellation of a revoke refused", "request", x->id, "by",
+                    cx.sn_user);
+        return sg_request_flag_once(app, x->id, actor.name, "cancelled", note);
+    }
+    char note[200];
+    snprintf(note, sizeof(note), "cancelled in ServiceNow by %.100s (%.60s)", cx.sn_user,
+             cx.as.name);
+    return sg_request_cancel(app, &cx.as, x->id, note, out);
 }
 
 /* The approver's latest comment on approval record approval_id: comments is a journal field,
@@ -134,7 +215,8 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return rc;
     char path[200];
     snprintf(path, sizeof(path),
-             "/api/now/table/sc_request/%s?sysparm_fields=approval,request_state,correlation_id",
+             "/api/now/table/sc_request/%s?sysparm_fields=approval,request_state,correlation_id,"
+             "sys_updated_by",
              x.sys_id);
     long st = 0;
     sg_json *j = NULL;
@@ -158,6 +240,17 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         decision = "rejected";
     else if (rc == SG_OK && eq(state, "closed_cancelled"))
         decision = "cancelled";
+    if (decision && strcmp(decision, "cancelled") == 0) {
+        sg_json *out = NULL;
+        int d = apply_cancel(app, &x, sg_json_get_str(rec, "sys_updated_by"), &out);
+        sg_json_decref(out);
+        if (d == SG_ECONFLICT || d == SG_EFORBIDDEN)
+            sg_log_info("ServiceNow cancellation not applied", "request", x.id, "reason",
+                        sg_err_msg());
+        else
+            rc = d;
+        decision = NULL;
+    }
     if (decision) {
         char who[128], who_id[33], comment[1024];
         approver_of(app, base, token, x.sys_id, decision, who, who_id, comment);
@@ -168,16 +261,13 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         else
             snprintf(actor.name, sizeof(actor.name), "servicenow");
         sg_json *out = NULL;
-        bool self = who_id[0] && strcmp(decision, "cancelled") != 0 &&
-                    (strcmp(who_id, x.own[0]) == 0 || strcmp(who_id, x.own[1]) == 0);
+        bool self = who_id[0] && (strcmp(who_id, x.own[0]) == 0 || strcmp(who_id, x.own[1]) == 0);
         int d = self ? sg_request_flag(app, x.id, actor.name, decision,
                                        "self-approval in ServiceNow refused: the approver's "
                                        "account is linked to the requester or the person the "
                                        "access is for")
-                : strcmp(decision, "cancelled") == 0
-                    ? sg_request_cancel(app, &actor, x.id, "cancelled in ServiceNow", &out)
-                    : sg_request_decide(app, &actor, x.id, strcmp(decision, "approved") == 0,
-                                        comment, &out);
+                     : sg_request_decide(app, &actor, x.id, strcmp(decision, "approved") == 0,
+                                         comment, &out);
         sg_json_decref(out);
         if (d == SG_ECONFLICT)
             sg_log_info("ServiceNow decision not applied", "request", x.id, "reason", sg_err_msg());
