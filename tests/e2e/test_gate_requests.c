@@ -890,6 +890,113 @@ static void in_store(const char *const *sql)
     sg_store_close(st);
 }
 
+static int count_tx(sg_conn *c, void *ctx)
+{
+    void **x = ctx;
+    return sg_conn_query_int(c, x[0], NULL, 0, x[1]);
+}
+
+/* One number from snowgate's store, read behind the server's back. */
+static int64_t count_in_store(const char *sql)
+{
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = store;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    int64_t n = -1;
+    void *x[] = {(void *)sql, &n};
+    assert_int_equal(sg_store_read(st, count_tx, x), SG_OK);
+    sg_store_close(st);
+    return n;
+}
+
+/* A revoke ends every grant it covers, however many: here 70 fulfilled grants of dave's on one
+ * asset (69 of them copied in behind the server's back), where it used to stop at 64. */
+static void test_revoke_ends_every_grant(void **state)
+{
+    (void)state;
+    char path[128];
+    char *grant = create(dave, "{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                               "\"justification\":\"quarterly figures\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", grant);
+    ok(alice, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", grant);
+    ok(alice, "POST", path, NULL, 200);
+    char *sql[71];
+    for (int i = 0; i < 69; i++)
+        sql[i] = sg_xasprintf(
+            "INSERT INTO requests (id, asset_id, action, privilege, justification, duration, "
+            "duration_s, requester, beneficiary, state, created_at, updated_at) SELECT "
+            "'copy%028d', asset_id, action, privilege, justification, duration, duration_s, "
+            "requester, beneficiary, state, created_at, updated_at FROM requests WHERE id = '%s'",
+            i, grant);
+    sql[69] = NULL;
+    in_store((const char *const *)sql);
+    for (int i = 0; i < 69; i++)
+        free(sql[i]);
+    assert_int_equal(count_in_store("SELECT COUNT(*) FROM requests WHERE beneficiary = 'dave' "
+                                    "AND action = 'grant' AND state = 'fulfilled'"),
+                     70);
+    char *revoke = create(sam, "{\"asset\":\"crm.accounts\",\"action\":\"revoke\","
+                               "\"privilege\":\"read\",\"justification\":\"left the "
+                               "team\",\"for\":\"dave\"}");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/done", revoke);
+    ok(alice, "POST", path, NULL, 200);
+    assert_int_equal(count_in_store("SELECT COUNT(*) FROM requests WHERE beneficiary = 'dave' "
+                                    "AND action = 'grant' AND state = 'fulfilled'"),
+                     0);
+    assert_int_equal(count_in_store("SELECT COUNT(*) FROM requests WHERE beneficiary = 'dave' "
+                                    "AND action = 'grant' AND state = 'revoked'"),
+                     70);
+    free(grant);
+    free(revoke);
+}
+
+/* Values longer than snowgate keeps are refused where they enter, with the limit named, and
+ * nothing is stored: never cut short to fail later as "no url" or a decrypt error. */
+static void test_values_too_long(void **state)
+{
+    (void)state;
+    char *url = sg_xasprintf("https://hooks.example.com/%01000d", 7);
+    char *body = sg_xasprintf("{\"name\":\"longhook\",\"kind\":\"webhook\",\"url\":\"%s\","
+                              "\"secret\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}",
+                              url);
+    sg_json *j = NULL;
+    assert_int_equal(call(alice, "POST", "/api/v1/connections", body, &j), 400);
+    assert_non_null(
+        strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "the most is 1000"));
+    sg_json_decref(j);
+    free(body);
+    free(url);
+    char *pw = sg_xasprintf("%01001d", 3);
+    body = sg_xasprintf("{\"name\":\"longpw\",\"kind\":\"postgres\",\"dsn\":\"host=db.example.com "
+                        "dbname=x user=snowgate\",\"password\":\"%s\"}",
+                        pw);
+    assert_int_equal(call(alice, "POST", "/api/v1/connections", body, &j), 400);
+    assert_non_null(strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "\"password\""));
+    sg_json_decref(j);
+    free(body);
+    free(pw);
+    sg_buf owners = SG_BUF_INIT(0);
+    for (int i = 0; i < 51; i++)
+        sg_buf_printf(&owners, "%s\"u%d\"", i ? "," : "", i);
+    body = sg_xasprintf("{\"name\":\"crm.many\",\"type\":\"dataset\",\"connection\":\"desk\","
+                        "\"owners\":[%s]}",
+                        sg_buf_str(&owners));
+    assert_int_equal(call(alice, "POST", "/api/v1/assets", body, &j), 400);
+    assert_non_null(strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "the most is 50"));
+    sg_json_decref(j);
+    free(body);
+    sg_buf_free(&owners);
+    assert_int_equal(count_in_store("SELECT COUNT(*) FROM connections WHERE name IN ('longhook', "
+                                    "'longpw')"),
+                     0);
+}
+
 /* /readyz answers anyone, so it says whether the store is ready and no more: the store's error
  * text (which can name internal hosts and addresses) goes to the log only. */
 static void test_readyz_keeps_store_errors_in_the_log(void **state)
@@ -943,6 +1050,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reject_and_for_someone_else, start, stop),
         cmocka_unit_test_setup_teardown(test_manual_fulfilment_and_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_ends_grants, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_ends_every_grant, start, stop),
+        cmocka_unit_test_setup_teardown(test_values_too_long, start, stop),
         cmocka_unit_test_setup_teardown(test_who_may_cancel, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_database_is_visible, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_connector, start, stop),

@@ -1,5 +1,6 @@
 /* assets: connections and assets in the store. */
 #include "gate/governance/assets.h"
+#include "gate/limits.h"
 
 #include "core/crypto.h"
 #include "core/err.h"
@@ -40,9 +41,10 @@ static bool utf8_printable(const char *s)
 int sg_asset_name_check(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > 255)
+    if (n == 0 || n > SG_MAX_ASSET_NAME)
         return sg_err_set(SG_EINVAL,
-                          "asset name must be 1 to 255 bytes, e.g. analytics.public.orders");
+                          "asset name must be 1 to %d bytes, e.g. analytics.public.orders",
+                          SG_MAX_ASSET_NAME);
     if (!utf8_printable(name))
         return sg_err_set(SG_EINVAL, "asset name must be valid UTF-8 without control characters");
     int parts = 1;
@@ -64,8 +66,9 @@ int sg_asset_name_check(const char *name)
 static int simple_name_check(const char *what, const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > 100 || !utf8_printable(name))
-        return sg_err_set(SG_EINVAL, "%s name must be 1 to 100 printable characters", what);
+    if (n == 0 || n > SG_MAX_CONNECTION_NAME || !utf8_printable(name))
+        return sg_err_set(SG_EINVAL, "%s name must be 1 to %d printable characters", what,
+                          SG_MAX_CONNECTION_NAME);
     return SG_OK;
 }
 
@@ -128,10 +131,13 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     if (kind && strcmp(kind, "postgres") == 0) {
         const char *dsn = sg_json_get_str(in, "dsn");
         secret = sg_json_get_str(in, "password");
-        if (!dsn || !*dsn || strlen(dsn) > 1000)
+        if (!dsn || !*dsn)
             rc = sg_err_set(SG_EINVAL,
                             "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
                             "dbname=analytics user=snowgate\"");
+        else if (strlen(dsn) > SG_MAX_DSN)
+            rc = sg_err_set(SG_EINVAL, "\"dsn\" is %zu bytes; the most is %d", strlen(dsn),
+                            SG_MAX_DSN);
         else if (strchr(dsn, '@'))
             rc = sg_err_set(SG_EINVAL, "keep the password out of the \"dsn\": no user@ in a "
                                        "URI; give ?user= and send \"password\", which is stored "
@@ -141,7 +147,10 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     } else if (kind && strcmp(kind, "webhook") == 0) {
         const char *url = sg_json_get_str(in, "url");
         secret = sg_json_get_str(in, "secret");
-        if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
+        if (url && strlen(url) > SG_MAX_URL)
+            rc = sg_err_set(SG_EINVAL, "\"url\" is %zu bytes; the most is %d", strlen(url),
+                            SG_MAX_URL);
+        else if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
             rc = sg_err_set(SG_EINVAL,
                             "a webhook connection needs an https \"url\" on a public host: %s",
                             url ? sg_err_msg() : "none given");
@@ -155,6 +164,10 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     } else if (!kind || strcmp(kind, "manual") != 0) {
         rc = sg_err_set(SG_EINVAL, "kind must be postgres, webhook or manual");
     }
+    if (rc == SG_OK && secret && strlen(secret) > SG_MAX_SECRET)
+        rc = sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
+                        strcmp(kind, "postgres") == 0 ? "password" : "secret", strlen(secret),
+                        SG_MAX_SECRET);
     if (rc != SG_OK) {
         sg_json_decref(cfg);
         return rc;
@@ -298,9 +311,19 @@ int sg_asset_create(sg_app *app, const char *actor, const sg_json *in, sg_json *
     if (!conn || !*conn)
         return sg_err_set(SG_EINVAL, "\"connection\" (a connection name) is required");
     sg_json *ownin = sg_json_get(in, "owners");
+    if (sg_json_array_size(ownin) > SG_MAX_OWNERS)
+        return sg_err_set(SG_EINVAL,
+                          "\"owners\" lists %zu users; the most is %d (give the rest "
+                          "the steward role instead)",
+                          sg_json_array_size(ownin), SG_MAX_OWNERS);
     sg_json *owners = sg_json_array();
     for (size_t i = 0; i < sg_json_array_size(ownin); i++) {
         const char *o = sg_json_str(sg_json_array_get(ownin, i));
+        if (o && strlen(o) > SG_MAX_USER_NAME) {
+            sg_json_decref(owners);
+            return sg_err_set(SG_EINVAL, "an owner's name is longer than %d bytes: no such user",
+                              SG_MAX_USER_NAME);
+        }
         if (!o) {
             sg_json_decref(owners);
             return sg_err_set(SG_EINVAL, "\"owners\" must be a list of snowgate user names");

@@ -1,5 +1,6 @@
 /* fulfilment: the fulfil and expire jobs, the expiry sweep and manual completion. */
 #include "gate/governance/fulfilment.h"
+#include "gate/limits.h"
 
 #include "core/err.h"
 #include "core/json.h"
@@ -22,15 +23,18 @@ int sg_fulfil_enqueue(sg_conn *c, const char *id)
     return sg_jobs_enqueue(c, "request.fulfil", id, (int64_t)time(NULL), key, NULL);
 }
 
+/* Sized from limits.h: everything stored fits, and load() refuses what does not (a value
+ * written behind snowgate's back) rather than cut it. */
 typedef struct req_info {
-    char state[16], action[16], kind[16], asset[256], beneficiary[128], connection[128];
+    char state[16], action[16], kind[16], asset[SG_MAX_ASSET_NAME + 1];
+    char beneficiary[SG_MAX_USER_NAME + 1], connection[SG_MAX_CONNECTION_NAME + 1];
     char asset_id[33];
     int64_t duration_s; /* 0: no expiry */
-    char owners[1024];
+    char owners[SG_MAX_OWNERS_STORED + 1];
     char privilege[16], connection_id[33];
-    char config[1100]; /* the connection's JSON config */
-    char sealed[1024]; /* the connection's sealed secret, or "" */
-    char asset_type[16], db_role[128];
+    char config[SG_MAX_CONFIG_STORED + 1]; /* the connection's JSON config */
+    char sealed[SG_MAX_SEALED_STORED + 1]; /* the connection's sealed secret, or "" */
+    char asset_type[16], db_role[SG_MAX_DB_ROLE + 1];
     unsigned others; /* privileges (PRIV_*) of the person's other live grants on the asset */
 } req_info;
 
@@ -70,6 +74,18 @@ static int other_grants(sg_conn *c, const char *id, req_info *ri)
     return rc < 0 ? rc : SG_OK;
 }
 
+/* Copies column i of r into out, or fails naming the column: never a silent cut. */
+static int take(sg_rows *r, int i, const char *what, char *out, size_t size)
+{
+    const char *v = sg_rows_null(r, i) ? "" : sg_rows_text(r, i);
+    if (sg_strlcpy(out, v, size) >= size)
+        return sg_err_set(SG_EINVAL,
+                          "the stored %s is %zu bytes, more than the %zu snowgate allows "
+                          "(src/gate/limits.h); it was not written through snowgate: correct it",
+                          what, strlen(v), size - 1);
+    return SG_OK;
+}
+
 static int load(sg_conn *c, const char *id, req_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -88,25 +104,25 @@ static int load(sg_conn *c, const char *id, req_info *out)
         sg_rows_free(r);
         return sg_err_set(SG_ENOTFOUND, "request %s not found", id);
     }
-    sg_strlcpy(out->state, sg_rows_text(r, 0), sizeof(out->state));
-    sg_strlcpy(out->action, sg_rows_text(r, 1), sizeof(out->action));
-    sg_strlcpy(out->kind, sg_rows_text(r, 2), sizeof(out->kind));
-    sg_strlcpy(out->asset, sg_rows_text(r, 3), sizeof(out->asset));
-    sg_strlcpy(out->beneficiary, sg_rows_text(r, 4), sizeof(out->beneficiary));
-    sg_strlcpy(out->connection, sg_rows_text(r, 5), sizeof(out->connection));
-    sg_strlcpy(out->asset_id, sg_rows_text(r, 6), sizeof(out->asset_id));
     out->duration_s = sg_rows_null(r, 7) ? 0 : sg_rows_int(r, 7);
-    sg_strlcpy(out->owners, sg_rows_text(r, 8), sizeof(out->owners));
-    sg_strlcpy(out->privilege, sg_rows_text(r, 9), sizeof(out->privilege));
-    sg_strlcpy(out->connection_id, sg_rows_text(r, 10), sizeof(out->connection_id));
-    sg_strlcpy(out->config, sg_rows_text(r, 11), sizeof(out->config));
-    if (!sg_rows_null(r, 12))
-        sg_strlcpy(out->sealed, sg_rows_text(r, 12), sizeof(out->sealed));
-    sg_strlcpy(out->asset_type, sg_rows_text(r, 13), sizeof(out->asset_type));
-    if (!sg_rows_null(r, 14))
-        sg_strlcpy(out->db_role, sg_rows_text(r, 14), sizeof(out->db_role));
+#define TAKE(i, what, field) (rc == SG_OK ? take(r, i, what, out->field, sizeof(out->field)) : rc)
+    rc = TAKE(0, "request state", state);
+    rc = TAKE(1, "request action", action);
+    rc = TAKE(2, "connection kind", kind);
+    rc = TAKE(3, "asset name", asset);
+    rc = TAKE(4, "user name", beneficiary);
+    rc = TAKE(5, "connection name", connection);
+    rc = TAKE(6, "asset id", asset_id);
+    rc = TAKE(8, "asset owners", owners);
+    rc = TAKE(9, "privilege", privilege);
+    rc = TAKE(10, "connection id", connection_id);
+    rc = TAKE(11, "connection config", config);
+    rc = TAKE(12, "connection secret", sealed);
+    rc = TAKE(13, "asset type", asset_type);
+    rc = TAKE(14, "database role", db_role);
+#undef TAKE
     sg_rows_free(r);
-    return other_grants(c, id, out);
+    return rc == SG_OK ? other_grants(c, id, out) : rc;
 }
 
 /* approved -> fulfilled, with the expiry time for a time-bound grant; a fulfilled revoke also
@@ -148,17 +164,32 @@ static int done_tx(sg_conn *c, void *ctx)
                        k, 2, &r);
     if (rc != SG_OK)
         return rc;
-    /* Collect first: the statement must be finished before the rows change. */
-    char ids[64][33];
-    size_t n = 0;
-    while (n < 64 && sg_rows_next(r) == 1)
-        sg_strlcpy(ids[n++], sg_rows_text(r, 0), 33);
-    sg_rows_free(r);
+    /* Every grant it ends, a page at a time: collect first (the statement must be finished
+     * before the rows change); a moved grant is no longer 'fulfilled', so the next page is
+     * the rest. */
     char note[96];
     snprintf(note, sizeof(note), "revoked by request %s", d->id);
-    for (size_t i = 0; rc == SG_OK && i < n; i++)
-        rc = sg_request_move(c, ids[i], "revoked", d->actor, note);
-    return rc;
+    for (;;) {
+        char ids[64][33];
+        size_t n = 0;
+        int step = 0;
+        while (n < 64 && (step = sg_rows_next(r)) == 1)
+            sg_strlcpy(ids[n++], sg_rows_text(r, 0), 33);
+        sg_rows_free(r);
+        r = NULL;
+        if (step < 0)
+            return step;
+        for (size_t i = 0; rc == SG_OK && i < n; i++)
+            rc = sg_request_move(c, ids[i], "revoked", d->actor, note);
+        if (rc != SG_OK || n < 64)
+            return rc;
+        rc = sg_conn_query(c,
+                           "SELECT id FROM requests WHERE asset_id = ?1 AND beneficiary = ?2 AND "
+                           "action = 'grant' AND state = 'fulfilled'",
+                           k, 2, &r);
+        if (rc != SG_OK)
+            return rc;
+    }
 }
 
 typedef struct read_ctx {

@@ -1,5 +1,6 @@
 /* users: user records and hashed API tokens. */
 #include "gate/governance/users.h"
+#include "gate/limits.h"
 
 #include "gate/governance/audit.h"
 
@@ -83,9 +84,10 @@ static int add_tx(sg_conn *c, void *ctx)
 int sg_users_check_db_role(const char *db_role)
 {
     size_t n = strlen(db_role);
-    if (n == 0 || n > 63 || !sg_str_printable(db_role, n))
+    if (n == 0 || n > SG_MAX_DB_ROLE || !sg_str_printable(db_role, n))
         return sg_err_set(SG_EINVAL,
-                          "a database role name is 1 to 63 printable bytes (PostgreSQL's limit)");
+                          "a database role name is 1 to %d printable bytes (PostgreSQL's limit)",
+                          SG_MAX_DB_ROLE);
     /* PostgreSQL reads the quoted name "public" as PUBLIC, every role: a grant to it goes to
      * everyone, and the check after it passes. The others name whoever is connected, nobody,
      * or PostgreSQL's own predefined roles. Refused in any case, since a name that differs
@@ -156,9 +158,10 @@ int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email
                  const char *db_role, char token_out[65], sg_user *out)
 {
     size_t nl = name ? strlen(name) : 0;
-    if (nl == 0 || nl > 100 || !sg_str_printable(name, nl) || strchr(name, ' '))
+    if (nl == 0 || nl > SG_MAX_USER_NAME || !sg_str_printable(name, nl) || strchr(name, ' '))
         return sg_err_set(SG_EINVAL,
-                          "user name must be 1 to 100 printable characters without spaces");
+                          "user name must be 1 to %d printable characters without spaces",
+                          SG_MAX_USER_NAME);
     if (db_role && sg_users_check_db_role(db_role) != SG_OK)
         return SG_EINVAL;
     memset(out, 0, sizeof(*out));
