@@ -159,6 +159,17 @@ static int start(void **state)
     return 0;
 }
 
+/* 100 sign-ins at once from one address: the connection limit per client (its own test is
+ * e2e/test_gate_connections) is lifted, so that every attempt reaches the throttle. */
+static int start_parallel(void **state)
+{
+    (void)state;
+    g_extra_ini = "[http]\nmax_connections_per_client = 0\n";
+    g_start("signin-parallel", NULL);
+    g_extra_ini = NULL;
+    return 0;
+}
+
 static int start_proxied(void **state)
 {
     (void)state;
@@ -179,7 +190,7 @@ int main(void)
 {
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_parallel_guesses, start, stop),
+        cmocka_unit_test_setup_teardown(test_parallel_guesses, start_parallel, stop),
         cmocka_unit_test_setup_teardown(test_forwarded_for_ignored_by_default, start, stop),
         cmocka_unit_test_setup_teardown(test_behind_trusted_proxy, start_proxied, stop),
         cmocka_unit_test_setup_teardown(test_bad_trusted_proxies, start, stop),

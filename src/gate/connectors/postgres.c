@@ -4,6 +4,7 @@
  * Every name reaches SQL through PQescapeIdentifier, and every value as a parameter. The
  * server's address passes the same outbound guard as HTTP (resolved here, then pinned with
  * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
+#include "gate/governance/privileges.h"
 #include "gate/connectors/connectors.h"
 
 #include "core/crypto.h"
@@ -373,18 +374,14 @@ static int run(PGconn *conn, const char *what, const char *sql, int nparams,
 /* "SELECT, INSERT" from the NULL-terminated list; only known keywords reach SQL. */
 static int privilege_list(const char *const *privs, char *out, size_t len)
 {
-    static const char *const known[] = {"SELECT", "INSERT", "UPDATE", "DELETE", NULL};
     out[0] = '\0';
-    for (size_t i = 0; privs && privs[i]; i++) {
-        bool ok = false;
-        for (size_t k = 0; known[k]; k++)
-            ok = ok || strcmp(known[k], privs[i]) == 0;
-        if (!ok)
-            return sg_err_set(SG_EINTERNAL, "unknown privilege %s", privs[i]);
-        if (out[0])
-            sg_strlcat(out, ", ", len);
-        sg_strlcat(out, privs[i], len);
-    }
+    sg_privs set = 0;
+    if (!sg_privs_parse(privs, &set))
+        return sg_err_set(SG_EINTERNAL, "a privilege outside the model was asked for");
+    char text[64];
+    sg_privs_text(set, text);
+    if (sg_strlcpy(out, text, len) >= len)
+        return sg_err_set(SG_EINTERNAL, "privilege list too long");
     return SG_OK;
 }
 

@@ -8,7 +8,7 @@
 #include "core/json.h"
 #include "core/str.h"
 #include "core/webhook_sig.h"
-#include "gate/governance/requests.h"
+#include "gate/governance/privileges.h"
 #include "gate/secrets.h"
 #include "http/client.h"
 
@@ -25,7 +25,14 @@ static char *message(const sg_access_change *ch)
     sg_json_set_str(body, "asset", ch->asset);
     sg_json_set_str(body, "for", ch->beneficiary);
     sg_json_set_str(body, "privilege", ch->privilege);
-    sg_json_set(body, "privileges", sg_request_privileges(ch->privilege));
+    /* Exactly the change fulfilment worked out: at expiry, only what no other live grant of the
+     * person still gives (the level alone would take away what another grant needs). */
+    sg_privs set = 0;
+    if (!sg_privs_parse(ch->privileges, &set)) {
+        sg_json_decref(body);
+        return NULL;
+    }
+    sg_json_set(body, "privileges", sg_privs_json(set));
     if (ch->duration_s > 0 && ch->grant)
         sg_json_set_int(body, "duration_seconds", ch->duration_s);
     char *text = sg_json_dump(body);
@@ -76,6 +83,8 @@ int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_aft
                  ? sg_err_set(SG_EINVAL, "connection '%s' has no secret", ch->connection)
                  : sg_secrets_open_value(&app->secrets, binding, ch->sealed, &secret);
     char *text = message(ch);
+    if (rc == SG_OK && !text)
+        rc = sg_err_set(SG_EINTERNAL, "a privilege outside the model was asked for");
     char msg_id[96];
     snprintf(msg_id, sizeof(msg_id), "%s:%s", ch->request_id, ch->step);
     int64_t ts = (int64_t)time(NULL);

@@ -9,6 +9,7 @@
 #include "core/str.h"
 #include "gate/connectors/connectors.h"
 #include "gate/governance/audit.h"
+#include "gate/governance/privileges.h"
 #include "gate/governance/requests.h"
 
 #include <stdio.h>
@@ -35,28 +36,8 @@ typedef struct req_info {
     char config[SG_MAX_CONFIG_STORED + 1]; /* the connection's JSON config */
     char sealed[SG_MAX_SEALED_STORED + 1]; /* the connection's sealed secret, or "" */
     char asset_type[16], db_role[SG_MAX_DB_ROLE + 1];
-    unsigned others; /* privileges (PRIV_*) of the person's other live grants on the asset */
+    sg_privs others; /* what the person's other live grants on the asset give */
 } req_info;
-
-/* SQL privileges as bits, so grants can be added up and taken away from each other. */
-enum { PRIV_SELECT = 1, PRIV_INSERT = 2, PRIV_UPDATE = 4, PRIV_DELETE = 8 };
-static const char *const priv_names[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
-
-static unsigned priv_bits(const char *privilege)
-{
-    return strcmp(privilege, "write") == 0 ? PRIV_SELECT | PRIV_INSERT | PRIV_UPDATE | PRIV_DELETE
-                                           : PRIV_SELECT;
-}
-
-/* The NULL-terminated names of the bits in mask. */
-static void priv_list(unsigned mask, const char *out[5])
-{
-    size_t n = 0;
-    for (size_t i = 0; i < 4; i++)
-        if (mask & (1u << i))
-            out[n++] = priv_names[i];
-    out[n] = NULL;
-}
 
 static int other_grants(sg_conn *c, const char *id, req_info *ri)
 {
@@ -69,7 +50,7 @@ static int other_grants(sg_conn *c, const char *id, req_info *ri)
     if (rc != SG_OK)
         return rc;
     while ((rc = sg_rows_next(r)) == 1)
-        ri->others |= priv_bits(sg_rows_text(r, 0));
+        ri->others |= sg_privs_of_level(sg_rows_text(r, 0));
     sg_rows_free(r);
     return rc < 0 ? rc : SG_OK;
 }
@@ -218,13 +199,13 @@ static int read_info(sg_app *app, const char *id, req_info *out)
 static int run_connector(sg_app *app, const req_info *ri, const char *id, const char *step,
                          bool grant, char *note, size_t note_len, int64_t *retry_after)
 {
-    unsigned mask = priv_bits(ri->privilege);
+    sg_privs set = sg_privs_of_level(ri->privilege);
     if (strcmp(step, "fulfil") == 0 && !grant)
-        mask |= ri->others;
+        set |= ri->others;
     if (strcmp(step, "expire") == 0)
-        mask &= ~ri->others;
-    const char *privs[5];
-    priv_list(mask, privs);
+        set &= ~ri->others;
+    const char *privs[SG_PRIVS_MAX + 1];
+    sg_privs_names(set, privs);
     sg_access_change ch = {
         .request_id = id,
         .step = step,

@@ -1,4 +1,5 @@
 /* requests: access requests, their state machine, the inbox and decisions. */
+#include "gate/governance/privileges.h"
 #include "gate/governance/requests.h"
 
 #include "core/log.h"
@@ -109,14 +110,7 @@ static void set_opt(sg_json *o, const char *key, const sg_rows *r, int col)
 
 sg_json *sg_request_privileges(const char *privilege)
 {
-    sg_json *a = sg_json_array();
-    sg_json_append(a, sg_json_string("SELECT"));
-    if (strcmp(privilege, "write") == 0) {
-        sg_json_append(a, sg_json_string("INSERT"));
-        sg_json_append(a, sg_json_string("UPDATE"));
-        sg_json_append(a, sg_json_string("DELETE"));
-    }
-    return a;
+    return sg_privs_json(sg_privs_of_level(privilege));
 }
 
 static sg_json *request_json(const sg_rows *r, const char *sn_base)
@@ -400,7 +394,7 @@ int sg_request_create(sg_app *app, const sg_user *caller, const sg_json *in, sg_
         x.action = "grant";
     if (!one_of(x.action, "grant", "revoke"))
         return sg_err_set(SG_EINVAL, "\"action\" must be grant or revoke");
-    if (!one_of(x.privilege, "read", "write"))
+    if (!sg_privs_level_known(x.privilege))
         return sg_err_set(SG_EINVAL, "\"privilege\" must be read (SELECT) or write (SELECT, "
                                      "INSERT, UPDATE, DELETE)");
     size_t jl = x.justification ? strlen(x.justification) : 0;

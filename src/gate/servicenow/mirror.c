@@ -1,4 +1,5 @@
 /* mirror: creates (or finds) the ServiceNow records of an access request. */
+#include "gate/governance/privileges.h"
 #include "gate/servicenow/mirror.h"
 
 #include "core/buf.h"
@@ -202,12 +203,13 @@ static void describe(const req_row *x, const sg_app *app, sg_json *body)
             cut--;
         memcpy(shortd + cut, "...", 4);
     }
+    char privs[64];
+    sg_privs_text(sg_privs_of_level(x->privilege), privs);
     sg_buf d = SG_BUF_INIT(0);
     sg_buf_printf(&d,
                   "Requested by: %s\nFor: %s\nAsset: %s\nAction: %s\nAccess: %s (%s)\n"
                   "Justification: %s\nDuration: %s\nIn snowgate: %s/api/v1/requests/%s\n",
-                  x->requester, x->beneficiary, x->asset, x->action, x->privilege,
-                  strcmp(x->privilege, "write") == 0 ? "SELECT, INSERT, UPDATE, DELETE" : "SELECT",
+                  x->requester, x->beneficiary, x->asset, x->action, x->privilege, privs,
                   x->justification, x->duration[0] ? x->duration : "until revoked", app->public_url,
                   x->id);
     sg_json_set_str(body, "short_description", shortd);
