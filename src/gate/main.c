@@ -17,7 +17,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"serve", sg_cmd_serve, "run the service (API, web UI, webhooks, workers)"},
-    {"user", sg_cmd_user, "manage users: user add NAME --role admin|steward|member"},
+    {"user", sg_cmd_user, "manage users: user add|set|passwd|disable|enable|token NAME ..."},
     {"audit", sg_cmd_audit, "audit verify: check the audit log's hash chain"},
     {"doctor", sg_cmd_doctor, "check this installation; prints a fix for every failure"},
     {"config", sg_cmd_config, "config example: print an example INI file with every setting"},

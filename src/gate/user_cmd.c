@@ -1,5 +1,5 @@
-/* user_cmd: `snowgate user add NAME --role R [--email E] [--db-role ROLE]` and
- * `snowgate user set NAME [--role R] [--db-role ROLE]`. */
+/* user_cmd: `snowgate user add|set|passwd|disable|enable|token`: people, their roles, passwords,
+ * whether they may act at all, and their API tokens. */
 #include "core/cli.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -225,10 +225,153 @@ static int user_passwd(int argc, char **argv, char **envp)
     return SG_EXIT_OK;
 }
 
+static const sg_cli_spec disable_spec = {
+    "snowgate",
+    "user disable",
+    "Disable a user: their API tokens and sessions stop working at once, they cannot sign in, "
+    "and their pending and approved requests are cancelled (ServiceNow is told). Grants in "
+    "force are kept until an admin revokes them. The last enabled admin cannot be disabled.",
+    "NAME",
+    passwd_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+static const sg_cli_spec enable_spec = {
+    "snowgate",
+    "user enable",
+    "Enable a disabled user again: they can sign in, and their API token works again (rotate "
+    "it with `snowgate user token NAME --rotate` if it may have leaked). Sessions ended by the "
+    "disable stay ended; cancelled requests stay cancelled.",
+    "NAME",
+    passwd_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+static const sg_cli_flag token_flags[] = {
+    {"rotate", NULL, NULL, "replace the user's API token(s) with a new one (required)"},
+    {"data", "data_dir", "DIR", "data directory (as for serve)"},
+    {"store", "store.url", "URL", "store location (as for serve)"},
+    {"config", NULL, "FILE", "INI config file"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const sg_cli_spec token_spec = {
+    "snowgate",
+    "user token",
+    "With --rotate: print a new API token for a user (shown once) and revoke their old one(s) "
+    "at once, on every replica.",
+    "NAME",
+    token_flags,
+    sg_gate_config_keys,
+    "SNOWGATE_",
+};
+
+/* Parses NAME (and for `token`, --rotate) and opens the app; status >= 0 to return at once. */
+static int open_for(const sg_cli_spec *spec, int argc, char **argv, char **envp, sg_app *app,
+                    sg_cli_result *cli, const char *need_flag)
+{
+    memset(app, 0, sizeof(*app));
+    int status = sg_cli_parse(spec, argc, argv, envp, &app->cfg, cli);
+    if (status >= 0)
+        return status;
+    if (cli->npositional != 1 || (need_flag && !sg_cli_get(cli, need_flag))) {
+        fprintf(stderr, "snowgate %s: %s\n\n", spec->command,
+                cli->npositional != 1 ? "give exactly one user NAME" : "give --rotate");
+        sg_cli_usage(spec, stderr);
+        sg_cfg_free(sg_gate_config_keys, &app->cfg);
+        return SG_EXIT_USAGE;
+    }
+    sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
+    if (sg_app_open(app) != SG_OK) {
+        fprintf(stderr, "snowgate %s: %s\n", spec->command, sg_err_msg());
+        sg_app_close(app);
+        return SG_EXIT_FAIL;
+    }
+    return -1;
+}
+
+static int user_disable(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    int status = open_for(&disable_spec, argc, argv, envp, &app, &cli, NULL);
+    if (status >= 0)
+        return status;
+    const char *name = cli.positional[0];
+    sg_user_disabled d;
+    if (sg_users_disable(app.store, name, "cli", &d) != SG_OK) {
+        fprintf(stderr, "snowgate user disable: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    fprintf(stderr,
+            "disabled user '%s': API tokens and sessions no longer work; %d open request%s "
+            "cancelled\n",
+            name, d.cancelled, d.cancelled == 1 ? "" : "s");
+    if (d.grants_kept > 0)
+        fprintf(stderr,
+                "%lld grant%s in force for '%s' %s KEPT until an admin acts: request a revoke for "
+                "them if the access must end now (see docs/operations.md)\n",
+                (long long)d.grants_kept, d.grants_kept == 1 ? "" : "s", name,
+                d.grants_kept == 1 ? "is" : "are");
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
+static int user_enable(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    int status = open_for(&enable_spec, argc, argv, envp, &app, &cli, NULL);
+    if (status >= 0)
+        return status;
+    if (sg_users_enable(app.store, cli.positional[0], "cli") != SG_OK) {
+        fprintf(stderr, "snowgate user enable: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    fprintf(stderr,
+            "enabled user '%s'; their old sessions stay ended, and their API token works again "
+            "(rotate it with `snowgate user token %s --rotate` if it may have leaked)\n",
+            cli.positional[0], cli.positional[0]);
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
+static int user_token(int argc, char **argv, char **envp)
+{
+    sg_app app;
+    sg_cli_result cli;
+    int status = open_for(&token_spec, argc, argv, envp, &app, &cli, "rotate");
+    if (status >= 0)
+        return status;
+    char token[65];
+    int64_t revoked = 0;
+    if (sg_users_rotate_token(app.store, cli.positional[0], "cli", token, &revoked) != SG_OK) {
+        fprintf(stderr, "snowgate user token: %s\n", sg_err_msg());
+        sg_app_close(&app);
+        return SG_EXIT_FAIL;
+    }
+    printf("%s\n", token);
+    fflush(stdout);
+    sg_wipe(token, sizeof(token));
+    fprintf(stderr,
+            "new API token for '%s' on the line above, shown only once; %lld old token%s "
+            "revoked\n",
+            cli.positional[0], (long long)revoked, revoked == 1 ? "" : "s");
+    sg_app_close(&app);
+    return SG_EXIT_OK;
+}
+
 #define USER_USAGE                                                                                 \
     "Usage: snowgate user add NAME --role admin|steward|member [--email E] [--db-role ROLE]\n"     \
     "       snowgate user set NAME [--role admin|steward|member] [--db-role ROLE]\n"               \
-    "       snowgate user passwd NAME < password-file\n"
+    "       snowgate user passwd NAME < password-file\n"                                           \
+    "       snowgate user disable NAME\n"                                                          \
+    "       snowgate user enable NAME\n"                                                           \
+    "       snowgate user token NAME --rotate\n"
 
 int sg_cmd_user(int argc, char **argv, char **envp)
 {
@@ -238,6 +381,12 @@ int sg_cmd_user(int argc, char **argv, char **envp)
         return user_set(argc - 1, argv + 1, envp);
     if (argc >= 2 && strcmp(argv[1], "passwd") == 0)
         return user_passwd(argc - 1, argv + 1, envp);
+    if (argc >= 2 && strcmp(argv[1], "disable") == 0)
+        return user_disable(argc - 1, argv + 1, envp);
+    if (argc >= 2 && strcmp(argv[1], "enable") == 0)
+        return user_enable(argc - 1, argv + 1, envp);
+    if (argc >= 2 && strcmp(argv[1], "token") == 0)
+        return user_token(argc - 1, argv + 1, envp);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf(USER_USAGE);
         return SG_EXIT_OK;

@@ -70,6 +70,12 @@ int api_audit_list(sg_http_req *req, void *app);
 int api_jobs_list(sg_http_req *req, void *app);
 int api_jobs_replay(sg_http_req *req, void *app);
 
+/* users.c: /api/v1/users/{name}/disable, /enable (admin) and /token (admin, or the user for
+ * their own token) */
+int api_users_disable(sg_http_req *req, void *app);
+int api_users_enable(sg_http_req *req, void *app);
+int api_users_token(sg_http_req *req, void *app);
+
 /* webhooks.c: POST /webhooks/servicenow */
 int api_webhooks_servicenow(sg_http_req *req, void *app);
 

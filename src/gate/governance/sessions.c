@@ -20,6 +20,7 @@ typedef struct login_ctx {
     char name_key[160], addr_key[96];
     char attempt[33]; /* this attempt's id in login_failures */
     char stored[256]; /* the password hash, or "" */
+    bool disabled;    /* the user is disabled (told only to someone with the right password) */
     int64_t retry_after;
     bool limited, ok;
 } login_ctx;
@@ -84,8 +85,9 @@ static int lookup_tx(sg_conn *c, void *ctx)
         return rc;
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->name)};
-    rc = sg_conn_query(c, "SELECT id, name, role, password_hash FROM users WHERE name = ?1", k, 1,
-                       &r);
+    rc = sg_conn_query(
+        c, "SELECT id, name, role, password_hash, disabled_at FROM users WHERE name = ?1", k, 1,
+        &r);
     if (rc != SG_OK)
         return rc;
     if (sg_rows_next(r) == 1) {
@@ -94,6 +96,7 @@ static int lookup_tx(sg_conn *c, void *ctx)
         sg_role_parse(sg_rows_text(r, 2), &x->out->user.role);
         if (!sg_rows_null(r, 3))
             sg_strlcpy(x->stored, sg_rows_text(r, 3), sizeof(x->stored));
+        x->disabled = !sg_rows_null(r, 4);
     }
     sg_rows_free(r);
     return SG_OK;
@@ -165,6 +168,12 @@ int sg_sessions_login(sg_store *st, const char *name, const char *password, cons
         x.ok = sg_password_verify(has ? x.stored : dummy_hash, password) && has;
         sg_wipe(x.stored, sizeof(x.stored));
     }
+    /* Only someone who knows the password learns that the account is disabled; for anyone
+     * else it is a wrong password like any other. The attempt stays counted as a failure. */
+    if (rc == SG_OK && x.ok && x.disabled) {
+        sg_wipe(out, sizeof(*out));
+        return sg_err_set(SG_EFORBIDDEN, "this account is disabled; ask an admin to enable it");
+    }
     if (rc == SG_OK && x.ok) {
         rc = sg_random_hex(out->token, 32);
         if (rc == SG_OK)
@@ -195,7 +204,7 @@ static int find_tx(sg_conn *c, void *ctx)
     int rc = sg_conn_query(c,
                            "SELECT u.id, u.name, u.role, s.csrf, s.expires_at FROM sessions s "
                            "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1 AND "
-                           "s.expires_at > ?2",
+                           "s.expires_at > ?2 AND u.disabled_at IS NULL",
                            v, 2, &r);
     if (rc != SG_OK)
         return rc;

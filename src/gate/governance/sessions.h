@@ -23,7 +23,8 @@ typedef struct sg_session {
 
 /* Checks name and password and opens a session. Wrong credentials are SG_EAUTH with one
  * message whatever was wrong; too many recent failures are SG_EUNAVAIL with *retry_after set
- * (seconds), before the password is even checked. */
+ * (seconds), before the password is even checked. A disabled user with the right password is
+ * SG_EFORBIDDEN. */
 int sg_sessions_login(sg_store *st, const char *name, const char *password, const char *client,
                       int64_t now, sg_session *out, int64_t *retry_after);
 /* The live session for a cookie value; SG_EAUTH when none. */

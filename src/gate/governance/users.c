@@ -3,6 +3,7 @@
 #include "gate/limits.h"
 
 #include "gate/governance/audit.h"
+#include "gate/governance/requests.h"
 
 #include "core/crypto.h"
 #include "core/err.h"
@@ -277,7 +278,8 @@ static int find_tx(sg_conn *c, void *ctx)
     sg_val p[] = {SG_VTEXT(f->hash)};
     int rc = sg_conn_query(c,
                            "SELECT u.id, u.name, u.role FROM api_tokens t JOIN users u "
-                           "ON u.id = t.user_id WHERE t.token_hash = ?1",
+                           "ON u.id = t.user_id WHERE t.token_hash = ?1 AND "
+                           "u.disabled_at IS NULL",
                            p, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -304,4 +306,205 @@ int sg_users_by_token(sg_store *st, const char *token, sg_user *out)
     if (rc != SG_OK)
         return rc;
     return f.found ? SG_OK : sg_err_set(SG_EAUTH, "invalid API token");
+}
+
+/* ---- disable, enable, token rotation ------------------------------------------------------ */
+
+#define DISABLE_MAX_CANCEL 10000 /* open requests one disable cancels; more is a 409 to retry */
+
+typedef struct disable_ctx {
+    const char *name, *actor;
+    sg_user_disabled *out;
+} disable_ctx;
+
+/* The user's id and role, and whether they are disabled; SG_ENOTFOUND for no such user. */
+static int user_state(sg_conn *c, const char *name, char id[33], sg_role *role, bool *disabled)
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(name)};
+    int rc = sg_conn_query(c, "SELECT id, role, disabled_at FROM users WHERE name = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1) {
+        sg_strlcpy(id, sg_rows_text(r, 0), 33);
+        sg_role_parse(sg_rows_text(r, 1), role);
+        *disabled = !sg_rows_null(r, 2);
+    } else {
+        rc = sg_err_set(SG_ENOTFOUND, "no user named '%s'", name);
+    }
+    sg_rows_free(r);
+    return rc;
+}
+
+/* The ids of the requests a disable cancels, into a JSON array. */
+static int open_requests(sg_conn *c, const char *name, sg_json *ids)
+{
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(name)};
+    int rc = sg_conn_query(c,
+                           "SELECT id FROM requests WHERE state IN ('pending', 'approved') AND "
+                           "(requester = ?1 OR (beneficiary = ?1 AND action = 'grant')) "
+                           "ORDER BY created_at, id",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int n = 0;
+    while ((rc = sg_rows_next(r)) == 1 && n++ < DISABLE_MAX_CANCEL)
+        sg_json_append(ids, sg_json_string(sg_rows_text(r, 0)));
+    sg_rows_free(r);
+    if (rc < 0)
+        return rc;
+    return n > DISABLE_MAX_CANCEL ? sg_err_set(SG_ECONFLICT,
+                                               "'%s' has more than %d open requests; "
+                                               "cancel some first",
+                                               name, DISABLE_MAX_CANCEL)
+                                  : SG_OK;
+}
+
+static int disable_tx(sg_conn *c, void *ctx)
+{
+    disable_ctx *x = ctx;
+    char id[33];
+    sg_role role = SG_ROLE_MEMBER;
+    bool disabled = false;
+    sg_json *ids = NULL, *d = NULL;
+    char *detail = NULL;
+    int rc = user_state(c, x->name, id, &role, &disabled);
+    if (rc == SG_OK && disabled)
+        rc = sg_err_set(SG_ECONFLICT, "user '%s' is already disabled", x->name);
+    if (rc == SG_OK && role == SG_ROLE_ADMIN) {
+        /* Someone must be left to enable people again and to run the integration. */
+        int64_t others = 0;
+        sg_val k[] = {SG_VTEXT(id)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM users WHERE role = 'admin' AND "
+                               "disabled_at IS NULL AND id <> ?1",
+                               k, 1, &others);
+        if (rc == SG_OK && others == 0)
+            rc = sg_err_set(SG_ECONFLICT,
+                            "'%s' is the last enabled admin and cannot be disabled; make "
+                            "another user admin first",
+                            x->name);
+    }
+    if (rc != SG_OK)
+        goto cleanup;
+    char now[32];
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(now), SG_VTEXT(x->actor), SG_VTEXT(id)};
+    rc = sg_conn_exec(c, "UPDATE users SET disabled_at = ?1, disabled_by = ?2 WHERE id = ?3", v, 3,
+                      NULL);
+    if (rc == SG_OK)
+        rc = sg_conn_exec(c, "DELETE FROM sessions WHERE user_id = ?1", &v[2], 1, NULL);
+    ids = sg_json_array();
+    if (rc == SG_OK)
+        rc = open_requests(c, x->name, ids);
+    char note[200];
+    snprintf(note, sizeof(note), "user disabled by %s", x->actor);
+    for (size_t i = 0; rc == SG_OK && i < sg_json_array_size(ids); i++)
+        rc =
+            sg_request_move(c, sg_json_str(sg_json_array_get(ids, i)), "cancelled", x->actor, note);
+    x->out->cancelled = (int)sg_json_array_size(ids);
+    sg_val b[] = {SG_VTEXT(x->name)};
+    if (rc == SG_OK)
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM requests WHERE beneficiary = ?1 AND "
+                               "action = 'grant' AND state = 'fulfilled'",
+                               b, 1, &x->out->grants_kept);
+    if (rc != SG_OK)
+        goto cleanup;
+    d = sg_json_object();
+    sg_json_set(d, "cancelled", sg_json_incref(ids));
+    sg_json_set_int(d, "grants_kept", x->out->grants_kept);
+    detail = sg_json_dump(d);
+    rc = sg_audit_append(c, x->actor, "user.disabled", x->name, detail);
+cleanup:
+    free(detail);
+    sg_json_decref(d);
+    sg_json_decref(ids);
+    return rc;
+}
+
+int sg_users_disable(sg_store *st, const char *name, const char *actor, sg_user_disabled *out)
+{
+    memset(out, 0, sizeof(*out));
+    disable_ctx x = {name, actor, out};
+    return sg_store_tx(st, disable_tx, &x);
+}
+
+typedef struct enable_ctx {
+    const char *name, *actor;
+} enable_ctx;
+
+static int enable_tx(sg_conn *c, void *ctx)
+{
+    enable_ctx *x = ctx;
+    char id[33];
+    sg_role role = SG_ROLE_MEMBER;
+    bool disabled = false;
+    int rc = user_state(c, x->name, id, &role, &disabled);
+    if (rc == SG_OK && !disabled)
+        rc = sg_err_set(SG_ECONFLICT, "user '%s' is not disabled", x->name);
+    sg_val v[] = {SG_VTEXT(id)};
+    if (rc == SG_OK)
+        rc = sg_conn_exec(
+            c, "UPDATE users SET disabled_at = NULL, disabled_by = NULL WHERE id = ?1", v, 1, NULL);
+    if (rc == SG_OK)
+        rc = sg_audit_append(c, x->actor, "user.enabled", x->name, NULL);
+    return rc;
+}
+
+int sg_users_enable(sg_store *st, const char *name, const char *actor)
+{
+    enable_ctx x = {name, actor};
+    return sg_store_tx(st, enable_tx, &x);
+}
+
+typedef struct rotate_ctx {
+    const char *name, *actor, *hash;
+    int64_t revoked;
+} rotate_ctx;
+
+static int rotate_tx(sg_conn *c, void *ctx)
+{
+    rotate_ctx *x = ctx;
+    char id[33], now[32];
+    sg_role role = SG_ROLE_MEMBER;
+    bool disabled = false;
+    int rc = user_state(c, x->name, id, &role, &disabled);
+    if (rc != SG_OK)
+        return rc;
+    sg_now_iso(now);
+    sg_val v[] = {SG_VTEXT(id)};
+    rc = sg_conn_exec(c, "DELETE FROM api_tokens WHERE user_id = ?1", v, 1, &x->revoked);
+    sg_val t[] = {SG_VTEXT(x->hash), SG_VTEXT(id), SG_VTEXT(now)};
+    if (rc == SG_OK)
+        rc = sg_conn_exec(
+            c, "INSERT INTO api_tokens (token_hash, user_id, created_at) VALUES (?1, ?2, ?3)", t, 3,
+            NULL);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *d = sg_json_object();
+    sg_json_set_int(d, "revoked", x->revoked);
+    char *detail = sg_json_dump(d);
+    sg_json_decref(d);
+    rc = sg_audit_append(c, x->actor, "user.token_rotated", x->name, detail);
+    free(detail);
+    return rc;
+}
+
+int sg_users_rotate_token(sg_store *st, const char *name, const char *actor, char token_out[65],
+                          int64_t *revoked)
+{
+    *revoked = 0;
+    int rc = sg_random_hex(token_out, 32);
+    if (rc != SG_OK)
+        return rc;
+    char hash[65];
+    sg_users_token_hash(token_out, hash);
+    rotate_ctx x = {name, actor, hash, 0};
+    rc = sg_store_tx(st, rotate_tx, &x);
+    if (rc != SG_OK)
+        sg_wipe(token_out, 65);
+    *revoked = x.revoked;
+    return rc;
 }

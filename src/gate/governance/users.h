@@ -39,7 +39,29 @@ int sg_users_db_role_shared(sg_store *st, const char *name, const char *db_role,
 int sg_users_set_password(sg_store *st, const char *name, const char *password, const char *actor);
 /* How tokens (API tokens, session cookies) are kept: hex SHA-256. */
 void sg_users_token_hash(const char *token, char out[65]);
-/* The user a bearer token belongs to; SG_EAUTH when none. */
+/* The user a bearer token belongs to; SG_EAUTH when none or when the user is disabled (read
+ * from the store on every call, so a disable holds at once on every replica). */
 int sg_users_by_token(sg_store *st, const char *token, sg_user *out);
+
+/* What sg_users_disable did. */
+typedef struct sg_user_disabled {
+    int cancelled;       /* open requests cancelled */
+    int64_t grants_kept; /* grants in force for the user, left in place */
+} sg_user_disabled;
+/* Disables a user, as actor, in one transaction: their sessions end, their API tokens are
+ * refused from then on, and their open requests are cancelled through the state machine with
+ * the note "user disabled by ACTOR" (so ServiceNow is told): pending and approved requests they
+ * made, and pending and approved grants for them. Revokes of their access made by others go on;
+ * grants in force are kept until an admin revokes them. SG_ENOTFOUND for no such user,
+ * SG_ECONFLICT when already disabled or the last enabled admin. Audited as user.disabled. */
+int sg_users_disable(sg_store *st, const char *name, const char *actor, sg_user_disabled *out);
+/* Enables a disabled user again: their API tokens work again, sessions ended by the disable
+ * stay ended. SG_ECONFLICT when not disabled. Audited as user.enabled. */
+int sg_users_enable(sg_store *st, const char *name, const char *actor);
+/* Replaces every API token of a user with a new one, written to token_out (shown once); the
+ * old ones are refused at once. *revoked is how many were removed. Audited as
+ * user.token_rotated. */
+int sg_users_rotate_token(sg_store *st, const char *name, const char *actor, char token_out[65],
+                          int64_t *revoked);
 
 #endif
