@@ -6,7 +6,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +49,24 @@ int sg_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
         n != SG_SHA256_LEN)
         return sg_err_set(SG_EINTERNAL, "HMAC-SHA256 failed");
     return SG_OK;
+}
+
+int sg_hkdf_sha256(const void *key, size_t klen, const char *label, uint8_t *out, size_t outlen)
+{
+    int rc = SG_OK;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, klen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label)),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!ctx || klen == 0 || EVP_KDF_derive(ctx, out, outlen, params) != 1)
+        rc = sg_err_set(SG_EINTERNAL, "HKDF-SHA256 failed");
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    return rc;
 }
 
 int sg_aead_seal(const uint8_t key[SG_AEAD_KEY_LEN], const void *ad, size_t adlen, const void *pt,

@@ -21,6 +21,9 @@ int sg_random_hex(char *out, size_t nbytes);
 void sg_sha256(const void *data, size_t len, uint8_t out[SG_SHA256_LEN]);
 int sg_hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
                    uint8_t out[SG_SHA256_LEN]);
+/* HKDF-SHA256 (RFC 5869, no salt): outlen bytes derived from key for the purpose named by
+ * label (the HKDF "info"), so keys for different purposes are independent. */
+int sg_hkdf_sha256(const void *key, size_t klen, const char *label, uint8_t *out, size_t outlen);
 
 /* AES-256-GCM. seal appends nonce || ciphertext || tag to out; open checks the tag and the
  * associated data (bind the row, e.g. "table:id:column") and appends the plaintext.

@@ -6,6 +6,7 @@
 #include "core/mem.h"
 #include "core/proc.h"
 #include "core/str.h"
+#include "gate/governance/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,22 @@ int sg_app_open(sg_app *app)
                     : sg_xasprintf("%s/master.key", app->cfg.data_dir);
     rc = sg_secrets_open(key, &app->secrets);
     free(key);
+    if (rc == SG_OK)
+        rc = sg_app_set_audit_key(app);
+    /* Before anything appends: a chain from before audit HMACs gets its link entry. */
+    sg_audit_keying k;
+    if (rc == SG_OK)
+        rc = sg_audit_key_chain(app->store, &k);
+    return rc;
+}
+
+int sg_app_set_audit_key(sg_app *app)
+{
+    uint8_t k[SG_STORE_MAC_KEY_LEN];
+    int rc = sg_audit_derive_key(&app->secrets, k);
+    if (rc == SG_OK)
+        sg_store_set_mac_key(app->store, k);
+    sg_wipe(k, sizeof(k));
     return rc;
 }
 

@@ -28,8 +28,11 @@ extern const sg_http_route sg_gate_routes[];
 extern const sg_http_route sg_gate_metrics_routes[];
 
 /* Opens the data dir and the store (migrating it unless store.migrate is false, and then
- * refusing a schema older than this binary's). On error nothing is left open. */
+ * refusing a schema older than this binary's) and the master key, gives the store the audit
+ * chain's key and keys an audit chain written before it had one (sg_audit_key_chain). */
 int sg_app_open(sg_app *app);
+/* Derives the audit chain's key from app->secrets and sets it on app->store. */
+int sg_app_set_audit_key(sg_app *app);
 /* Only the store, as configured: for commands that need no keys (snowgate migrate). With
  * migrate, pending migrations are applied; with current, a schema older than this binary's
  * is refused. A newer one always is. */

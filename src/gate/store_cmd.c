@@ -341,6 +341,8 @@ static int open_at(const char *url, bool migrate, sg_store **out)
 static const sg_cli_flag copy_flags[] = {
     {"from", NULL, "URL", "the store to copy (sqlite:PATH or postgres://...); stop snowgate first"},
     {"to", NULL, "URL", "the empty store to fill (postgres://... or sqlite:PATH); migrated here"},
+    {"master-key", NULL, "FILE",
+     "the installation's master key: the audit chain is checked with it"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -348,8 +350,8 @@ static const sg_cli_spec copy_spec = {
     "snowgate",
     "store copy",
     "Copy every row from one store to another (an empty one), in one transaction, then verify "
-    "row counts and the audit hash chain on both sides. Keep the same master key: the copied "
-    "secrets are sealed with it.",
+    "row counts and the audit hash chain on both sides (its HMACs need --master-key). Keep the "
+    "same master key: the copied secrets are sealed with it.",
     NULL,
     copy_flags,
     NULL,
@@ -363,8 +365,9 @@ static int copy_cmd(int argc, char **argv, char **envp)
     if (status >= 0)
         return status;
     const char *from = sg_cli_get(&cli, "from"), *to = sg_cli_get(&cli, "to");
-    if (!from || !to) {
-        fprintf(stderr, "snowgate store copy: both --from and --to are required\n");
+    const char *key_file = sg_cli_get(&cli, "master-key");
+    if (!from || !to || !key_file) {
+        fprintf(stderr, "snowgate store copy: --from, --to and --master-key are required\n");
         sg_cli_usage(&copy_spec, stderr);
         return SG_EXIT_USAGE;
     }
@@ -374,14 +377,28 @@ static int copy_cmd(int argc, char **argv, char **envp)
     }
     sg_log_init(SG_LOG_WARN, SG_LOG_JSON, 2);
     copy_ctx x = {.tty = isatty(2) == 1, .shown = -1};
-    int rc = open_at(from, false, &x.src);
-    if (rc != SG_OK)
+    sg_secrets secrets;
+    uint8_t key[SG_STORE_MAC_KEY_LEN];
+    int rc = SG_OK;
+    /* sg_secrets_open would create a missing key, and a new key verifies nothing. */
+    if (access(key_file, F_OK) != 0)
+        rc = sg_err_set(SG_EINVAL, "master key '%s' does not exist", key_file);
+    if (rc == SG_OK && (rc = sg_secrets_open(key_file, &secrets)) == SG_OK) {
+        rc = sg_audit_derive_key(&secrets, key);
+        sg_secrets_close(&secrets);
+    }
+    if (rc == SG_OK && (rc = open_at(from, false, &x.src)) != SG_OK)
         sg_err_wrap(rc, "source");
+    if (rc == SG_OK)
+        sg_store_set_mac_key(x.src, key);
     /* A source that does not verify is not copied: the copy would look intact. */
     if (rc == SG_OK && (rc = sg_audit_verify(x.src, &x.audit)) != SG_OK)
         sg_err_wrap(rc, "source");
     if (rc == SG_OK && (rc = open_at(to, true, &x.dst)) != SG_OK)
         sg_err_wrap(rc, "target");
+    if (rc == SG_OK)
+        sg_store_set_mac_key(x.dst, key);
+    sg_wipe(key, sizeof(key));
     if (rc == SG_OK)
         rc = sg_store_read(x.src, copy_from, &x);
     if (x.tty)
@@ -401,7 +418,7 @@ int sg_cmd_store(int argc, char **argv, char **envp)
         return copy_cmd(argc - 1, argv + 1, envp);
     bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     fprintf(help ? stdout : stderr,
-            "Usage: snowgate store copy --from URL --to URL\n\n"
+            "Usage: snowgate store copy --from URL --to URL --master-key FILE\n\n"
             "  copy   move an installation to another store (SQLite to PostgreSQL), verified\n");
     return help ? SG_EXIT_OK : SG_EXIT_USAGE;
 }

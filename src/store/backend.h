@@ -35,6 +35,7 @@ typedef struct sg_store_ops {
 /* Every sg_conn and sg_rows starts with this, so store.c can find the backend. */
 typedef struct sg_conn_base {
     const sg_store_ops *be;
+    const sg_store *st; /* a connection's: the store lending it (set by store.c) */
 } sg_conn_base;
 
 extern const sg_store_ops sg_store_sqlite;

@@ -566,7 +566,7 @@ static bool pg_leader(void *p)
             d->lead = NULL;
         }
     } else {
-        pg_conn c = {{&sg_store_postgres}, d, d->lead, false, false};
+        pg_conn c = {{&sg_store_postgres, NULL}, d, d->lead, false, false};
         if (connect_slot(d, &c) == SG_OK) {
             d->lead = c.pg;
             d->leading = lead_query(d, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")");

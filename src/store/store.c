@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -37,6 +38,8 @@ struct sg_store {
     pthread_mutex_t gmu;
     group_item *ghead, *gtail;
     bool gleader;
+    bool has_mac_key;
+    uint8_t mac_key[SG_STORE_MAC_KEY_LEN]; /* sg_store_set_mac_key */
 };
 
 /* Backends' connections and row sets start with an sg_conn_base. */
@@ -209,6 +212,7 @@ void sg_store_close(sg_store *st)
         return;
     if (st->db)
         st->be->close(st->db);
+    sg_wipe(st->mac_key, sizeof(st->mac_key));
     pthread_mutex_destroy(&st->gmu);
     pthread_mutex_destroy(&st->hmu);
     free(st);
@@ -233,6 +237,7 @@ static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode)
     int rc = st->be->acquire(st->db, &c);
     if (rc != SG_OK)
         return rc;
+    ((sg_conn_base *)(void *)c)->st = st;
     rc = st->be->begin(c, mode);
     if (rc == SG_OK) {
         rc = fn(c, ctx);
@@ -249,6 +254,18 @@ static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode)
         pthread_mutex_unlock(&st->hmu);
     }
     return rc;
+}
+
+void sg_store_set_mac_key(sg_store *st, const uint8_t key[SG_STORE_MAC_KEY_LEN])
+{
+    memcpy(st->mac_key, key, sizeof(st->mac_key));
+    st->has_mac_key = true;
+}
+
+const uint8_t *sg_conn_mac_key(const sg_conn *c)
+{
+    const sg_store *st = ((const sg_conn_base *)(const void *)c)->st;
+    return st && st->has_mac_key ? st->mac_key : NULL;
 }
 
 void sg_store_on_commit(sg_store *st, void (*fn)(void *ud), void *ud)

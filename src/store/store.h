@@ -80,6 +80,12 @@ const char *sg_store_skip_locked(const sg_store *st);
  * connection, the next process to ask takes over. On SQLite, always true. Call it before each
  * round of singleton work. */
 bool sg_store_leader(sg_store *st);
+#define SG_STORE_MAC_KEY_LEN 32
+/* Gives the store a key for MACs computed inside its transactions (the audit chain's), copied
+ * here and wiped by sg_store_close. Set it once, before the store is shared between threads. */
+void sg_store_set_mac_key(sg_store *st, const uint8_t key[SG_STORE_MAC_KEY_LEN]);
+/* The key set on the store that lent c, or NULL when none was set. Borrowed from the store. */
+const uint8_t *sg_conn_mac_key(const sg_conn *c);
 /* fn(ud) runs after every committed write transaction, on the committing thread. */
 void sg_store_on_commit(sg_store *st, void (*fn)(void *ud), void *ud);
 /* Runs fn with a connection for reads (a consistent snapshot). */

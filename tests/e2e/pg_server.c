@@ -175,6 +175,9 @@ void h_store_fresh(h_store *s, const char *tag, const sg_embed_file *migrations)
     free(url);
     if (rc != SG_OK)
         fail_msg("cannot open a fresh store: %s", sg_err_msg());
+    /* The audit chain's key, as sg_app_open sets it: a fixed one for the fixtures. */
+    static const uint8_t key[SG_STORE_MAC_KEY_LEN] = "unit-test audit chain key, 32 b";
+    sg_store_set_mac_key(s->st, key);
 }
 
 void h_store_done(h_store *s)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SNOWGATE SG_BUILD_DIR "/snowgate"
 
@@ -168,8 +169,28 @@ static void test_copy_sqlite_to_postgres(void **state)
 {
     (void)state;
     char *pg = h_store_url(dir, "copy");
-    const char *copy[] = {SNOWGATE, "store", "copy", "--from", sqlite_url, "--to", pg, NULL};
+    char *key = sg_xasprintf("%s/master.key", dir);
+    const char *copy[] = {SNOWGATE, "store", "copy",         "--from", sqlite_url,
+                          "--to",   pg,      "--master-key", key,      NULL};
     sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+
+    /* The audit chain is keyed: without the installation's master key it cannot be checked,
+     * and another key is refused before the target is touched. */
+    const char *nokey[] = {SNOWGATE, "store", "copy", "--from", sqlite_url, "--to", pg, NULL};
+    assert_int_equal(run(nokey, NULL, &err), 2);
+    assert_non_null(strstr(sg_buf_str(&err), "--master-key"));
+    char *other = sg_xasprintf("%s/other.key", dir);
+    assert_int_equal(h_write_file(other, "0123456789abcdef0123456789abcdef", 32), SG_OK);
+    assert_int_equal(chmod(other, 0600), 0);
+    const char *wrong[] = {SNOWGATE, "store", "copy",         "--from", sqlite_url,
+                           "--to",   pg,      "--master-key", other,    NULL};
+    sg_buf_reset(&err);
+    assert_int_equal(run(wrong, NULL, &err), 1);
+    assert_non_null(strstr(sg_buf_str(&err), "fails its HMAC"));
+    assert_non_null(strstr(sg_buf_str(&err), "master key"));
+    free(other);
+
+    sg_buf_reset(&err);
     int st = run(copy, &out, &err);
     if (st != 0)
         fail_msg("store copy: %d: %s", st, sg_buf_str(&err));
@@ -219,7 +240,8 @@ static void test_copy_sqlite_to_postgres(void **state)
     assert_int_equal(sg_store_tx(src, tamper, NULL), SG_OK);
     sg_store_close(src);
     pg = h_store_url(dir, "tampered");
-    const char *copy2[] = {SNOWGATE, "store", "copy", "--from", sqlite_url, "--to", pg, NULL};
+    const char *copy2[] = {SNOWGATE, "store", "copy",         "--from", sqlite_url,
+                           "--to",   pg,      "--master-key", key,      NULL};
     sg_buf_reset(&err);
     assert_int_equal(run(copy2, NULL, &err), 1);
     assert_non_null(strstr(sg_buf_str(&err), "audit log tampered"));
@@ -236,6 +258,7 @@ static void test_copy_sqlite_to_postgres(void **state)
     const char *same[] = {SNOWGATE,   "store", "copy",     "--from",
                           sqlite_url, "--to",  sqlite_url, NULL};
     assert_int_equal(run(same, NULL, NULL), 2);
+    free(key);
     sg_buf_free(&out);
     sg_buf_free(&err);
 }
