@@ -24,14 +24,16 @@ void env_connected(const char *tag)
     g_start(tag, NULL);
     g_connected();
     /* The tests' fixture runs the scheduled Run test and the reconciler every second; a real
-     * installation does not. */
+     * installation does not. The load comes from one address, as it would from a reverse
+     * proxy: trusted, so the per-client connection limit does not apply. */
     assert_int_equal(h_stop(&G.gate, SIGTERM, 30000), 0);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
     const char *cfg =
         getenv("BENCH_DEBUG")
             ? "[log]\nlevel = debug\nformat = logfmt\n[servicenow]\nwebhook_timeout = 5\n"
-            : "[servicenow]\nwebhook_timeout = 5\n";
+              "[http]\ntrusted_proxies = 127.0.0.1/32\n"
+            : "[servicenow]\nwebhook_timeout = 5\n[http]\ntrusted_proxies = 127.0.0.1/32\n";
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
     g_spawn_gate();
 }

@@ -133,7 +133,8 @@ int load_run(const load_opts *o, load_result *out)
     out->seconds = (load_now_ms() - t0) / 1e3;
     out->lat_ms = malloc((total ? total : 1) * sizeof(double));
     for (int i = 0; i < started; i++) {
-        memcpy(out->lat_ms + out->n, ws[i].lat, ws[i].n * sizeof(double));
+        if (ws[i].n)
+            memcpy(out->lat_ms + out->n, ws[i].lat, ws[i].n * sizeof(double));
         out->n += ws[i].n;
         out->ok += ws[i].ok;
         out->failed += ws[i].failed;

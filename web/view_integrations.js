@@ -219,9 +219,14 @@ function wizard(integ, onclose) {
 }
 
 async function overviewTab(pane) {
+  // The overview asks ServiceNow and may answer late: if the admin has moved to another tab
+  // meanwhile, the answer must not replace it.
+  const ticket = (pane.dataset.ticket = String(Number(pane.dataset.ticket || 0) + 1));
+  const current = () => pane.dataset.ticket === ticket;
   show(pane, loading());
   try {
     const o = await api('GET', `${BASE}/overview`);
+    if (!current()) return;
     const states = Object.entries(o.by_state || {});
     show(pane,
       h('div', { class: 'stats' },
@@ -233,7 +238,7 @@ async function overviewTab(pane) {
           h('td', {}, h('a', { href: r.url, target: '_blank', rel: 'noopener' }, r.number)),
           h('td', {}, r.request_state), h('td', {}, r.approval)))))
         : h('p', { class: 'muted' }, 'No requests in ServiceNow yet.'));
-  } catch (e) { show(pane, failure(e, () => overviewTab(pane))); }
+  } catch (e) { if (current()) show(pane, failure(e, () => overviewTab(pane))); }
 }
 
 function configTab(pane, integ, reload) {
@@ -293,7 +298,8 @@ export async function integrationsView(main) {
       const bar = h('div', { class: 'tabs', role: 'tablist' });
       const select = (i) => {
         bar.querySelectorAll('button').forEach((b, k) => { b.setAttribute('aria-selected', k === i ? 'true' : 'false'); b.tabIndex = k === i ? 0 : -1; });
-        if (i === 0) overviewTab(pane); else configTab(pane, integ, load);
+        if (i === 0) overviewTab(pane);
+        else { pane.dataset.ticket = String(Number(pane.dataset.ticket || 0) + 1); configTab(pane, integ, load); }
       };
       tabs.forEach((t, i) => bar.append(h('button', {
         role: 'tab', onclick: () => select(i),

@@ -28,7 +28,7 @@ start)
   chmod 755 "$dir"
   if [ "$(id -u)" -eq 0 ] && ! as_pg test -x "$dir"; then
     pg=$(mktemp -d "${outside}XXXXXX")
-    ln -s "$pg" "$dir/pg"
+    ln -sfn "$pg" "$dir/pg"
   fi
   mkdir -p "$pg/sock"
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$pg"; fi
@@ -41,7 +41,8 @@ start)
   ;;
 stop)
   as_pg "$bin/pg_ctl" -D "$pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-  case "$pg" in "$outside"*) rm -rf -- "$pg" "$dir/pg" ;; esac
+  # Only a directory mktemp made above, never a path that climbs out of /var/tmp.
+  if [[ "$pg" =~ ^/var/tmp/sg-test-pg\.[A-Za-z0-9]{6}$ ]]; then rm -rf -- "$pg" "$dir/pg"; fi
   ;;
 *)
   echo "pg-server: unknown command $cmd" >&2
