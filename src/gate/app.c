@@ -57,7 +57,11 @@ int sg_app_open_store(sg_app *app, bool migrate, bool current)
 
 int sg_app_open(sg_app *app)
 {
-    int rc = sg_proc_data_dir(app->cfg.data_dir);
+    /* Settings that need more than their type's check are checked before anything is opened. */
+    int rc =
+        sg_cidr_parse(app->cfg.http_trusted_proxies, "http.trusted_proxies", &app->trusted_proxies);
+    if (rc == SG_OK)
+        rc = sg_proc_data_dir(app->cfg.data_dir);
     if (rc == SG_OK)
         rc = sg_app_open_store(app, app->cfg.store_migrate, true);
     if (rc != SG_OK)
@@ -93,12 +97,6 @@ int sg_app_listen(sg_app *app)
     int rc = sg_parse_listen(app->cfg.listen, &host, &port);
     if (rc != SG_OK)
         return rc;
-    rc =
-        sg_cidr_parse(app->cfg.http_trusted_proxies, "http.trusted_proxies", &app->trusted_proxies);
-    if (rc != SG_OK) {
-        free(host);
-        return rc;
-    }
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.host = host;
     o.trusted_proxies = &app->trusted_proxies;

@@ -20,7 +20,7 @@ typedef struct sg_app {
     _Atomic int64_t reconcile_ok_at; /* unix seconds of the last completed reconciler run */
     sg_secrets secrets;
     char public_url[256];         /* without a trailing slash */
-    sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_listen */
+    sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_open */
 } sg_app;
 
 /* The route table of every snowgate endpoint (api/routes.c), and the metrics listener's. */
