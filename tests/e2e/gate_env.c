@@ -114,6 +114,13 @@ void g_start(const char *tag, const char *alice_db_role)
     sg_json_decref(ready);
 }
 
+void g_start_with(const char *tag, const char *ini)
+{
+    g_extra_ini = ini;
+    g_start(tag, NULL);
+    g_extra_ini = NULL;
+}
+
 void g_stop(void)
 {
     assert_int_equal(h_stop(&G.gate, SIGTERM, 30000), 0);

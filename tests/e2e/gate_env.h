@@ -26,6 +26,8 @@ extern const char *g_extra_ini;
 /* Starts snowsim and snowgate (fast timers: webhook_timeout 5, test_interval 1,
  * reconcile_interval 1, jobs.lease 3) with admin alice, who gets alice_db_role when not NULL. */
 void g_start(const char *tag, const char *alice_db_role);
+/* g_start with these INI lines appended to snowgate's config for this start only. */
+void g_start_with(const char *tag, const char *ini);
 void g_stop(void);
 /* (Re)starts snowgate on the same data directory (and on the same port, for a restart). */
 void g_spawn_gate(void);

@@ -1111,9 +1111,7 @@ static void test_provision(void **state)
 static int start(void **state)
 {
     (void)state;
-    g_extra_ini = "[metrics]\ntoken = " METRICS_TOKEN "\n";
-    g_start("gateconnect", NULL);
-    g_extra_ini = NULL;
+    g_start_with("gateconnect", "[metrics]\ntoken = " METRICS_TOKEN "\n");
     return 0;
 }
 

@@ -158,9 +158,7 @@ static void test_keep_alive_unaffected(void **state)
 static int start(void **state)
 {
     (void)state;
-    g_extra_ini = "[http]\nmax_connections_per_client = 8\nheader_timeout = 3\n";
-    g_start("conns", NULL);
-    g_extra_ini = NULL;
+    g_start_with("conns", "[http]\nmax_connections_per_client = 8\nheader_timeout = 3\n");
     return 0;
 }
 

@@ -164,18 +164,14 @@ static int start(void **state)
 static int start_parallel(void **state)
 {
     (void)state;
-    g_extra_ini = "[http]\nmax_connections_per_client = 0\n";
-    g_start("signin-parallel", NULL);
-    g_extra_ini = NULL;
+    g_start_with("signin-parallel", "[http]\nmax_connections_per_client = 0\n");
     return 0;
 }
 
 static int start_proxied(void **state)
 {
     (void)state;
-    g_extra_ini = "[http]\ntrusted_proxies = 127.0.0.0/8, ::1\n";
-    g_start("signin-proxy", NULL);
-    g_extra_ini = NULL;
+    g_start_with("signin-proxy", "[http]\ntrusted_proxies = 127.0.0.0/8, ::1\n");
     return 0;
 }
 
