@@ -683,6 +683,46 @@ static void test_self_approval_in_servicenow(void **state)
     assert_true(flagged);
 }
 
+static int email_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET email = 'Admin@Example.com' WHERE name = 'alice'",
+                        NULL, 0, NULL);
+}
+
+/* alice did not link her ServiceNow account, but snowsim's admin has her email: an approval by
+ * that user is hers, refused and recorded (once) as a ServiceNow conflict. */
+static void test_self_approval_by_email_in_servicenow(void **state)
+{
+    (void)state;
+    g_connected_with_asset("ops.incidents");
+    g_in_store(email_tx, NULL);
+    char id[33], sys_id[33], admin_id[33], path[128];
+    g_request_mirrored("{\"asset\":\"ops.incidents\",\"privilege\":\"read\","
+                       "\"justification\":\"on-call\"}",
+                       id, sys_id);
+    g_sn_admin_decides(sys_id, "approved", NULL, admin_id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    bool flagged = false;
+    sg_json *j = NULL;
+    for (int i = 0; i < 1200 && !flagged; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        sg_json *h = sg_json_get(j, "history");
+        sg_json *last = sg_json_array_get(h, sg_json_array_size(h) - 1);
+        flagged = strcmp(sg_json_get_str(last, "event"), "conflict") == 0;
+        if (flagged) {
+            assert_string_equal(sg_json_get_str(j, "state"), "pending");
+            assert_non_null(strstr(sg_json_get_str(last, "note"), "self-approval"));
+            assert_string_equal(sg_json_get_str(last, "actor"), "servicenow:admin");
+            assert_string_equal(sg_json_get_str(last, "origin"), "servicenow");
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
+}
+
 static void test_disconnect_revokes(void **state)
 {
     (void)state;
@@ -1171,6 +1211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_servicenow_named_local_approver, start, stop),
+        cmocka_unit_test_setup_teardown(test_self_approval_by_email_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),

@@ -704,7 +704,8 @@ typedef struct decide_ctx {
     const char *origin;
     const sg_sn_decision *sn; /* the ServiceNow decision, when caller is NULL */
     /* out: why the decision was not applied */
-    bool conflict, repeated, refused;
+    bool conflict, repeated;
+    const char *refused; /* why a decision from ServiceNow was refused */
     char state[16];
     char decided_by[128];
 } decide_ctx;
@@ -720,14 +721,16 @@ static const char *standing(const char *state)
 }
 
 #define SN_SELF_APPROVAL                                                                           \
-    "self-approval in ServiceNow refused: the approver's account is linked to the requester or "   \
-    "the person the access is for"
+    "self-approval in ServiceNow refused: the approver is the requester or the person the "        \
+    "access is for (by linked account, or by email when not linked)"
+#define SN_NO_APPROVER "decision in ServiceNow refused: ServiceNow did not name the approver"
 
 /* What applies to a decision from ServiceNow (no snowgate caller): a revoke's cancellation
  * needs the linked snowgate user to be its requester or an admin; an approval or rejection
- * must not come from the account linked to the requester or the beneficiary. *self is set
- * for the latter, which the caller records as refused. */
-static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, bool *self)
+ * must name its approver, who is not the requester or the beneficiary: matched by the
+ * account linked to them, or by email for one who is not linked. *refused is set to the
+ * reason for the latter, which the caller records. */
+static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, const char **refused)
 {
     const sg_sn_decision *d = x->sn;
     if (x->cancel) {
@@ -739,16 +742,22 @@ static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, bool *self)
                                              "linked account of its requester or an admin");
         return SG_OK;
     }
-    if (!d->approver_sys_id || !*d->approver_sys_id)
+    if (!d->approver_sys_id || !*d->approver_sys_id) {
+        *refused = SN_NO_APPROVER;
         return SG_OK;
+    }
     int64_t n = 0;
+    const char *email = d->approver_email ? d->approver_email : "";
     sg_val k[] = {SG_VTEXT(d->approver_sys_id), SG_VTEXT(sg_rows_text(r, C_REQUESTER)),
-                  SG_VTEXT(sg_rows_text(r, C_FOR))};
-    int rc = sg_conn_query_int(c,
-                               "SELECT COUNT(*) FROM account_links l JOIN users u ON u.id = "
-                               "l.user_id WHERE l.sn_user_id = ?1 AND u.name IN (?2, ?3)",
-                               k, 3, &n);
-    *self = rc == SG_OK && n > 0;
+                  SG_VTEXT(sg_rows_text(r, C_FOR)), SG_VTEXT(email)};
+    int rc = sg_conn_query_int(
+        c,
+        "SELECT COUNT(*) FROM users u LEFT JOIN account_links l ON l.user_id = u.id WHERE "
+        "u.name IN (?2, ?3) AND (l.sn_user_id = ?1 OR (l.user_id IS NULL AND ?4 <> '' AND "
+        "LOWER(u.email) = LOWER(?4)))",
+        k, 4, &n);
+    if (rc == SG_OK && n > 0)
+        *refused = SN_SELF_APPROVAL;
     return rc;
 }
 
@@ -770,9 +779,9 @@ static int decide_tx(sg_conn *c, void *ctx)
     bool requester = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0;
     bool own = requester || strcmp(sg_rows_text(r, C_FOR), name) == 0;
     bool revoke = strcmp(sg_rows_text(r, C_ACTION), "revoke") == 0;
-    bool self = false;
+    const char *refused = NULL;
     if (!x->caller) {
-        rc = sn_check(c, x, r, &self);
+        rc = sn_check(c, x, r, &refused);
     } else if (x->cancel) {
         /* Withdrawing a grant only costs its beneficiary their own access; withdrawing a
          * revoke would let the person losing the access keep it. */
@@ -798,13 +807,20 @@ static int decide_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     const char *to = x->cancel ? "cancelled" : x->approve ? "approved" : "rejected";
-    if (self) {
-        x->refused = true;
-        rc = history_add(c, x->id, name, x->origin, "conflict", x->state, to, SN_SELF_APPROVAL,
-                         NULL);
-        if (rc != SG_OK)
+    if (refused) {
+        /* Recorded once: every later re-read of the same record would repeat it. */
+        x->refused = refused;
+        int64_t n = 0;
+        sg_val q[] = {SG_VTEXT(x->id), SG_VTEXT(to), SG_VTEXT(refused)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM request_history WHERE request_id = ?1 AND "
+                               "event = 'conflict' AND to_state = ?2 AND note = ?3",
+                               q, 3, &n);
+        if (rc == SG_OK && n == 0)
+            rc = history_add(c, x->id, name, x->origin, "conflict", x->state, to, refused, NULL);
+        if (rc != SG_OK || n > 0)
             return rc;
-        char *detail = move_detail(x->state, to, SN_SELF_APPROVAL);
+        char *detail = move_detail(x->state, to, refused);
         rc = sg_audit_append(c, name, "request.decision_refused", x->id, detail);
         free(detail);
         return rc;
@@ -860,7 +876,7 @@ static int decide(sg_app *app, decide_ctx *x, sg_json **out)
     if (rc != SG_OK)
         return rc;
     if (x->refused)
-        return sg_err_set(SG_EFORBIDDEN, "request %s: " SN_SELF_APPROVAL, x->id);
+        return sg_err_set(SG_EFORBIDDEN, "request %s: %s", x->id, x->refused);
     const char *verb = x->approve ? "approval" : "rejection";
     if (x->repeated)
         return sg_err_set(SG_ECONFLICT, "request %s is already %s%s%s", x->id, x->state,

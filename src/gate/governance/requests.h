@@ -79,14 +79,15 @@ int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const 
 /* A decision made in ServiceNow, applied with origin servicenow and no snowgate caller.
  * to: "approved", "rejected" or "cancelled". actor names the ServiceNow user in the history
  * ("servicenow:<user_name>", or "servicenow" when ServiceNow did not say). An approval or
- * rejection whose approver (approver_sys_id, the sys_user sys_id) is the ServiceNow account
- * linked to the requester or the beneficiary is refused: recorded as a conflict
- * (request.decision_refused) and SG_EFORBIDDEN. A grant's cancellation is applied; a revoke's
- * only with `as`, the linked snowgate user, when that user is its requester or an admin
- * (SG_EFORBIDDEN otherwise, nothing recorded: the caller records the refusal once). Later,
- * different decisions are conflicts as in sg_request_decide. */
+ * rejection counts only when it names its approver (approver_sys_id, the sys_user sys_id,
+ * and approver_email) and that approver is not the requester or the beneficiary: the account
+ * linked to them, or, for one who is not linked, a user with their email. Otherwise it is
+ * refused: recorded once as a conflict (request.decision_refused), and SG_EFORBIDDEN. A grant's
+ * cancellation is applied; a revoke's only with `as`, the linked snowgate user, when that user is
+ * its requester or an admin (SG_EFORBIDDEN otherwise, nothing recorded: the caller records the
+ * refusal once). Later, different decisions are conflicts as in sg_request_decide. */
 typedef struct sg_sn_decision {
-    const char *to, *actor, *approver_sys_id, *comment;
+    const char *to, *actor, *approver_sys_id, *approver_email, *comment;
     const sg_user *as;
 } sg_sn_decision;
 int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_decision *d,

@@ -162,22 +162,27 @@ static void comment_of(sg_app *app, const char *base, const char *token, const c
 
 /* The approver (user name) and comment of the approval record in `state`, if any. */
 static void approver_of(sg_app *app, const char *base, const char *token, const char *sys_id,
-                        const char *state, char who[128], char who_id[33], char comment[1024])
+                        const char *state, char who[128], char who_id[33], char who_email[256],
+                        char comment[1024])
 {
     char path[400];
     snprintf(path, sizeof(path),
              "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate%%3D%s"
-             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name&"
+             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name,"
+             "approver.email&"
              "sysparm_exclude_reference_link=true&sysparm_limit=1",
              sys_id, state);
     long st = 0;
     sg_json *j = NULL;
-    who[0] = who_id[0] = comment[0] = '\0';
+    who[0] = who_id[0] = who_email[0] = comment[0] = '\0';
     char approval_id[33] = "";
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
         sg_json *a = sg_json_array_get(sg_json_get(j, "result"), 0);
         const char *u = sg_json_get_str(a, "approver.user_name");
         const char *uid = sg_json_get_str(a, "approver");
+        const char *mail = sg_json_get_str(a, "approver.email");
+        if (mail)
+            sg_strlcpy(who_email, mail, 256);
         const char *aid = sg_json_get_str(a, "sys_id");
         if (u)
             sg_strlcpy(who, u, 128);
@@ -243,8 +248,8 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         decision = NULL;
     }
     if (decision) {
-        char who[128], who_id[33], comment[1024];
-        approver_of(app, base, token, x.sys_id, decision, who, who_id, comment);
+        char who[128], who_id[33], who_email[256], comment[1024];
+        approver_of(app, base, token, x.sys_id, decision, who, who_id, who_email, comment);
         /* The decision is ServiceNow's, named after the approver; governance checks what
          * applies to it (no self-approval) and records it with origin servicenow. */
         char actor[128];
@@ -252,8 +257,11 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
             snprintf(actor, sizeof(actor), "servicenow:%.100s", who);
         else
             snprintf(actor, sizeof(actor), "servicenow");
-        sg_sn_decision sd = {
-            .to = decision, .actor = actor, .approver_sys_id = who_id, .comment = comment};
+        sg_sn_decision sd = {.to = decision,
+                             .actor = actor,
+                             .approver_sys_id = who_id,
+                             .approver_email = who_email,
+                             .comment = comment};
         sg_json *out = NULL;
         int d = sg_request_decide_from_servicenow(app, x.id, &sd, &out);
         sg_json_decref(out);
