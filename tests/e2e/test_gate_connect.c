@@ -196,6 +196,14 @@ static void test_request_mirrored(void **state)
     assert_string_equal(sg_json_get_str(done, "state"), "approved");
     assert_string_equal(sg_json_get_str(done, "decided_by"), "servicenow:admin");
     sg_json_decref(done);
+    /* Stored as ServiceNow's, not guessed from the name. */
+    assert_int_equal(g_call("GET", path, NULL, &j), 200);
+    sg_json *hist = sg_json_get(j, "history");
+    sg_json *decided = sg_json_array_get(hist, sg_json_array_size(hist) - 1);
+    assert_string_equal(sg_json_get_str(decided, "to"), "approved");
+    assert_string_equal(sg_json_get_str(decided, "origin"), "servicenow");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(hist, 0), "origin"), "snowgate");
+    sg_json_decref(j);
     /* Applied by hand (manual connection): the ServiceNow request closes with a work note. */
     snprintf(q, sizeof(q), "/api/v1/requests/%s/done", id);
     assert_int_equal(g_call("POST", q, "{\"comment\":\"added to the CRM group\"}", &j), 200);
@@ -266,6 +274,31 @@ static void test_request_mirrored(void **state)
     assert_string_equal(sg_json_get_str(j, "state"), "approved");
     assert_string_equal(sg_json_get_str(j, "decided_by"), "sam");
     sg_json_decref(j);
+}
+
+/* A local steward whose user name starts with "servicenow" decides in snowgate's inbox: the
+ * decision is snowgate's and is written to ServiceNow like anyone else's (it used to be taken
+ * for ServiceNow's own, from the name, and never sent). */
+static void test_servicenow_named_local_approver(void **state)
+{
+    (void)state;
+    g_connected_with_asset("crm.accounts");
+    char ops_h[128], id[33], sys_id[33], path[128];
+    g_add_user("servicenow_ops", "steward", NULL, ops_h);
+    g_request_mirrored("{\"asset\":\"crm.accounts\",\"privilege\":\"read\","
+                       "\"justification\":\"churn review\"}",
+                       id, sys_id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s/approve", id);
+    const char *hs[] = {ops_h, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("POST", G.gate.url, path, hs, "{\"comment\":\"fine\"}", &j, NULL), 200);
+    sg_json *hist = sg_json_get(j, "history");
+    sg_json *last = sg_json_array_get(hist, sg_json_array_size(hist) - 1);
+    assert_string_equal(sg_json_get_str(last, "actor"), "servicenow_ops");
+    assert_string_equal(sg_json_get_str(last, "origin"), "snowgate");
+    sg_json_decref(j);
+    g_wait_sn_field(sys_id, "approval", "approved");
+    assert_true(g_sn_work_note(sys_id, "servicenow_ops"));
 }
 
 /* Whether s holds a ServiceNow code tag ("[code" or "[/code", any case). */
@@ -642,6 +675,46 @@ static void test_self_approval_in_servicenow(void **state)
             assert_string_equal(sg_json_get_str(j, "state"), "pending");
             assert_non_null(strstr(sg_json_get_str(last, "note"), "self-approval"));
             assert_string_equal(sg_json_get_str(last, "actor"), "servicenow:admin");
+        }
+        sg_json_decref(j);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(flagged);
+}
+
+static int email_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET email = 'Admin@Example.com' WHERE name = 'alice'",
+                        NULL, 0, NULL);
+}
+
+/* alice did not link her ServiceNow account, but snowsim's admin has her email: an approval by
+ * that user is hers, refused and recorded (once) as a ServiceNow conflict. */
+static void test_self_approval_by_email_in_servicenow(void **state)
+{
+    (void)state;
+    g_connected_with_asset("ops.incidents");
+    g_in_store(email_tx, NULL);
+    char id[33], sys_id[33], admin_id[33], path[128];
+    g_request_mirrored("{\"asset\":\"ops.incidents\",\"privilege\":\"read\","
+                       "\"justification\":\"on-call\"}",
+                       id, sys_id);
+    g_sn_admin_decides(sys_id, "approved", NULL, admin_id);
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    bool flagged = false;
+    sg_json *j = NULL;
+    for (int i = 0; i < 1200 && !flagged; i++) {
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        sg_json *h = sg_json_get(j, "history");
+        sg_json *last = sg_json_array_get(h, sg_json_array_size(h) - 1);
+        flagged = strcmp(sg_json_get_str(last, "event"), "conflict") == 0;
+        if (flagged) {
+            assert_string_equal(sg_json_get_str(j, "state"), "pending");
+            assert_non_null(strstr(sg_json_get_str(last, "note"), "self-approval"));
+            assert_string_equal(sg_json_get_str(last, "actor"), "servicenow:admin");
+            assert_string_equal(sg_json_get_str(last, "origin"), "servicenow");
         }
         sg_json_decref(j);
         struct timespec t = {0, 50 * 1000 * 1000};
@@ -1135,6 +1208,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_mirror_runs_once, start, stop),
         cmocka_unit_test_setup_teardown(test_crash_mid_mirror, start, stop),
         cmocka_unit_test_setup_teardown(test_self_approval_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_servicenow_named_local_approver, start, stop),
+        cmocka_unit_test_setup_teardown(test_self_approval_by_email_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
         cmocka_unit_test_setup_teardown(test_provision, start, stop),

@@ -124,7 +124,7 @@ static int done_tx(sg_conn *c, void *ctx)
         d->skipped = true;
         return SG_OK;
     }
-    rc = sg_request_move(c, d->id, "fulfilled", d->actor, d->note);
+    rc = sg_request_move(c, d->id, "fulfilled", d->actor, SG_ORIGIN_SNOWGATE, d->note);
     if (rc != SG_OK)
         return rc;
     if (ri.duration_s > 0) {
@@ -161,7 +161,7 @@ static int done_tx(sg_conn *c, void *ctx)
         if (step < 0)
             return step;
         for (size_t i = 0; rc == SG_OK && i < n; i++)
-            rc = sg_request_move(c, ids[i], "revoked", d->actor, note);
+            rc = sg_request_move(c, ids[i], "revoked", d->actor, SG_ORIGIN_SNOWGATE, note);
         if (rc != SG_OK || n < 64)
             return rc;
         rc = sg_conn_query(c,
@@ -253,7 +253,7 @@ static int claim_tx(sg_conn *c, void *ctx)
     x->go = true;
     if (strcmp(x->ri.state, "fulfilling") == 0)
         return SG_OK;
-    rc = sg_request_move(c, x->id, "fulfilling", "snowgate",
+    rc = sg_request_move(c, x->id, "fulfilling", "snowgate", SG_ORIGIN_SNOWGATE,
                          "being applied; it can no longer be cancelled");
     if (rc == SG_OK)
         sg_strlcpy(x->ri.state, "fulfilling", sizeof(x->ri.state));
@@ -309,7 +309,7 @@ static int fail_tx(sg_conn *c, void *ctx)
                  f->reason, ri.db_role[0] ? ri.db_role : ri.beneficiary, ri.asset, ri.connection);
     else
         snprintf(reason, sizeof(reason), "%s", f->reason);
-    rc = sg_request_move(c, f->id, "failed", "snowgate", reason);
+    rc = sg_request_move(c, f->id, "failed", "snowgate", SG_ORIGIN_SNOWGATE, reason);
     if (rc != SG_OK)
         return rc;
     sg_val v[] = {SG_VTEXT(reason), SG_VTEXT(f->id)};
@@ -348,7 +348,7 @@ static int expire_tx(sg_conn *c, void *ctx)
     else
         snprintf(note, sizeof(note), "the grant's time is up; revoked through %s%s%s",
                  ri.connection, x->remark[0] ? "; " : "", x->remark);
-    return sg_request_move(c, x->id, "expired", "snowgate", note);
+    return sg_request_move(c, x->id, "expired", "snowgate", SG_ORIGIN_EXPIRY, note);
 }
 
 int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
@@ -377,7 +377,7 @@ void sg_expire_gave_up(sg_app *app, const sg_job *job, const char *reason)
              "the grant's time is up but revoking failed: %s; remove the access by hand, or fix "
              "the cause and replay the dead job",
              reason);
-    if (sg_request_flag(app, job->payload, "snowgate", "expired", note) != SG_OK)
+    if (sg_request_flag(app, job->payload, "snowgate", SG_ORIGIN_EXPIRY, "expired", note) != SG_OK)
         sg_log_error("could not record the failed expiry", "request", job->payload, "reason",
                      sg_err_msg());
 }

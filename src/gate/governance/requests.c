@@ -162,8 +162,9 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
 }
 
 /* Appends to the request's history; *seq_out (may be NULL) gets the entry's number. */
-static int history_add(sg_conn *c, const char *id, const char *actor, const char *event,
-                       const char *from, const char *to, const char *note, int64_t *seq_out)
+static int history_add(sg_conn *c, const char *id, const char *actor, const char *origin,
+                       const char *event, const char *from, const char *to, const char *note,
+                       int64_t *seq_out)
 {
     int64_t seq = 0;
     sg_val k[] = {SG_VTEXT(id)};
@@ -175,11 +176,13 @@ static int history_add(sg_conn *c, const char *id, const char *actor, const char
     char now[32];
     sg_now_iso(now);
     sg_val v[] = {SG_VTEXT(id),    SG_VINT(seq),   SG_VTEXT(now), SG_VTEXT(actor),
-                  SG_VTEXT(event), SG_VTEXT(from), SG_VTEXT(to),  SG_VTEXT(note ? note : "")};
+                  SG_VTEXT(event), SG_VTEXT(from), SG_VTEXT(to),  SG_VTEXT(note ? note : ""),
+                  SG_VTEXT(origin)};
     rc = sg_conn_exec(c,
                       "INSERT INTO request_history (request_id, seq, at, actor, event, "
-                      "from_state, to_state, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                      v, 8, NULL);
+                      "from_state, to_state, note, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                      "?8, ?9)",
+                      v, 9, NULL);
     if (rc == SG_OK && seq_out)
         *seq_out = seq;
     return rc;
@@ -213,7 +216,8 @@ static int state_of(sg_conn *c, const char *id, char out[16])
     return rc;
 }
 
-int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor, const char *note)
+int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,
+                    const char *origin, const char *note)
 {
     char from[16];
     int rc = state_of(c, id, from);
@@ -232,11 +236,11 @@ int sg_request_move(sg_conn *c, const char *id, const char *to, const char *acto
     if (rc == SG_OK && changed != 1)
         rc = sg_err_set(SG_ECONFLICT, "request %s changed meanwhile; try again", id);
     if (rc == SG_OK)
-        rc = history_add(c, id, actor, "transition", from, to, note, &seq);
+        rc = history_add(c, id, actor, origin, "transition", from, to, note, &seq);
     if (rc == SG_OK)
         sg_log_info("request state change", "request", id, "from", from, "to", to, "by", actor);
     if (rc == SG_OK)
-        rc = sg_mirror_update_enqueue(c, id, seq, actor);
+        rc = sg_mirror_update_enqueue(c, id, seq, origin);
     if (rc != SG_OK)
         return rc;
     char action[32];
@@ -352,8 +356,8 @@ static int create_tx(sg_conn *c, void *ctx)
                           "a request for the same access is already pending or approved; cancel "
                           "it first or wait for its decision");
     if (rc == SG_OK)
-        rc = history_add(c, x->id, x->caller->name, "transition", NULL, "pending", x->justification,
-                         NULL);
+        rc = history_add(c, x->id, x->caller->name, SG_ORIGIN_SNOWGATE, "transition", NULL,
+                         "pending", x->justification, NULL);
     if (rc != SG_OK)
         return rc;
     sg_json *det = sg_json_object();
@@ -450,7 +454,7 @@ static int history_json(sg_conn *c, const char *id, sg_json **out)
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(id)};
     int rc = sg_conn_query(c,
-                           "SELECT seq, at, actor, event, from_state, to_state, note FROM "
+                           "SELECT seq, at, actor, event, from_state, to_state, note, origin FROM "
                            "request_history WHERE request_id = ?1 ORDER BY seq",
                            k, 1, &r);
     if (rc != SG_OK)
@@ -466,6 +470,7 @@ static int history_json(sg_conn *c, const char *id, sg_json **out)
         set_opt(h, "from", r, 4);
         sg_json_set_str(h, "to", sg_rows_text(r, 5));
         sg_json_set_str(h, "note", sg_rows_text(r, 6));
+        sg_json_set_str(h, "origin", sg_rows_text(r, 7));
         sg_json_append(a, h);
     }
     sg_rows_free(r);
@@ -693,11 +698,14 @@ int sg_request_summary(sg_app *app, const sg_user *caller, sg_json **out)
 /* ---- decisions --------------------------------------------------------------------------- */
 
 typedef struct decide_ctx {
-    const sg_user *caller;
+    const sg_user *caller; /* NULL for a decision from ServiceNow */
     const char *id, *comment;
     bool approve, cancel;
+    const char *origin;
+    const sg_sn_decision *sn; /* the ServiceNow decision, when caller is NULL */
     /* out: why the decision was not applied */
     bool conflict, repeated;
+    const char *refused; /* why a decision from ServiceNow was refused */
     char state[16];
     char decided_by[128];
 } decide_ctx;
@@ -712,6 +720,47 @@ static const char *standing(const char *state)
     return "approved";
 }
 
+#define SN_SELF_APPROVAL                                                                           \
+    "self-approval in ServiceNow refused: the approver is the requester or the person the "        \
+    "access is for (by linked account, or by email when not linked)"
+#define SN_NO_APPROVER "decision in ServiceNow refused: ServiceNow did not name the approver"
+
+/* What applies to a decision from ServiceNow (no snowgate caller): a revoke's cancellation
+ * needs the linked snowgate user to be its requester or an admin; an approval or rejection
+ * must name its approver, who is not the requester or the beneficiary: matched by the
+ * account linked to them, or by email for one who is not linked. *refused is set to the
+ * reason for the latter, which the caller records. */
+static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, const char **refused)
+{
+    const sg_sn_decision *d = x->sn;
+    if (x->cancel) {
+        if (strcmp(sg_rows_text(r, C_ACTION), "revoke") != 0)
+            return SG_OK;
+        if (!d->as || (strcmp(sg_rows_text(r, C_REQUESTER), d->as->name) != 0 &&
+                       d->as->role != SG_ROLE_ADMIN))
+            return sg_err_set(SG_EFORBIDDEN, "a revoke is cancelled in ServiceNow only by the "
+                                             "linked account of its requester or an admin");
+        return SG_OK;
+    }
+    if (!d->approver_sys_id || !*d->approver_sys_id) {
+        *refused = SN_NO_APPROVER;
+        return SG_OK;
+    }
+    int64_t n = 0;
+    const char *email = d->approver_email ? d->approver_email : "";
+    sg_val k[] = {SG_VTEXT(d->approver_sys_id), SG_VTEXT(sg_rows_text(r, C_REQUESTER)),
+                  SG_VTEXT(sg_rows_text(r, C_FOR)), SG_VTEXT(email)};
+    int rc = sg_conn_query_int(
+        c,
+        "SELECT COUNT(*) FROM users u LEFT JOIN account_links l ON l.user_id = u.id WHERE "
+        "u.name IN (?2, ?3) AND (l.sn_user_id = ?1 OR (l.user_id IS NULL AND ?4 <> '' AND "
+        "LOWER(u.email) = LOWER(?4)))",
+        k, 4, &n);
+    if (rc == SG_OK && n > 0)
+        *refused = SN_SELF_APPROVAL;
+    return rc;
+}
+
 static int decide_tx(sg_conn *c, void *ctx)
 {
     decide_ctx *x = ctx;
@@ -720,15 +769,20 @@ static int decide_tx(sg_conn *c, void *ctx)
     int rc = sg_conn_query(c, "SELECT " REQ_COLS REQ_FROM "WHERE r.id = ?1", k, 1, &r);
     if (rc != SG_OK)
         return rc;
-    if (sg_rows_next(r) != 1 || !may_see(x->caller, r)) {
+    if (sg_rows_next(r) != 1 || (x->caller && !may_see(x->caller, r))) {
         sg_rows_free(r);
         return sg_err_set(SG_ENOTFOUND, "request %s not found", x->id);
     }
-    const char *name = x->caller->name;
+    /* From ServiceNow: named after the ServiceNow user, or after the linked snowgate user
+     * who cancelled a revoke. */
+    const char *name = x->caller ? x->caller->name : x->sn->as ? x->sn->as->name : x->sn->actor;
     bool requester = strcmp(sg_rows_text(r, C_REQUESTER), name) == 0;
     bool own = requester || strcmp(sg_rows_text(r, C_FOR), name) == 0;
     bool revoke = strcmp(sg_rows_text(r, C_ACTION), "revoke") == 0;
-    if (x->cancel) {
+    const char *refused = NULL;
+    if (!x->caller) {
+        rc = sn_check(c, x, r, &refused);
+    } else if (x->cancel) {
         /* Withdrawing a grant only costs its beneficiary their own access; withdrawing a
          * revoke would let the person losing the access keep it. */
         if (revoke && !requester && x->caller->role != SG_ROLE_ADMIN)
@@ -753,6 +807,24 @@ static int decide_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     const char *to = x->cancel ? "cancelled" : x->approve ? "approved" : "rejected";
+    if (refused) {
+        /* Recorded once: every later re-read of the same record would repeat it. */
+        x->refused = refused;
+        int64_t n = 0;
+        sg_val q[] = {SG_VTEXT(x->id), SG_VTEXT(to), SG_VTEXT(refused)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM request_history WHERE request_id = ?1 AND "
+                               "event = 'conflict' AND to_state = ?2 AND note = ?3",
+                               q, 3, &n);
+        if (rc == SG_OK && n == 0)
+            rc = history_add(c, x->id, name, x->origin, "conflict", x->state, to, refused, NULL);
+        if (rc != SG_OK || n > 0)
+            return rc;
+        char *detail = move_detail(x->state, to, refused);
+        rc = sg_audit_append(c, name, "request.decision_refused", x->id, detail);
+        free(detail);
+        return rc;
+    }
     if (x->cancel && strcmp(x->state, "fulfilling") == 0)
         return sg_err_set(SG_ECONFLICT,
                           "request %s is being fulfilled and can no longer be cancelled; once it "
@@ -772,7 +844,7 @@ static int decide_tx(sg_conn *c, void *ctx)
         }
         /* A different decision after the first: kept on record, never applied. */
         x->conflict = true;
-        rc = history_add(c, x->id, name, "conflict", x->state, to, x->comment, NULL);
+        rc = history_add(c, x->id, name, x->origin, "conflict", x->state, to, x->comment, NULL);
         if (rc != SG_OK)
             return rc;
         char *detail = move_detail(x->state, to, x->comment);
@@ -780,7 +852,7 @@ static int decide_tx(sg_conn *c, void *ctx)
         free(detail);
         return rc;
     }
-    rc = sg_request_move(c, x->id, to, name, x->comment);
+    rc = sg_request_move(c, x->id, to, name, x->origin, x->comment);
     if (rc != SG_OK || x->cancel)
         return rc;
     char now[32];
@@ -803,6 +875,8 @@ static int decide(sg_app *app, decide_ctx *x, sg_json **out)
     int rc = sg_store_tx(app->store, decide_tx, x);
     if (rc != SG_OK)
         return rc;
+    if (x->refused)
+        return sg_err_set(SG_EFORBIDDEN, "request %s: %s", x->id, x->refused);
     const char *verb = x->approve ? "approval" : "rejection";
     if (x->repeated)
         return sg_err_set(SG_ECONFLICT, "request %s is already %s%s%s", x->id, x->state,
@@ -812,25 +886,47 @@ static int decide(sg_app *app, decide_ctx *x, sg_json **out)
                           "request %s is already %s%s%s; the first decision stands, and your "
                           "%s was recorded as a conflict",
                           x->id, x->state, x->decided_by[0] ? " by " : "", x->decided_by, verb);
+    if (!x->caller)
+        return SG_OK; /* from ServiceNow: nobody to show the request to */
     return sg_request_get(app, x->caller, x->id, out);
 }
 
 int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool approve,
                       const char *comment, sg_json **out)
 {
-    decide_ctx x = {.caller = caller, .id = id, .comment = comment, .approve = approve};
+    decide_ctx x = {.caller = caller,
+                    .id = id,
+                    .comment = comment,
+                    .approve = approve,
+                    .origin = SG_ORIGIN_SNOWGATE};
     return decide(app, &x, out);
 }
 
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out)
 {
-    decide_ctx x = {.caller = caller, .id = id, .comment = comment, .cancel = true};
+    decide_ctx x = {.caller = caller,
+                    .id = id,
+                    .comment = comment,
+                    .cancel = true,
+                    .origin = SG_ORIGIN_SNOWGATE};
+    return decide(app, &x, out);
+}
+
+int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_decision *d,
+                                      sg_json **out)
+{
+    decide_ctx x = {.id = id,
+                    .comment = d->comment,
+                    .approve = strcmp(d->to, "approved") == 0,
+                    .cancel = strcmp(d->to, "cancelled") == 0,
+                    .origin = SG_ORIGIN_SERVICENOW,
+                    .sn = d};
     return decide(app, &x, out);
 }
 
 typedef struct flag_ctx {
-    const char *id, *actor, *attempted, *note;
+    const char *id, *actor, *origin, *attempted, *note;
     bool once;
 } flag_ctx;
 
@@ -850,7 +946,8 @@ static int flag_tx(sg_conn *c, void *ctx)
             return rc;
     }
     if (rc == SG_OK)
-        rc = history_add(c, f->id, f->actor, "conflict", from, f->attempted, f->note, NULL);
+        rc = history_add(c, f->id, f->actor, f->origin, "conflict", from, f->attempted, f->note,
+                         NULL);
     if (rc != SG_OK)
         return rc;
     char *detail = move_detail(from, f->attempted, f->note);
@@ -859,16 +956,16 @@ static int flag_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
-int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
-                    const char *note)
+int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *origin,
+                    const char *attempted, const char *note)
 {
-    flag_ctx f = {id, actor, attempted, note, false};
+    flag_ctx f = {id, actor, origin, attempted, note, false};
     return sg_store_tx(app->store, flag_tx, &f);
 }
 
-int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
-                         const char *note)
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *origin,
+                         const char *attempted, const char *note)
 {
-    flag_ctx f = {id, actor, attempted, note, true};
+    flag_ctx f = {id, actor, origin, attempted, note, true};
     return sg_store_tx(app->store, flag_tx, &f);
 }

@@ -76,16 +76,38 @@ int sg_request_decide(sg_app *app, const sg_user *caller, const char *id, bool a
  * losing the access. A request being fulfilled is SG_ECONFLICT. */
 int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const char *comment,
                       sg_json **out);
+/* A decision made in ServiceNow, applied with origin servicenow and no snowgate caller.
+ * to: "approved", "rejected" or "cancelled". actor names the ServiceNow user in the history
+ * ("servicenow:<user_name>", or "servicenow" when ServiceNow did not say). An approval or
+ * rejection counts only when it names its approver (approver_sys_id, the sys_user sys_id,
+ * and approver_email) and that approver is not the requester or the beneficiary: the account
+ * linked to them, or, for one who is not linked, a user with their email. Otherwise it is
+ * refused: recorded once as a conflict (request.decision_refused), and SG_EFORBIDDEN. A grant's
+ * cancellation is applied; a revoke's only with `as`, the linked snowgate user, when that user is
+ * its requester or an admin (SG_EFORBIDDEN otherwise, nothing recorded: the caller records the
+ * refusal once). Later, different decisions are conflicts as in sg_request_decide. */
+typedef struct sg_sn_decision {
+    const char *to, *actor, *approver_sys_id, *approver_email, *comment;
+    const sg_user *as;
+} sg_sn_decision;
+int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_decision *d,
+                                      sg_json **out);
+/* Where a transition or refused decision came from, stored with it in request_history: a
+ * person or job in snowgate, ServiceNow (never written back to it), or the expiry sweep. */
+#define SG_ORIGIN_SNOWGATE   "snowgate"
+#define SG_ORIGIN_SERVICENOW "servicenow"
+#define SG_ORIGIN_EXPIRY     "expiry"
 /* Records a decision that is refused and not applied (e.g. a self-approval made in
  * ServiceNow) as a conflict in the request's history and the audit log. */
-int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *attempted,
-                    const char *note);
+int sg_request_flag(sg_app *app, const char *id, const char *actor, const char *origin,
+                    const char *attempted, const char *note);
 /* sg_request_flag, unless the same refusal (attempted state and note) is already on record: for
  * a refusal that every later re-read of the same ServiceNow record would repeat. */
-int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *attempted,
-                         const char *note);
+int sg_request_flag_once(sg_app *app, const char *id, const char *actor, const char *origin,
+                         const char *attempted, const char *note);
 /* Moves a request inside the caller's transaction after checking the state machine;
- * SG_ECONFLICT when the move is not allowed from the current state. */
+ * SG_ECONFLICT when the move is not allowed from the current state. origin (SG_ORIGIN_*) is
+ * stored with the history entry; only moves not from ServiceNow are written back to it. */
 int sg_request_move(sg_conn *c, const char *id, const char *to, const char *actor,
-                    const char *note);
+                    const char *origin, const char *note);
 #endif

@@ -401,8 +401,8 @@ static int disable_tx(sg_conn *c, void *ctx)
     char note[200];
     snprintf(note, sizeof(note), "user disabled by %s", x->actor);
     for (size_t i = 0; rc == SG_OK && i < sg_json_array_size(ids); i++)
-        rc =
-            sg_request_move(c, sg_json_str(sg_json_array_get(ids, i)), "cancelled", x->actor, note);
+        rc = sg_request_move(c, sg_json_str(sg_json_array_get(ids, i)), "cancelled", x->actor,
+                             SG_ORIGIN_SNOWGATE, note);
     x->out->cancelled = (int)sg_json_array_size(ids);
     sg_val b[] = {SG_VTEXT(x->name)};
     if (rc == SG_OK)

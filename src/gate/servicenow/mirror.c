@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "gate/governance/requests.h"
 #include "gate/servicenow/client.h"
 #include "gate/servicenow/connect.h"
 #include "gate/servicenow/updateset.h"
@@ -274,9 +275,9 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     return rc;
 }
 
-int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *actor)
+int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *origin)
 {
-    if (sg_str_startswith(actor, "servicenow"))
+    if (strcmp(origin, SG_ORIGIN_SERVICENOW) == 0)
         return SG_OK;
     bool set_up = false;
     int rc = servicenow_set_up(c, &set_up);

@@ -16,8 +16,9 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after);
  * "<request id>:<history seq>"): approved/rejected set approval, cancelled, fulfilled and
  * failed close the request (closed_cancelled, closed_complete, closed_incomplete), and every
  * one adds a work note saying who did what. Transitions that came from ServiceNow are not
- * sent back. Enqueue inside the transaction of the transition. */
-int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *actor);
+ * sent back: origin is the history entry's (SG_ORIGIN_*), never guessed from the actor's name.
+ * Enqueue inside the transaction of the transition. */
+int sg_mirror_update_enqueue(sg_conn *c, const char *id, int64_t seq, const char *origin);
 int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after);
 
 /* Text for a ServiceNow field, with its markup defused. ServiceNow renders what a journal

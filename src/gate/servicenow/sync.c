@@ -40,7 +40,6 @@ int sg_sync_enqueue(sg_conn *c, const char *correlation_id, const char *cause)
 typedef struct sn_id_ctx {
     const char *id;
     char sys_id[33];
-    char own[2][33]; /* the linked ServiceNow users of the requester and the beneficiary */
     bool revoke;
 } sn_id_ctx;
 
@@ -57,16 +56,6 @@ static int sn_id_tx(sg_conn *c, void *ctx)
             sg_strlcpy(x->sys_id, sg_rows_text(r, 0), sizeof(x->sys_id));
         x->revoke = strcmp(sg_rows_text(r, 1), "revoke") == 0;
     }
-    sg_rows_free(r);
-    rc = sg_conn_query(c,
-                       "SELECT l.sn_user_id FROM requests q JOIN users u ON u.name = q.requester "
-                       "OR u.name = q.beneficiary JOIN account_links l ON l.user_id = u.id "
-                       "WHERE q.id = ?1",
-                       k, 1, &r);
-    if (rc != SG_OK)
-        return rc;
-    for (int i = 0; i < 2 && sg_rows_next(r) == 1; i++)
-        sg_strlcpy(x->own[i], sg_rows_text(r, 0), 33);
     sg_rows_free(r);
     return SG_OK;
 }
@@ -120,11 +109,11 @@ static int canceller_tx(sg_conn *c, void *ctx)
 static int apply_cancel(sg_app *app, const sn_id_ctx *x, const char *updated_by, sg_json **out)
 {
     canceller_ctx cx = {.id = x->id, .sn_user = updated_by ? updated_by : ""};
-    sg_user actor = {.role = SG_ROLE_ADMIN};
-    snprintf(actor.name, sizeof(actor.name), "servicenow%s%.100s", cx.sn_user[0] ? ":" : "",
-             cx.sn_user);
+    char actor[128];
+    snprintf(actor, sizeof(actor), "servicenow%s%.100s", cx.sn_user[0] ? ":" : "", cx.sn_user);
+    sg_sn_decision d = {.to = "cancelled", .actor = actor, .comment = "cancelled in ServiceNow"};
     if (!x->revoke)
-        return sg_request_cancel(app, &actor, x->id, "cancelled in ServiceNow", out);
+        return sg_request_decide_from_servicenow(app, x->id, &d, out);
     int rc = cx.sn_user[0] ? sg_store_read(app->store, canceller_tx, &cx) : SG_OK;
     if (rc != SG_OK)
         return rc;
@@ -140,12 +129,14 @@ static int apply_cancel(sg_app *app, const sn_id_ctx *x, const char *updated_by,
                      CANCEL_REFUSED ", and ServiceNow did not say who closed it");
         sg_log_warn("ServiceNow cancellation of a revoke refused", "request", x->id, "by",
                     cx.sn_user);
-        return sg_request_flag_once(app, x->id, actor.name, "cancelled", note);
+        return sg_request_flag_once(app, x->id, actor, SG_ORIGIN_SERVICENOW, "cancelled", note);
     }
     char note[200];
     snprintf(note, sizeof(note), "cancelled in ServiceNow by %.100s (%.60s)", cx.sn_user,
              cx.as.name);
-    return sg_request_cancel(app, &cx.as, x->id, note, out);
+    d.comment = note;
+    d.as = &cx.as;
+    return sg_request_decide_from_servicenow(app, x->id, &d, out);
 }
 
 /* The approver's latest comment on approval record approval_id: comments is a journal field,
@@ -171,22 +162,27 @@ static void comment_of(sg_app *app, const char *base, const char *token, const c
 
 /* The approver (user name) and comment of the approval record in `state`, if any. */
 static void approver_of(sg_app *app, const char *base, const char *token, const char *sys_id,
-                        const char *state, char who[128], char who_id[33], char comment[1024])
+                        const char *state, char who[128], char who_id[33], char who_email[256],
+                        char comment[1024])
 {
     char path[400];
     snprintf(path, sizeof(path),
              "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate%%3D%s"
-             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name&"
+             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name,"
+             "approver.email&"
              "sysparm_exclude_reference_link=true&sysparm_limit=1",
              sys_id, state);
     long st = 0;
     sg_json *j = NULL;
-    who[0] = who_id[0] = comment[0] = '\0';
+    who[0] = who_id[0] = who_email[0] = comment[0] = '\0';
     char approval_id[33] = "";
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
         sg_json *a = sg_json_array_get(sg_json_get(j, "result"), 0);
         const char *u = sg_json_get_str(a, "approver.user_name");
         const char *uid = sg_json_get_str(a, "approver");
+        const char *mail = sg_json_get_str(a, "approver.email");
+        if (mail)
+            sg_strlcpy(who_email, mail, 256);
         const char *aid = sg_json_get_str(a, "sys_id");
         if (u)
             sg_strlcpy(who, u, 128);
@@ -252,24 +248,24 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         decision = NULL;
     }
     if (decision) {
-        char who[128], who_id[33], comment[1024];
-        approver_of(app, base, token, x.sys_id, decision, who, who_id, comment);
-        /* The decision is ServiceNow's: acted on as an admin named after the approver. */
-        sg_user actor = {.role = SG_ROLE_ADMIN};
+        char who[128], who_id[33], who_email[256], comment[1024];
+        approver_of(app, base, token, x.sys_id, decision, who, who_id, who_email, comment);
+        /* The decision is ServiceNow's, named after the approver; governance checks what
+         * applies to it (no self-approval) and records it with origin servicenow. */
+        char actor[128];
         if (who[0])
-            snprintf(actor.name, sizeof(actor.name), "servicenow:%.100s", who);
+            snprintf(actor, sizeof(actor), "servicenow:%.100s", who);
         else
-            snprintf(actor.name, sizeof(actor.name), "servicenow");
+            snprintf(actor, sizeof(actor), "servicenow");
+        sg_sn_decision sd = {.to = decision,
+                             .actor = actor,
+                             .approver_sys_id = who_id,
+                             .approver_email = who_email,
+                             .comment = comment};
         sg_json *out = NULL;
-        bool self = who_id[0] && (strcmp(who_id, x.own[0]) == 0 || strcmp(who_id, x.own[1]) == 0);
-        int d = self ? sg_request_flag(app, x.id, actor.name, decision,
-                                       "self-approval in ServiceNow refused: the approver's "
-                                       "account is linked to the requester or the person the "
-                                       "access is for")
-                     : sg_request_decide(app, &actor, x.id, strcmp(decision, "approved") == 0,
-                                         comment, &out);
+        int d = sg_request_decide_from_servicenow(app, x.id, &sd, &out);
         sg_json_decref(out);
-        if (d == SG_ECONFLICT)
+        if (d == SG_ECONFLICT || d == SG_EFORBIDDEN)
             sg_log_info("ServiceNow decision not applied", "request", x.id, "reason", sg_err_msg());
         else
             rc = d;
