@@ -11,7 +11,9 @@
 
 typedef struct backlog_ctx {
     int tables;
-    char (*sys)[33];
+    char (*sys)[33];  /* the ServiceNow requests */
+    char (*appr)[33]; /* an approval record of each, as its approver decides it */
+    char admin[33];   /* the approver: ServiceNow's admin */
 } backlog_ctx;
 
 static void make_request(void *ctx, uint64_t seq, load_req *rq)
@@ -28,12 +30,29 @@ static void make_request(void *ctx, uint64_t seq, load_req *rq)
     snprintf(rq->headers[1], sizeof(rq->headers[1]), "Content-Type: application/json");
 }
 
+/* An approval record asked of the admin (setup, not timed). */
+static void make_approver(void *ctx, uint64_t seq, load_req *rq)
+{
+    backlog_ctx *x = ctx;
+    rq->method = "POST";
+    snprintf(rq->path, sizeof(rq->path), "/api/now/table/sysapproval_approver");
+    rq->body_len =
+        (size_t)snprintf(rq->body, sizeof(rq->body),
+                         "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}",
+                         x->admin, x->sys[seq]);
+    snprintf(rq->headers[0], sizeof(rq->headers[0]), "%s", G.sim.admin_auth);
+    snprintf(rq->headers[1], sizeof(rq->headers[1]), "Content-Type: application/json");
+    snprintf(rq->headers[2], sizeof(rq->headers[2]), "Accept: application/json");
+}
+
+/* The approver approves, as on ServiceNow's My approvals page: snowgate counts a decision only
+ * when it names an approver (a bare edit of sc_request.approval is refused). */
 static void make_approval(void *ctx, uint64_t seq, load_req *rq)
 {
     backlog_ctx *x = ctx;
     rq->method = "PATCH";
-    snprintf(rq->path, sizeof(rq->path), "/api/now/table/sc_request/%s", x->sys[seq]);
-    rq->body_len = (size_t)snprintf(rq->body, sizeof(rq->body), "{\"approval\":\"approved\"}");
+    snprintf(rq->path, sizeof(rq->path), "/api/now/table/sysapproval_approver/%s", x->appr[seq]);
+    rq->body_len = (size_t)snprintf(rq->body, sizeof(rq->body), "{\"state\":\"approved\"}");
     snprintf(rq->headers[0], sizeof(rq->headers[0]), "%s", G.sim.admin_auth);
     snprintf(rq->headers[1], sizeof(rq->headers[1]), "Content-Type: application/json");
     snprintf(rq->headers[2], sizeof(rq->headers[2]), "Accept: application/json");
@@ -72,6 +91,48 @@ typedef struct ids_ctx {
     int n;
 } ids_ctx;
 
+static int by_sys(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Each request's approval record, read back from ServiceNow a page at a time. */
+static void read_approvers(backlog_ctx *x, int n)
+{
+    /* The requests sorted (bsearch), each with its index after the sys_id. */
+    char(*sorted)[40] = calloc((size_t)n, 40);
+    for (int i = 0; i < n; i++) {
+        memcpy(sorted[i], x->sys[i], 33);
+        memcpy(sorted[i] + 33, &i, sizeof(int));
+    }
+    qsort(sorted, (size_t)n, 40, by_sys);
+    int found = 0;
+    for (int offset = 0; offset < n; offset += 1000) {
+        char path[256];
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sysapproval_approver?sysparm_fields=sys_id,sysapproval&"
+                 "sysparm_exclude_reference_link=true&sysparm_limit=1000&sysparm_offset=%d",
+                 offset);
+        sg_json *j = g_sim_call("GET", path, NULL, 200);
+        sg_json *list = sg_json_get(j, "result");
+        for (size_t k = 0; k < sg_json_array_size(list); k++) {
+            const char *task = sg_json_get_str(sg_json_array_get(list, k), "sysapproval");
+            char key[40] = "";
+            snprintf(key, 33, "%s", task ? task : "");
+            const char *hit = bsearch(key, sorted, (size_t)n, 40, by_sys);
+            if (!hit)
+                continue;
+            int i = 0;
+            memcpy(&i, hit + 33, sizeof(int));
+            snprintf(x->appr[i], 33, "%s", sg_json_get_str(sg_json_array_get(list, k), "sys_id"));
+            found++;
+        }
+        sg_json_decref(j);
+    }
+    free(sorted);
+    assert_int_equal(found, n);
+}
+
 static int read_ids(sg_conn *c, void *ctx)
 {
     ids_ctx *ic = ctx;
@@ -89,7 +150,7 @@ static int read_ids(sg_conn *c, void *ctx)
 void bench_backlog(void)
 {
     int n = B.smoke ? 40 : 10000;
-    backlog_ctx x = {n / USERS, calloc((size_t)n, 33)};
+    backlog_ctx x = {n / USERS, calloc((size_t)n, 33), calloc((size_t)n, 33), ""};
     h_pg pg;
     env_pg(&pg, x.tables, USERS);
     env_connected("bench-backlog");
@@ -126,6 +187,22 @@ void bench_backlog(void)
     ids_ctx ic = {&x, 0};
     g_in_store(read_ids, &ic);
     assert_int_equal(ic.n, n);
+    sg_json *admin = g_sim_call(
+        "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
+        NULL, 200);
+    snprintf(x.admin, sizeof(x.admin), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(admin, "result"), 0), "sys_id"));
+    sg_json_decref(admin);
+    o = (load_opts){.base = G.sim.p.url,
+                    .connections = 8,
+                    .requests = (uint64_t)n,
+                    .make = make_approver,
+                    .ctx = &x};
+    load_result asked;
+    load_run(&o, &asked);
+    assert_int_equal(asked.ok, n);
+    load_result_free(&asked);
+    read_approvers(&x, n);
     double t0 = env_ms();
     o = (load_opts){.base = G.sim.p.url,
                     .connections = 8,
@@ -151,6 +228,7 @@ void bench_backlog(void)
     load_result_free(&created);
     load_result_free(&approved);
     free(x.sys);
+    free(x.appr);
     g_stop();
     h_pg_stop(&pg);
 }

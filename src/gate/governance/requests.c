@@ -807,7 +807,10 @@ static int decide_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     const char *to = x->cancel ? "cancelled" : x->approve ? "approved" : "rejected";
-    if (refused) {
+    /* A refusal matters only for a decision that would be applied: once the request is
+     * decided, ServiceNow's record repeats snowgate's own decision (mirrored there by the
+     * service account, with no approver) or conflicts with it, as below. */
+    if (refused && strcmp(x->state, "pending") == 0) {
         /* Recorded once: every later re-read of the same record would repeat it. */
         x->refused = refused;
         int64_t n = 0;
