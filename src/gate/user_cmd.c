@@ -22,6 +22,8 @@ static const sg_cli_flag add_flags[] = {
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
+    {"master-key", "master_key_file", "FILE",
+     "the master key file (as for serve): audit entries are keyed with it"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -124,6 +126,8 @@ static const sg_cli_flag set_flags[] = {
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
+    {"master-key", "master_key_file", "FILE",
+     "the master key file (as for serve): audit entries are keyed with it"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -177,6 +181,8 @@ static const sg_cli_flag passwd_flags[] = {
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
+    {"master-key", "master_key_file", "FILE",
+     "the master key file (as for serve): audit entries are keyed with it"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -254,6 +260,8 @@ static const sg_cli_flag token_flags[] = {
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},
+    {"master-key", "master_key_file", "FILE",
+     "the master key file (as for serve): audit entries are keyed with it"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -138,7 +138,14 @@ static int link_tx(sg_conn *c, void *ctx)
     char now[32];
     sg_now_iso(now);
     sg_val k[] = {SG_VTEXT(l->user_id)};
-    int rc = sg_conn_exec(c, "DELETE FROM account_links WHERE user_id = ?1", k, 1, NULL);
+    /* A flow started before its user was disabled does not finish after. */
+    int64_t enabled = 0;
+    int rc = sg_conn_query_int(
+        c, "SELECT COUNT(*) FROM users WHERE id = ?1 AND disabled_at IS NULL", k, 1, &enabled);
+    if (rc == SG_OK && enabled == 0)
+        rc = sg_err_set(SG_EFORBIDDEN, "this snowgate account is disabled; nothing was linked");
+    if (rc == SG_OK)
+        rc = sg_conn_exec(c, "DELETE FROM account_links WHERE user_id = ?1", k, 1, NULL);
     if (rc != SG_OK)
         return rc;
     sg_val v[] = {SG_VTEXT(l->user_id), SG_VTEXT(l->name), SG_VTEXT(l->sys_id),
