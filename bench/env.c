@@ -40,15 +40,7 @@ void env_connected(const char *tag)
 
 char *env_webhook_secret(void)
 {
-    const char *h[] = {G.admin_h, NULL};
-    sg_http_response r;
-    assert_int_equal(
-        h_call("GET", G.gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
-        200);
-    char *secret = g_update_set_property(sg_buf_str(&r.body), "x_snowgate.webhook_secret");
-    sg_http_response_free(&r);
-    assert_non_null(secret);
-    return secret;
+    return g_webhook_secret();
 }
 
 void env_pg(h_pg *pg, int ntables, int nroles)

@@ -17,6 +17,7 @@ const CHECK_TEXT = {
   update_set_committed: 'Update set committed (oauth_userinfo answers)',
   role_assigned: 'snowgate.service holds snowgate_service_account_role',
   catalog_present: '“snowgate Data Access” catalog present',
+  webhook_secret_set: 'Signing secret stored in ServiceNow, encrypted (password2)',
   webhook_roundtrip: 'Sample request raised; its signed event came back',
 };
 
@@ -258,15 +259,26 @@ function configTab(pane, integ, reload) {
       reload();
     },
   }, 'Disconnect');
+  const ws = integ.webhook_secret || {};
+  const rotateBtn = h('button', {
+    onclick: async () => {
+      if (!confirm('Rotate the webhook signing secret? snowgate stores a new one in ServiceNow; events signed with the old one are still accepted for the grace period.')) return;
+      rotateBtn.disabled = true; rotateBtn.textContent = 'Rotating…';
+      try { await api('POST', `${BASE}/rotate-webhook-secret`, {}); toast('Signing secret rotated', 'ok'); } catch (e) { toast(e.message, 'error'); }
+      reload();
+    },
+  }, 'Rotate signing secret');
   show(pane,
     h('dl', { class: 'facts' },
       h('dt', {}, 'Instance'), h('dd', {}, integ.instance_url || ''),
       h('dt', {}, 'Service account'), h('dd', {}, integ.service_user || ''),
       h('dt', {}, 'Webhook URL'), h('dd', { class: 'mono' }, integ.webhook_url),
       h('dt', {}, 'Scheduled test'), h('dd', {}, every, ' (', h('code', {}, 'servicenow.test_interval'), ')'),
-      h('dt', {}, 'Last test'), h('dd', {}, last ? `${last.ok ? 'passed' : 'failed'} ${when(last.at)}` : 'never')),
+      h('dt', {}, 'Last test'), h('dd', {}, last ? `${last.ok ? 'passed' : 'failed'} ${when(last.at)}` : 'never'),
+      h('dt', {}, 'Signing secret'), h('dd', {}, ws.rotated_at ? `rotated ${when(ws.rotated_at)}` : 'never rotated',
+        ws.previous_accepted_until ? ` (the previous one is accepted until ${when(ws.previous_accepted_until)})` : '')),
     last && last.checks ? checkList(last.checks, false) : null,
-    h('div', { class: 'actions' }, disconnect, runBtn));
+    h('div', { class: 'actions' }, disconnect, rotateBtn, runBtn));
 }
 
 export async function integrationsView(main) {

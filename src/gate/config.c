@@ -54,6 +54,10 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "file with the 32-byte key that encrypts stored secrets (default DATA_DIR/master.key)"},
     {"servicenow.webhook_timeout", SG_CFG_INT, F(webhook_timeout), "20", 1, 600, NULL,
      "seconds Connect and test waits for the sample request's webhook"},
+    {"servicenow.webhook_secret_grace", SG_CFG_INT, F(webhook_secret_grace), "3600", 0, 604800,
+     NULL,
+     "seconds the previous webhook signing secret is still accepted after a rotation, for "
+     "events ServiceNow signed before it took the new one"},
     {"servicenow.test_interval", SG_CFG_INT, F(test_interval), "3600", 0, 604800, NULL,
      "seconds between scheduled Run tests while connected, degraded or in error (0: off)"},
     {"jobs.lease", SG_CFG_INT, F(job_lease), "120", 2, 3600, NULL,

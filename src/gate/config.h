@@ -28,6 +28,7 @@ typedef struct sg_gate_config {
     bool allow_insecure_loopback;
     char *master_key_file;
     int64_t webhook_timeout;
+    int64_t webhook_secret_grace;
     int64_t test_interval;
     int64_t reconcile_interval;
     int64_t job_lease;

@@ -6,7 +6,9 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/webhook_sig.h"
 #include "core/xml.h"
+#include "gate/secrets.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -217,7 +219,7 @@ long g_connect(const char *password, sg_json **result, const char **failed)
     long st = g_call("POST", "/api/v1/integrations/servicenow/connect", body, result);
     *failed = NULL;
     sg_json *checks = sg_json_get(*result, "checks");
-    assert_int_equal(sg_json_array_size(checks), 6);
+    assert_int_equal(sg_json_array_size(checks), 7);
     for (size_t i = 0; i < sg_json_array_size(checks) && !*failed; i++) {
         sg_json *c = sg_json_array_get(checks, i);
         bool ok = true;
@@ -463,15 +465,65 @@ int g_count_in_sn(const char *table, const char *query)
     return n;
 }
 
+typedef struct sealed_ctx {
+    char *sealed;
+} sealed_ctx;
+
+static int sealed_tx(sg_conn *c, void *ctx)
+{
+    sealed_ctx *s = ctx;
+    sg_rows *r = NULL;
+    int rc = sg_conn_query(c, "SELECT webhook_secret FROM integrations WHERE name = 'servicenow'",
+                           NULL, 0, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        s->sealed = sg_xstrdup(sg_rows_text(r, 0));
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+char *g_stored_webhook_secret(const char *store_url, const char *data_dir)
+{
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = store_url;
+    o.migrate = false;
+    o.pool_size = 1;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    sealed_ctx s = {NULL};
+    assert_int_equal(sg_store_read(st, sealed_tx, &s), SG_OK);
+    sg_store_close(st);
+    assert_non_null(s.sealed);
+    char key[512];
+    snprintf(key, sizeof(key), "%s/master.key", data_dir);
+    sg_secrets sec;
+    assert_int_equal(sg_secrets_open(key, &sec), SG_OK);
+    char *plain = NULL;
+    assert_int_equal(
+        sg_secrets_open_value(&sec, "integrations:servicenow:webhook_secret", s.sealed, &plain),
+        SG_OK);
+    sg_secrets_close(&sec);
+    free(s.sealed);
+    return plain;
+}
+
 char *g_webhook_secret(void)
 {
-    sg_http_response r;
-    const char *h[] = {G.admin_h, NULL};
-    assert_int_equal(
-        h_call("GET", G.gate.url, "/api/v1/integrations/servicenow/update-set", h, NULL, NULL, &r),
-        200);
-    char *secret = g_update_set_property(r.body.data, "x_snowgate.webhook_secret");
-    sg_http_response_free(&r);
-    assert_non_null(secret);
-    return secret;
+    return g_stored_webhook_secret(G.store_url, G.dir);
+}
+
+long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body)
+{
+    int64_t now = (int64_t)time(NULL);
+    sg_buf sig = SG_BUF_INIT(0);
+    assert_int_equal(sg_webhook_sig_sign(secret, msg_id, now, body, strlen(body), &sig), SG_OK);
+    char h1[96], h2[64], h3[160];
+    snprintf(h1, sizeof(h1), "webhook-id: %s", msg_id);
+    snprintf(h2, sizeof(h2), "webhook-timestamp: %lld", (long long)now);
+    snprintf(h3, sizeof(h3), "webhook-signature: %s", sg_buf_str(&sig));
+    const char *hdrs[] = {h1, h2, h3, NULL};
+    long st = h_call("POST", base, "/webhooks/servicenow", hdrs, body, NULL, NULL);
+    sg_buf_free(&sig);
+    return st;
 }

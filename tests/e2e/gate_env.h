@@ -62,8 +62,15 @@ void g_add_warehouse(int port, const char *password);
 /* How many records of a snowsim table match an encoded query (URL-escaped). */
 int g_count_in_sn(const char *table, const char *query);
 
-/* The webhook signing secret, from the update set snowgate offers (the caller frees it). */
+/* The webhook signing secret, read from snowgate's store with its master key
+ * (DATA_DIR/master.key); free it with sg_secrets_free_plain(). The update set no longer holds
+ * it: snowgate stores it in ServiceNow's encrypted property itself. */
+char *g_stored_webhook_secret(const char *store_url, const char *data_dir);
+/* The same for the G fixture. */
 char *g_webhook_secret(void);
+/* Posts body to base's /webhooks/servicenow, signed with secret as the business rule signs,
+ * now; returns the HTTP status. */
+long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body);
 
 /* The value of system property `name` in an update set XML (NULL if absent; caller frees). */
 char *g_update_set_property(const char *xml, const char *name);

@@ -1174,6 +1174,155 @@ static void test_provision(void **state)
     sg_buf_free(&err);
 }
 
+/* What ServiceNow's business rule reads: gs.getProperty on the password2 property, through a
+ * Scripted REST API an instance admin adds (any admin can run a script; the Table API gives
+ * only the ciphertext). */
+static void add_peek(void)
+{
+    {
+        sg_json *d = g_sim_call("POST", "/api/now/table/sys_ws_definition",
+                                "{\"name\":\"peek\",\"service_id\":\"peek\",\"namespace\":"
+                                "\"x_test\",\"base_uri\":\"/api/x_test/peek\",\"active\":"
+                                "\"true\"}",
+                                201);
+        char body[1024];
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"get\",\"web_service_definition\":\"%s\",\"http_method\":"
+                 "\"GET\",\"relative_path\":\"/\",\"operation_uri\":\"/api/x_test/peek\","
+                 "\"active\":\"true\",\"requires_authentication\":\"true\","
+                 "\"requires_acl_authorization\":\"false\",\"operation_script\":\"(function "
+                 "process(request, response) { response.setBody({ secret: "
+                 "gs.getProperty('x_snowgate.webhook_secret') }); })(request, response);\"}",
+                 sg_json_get_str(sg_json_get(d, "result"), "sys_id"));
+        sg_json_decref(d);
+        sg_json_decref(g_sim_call("POST", "/api/now/table/sys_ws_operation", body, 201));
+    }
+}
+
+static char *secret_in_servicenow(void)
+{
+    sg_json *j = g_sim_call("GET", "/api/x_test/peek", NULL, 200);
+    char *s = sg_xstrdup(sg_json_get_str(sg_json_get(j, "result"), "secret"));
+    sg_json_decref(j);
+    return s;
+}
+
+static long deliver(const char *secret, const char *msg_id)
+{
+    return g_deliver_webhook(G.gate.url, secret, msg_id,
+                             "{\"type\":\"sc_request.updated\",\"table\":\"sc_request\","
+                             "\"sys_id\":\"0123456789abcdef0123456789abcdef\"}");
+}
+
+static int expire_grace_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE integrations SET webhook_secret_previous_until = 1", NULL, 0,
+                        NULL);
+}
+
+/* The signing secret lives in ServiceNow as a password2 property that snowgate fills in, and
+ * rotates on both sides without losing events signed with the old one. */
+static void test_webhook_secret_rotation(void **state)
+{
+    (void)state;
+    g_connected();
+    add_peek();
+    char *first = g_webhook_secret();
+    /* ServiceNow holds it encrypted: the Table API, even for its admin, shows no clear text;
+     * the business rule's gs.getProperty reads it. */
+    sg_json *j = g_sim_call("GET",
+                            "/api/now/table/sys_properties?sysparm_query=name%3D"
+                            "x_snowgate.webhook_secret",
+                            NULL, 200);
+    sg_json *prop = sg_json_array_get(sg_json_get(j, "result"), 0);
+    assert_string_equal(sg_json_get_str(prop, "type"), "password2");
+    const char *stored = sg_json_get_str(prop, "value");
+    assert_true(stored && *stored);
+    assert_null(strstr(stored, first + 6));
+    sg_json_decref(j);
+    char *seen = secret_in_servicenow();
+    assert_string_equal(seen, first);
+    free(seen);
+
+    /* Rotation: ServiceNow gets the new secret; the old one still counts for the grace. */
+    assert_int_equal(
+        g_call("POST", "/api/v1/integrations/servicenow/rotate-webhook-secret", "{}", &j), 200);
+    assert_non_null(sg_json_get_str(j, "rotated_at"));
+    assert_non_null(sg_json_get_str(j, "previous_accepted_until"));
+    sg_json_decref(j);
+    char *second = g_webhook_secret();
+    assert_string_not_equal(first, second);
+    seen = secret_in_servicenow();
+    assert_string_equal(seen, second);
+    free(seen);
+    assert_int_equal(deliver(first, "msg_rot_old"), 202);
+    assert_int_equal(deliver(second, "msg_rot_new"), 202);
+    assert_int_equal(deliver("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_rot_other"), 401);
+    /* The business rule signs with the new one: the round trip passes. */
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=50", NULL, &j), 200);
+    char *audit = sg_json_dump(j);
+    assert_non_null(strstr(audit, "servicenow.webhook_secret_rotated"));
+    free(audit);
+    sg_json_decref(j);
+    /* Once the grace period is over, the old secret is refused. */
+    g_in_store(expire_grace_tx, NULL);
+    assert_int_equal(deliver(first, "msg_rot_late"), 401);
+    assert_int_equal(deliver(second, "msg_rot_new2"), 202);
+
+    /* ServiceNow refuses the write: the rotation says so, and the secret in use stays. */
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/api/now/table/sys_properties/\","
+                              "\"method\":\"PATCH\",\"kind\":\"status\",\"status\":403}]}",
+                              200));
+    assert_int_equal(
+        g_call("POST", "/api/v1/integrations/servicenow/rotate-webhook-secret", "{}", &j), 409);
+    assert_non_null(
+        strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "the old secret stays in use"));
+    sg_json_decref(j);
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    char *third = g_webhook_secret();
+    assert_string_equal(third, second);
+    seen = secret_in_servicenow();
+    assert_string_equal(seen, second);
+    free(seen);
+    assert_int_equal(deliver(second, "msg_rot_after"), 202);
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+    free(first);
+    free(second);
+    free(third);
+}
+
+/* A property still of type string (an update set from before password2) fails the check,
+ * naming the fix, instead of leaving the secret readable by every ServiceNow admin. */
+static void test_plain_secret_property(void **state)
+{
+    (void)state;
+    g_connected();
+    sg_json *j = g_sim_call("GET",
+                            "/api/now/table/sys_properties?sysparm_query=name%3D"
+                            "x_snowgate.webhook_secret&sysparm_fields=sys_id",
+                            NULL, 200);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(g_sim_call("PATCH", path, "{\"type\":\"string\"}", 200));
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
+    assert_non_null(strstr(sg_json_get_str(j, "status"), "degraded"));
+    assert_non_null(fix_of(j, "webhook_secret_set"));
+    sg_json_decref(j);
+    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_non_null(strstr(sg_json_get_str(j, "status_reason"), "password2"));
+    sg_json_decref(j);
+    assert_int_equal(
+        g_call("POST", "/api/v1/integrations/servicenow/rotate-webhook-secret", "{}", &j), 409);
+    sg_json_decref(j);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -1194,6 +1343,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_admin_path_to_connected, start, stop),
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
+        cmocka_unit_test_setup_teardown(test_webhook_secret_rotation, start, stop),
+        cmocka_unit_test_setup_teardown(test_plain_secret_property, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_servicenow_markup_defused, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),

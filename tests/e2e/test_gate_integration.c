@@ -9,6 +9,7 @@
 #include "core/str.h"
 #include "core/webhook_sig.h"
 #include "core/xml.h"
+#include "gate/secrets.h"
 #include "store/store.h"
 
 #include <signal.h>
@@ -66,6 +67,14 @@ static int stop(void **state)
     return 0;
 }
 
+/* The store snowgate serve uses by default. */
+static const char *store_url(void)
+{
+    static char url[600];
+    snprintf(url, sizeof(url), "sqlite:%s/snowgate.db", gate_dir);
+    return url;
+}
+
 static long put_config(const char *body, sg_json **j)
 {
     const char *h[] = {admin_h, NULL};
@@ -94,7 +103,8 @@ static void test_admin_only(void **state)
                   {"GET", "/api/v1/integrations/servicenow/update-set"},
                   {"GET", "/api/v1/integrations/servicenow/overview"},
                   {"POST", "/api/v1/integrations/servicenow/connect"},
-                  {"POST", "/api/v1/integrations/servicenow/test"}};
+                  {"POST", "/api/v1/integrations/servicenow/test"},
+                  {"POST", "/api/v1/integrations/servicenow/rotate-webhook-secret"}};
     const char *member[] = {member_h, NULL};
     const char *bogus[] = {
         "Authorization: Bearer 0000000000000000000000000000000000000000000000000000000000000000",
@@ -308,12 +318,17 @@ static void test_updateset_structure(void **state)
     snprintf(want, sizeof(want), "%s/webhooks/servicenow", gate.url);
     assert_string_equal(url, want);
     free(url);
-    /* Downloading again gives the same records and the same secret. */
+    /* The signing secret's property is password2 (encrypted by the instance), and the file
+     * holds no secret: Connect and test stores it in ServiceNow. */
+    char *s1 = g_update_set_property(xml, "x_snowgate.webhook_secret");
+    assert_non_null(s1);
+    assert_string_equal(s1, "");
+    assert_non_null(strstr(xml, "<type>password2</type>"));
+    char *stored = g_stored_webhook_secret(store_url(), gate_dir);
+    assert_null(strstr(xml, stored + 6));
+    sg_secrets_free_plain(stored);
+    /* Downloading again gives the same records. */
     char *again = download();
-    char *s1 = g_update_set_property(xml, "x_snowgate.webhook_secret"),
-         *s2 = g_update_set_property(again, "x_snowgate.webhook_secret");
-    assert_true(sg_str_startswith(s1, "whsec_"));
-    assert_string_equal(s1, s2);
     sg_xml_doc *d2 = NULL;
     assert_int_equal(sg_xml_parse(again, strlen(again), 0, &d2), SG_OK);
     char *set2 = sg_xml_text(sg_xml_child(sg_xml_first(sg_xml_root(d2)), "sys_id"));
@@ -321,7 +336,6 @@ static void test_updateset_structure(void **state)
     free(set2);
     sg_xml_free(d2);
     free(s1);
-    free(s2);
     free(again);
     free(set_id);
     sg_xml_free(doc);
@@ -367,15 +381,32 @@ static void test_updateset_runs_in_snowsim(void **state)
     free(label);
     const char *sa[] = {sim.admin_auth, NULL};
     sg_json *j = NULL;
+    char path[128];
     assert_int_equal(h_call("GET", sim.p.url, "/api/snc/oauth_userinfo", sa, NULL, &j, NULL), 200);
     assert_string_equal(sg_json_get_str(sg_json_get(j, "result"), "user_name"), "admin");
+    sg_json_decref(j);
+    /* Connect and test would store the signing secret; as the instance admin here. */
+    assert_int_equal(h_call("GET", sim.p.url,
+                            "/api/now/table/sys_properties?sysparm_query=name%3D"
+                            "x_snowgate.webhook_secret&sysparm_fields=sys_id,type",
+                            sa, NULL, &j, NULL),
+                     200);
+    sg_json *prop = sg_json_array_get(sg_json_get(j, "result"), 0);
+    assert_string_equal(sg_json_get_str(prop, "type"), "password2");
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s",
+             sg_json_get_str(prop, "sys_id"));
+    sg_json_decref(j);
+    char *secret = g_stored_webhook_secret(store_url(), gate_dir);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"value\":\"%s\"}", secret);
+    sg_secrets_free_plain(secret);
+    assert_int_equal(h_call("PATCH", sim.p.url, path, sa, body, &j, NULL), 200);
     sg_json_decref(j);
     /* A change to one of snowgate's requests makes the rule post a signed event to snowgate. */
     assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sc_request", sa,
                             "{\"short_description\":\"x\",\"correlation_id\":\"snowgate:42\"}", &j,
                             NULL),
                      201);
-    char path[128];
     snprintf(path, sizeof(path), "/api/now/table/sc_request/%s",
              sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
     sg_json_decref(j);
@@ -430,9 +461,7 @@ static void test_webhook_receiver(void **state)
     /* Not configured yet: unsigned and signed alike get 401. */
     assert_int_equal(post_hook("msg_1", "1", "v1,AAAA", body), 401);
     configure();
-    char *xml = download();
-    char *secret = g_update_set_property(xml, "x_snowgate.webhook_secret");
-    free(xml);
+    char *secret = g_stored_webhook_secret(store_url(), gate_dir);
     char ts[24], old[24], future[24];
     int64_t now = (int64_t)time(NULL);
     snprintf(ts, sizeof(ts), "%lld", (long long)now);

@@ -169,17 +169,7 @@ static long deliver(int r, const char *msg_id, const char *sys_id, const char *i
              "{\"type\":\"sc_request.updated\",\"table\":\"sc_request\",\"sys_id\":\"%s\","
              "\"correlation_id\":\"snowgate:%s\"}",
              sys_id, id);
-    int64_t now = (int64_t)time(NULL);
-    sg_buf sig = SG_BUF_INIT(0);
-    assert_int_equal(sg_webhook_sig_sign(webhook_secret, msg_id, now, body, strlen(body), &sig),
-                     SG_OK);
-    char h1[96], h2[64], h3[160];
-    snprintf(h1, sizeof(h1), "webhook-id: %s", msg_id);
-    snprintf(h2, sizeof(h2), "webhook-timestamp: %lld", (long long)now);
-    snprintf(h3, sizeof(h3), "webhook-signature: %s", sg_buf_str(&sig));
-    const char *hdrs[] = {h1, h2, h3, NULL};
-    long st = h_call("POST", reps[r].url, "/webhooks/servicenow", hdrs, body, NULL, NULL);
-    sg_buf_free(&sig);
+    long st = g_deliver_webhook(reps[r].url, webhook_secret, msg_id, body);
     return st;
 }
 

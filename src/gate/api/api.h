@@ -40,6 +40,7 @@ int api_integrations_updateset(sg_http_req *req, void *app);
 int api_integrations_connect(sg_http_req *req, void *app);
 int api_integrations_test(sg_http_req *req, void *app);
 int api_integrations_overview(sg_http_req *req, void *app);
+int api_integrations_rotate_secret(sg_http_req *req, void *app);
 
 /* me.c: the caller's ServiceNow link, and the OAuth callback */
 int api_me_servicenow_link(sg_http_req *req, void *app);

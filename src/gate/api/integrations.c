@@ -4,11 +4,13 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "gate/governance/audit.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/connect.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
+#include "gate/servicenow/webhook_secret.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,17 +89,12 @@ int api_integrations_updateset(sg_http_req *req, void *appv)
     if (!in.configured)
         return sg_err_set(SG_ECONFLICT, "configure the integration first: PUT "
                                         "/api/v1/integrations/servicenow");
-    char *secret = NULL;
-    rc = sg_integration_webhook_secret(app, &secret);
-    if (rc != SG_OK)
-        return rc;
     char hook[400];
     snprintf(hook, sizeof(hook), "%s/webhooks/servicenow", app->public_url);
-    sg_updateset_opts o = {hook, secret, in.client_id, NULL};
+    sg_updateset_opts o = {hook, in.client_id, NULL};
     char *xml = NULL;
     size_t len = 0;
     rc = sg_updateset_generate(&o, &xml, &len);
-    sg_secrets_free_plain(secret);
     if (rc != SG_OK)
         return rc;
     sg_http_set_header(req, "Content-Disposition",
@@ -160,5 +157,41 @@ int api_integrations_overview(sg_http_req *req, void *appv)
     rc = sg_servicenow_overview(app, &out);
     if (rc != SG_OK)
         return rc;
+    return sg_http_reply_json(req, 200, out);
+}
+
+/* Rotates the webhook signing secret on both sides; the previous one is accepted for
+ * servicenow.webhook_secret_grace seconds. */
+int api_integrations_rotate_secret(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *out = NULL;
+    rc = sg_sn_secret_rotate(app, &out);
+    if (rc != SG_OK) {
+        int keep = rc;
+        char reason[600];
+        snprintf(reason, sizeof(reason), "%s", sg_err_msg());
+        sg_json *d = sg_json_object();
+        sg_json_set_str(d, "error", reason);
+        char *text = sg_json_dump(d);
+        sg_json_decref(d);
+        if (sg_audit_record(app->store, u.name, "servicenow.webhook_secret_rotation_failed",
+                            "servicenow", text) != SG_OK)
+            sg_log_warn("could not audit a failed rotation", "reason", sg_err_msg());
+        free(text);
+        return sg_err_set(keep, "%s", reason);
+    }
+    char *text = sg_json_dump(out);
+    rc = sg_audit_record(app->store, u.name, "servicenow.webhook_secret_rotated", "servicenow",
+                         text);
+    free(text);
+    if (rc != SG_OK) {
+        sg_json_decref(out);
+        return rc;
+    }
     return sg_http_reply_json(req, 200, out);
 }

@@ -26,6 +26,8 @@ static const struct {
     {"snowgate_http_request_duration_seconds", "time to answer an HTTP request, by route"},
     {"snowgate_webhooks_total",
      "ServiceNow webhooks received, by outcome (accepted, duplicate, rejected) and reason"},
+    {"snowgate_webhooks_previous_secret_total",
+     "webhooks accepted with the previous signing secret during a rotation's grace period"},
     {"snowgate_jobs_run_total", "background jobs run by this process, by kind and outcome"},
     {"snowgate_job_duration_seconds", "time a background job ran, by kind"},
     {"snowgate_job_retries_total", "job runs that failed and were scheduled again, by kind"},

@@ -17,6 +17,8 @@ const sg_http_route sg_gate_routes[] = {
     {"POST", "/api/v1/integrations/servicenow/connect", api_integrations_connect},
     {"POST", "/api/v1/integrations/servicenow/test", api_integrations_test},
     {"GET", "/api/v1/integrations/servicenow/overview", api_integrations_overview},
+    {"POST", "/api/v1/integrations/servicenow/rotate-webhook-secret",
+     api_integrations_rotate_secret},
     {"POST", "/api/v1/connections", api_connections_create},
     {"GET", "/api/v1/connections", api_connections_list},
     {"POST", "/api/v1/assets", api_assets_create},

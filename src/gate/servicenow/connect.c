@@ -10,6 +10,7 @@
 #include "gate/servicenow/client.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
+#include "gate/servicenow/webhook_secret.h"
 #include "http/client.h"
 
 #include <stdio.h>
@@ -72,20 +73,16 @@ static void skip_rest(checks *c, const char *const *names)
     }
 }
 
-static const char *const order[] = {"instance_reachable",
-                                    "token_obtained",
-                                    "update_set_committed",
-                                    "role_assigned",
-                                    "catalog_present",
-                                    "webhook_roundtrip",
-                                    NULL};
+static const char *const order[] = {
+    "instance_reachable", "token_obtained",     "update_set_committed", "role_assigned",
+    "catalog_present",    "webhook_secret_set", "webhook_roundtrip",    NULL};
 
 static const char *const *after(const char *name)
 {
     for (const char *const *n = order; *n; n++)
         if (strcmp(*n, name) == 0)
             return n + 1;
-    return order + 6;
+    return order + sizeof(order) / sizeof(order[0]) - 1;
 }
 
 typedef struct count_ctx {
@@ -117,9 +114,10 @@ static bool wait_webhook(sg_app *app, const char *sys_id)
     return false;
 }
 
-/* Checks 3 to 6, with a working access token. */
+/* Checks 3 to 7, with a working access token. Connect and test stores the signing secret in
+ * ServiceNow (push_secret); Run test only checks that it is there. */
 static void run_checks(sg_app *app, const char *base, const char *token, const char *username,
-                       checks *c, char sn_user_id[33])
+                       bool push_secret, checks *c, char sn_user_id[33])
 {
     char msg[512];
     long st = 0;
@@ -180,6 +178,18 @@ static void run_checks(sg_app *app, const char *base, const char *token, const c
                        : "the '" SG_SN_CATALOG "' catalog is missing",
                "Step 3: commit the update set again; it creates the catalog")) {
         skip_rest(c, after("catalog_present"));
+        return;
+    }
+
+    /* The signing secret, in the encrypted property the business rule reads. */
+    rc = push_secret ? sg_sn_secret_store(app, base, token, msg, sizeof(msg))
+                     : sg_sn_secret_check(app, base, token, msg, sizeof(msg));
+    /* A property that is missing, plain or empty stops the events, nothing else. */
+    if ((rc == SG_ECONFLICT || rc == SG_ENOTFOUND) && c->ok)
+        c->webhook_only = true;
+    if (!check(c, "webhook_secret_set", rc == SG_OK, msg,
+               "Step 3: import and commit the current update set, then Connect and test")) {
+        skip_rest(c, after("webhook_secret_set"));
         return;
     }
 
@@ -358,7 +368,7 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
                       ? "Steps 1, 2 and 4: check the client ID and secret of the 'snowgate "
                         "OAuth App' and the password of snowgate.service"
                       : "Step 2: check the instance URL"))
-            run_checks(app, in.instance_url, tok.access_token, username, &c, sn_user_id);
+            run_checks(app, in.instance_url, tok.access_token, username, true, &c, sn_user_id);
         else
             skip_rest(&c, after("token_obtained"));
     } else {
@@ -411,7 +421,7 @@ int sg_connect_test(sg_app *app, sg_json **result)
                   rc == SG_OK ? "the stored credentials work" : sg_err_msg(),
                   "Connect again with the snowgate.service password (Connect and test)"))
             run_checks(app, in.instance_url, tok.access_token, in.sn_user[0] ? in.sn_user : NULL,
-                       &c, sn_user_id);
+                       false, &c, sn_user_id);
         else
             skip_rest(&c, after("token_obtained"));
     } else {

@@ -3,6 +3,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "core/mem.h"
 #include "core/url.h"
@@ -53,7 +54,8 @@ static int get_tx(sg_conn *c, void *ctx)
     sg_val p[] = {SG_VTEXT(NAME)};
     int rc = sg_conn_query(c,
                            "SELECT instance_url, client_id, status, status_reason, sn_user, "
-                           "last_test, grant_type, refresh_expires, linked_count "
+                           "last_test, grant_type, refresh_expires, linked_count, "
+                           "webhook_secret_rotated_at, webhook_secret_previous_until "
                            "FROM integrations WHERE name = ?1",
                            p, 1, &r);
     if (rc != SG_OK)
@@ -70,6 +72,8 @@ static int get_tx(sg_conn *c, void *ctx)
         snprintf(out->grant_type, sizeof(out->grant_type), "%s", sg_rows_text(r, 6));
         out->refresh_expires = sg_rows_null(r, 7) ? 0 : sg_rows_int(r, 7);
         out->linked_count = sg_rows_null(r, 8) ? -1 : sg_rows_int(r, 8);
+        snprintf(out->secret_rotated_at, sizeof(out->secret_rotated_at), "%s", sg_rows_text(r, 9));
+        out->previous_secret_until = sg_rows_null(r, 10) ? 0 : sg_rows_int(r, 10);
     }
     sg_rows_free(r);
     if (step < 0)
@@ -120,6 +124,8 @@ int sg_integration_get(sg_app *app, sg_integration *out)
     return sg_store_read(app->store, get_tx, out);
 }
 
+static int new_secret(const sg_app *app, char **plain, char **sealed);
+
 typedef struct put_ctx {
     sg_app *app;
     const char *url, *client_id, *secret_sealed;
@@ -149,16 +155,9 @@ static int put_tx(sg_conn *c, void *ctx)
                             v, 5, NULL);
     }
     /* A fresh integration gets its own webhook signing secret. */
-    uint8_t raw[32];
-    sg_buf b = SG_BUF_INIT(0);
-    sg_random(raw, sizeof(raw));
-    sg_buf_puts(&b, "whsec_");
-    sg_base64_encode(raw, sizeof(raw), false, &b);
-    sg_wipe(raw, sizeof(raw));
-    char *sealed = NULL;
-    rc = sg_secrets_seal(&p->app->secrets, "integrations:servicenow:webhook_secret", sg_buf_str(&b),
-                         &sealed);
-    sg_buf_wipe(&b);
+    char *plain = NULL, *sealed = NULL;
+    rc = new_secret(p->app, &plain, &sealed);
+    sg_secrets_free_plain(plain);
     if (rc != SG_OK)
         return rc;
     sg_val v[] = {SG_VTEXT(NAME),         SG_VTEXT(p->url),
@@ -213,8 +212,14 @@ int sg_integration_delete(sg_app *app)
     return sg_store_tx(app->store, delete_tx, NULL);
 }
 
+#define SECRET_BINDING "integrations:servicenow:webhook_secret"
+/* Seconds a rotation holds off another: longer than its three ServiceNow calls can take
+ * (token, read, write; each at most http.timeout), so that a crashed one does not block. */
+#define ROTATION_LEASE 120
+
 typedef struct secret_ctx {
-    char *sealed;
+    int64_t now;
+    char *sealed, *previous;
 } secret_ctx;
 
 static int secret_tx(sg_conn *c, void *ctx)
@@ -222,29 +227,152 @@ static int secret_tx(sg_conn *c, void *ctx)
     secret_ctx *s = ctx;
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(NAME)};
-    int rc = sg_conn_query(c, "SELECT webhook_secret FROM integrations WHERE name = ?1", k, 1, &r);
+    int rc = sg_conn_query(c,
+                           "SELECT webhook_secret, webhook_secret_previous, "
+                           "webhook_secret_previous_until FROM integrations WHERE name = ?1",
+                           k, 1, &r);
     if (rc != SG_OK)
         return rc;
     int step = sg_rows_next(r);
-    if (step == 1)
+    if (step == 1) {
         s->sealed = sg_xstrdup(sg_rows_text(r, 0));
+        if (!sg_rows_null(r, 1) && !sg_rows_null(r, 2) && s->now < sg_rows_int(r, 2))
+            s->previous = sg_xstrdup(sg_rows_text(r, 1));
+    }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
 }
 
+int sg_integration_webhook_secrets(sg_app *app, int64_t now, char **current, char **previous)
+{
+    secret_ctx s = {now, NULL, NULL};
+    *current = NULL;
+    if (previous)
+        *previous = NULL;
+    int rc = sg_store_read(app->store, secret_tx, &s);
+    if (rc == SG_OK && !s.sealed)
+        rc = sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
+    if (rc == SG_OK)
+        rc = sg_secrets_open_value(&app->secrets, SECRET_BINDING, s.sealed, current);
+    if (rc == SG_OK && previous && s.previous &&
+        sg_secrets_open_value(&app->secrets, SECRET_BINDING, s.previous, previous) != SG_OK)
+        sg_log_warn("the previous webhook secret does not decrypt; only the current one is "
+                    "accepted",
+                    "reason", sg_err_msg());
+    free(s.sealed);
+    free(s.previous);
+    return rc;
+}
+
 int sg_integration_webhook_secret(sg_app *app, char **out)
 {
-    secret_ctx s = {NULL};
-    *out = NULL;
-    int rc = sg_store_read(app->store, secret_tx, &s);
+    return sg_integration_webhook_secrets(app, 0, out, NULL);
+}
+
+/* A new signing secret, "whsec_" and 32 random bytes in base64, sealed for storage. */
+static int new_secret(const sg_app *app, char **plain, char **sealed)
+{
+    uint8_t raw[32];
+    sg_buf b = SG_BUF_INIT(0);
+    *plain = *sealed = NULL;
+    int rc = sg_random(raw, sizeof(raw));
+    if (rc == SG_OK) {
+        sg_buf_puts(&b, "whsec_");
+        rc = sg_base64_encode(raw, sizeof(raw), false, &b);
+    }
+    sg_wipe(raw, sizeof(raw));
+    if (rc == SG_OK)
+        rc = sg_secrets_seal(&app->secrets, SECRET_BINDING, sg_buf_str(&b), sealed);
+    if (rc == SG_OK)
+        *plain = sg_buf_detach(&b, NULL);
+    sg_buf_wipe(&b);
+    return rc;
+}
+
+typedef struct rotate_ctx {
+    int64_t now, grace;
+    const char *sealed;
+    bool ok;
+} rotate_ctx;
+
+static int rotate_begin_tx(sg_conn *c, void *ctx)
+{
+    rotate_ctx *r = ctx;
+    sg_rows *rows = NULL;
+    sg_val k[] = {SG_VTEXT(NAME)};
+    int rc = sg_conn_query(c, "SELECT webhook_secret_rotating FROM integrations WHERE name = ?1", k,
+                           1, &rows);
     if (rc != SG_OK)
         return rc;
-    if (!s.sealed)
+    int step = sg_rows_next(rows);
+    int64_t since = step == 1 && !sg_rows_null(rows, 0) ? sg_rows_int(rows, 0) : 0;
+    sg_rows_free(rows);
+    if (step < 0)
+        return step;
+    if (step == 0)
         return sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
-    rc = sg_secrets_open_value(&app->secrets, "integrations:servicenow:webhook_secret", s.sealed,
-                               out);
-    free(s.sealed);
+    if (since && r->now - since < ROTATION_LEASE)
+        return sg_err_set(SG_ECONFLICT, "another rotation of the webhook secret is running; try "
+                                        "again in a minute");
+    char at[32];
+    sg_now_iso(at);
+    sg_val v[] = {SG_VTEXT(NAME), SG_VTEXT(r->sealed), SG_VINT(r->now + r->grace), SG_VINT(r->now),
+                  SG_VTEXT(at)};
+    return sg_conn_exec(c,
+                        "UPDATE integrations SET webhook_secret_previous = webhook_secret, "
+                        "webhook_secret = ?2, webhook_secret_previous_until = ?3, "
+                        "webhook_secret_rotating = ?4, webhook_secret_rotated_at = ?5 "
+                        "WHERE name = ?1",
+                        v, 5, NULL);
+}
+
+int sg_integration_rotate_begin(sg_app *app, int64_t now, int64_t grace, char **fresh)
+{
+    char *sealed = NULL;
+    int rc = new_secret(app, fresh, &sealed);
+    if (rc == SG_OK) {
+        rotate_ctx r = {now, grace, sealed, false};
+        rc = sg_store_tx(app->store, rotate_begin_tx, &r);
+    }
+    free(sealed);
+    if (rc != SG_OK) {
+        sg_secrets_free_plain(*fresh);
+        *fresh = NULL;
+    }
     return rc;
+}
+
+static int rotate_end_tx(sg_conn *c, void *ctx)
+{
+    rotate_ctx *r = ctx;
+    sg_val v[] = {SG_VTEXT(NAME), SG_VINT(r->now + r->grace)};
+    if (r->ok)
+        return sg_conn_exec(c,
+                            "UPDATE integrations SET webhook_secret_rotating = NULL "
+                            "WHERE name = ?1",
+                            v, 1, NULL);
+    /* ServiceNow may have taken the new secret even though the answer did not say so: the
+     * old one is current again, and the new one stays accepted for the grace period. */
+    return sg_conn_exec(c,
+                        "UPDATE integrations SET webhook_secret = webhook_secret_previous, "
+                        "webhook_secret_previous = webhook_secret, "
+                        "webhook_secret_previous_until = ?2, webhook_secret_rotating = NULL, "
+                        "webhook_secret_rotated_at = NULL WHERE name = ?1",
+                        v, 2, NULL);
+}
+
+int sg_integration_rotate_end(sg_app *app, bool ok, int64_t now, int64_t grace)
+{
+    rotate_ctx r = {now, grace, NULL, ok};
+    return sg_store_tx(app->store, rotate_end_tx, &r);
+}
+
+static void iso_time(int64_t unix_s, char out[32])
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
@@ -268,13 +396,24 @@ sg_json *sg_integration_json(const sg_app *app, const sg_integration *in)
                 in->linked_count >= 0 ? sg_json_integer(in->linked_count) : sg_json_null());
     sg_json_set(j, "grant_type",
                 in->grant_type[0] ? sg_json_string(in->grant_type) : sg_json_null());
+    char when[32];
     if (in->refresh_expires > 0) {
-        char when[32];
-        time_t t = (time_t)in->refresh_expires;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        iso_time(in->refresh_expires, when);
         sg_json_set_str(j, "refresh_token_expires_at", when);
+    }
+    if (in->configured) {
+        /* When the signing secret last changed, and until when the one before is accepted. */
+        sg_json *ws = sg_json_object();
+        sg_json_set(ws, "rotated_at",
+                    in->secret_rotated_at[0] ? sg_json_string(in->secret_rotated_at)
+                                             : sg_json_null());
+        if (in->previous_secret_until > (int64_t)time(NULL)) {
+            iso_time(in->previous_secret_until, when);
+            sg_json_set_str(ws, "previous_accepted_until", when);
+        } else
+            sg_json_set(ws, "previous_accepted_until", sg_json_null());
+        sg_json_set_int(ws, "grace", app->cfg.webhook_secret_grace);
+        sg_json_set(j, "webhook_secret", ws);
     }
     sg_json *progress = NULL;
     if (in->progress[0] &&

@@ -23,11 +23,13 @@ typedef struct sg_integration {
     char status[32];
     char status_reason[512];
     char sn_user[128];
-    char last_test[8192];    /* JSON text, or "" */
-    char grant_type[32];     /* "password" (refresh token) or "client_credentials" */
-    int64_t refresh_expires; /* unix seconds; 0 unknown */
-    int64_t linked_count;    /* last known number of linked requests; -1 unknown */
-    char progress[8192];     /* the Connect and test in progress or last run, JSON, or "" */
+    char last_test[8192];          /* JSON text, or "" */
+    char grant_type[32];           /* "password" (refresh token) or "client_credentials" */
+    int64_t refresh_expires;       /* unix seconds; 0 unknown */
+    int64_t linked_count;          /* last known number of linked requests; -1 unknown */
+    char progress[8192];           /* the Connect and test in progress or last run, JSON, or "" */
+    char secret_rotated_at[32];    /* when the webhook secret was last rotated, or "" */
+    int64_t previous_secret_until; /* unix seconds the previous secret is accepted to; 0 none */
 } sg_integration;
 
 /* Checks an instance URL as entered by an admin: https, a host name, no path, query,
@@ -54,6 +56,17 @@ int sg_integration_set_progress(sg_app *app, const char *json);
 /* The webhook signing secret ("whsec_<base64>"); the caller frees it with
  * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
 int sg_integration_webhook_secret(sg_app *app, char **out);
+/* The secrets a webhook may be signed with at `now` (unix seconds): the current one, and the
+ * previous one while its grace period after a rotation lasts (else *previous is NULL; pass
+ * NULL for previous to skip it). Free both with sg_secrets_free_plain(). */
+int sg_integration_webhook_secrets(sg_app *app, int64_t now, char **current, char **previous);
+/* Rotation, first step: a new secret becomes current, and the old one stays accepted until
+ * now + grace. SG_ECONFLICT while another rotation runs. *fresh (sg_secrets_free_plain) is the
+ * new secret, for ServiceNow. */
+int sg_integration_rotate_begin(sg_app *app, int64_t now, int64_t grace, char **fresh);
+/* Last step. ok: ServiceNow took the new secret. !ok: the old secret is current again, and the
+ * new one stays accepted until now + grace, since ServiceNow may have taken it all the same. */
+int sg_integration_rotate_end(sg_app *app, bool ok, int64_t now, int64_t grace);
 /* The OAuth client secret / stored refresh token (NULL when none); free with
  * sg_secrets_free_plain(). */
 int sg_integration_client_secret(sg_app *app, char **out);

@@ -254,6 +254,10 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
          "acl:sys_journal_field:read"},
         {"sys_user_has_role", "read", "user=javascript:gs.getUserID()^EQ",
          "acl:sys_user_has_role:read"},
+        /* The signing secret: snowgate stores it (Connect and test, rotation) and checks it
+         * is there; the Table API gives the service account only its ciphertext. */
+        {"sys_properties", "read", "name=" SG_SN_PROP_SECRET "^EQ", "acl:sys_properties:read"},
+        {"sys_properties", "write", "name=" SG_SN_PROP_SECRET "^EQ", "acl:sys_properties:write"},
         {"sc_catalog", "read", NULL, "acl:sc_catalog:read"},
         {"sc_cat_item", "read", NULL, "acl:sc_cat_item:read"},
     };
@@ -285,11 +289,15 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
     add(pu, "description", "snowgate: the URL the snowgate Business Rule posts events to");
     record *ps = new_rec(recs, &n, seed, "sys_properties", "prop:secret", SG_SN_PROP_SECRET,
                          "System Property", "");
+    /* password2: encrypted by the instance, clear only to gs.getProperty. It ships without a
+     * value (an update set file is no place for a secret, and a password2 value does not move
+     * between instances): Connect and test stores it as the service account. */
     add(ps, "name", SG_SN_PROP_SECRET);
-    add(ps, "value", o->webhook_secret);
-    add(ps, "type", "string");
+    add(ps, "type", "password2");
     add(ps, "is_private", "true");
-    add(ps, "description", "snowgate: the Standard Webhooks signing secret");
+    add(ps, "description",
+        "snowgate: the Standard Webhooks signing secret, set by snowgate's "
+        "Connect and test and its secret rotation");
 
     /* The catalog, its category and the item, with the item's variables. */
     record *cat = new_rec(recs, &n, seed, "sc_catalog", "catalog", SG_SN_CATALOG, "Catalog", "");

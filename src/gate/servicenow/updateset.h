@@ -6,10 +6,9 @@
 #include <stddef.h>
 
 typedef struct sg_updateset_opts {
-    const char *webhook_url;    /* <public-url>/webhooks/servicenow */
-    const char *webhook_secret; /* "whsec_..." */
-    const char *seed;           /* makes sys_ids stable for one integration (its client_id) */
-    const char *export_time;    /* "yyyy-MM-dd HH:mm:ss"; NULL for now */
+    const char *webhook_url; /* <public-url>/webhooks/servicenow */
+    const char *seed;        /* makes sys_ids stable for one integration (its client_id) */
+    const char *export_time; /* "yyyy-MM-dd HH:mm:ss"; NULL for now */
 } sg_updateset_opts;
 
 /* Generates the document. *out is the caller's (free()). */

@@ -67,14 +67,22 @@ int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const
                        const char *body, size_t len, int64_t now, bool *duplicate)
 {
     *duplicate = false;
-    char *secret = NULL;
-    int rc = sg_integration_webhook_secret(app, &secret);
+    char *secret = NULL, *previous = NULL;
+    int rc = sg_integration_webhook_secrets(app, now, &secret, &previous);
     if (rc != SG_OK) {
         count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
         return rc;
     }
     rc = sg_webhook_sig_verify(secret, id, timestamp, signature, body, len, now);
+    /* After a rotation, events ServiceNow signed with the old secret still count for the
+     * grace period (servicenow.webhook_secret_grace). */
+    if (rc != SG_OK && previous &&
+        sg_webhook_sig_verify(previous, id, timestamp, signature, body, len, now) == SG_OK) {
+        rc = SG_OK;
+        sg_metrics_inc("snowgate_webhooks_previous_secret_total", "", 1);
+    }
     sg_secrets_free_plain(secret);
+    sg_secrets_free_plain(previous);
     if (rc != SG_OK) {
         const char *m = sg_err_msg();
         count("rejected", strstr(m, "missing")     ? "missing_header"
