@@ -10,8 +10,9 @@ typedef struct sg_secrets {
     uint8_t key[SG_AEAD_KEY_LEN];
 } sg_secrets;
 
-/* Loads the 32-byte master key from path, creating it (mode 0600, random) when absent. A key
- * file that other users can read, or of the wrong size, is refused with the fix. */
+/* Loads the 32-byte master key from path (sg_keyfile_open), creating it (mode 0600, random)
+ * when absent. A key file that other users can read, or of the wrong size, is refused with the
+ * fix. */
 int sg_secrets_open(const char *path, sg_secrets *out);
 /* Wipes the key. */
 void sg_secrets_close(sg_secrets *s);

@@ -180,8 +180,10 @@ static sim_rec *client(sg_sim *sim, const char *client_id, const char *secret, b
 
 static bool property_true(sg_sim *sim, const char *name)
 {
-    sim_rec *p = sim_db_find(sim->db, sim_dict_table("sys_properties"), "name", name);
-    return p && strcmp(sim_rec_get(p, "value"), "true") == 0;
+    char *v = sim_property_value(sim->db, name);
+    bool yes = v && strcmp(v, "true") == 0;
+    sim_property_free(v);
+    return yes;
 }
 
 static const char *param(const sg_form *f, sg_http_req *req, const char *name)

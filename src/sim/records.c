@@ -33,7 +33,12 @@ struct sim_db {
     uint64_t next_seq;
     counter counters[32];
     size_t ncounters;
+    uint8_t key[SG_AEAD_KEY_LEN]; /* the instance key: seals password2 properties */
+    char sealed_with[33];         /* the id of the key the store's values were sealed with */
 };
+
+/* sim_meta's row naming the instance key that sealed the store's password2 values. */
+#define META_KEY_ID "instance_key_id"
 
 void sim_time_format(int64_t t, char out[20])
 {
@@ -150,17 +155,32 @@ static int load_all(sg_conn *c, void *ctx)
         k->value = sg_rows_int(rows, 1);
     }
     sg_rows_free(rows);
+    if (step < 0)
+        return step;
+    sg_val mk[] = {SG_VTEXT(META_KEY_ID)};
+    rc = sg_conn_query(c, "SELECT value FROM sim_meta WHERE key = ?1", mk, 1, &rows);
+    if (rc != SG_OK)
+        return rc;
+    step = sg_rows_next(rows);
+    if (step == 1)
+        sg_strlcpy(db->sealed_with, sg_rows_text(rows, 0), sizeof(db->sealed_with));
+    sg_rows_free(rows);
     return step < 0 ? step : SG_OK;
 }
 
-int sim_db_open(sg_store *st, sim_db **out)
+static int seal_loaded(sim_db *db);
+
+int sim_db_open(sg_store *st, const uint8_t key[SG_AEAD_KEY_LEN], sim_db **out)
 {
     sim_db *db = sg_xcalloc(1, sizeof(*db));
     pthread_rwlock_init(&db->lock, NULL);
     db->st = st;
     db->next_seq = 1;
+    memcpy(db->key, key, SG_AEAD_KEY_LEN);
     load_ctx lc = {db};
     int rc = sg_store_read(st, load_all, &lc);
+    if (rc == SG_OK)
+        rc = seal_loaded(db);
     if (rc != SG_OK) {
         sim_db_free(db);
         return rc;
@@ -183,6 +203,7 @@ void sim_db_free(sim_db *db)
         }
     }
     pthread_rwlock_destroy(&db->lock);
+    sg_wipe(db->key, sizeof(db->key));
     free(db);
 }
 
@@ -300,6 +321,173 @@ static int persist(sg_conn *c, void *ctx)
                           kv, 2, NULL);
     }
     return rc;
+}
+
+/* ---- password2 system properties ----
+ * A sys_properties record whose type is password2 holds its value sealed, as on a real
+ * instance: base64(nonce || AES-256-GCM ciphertext || tag) under the instance key, with
+ * "sys_properties.value:<sys_id>" as associated data. The sys_id never changes, so a renamed
+ * property stays readable; a ciphertext copied into another property does not open there and
+ * is taken for clear text (sealed again) rather than passed off as that property's secret. */
+
+#define PROPERTY_AD_LEN 64
+
+static bool is_password2(const sim_rec *r)
+{
+    return sim_dict_is_a(r->t, sim_dict_table("sys_properties")) &&
+           strcmp(sim_rec_get(r, "type"), "password2") == 0;
+}
+
+static void property_ad(const sim_rec *r, char ad[PROPERTY_AD_LEN])
+{
+    snprintf(ad, PROPERTY_AD_LEN, "sys_properties.value:%s", r->sys_id);
+}
+
+/* Appends the clear text of r's sealed value to pt (which the caller wipes). SG_EAUTH or
+ * SG_EINVAL when the value is not a ciphertext of this record under the instance key. */
+static int open_property(const sim_db *db, const sim_rec *r, const char *sealed, sg_buf *pt)
+{
+    char ad[PROPERTY_AD_LEN];
+    property_ad(r, ad);
+    sg_buf ct = SG_BUF_INIT(0);
+    int rc = sg_base64_decode(sealed, strlen(sealed), false, &ct);
+    if (rc == SG_OK)
+        rc = sg_aead_open(db->key, ad, strlen(ad), ct.data, ct.len, pt);
+    sg_buf_free(&ct);
+    return rc;
+}
+
+/* Seals r's value when r is a password2 property holding clear text. *sealed tells whether
+ * the value was replaced. A value that already opens under the key is left as it is, so a
+ * client writing back the ciphertext it read changes nothing. */
+static int seal_property(sim_db *db, sim_rec *r, bool *sealed)
+{
+    *sealed = false;
+    if (!is_password2(r))
+        return SG_OK;
+    const char *v = sim_rec_get(r, "value");
+    if (!*v)
+        return SG_OK;
+    sg_buf pt = SG_BUF_INIT(0);
+    int rc = open_property(db, r, v, &pt);
+    sg_buf_wipe(&pt);
+    if (rc == SG_OK)
+        return SG_OK;
+    char ad[PROPERTY_AD_LEN];
+    property_ad(r, ad);
+    sg_buf ct = SG_BUF_INIT(0), b64 = SG_BUF_INIT(0);
+    rc = sg_aead_seal(db->key, ad, strlen(ad), v, strlen(v), &ct);
+    if (rc == SG_OK)
+        rc = sg_base64_encode(ct.data, ct.len, false, &b64);
+    if (rc == SG_OK) {
+        sg_json_set_str(r->f, "value", sg_buf_str(&b64)); /* frees the clear text (v) */
+        *sealed = true;
+    }
+    sg_buf_free(&ct);
+    sg_buf_free(&b64);
+    return rc;
+}
+
+typedef struct seal_ctx {
+    sim_db *db;
+    int rc;
+    size_t sealed; /* password2 properties with a value */
+} seal_ctx;
+
+static bool count_sealed_cb(void *ctx, sim_rec *r)
+{
+    seal_ctx *c = ctx;
+    if (is_password2(r) && *sim_rec_get(r, "value"))
+        c->sealed++;
+    return true;
+}
+
+static bool seal_loaded_cb(void *ctx, sim_rec *r)
+{
+    seal_ctx *c = ctx;
+    bool sealed = false;
+    c->rc = seal_property(c->db, r, &sealed);
+    if (c->rc == SG_OK && sealed) {
+        persist_ctx pc = {r, false, NULL};
+        c->rc = sg_store_tx(c->db->st, persist, &pc);
+        if (c->rc == SG_OK)
+            sg_log_info("sealed a password2 property stored in clear", "property",
+                        sim_rec_get(r, "name"));
+    }
+    return c->rc == SG_OK;
+}
+
+static int save_key_id(sg_conn *c, void *ctx)
+{
+    sg_val v[] = {SG_VTEXT(META_KEY_ID), SG_VTEXT(ctx)};
+    return sg_conn_exec(c,
+                        "INSERT INTO sim_meta (key, value) VALUES (?1, ?2) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        v, 2, NULL);
+}
+
+/* Checks the instance key against the one the store's values were sealed with, then seals
+ * the values still in clear: all of them in a data dir of a snowsim before the instance key,
+ * none afterwards. Without the check a replaced key would take every sealed value for clear
+ * text and seal it again, and gs.getProperty would hand scripts the old ciphertext. */
+static int seal_loaded(sim_db *db)
+{
+    const sim_table *props = sim_dict_table("sys_properties");
+    uint8_t raw[16];
+    char id[33];
+    int rc = sg_hkdf_sha256(db->key, sizeof(db->key), "snowsim instance key id", raw, sizeof(raw));
+    if (rc != SG_OK)
+        return rc;
+    sg_hex_encode(raw, sizeof(raw), id);
+    seal_ctx c = {db, SG_OK, 0};
+    if (strcmp(db->sealed_with, id) != 0) {
+        if (db->sealed_with[0]) {
+            sim_db_each(db, props, count_sealed_cb, &c);
+            if (c.sealed > 0)
+                return sg_err_set(SG_EAUTH,
+                                  "%zu password2 propert%s in this data dir %s sealed with another "
+                                  "instance key; put back the instance.key %s sealed with, or "
+                                  "start on a fresh data dir",
+                                  c.sealed, c.sealed == 1 ? "y" : "ies",
+                                  c.sealed == 1 ? "was" : "were",
+                                  c.sealed == 1 ? "it was" : "they were");
+        }
+        /* Saved first: a crash while sealing leaves values that the next start seals. */
+        rc = sg_store_tx(db->st, save_key_id, id);
+        if (rc != SG_OK)
+            return rc;
+        sg_strlcpy(db->sealed_with, id, sizeof(db->sealed_with));
+    }
+    sim_db_each(db, props, seal_loaded_cb, &c);
+    return c.rc;
+}
+
+char *sim_property_value(sim_db *db, const char *name)
+{
+    sim_rec *p = sim_db_find(db, sim_dict_table("sys_properties"), "name", name);
+    if (!p)
+        return NULL;
+    const char *v = sim_rec_get(p, "value");
+    if (!*v || !is_password2(p))
+        return sg_xstrdup(v);
+    sg_buf pt = SG_BUF_INIT(0);
+    if (open_property(db, p, v, &pt) != SG_OK) {
+        sg_buf_wipe(&pt);
+        sg_log_warn("a password2 property does not open under the instance key; using the value "
+                    "as stored",
+                    "property", name);
+        return sg_xstrdup(v);
+    }
+    sg_buf_append(&pt, "", 0);
+    return sg_buf_detach(&pt, NULL);
+}
+
+void sim_property_free(char *value)
+{
+    if (value) {
+        sg_wipe(value, strlen(value));
+        free(value);
+    }
 }
 
 static const counter *next_number(sim_db *db, const char *prefix, char out[24])
@@ -504,10 +692,21 @@ int sim_db_insert(sim_db *db, const sim_table *t, const sg_json *values, const c
     sg_json_set_str(r->f, "sys_mod_count", "0");
     if (!sg_json_get(r->f, "sys_tags"))
         sg_json_set_str(r->f, "sys_tags", "");
+    bool sealed = false;
+    int rc = seal_property(db, r, &sealed);
+    if (rc != SG_OK) {
+        for (size_t i = 0; i < nj; i++) {
+            free(j[i].element);
+            free(j[i].value);
+        }
+        sg_json_decref(r->f);
+        free(r);
+        return rc;
+    }
     r->seq = db->next_seq++;
 
     persist_ctx pc = {r, false, k};
-    int rc = sg_store_tx(db->st, persist, &pc);
+    rc = sg_store_tx(db->st, persist, &pc);
     if (rc != SG_OK) {
         for (size_t i = 0; i < nj; i++) {
             free(j[i].element);
@@ -536,6 +735,12 @@ int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *use
     for (void *it = sg_json_iter((sg_json *)values); it;
          it = sg_json_iter_next((sg_json *)values, it))
         set_field(r, sg_json_iter_key(it), sg_json_iter_value(it), j, &nj, &any);
+    /* After every field: the type may have become password2 in the same write. */
+    bool sealed = false;
+    int rc = seal_property(db, r, &sealed);
+    if (rc != SG_OK)
+        goto restore;
+    any = any || sealed;
     if (changed)
         *changed = any;
     if (!any) {
@@ -551,19 +756,23 @@ int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *use
     sg_json_set_str(r->f, "sys_updated_on", now);
     sg_json_set_str(r->f, "sys_updated_by", user ? user : "system");
     persist_ctx pc = {r, false, NULL};
-    int rc = sg_store_tx(db->st, persist, &pc);
-    if (rc != SG_OK) {
-        /* Keep memory and disk in step: put the old values back. */
-        sg_json_decref(r->f);
-        r->f = backup;
-        for (size_t i = 0; i < nj; i++) {
-            free(j[i].element);
-            free(j[i].value);
-        }
-        return rc;
-    }
+    rc = sg_store_tx(db->st, persist, &pc);
+    if (rc != SG_OK)
+        goto restore;
     sg_json_decref(backup);
     return write_journal(db, r, j, nj, user);
+
+restore:
+    /* Keep memory and disk in step: put the old values back. */
+    sg_json_decref(r->f);
+    r->f = backup;
+    for (size_t i = 0; i < nj; i++) {
+        free(j[i].element);
+        free(j[i].value);
+    }
+    if (changed)
+        *changed = false;
+    return rc;
 }
 
 int sim_db_delete(sim_db *db, sim_rec *r)

@@ -3,6 +3,7 @@
 #ifndef SG_SIM_RECORDS_H
 #define SG_SIM_RECORDS_H
 
+#include "core/crypto.h"
 #include "core/json.h"
 #include "sim/dictionary.h"
 #include "store/store.h"
@@ -21,8 +22,11 @@ typedef struct sim_rec {
 
 typedef struct sim_db sim_db;
 
-/* Loads every record from the store. *out is the caller's. */
-int sim_db_open(sg_store *st, sim_db **out);
+/* Loads every record from the store. `key` (copied) is the instance key that seals password2
+ * system properties (see sim_property_value); password2 properties still stored in clear (data
+ * of an older snowsim) are sealed and written back here, once. *out is the caller's. */
+int sim_db_open(sg_store *st, const uint8_t key[SG_AEAD_KEY_LEN], sim_db **out);
+/* Frees every record and wipes the instance key. NULL is a no-op. */
 void sim_db_free(sim_db *db);
 
 void sim_db_rdlock(sim_db *db);
@@ -41,6 +45,9 @@ void sim_db_each(sim_db *db, const sim_table *t, bool (*fn)(void *ctx, sim_rec *
 
 /* Inserts a record of table t. `values` (borrowed) holds field -> JSON value; values are
  * coerced to ServiceNow's strings; defaults, system fields and the number are filled in.
+ * A sys_properties record of type password2 keeps its value sealed under the instance key:
+ * a clear value is stored as its ciphertext, one that already opens under the key is kept
+ * as given (so does sim_db_update, also when the type becomes password2).
  * A given sys_id (32 hex) is used if free (SG_ECONFLICT if taken). Hold the write lock. */
 int sim_db_insert(sim_db *db, const sim_table *t, const sg_json *values, const char *user,
                   sim_rec **out);
@@ -52,6 +59,15 @@ int sim_db_delete(sim_db *db, sim_rec *r);
 
 /* The value of a field ("" when unset). Borrowed. */
 const char *sim_rec_get(const sim_rec *r, const char *field);
+
+/* The value of the system property `name` as server-side scripts see it (gs.getProperty): a
+ * password2 property's clear text, any other's value as stored. NULL when no sys_properties
+ * record has that name. A password2 value that does not open under the instance key is
+ * returned as stored, with a warning in the log. Hold a lock (read or write). The caller owns
+ * the result and releases it with sim_property_free, as it may be a secret. */
+char *sim_property_value(sim_db *db, const char *name);
+/* Wipes and frees a value from sim_property_value. NULL is a no-op. */
+void sim_property_free(char *value);
 
 /* The current time as ServiceNow writes it: "YYYY-MM-DD HH:MM:SS" UTC. */
 void sim_now(char out[20]);

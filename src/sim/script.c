@@ -323,16 +323,26 @@ static int n_display(duk_context *ctx)
     return 1;
 }
 
+static duk_ret_t push_prop(duk_context *ctx, void *value)
+{
+    duk_push_string(ctx, value);
+    return 1;
+}
+
+/* gs.getProperty: a password2 property's clear text. The copy is pushed in a protected call
+ * so that an error (the heap cap) cannot skip wiping and freeing it. */
 static int n_prop(duk_context *ctx)
 {
     run *r = run_of(ctx);
-    sim_rec *p = sim_db_find(r->env->sim->db, sim_dict_table("sys_properties"), "name",
-                             duk_safe_to_string(ctx, 0));
-    if (!p) {
+    char *v = sim_property_value(r->env->sim->db, duk_safe_to_string(ctx, 0));
+    if (!v) {
         duk_push_undefined(ctx);
         return 1;
     }
-    duk_push_string(ctx, sim_rec_get(p, "value"));
+    duk_int_t rc = duk_safe_call(ctx, push_prop, v, 0, 1);
+    sim_property_free(v);
+    if (rc != DUK_EXEC_SUCCESS)
+        return duk_throw(ctx);
     return 1;
 }
 

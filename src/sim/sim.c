@@ -1,8 +1,10 @@
 /* sim: snowsim's lifecycle, its route table, and the gate every API request passes. */
 #include "sim/sim.h"
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/keyfile.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/proc.h"
@@ -161,6 +163,15 @@ int sg_sim_open(sg_sim *sim)
     if (rc != SG_OK)
         return rc;
     sim_dict_init();
+    /* The instance key seals password2 system properties; it lives beside the records, in a
+     * file of its own, as snowgate's master key does. */
+    uint8_t key[SG_AEAD_KEY_LEN];
+    char *key_path = sg_xasprintf("%s/instance.key", sim->cfg.data_dir);
+    rc = sg_keyfile_open("instance key", key_path, key);
+    if (rc != SG_OK) {
+        free(key_path);
+        return rc;
+    }
     char *url = sg_xasprintf("sqlite:%s/snowsim.db", sim->cfg.data_dir);
     sg_store_opts so = SG_STORE_OPTS_INIT;
     so.url = url;
@@ -168,8 +179,13 @@ int sg_sim_open(sg_sim *sim)
     so.pool_size = 2;
     rc = sg_store_open(&so, &sim->store);
     free(url);
-    if (rc == SG_OK)
-        rc = sim_db_open(sim->store, &sim->db);
+    if (rc == SG_OK) {
+        rc = sim_db_open(sim->store, key, &sim->db);
+        if (rc == SG_EAUTH)
+            rc = sg_err_wrap(rc, "instance key '%s'", key_path);
+    }
+    sg_wipe(key, sizeof(key));
+    free(key_path);
     if (rc != SG_OK)
         return rc;
     sim->auth = sim_auth_new(sim->db);

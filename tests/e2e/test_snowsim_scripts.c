@@ -183,7 +183,7 @@ static void test_business_rule_webhook(void **state)
          p2,
          NULL,
          NULL,
-         {"name", "x_snowgate.webhook_secret", "value", SECRET, NULL}},
+         {"name", "x_snowgate.webhook_secret", "type", "password2", "value", SECRET, NULL}},
         {"sys_script",
          r1,
          NULL,
@@ -386,6 +386,92 @@ static void test_scripted_rest(void **state)
     free(o2);
 }
 
+/* The property names the operation answers with, read through gs.getProperty and GlideRecord. */
+static const char *const prop_script =
+    "(function process(request, response) {\n"
+    "  var gr = new GlideRecord('sys_properties');\n"
+    "  gr.addQuery('name', 'x_test.secret'); gr.query(); gr.next();\n"
+    "  return {value: gs.getProperty('x_test.secret'), plain: gs.getProperty('x_test.plain'),\n"
+    "    none: gs.getProperty('x_test.none', 'fallback'), stored: gr.getValue('value')};\n"
+    "})(request, response);";
+
+static sg_json *get_props(void)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, "/api/x_test/props", admin, NULL, &j, NULL), 200);
+    sg_json *res = sg_json_incref(sg_json_get(j, "result"));
+    sg_json_decref(j);
+    return res;
+}
+
+/* A password2 property written through the Table API: scripts read its clear text with
+ * gs.getProperty (GlideRecord sees the stored ciphertext, as the Table API does), also after
+ * a restart on the same data dir. */
+static void test_password2_property(void **state)
+{
+    (void)state;
+    const char *admin[] = {sim.admin_auth, NULL};
+    char *prop = create("sys_properties",
+                        "{\"name\":\"x_test.secret\",\"type\":\"password2\","
+                        "\"value\":\"s3cret-value\"}",
+                        admin);
+    free(create("sys_properties", "{\"name\":\"x_test.plain\",\"value\":\"plain-value\"}", admin));
+    char *d = new_id(), *o = new_id();
+    us_record recs[] = {
+        {"sys_ws_definition",
+         d,
+         NULL,
+         NULL,
+         {"name", "props", "service_id", "props", "namespace", "x_test", "base_uri",
+          "/api/x_test/props", "active", "true", NULL}},
+        {"sys_ws_operation",
+         o,
+         NULL,
+         NULL,
+         {"name", "read", "web_service_definition", d, "http_method", "GET", "relative_path", "/",
+          "active", "true", "operation_script", prop_script, NULL}},
+    };
+    commit_set("props", recs, 2);
+    sg_json *res = get_props();
+    assert_string_equal(sg_json_get_str(res, "value"), "s3cret-value");
+    assert_string_equal(sg_json_get_str(res, "plain"), "plain-value");
+    assert_string_equal(sg_json_get_str(res, "none"), "fallback");
+    char *stored = sg_xstrdup(sg_json_get_str(res, "stored"));
+    assert_true(*stored);
+    assert_string_not_equal(stored, "s3cret-value");
+    sg_json_decref(res);
+
+    /* snowgate writes the secret as a service account would: a PATCH with the clear text. */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s", prop);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, "{\"value\":\"n3w-value\"}", &j, NULL),
+                     200);
+    sg_json_decref(j);
+    res = get_props();
+    assert_string_equal(sg_json_get_str(res, "value"), "n3w-value");
+    free(stored);
+    stored = sg_xstrdup(sg_json_get_str(res, "stored"));
+    sg_json_decref(res);
+
+    /* A restart on the same data dir: the same key, the same ciphertext, the same clear text. */
+    char *dir = sg_xstrdup(sim.dir);
+    sim.own_dir = false;
+    h_sim_stop(&sim);
+    h_sim_start(&sim, dir, NULL);
+    sim.own_dir = true; /* the fixture's stop removes it */
+    free(dir);
+    res = get_props();
+    assert_string_equal(sg_json_get_str(res, "value"), "n3w-value");
+    assert_string_equal(sg_json_get_str(res, "stored"), stored);
+    sg_json_decref(res);
+    free(stored);
+    free(prop);
+    free(d);
+    free(o);
+}
+
 static void rule(const char *name, const char *when, const char *script)
 {
     const char *admin[] = {sim.admin_auth, NULL};
@@ -575,6 +661,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_business_rule_webhook, start, stop),
         cmocka_unit_test_setup_teardown(test_scripted_rest, start, stop),
+        cmocka_unit_test_setup_teardown(test_password2_property, start, stop),
         cmocka_unit_test_setup_teardown(test_containment, start, stop),
         cmocka_unit_test_setup_teardown(test_catalog_and_approvals, start, stop),
     };

@@ -2,6 +2,7 @@
  * its error cases, ACLs, rate limits, faults and persistence. */
 #include "e2e/harness.h"
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static h_sim sim;
@@ -301,6 +303,93 @@ static void test_input_display_value_and_passwords(void **state)
     assert_null(memmem(raw.data, raw.len, "Secr3t-pw!", 10));
     assert_null(memmem(raw.data, raw.len, "admin-Pw1", 9));
     sg_buf_free(&raw);
+}
+
+/* A password2 system property: the Table API stores and returns its ciphertext, never the
+ * clear text; the ciphertext written back is kept as it is; a string property stays in clear. */
+static void test_password2_properties(void **state)
+{
+    (void)state;
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sys_properties", admin,
+                            "{\"name\":\"x_test.secret\",\"type\":\"password2\","
+                            "\"value\":\"s3cret-value\"}",
+                            &j, NULL),
+                     201);
+    char *id = sg_xstrdup(result_str(j, "sys_id"));
+    char *sealed = sg_xstrdup(result_str(j, "value"));
+    sg_json_decref(j);
+    assert_true(*sealed);
+    assert_string_not_equal(sealed, "s3cret-value");
+    char path[128], body[512];
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s", id);
+    assert_int_equal(h_call("GET", sim.p.url, path, admin, NULL, &j, NULL), 200);
+    assert_string_equal(result_str(j, "value"), sealed);
+    assert_string_equal(result_str(j, "type"), "password2");
+    sg_json_decref(j);
+    /* Neither the display value nor a query by the clear text gives it away. */
+    char q[256];
+    snprintf(q, sizeof(q), "%s?sysparm_display_value=true", path);
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    assert_string_equal(result_str(j, "value"), sealed);
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/sys_properties?value=s3cret-value",
+                            admin, NULL, &j, NULL),
+                     200);
+    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 0);
+    sg_json_decref(j);
+
+    /* A client that writes back the value it read changes nothing. */
+    snprintf(body, sizeof(body), "{\"value\":\"%s\"}", sealed);
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, body, &j, NULL), 200);
+    assert_string_equal(result_str(j, "value"), sealed);
+    assert_string_equal(result_str(j, "sys_mod_count"), "0");
+    sg_json_decref(j);
+    /* A new clear text is stored sealed, under a fresh nonce. */
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, "{\"value\":\"n3w-value\"}", &j, NULL),
+                     200);
+    assert_true(*result_str(j, "value"));
+    assert_string_not_equal(result_str(j, "value"), "n3w-value");
+    assert_string_not_equal(result_str(j, "value"), sealed);
+    assert_string_equal(result_str(j, "sys_mod_count"), "1");
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", sim.p.url, path, admin, NULL, &j, NULL), 200);
+    assert_string_not_equal(result_str(j, "value"), "n3w-value");
+    sg_json_decref(j);
+
+    /* A string property is returned in clear, as before; made password2, it is sealed. */
+    assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sys_properties", admin,
+                            "{\"name\":\"x_test.plain\",\"value\":\"plain-value\"}", &j, NULL),
+                     201);
+    assert_string_equal(result_str(j, "type"), "string");
+    assert_string_equal(result_str(j, "value"), "plain-value");
+    char *plain_id = sg_xstrdup(result_str(j, "sys_id"));
+    sg_json_decref(j);
+    assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/sys_properties?name=x_test.plain",
+                            admin, NULL, &j, NULL),
+                     200);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "value"),
+                        "plain-value");
+    sg_json_decref(j);
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s", plain_id);
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, "{\"type\":\"password2\"}", &j, NULL),
+                     200);
+    assert_true(*result_str(j, "value"));
+    assert_string_not_equal(result_str(j, "value"), "plain-value");
+    sg_json_decref(j);
+
+    /* The clear texts never reach the disk. */
+    char db[512];
+    snprintf(db, sizeof(db), "%s/snowsim.db", sim.dir);
+    sg_buf raw = SG_BUF_INIT(0);
+    assert_int_equal(h_read_file(db, &raw), SG_OK);
+    assert_null(memmem(raw.data, raw.len, "s3cret-value", 12));
+    assert_null(memmem(raw.data, raw.len, "n3w-value", 9));
+    sg_buf_free(&raw);
+    free(plain_id);
+    free(sealed);
+    free(id);
 }
 
 static void test_bad_input(void **state)
@@ -614,6 +703,59 @@ static void test_persistence(void **state)
     free(empty);
 }
 
+/* The instance key: created 0600 beside the records; refused when others can read it, and
+ * refused when it is not the key the data dir's password2 values were sealed with. */
+static void test_instance_key(void **state)
+{
+    (void)state;
+    char *dir = h_tmpdir("simkey");
+    char key[512];
+    snprintf(key, sizeof(key), "%s/instance.key", dir);
+    h_sim s;
+    h_sim_start(&s, dir, NULL);
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 32);
+    const char *admin[] = {s.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("POST", s.p.url, "/api/now/table/sys_properties", admin,
+                            "{\"name\":\"x_test.secret\",\"type\":\"password2\","
+                            "\"value\":\"s3cret-value\"}",
+                            &j, NULL),
+                     201);
+    sg_json_decref(j);
+    h_sim_stop(&s);
+
+    const char *argv[] = {SG_BUILD_DIR "/snowsim", "--listen",  "127.0.0.1:0", "--data", dir,
+                          "--admin-password",      "admin-Pw1", NULL};
+    char want[2048];
+    sg_buf err = SG_BUF_INIT(0);
+    assert_int_equal(chmod(key, 0644), 0);
+    assert_int_equal(h_run(argv, NULL, 20000, NULL, &err), 1);
+    snprintf(want, sizeof(want), "instance key '%s' is readable by other users; run: chmod 600 %s",
+             key, key);
+    if (!strstr(sg_buf_str(&err), want))
+        fail_msg("want \"%s\" in: %s", want, sg_buf_str(&err));
+    sg_buf_reset(&err);
+
+    /* Another key would read every sealed value as clear text: refused, saying what to do. */
+    uint8_t other[32];
+    assert_int_equal(sg_random(other, sizeof(other)), SG_OK);
+    assert_int_equal(h_write_file(key, (const char *)other, sizeof(other)), SG_OK);
+    assert_int_equal(chmod(key, 0600), 0);
+    assert_int_equal(h_run(argv, NULL, 20000, NULL, &err), 1);
+    snprintf(want, sizeof(want),
+             "instance key '%s': 1 password2 property in this data dir was sealed with another "
+             "instance key; put back the instance.key it was sealed with",
+             key);
+    if (!strstr(sg_buf_str(&err), want))
+        fail_msg("want \"%s\" in: %s", want, sg_buf_str(&err));
+    sg_buf_free(&err);
+    h_rmdir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -621,12 +763,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crud, start, stop),
         cmocka_unit_test_setup_teardown(test_list_and_params, start, stop),
         cmocka_unit_test_setup_teardown(test_input_display_value_and_passwords, start, stop),
+        cmocka_unit_test_setup_teardown(test_password2_properties, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_input, start, stop),
         cmocka_unit_test_setup_teardown(test_acls_for_non_admin, start, stop),
         cmocka_unit_test_setup_teardown(test_rate_limit, start, stop),
         cmocka_unit_test_setup_teardown(test_faults, start, stop),
         cmocka_unit_test(test_faults_flag),
         cmocka_unit_test(test_persistence),
+        cmocka_unit_test(test_instance_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

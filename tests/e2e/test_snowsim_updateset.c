@@ -145,6 +145,21 @@ static void test_sets(void **state)
         assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
         assert_string_equal(sg_json_get_str(sg_json_get(j, "result"), "state"), "committed");
         sg_json_decref(j);
+        /* access.xml carries a password2 property in clear: committed, it is stored sealed. */
+        if (strcmp(e->d_name, "access.xml") == 0 && strstr(xml.data, "x_tundra.signing_key")) {
+            sg_http_response pr;
+            assert_int_equal(h_call("GET", sim.p.url,
+                                    "/api/now/table/sys_properties?name=x_tundra.signing_key",
+                                    admin, NULL, &j, &pr),
+                             200);
+            sg_json *p = sg_json_array_get(sg_json_get(j, "result"), 0);
+            assert_string_equal(sg_json_get_str(p, "type"), "password2");
+            assert_true(*sg_json_get_str(p, "value"));
+            assert_string_not_equal(sg_json_get_str(p, "value"), "not-a-real-key");
+            assert_null(memmem(pr.body.data, pr.body.len, "not-a-real-key", 14));
+            sg_http_response_free(&pr);
+            sg_json_decref(j);
+        }
 
         /* Every record the set defines can now be read; every one it deletes is gone. */
         expected *exp = sg_xcalloc(4096, sizeof(expected));

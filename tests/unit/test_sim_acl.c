@@ -48,7 +48,8 @@ static int setup(void **state)
     o.migrations = sg_sim_migrations;
     assert_int_equal(sg_store_open(&o, &f->st), SG_OK);
     free(url);
-    assert_int_equal(sim_db_open(f->st, &f->db), SG_OK);
+    uint8_t key[SG_AEAD_KEY_LEN] = {0}; /* no password2 properties here */
+    assert_int_equal(sim_db_open(f->st, key, &f->db), SG_OK);
     *state = f;
     return 0;
 }
