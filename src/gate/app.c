@@ -71,6 +71,9 @@ int sg_app_open(sg_app *app)
                     : sg_xasprintf("%s/master.key", app->cfg.data_dir);
     rc = sg_secrets_open(key, &app->secrets);
     free(key);
+    /* Up to one idle connection per job worker, plus the handlers' calls. */
+    if (rc == SG_OK)
+        app->sn_pool = sg_http_pool_new(app->cfg.job_workers + 2);
     if (rc == SG_OK)
         rc = sg_app_set_audit_key(app);
     /* Before anything appends: a chain from before audit HMACs gets its link entry. */
@@ -158,6 +161,8 @@ void sg_app_close(sg_app *app)
     app->metrics_http = NULL;
     sg_store_close(app->store);
     app->store = NULL;
+    sg_http_pool_free(app->sn_pool);
+    app->sn_pool = NULL;
     sg_secrets_close(&app->secrets);
     sg_cfg_free(sg_gate_config_keys, &app->cfg);
 }

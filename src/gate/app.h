@@ -5,6 +5,7 @@
 #include "core/cidr.h"
 #include "gate/config.h"
 #include "gate/secrets.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "store/store.h"
 
@@ -21,6 +22,13 @@ typedef struct sg_app {
     sg_secrets secrets;
     char public_url[256];         /* without a trailing slash */
     sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_open */
+    /* The ServiceNow client's shared state (servicenow/client.c): kept-alive connections;
+     * until when every call waits, after ServiceNow answered 429 with Retry-After; and whether
+     * the last call failed for want of an answer (so the next success wakes waiting jobs). */
+    sg_http_pool *sn_pool;
+    _Atomic int64_t sn_paused_until_ms;
+    atomic_bool sn_down;
+    atomic_bool sn_wake; /* set by that success; the worker makes the waiting jobs due */
 } sg_app;
 
 /* The route table of every snowgate endpoint (api/routes.c), and the metrics listener's. */

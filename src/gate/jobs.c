@@ -316,3 +316,18 @@ int sg_jobs_list(sg_store *st, const char *state, sg_json **out)
     *out = l.arr;
     return SG_OK;
 }
+
+static int wake_tx(sg_conn *c, void *ctx)
+{
+    const int64_t *now = ctx;
+    sg_val v[] = {SG_VINT(*now)};
+    return sg_conn_exec(c,
+                        "UPDATE jobs SET run_at = ?1 WHERE state = 'queued' AND run_at > ?1 "
+                        "AND kind LIKE 'servicenow.%'",
+                        v, 1, NULL);
+}
+
+int sg_jobs_wake_servicenow(sg_store *st, int64_t now)
+{
+    return sg_store_tx(st, wake_tx, &now);
+}

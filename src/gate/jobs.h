@@ -67,6 +67,10 @@ int sg_jobs_replay(sg_store *st, const char *id, int64_t now);
  * they may name people and assets, and admins see those through the requests API. */
 int sg_jobs_list(sg_store *st, const char *state, sg_json **out);
 
+/* Makes every queued ServiceNow job (kind servicenow.*) due now: ServiceNow answers again,
+ * so jobs that failed while it did not need not wait out their backoff. */
+int sg_jobs_wake_servicenow(sg_store *st, int64_t now);
+
 /* The delay before attempt n+1 (exposed for tests): 2^n seconds, jittered to 50..100%, capped
  * at SG_JOBS_BACKOFF_MAX, and never less than retry_after when that is >= 0. */
 int64_t sg_jobs_backoff(int64_t attempts, int64_t retry_after);

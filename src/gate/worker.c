@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
+#include "gate/servicenow/client.h"
 #include "gate/servicenow/mirror.h"
 #include "gate/servicenow/sync.h"
 
@@ -82,6 +83,10 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     snprintf(reason, sizeof(reason), "%s", sg_err_msg());
     sg_log_warn("job failed", "kind", job->kind, "reason", reason);
     int64_t now = (int64_t)time(NULL);
+    /* Paused by ServiceNow's rate limit: try again when the pause ends, not before. */
+    int64_t paused = strncmp(job->kind, "servicenow.", 11) == 0 ? sn_paused_for(app) : 0;
+    if (paused > retry_after)
+        retry_after = paused;
     if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) == SG_OK) {
         bool dead = job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;
         if (!dead) {
@@ -97,6 +102,9 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
 static int pass(sg_app *app, const char *owner, int max, sg_worker_thread *t)
 {
     int64_t now = (int64_t)time(NULL);
+    /* ServiceNow answers again after failing: its waiting jobs run now. */
+    if (atomic_exchange(&app->sn_wake, false) && sg_jobs_wake_servicenow(app->store, now) != SG_OK)
+        sg_log_warn("could not wake the ServiceNow jobs", "reason", sg_err_msg());
     if (sg_expiry_sweep(app, now) != SG_OK)
         sg_log_warn("expiry sweep failed", "reason", sg_err_msg());
     return run_jobs(app, owner, max, t);

@@ -8,6 +8,7 @@
 #include "core/url.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +26,57 @@ typedef struct call {
 void sg_http_client_global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct sg_http_pool {
+    CURLSH *share;
+    long max_idle;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void pool_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)h;
+    (void)access;
+    sg_http_pool *p = userp;
+    pthread_mutex_lock(&p->locks[data]);
+}
+
+static void pool_unlock(CURL *h, curl_lock_data data, void *userp)
+{
+    (void)h;
+    sg_http_pool *p = userp;
+    pthread_mutex_unlock(&p->locks[data]);
+}
+
+sg_http_pool *sg_http_pool_new(long max_idle)
+{
+    sg_http_pool *p = sg_xcalloc(1, sizeof(*p));
+    p->max_idle = max_idle > 0 ? max_idle : 4;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&p->locks[i], NULL);
+    p->share = curl_share_init();
+    if (!p->share)
+        abort();
+    curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, pool_lock);
+    curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, pool_unlock);
+    curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
+    /* The connections themselves, and what makes a new one cheaper: TLS sessions to resume
+     * and DNS answers. Each outbound address was checked by the guard when it was opened. */
+    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return p;
+}
+
+void sg_http_pool_free(sg_http_pool *p)
+{
+    if (!p)
+        return;
+    curl_share_cleanup(p->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&p->locks[i]);
+    free(p);
 }
 
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
@@ -131,9 +183,16 @@ int sg_http_request(const sg_http_client_opts *opts, const char *method, const c
     curl_easy_setopt(h, CURLOPT_USERAGENT, "snowgate/" SG_VERSION);
     if (opts->max_response)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opts->max_response);
+    if (opts->pool) {
+        curl_easy_setopt(h, CURLOPT_SHARE, opts->pool->share);
+        curl_easy_setopt(h, CURLOPT_MAXCONNECTS, opts->pool->max_idle);
+    } else {
+        curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    }
 
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &res->new_connections);
     if (c.denied) {
         rc = sg_err_set(SG_EDENIED, "%s", c.denied_msg);
     } else if (c.too_big || cc == CURLE_FILESIZE_EXCEEDED) {

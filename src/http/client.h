@@ -8,17 +8,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A keep-alive pool: open connections, TLS sessions and DNS answers, shared by every request
+ * that names it, from any thread. Requests without a pool open a connection each. */
+typedef struct sg_http_pool sg_http_pool;
+
+/* max_idle bounds the connections kept open between requests. */
+sg_http_pool *sg_http_pool_new(long max_idle);
+/* Closes the pool's connections. Call after every request that used it has returned. */
+void sg_http_pool_free(sg_http_pool *p);
+
 typedef struct sg_http_client_opts {
     long timeout_ms; /* whole request */
     long connect_timeout_ms;
     size_t max_response;          /* body cap; SG_ETOOBIG beyond it */
     bool allow_insecure_loopback; /* tests and the demo only */
     const char *ca_file;          /* extra CA bundle, NULL for the system store */
+    sg_http_pool *pool;           /* reuse connections from it, or NULL */
 } sg_http_client_opts;
 
 #define SG_HTTP_CLIENT_OPTS_INIT                                                                   \
     {                                                                                              \
-        30000, 10000, 8 * 1024 * 1024, false, NULL                                                 \
+        30000, 10000, 8 * 1024 * 1024, false, NULL, NULL                                           \
     }
 
 typedef struct sg_http_resp_header {
@@ -28,6 +38,7 @@ typedef struct sg_http_resp_header {
 
 typedef struct sg_http_response {
     long status;
+    long new_connections; /* connections this request opened (0: it reused a pooled one) */
     sg_buf body;
     sg_http_resp_header *headers;
     size_t nheaders;

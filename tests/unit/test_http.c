@@ -238,6 +238,66 @@ static void test_client_guard_and_caps(void **state)
     assert_int_equal(sg_http_request(&quick, "GET", url, NULL, NULL, 0, &r), SG_ENET);
 }
 
+/* A pool keeps the connection open: the second request, and one from another thread, reuse it;
+ * without a pool every request opens its own. The guard still applies to a pooled request. */
+typedef struct pooled {
+    sg_http_client_opts opts;
+    const char *url;
+    long opened;
+} pooled;
+
+static void *pooled_get(void *arg)
+{
+    pooled *p = arg;
+    sg_http_response r;
+    p->opened = -1;
+    if (sg_http_request(&p->opts, "GET", p->url, NULL, NULL, 0, &r) == SG_OK) {
+        p->opened = r.new_connections;
+        sg_http_response_free(&r);
+    }
+    return NULL;
+}
+
+static void test_client_pool(void **state)
+{
+    (void)state;
+    char base[64], url[256];
+    sg_http_server *srv = start(base, sizeof(base));
+    snprintf(url, sizeof(url), "%s/echo/1", base);
+    sg_http_pool *pool = sg_http_pool_new(2);
+    sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
+    o.allow_insecure_loopback = true;
+    o.pool = pool;
+    sg_http_response r;
+    assert_int_equal(sg_http_request(&o, "GET", url, NULL, NULL, 0, &r), SG_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.new_connections, 1);
+    sg_http_response_free(&r);
+    assert_int_equal(sg_http_request(&o, "GET", url, NULL, NULL, 0, &r), SG_OK);
+    assert_int_equal(r.new_connections, 0);
+    sg_http_response_free(&r);
+    /* Another thread takes the same idle connection. */
+    pooled p = {o, url, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, pooled_get, &p), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(p.opened, 0);
+    /* No pool: a connection each time. */
+    sg_http_client_opts lone = SG_HTTP_CLIENT_OPTS_INIT;
+    lone.allow_insecure_loopback = true;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sg_http_request(&lone, "GET", url, NULL, NULL, 0, &r), SG_OK);
+        assert_int_equal(r.new_connections, 1);
+        sg_http_response_free(&r);
+    }
+    /* The guard is not bypassed by a pooled connection to an allowed address. */
+    sg_http_client_opts strict = o;
+    strict.allow_insecure_loopback = false;
+    assert_int_equal(sg_http_request(&strict, "GET", url, NULL, NULL, 0, &r), SG_EDENIED);
+    sg_http_server_stop(srv, 1000);
+    sg_http_pool_free(pool);
+}
+
 typedef struct slow_call {
     char url[256];
     long status;
@@ -301,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_errors_and_caps),
         cmocka_unit_test(test_client_guard_and_caps),
+        cmocka_unit_test(test_client_pool),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_json_type),
     };

@@ -5,12 +5,14 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/str.h"
 #include "http/client.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void sn_tokens_free(sn_tokens *t)
 {
@@ -28,7 +30,68 @@ static sg_http_client_opts opts(const sg_app *app)
     sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
     o.allow_insecure_loopback = app->cfg.allow_insecure_loopback;
     o.timeout_ms = 20000;
+    o.pool = app->sn_pool;
     return o;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The longest a call waits for a rate-limit pause to end; a longer pause fails the call
+ * (SG_EUNAVAIL), and its job is retried when the pause ends. */
+#define PAUSE_WAIT_MS 2000
+/* The longest pause a Retry-After may impose. */
+#define PAUSE_MAX_MS (3600 * 1000)
+
+int64_t sn_paused_for(sg_app *app)
+{
+    int64_t left = atomic_load(&app->sn_paused_until_ms) - now_ms();
+    return left > 0 ? (left + 999) / 1000 : 0;
+}
+
+/* Every call waits out a pause that one call's 429 started: ServiceNow's limit is per user
+ * (the service account), so all workers share it. */
+static int wait_budget(sg_app *app)
+{
+    int64_t left = atomic_load(&app->sn_paused_until_ms) - now_ms();
+    if (left <= 0)
+        return SG_OK;
+    if (left > PAUSE_WAIT_MS)
+        return sg_err_set(SG_EUNAVAIL,
+                          "ServiceNow's rate limit: calls are paused for %lld s more (Retry-After)",
+                          (long long)(left + 999) / 1000);
+    struct timespec t = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
+    nanosleep(&t, NULL);
+    return SG_OK;
+}
+
+/* Learns from an answer: a 429's Retry-After pauses every call; no answer, or a 5xx, marks
+ * ServiceNow as down, and the first answer after that wakes the jobs that wait on it. */
+static void note_answer(sg_app *app, int rc, const sg_http_response *r)
+{
+    bool answered = rc == SG_OK && r->status < 500;
+    if (rc == SG_OK && r->status == 429) {
+        const char *ra = sg_http_response_header(r, "Retry-After");
+        int64_t secs = 0;
+        if (!ra || sg_parse_i64(ra, 0, PAUSE_MAX_MS / 1000, "Retry-After", &secs) != SG_OK)
+            secs = 1;
+        int64_t until = now_ms() + secs * 1000;
+        int64_t cur = atomic_load(&app->sn_paused_until_ms);
+        while (cur < until && !atomic_compare_exchange_weak(&app->sn_paused_until_ms, &cur, until))
+            ;
+        answered = false;
+    }
+    if (!answered) {
+        atomic_store(&app->sn_down, true);
+        return;
+    }
+    bool was_down = true;
+    if (atomic_compare_exchange_strong(&app->sn_down, &was_down, false))
+        atomic_store(&app->sn_wake, true);
 }
 
 /* Counts a call in snowgate_servicenow_calls_total. The endpoint is the path without its
@@ -71,9 +134,15 @@ static int token_request(sg_app *app, const char *base, const char *form, sn_tok
                           "Accept: application/json", NULL};
     sg_http_client_opts o = opts(app);
     sg_http_response r;
-    int rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
+    int rc = wait_budget(app);
+    if (rc != SG_OK) {
+        free(url);
+        return rc;
+    }
+    rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
     free(url);
     count_call("POST", "/oauth_token.do", rc, rc == SG_OK ? r.status : 0);
+    note_answer(app, rc, &r);
     if (rc != SG_OK)
         return rc;
     sg_json *j = NULL;
@@ -170,9 +239,13 @@ int sn_call(sg_app *app, const char *base, const char *token, const char *method
     char *text = body ? sg_json_dump(body) : NULL;
     sg_http_client_opts o = opts(app);
     sg_http_response r;
-    int rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
+    int rc = wait_budget(app);
+    if (rc == SG_OK) {
+        rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
+        count_call(method, path, rc, rc == SG_OK ? r.status : 0);
+        note_answer(app, rc, &r);
+    }
     free(url);
-    count_call(method, path, rc, rc == SG_OK ? r.status : 0);
     free(text);
     if (auth) {
         sg_wipe(auth, strlen(auth));

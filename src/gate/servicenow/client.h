@@ -29,7 +29,11 @@ int sn_token_client_credentials(sg_app *app, const char *base, const char *clien
 int sn_token_code(sg_app *app, const char *base, const char *client_id, const char *client_secret,
                   const char *code, const char *redirect_uri, const char *verifier, sn_tokens *out);
 
-/* One REST call with a bearer token. *status gets the HTTP status; *json the parsed body
+/* Seconds left of a pause that ServiceNow's 429 Retry-After imposed on every call (0: none). */
+int64_t sn_paused_for(sg_app *app);
+/* One REST call with a bearer token. Connections are kept alive (app->sn_pool). After a 429,
+ * every call waits out its Retry-After (failing with SG_EUNAVAIL when that is more than two
+ * seconds away). *status gets the HTTP status; *json the parsed body
  * (NULL when empty or not JSON; caller frees). Transport failures are errors. */
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
             const sg_json *body, long *status, sg_json **json);
