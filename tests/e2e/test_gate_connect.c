@@ -3,6 +3,7 @@
  * Connect and test, Run test, and needs_reconnect. */
 #include "e2e/gate_env.h"
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -1274,8 +1275,8 @@ static void test_webhook_secret_rotation(void **state)
 
     /* ServiceNow refuses the write: the rotation says so, and the secret in use stays. */
     sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
-                              "{\"rules\":[{\"path\":\"/api/now/table/sys_properties/\","
-                              "\"method\":\"PATCH\",\"kind\":\"status\",\"status\":403}]}",
+                              "{\"rules\":[{\"path\":\"/api/snc/snowgate_webhook_secret\","
+                              "\"method\":\"PUT\",\"kind\":\"status\",\"status\":403}]}",
                               200));
     assert_int_equal(
         g_call("POST", "/api/v1/integrations/servicenow/rotate-webhook-secret", "{}", &j), 409);
@@ -1323,6 +1324,63 @@ static void test_plain_secret_property(void **state)
     sg_json_decref(j);
 }
 
+/* The service account can set the secret's value and nothing else: not the property's name or
+ * type through the Table API, not a value that is no signing secret. */
+static void test_service_account_secret_reach(void **state)
+{
+    (void)state;
+    g_connected();
+    sg_json *j = g_sim_call("GET",
+                            "/api/now/table/sys_properties?sysparm_query=name%3D"
+                            "x_snowgate.webhook_secret&sysparm_fields=sys_id",
+                            NULL, 200);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_buf b = SG_BUF_INIT(0), auth = SG_BUF_INIT(0);
+    const char *cred = "snowgate.service:" SVC_PASSWORD;
+    assert_int_equal(sg_base64_encode(cred, strlen(cred), false, &b), SG_OK);
+    sg_buf_printf(&auth, "Authorization: Basic %s", sg_buf_str(&b));
+    const char *svc[] = {sg_buf_str(&auth), NULL};
+    long denied = h_call("PATCH", G.sim.p.url, path, svc,
+                         "{\"name\":\"glide.oauth.inbound.client.credential.grant_type."
+                         "enabled\",\"type\":\"string\",\"value\":\"true\"}",
+                         &j, NULL);
+    /* A record the account may not read is not found for it, as on ServiceNow. */
+    assert_true(denied == 403 || denied == 404);
+    sg_json_decref(j);
+    assert_int_equal(h_call("PUT", G.sim.p.url, "/api/snc/snowgate_webhook_secret", svc,
+                            "{\"value\":\"true\"}", &j, NULL),
+                     400);
+    sg_json_decref(j);
+    /* Someone without the role gets nothing. */
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_user",
+                              "{\"user_name\":\"mallory\",\"user_password\":\"Mallory-Pw-1234\"}",
+                              201));
+    sg_buf_reset(&b);
+    sg_buf_reset(&auth);
+    const char *mcred = "mallory:Mallory-Pw-1234";
+    assert_int_equal(sg_base64_encode(mcred, strlen(mcred), false, &b), SG_OK);
+    sg_buf_printf(&auth, "Authorization: Basic %s", sg_buf_str(&b));
+    const char *mal[] = {sg_buf_str(&auth), NULL};
+    assert_int_equal(h_call("PUT", G.sim.p.url, "/api/snc/snowgate_webhook_secret", mal,
+                            "{\"value\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}", &j, NULL),
+                     403);
+    sg_json_decref(j);
+    sg_buf_free(&b);
+    sg_buf_free(&auth);
+    /* The property is as snowgate left it: password2, the round trip still passes. */
+    j = g_sim_call("GET",
+                   "/api/now/table/sys_properties?sysparm_query=name%3Dx_snowgate.webhook_secret",
+                   NULL, 200);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "type"),
+                        "password2");
+    sg_json_decref(j);
+    assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
+    sg_json_decref(j);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -1345,6 +1403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_revokes, start, stop),
         cmocka_unit_test_setup_teardown(test_webhook_secret_rotation, start, stop),
         cmocka_unit_test_setup_teardown(test_plain_secret_property, start, stop),
+        cmocka_unit_test_setup_teardown(test_service_account_secret_reach, start, stop),
         cmocka_unit_test_setup_teardown(test_request_mirrored, start, stop),
         cmocka_unit_test_setup_teardown(test_servicenow_markup_defused, start, stop),
         cmocka_unit_test_setup_teardown(test_reconciler_finds_decision, start, stop),

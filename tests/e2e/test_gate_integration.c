@@ -252,7 +252,7 @@ static void test_updateset_structure(void **state)
     assert_string_equal(state_text, "loaded");
     free(state_text);
     int rows = 0, acls = 0;
-    bool rule = false, userinfo = false, role = false, catalog = false;
+    bool rule = false, userinfo = false, role = false, catalog = false, secret_api = false;
     for (sg_xml_node *row = sg_xml_next(head); row; row = sg_xml_next(row)) {
         assert_string_equal(sg_xml_name(row), "sys_update_xml");
         assert_true(alphabetical(row));
@@ -291,7 +291,8 @@ static void test_updateset_structure(void **state)
         }
         if (strcmp(t, "sys_ws_definition") == 0) {
             char *base = sg_xml_text(sg_xml_child(rec, "base_uri"));
-            userinfo = strcmp(base, "/api/snc/oauth_userinfo") == 0;
+            userinfo |= strcmp(base, "/api/snc/oauth_userinfo") == 0;
+            secret_api |= strcmp(base, "/api/snc/snowgate_webhook_secret") == 0;
             free(base);
         }
         role |=
@@ -311,7 +312,7 @@ static void test_updateset_structure(void **state)
         rows++;
     }
     assert_true(rows > 20);
-    assert_true(rule && userinfo && role && catalog);
+    assert_true(rule && userinfo && role && catalog && secret_api);
     assert_true(acls >= 8);
     char *url = g_update_set_property(xml, "x_snowgate.webhook_url");
     char want[512];

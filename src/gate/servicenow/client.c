@@ -45,7 +45,7 @@ static int64_t now_ms(void)
  * (SG_EUNAVAIL), and its job is retried when the pause ends. */
 #define PAUSE_WAIT_MS 2000
 /* The longest pause a Retry-After may impose. */
-#define PAUSE_MAX_MS (3600 * 1000)
+#define PAUSE_MAX_MS (300 * 1000)
 
 int64_t sn_paused_for(sg_app *app)
 {
@@ -126,7 +126,8 @@ static void count_call(const char *method, const char *path, int rc, long status
     sg_metrics_inc("snowgate_servicenow_calls_total", labels, 1);
 }
 
-static int token_request(sg_app *app, const char *base, const char *form, sn_tokens *out)
+static int token_request(sg_app *app, bool service, const char *base, const char *form,
+                         sn_tokens *out)
 {
     memset(out, 0, sizeof(*out));
     char *url = sg_xasprintf("%s/oauth_token.do", base);
@@ -134,7 +135,7 @@ static int token_request(sg_app *app, const char *base, const char *form, sn_tok
                           "Accept: application/json", NULL};
     sg_http_client_opts o = opts(app);
     sg_http_response r;
-    int rc = wait_budget(app);
+    int rc = service ? wait_budget(app) : SG_OK;
     if (rc != SG_OK) {
         free(url);
         return rc;
@@ -142,7 +143,8 @@ static int token_request(sg_app *app, const char *base, const char *form, sn_tok
     rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
     free(url);
     count_call("POST", "/oauth_token.do", rc, rc == SG_OK ? r.status : 0);
-    note_answer(app, rc, &r);
+    if (service)
+        note_answer(app, rc, &r);
     if (rc != SG_OK)
         return rc;
     sg_json *j = NULL;
@@ -180,7 +182,7 @@ int sn_token_password(sg_app *app, const char *base, const char *client_id,
     add_param(&form, "client_secret", client_secret);
     add_param(&form, "username", user);
     add_param(&form, "password", password);
-    int rc = token_request(app, base, sg_buf_str(&form), out);
+    int rc = token_request(app, true, base, sg_buf_str(&form), out);
     sg_buf_wipe(&form);
     return rc;
 }
@@ -193,7 +195,7 @@ int sn_token_refresh(sg_app *app, const char *base, const char *client_id,
     add_param(&form, "client_id", client_id);
     add_param(&form, "client_secret", client_secret);
     add_param(&form, "refresh_token", refresh_token);
-    int rc = token_request(app, base, sg_buf_str(&form), out);
+    int rc = token_request(app, true, base, sg_buf_str(&form), out);
     sg_buf_wipe(&form);
     return rc;
 }
@@ -205,7 +207,7 @@ int sn_token_client_credentials(sg_app *app, const char *base, const char *clien
     add_param(&form, "grant_type", "client_credentials");
     add_param(&form, "client_id", client_id);
     add_param(&form, "client_secret", client_secret);
-    int rc = token_request(app, base, sg_buf_str(&form), out);
+    int rc = token_request(app, true, base, sg_buf_str(&form), out);
     sg_buf_wipe(&form);
     return rc;
 }
@@ -220,13 +222,13 @@ int sn_token_code(sg_app *app, const char *base, const char *client_id, const ch
     add_param(&form, "code", code);
     add_param(&form, "redirect_uri", redirect_uri);
     add_param(&form, "code_verifier", verifier);
-    int rc = token_request(app, base, sg_buf_str(&form), out);
+    int rc = token_request(app, false, base, sg_buf_str(&form), out);
     sg_buf_wipe(&form);
     return rc;
 }
 
-int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
-            const sg_json *body, long *status, sg_json **json)
+static int call(sg_app *app, bool service, const char *base, const char *token, const char *method,
+                const char *path, const sg_json *body, long *status, sg_json **json)
 {
     *json = NULL;
     *status = 0;
@@ -239,11 +241,14 @@ int sn_call(sg_app *app, const char *base, const char *token, const char *method
     char *text = body ? sg_json_dump(body) : NULL;
     sg_http_client_opts o = opts(app);
     sg_http_response r;
-    int rc = wait_budget(app);
+    /* Only the service account's calls share its rate-limit budget: a 429 that a person's own
+     * token earns (account linking) must not pause everyone. */
+    int rc = service ? wait_budget(app) : SG_OK;
     if (rc == SG_OK) {
         rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
         count_call(method, path, rc, rc == SG_OK ? r.status : 0);
-        note_answer(app, rc, &r);
+        if (service)
+            note_answer(app, rc, &r);
     }
     free(url);
     free(text);
@@ -258,4 +263,16 @@ int sn_call(sg_app *app, const char *base, const char *token, const char *method
         sg_json_parse(sg_buf_str(&r.body), r.body.len, 16 * 1024 * 1024, 0, json);
     sg_http_response_free(&r);
     return SG_OK;
+}
+
+int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
+            const sg_json *body, long *status, sg_json **json)
+{
+    return call(app, true, base, token, method, path, body, status, json);
+}
+
+int sn_call_as_user(sg_app *app, const char *base, const char *token, const char *method,
+                    const char *path, const sg_json *body, long *status, sg_json **json)
+{
+    return call(app, false, base, token, method, path, body, status, json);
 }

@@ -37,5 +37,9 @@ int64_t sn_paused_for(sg_app *app);
  * (NULL when empty or not JSON; caller frees). Transport failures are errors. */
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
             const sg_json *body, long *status, sg_json **json);
+/* The same with a person's token (account linking): it neither waits on nor starts the
+ * service account's rate-limit pause. */
+int sn_call_as_user(sg_app *app, const char *base, const char *token, const char *method,
+                    const char *path, const sg_json *body, long *status, sg_json **json);
 
 #endif

@@ -214,8 +214,8 @@ int sg_link_finish(sg_app *app, const char *code, const char *state, const char 
     long st = 0;
     sg_json *who = NULL;
     if (rc == SG_OK)
-        rc = sn_call(app, in.instance_url, tok.access_token, "GET", SG_SN_USERINFO_PATH, NULL, &st,
-                     &who);
+        rc = sn_call_as_user(app, in.instance_url, tok.access_token, "GET", SG_SN_USERINFO_PATH,
+                             NULL, &st, &who);
     const char *name = sg_json_get_str(sg_json_get(who, "result"), "user_name");
     const char *id = sg_json_get_str(sg_json_get(who, "result"), "sys_id");
     if (rc == SG_OK && (st != 200 || !name || !id))

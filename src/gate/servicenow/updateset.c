@@ -52,6 +52,55 @@ static const char userinfo_script[] =
     "\tresponse.setBody({ user_name: gs.getUserName(), sys_id: gs.getUserID() });\n"
     "})(request, response);";
 
+/* The only way the service account touches the secret's property: GET says whether it is
+ * password2 and set (never its value); PUT sets its value, and nothing else, to a Standard
+ * Webhooks secret. A script rather than a sys_properties ACL, since a write ACL on the table
+ * would let the account change the property's name or type too. */
+static const char secret_get_script[] =
+    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) {\n"
+    "\tif (!gs.hasRole('" SG_SN_ROLE "')) {\n"
+    "\t\tresponse.setStatus(403);\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tvar gr = new GlideRecord('sys_properties');\n"
+    "\tgr.addQuery('name', '" SG_SN_PROP_SECRET "');\n"
+    "\tgr.query();\n"
+    "\tif (!gr.next()) {\n"
+    "\t\tresponse.setStatus(404);\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tresponse.setBody({ type: gr.getValue('type'), set: !!gr.getValue('value') });\n"
+    "})(request, response);";
+
+static const char secret_put_script[] =
+    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) {\n"
+    "\tif (!gs.hasRole('" SG_SN_ROLE "')) {\n"
+    "\t\tresponse.setStatus(403);\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tvar body = request.body.data;\n"
+    "\tvar v = body && body.value;\n"
+    "\tif (typeof v !== 'string' || !/^whsec_[A-Za-z0-9+\\/=]{20,200}$/.test(v)) {\n"
+    "\t\tresponse.setStatus(400);\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tvar gr = new GlideRecord('sys_properties');\n"
+    "\tgr.addQuery('name', '" SG_SN_PROP_SECRET "');\n"
+    "\tgr.query();\n"
+    "\tif (!gr.next()) {\n"
+    "\t\tresponse.setStatus(404);\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tif (gr.getValue('type') !== 'password2') {\n"
+    "\t\tresponse.setStatus(409);\n"
+    "\t\tresponse.setBody({ type: gr.getValue('type') });\n"
+    "\t\treturn;\n"
+    "\t}\n"
+    "\tgr.setValue('value', v);\n"
+    "\tgr.update();\n"
+    "\tresponse.setBody({ type: 'password2', set: true });\n"
+    "})(request, response);";
+
 static const char rule_filter[] =
     "approvalVALCHANGES^ORrequest_stateVALCHANGES^correlation_idSTARTSWITHsnowgate:^EQ";
 
@@ -222,7 +271,7 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
     }
     const char *seed = o->seed ? o->seed : "snowgate";
-    record recs[48];
+    record recs[64];
     int n = 0;
 
     /* The role the service account holds. */
@@ -254,10 +303,6 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
          "acl:sys_journal_field:read"},
         {"sys_user_has_role", "read", "user=javascript:gs.getUserID()^EQ",
          "acl:sys_user_has_role:read"},
-        /* The signing secret: snowgate stores it (Connect and test, rotation) and checks it
-         * is there; the Table API gives the service account only its ciphertext. */
-        {"sys_properties", "read", "name=" SG_SN_PROP_SECRET "^EQ", "acl:sys_properties:read"},
-        {"sys_properties", "write", "name=" SG_SN_PROP_SECRET "^EQ", "acl:sys_properties:write"},
         {"sc_catalog", "read", NULL, "acl:sc_catalog:read"},
         {"sc_cat_item", "read", NULL, "acl:sc_cat_item:read"},
     };
@@ -381,6 +426,37 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
     add(op, "requires_acl_authorization", "false");
     add(op, "produces", "application/json");
     add_script(op, "operation_script", userinfo_script);
+
+    /* The Scripted REST API through which snowgate stores the signing secret. */
+    record *sdef = new_rec(recs, &n, seed, "sys_ws_definition", "ws:secret",
+                           "snowgate_webhook_secret", "Scripted REST API", "");
+    add(sdef, "name", "snowgate_webhook_secret");
+    add(sdef, "service_id", "snowgate_webhook_secret");
+    add(sdef, "namespace", "snc");
+    add(sdef, "base_uri", SG_SN_SECRET_PATH);
+    add(sdef, "active", "true");
+    add(sdef, "consumes", "application/json");
+    add(sdef, "produces", "application/json");
+    add(sdef, "short_description",
+        "snowgate: sets the webhook signing secret's value (" SG_SN_ROLE " only)");
+    static const struct {
+        const char *key, *name, *method, *script;
+    } sops[] = {{"ws:secret:get", "status", "GET", secret_get_script},
+                {"ws:secret:put", "set", "PUT", secret_put_script}};
+    for (size_t i = 0; i < 2; i++) {
+        record *so = new_rec(recs, &n, seed, "sys_ws_operation", sops[i].key, sops[i].name,
+                             "Scripted REST Resource", "");
+        add(so, "name", sops[i].name);
+        add_ref(so, "web_service_definition", sdef->sys_id, "snowgate_webhook_secret");
+        add(so, "http_method", sops[i].method);
+        add(so, "relative_path", "/");
+        add(so, "operation_uri", SG_SN_SECRET_PATH);
+        add(so, "active", "true");
+        add(so, "requires_authentication", "true");
+        add(so, "requires_acl_authorization", "false");
+        add(so, "produces", "application/json");
+        add_script(so, "operation_script", sops[i].script);
+    }
 
     /* The header, then one row per record. */
     const char *set_name = "snowgate";

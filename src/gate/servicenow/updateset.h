@@ -22,5 +22,6 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len);
 #define SG_SN_PROP_URL      "x_snowgate.webhook_url"
 #define SG_SN_PROP_SECRET   "x_snowgate.webhook_secret"
 #define SG_SN_USERINFO_PATH "/api/snc/oauth_userinfo"
+#define SG_SN_SECRET_PATH   "/api/snc/snowgate_webhook_secret"
 
 #endif
