@@ -24,7 +24,7 @@ typedef struct sg_app {
     sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_open */
     /* The ServiceNow client's shared state (servicenow/client.c): kept-alive connections;
      * until when every call waits, after ServiceNow answered 429 with Retry-After; and whether
-     * the last call failed for want of an answer (so the next success wakes waiting jobs). */
+     * the last call failed (no answer, 5xx or 429), so that the next answer wakes waiting jobs. */
     sg_http_pool *sn_pool;
     _Atomic int64_t sn_paused_until_ms;
     atomic_bool sn_down;

@@ -85,7 +85,7 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     int64_t now = (int64_t)time(NULL);
     /* Paused by ServiceNow's rate limit: try again when the pause ends, not before. */
     int64_t paused = strncmp(job->kind, "servicenow.", 11) == 0 ? sn_paused_for(app) : 0;
-    if (paused > retry_after)
+    if (paused > 0 && retry_after != SG_JOBS_NO_RETRY && paused > retry_after)
         retry_after = paused;
     if (sg_jobs_fail(app->store, job, owner, reason, retry_after, now) == SG_OK) {
         bool dead = job->attempts + 1 >= SG_JOBS_MAX_ATTEMPTS || retry_after == SG_JOBS_NO_RETRY;

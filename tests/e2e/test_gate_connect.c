@@ -1284,6 +1284,15 @@ static void test_webhook_secret_rotation(void **state)
         strstr(sg_json_get_str(sg_json_get(j, "error"), "message"), "the old secret stays in use"));
     sg_json_decref(j);
     sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    /* The last successful rotation is still the one shown; the failure is audited. */
+    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    assert_non_null(sg_json_get_str(sg_json_get(j, "webhook_secret"), "rotated_at"));
+    sg_json_decref(j);
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=50", NULL, &j), 200);
+    audit = sg_json_dump(j);
+    assert_non_null(strstr(audit, "servicenow.webhook_secret_rotation_failed"));
+    free(audit);
+    sg_json_decref(j);
     char *third = g_webhook_secret();
     assert_string_equal(third, second);
     seen = secret_in_servicenow();

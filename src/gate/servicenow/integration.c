@@ -214,7 +214,8 @@ int sg_integration_delete(sg_app *app)
 
 #define SECRET_BINDING "integrations:servicenow:webhook_secret"
 /* Seconds a rotation holds off another: longer than its three ServiceNow calls can take
- * (token, read, write; each at most http.timeout), so that a crashed one does not block. */
+ * (token, read, write; each at most 20 s, servicenow/client.c), so that a crashed one does not
+ * block for long. */
 #define ROTATION_LEASE 120
 
 typedef struct secret_ctx {
@@ -321,9 +322,8 @@ static int rotate_begin_tx(sg_conn *c, void *ctx)
     return sg_conn_exec(c,
                         "UPDATE integrations SET webhook_secret_previous = webhook_secret, "
                         "webhook_secret = ?2, webhook_secret_previous_until = ?3, "
-                        "webhook_secret_rotating = ?4, webhook_secret_rotated_at = ?5 "
-                        "WHERE name = ?1",
-                        v, 5, NULL);
+                        "webhook_secret_rotating = ?4 WHERE name = ?1",
+                        v, 4, NULL);
 }
 
 int sg_integration_rotate_begin(sg_app *app, int64_t now, int64_t grace, char **fresh)
@@ -346,18 +346,22 @@ static int rotate_end_tx(sg_conn *c, void *ctx)
 {
     rotate_ctx *r = ctx;
     sg_val v[] = {SG_VTEXT(NAME), SG_VINT(r->now + r->grace)};
-    if (r->ok)
+    if (r->ok) {
+        char at[32];
+        sg_now_iso(at);
+        sg_val w[] = {SG_VTEXT(NAME), SG_VTEXT(at)};
         return sg_conn_exec(c,
-                            "UPDATE integrations SET webhook_secret_rotating = NULL "
-                            "WHERE name = ?1",
-                            v, 1, NULL);
+                            "UPDATE integrations SET webhook_secret_rotating = NULL, "
+                            "webhook_secret_rotated_at = ?2 WHERE name = ?1",
+                            w, 2, NULL);
+    }
     /* ServiceNow may have taken the new secret even though the answer did not say so: the
      * old one is current again, and the new one stays accepted for the grace period. */
     return sg_conn_exec(c,
                         "UPDATE integrations SET webhook_secret = webhook_secret_previous, "
                         "webhook_secret_previous = webhook_secret, "
-                        "webhook_secret_previous_until = ?2, webhook_secret_rotating = NULL, "
-                        "webhook_secret_rotated_at = NULL WHERE name = ?1",
+                        "webhook_secret_previous_until = ?2, webhook_secret_rotating = NULL "
+                        "WHERE name = ?1",
                         v, 2, NULL);
 }
 

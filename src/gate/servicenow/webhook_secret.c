@@ -115,6 +115,12 @@ int sg_sn_secret_rotate(sg_app *app, sg_json **out)
     char *access = NULL, *fresh = NULL;
     *out = NULL;
     int rc = sg_servicenow_session(app, base, &access);
+    /* ServiceNow refusing snowgate's token is no reason to sign the admin out (401). */
+    if (rc == SG_EAUTH) {
+        char why[300];
+        snprintf(why, sizeof(why), "%s", sg_err_msg());
+        return sg_err_set(SG_ECONFLICT, "ServiceNow refused snowgate's token: %s", why);
+    }
     if (rc != SG_OK)
         return rc;
     /* Check the ServiceNow side before changing anything here. */
@@ -133,6 +139,18 @@ int sg_sn_secret_rotate(sg_app *app, sg_json **out)
     sg_secrets_free_plain(fresh);
     sg_secrets_free_plain(access);
     int end = sg_integration_rotate_end(app, rc == SG_OK, (int64_t)time(NULL), grace);
+    if (rc != SG_OK && end != SG_OK) {
+        char why[300];
+        snprintf(why, sizeof(why), "%s", sg_err_msg());
+        sg_log_error("webhook secret rotation failed, and the old secret could not be made "
+                     "current again",
+                     "reason", msg, "store", why);
+        return sg_err_set(SG_ECONFLICT,
+                          "the rotation did not finish (%s), and snowgate could not go back to "
+                          "the old secret (%s): both are accepted for the grace period; rotate "
+                          "again once the cause is fixed",
+                          msg, why);
+    }
     if (rc != SG_OK) {
         sg_log_warn("webhook secret rotation failed; the old secret stays in use", "reason", msg);
         /* A conflict (409), not a 5xx: the admin needs the reason, which names nothing

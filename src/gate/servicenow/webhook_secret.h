@@ -20,7 +20,7 @@ int sg_sn_secret_store(sg_app *app, const char *base, const char *token, char *m
 /* Rotates the secret: a new one becomes current in snowgate (the old one stays accepted for
  * servicenow.webhook_secret_grace seconds), then goes to ServiceNow. When ServiceNow does not
  * take it, the old secret stays current, and the error says so. *out (caller frees) is
- * {"rotated_at","previous_accepted_until"}. */
+ * {"rotated_at","previous_accepted_until","grace"}. */
 int sg_sn_secret_rotate(sg_app *app, sg_json **out);
 
 #endif
