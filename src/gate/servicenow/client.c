@@ -34,10 +34,12 @@ static sg_http_client_opts opts(const sg_app *app)
     return o;
 }
 
+/* A pause is relative (Retry-After seconds): a monotonic clock keeps a wall-clock step from
+ * stretching or cutting it. */
 static int64_t now_ms(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
+    clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
