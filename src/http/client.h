@@ -9,7 +9,9 @@
 #include <stddef.h>
 
 /* A keep-alive pool: open connections, TLS sessions and DNS answers, shared by every request
- * that names it, from any thread. Requests without a pool open a connection each. */
+ * that names it, from any thread. Requests without a pool open a connection each. The outbound
+ * guard checks each address when a connection is opened, so every request on one pool must use
+ * the same allow_insecure_loopback. */
 typedef struct sg_http_pool sg_http_pool;
 
 /* max_idle bounds the connections kept open between requests. */
