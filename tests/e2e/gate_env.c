@@ -9,6 +9,7 @@
 #include "core/webhook_sig.h"
 #include "core/xml.h"
 #include "gate/secrets.h"
+#include "gate/servicenow/integration.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -500,9 +501,8 @@ char *g_stored_webhook_secret(const char *store_url, const char *data_dir)
     sg_secrets sec;
     assert_int_equal(sg_secrets_open(key, &sec), SG_OK);
     char *plain = NULL;
-    assert_int_equal(
-        sg_secrets_open_value(&sec, "integrations:servicenow:webhook_secret", s.sealed, &plain),
-        SG_OK);
+    assert_int_equal(sg_secrets_open_value(&sec, SG_INTEGRATION_SECRET_BINDING, s.sealed, &plain),
+                     SG_OK);
     sg_secrets_close(&sec);
     free(s.sealed);
     return plain;

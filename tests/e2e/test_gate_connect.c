@@ -1306,20 +1306,38 @@ static void test_webhook_secret_rotation(void **state)
     free(third);
 }
 
+/* The Table API path of snowsim's x_snowgate.webhook_secret record. */
+static void secret_property_path(char path[128])
+{
+    sg_json *j = g_sim_call("GET",
+                            "/api/now/table/sys_properties?sysparm_query=name%3D"
+                            "x_snowgate.webhook_secret&sysparm_fields=sys_id",
+                            NULL, 200);
+    snprintf(path, 128, "/api/now/table/sys_properties/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+}
+
+/* "Authorization: Basic ..." for a snowsim user. */
+static void basic_auth(const char *user, const char *password, char out[160])
+{
+    char cred[96];
+    snprintf(cred, sizeof(cred), "%s:%s", user, password);
+    sg_buf b = SG_BUF_INIT(0);
+    assert_int_equal(sg_base64_encode(cred, strlen(cred), false, &b), SG_OK);
+    snprintf(out, 160, "Authorization: Basic %s", sg_buf_str(&b));
+    sg_buf_free(&b);
+}
+
 /* A property still of type string (an update set from before password2) fails the check,
  * naming the fix, instead of leaving the secret readable by every ServiceNow admin. */
 static void test_plain_secret_property(void **state)
 {
     (void)state;
     g_connected();
-    sg_json *j = g_sim_call("GET",
-                            "/api/now/table/sys_properties?sysparm_query=name%3D"
-                            "x_snowgate.webhook_secret&sysparm_fields=sys_id",
-                            NULL, 200);
     char path[128];
-    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
-    sg_json_decref(j);
+    secret_property_path(path);
+    sg_json *j = NULL;
     sg_json_decref(g_sim_call("PATCH", path, "{\"type\":\"string\"}", 200));
     assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     assert_non_null(strstr(sg_json_get_str(j, "status"), "degraded"));
@@ -1339,19 +1357,12 @@ static void test_service_account_secret_reach(void **state)
 {
     (void)state;
     g_connected();
-    sg_json *j = g_sim_call("GET",
-                            "/api/now/table/sys_properties?sysparm_query=name%3D"
-                            "x_snowgate.webhook_secret&sysparm_fields=sys_id",
-                            NULL, 200);
     char path[128];
-    snprintf(path, sizeof(path), "/api/now/table/sys_properties/%s",
-             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
-    sg_json_decref(j);
-    sg_buf b = SG_BUF_INIT(0), auth = SG_BUF_INIT(0);
-    const char *cred = "snowgate.service:" SVC_PASSWORD;
-    assert_int_equal(sg_base64_encode(cred, strlen(cred), false, &b), SG_OK);
-    sg_buf_printf(&auth, "Authorization: Basic %s", sg_buf_str(&b));
-    const char *svc[] = {sg_buf_str(&auth), NULL};
+    secret_property_path(path);
+    sg_json *j = NULL;
+    char svc_auth[160], mal_auth[160];
+    basic_auth("snowgate.service", SVC_PASSWORD, svc_auth);
+    const char *svc[] = {svc_auth, NULL};
     long denied = h_call("PATCH", G.sim.p.url, path, svc,
                          "{\"name\":\"glide.oauth.inbound.client.credential.grant_type."
                          "enabled\",\"type\":\"string\",\"value\":\"true\"}",
@@ -1367,18 +1378,12 @@ static void test_service_account_secret_reach(void **state)
     sg_json_decref(g_sim_call("POST", "/api/now/table/sys_user",
                               "{\"user_name\":\"mallory\",\"user_password\":\"Mallory-Pw-1234\"}",
                               201));
-    sg_buf_reset(&b);
-    sg_buf_reset(&auth);
-    const char *mcred = "mallory:Mallory-Pw-1234";
-    assert_int_equal(sg_base64_encode(mcred, strlen(mcred), false, &b), SG_OK);
-    sg_buf_printf(&auth, "Authorization: Basic %s", sg_buf_str(&b));
-    const char *mal[] = {sg_buf_str(&auth), NULL};
+    basic_auth("mallory", "Mallory-Pw-1234", mal_auth);
+    const char *mal[] = {mal_auth, NULL};
     assert_int_equal(h_call("PUT", G.sim.p.url, "/api/snc/snowgate_webhook_secret", mal,
                             "{\"value\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}", &j, NULL),
                      403);
     sg_json_decref(j);
-    sg_buf_free(&b);
-    sg_buf_free(&auth);
     /* The property is as snowgate left it: password2, the round trip still passes. */
     j = g_sim_call("GET",
                    "/api/now/table/sys_properties?sysparm_query=name%3Dx_snowgate.webhook_secret",

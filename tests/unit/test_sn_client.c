@@ -79,6 +79,13 @@ static sg_http_server *start(char *base, size_t n)
     return srv;
 }
 
+/* Just what sn_call uses: the loopback allowance for the local server. */
+static void app_for_tests(sg_app *app)
+{
+    memset(app, 0, sizeof(*app));
+    app->cfg.allow_insecure_loopback = true;
+}
+
 static void test_retry_after_shared(void **state)
 {
     (void)state;
@@ -86,8 +93,7 @@ static void test_retry_after_shared(void **state)
     limited = "1";
     sg_http_server *srv = start(base, sizeof(base));
     sg_app app;
-    memset(&app, 0, sizeof(app));
-    app.cfg.allow_insecure_loopback = true;
+    app_for_tests(&app);
     app.sn_pool = sg_http_pool_new(4);
     caller first = {&app, base, 0, 0};
     call(&first);
@@ -122,8 +128,7 @@ static void test_long_pause_fails_fast(void **state)
     limited = "30";
     sg_http_server *srv = start(base, sizeof(base));
     sg_app app;
-    memset(&app, 0, sizeof(app));
-    app.cfg.allow_insecure_loopback = true;
+    app_for_tests(&app);
     caller c = {&app, base, 0, 0};
     call(&c);
     assert_int_equal(c.status, 429);

@@ -212,7 +212,6 @@ int sg_integration_delete(sg_app *app)
     return sg_store_tx(app->store, delete_tx, NULL);
 }
 
-#define SECRET_BINDING "integrations:servicenow:webhook_secret"
 /* Seconds a rotation holds off another: longer than its three ServiceNow calls can take
  * (token, read, write; each at most 20 s, servicenow/client.c), so that a crashed one does not
  * block for long. */
@@ -254,9 +253,10 @@ int sg_integration_webhook_secrets(sg_app *app, int64_t now, char **current, cha
     if (rc == SG_OK && !s.sealed)
         rc = sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
     if (rc == SG_OK)
-        rc = sg_secrets_open_value(&app->secrets, SECRET_BINDING, s.sealed, current);
+        rc = sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, s.sealed, current);
     if (rc == SG_OK && previous && s.previous &&
-        sg_secrets_open_value(&app->secrets, SECRET_BINDING, s.previous, previous) != SG_OK)
+        sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, s.previous, previous) !=
+            SG_OK)
         sg_log_warn("the previous webhook secret does not decrypt; only the current one is "
                     "accepted",
                     "reason", sg_err_msg());
@@ -283,7 +283,7 @@ static int new_secret(const sg_app *app, char **plain, char **sealed)
     }
     sg_wipe(raw, sizeof(raw));
     if (rc == SG_OK)
-        rc = sg_secrets_seal(&app->secrets, SECRET_BINDING, sg_buf_str(&b), sealed);
+        rc = sg_secrets_seal(&app->secrets, SG_INTEGRATION_SECRET_BINDING, sg_buf_str(&b), sealed);
     if (rc == SG_OK)
         *plain = sg_buf_detach(&b, NULL);
     sg_buf_wipe(&b);

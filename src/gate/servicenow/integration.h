@@ -53,6 +53,9 @@ int sg_integration_delete(sg_app *app);
 /* Records how far Connect and test has come ({"running","checks"}), so that the wizard can show
  * each check as it completes, whichever replica it asks. */
 int sg_integration_set_progress(sg_app *app, const char *json);
+/* What the webhook secrets (current and previous) are sealed to in the store. */
+#define SG_INTEGRATION_SECRET_BINDING "integrations:servicenow:webhook_secret"
+
 /* The webhook signing secret ("whsec_<base64>"); the caller frees it with
  * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
 int sg_integration_webhook_secret(sg_app *app, char **out);

@@ -56,42 +56,36 @@ static const char userinfo_script[] =
  * password2 and set (never its value); PUT sets its value, and nothing else, to a Standard
  * Webhooks secret. A script rather than a sys_properties ACL, since a write ACL on the table
  * would let the account change the property's name or type too. */
+/* Both scripts: only the service account's role (or admin) gets in, and both work on the one
+ * property. */
+#define SECRET_ROLE_CHECK                                                                          \
+    "\tif (!gs.hasRole('" SG_SN_ROLE "')) {\n"                                                     \
+    "\t\tresponse.setStatus(403);\n"                                                               \
+    "\t\treturn;\n"                                                                                \
+    "\t}\n"
+#define SECRET_FIND                                                                                \
+    "\tvar gr = new GlideRecord('sys_properties');\n"                                              \
+    "\tgr.addQuery('name', '" SG_SN_PROP_SECRET "');\n"                                            \
+    "\tgr.query();\n"                                                                              \
+    "\tif (!gr.next()) {\n"                                                                        \
+    "\t\tresponse.setStatus(404);\n"                                                               \
+    "\t\treturn;\n"                                                                                \
+    "\t}\n"
+
 static const char secret_get_script[] =
-    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) {\n"
-    "\tif (!gs.hasRole('" SG_SN_ROLE "')) {\n"
-    "\t\tresponse.setStatus(403);\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tvar gr = new GlideRecord('sys_properties');\n"
-    "\tgr.addQuery('name', '" SG_SN_PROP_SECRET "');\n"
-    "\tgr.query();\n"
-    "\tif (!gr.next()) {\n"
-    "\t\tresponse.setStatus(404);\n"
-    "\t\treturn;\n"
-    "\t}\n"
+    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) "
+    "{\n" SECRET_ROLE_CHECK SECRET_FIND
     "\tresponse.setBody({ type: gr.getValue('type'), set: !!gr.getValue('value') });\n"
     "})(request, response);";
 
 static const char secret_put_script[] =
-    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) {\n"
-    "\tif (!gs.hasRole('" SG_SN_ROLE "')) {\n"
-    "\t\tresponse.setStatus(403);\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tvar body = request.body.data;\n"
+    "(function process(/*RESTAPIRequest*/ request, /*RESTAPIResponse*/ response) "
+    "{\n" SECRET_ROLE_CHECK "\tvar body = request.body.data;\n"
     "\tvar v = body && body.value;\n"
     "\tif (typeof v !== 'string' || !/^whsec_[A-Za-z0-9+\\/=]{20,200}$/.test(v)) {\n"
     "\t\tresponse.setStatus(400);\n"
     "\t\treturn;\n"
-    "\t}\n"
-    "\tvar gr = new GlideRecord('sys_properties');\n"
-    "\tgr.addQuery('name', '" SG_SN_PROP_SECRET "');\n"
-    "\tgr.query();\n"
-    "\tif (!gr.next()) {\n"
-    "\t\tresponse.setStatus(404);\n"
-    "\t\treturn;\n"
-    "\t}\n"
-    "\tif (gr.getValue('type') !== 'password2') {\n"
+    "\t}\n" SECRET_FIND "\tif (gr.getValue('type') !== 'password2') {\n"
     "\t\tresponse.setStatus(409);\n"
     "\t\tresponse.setBody({ type: gr.getValue('type') });\n"
     "\t\treturn;\n"
