@@ -153,7 +153,7 @@ void bench_backlog(void)
     backlog_ctx x = {n / USERS, calloc((size_t)n, 33), calloc((size_t)n, 33), ""};
     h_pg pg;
     env_pg(&pg, x.tables, USERS);
-    env_connected("bench-backlog");
+    env_connected("bench-backlog", false);
     for (int i = 0; i < USERS; i++) {
         char name[16], role[24], h[128];
         snprintf(name, sizeof(name), "u%d", i);

@@ -40,8 +40,9 @@ void bench_plot(const char *name, const char *title, const bench_series *s, int 
 
 /* ---- env.c ---- */
 
-/* snowgate connected to snowsim (the tests' fixture G), restarted with production timers. */
-void env_connected(const char *tag);
+/* snowgate connected to snowsim (the tests' fixture G), restarted with production timers.
+ * debug: its log at debug level (JSON lines, in G.gate.log_path), as with BENCH_DEBUG=1. */
+void env_connected(const char *tag, bool debug);
 /* The webhook signing secret from the update set snowgate offers. The caller frees it. */
 char *env_webhook_secret(void);
 /* A PostgreSQL server with database analytics, the grantor role snowgate_grantor (password

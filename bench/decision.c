@@ -47,12 +47,116 @@ static bool granted(PGconn *c, int table)
     return yes;
 }
 
+/* The hops of a decision, from snowgate's debug log (JSON lines): the first of each per
+ * request, so that the later sync run for ServiceNow's own echo of the close does not count. */
+enum {
+    HOP_SYNC_WAIT,
+    HOP_READ,
+    HOP_DECIDE,
+    HOP_FULFIL_WAIT,
+    HOP_CLAIM,
+    HOP_GRANT,
+    HOP_RECORD,
+    HOP_COMMENT,
+    NHOPS
+};
+static const char *const hop_names[NHOPS] = {"sync job waited",      "re-read in ServiceNow",
+                                             "decision recorded",    "fulfil job waited",
+                                             "claimed (fulfilling)", "GRANT",
+                                             "fulfilled recorded",   "comment read (after)"};
+
+static int hop_of(const sg_json *line, const char **value)
+{
+    const char *msg = sg_json_get_str(line, "msg"), *kind = sg_json_get_str(line, "kind");
+    *value = sg_json_get_str(line, "ms");
+    if (!msg)
+        return -1;
+    if (strcmp(msg, "job ran") == 0 && kind) {
+        *value = sg_json_get_str(line, "waited_ms");
+        return strcmp(kind, "servicenow.sync") == 0  ? HOP_SYNC_WAIT
+               : strcmp(kind, "request.fulfil") == 0 ? HOP_FULFIL_WAIT
+                                                     : -1;
+    }
+    if (strcmp(msg, "decision read") == 0)
+        return HOP_READ;
+    if (strcmp(msg, "decision applied") == 0)
+        return HOP_DECIDE;
+    if (strcmp(msg, "fulfilment claimed") == 0)
+        return HOP_CLAIM;
+    if (strcmp(msg, "connector ran") == 0)
+        return HOP_GRANT;
+    if (strcmp(msg, "fulfilment recorded") == 0)
+        return HOP_RECORD;
+    const char *ep = sg_json_get_str(line, "endpoint");
+    if (strcmp(msg, "servicenow call") == 0 && ep &&
+        strcmp(ep, "/api/now/table/sys_journal_field") == 0)
+        return HOP_COMMENT;
+    return -1;
+}
+
+/* Reads the log from `from` and reports the p50 of each hop over the n requests. */
+static void hops(const char *log_path, long from, char (*ids)[33], int n)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f || fseek(f, from, SEEK_SET) != 0) {
+        if (f)
+            fclose(f);
+        bench_row("decision", "of which, per hop (p50)", "-", -1, "no debug log to read");
+        return;
+    }
+    double *v = malloc(sizeof(double) * (size_t)n * NHOPS);
+    for (int i = 0; i < n * NHOPS; i++)
+        v[i] = -1;
+    load_result webhook = {0};
+    webhook.lat_ms = calloc((size_t)n * 4, sizeof(double));
+    char line[8192];
+    while (fgets(line, sizeof(line), f)) {
+        sg_json *j = NULL;
+        if (sg_json_parse(line, strlen(line), 0, 0, &j) != SG_OK)
+            continue;
+        const char *value = NULL, *path = sg_json_get_str(j, "path");
+        if (path && strcmp(path, "/webhooks/servicenow") == 0 && webhook.n < (size_t)n * 4 &&
+            (value = sg_json_get_str(j, "ms")))
+            webhook.lat_ms[webhook.n++] = atof(value);
+        int hop = hop_of(j, &value);
+        const char *req = sg_json_get_str(j, "access_request");
+        for (int i = 0; hop >= 0 && value && req && i < n; i++)
+            if (strcmp(ids[i], req) == 0) {
+                if (v[i * NHOPS + hop] < 0)
+                    v[i * NHOPS + hop] = atof(value);
+                break;
+            }
+        sg_json_decref(j);
+    }
+    fclose(f);
+    char text[1024];
+    size_t len = 0;
+    load_sort(&webhook);
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "webhook answered %.2f ms",
+                            webhook.n ? load_pct(&webhook, 50) : -1.0);
+    for (int h = 0; h < NHOPS && len < sizeof(text); h++) {
+        load_result r = {0};
+        r.lat_ms = calloc((size_t)n, sizeof(double));
+        for (int i = 0; i < n; i++)
+            if (v[i * NHOPS + h] >= 0)
+                r.lat_ms[r.n++] = v[i * NHOPS + h];
+        load_sort(&r);
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "; %s %.2f ms", hop_names[h],
+                                r.n ? load_pct(&r, 50) : -1.0);
+        load_result_free(&r);
+    }
+    bench_row("decision", "of which, per hop in snowgate (p50, from its debug log)", "-", -1, "%s",
+              text);
+    load_result_free(&webhook);
+    free(v);
+}
+
 void bench_decision(void)
 {
     int n = B.smoke ? 5 : 1000;
     h_pg pg;
     env_pg(&pg, n, 1);
-    env_connected("bench-decision");
+    env_connected("bench-decision", true);
     char h[128];
     g_add_user("u0", "member", "u0_role", h);
     env_assets(&pg, n);
@@ -98,6 +202,13 @@ void bench_decision(void)
     snprintf(dbpath, sizeof(dbpath), "%s/snowgate.db", G.dir);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    /* Only what the measured decisions log counts. */
+    FILE *lf = fopen(G.gate.log_path, "r");
+    long log_from = 0;
+    if (lf && fseek(lf, 0, SEEK_END) == 0)
+        log_from = ftell(lf);
+    if (lf)
+        fclose(lf);
     load_result r = {0}, sn = {0};
     r.lat_ms = calloc((size_t)n, sizeof(double));
     sn.lat_ms = calloc((size_t)n, sizeof(double));
@@ -139,6 +250,7 @@ void bench_decision(void)
     bench_row("decision", "of which: PATCH until the webhook is stored, p50 / p99", "-", -1,
               "%.1f ms / %.1f ms (ServiceNow's side: snowsim runs the business rule)",
               load_pct(&sn, 50), load_pct(&sn, 99));
+    hops(G.gate.log_path, log_from, ids, n);
     bench_series s[] = {{"approval to grant and fulfilled", &r},
                         {"approval to webhook stored", &sn}};
     bench_plot("decision", "decision latency by percentile", s, 2);

@@ -19,7 +19,7 @@ double env_ms(void)
     return load_now_ms();
 }
 
-void env_connected(const char *tag)
+void env_connected(const char *tag, bool debug)
 {
     g_start(tag, NULL);
     g_connected();
@@ -30,8 +30,8 @@ void env_connected(const char *tag)
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
     const char *cfg =
-        getenv("BENCH_DEBUG")
-            ? "[log]\nlevel = debug\nformat = logfmt\n[servicenow]\nwebhook_timeout = 5\n"
+        debug || getenv("BENCH_DEBUG")
+            ? "[log]\nlevel = debug\n[servicenow]\nwebhook_timeout = 5\n"
               "[http]\ntrusted_proxies = 127.0.0.1/32\n"
             : "[servicenow]\nwebhook_timeout = 5\n[http]\ntrusted_proxies = 127.0.0.1/32\n";
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);

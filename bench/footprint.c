@@ -128,7 +128,7 @@ void bench_footprint(void)
     free(dir);
 
     /* Under the ingest load. */
-    env_connected("bench-footprint");
+    env_connected("bench-footprint", false);
     ev_ctx x = {env_webhook_secret()};
     sampler s = {G.gate.pid, false, 0, 0};
     pthread_create(&s.th, NULL, sample, &s);

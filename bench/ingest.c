@@ -22,7 +22,7 @@ static void make_event(void *ctx, uint64_t seq, load_req *rq)
 
 void bench_ingest(void)
 {
-    env_connected("bench-ingest");
+    env_connected("bench-ingest", false);
     ingest_ctx x = {env_webhook_secret(), ""};
     snprintf(x.run, sizeof(x.run), "%lx", (long)time(NULL));
     double secs = B.smoke ? 1 : 10;

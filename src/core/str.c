@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -173,6 +174,28 @@ int sg_parse_listen(const char *s, char **host_out, uint16_t *port_out)
 void sg_now_iso(char out[32])
 {
     sg_iso_from_unix((int64_t)time(NULL), out);
+}
+
+int64_t sg_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+struct timespec sg_mono_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t;
+}
+
+const char *sg_ms_since(const struct timespec *t0, char out[32])
+{
+    struct timespec t = sg_mono_now();
+    snprintf(out, 32, "%.3f",
+             (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6);
+    return out;
 }
 
 void sg_iso_from_unix(int64_t unix_s, char out[32])

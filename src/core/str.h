@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Parses a whole decimal integer within [min, max]. Leading/trailing spaces, signs beyond
  * one '-', empty strings and overflow are SG_EINVAL with a message naming `what`. */
@@ -25,6 +26,13 @@ int sg_parse_iso_duration(const char *s, int64_t max_s, int64_t *out);
 
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void sg_now_iso(char out[32]);
+/* The wall clock in unix milliseconds (for durations across processes and restarts; use
+ * CLOCK_MONOTONIC within one). */
+int64_t sg_now_ms(void);
+/* The monotonic clock, and the milliseconds since an earlier reading of it, formatted "%.3f"
+ * into out (for the debug log's per-hop times). */
+struct timespec sg_mono_now(void);
+const char *sg_ms_since(const struct timespec *t0, char out[32]);
 /* A unix time as "YYYY-MM-DDTHH:MM:SSZ" (these sort as text in time order). */
 void sg_iso_from_unix(int64_t unix_s, char out[32]);
 

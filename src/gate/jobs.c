@@ -49,12 +49,13 @@ int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, in
                   SG_VTEXT(dedup_key),
                   SG_VTEXT(now),
                   SG_VTEXT(serial),
-                  serial ? SG_VINT(serial_seq) : SG_VNULL};
+                  serial ? SG_VINT(serial_seq) : SG_VNULL,
+                  SG_VINT(sg_now_ms())};
     int rc = sg_conn_exec(c,
                           "INSERT INTO jobs (id, kind, payload, state, run_at, attempts, "
-                          "dedup_key, created_at, updated_at, serial, serial_seq) VALUES (?1, ?2, "
-                          "?3, 'queued', ?4, 0, ?5, ?6, ?6, ?7, ?8)",
-                          v, 8, NULL);
+                          "dedup_key, created_at, updated_at, serial, serial_seq, queued_ms) "
+                          "VALUES (?1, ?2, ?3, 'queued', ?4, 0, ?5, ?6, ?6, ?7, ?8, ?9)",
+                          v, 9, NULL);
     if (rc == SG_OK && created)
         *created = true;
     if (rc == SG_OK)
@@ -85,7 +86,7 @@ static int claim_tx(sg_conn *c, void *ctx)
     /* Replicas claim at once: each locks the row it takes and skips rows others hold. */
     char sql[768];
     snprintf(sql, sizeof(sql), "%s%s",
-             "SELECT id, kind, payload, attempts FROM jobs j WHERE "
+             "SELECT id, kind, payload, attempts, run_at, queued_ms FROM jobs j WHERE "
              "((state = 'queued' AND run_at <= ?1) OR "
              "(state = 'running' AND lease_until < ?1)) AND "
              /* Of a serial, only the first, and not while another runs. */
@@ -104,6 +105,8 @@ static int claim_tx(sg_conn *c, void *ctx)
         snprintf(cl->out->kind, sizeof(cl->out->kind), "%s", sg_rows_text(r, 1));
         cl->out->payload = sg_xstrdup(sg_rows_text(r, 2));
         cl->out->attempts = sg_rows_int(r, 3);
+        cl->out->run_at = sg_rows_int(r, 4);
+        cl->out->queued_ms = sg_rows_null(r, 5) ? 0 : sg_rows_int(r, 5);
         cl->found = true;
     }
     sg_rows_free(r);

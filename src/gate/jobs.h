@@ -22,6 +22,8 @@ typedef struct sg_job {
     char kind[64];
     char *payload; /* owned; free with sg_job_clear() */
     int64_t attempts;
+    int64_t run_at;    /* unix seconds: when it became due */
+    int64_t queued_ms; /* unix milliseconds: when it was queued; 0 when not known */
 } sg_job;
 
 void sg_job_clear(sg_job *j);

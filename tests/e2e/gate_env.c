@@ -381,6 +381,24 @@ sg_json *g_wait_state(const char *id, const char *want)
     return NULL;
 }
 
+sg_json *g_wait_comment(const char *id, const char *want)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    for (int i = 0; i < 2400; i++) {
+        sg_json *j = NULL;
+        if (g_call("GET", path, NULL, &j) == 200) {
+            const char *c = sg_json_get_str(j, "decision_comment");
+            if (c && strcmp(c, want) == 0)
+                return j;
+        }
+        sg_json_decref(j);
+        pause_50ms();
+    }
+    fail_msg("request %s never got the decision comment '%s'", id, want);
+    return NULL;
+}
+
 void g_wait_sn_field(const char *sys_id, const char *field, const char *want)
 {
     char q[256], last[64] = "";

@@ -93,6 +93,9 @@ sg_json *g_wait_decided(const char *path);
 
 /* Waits (up to two minutes) until request id is in state want; returns it (the caller's). */
 sg_json *g_wait_state(const char *id, const char *want);
+/* Waits until the request's decision_comment is `want` (a comment made in ServiceNow is read
+ * after the decision is applied); returns the request. */
+sg_json *g_wait_comment(const char *id, const char *want);
 /* Waits until the ServiceNow request's field reads want. */
 void g_wait_sn_field(const char *sys_id, const char *field, const char *want);
 /* Whether a work note containing text appears on the ServiceNow request (waits for it). */

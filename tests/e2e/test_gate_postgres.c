@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "gate/secrets.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -115,8 +116,18 @@ static void test_grant_approved_in_servicenow_then_expires(void **state)
     g_sn_admin_decides(sys_id, "approved", "fine for eight seconds", admin_id);
     sg_json *j = g_wait_state(id, "fulfilled");
     assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
-    assert_string_equal(sg_json_get_str(j, "decision_comment"), "fine for eight seconds");
     assert_non_null(sg_json_get_str(j, "expires_at"));
+    sg_json_decref(j);
+    /* The approver's comment is read after the decision, and lands beside it in the history. */
+    j = g_wait_comment(id, "fine for eight seconds");
+    sg_json *h = sg_json_get(j, "history");
+    bool noted = false;
+    for (size_t i = 0; i < sg_json_array_size(h); i++) {
+        sg_json *e = sg_json_array_get(h, i);
+        if (strcmp(sg_json_get_str(e, "to"), "approved") == 0)
+            noted = strcmp(sg_json_get_str(e, "note"), "fine for eight seconds") == 0;
+    }
+    assert_true(noted);
     sg_json_decref(j);
     /* Read is SELECT only. */
     assert_true(has("sales.orders", "SELECT"));
@@ -248,6 +259,91 @@ static void test_cancelled_in_servicenow(void **state)
     snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys_id);
     sg_json_decref(g_sim_call("PATCH", q, "{\"request_state\":\"closed_cancelled\"}", 200));
     sg_json *j = g_wait_state(id, "cancelled");
+    sg_json_decref(j);
+    assert_false(has("sales.ledger", "SELECT"));
+}
+
+/* Whether request id's timeline has a conflict whose note contains text. */
+static bool conflict_noted(const char *id, const char *text)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", path, NULL, &j), 200);
+    sg_json *h = sg_json_get(j, "history");
+    bool found = false;
+    for (size_t i = 0; !found && i < sg_json_array_size(h); i++) {
+        sg_json *e = sg_json_array_get(h, i);
+        const char *note = sg_json_get_str(e, "note");
+        found = strcmp(sg_json_get_str(e, "event"), "conflict") == 0 && note && strstr(note, text);
+    }
+    sg_json_decref(j);
+    return found;
+}
+
+/* A queued (retrying) job's last error containing text, if any. */
+static bool job_error_seen(const char *text)
+{
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", "/api/v1/jobs?state=queued", NULL, &j), 200);
+    sg_json *items = sg_json_get(j, "items");
+    bool found = false;
+    for (size_t i = 0; !found && i < sg_json_array_size(items); i++) {
+        const char *e = sg_json_get_str(sg_json_array_get(items, i), "last_error");
+        found = e && strstr(e, text);
+    }
+    sg_json_decref(j);
+    return found;
+}
+
+static void pause_100ms(void)
+{
+    struct timespec t = {0, 100 * 1000 * 1000};
+    nanosleep(&t, NULL);
+}
+
+/* snowgate acts only on what ServiceNow names. An approval set on the request's record itself,
+ * with no approval record naming an approver, is refused and noted in the timeline. A record
+ * whose correlation_id no longer names the request is never acted on, even with an approved
+ * approval on it and an event naming the request. Nothing is granted either way. */
+static void test_decision_needs_approver_and_our_record(void **state)
+{
+    (void)state;
+    char id[33], sys_id[33], q[128], admin_id[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.orders\",\"privilege\":\"read\","
+                       "\"justification\":\"churn model\",\"for\":\"bob\"}",
+                       id, sys_id);
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys_id);
+    sg_json_decref(g_sim_call("PATCH", q, "{\"approval\":\"approved\"}", 200));
+    for (int i = 0; i < 600 && !conflict_noted(id, "did not name the approver"); i++)
+        pause_100ms();
+    assert_true(conflict_noted(id, "did not name the approver"));
+    sg_json *j = g_wait_state(id, "pending");
+    sg_json_decref(j);
+    assert_false(has("sales.orders", "SELECT"));
+
+    char id2[33], sys2[33];
+    g_request_mirrored("{\"asset\":\"analytics.sales.ledger\",\"privilege\":\"read\","
+                       "\"justification\":\"close the books\",\"for\":\"bob\"}",
+                       id2, sys2);
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s", sys2);
+    sg_json_decref(g_sim_call(
+        "PATCH", q, "{\"correlation_id\":\"snowgate:0123456789abcdef0123456789abcdef\"}", 200));
+    g_sn_admin_decides(sys2, "approved", NULL, admin_id);
+    /* ServiceNow's own event names the new correlation_id; one that still names the request
+     * (sent before the change, say) makes snowgate read the record again. */
+    char *secret = g_webhook_secret();
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"type\":\"sc_request.updated\",\"table\":\"sc_request\",\"sys_id\":\"%s\","
+             "\"correlation_id\":\"snowgate:%s\"}",
+             sys2, id2);
+    assert_int_equal(g_deliver_webhook(G.gate.url, secret, "guard-test-1", body), 202);
+    sg_secrets_free_plain(secret);
+    for (int i = 0; i < 600 && !job_error_seen("not of record"); i++)
+        pause_100ms();
+    assert_true(job_error_seen("not of record"));
+    j = g_wait_state(id2, "pending");
     sg_json_decref(j);
     assert_false(has("sales.ledger", "SELECT"));
 }
@@ -783,6 +879,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry_keeps_what_another_grant_needs, start, stop),
         cmocka_unit_test_setup_teardown(test_missing_role_fails_on_both_sides, start, stop),
         cmocka_unit_test_setup_teardown(test_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_decision_needs_approver_and_our_record, start, stop),
         cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_cancelled_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),

@@ -30,6 +30,8 @@ static const struct {
      "webhooks accepted with the previous signing secret during a rotation's grace period"},
     {"snowgate_jobs_run_total", "background jobs run by this process, by kind and outcome"},
     {"snowgate_job_duration_seconds", "time a background job ran, by kind"},
+    {"snowgate_job_wait_seconds",
+     "time a background job waited from due (queued, or its retry time) until it started"},
     {"snowgate_job_retries_total", "job runs that failed and were scheduled again, by kind"},
     {"snowgate_servicenow_calls_total",
      "calls to ServiceNow, by endpoint (ids replaced), method and status (error: no answer)"},

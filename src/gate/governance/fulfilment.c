@@ -263,7 +263,10 @@ static int claim_tx(sg_conn *c, void *ctx)
 int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     claim_ctx x = {.id = job->payload};
+    struct timespec t0 = sg_mono_now();
+    char ms[32];
     int rc = sg_store_tx(app->store, claim_tx, &x);
+    sg_log_debug("fulfilment claimed", "ms", sg_ms_since(&t0, ms));
     if (rc == SG_ENOTFOUND)
         return SG_OK; /* nothing to do for a request that does not exist */
     if (rc != SG_OK)
@@ -276,14 +279,19 @@ int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return SG_OK;
     }
     char remark[300], note[600];
+    t0 = sg_mono_now();
     rc = run_connector(app, &ri, job->payload, "fulfil", strcmp(ri.action, "grant") == 0, remark,
                        sizeof(remark), retry_after);
+    sg_log_debug("connector ran", "connection", ri.connection, "ms", sg_ms_since(&t0, ms));
     if (rc != SG_OK)
         return rc;
     snprintf(note, sizeof(note), "applied through the %s connection '%s'%s%s", ri.kind,
              ri.connection, remark[0] ? "; " : "", remark);
     done_ctx d = {job->payload, "snowgate", note, false};
-    return sg_store_tx(app->store, done_tx, &d);
+    t0 = sg_mono_now();
+    rc = sg_store_tx(app->store, done_tx, &d);
+    sg_log_debug("fulfilment recorded", "ms", sg_ms_since(&t0, ms));
+    return rc;
 }
 
 typedef struct fail_ctx {

@@ -928,6 +928,51 @@ int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_d
     return decide(app, &x, out);
 }
 
+typedef struct comment_ctx {
+    const char *id, *to, *actor, *comment;
+} comment_ctx;
+
+static int comment_tx(sg_conn *c, void *ctx)
+{
+    comment_ctx *x = ctx;
+    int64_t changed = 0;
+    sg_val v[] = {SG_VTEXT(x->id), SG_VTEXT(x->comment), SG_VTEXT(x->actor), SG_VTEXT(x->to)};
+    int rc = sg_conn_exec(c,
+                          "UPDATE requests SET decision_comment = ?2 WHERE id = ?1 AND "
+                          "decided_by = ?3 AND COALESCE(decision_comment, '') = '' AND "
+                          "EXISTS (SELECT 1 FROM request_history h WHERE h.request_id = ?1 AND "
+                          "h.event = 'transition' AND h.to_state = ?4 AND h.actor = ?3 AND "
+                          "h.origin = '" SG_ORIGIN_SERVICENOW "')",
+                          v, 4, &changed);
+    if (rc != SG_OK || changed == 0)
+        return rc;
+    rc = sg_conn_exec(c,
+                      "UPDATE request_history SET note = ?2 WHERE request_id = ?1 AND note = '' "
+                      "AND seq = (SELECT MAX(seq) FROM request_history WHERE request_id = ?1 AND "
+                      "event = 'transition' AND to_state = ?4 AND actor = ?3 AND origin = "
+                      "'" SG_ORIGIN_SERVICENOW "')",
+                      v, 4, NULL);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *d = sg_json_object();
+    sg_json_set_str(d, "decision", x->to);
+    sg_json_set_str(d, "note", x->comment);
+    char *detail = sg_json_dump(d);
+    sg_json_decref(d);
+    rc = sg_audit_append(c, x->actor, "request.decision_comment", x->id, detail);
+    free(detail);
+    return rc;
+}
+
+int sg_request_comment_from_servicenow(sg_app *app, const char *id, const char *to,
+                                       const char *actor, const char *comment)
+{
+    if (strlen(comment) > 4000)
+        return sg_err_set(SG_EINVAL, "the approver's comment is longer than 4000 bytes");
+    comment_ctx x = {id, to, actor, comment};
+    return sg_store_tx(app->store, comment_tx, &x);
+}
+
 typedef struct flag_ctx {
     const char *id, *actor, *origin, *attempted, *note;
     bool once;

@@ -92,6 +92,13 @@ typedef struct sg_sn_decision {
 } sg_sn_decision;
 int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_decision *d,
                                       sg_json **out);
+/* The approver's comment on a decision `to` ("approved" or "rejected") that ServiceNow made and
+ * sg_request_decide_from_servicenow applied as `actor`: read after it (so that reading it never
+ * delays the grant), and set on the request and on that decision's history entry when they have
+ * none yet. Audited as request.decision_comment. A request decided otherwise, or whose comment
+ * is already set, is left as it is (SG_OK). */
+int sg_request_comment_from_servicenow(sg_app *app, const char *id, const char *to,
+                                       const char *actor, const char *comment);
 /* Where a transition or refused decision came from, stored with it in request_history: a
  * person or job in snowgate, ServiceNow (never written back to it), or the expiry sweep. */
 #define SG_ORIGIN_SNOWGATE   "snowgate"

@@ -3,6 +3,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/str.h"
@@ -96,9 +97,11 @@ static void note_answer(sg_app *app, int rc, const sg_http_response *r)
         atomic_store(&app->sn_wake, true);
 }
 
-/* Counts a call in snowgate_servicenow_calls_total. The endpoint is the path without its
- * query, with record ids (32 hex digits) as {sys_id}, so it names a handful of series. */
-static void count_call(const char *method, const char *path, int rc, long status)
+/* Counts a call in snowgate_servicenow_calls_total, and logs its time at debug (a hop of a
+ * decision's path, see bench/README.md). The endpoint is the path without its query, with
+ * record ids (32 hex digits) as {sys_id}, so it names a handful of series. */
+static void count_call(const char *method, const char *path, int rc, long status,
+                       const struct timespec *t0)
 {
     char endpoint[160];
     size_t n = 0;
@@ -126,6 +129,10 @@ static void count_call(const char *method, const char *path, int rc, long status
     sg_metrics_labels(labels, sizeof(labels), "endpoint", endpoint, "method", method, "status", st,
                       (const char *)NULL);
     sg_metrics_inc("snowgate_servicenow_calls_total", labels, 1);
+    char ms[32];
+    if (sg_log_enabled(SG_LOG_DEBUG))
+        sg_log_debug("servicenow call", "endpoint", endpoint, "method", method, "status", st, "ms",
+                     sg_ms_since(t0, ms));
 }
 
 static int token_request(sg_app *app, bool service, const char *base, const char *form,
@@ -142,9 +149,10 @@ static int token_request(sg_app *app, bool service, const char *base, const char
         free(url);
         return rc;
     }
+    struct timespec t0 = sg_mono_now();
     rc = sg_http_request(&o, "POST", url, hdrs, form, strlen(form), &r);
     free(url);
-    count_call("POST", "/oauth_token.do", rc, rc == SG_OK ? r.status : 0);
+    count_call("POST", "/oauth_token.do", rc, rc == SG_OK ? r.status : 0, &t0);
     if (service)
         note_answer(app, rc, &r);
     if (rc != SG_OK)
@@ -247,8 +255,9 @@ static int call(sg_app *app, bool service, const char *base, const char *token, 
      * token earns (account linking) must not pause everyone. */
     int rc = service ? wait_budget(app) : SG_OK;
     if (rc == SG_OK) {
+        struct timespec t0 = sg_mono_now();
         rc = sg_http_request(&o, method, url, hdrs, text, text ? strlen(text) : 0, &r);
-        count_call(method, path, rc, rc == SG_OK ? r.status : 0);
+        count_call(method, path, rc, rc == SG_OK ? r.status : 0, &t0);
         if (service)
             note_answer(app, rc, &r);
     }

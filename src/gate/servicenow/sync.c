@@ -93,52 +93,171 @@ static void comment_of(sg_app *app, const char *base, const char *token, const c
     snprintf(path, sizeof(path),
              "/api/now/table/sys_journal_field?sysparm_query=name%%3Dsysapproval_approver"
              "%%5Eelement%%3Dcomments%%5Eelement_id%%3D%s%%5EORDERBYDESCsys_created_on&"
-             "sysparm_fields=value&sysparm_limit=1",
+             "sysparm_fields=value,element_id&sysparm_limit=1",
              approval_id);
     long st = 0;
     sg_json *j = NULL;
+    comment[0] = '\0';
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
-        const char *v = sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "value");
-        if (v)
+        sg_json *e = sg_json_array_get(sg_json_get(j, "result"), 0);
+        /* An instance that ignored part of the query could answer another record's entry. */
+        const char *v = sg_json_get_str(e, "value");
+        if (v && eq(sg_json_get_str(e, "element_id"), approval_id))
             sg_strlcpy(comment, v, 1024);
     }
     sg_json_decref(j);
 }
 
-/* The approver (user name) and comment of the approval record in `state`, if any. */
-static void approver_of(sg_app *app, const char *base, const char *token, const char *sys_id,
-                        const char *state, char who[128], char who_id[33], char who_email[256],
-                        char comment[1024])
+/* What ServiceNow's records say of a request. */
+typedef struct sn_view {
+    const char *decision; /* "approved", "rejected", "cancelled" or NULL */
+    char updated_by[128]; /* sc_request.sys_updated_by (read for a cancellation) */
+    char who[128], who_id[33], who_email[256]; /* the approver, when named */
+    char approval_id[33];                      /* their approval record */
+    int calls;
+} sn_view;
+
+static int http_error(long st, const char *what)
 {
-    char path[400];
+    return sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+                      "ServiceNow answered HTTP %ld reading %s", st, what);
+}
+
+static bool is_sys_id(const char *s)
+{
+    return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+/* The decision and its approver in one call: the request's decided approval records, newest
+ * first, each with the request's own approval and correlation_id dot-walked. *found is false
+ * when they do not settle it (no decided approval, or the request's approval is neither
+ * approved nor rejected): then the record itself is read (read_record). */
+static int read_approvals(sg_app *app, const char *base, const char *token, const sn_id_ctx *x,
+                          const char *corr, sn_view *v, bool *found)
+{
+    *found = false;
+    char path[600];
     snprintf(path, sizeof(path),
-             "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate%%3D%s"
-             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,approver,approver.user_name,"
-             "approver.email&"
-             "sysparm_exclude_reference_link=true&sysparm_limit=1",
-             sys_id, state);
+             "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate"
+             "INapproved%%2Crejected%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,state,"
+             "sysapproval,approver,approver.user_name,approver.email,sysapproval.approval,"
+             "sysapproval.correlation_id&sysparm_exclude_reference_link=true&sysparm_limit=20",
+             x->sys_id);
     long st = 0;
     sg_json *j = NULL;
-    who[0] = who_id[0] = who_email[0] = comment[0] = '\0';
-    char approval_id[33] = "";
-    if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
-        sg_json *a = sg_json_array_get(sg_json_get(j, "result"), 0);
+    v->calls++;
+    int rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    if (rc == SG_OK && st != 200)
+        rc = http_error(st, "the request's approvals");
+    sg_json *list = sg_json_get(j, "result");
+    size_t n = sg_json_array_size(list);
+    for (size_t i = 0; rc == SG_OK && i < n; i++) {
+        sg_json *a = sg_json_array_get(list, i);
+        /* ServiceNow ignores query parts it does not understand: never take another record's
+         * approval for this one's, nor a record that is not the one we mirrored. */
+        if (!eq(sg_json_get_str(a, "sysapproval"), x->sys_id) ||
+            !eq(sg_json_get_str(a, "sysapproval.correlation_id"), corr))
+            rc = sg_err_set(SG_EINVAL,
+                            "ServiceNow answered approvals that are not of record %s "
+                            "(snowgate request %s)",
+                            x->sys_id, x->id);
+    }
+    const char *approval = sg_json_get_str(sg_json_array_get(list, 0), "sysapproval.approval");
+    const char *decision = eq(approval, "approved")   ? "approved"
+                           : eq(approval, "rejected") ? "rejected"
+                                                      : NULL;
+    for (size_t i = 0; rc == SG_OK && decision && i < n; i++) {
+        sg_json *a = sg_json_array_get(list, i);
+        if (!eq(sg_json_get_str(a, "state"), decision))
+            continue;
         const char *u = sg_json_get_str(a, "approver.user_name");
         const char *uid = sg_json_get_str(a, "approver");
         const char *mail = sg_json_get_str(a, "approver.email");
-        if (mail)
-            sg_strlcpy(who_email, mail, 256);
         const char *aid = sg_json_get_str(a, "sys_id");
-        if (u)
-            sg_strlcpy(who, u, 128);
-        if (uid)
-            sg_strlcpy(who_id, uid, 33);
-        if (aid && strlen(aid) == 32 && strspn(aid, "0123456789abcdef") == 32)
-            sg_strlcpy(approval_id, aid, sizeof(approval_id));
+        sg_strlcpy(v->who, u ? u : "", sizeof(v->who));
+        sg_strlcpy(v->who_id, uid ? uid : "", sizeof(v->who_id));
+        sg_strlcpy(v->who_email, mail ? mail : "", sizeof(v->who_email));
+        if (is_sys_id(aid))
+            sg_strlcpy(v->approval_id, aid, sizeof(v->approval_id));
+        v->decision = decision;
+        *found = true;
+        break;
     }
     sg_json_decref(j);
-    if (approval_id[0])
-        comment_of(app, base, token, approval_id, comment);
+    return rc;
+}
+
+/* The request's record itself: its approval (with no approver named: a decision set on the
+ * record, not through an approval) or its cancellation. */
+static int read_record(sg_app *app, const char *base, const char *token, const sn_id_ctx *x,
+                       const char *corr, sn_view *v)
+{
+    char path[200];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sc_request/%s?sysparm_fields=approval,request_state,correlation_id,"
+             "sys_updated_by",
+             x->sys_id);
+    long st = 0;
+    sg_json *j = NULL;
+    v->calls++;
+    int rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    if (rc == SG_OK && st != 200)
+        rc = http_error(st, "the request");
+    sg_json *rec = sg_json_get(j, "result");
+    const char *approval = sg_json_get_str(rec, "approval");
+    const char *state = sg_json_get_str(rec, "request_state");
+    const char *by = sg_json_get_str(rec, "sys_updated_by");
+    /* Never act on a record that is not the one we mirrored. */
+    if (rc == SG_OK && !eq(sg_json_get_str(rec, "correlation_id"), corr))
+        rc = sg_err_set(SG_EINVAL, "ServiceNow record %s is not snowgate request %s", x->sys_id,
+                        x->id);
+    if (rc == SG_OK && eq(approval, "approved"))
+        v->decision = "approved";
+    else if (rc == SG_OK && eq(approval, "rejected"))
+        v->decision = "rejected";
+    else if (rc == SG_OK && eq(state, "closed_cancelled"))
+        v->decision = "cancelled";
+    sg_strlcpy(v->updated_by, by ? by : "", sizeof(v->updated_by));
+    sg_json_decref(j);
+    return rc;
+}
+
+/* Applies an approval or rejection made in ServiceNow. The approver's comment is read after
+ * the decision is applied (and the grant queued), so that it never delays the grant. */
+static int apply_decision(sg_app *app, const char *base, const char *token, const sn_id_ctx *x,
+                          const sn_view *v)
+{
+    /* The decision is ServiceNow's, named after the approver; governance checks what applies
+     * to it (no self-approval) and records it with origin servicenow. */
+    char actor[128];
+    if (v->who[0])
+        snprintf(actor, sizeof(actor), "servicenow:%.100s", v->who);
+    else
+        snprintf(actor, sizeof(actor), "servicenow");
+    sg_sn_decision sd = {.to = v->decision,
+                         .actor = actor,
+                         .approver_sys_id = v->who_id,
+                         .approver_email = v->who_email,
+                         .comment = NULL};
+    sg_json *out = NULL;
+    struct timespec t0 = sg_mono_now();
+    char ms[32];
+    int rc = sg_request_decide_from_servicenow(app, x->id, &sd, &out);
+    sg_json_decref(out);
+    sg_log_debug("decision applied", "decision", v->decision, "ms", sg_ms_since(&t0, ms));
+    if (rc == SG_ECONFLICT || rc == SG_EFORBIDDEN) {
+        sg_log_info("ServiceNow decision not applied", "request", x->id, "reason", sg_err_msg());
+        return SG_OK;
+    }
+    if (rc != SG_OK || !v->approval_id[0])
+        return rc;
+    char comment[1024];
+    comment_of(app, base, token, v->approval_id, comment);
+    if (comment[0] &&
+        sg_request_comment_from_servicenow(app, x->id, v->decision, actor, comment) != SG_OK)
+        sg_log_warn("could not record the approver's comment", "request", x->id, "reason",
+                    sg_err_msg());
+    return SG_OK;
 }
 
 int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
@@ -154,68 +273,30 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     rc = sg_servicenow_session(app, base, &token);
     if (rc != SG_OK)
         return rc;
-    char path[200];
-    snprintf(path, sizeof(path),
-             "/api/now/table/sc_request/%s?sysparm_fields=approval,request_state,correlation_id,"
-             "sys_updated_by",
-             x.sys_id);
-    long st = 0;
-    sg_json *j = NULL;
-    rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
-    if (rc == SG_OK && st != 200)
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
-                        "ServiceNow answered HTTP %ld reading the request", st);
-    sg_json *rec = sg_json_get(j, "result");
     char corr[64];
     snprintf(corr, sizeof(corr), CORR_PREFIX "%s", x.id);
-    const char *approval = sg_json_get_str(rec, "approval");
-    const char *state = sg_json_get_str(rec, "request_state");
-    /* Never act on a record that is not the one we mirrored. */
-    if (rc == SG_OK && !eq(sg_json_get_str(rec, "correlation_id"), corr))
-        rc = sg_err_set(SG_EINVAL, "ServiceNow record %s is not snowgate request %s", x.sys_id,
-                        x.id);
-    const char *decision = NULL;
-    if (rc == SG_OK && eq(approval, "approved"))
-        decision = "approved";
-    else if (rc == SG_OK && eq(approval, "rejected"))
-        decision = "rejected";
-    else if (rc == SG_OK && eq(state, "closed_cancelled"))
-        decision = "cancelled";
-    if (decision && strcmp(decision, "cancelled") == 0) {
+    sn_view v = {0};
+    bool found = false;
+    struct timespec t0 = sg_mono_now();
+    char ms[32], calls[16];
+    rc = read_approvals(app, base, token, &x, corr, &v, &found);
+    if (rc == SG_OK && !found)
+        rc = read_record(app, base, token, &x, corr, &v);
+    snprintf(calls, sizeof(calls), "%d", v.calls);
+    sg_log_debug("decision read", "decision", v.decision ? v.decision : "none", "calls", calls,
+                 "ms", sg_ms_since(&t0, ms));
+    if (rc == SG_OK && eq(v.decision, "cancelled")) {
         sg_json *out = NULL;
-        int d = apply_cancel(app, &x, sg_json_get_str(rec, "sys_updated_by"), &out);
+        int d = apply_cancel(app, &x, v.updated_by, &out);
         sg_json_decref(out);
         if (d == SG_ECONFLICT || d == SG_EFORBIDDEN)
             sg_log_info("ServiceNow cancellation not applied", "request", x.id, "reason",
                         sg_err_msg());
         else
             rc = d;
-        decision = NULL;
+    } else if (rc == SG_OK && v.decision) {
+        rc = apply_decision(app, base, token, &x, &v);
     }
-    if (decision) {
-        char who[128], who_id[33], who_email[256], comment[1024];
-        approver_of(app, base, token, x.sys_id, decision, who, who_id, who_email, comment);
-        /* The decision is ServiceNow's, named after the approver; governance checks what
-         * applies to it (no self-approval) and records it with origin servicenow. */
-        char actor[128];
-        if (who[0])
-            snprintf(actor, sizeof(actor), "servicenow:%.100s", who);
-        else
-            snprintf(actor, sizeof(actor), "servicenow");
-        sg_sn_decision sd = {.to = decision,
-                             .actor = actor,
-                             .approver_sys_id = who_id,
-                             .approver_email = who_email,
-                             .comment = comment};
-        sg_json *out = NULL;
-        int d = sg_request_decide_from_servicenow(app, x.id, &sd, &out);
-        sg_json_decref(out);
-        if (d == SG_ECONFLICT || d == SG_EFORBIDDEN)
-            sg_log_info("ServiceNow decision not applied", "request", x.id, "reason", sg_err_msg());
-        else
-            rc = d;
-    }
-    sg_json_decref(j);
     sg_secrets_free_plain(token);
     return rc;
 }
@@ -271,6 +352,11 @@ static int queue_tx(sg_conn *c, void *ctx)
                         v, 3, NULL);
 }
 
+/* Records per page, and pages per run: a run reads up to 10,000 changes; more wait for the
+ * next run, which starts where this one left off. */
+#define RECONCILE_PAGE  500
+#define RECONCILE_PAGES 20
+
 int sg_reconcile(sg_app *app)
 {
     sg_integration in;
@@ -285,25 +371,32 @@ int sg_reconcile(sg_app *app)
     if (rc != SG_OK)
         return rc;
     /* >= and not >: records changed within the watermark's second are seen again, and the
-     * per-change dedup key keeps that from queueing a second sync. */
+     * per-change dedup key keeps that from queueing a second sync. Pages follow one query
+     * (the watermark the run started from, in a stable order), so that a second holding more
+     * changes than a page does not hold the watermark back. */
     char *esc = sg_http_escape(wm);
-    char path[512];
-    snprintf(path, sizeof(path),
-             "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%%3A%%5E"
-             "sys_updated_on%%3E%%3D%s%%5EORDERBYsys_updated_on&sysparm_fields=correlation_id,"
-             "sys_updated_on,sys_mod_count&sysparm_limit=500",
-             esc);
-    free(esc);
-    long st = 0;
-    sg_json *j = NULL;
-    rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
-    sg_secrets_free_plain(token);
-    if (rc == SG_OK && st != 200)
-        rc = sg_err_set(SG_ENET, "ServiceNow answered HTTP %ld to the reconciler", st);
-    if (rc == SG_OK) {
-        queue_ctx q = {sg_json_get(j, "result"), ""};
-        rc = sg_store_tx(app->store, queue_tx, &q);
+    size_t n = RECONCILE_PAGE;
+    for (int page = 0; rc == SG_OK && n == RECONCILE_PAGE && page < RECONCILE_PAGES; page++) {
+        char path[600];
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sc_request?sysparm_query=correlation_idSTARTSWITHsnowgate%%3A"
+                 "%%5Esys_updated_on%%3E%%3D%s%%5EORDERBYsys_updated_on%%5EORDERBYsys_id&"
+                 "sysparm_fields=correlation_id,sys_updated_on,sys_mod_count&"
+                 "sysparm_limit=%d&sysparm_offset=%d&sysparm_no_count=true",
+                 esc, RECONCILE_PAGE, page * RECONCILE_PAGE);
+        long st = 0;
+        sg_json *j = NULL;
+        rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+        if (rc == SG_OK && st != 200)
+            rc = sg_err_set(SG_ENET, "ServiceNow answered HTTP %ld to the reconciler", st);
+        n = sg_json_array_size(sg_json_get(j, "result"));
+        if (rc == SG_OK) {
+            queue_ctx q = {sg_json_get(j, "result"), ""};
+            rc = sg_store_tx(app->store, queue_tx, &q);
+        }
+        sg_json_decref(j);
     }
-    sg_json_decref(j);
+    free(esc);
+    sg_secrets_free_plain(token);
     return rc;
 }
