@@ -72,7 +72,7 @@ void bench_plot(const char *name, const char *title, const bench_series *s, int 
     if (!g)
         return;
     fprintf(g,
-            "set terminal pngcairo size 900,500 font 'sans,10'\nset output '%s'\n"
+            "set terminal pngcairo size 900,500 font 'sans,10' noenhanced\nset output '%s'\n"
             "set title '%s'\nset xlabel 'percentile'\nset ylabel 'latency (ms)'\n"
             "set logscale y\nset grid\nset key left top\nplot ",
             png, title);
