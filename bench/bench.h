@@ -26,6 +26,7 @@ void bench_decision(void);
 void bench_backlog(void);
 void bench_footprint(void);
 void bench_scale(void);
+void bench_simquery(void);
 
 /* One line of the report. met: 1 goal met, 0 missed, -1 no goal. */
 void bench_row(const char *scenario, const char *measure, const char *goal, int met,

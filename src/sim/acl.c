@@ -26,7 +26,6 @@ typedef struct level_ctx {
 typedef struct role_ctx {
     sim_db *db;
     const sim_user *u;
-    const char *acl_id;
     bool any_role;
     bool has;
 } role_ctx;
@@ -34,8 +33,6 @@ typedef struct role_ctx {
 static bool each_acl_role(void *ctx, sim_rec *r)
 {
     role_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "sys_security_acl"), c->acl_id) != 0)
-        return true;
     c->any_role = true;
     sim_rec *role =
         sim_db_get(c->db, sim_dict_table("sys_user_role"), sim_rec_get(r, "sys_user_role"));
@@ -48,8 +45,9 @@ static bool each_acl_role(void *ctx, sim_rec *r)
 
 static bool acl_passes(level_ctx *c, sim_rec *acl)
 {
-    role_ctx rc = {c->db, c->u, acl->sys_id, false, false};
-    sim_db_each(c->db, sim_dict_table("sys_security_acl_role"), each_acl_role, &rc);
+    role_ctx rc = {c->db, c->u, false, false};
+    sim_db_each_eq(c->db, sim_dict_table("sys_security_acl_role"), "sys_security_acl", acl->sys_id,
+                   each_acl_role, &rc);
     if (rc.any_role && !rc.has)
         return false;
     const char *cond = sim_rec_get(acl, "condition");
@@ -72,7 +70,6 @@ static bool each_acl(void *ctx, sim_rec *acl)
 {
     level_ctx *c = ctx;
     if (strcmp(sim_rec_get(acl, "active"), "true") != 0 ||
-        strcmp(sim_rec_get(acl, "name"), c->name) != 0 ||
         strcmp(sim_rec_get(acl, "operation"), c->operation) != 0)
         return true;
     const char *type = sim_rec_get(acl, "type");
@@ -91,7 +88,7 @@ static bool level(sim_db *db, const sim_user *u, const char *name, const char *o
                   const sim_rec *r, sim_acl_script_fn script, void *sctx, bool *granted)
 {
     level_ctx c = {db, u, name, operation, r, script, sctx, false, false};
-    sim_db_each(db, sim_dict_table("sys_security_acl"), each_acl, &c);
+    sim_db_each_eq(db, sim_dict_table("sys_security_acl"), "name", name, each_acl, &c);
     *granted = c.granted;
     return c.found;
 }

@@ -83,7 +83,6 @@ static void add_role(sim_db *db, sim_user *u, const char *role_id, int depth)
 typedef struct contains_ctx {
     sim_db *db;
     sim_user *u;
-    const char *role_id;
     int depth;
 } contains_ctx;
 
@@ -92,8 +91,7 @@ static void add_role_tree(sim_db *db, sim_user *u, const char *role_id, int dept
 static bool each_contains(void *ctx, sim_rec *r)
 {
     contains_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "role"), c->role_id) == 0)
-        add_role_tree(c->db, c->u, sim_rec_get(r, "contains"), c->depth + 1);
+    add_role_tree(c->db, c->u, sim_rec_get(r, "contains"), c->depth + 1);
     return true;
 }
 
@@ -105,8 +103,9 @@ static void add_role_tree(sim_db *db, sim_user *u, const char *role_id, int dept
     add_role(db, u, role_id, depth);
     if (u->nroles == before)
         return;
-    contains_ctx c = {db, u, role_id, depth};
-    sim_db_each(db, sim_dict_table("sys_user_role_contains"), each_contains, &c);
+    contains_ctx c = {db, u, depth};
+    sim_db_each_eq(db, sim_dict_table("sys_user_role_contains"), "role", role_id, each_contains,
+                   &c);
 }
 
 typedef struct user_ctx {
@@ -119,8 +118,7 @@ typedef struct user_ctx {
 static bool each_has_role(void *ctx, sim_rec *r)
 {
     user_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "user"), c->u->sys_id) == 0 &&
-        strcmp(sim_rec_get(r, "state"), "active") == 0)
+    if (strcmp(sim_rec_get(r, "state"), "active") == 0)
         add_role_tree(c->db, c->u, sim_rec_get(r, "role"), 0);
     return true;
 }
@@ -128,7 +126,7 @@ static bool each_has_role(void *ctx, sim_rec *r)
 static bool each_member(void *ctx, sim_rec *r)
 {
     user_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "user"), c->u->sys_id) == 0 && c->ngroups < 32)
+    if (c->ngroups < 32)
         sg_strlcpy(c->groups[c->ngroups++], sim_rec_get(r, "group"), 33);
     return true;
 }
@@ -154,10 +152,22 @@ int sim_auth_load_user(sim_db *db, const char *sys_id, sim_user *out)
     sg_strlcpy(out->sys_id, r->sys_id, sizeof(out->sys_id));
     sg_strlcpy(out->user_name, sim_rec_get(r, "user_name"), sizeof(out->user_name));
     user_ctx c = {db, out, {{0}}, 0};
-    sim_db_each(db, sim_dict_table("sys_user_has_role"), each_has_role, &c);
-    sim_db_each(db, sim_dict_table("sys_user_grmember"), each_member, &c);
-    if (c.ngroups)
-        sim_db_each(db, sim_dict_table("sys_group_has_role"), each_group_role, &c);
+    sim_db_each_eq(db, sim_dict_table("sys_user_has_role"), "user", out->sys_id, each_has_role, &c);
+    sim_db_each_eq(db, sim_dict_table("sys_user_grmember"), "user", out->sys_id, each_member, &c);
+    if (c.ngroups) {
+        const sim_table *gt = sim_dict_table("sys_group_has_role");
+        const char *ids[32];
+        for (int i = 0; i < c.ngroups; i++)
+            ids[i] = c.groups[i];
+        sim_rec **hits = NULL;
+        size_t n = 0;
+        if (sim_db_lookup(db, gt, "group", ids, (size_t)c.ngroups, &hits, &n))
+            for (size_t i = 0; i < n; i++)
+                each_group_role(&c, hits[i]);
+        else
+            sim_db_each(db, gt, each_group_role, &c);
+        free(hits);
+    }
     return SG_OK;
 }
 

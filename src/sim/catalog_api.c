@@ -21,8 +21,7 @@ typedef struct vars_ctx {
 static bool each_var(void *ctx, sim_rec *r)
 {
     vars_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "cat_item"), c->item_id) != 0 ||
-        strcmp(sim_rec_get(r, "active"), "true") != 0)
+    if (strcmp(sim_rec_get(r, "active"), "true") != 0)
         return true;
     sg_json *v = sg_json_object();
     sg_json_set_str(v, "id", r->sys_id);
@@ -36,6 +35,13 @@ static bool each_var(void *ctx, sim_rec *r)
     sg_json_set_bool(v, "active", true);
     sg_json_append(c->out, v);
     return true;
+}
+
+/* The active variables of item vc->item_id, in insertion order. */
+static void each_variable(sg_sim *sim, vars_ctx *vc)
+{
+    sim_db_each_eq(sim->db, sim_dict_table("item_option_new"), "cat_item", vc->item_id, each_var,
+                   vc);
 }
 
 static sg_json *item_json(sg_sim *sim, const sim_rec *item, bool with_variables)
@@ -69,7 +75,7 @@ static sg_json *item_json(sg_sim *sim, const sim_rec *item, bool with_variables)
     sg_json_set(o, "catalogs", catalogs);
     if (with_variables) {
         vars_ctx vc = {item->sys_id, sg_json_array()};
-        sim_db_each(sim->db, sim_dict_table("item_option_new"), each_var, &vc);
+        each_variable(sim, &vc);
         sg_json_set(o, "variables", vc.out);
     }
     return o;
@@ -153,7 +159,6 @@ int api_catalog_item(sg_http_req *req, void *simv)
 
 typedef struct approver_ctx {
     sg_sim *sim;
-    const char *role_id;
     char ids[32][33];
     int n;
 } approver_ctx;
@@ -161,7 +166,7 @@ typedef struct approver_ctx {
 static bool each_holder(void *ctx, sim_rec *r)
 {
     approver_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "role"), c->role_id) == 0 && c->n < 32) {
+    if (c->n < 32) {
         const char *uid = sim_rec_get(r, "user");
         for (int i = 0; i < c->n; i++)
             if (strcmp(c->ids[i], uid) == 0)
@@ -183,7 +188,7 @@ typedef struct order {
 static int check_variables(sg_sim *sim, order *o)
 {
     vars_ctx vc = {o->item->sys_id, sg_json_array()};
-    sim_db_each(sim->db, sim_dict_table("item_option_new"), each_var, &vc);
+    each_variable(sim, &vc);
     int rc = SG_OK;
     for (size_t i = 0; i < sg_json_array_size(vc.out) && rc == SG_OK; i++) {
         sg_json *v = sg_json_array_get(vc.out, i);
@@ -231,7 +236,7 @@ static int place_order(sg_sim *sim, order *o)
 
     /* Variables become sc_item_option records linked to the item. */
     vars_ctx vc = {o->item->sys_id, sg_json_array()};
-    sim_db_each(sim->db, sim_dict_table("item_option_new"), each_var, &vc);
+    each_variable(sim, &vc);
     for (size_t i = 0; i < sg_json_array_size(vc.out) && rc == SG_OK; i++) {
         sg_json *var = sg_json_array_get(vc.out, i);
         const char *given = sg_json_get_str(o->variables, sg_json_get_str(var, "name"));
@@ -253,9 +258,10 @@ static int place_order(sg_sim *sim, order *o)
 
     /* Approvals: one for each user who holds approver_user. */
     sim_rec *role = sim_db_find(sim->db, sim_dict_table("sys_user_role"), "name", "approver_user");
-    approver_ctx ac = {sim, role ? role->sys_id : "", {{0}}, 0};
+    approver_ctx ac = {sim, {{0}}, 0};
     if (role)
-        sim_db_each(sim->db, sim_dict_table("sys_user_has_role"), each_holder, &ac);
+        sim_db_each_eq(sim->db, sim_dict_table("sys_user_has_role"), "role", role->sys_id,
+                       each_holder, &ac);
     for (int i = 0; i < ac.n && rc == SG_OK; i++) {
         v = sg_json_object();
         sg_json_set_str(v, "approver", ac.ids[i]);

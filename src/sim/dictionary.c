@@ -1,5 +1,7 @@
 /* dictionary: the tables a fresh instance has, declared compactly. A field spec is
- * "name:type[:reference table][=default]", types S I B R C D P J (see sim_ftype). */
+ * "name[!][:type[:reference table]][=default]", types S I B R C D P J (see sim_ftype); '!' marks
+ * a field that equality queries look up in an index, as a real instance's indexed columns
+ * (references are indexed without it). */
 #include "sim/dictionary.h"
 
 #include "core/mem.h"
@@ -14,7 +16,7 @@ typedef struct table_spec {
 
 static const table_spec specs[] = {
     {"sys_user", NULL, NULL, "name",
-     "user_name first_name last_name name email active:B=true locked_out:B=false "
+     "user_name! first_name last_name name email active:B=true locked_out:B=false "
      "password_needs_reset:B=false web_service_access_only:B=false "
      "internal_integration_user:B=false user_password:P manager:R:sys_user department company "
      "location title time_zone vip:B=false last_login_time:D failed_attempts:I=0 phone "
@@ -23,7 +25,7 @@ static const table_spec specs[] = {
      "name description manager:R:sys_user email active:B=true roles"},
     {"sys_user_grmember", NULL, NULL, NULL, "user:R:sys_user group:R:sys_user_group"},
     {"sys_user_role", NULL, NULL, "name",
-     "name suffix description assignable_by can_delegate:B=true elevated_privilege:B=false "
+     "name! suffix description assignable_by can_delegate:B=true elevated_privilege:B=false "
      "grantable:B=true includes_roles requires_subscription=-1 scoped_admin:B=false"},
     {"sys_user_role_contains", NULL, NULL, NULL, "role:R:sys_user_role contains:R:sys_user_role"},
     {"sys_user_has_role", NULL, NULL, NULL,
@@ -32,23 +34,23 @@ static const table_spec specs[] = {
     {"sys_group_has_role", NULL, NULL, NULL,
      "group:R:sys_user_group role:R:sys_user_role inherits:B=true granted_by:R:sys_user_group"},
     {"sys_security_acl", NULL, NULL, "name",
-     "name operation:C=read type:C=record active:B=true admin_overrides:B=true "
+     "name! operation:C=read type:C=record active:B=true admin_overrides:B=true "
      "advanced:B=false condition script description"},
     {"sys_security_acl_role", NULL, NULL, NULL,
      "sys_security_acl:R:sys_security_acl sys_user_role:R:sys_user_role"},
     {"sys_properties", NULL, NULL, "name",
-     "name value type=string description choices is_private:B=false ignore_cache:B=false "
+     "name! value type=string description choices is_private:B=false ignore_cache:B=false "
      "read_roles write_roles suffix"},
     {"sys_rate_limit_rules", NULL, NULL, "name",
      "name active:B=true rate_limit:I=100 type:C=all_users user:R:sys_user role:R:sys_user_role "
      "rest_service description"},
     {"oauth_entity", NULL, NULL, "name",
-     "name client_id client_secret:P redirect_url access_token_lifespan:I=1800 "
+     "name client_id! client_secret:P redirect_url access_token_lifespan:I=1800 "
      "refresh_token_lifespan:I=8640000 auth_code_lifespan:I=60 type=client active:B=true "
      "default_grant_type=password public_client:B=false logo_url comments user:R:sys_user"},
     {"oauth_credential", NULL, NULL, NULL,
-     "token_hash type user:R:sys_user oauth_entity:R:oauth_entity expires:D scope=useraccount "
-     "peer"},
+     "token_hash! type user:R:sys_user oauth_entity:R:oauth_entity expires:D "
+     "scope=useraccount peer!"},
     {"sc_catalog", NULL, NULL, "title",
      "title description active:B=true manager:R:sys_user editors background_color "
      "desktop_continue_shopping desktop_home_page desktop_image enable_wish_list:B=false"},
@@ -66,9 +68,9 @@ static const table_spec specs[] = {
      "cat_item:R:sc_cat_item name question_text type:I=6 order:I=100 mandatory:B=false "
      "default_value reference active:B=true help_text"},
     {"task", NULL, "TASK", "number",
-     "number short_description description active:B=true approval:C=not~requested state:I=1 "
+     "number! short_description description active:B=true approval:C=not~requested state:I=1 "
      "priority:I=4 impact:I=3 urgency:I=3 opened_by:R:sys_user opened_at:D "
-     "assigned_to:R:sys_user assignment_group:R:sys_user_group correlation_id "
+     "assigned_to:R:sys_user assignment_group:R:sys_user_group correlation_id! "
      "correlation_display work_notes:J comments:J comments_and_work_notes close_notes "
      "closed_at:D closed_by:R:sys_user due_date:D parent:R:task sys_domain=global "
      "sys_domain_path=/ watch_list work_notes_list approval_set:D escalation:I=0 "
@@ -93,9 +95,9 @@ static const table_spec specs[] = {
     {"sc_item_option_mtom", NULL, NULL, NULL,
      "request_item:R:sc_req_item sc_item_option:R:sc_item_option"},
     {"sysapproval_approver", NULL, NULL, "approver",
-     "approver:R:sys_user sysapproval:R:task document_id source_table state:C=requested "
+     "approver:R:sys_user sysapproval:R:task document_id! source_table state:C=requested "
      "comments:J due_date:D expected_start:D group"},
-    {"sys_journal_field", NULL, NULL, "value", "name element element_id value"},
+    {"sys_journal_field", NULL, NULL, "value", "name element element_id! value"},
     {"sys_script", NULL, NULL, "name",
      "name collection when:C=before order:I=100 priority:I=100 active:B=true advanced:B=false "
      "action_insert:B=false action_update:B=false action_delete:B=false action_query:B=false "
@@ -158,7 +160,7 @@ static sim_ftype type_of(char c)
     }
 }
 
-/* Parses "name[:T[:ref]][=default]" ('~' in a default stands for a space). */
+/* Parses "name[!][:T[:ref]][=default]" ('~' in a default stands for a space). */
 static void parse_field(const char *spec, size_t len, sim_field *f)
 {
     char *s = sg_xstrndup(spec, len);
@@ -180,6 +182,16 @@ static void parse_field(const char *spec, size_t len, sim_field *f)
         if (c2)
             f->ref = sg_xstrdup(c2 + 1);
     }
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '!') {
+        s[n - 1] = '\0';
+        f->indexed = true;
+    }
+    /* Booleans compare loosely ("1" = "true"), so an exact-value index would miss. */
+    if (f->type == SIM_REFERENCE)
+        f->indexed = true;
+    if (f->type == SIM_BOOLEAN)
+        f->indexed = false;
     f->name = sg_xstrdup(s);
     free(s);
 }
@@ -299,10 +311,14 @@ bool sim_dict_is_sys_field(const char *name)
 const sim_field *sim_dict_field(const sim_table *t, const char *name)
 {
     static const sim_field sys_defs[] = {
-        {"sys_id", SIM_STRING, NULL, NULL},         {"sys_created_on", SIM_DATETIME, NULL, NULL},
-        {"sys_created_by", SIM_STRING, NULL, NULL}, {"sys_updated_on", SIM_DATETIME, NULL, NULL},
-        {"sys_updated_by", SIM_STRING, NULL, NULL}, {"sys_mod_count", SIM_INTEGER, NULL, NULL},
-        {"sys_class_name", SIM_STRING, NULL, NULL}, {"sys_tags", SIM_STRING, NULL, NULL},
+        {"sys_id", SIM_STRING, NULL, NULL, true},
+        {"sys_created_on", SIM_DATETIME, NULL, NULL, false},
+        {"sys_created_by", SIM_STRING, NULL, NULL, false},
+        {"sys_updated_on", SIM_DATETIME, NULL, NULL, false},
+        {"sys_updated_by", SIM_STRING, NULL, NULL, false},
+        {"sys_mod_count", SIM_INTEGER, NULL, NULL, false},
+        {"sys_class_name", SIM_STRING, NULL, NULL, false},
+        {"sys_tags", SIM_STRING, NULL, NULL, false},
     };
     for (size_t i = 0; i < sizeof(sys_defs) / sizeof(sys_defs[0]); i++)
         if (strcmp(sys_defs[i].name, name) == 0)

@@ -21,6 +21,9 @@ typedef struct sim_field {
     sim_ftype type;
     const char *ref; /* referenced table, for SIM_REFERENCE */
     const char *def; /* default on insert, or NULL for "" */
+    /* Equality queries (=, IN) on it take their candidates from an index (records.h): true
+     * for sys_id, for references, and for the fields the table spec marks with '!'. */
+    bool indexed;
 } sim_field;
 
 typedef struct sim_table {

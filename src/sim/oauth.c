@@ -370,17 +370,18 @@ int api_oauth_token(sg_http_req *req, void *simv)
 /* ---- revocation ---- */
 
 typedef struct revoke_ctx {
-    const char *hash;
     sim_rec *hits[64];
     int n;
 } revoke_ctx;
 
+/* A credential whose token_hash or peer is the token's hash, once. */
 static bool each_revoke(void *ctx, sim_rec *r)
 {
     revoke_ctx *c = ctx;
-    if ((strcmp(sim_rec_get(r, "token_hash"), c->hash) == 0 ||
-         strcmp(sim_rec_get(r, "peer"), c->hash) == 0) &&
-        c->n < 64)
+    for (int i = 0; i < c->n; i++)
+        if (c->hits[i] == r)
+            return true;
+    if (c->n < 64)
         c->hits[c->n++] = r;
     return true;
 }
@@ -396,9 +397,11 @@ int api_oauth_revoke(sg_http_req *req, void *simv)
     if (token && *token) {
         char h[65];
         hash_hex(token, h);
-        revoke_ctx c = {h, {0}, 0};
+        revoke_ctx c = {{0}, 0};
+        const sim_table *ct = sim_dict_table("oauth_credential");
         sim_db_wrlock(sim->db);
-        sim_db_each(sim->db, sim_dict_table("oauth_credential"), each_revoke, &c);
+        sim_db_each_eq(sim->db, ct, "token_hash", h, each_revoke, &c);
+        sim_db_each_eq(sim->db, ct, "peer", h, each_revoke, &c);
         for (int i = 0; i < c.n; i++)
             sim_db_delete(sim->db, c.hits[i]);
         sim_db_unlock(sim->db);

@@ -558,6 +558,126 @@ bool sim_query_match(const sim_query *q, const sim_qctx *ctx, const sim_rec *r)
     return false;
 }
 
+/* ---- planning ----
+ * Only a query that is one AND group can use an index: a record outside the candidates of one
+ * of its single-term clauses cannot match. The candidates still go through sim_query_match. */
+
+/* The values an indexable term looks up (one for =, the list items for IN), or 0 when the term
+ * cannot use an index. *vals points into *buf, which the caller frees. */
+static size_t term_values(const term *tm, char **buf, const char ***vals)
+{
+    *buf = NULL;
+    *vals = NULL;
+    if ((tm->op != OP_EQ && tm->op != OP_IN) || !tm->fd || !tm->fd->indexed ||
+        strchr(tm->field, '.') || sg_str_startswith(tm->value, "javascript:"))
+        return 0;
+    size_t n = 1;
+    if (tm->op == OP_IN)
+        for (const char *p = tm->value; *p; p++)
+            n += *p == ',';
+    *buf = sg_xstrdup(tm->value);
+    *vals = sg_xcalloc(n, sizeof(char *));
+    if (tm->op == OP_EQ) {
+        (*vals)[0] = *buf;
+        return 1;
+    }
+    /* Split as in_list reads the list: on every comma, nothing trimmed. */
+    char *p = *buf;
+    for (size_t i = 0; i < n; i++) {
+        (*vals)[i] = p;
+        char *c = strchr(p, ',');
+        if (c) {
+            *c = '\0';
+            p = c + 1;
+        }
+    }
+    return n;
+}
+
+/* The term whose index yields the fewest candidates, or NULL when the query must scan. */
+static const term *plan(const sim_query *q, const sim_qctx *ctx)
+{
+    if (!q->t || !ctx || !ctx->db || q->ngroups != 1)
+        return NULL;
+    const group *g = &q->groups[0];
+    const term *best = NULL;
+    size_t best_n = 0;
+    for (size_t j = 0; j < g->n; j++) {
+        if (g->clauses[j].n != 1)
+            continue; /* an ^OR clause */
+        const term *tm = &g->clauses[j].terms[0];
+        char *buf = NULL;
+        const char **vals = NULL;
+        size_t nv = term_values(tm, &buf, &vals);
+        size_t hits = 0;
+        if (nv > 0 && sim_db_lookup(ctx->db, q->t, tm->field, vals, nv, NULL, &hits) &&
+            (!best || hits < best_n)) {
+            best = tm;
+            best_n = hits;
+        }
+        free(vals);
+        free(buf);
+    }
+    return best;
+}
+
+bool sim_query_indexed(const sim_query *q, const sim_qctx *ctx)
+{
+    return plan(q, ctx) != NULL;
+}
+
+typedef struct each_ctx {
+    const sim_query *q;
+    const sim_qctx *ctx;
+    bool (*fn)(void *fctx, sim_rec *r);
+    void *fctx;
+} each_ctx;
+
+static bool each_match(void *ctx, sim_rec *r)
+{
+    each_ctx *e = ctx;
+    if (!sim_query_match(e->q, e->ctx, r))
+        return true;
+    return e->fn(e->fctx, r);
+}
+
+void sim_query_each(const sim_query *q, const sim_qctx *ctx, bool (*fn)(void *fctx, sim_rec *r),
+                    void *fctx)
+{
+    if (!q->t || !ctx || !ctx->db)
+        return;
+    each_ctx e = {q, ctx, fn, fctx};
+    const term *tm = plan(q, ctx);
+    if (!tm) {
+        sim_db_each(ctx->db, q->t, each_match, &e);
+        return;
+    }
+    char *buf = NULL;
+    const char **vals = NULL;
+    size_t nv = term_values(tm, &buf, &vals);
+    sim_rec **hits = NULL;
+    size_t n = 0;
+    if (sim_db_lookup(ctx->db, q->t, tm->field, vals, nv, &hits, &n)) {
+        for (size_t i = 0; i < n; i++)
+            if (!each_match(&e, hits[i]))
+                break;
+    } else {
+        sim_db_each(ctx->db, q->t, each_match, &e); /* plan() saw it answer: not reached */
+    }
+    free(hits);
+    free(vals);
+    free(buf);
+}
+
+void sim_query_each_scan(const sim_query *q, const sim_qctx *ctx,
+                         bool (*fn)(void *fctx, sim_rec *r), void *fctx)
+{
+    if (!q->t || !ctx || !ctx->db)
+        return;
+    each_ctx e = {q, ctx, fn, fctx};
+    sim_db_each(ctx->db, q->t, each_match, &e);
+}
+
 /* ---- sorting ---- */
 
 typedef struct sort_item {

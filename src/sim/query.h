@@ -27,6 +27,25 @@ void sim_query_free(sim_query *q);
 /* True when r matches. The caller holds the db read lock. */
 bool sim_query_match(const sim_query *q, const sim_qctx *ctx, const sim_rec *r);
 
+/* Calls fn, in insertion order, for every record of the query's table and the tables
+ * extending it that matches q: exactly the records a scan with sim_query_match finds. When
+ * the query is an AND (no top-level ^NQ) with a term `field=value` or `fieldINa,b` on an
+ * indexed field (sim_field.indexed; no dot-walk, no javascript: value, no empty value), the
+ * candidates come from the index with the fewest hits and each is still matched against the
+ * whole query; otherwise every record is scanned. fn returns false to stop; it must not write
+ * to the db. The caller holds the db lock. */
+void sim_query_each(const sim_query *q, const sim_qctx *ctx, bool (*fn)(void *fctx, sim_rec *r),
+                    void *fctx);
+
+/* sim_query_each without the planner: every record of the family is matched. Tests compare
+ * the two; nothing else needs it. */
+void sim_query_each_scan(const sim_query *q, const sim_qctx *ctx,
+                         bool (*fn)(void *fctx, sim_rec *r), void *fctx);
+
+/* True when sim_query_each would take its candidates from an index (for tests and
+ * diagnostics). The caller holds the db lock. */
+bool sim_query_indexed(const sim_query *q, const sim_qctx *ctx);
+
 /* Sorts records by the query's ORDERBY clauses (stable; insertion order otherwise). */
 void sim_query_sort(const sim_query *q, const sim_qctx *ctx, sim_rec **recs, size_t n);
 

@@ -1,4 +1,5 @@
-/* records: in-memory tables (uthash, one per table) written through to the store. */
+/* records: in-memory tables (uthash, one per table, with secondary indexes) written through to
+ * the store. */
 #include "sim/records.h"
 
 #include "core/crypto.h"
@@ -15,9 +16,26 @@
 
 #define PASSWORD_ITERATIONS 20000
 
+/* One value of an indexed field and the records holding it, in seq order (the order a scan
+ * gives). A single record (the common case: number, correlation_id) lives in `one`. */
+typedef struct idx_entry {
+    UT_hash_handle hh;
+    sim_rec **recs; /* &one while cap <= 1 */
+    sim_rec *one;
+    size_t n, cap;
+    char key[];
+} idx_entry;
+
+typedef struct field_index {
+    const char *field;  /* the dictionary's name */
+    idx_entry *entries; /* uthash head, keyed by value */
+} field_index;
+
 typedef struct table_slot {
     const sim_table *t;
-    sim_rec *recs; /* uthash head, keyed by sys_id */
+    sim_rec *recs;    /* uthash head, keyed by sys_id (the sys_id index) */
+    field_index *idx; /* one per indexed field of t (its own and inherited) */
+    size_t nidx;
 } table_slot;
 
 typedef struct counter {
@@ -81,6 +99,136 @@ bool sim_password_check(const char *stored, const char *password)
     return sg_password_verify(stored, password);
 }
 
+/* ---- secondary indexes ----
+ * Keys are exact values: the queries they serve (= and IN on non-boolean fields) compare with
+ * strcmp. Empty values stay out, which keeps unset references from making one huge entry. */
+
+static void add_index(void *ctx, const sim_field *f)
+{
+    table_slot *s = ctx;
+    if (!f->indexed || strcmp(f->name, "sys_id") == 0)
+        return;
+    s->idx = sg_xrealloc(s->idx, (s->nidx + 1) * sizeof(*s->idx));
+    s->idx[s->nidx].field = f->name;
+    s->idx[s->nidx].entries = NULL;
+    s->nidx++;
+}
+
+static field_index *slot_index(const table_slot *s, const char *field)
+{
+    for (size_t i = 0; i < s->nidx; i++)
+        if (strcmp(s->idx[i].field, field) == 0)
+            return &s->idx[i];
+    return NULL;
+}
+
+/* The position of seq in e's records, or where it would go. */
+static size_t entry_pos(const idx_entry *e, uint64_t seq)
+{
+    size_t lo = 0, hi = e->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->recs[mid]->seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void idx_add(field_index *fi, sim_rec *r, const char *v)
+{
+    if (!*v)
+        return;
+    size_t len = strlen(v);
+    idx_entry *e = NULL;
+    HASH_FIND(hh, fi->entries, v, len, e);
+    if (!e) {
+        e = sg_xcalloc(1, sizeof(*e) + len + 1);
+        memcpy(e->key, v, len + 1);
+        e->recs = &e->one;
+        e->cap = 1;
+        HASH_ADD_KEYPTR(hh, fi->entries, e->key, len, e);
+    }
+    if (e->n == e->cap) {
+        size_t cap = e->cap * 2;
+        sim_rec **recs = sg_xmalloc(cap * sizeof(*recs));
+        memcpy(recs, e->recs, e->n * sizeof(*recs));
+        if (e->recs != &e->one)
+            free(e->recs);
+        e->recs = recs;
+        e->cap = cap;
+    }
+    /* New records have the highest seq; an update may bring an older one in. */
+    size_t at = e->n == 0 || e->recs[e->n - 1]->seq < r->seq ? e->n : entry_pos(e, r->seq);
+    memmove(e->recs + at + 1, e->recs + at, (e->n - at) * sizeof(*e->recs));
+    e->recs[at] = r;
+    e->n++;
+}
+
+static void idx_remove(field_index *fi, const sim_rec *r, const char *v)
+{
+    if (!*v)
+        return;
+    idx_entry *e = NULL;
+    HASH_FIND(hh, fi->entries, v, strlen(v), e);
+    size_t at = e ? entry_pos(e, r->seq) : 0;
+    if (!e || at >= e->n || e->recs[at] != r)
+        abort(); /* the index lost track of a record: every later answer would be wrong */
+    memmove(e->recs + at, e->recs + at + 1, (e->n - at - 1) * sizeof(*e->recs));
+    e->n--;
+    if (e->n == 0) {
+        HASH_DEL(fi->entries, e);
+        if (e->recs != &e->one)
+            free(e->recs);
+        free(e);
+    }
+}
+
+static void index_record(table_slot *s, sim_rec *r)
+{
+    for (size_t i = 0; i < s->nidx; i++)
+        idx_add(&s->idx[i], r, sim_rec_get(r, s->idx[i].field));
+}
+
+static void unindex_record(table_slot *s, const sim_rec *r)
+{
+    for (size_t i = 0; i < s->nidx; i++)
+        idx_remove(&s->idx[i], r, sim_rec_get(r, s->idx[i].field));
+}
+
+/* Moves r between entries for the indexed fields whose value differs from `old`'s. */
+static void reindex_record(table_slot *s, sim_rec *r, const sg_json *old)
+{
+    for (size_t i = 0; i < s->nidx; i++) {
+        const char *was = sg_json_get_str(old, s->idx[i].field);
+        const char *now = sim_rec_get(r, s->idx[i].field);
+        if (!was)
+            was = "";
+        if (strcmp(was, now) == 0)
+            continue;
+        idx_remove(&s->idx[i], r, was);
+        idx_add(&s->idx[i], r, now);
+    }
+}
+
+static void free_indexes(table_slot *s)
+{
+    for (size_t i = 0; i < s->nidx; i++) {
+        idx_entry *e, *tmp;
+        HASH_ITER(hh, s->idx[i].entries, e, tmp)
+        {
+            HASH_DEL(s->idx[i].entries, e);
+            if (e->recs != &e->one)
+                free(e->recs);
+            free(e);
+        }
+    }
+    free(s->idx);
+    s->idx = NULL;
+    s->nidx = 0;
+}
+
 static table_slot *slot_for(sim_db *db, const sim_table *t)
 {
     for (size_t i = 0; i < db->nslots; i++)
@@ -88,9 +236,13 @@ static table_slot *slot_for(sim_db *db, const sim_table *t)
             return &db->slots[i];
     if (db->nslots >= sizeof(db->slots) / sizeof(db->slots[0]))
         abort();
-    db->slots[db->nslots].t = t;
-    db->slots[db->nslots].recs = NULL;
-    return &db->slots[db->nslots++];
+    table_slot *s = &db->slots[db->nslots++];
+    s->t = t;
+    s->recs = NULL;
+    s->idx = NULL;
+    s->nidx = 0;
+    sim_dict_each_field(t, add_index, s);
+    return s;
 }
 
 void sim_db_rdlock(sim_db *db)
@@ -142,6 +294,7 @@ static int load_all(sg_conn *c, void *ctx)
             db->next_seq = r->seq + 1;
         table_slot *s = slot_for(db, t);
         HASH_ADD_STR(s->recs, sys_id, r);
+        index_record(s, r);
     }
     sg_rows_free(rows);
     if (step < 0)
@@ -201,6 +354,7 @@ void sim_db_free(sim_db *db)
             sg_json_decref(r->f);
             free(r);
         }
+        free_indexes(&db->slots[i]);
     }
     pthread_rwlock_destroy(&db->lock);
     sg_wipe(db->key, sizeof(db->key));
@@ -222,32 +376,117 @@ sim_rec *sim_db_get(sim_db *db, const sim_table *t, const char *sys_id)
     return NULL;
 }
 
+static int cmp_seq(const void *a, const void *b)
+{
+    const sim_rec *x = *(sim_rec *const *)a, *y = *(sim_rec *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+bool sim_db_lookup(sim_db *db, const sim_table *t, const char *field, const char *const *values,
+                   size_t nvalues, sim_rec ***out, size_t *count)
+{
+    bool by_id = strcmp(field, "sys_id") == 0;
+    for (size_t v = 0; v < nvalues; v++)
+        if (!*values[v])
+            return false;
+    size_t nfamily = 0;
+    for (size_t i = 0; i < db->nslots; i++) {
+        if (!sim_dict_is_a(db->slots[i].t, t))
+            continue;
+        if (!by_id && !slot_index(&db->slots[i], field))
+            return false;
+        nfamily++;
+    }
+    size_t n = 0, cap = 0;
+    sim_rec **hits = NULL;
+    for (size_t i = 0; i < db->nslots; i++) {
+        const table_slot *s = &db->slots[i];
+        if (!sim_dict_is_a(s->t, t))
+            continue;
+        const field_index *fi = by_id ? NULL : slot_index(s, field);
+        for (size_t v = 0; v < nvalues; v++) {
+            sim_rec *one = NULL, **recs = NULL;
+            size_t k = 0;
+            if (by_id) {
+                HASH_FIND_STR(s->recs, values[v], one);
+                recs = &one;
+                k = one ? 1 : 0;
+            } else {
+                idx_entry *e = NULL;
+                HASH_FIND(hh, fi->entries, values[v], strlen(values[v]), e);
+                recs = e ? e->recs : NULL;
+                k = e ? e->n : 0;
+            }
+            if (out && k > 0) {
+                if (n + k > cap) {
+                    cap = (n + k) * 2;
+                    hits = sg_xrealloc(hits, cap * sizeof(*hits));
+                }
+                memcpy(hits + n, recs, k * sizeof(*hits));
+            }
+            n += k;
+        }
+    }
+    if (!out) {
+        *count = n;
+        return true;
+    }
+    /* One entry of one table is in seq order already; a union needs sorting and may hold a
+     * record twice (a value repeated in an IN list). */
+    if (n > 1 && (nfamily > 1 || nvalues > 1)) {
+        qsort(hits, n, sizeof(*hits), cmp_seq);
+        size_t kept = 1;
+        for (size_t i = 1; i < n; i++)
+            if (hits[i] != hits[kept - 1])
+                hits[kept++] = hits[i];
+        n = kept;
+    }
+    *out = hits;
+    *count = n;
+    return true;
+}
+
 typedef struct find_ctx {
     const char *field, *value;
-    sim_rec *found;
+    bool (*fn)(void *ctx, sim_rec *r);
+    void *ctx;
 } find_ctx;
 
 static bool find_cb(void *ctx, sim_rec *r)
 {
     find_ctx *fc = ctx;
-    if (strcmp(sim_rec_get(r, fc->field), fc->value) == 0) {
-        fc->found = r;
-        return false;
+    if (strcmp(sim_rec_get(r, fc->field), fc->value) != 0)
+        return true;
+    return fc->fn(fc->ctx, r);
+}
+
+void sim_db_each_eq(sim_db *db, const sim_table *t, const char *field, const char *value,
+                    bool (*fn)(void *ctx, sim_rec *r), void *ctx)
+{
+    sim_rec **hits = NULL;
+    size_t n = 0;
+    if (sim_db_lookup(db, t, field, &value, 1, &hits, &n)) {
+        for (size_t i = 0; i < n; i++)
+            if (!fn(ctx, hits[i]))
+                break;
+        free(hits);
+        return;
     }
-    return true;
+    find_ctx fc = {field, value, fn, ctx};
+    sim_db_each(db, t, find_cb, &fc);
+}
+
+static bool first_cb(void *ctx, sim_rec *r)
+{
+    *(sim_rec **)ctx = r;
+    return false;
 }
 
 sim_rec *sim_db_find(sim_db *db, const sim_table *t, const char *field, const char *value)
 {
-    find_ctx fc = {field, value, NULL};
-    sim_db_each(db, t, find_cb, &fc);
-    return fc.found;
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-    const sim_rec *x = *(sim_rec *const *)a, *y = *(sim_rec *const *)b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    sim_rec *found = NULL;
+    sim_db_each_eq(db, t, field, value, first_cb, &found);
+    return found;
 }
 
 void sim_db_each(sim_db *db, const sim_table *t, bool (*fn)(void *ctx, sim_rec *r), void *ctx)
@@ -406,7 +645,10 @@ static bool seal_loaded_cb(void *ctx, sim_rec *r)
 {
     seal_ctx *c = ctx;
     bool sealed = false;
+    table_slot *s = slot_for(c->db, r->t);
+    unindex_record(s, r);
     c->rc = seal_property(c->db, r, &sealed);
+    index_record(s, r);
     if (c->rc == SG_OK && sealed) {
         persist_ctx pc = {r, false, NULL};
         c->rc = sg_store_tx(c->db->st, persist, &pc);
@@ -718,6 +960,7 @@ int sim_db_insert(sim_db *db, const sim_table *t, const sg_json *values, const c
     }
     table_slot *s = slot_for(db, t);
     HASH_ADD_STR(s->recs, sys_id, r);
+    index_record(s, r);
     rc = write_journal(db, r, j, nj, user);
     if (out)
         *out = r;
@@ -744,6 +987,7 @@ int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *use
     if (changed)
         *changed = any;
     if (!any) {
+        reindex_record(slot_for(db, r->t), r, backup);
         sg_json_decref(backup);
         return SG_OK;
     }
@@ -759,6 +1003,7 @@ int sim_db_update(sim_db *db, sim_rec *r, const sg_json *values, const char *use
     rc = sg_store_tx(db->st, persist, &pc);
     if (rc != SG_OK)
         goto restore;
+    reindex_record(slot_for(db, r->t), r, backup);
     sg_json_decref(backup);
     return write_journal(db, r, j, nj, user);
 
@@ -782,6 +1027,7 @@ int sim_db_delete(sim_db *db, sim_rec *r)
     if (rc != SG_OK)
         return rc;
     table_slot *s = slot_for(db, r->t);
+    unindex_record(s, r);
     HASH_DEL(s->recs, r);
     sg_json_decref(r->f);
     free(r);

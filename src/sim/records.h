@@ -36,12 +36,32 @@ void sim_db_unlock(sim_db *db);
 /* The record with sys_id in table t or any table extending it, or NULL. Borrowed; valid while
  * the lock is held. */
 sim_rec *sim_db_get(sim_db *db, const sim_table *t, const char *sys_id);
-/* The first record of t's family whose field equals value, or NULL. */
+/* The first record (in insertion order) of t's family whose field equals value exactly, or
+ * NULL. Uses the field's index when it has one (see sim_db_lookup), else scans. Borrowed. */
 sim_rec *sim_db_find(sim_db *db, const sim_table *t, const char *field, const char *value);
 
 /* Calls fn for every record of t and the tables extending it, in insertion order. fn returns
  * false to stop. */
 void sim_db_each(sim_db *db, const sim_table *t, bool (*fn)(void *ctx, sim_rec *r), void *ctx);
+
+/* Calls fn, in insertion order, for every record of t's family whose field equals value
+ * exactly (strcmp), as sim_db_each with that test would, through the index when there is one.
+ * fn returns false to stop; it must not write to the db. */
+void sim_db_each_eq(sim_db *db, const sim_table *t, const char *field, const char *value,
+                    bool (*fn)(void *ctx, sim_rec *r), void *ctx);
+
+/* Secondary indexes. Every table keeps, for sys_id and for each field the dictionary marks
+ * `indexed`, the map value -> records holding it, kept up to date by insert, update, delete
+ * and sim_db_open. Empty values are not indexed.
+ *
+ * Looks up the records of t's family whose `field` is exactly one of values[0..nvalues), each
+ * once, in insertion order (the order sim_db_each gives). Returns false when the indexes cannot
+ * answer (a table of the family has no index on field, or a value is ""): the caller scans.
+ * With out NULL only *count is set: the number of hits, duplicates in values counted again (the
+ * planner's cost estimate). Otherwise *out (caller frees; NULL when none) and *count are set.
+ * Hold a lock (read or write). */
+bool sim_db_lookup(sim_db *db, const sim_table *t, const char *field, const char *const *values,
+                   size_t nvalues, sim_rec ***out, size_t *count);
 
 /* Inserts a record of table t. `values` (borrowed) holds field -> JSON value; values are
  * coerced to ServiceNow's strings; defaults, system fields and the number are filled in.

@@ -332,15 +332,12 @@ void sim_rules_run_async(sg_sim *sim, const char *rule_id, const char *table, co
 /* ---- the approval engine ---- */
 
 typedef struct tally {
-    const char *task_id;
     int requested, approved, rejected;
 } tally;
 
 static bool count_approval(void *ctx, sim_rec *r)
 {
     tally *t = ctx;
-    if (strcmp(sim_rec_get(r, "sysapproval"), t->task_id) != 0)
-        return true;
     const char *s = sim_rec_get(r, "state");
     if (strcmp(s, "approved") == 0)
         t->approved++;
@@ -360,8 +357,9 @@ static void approval_engine(sg_sim *sim, const sim_user *u, const sim_rec *appro
     sim_rec *task = sim_db_get(sim->db, sim_dict_table("task"), task_id);
     if (!task)
         return;
-    tally t = {task_id, 0, 0, 0};
-    sim_db_each(sim->db, sim_dict_table("sysapproval_approver"), count_approval, &t);
+    tally t = {0, 0, 0};
+    sim_db_each_eq(sim->db, sim_dict_table("sysapproval_approver"), "sysapproval", task_id,
+                   count_approval, &t);
     sg_json *v = sg_json_object();
     bool is_request = sim_dict_field(task->t, "request_state") != NULL;
     if (t.rejected > 0) {
@@ -390,7 +388,6 @@ static void approval_engine(sg_sim *sim, const sim_user *u, const sim_rec *appro
  * (active false) no longer needs the approvals still waiting on it: they become
  * "No Longer Required" (not_required), as the approval workflow does on an instance. */
 typedef struct pending {
-    const char *task_id;
     char ids[64][33];
     int n;
 } pending;
@@ -398,8 +395,7 @@ typedef struct pending {
 static bool each_pending(void *ctx, sim_rec *r)
 {
     pending *p = ctx;
-    if (strcmp(sim_rec_get(r, "sysapproval"), p->task_id) == 0 &&
-        strcmp(sim_rec_get(r, "state"), "requested") == 0)
+    if (strcmp(sim_rec_get(r, "state"), "requested") == 0)
         memcpy(p->ids[p->n++], r->sys_id, 33);
     return p->n < 64;
 }
@@ -421,8 +417,8 @@ static void approvals_settled(sg_sim *sim, const sim_user *u, const char *task_i
     if (!decided && !closed)
         return;
     const sim_table *t = sim_dict_table("sysapproval_approver");
-    pending p = {task_id, {{0}}, 0};
-    sim_db_each(sim->db, t, each_pending, &p);
+    pending p = {{{0}}, 0};
+    sim_db_each_eq(sim->db, t, "sysapproval", task_id, each_pending, &p);
     for (int i = 0; i < p.n; i++) {
         sim_rec *a = sim_db_get(sim->db, t, p.ids[i]);
         if (!a || strcmp(sim_rec_get(a, "state"), "requested") != 0)

@@ -157,8 +157,6 @@ typedef struct qcollect {
 static bool q_each(void *ctx, sim_rec *r)
 {
     qcollect *c = ctx;
-    if (!sim_query_match(c->q, &c->qc, r))
-        return true;
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 32;
         c->recs = sg_xrealloc(c->recs, c->cap * sizeof(*c->recs));
@@ -176,7 +174,7 @@ static int n_query(duk_context *ctx)
     qcollect c = {
         NULL, {r->env->sim->db, r->env->user->sys_id, r->env->user->user_name, NULL}, NULL, 0, 0};
     sim_query_parse(q, t, &c.q);
-    sim_db_each(r->env->sim->db, t, q_each, &c);
+    sim_query_each(c.q, &c.qc, q_each, &c);
     sim_query_sort(c.q, &c.qc, c.recs, c.n);
     sg_json *arr = sg_json_array();
     for (size_t i = 0; i < c.n && (limit <= 0 || (duk_int_t)i < limit); i++)

@@ -114,7 +114,6 @@ static bool each_op(void *ctx, sim_rec *r)
 {
     op_ctx *c = ctx;
     if (strcmp(sim_rec_get(r, "active"), "true") != 0 ||
-        strcmp(sim_rec_get(r, "web_service_definition"), c->def_id) != 0 ||
         strcasecmp(sim_rec_get(r, "http_method"), c->method) != 0)
         return true;
     sg_json *params = sg_json_object();
@@ -139,7 +138,6 @@ static void add_query(void *ctx, const char *key, const char *value)
 }
 
 typedef struct acl_role_ctx {
-    const char *acl_id;
     sim_db *db;
     const sim_user *u;
     bool any;
@@ -149,8 +147,6 @@ typedef struct acl_role_ctx {
 static bool each_acl_role(void *ctx, sim_rec *r)
 {
     acl_role_ctx *c = ctx;
-    if (strcmp(sim_rec_get(r, "sys_security_acl"), c->acl_id) != 0)
-        return true;
     c->any = true;
     sim_rec *role =
         sim_db_get(c->db, sim_dict_table("sys_user_role"), sim_rec_get(r, "sys_user_role"));
@@ -177,8 +173,9 @@ static bool rest_acls_pass(sg_sim *sim, const sim_user *u, const char *list)
         sim_rec *acl = sim_db_get(sim->db, sim_dict_table("sys_security_acl"), id);
         if (acl && strcmp(sim_rec_get(acl, "active"), "true") == 0) {
             found = true;
-            acl_role_ctx rc = {acl->sys_id, sim->db, u, false, false};
-            sim_db_each(sim->db, sim_dict_table("sys_security_acl_role"), each_acl_role, &rc);
+            acl_role_ctx rc = {sim->db, u, false, false};
+            sim_db_each_eq(sim->db, sim_dict_table("sys_security_acl_role"), "sys_security_acl",
+                           acl->sys_id, each_acl_role, &rc);
             pass = !rc.any || rc.has;
         }
         if (!c)
@@ -210,7 +207,8 @@ int api_scripted_rest(sg_http_req *req, void *simv)
     if (dc.def) {
         snprintf(def_id, sizeof(def_id), "%s", dc.def->sys_id);
         op_ctx oc = {def_id, method, path + dc.rest_off, NULL, NULL};
-        sim_db_each(sim->db, sim_dict_table("sys_ws_operation"), each_op, &oc);
+        sim_db_each_eq(sim->db, sim_dict_table("sys_ws_operation"), "web_service_definition",
+                       def_id, each_op, &oc);
         if (oc.op) {
             script = sg_xstrdup(sim_rec_get(oc.op, "operation_script"));
             op_name = sg_xstrdup(sim_rec_get(oc.op, "name"));

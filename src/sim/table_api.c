@@ -297,8 +297,6 @@ typedef struct collect_ctx {
 static bool collect(void *ctx, sim_rec *r)
 {
     collect_ctx *c = ctx;
-    if (!sim_query_match(c->q, &c->qc, r))
-        return true;
     if (!sim_acl_can(c->sim->db, c->u, r->t, "read", r, NULL, NULL, NULL))
         return true;
     if (c->n == c->cap) {
@@ -386,7 +384,7 @@ int api_table_list(sg_http_req *req, void *simv)
     render_ctx rc;
     sim_db_rdlock(sim->db);
     render_init(&rc, sim, req, &u, t);
-    sim_db_each(sim->db, t, collect, &c);
+    sim_query_each(c.q, &c.qc, collect, &c);
     sim_query_sort(c.q, &c.qc, c.recs, c.n);
     sg_json *result = sg_json_array();
     for (int64_t i = offset; i < (int64_t)c.n && i < offset + limit; i++)

@@ -346,8 +346,6 @@ typedef struct collect_ctx {
 static bool collect(void *ctx, sim_rec *r)
 {
     collect_ctx *c = ctx;
-    if (!sim_query_match(c->q, &c->qc, r))
-        return true;
     /* Comments on a record are shown to whoever may read the record (as the activity
      * stream does); everything else needs its own read ACL. */
     bool comment = c->comments_ok && strcmp(sim_rec_get(r, "element"), "comments") == 0;
@@ -371,7 +369,7 @@ static void query(ui *x, const sim_table *t, const char *q, bool comments_ok, co
     c->comments_ok = comments_ok;
     c->qc = (sim_qctx){x->sim->db, x->u.sys_id, x->u.user_name, NULL};
     sim_query_parse(q, t, &c->q);
-    sim_db_each(x->sim->db, t, collect, c);
+    sim_query_each(c->q, &c->qc, collect, c);
     if (q && strstr(q, "ORDERBY"))
         sim_query_sort(c->q, &c->qc, c->recs, c->n);
     else

@@ -363,8 +363,6 @@ typedef struct dm_ctx {
 static bool dm_collect(void *ctx, sim_rec *r)
 {
     dm_ctx *c = ctx;
-    if (!sim_query_match(c->q, &c->qc, r))
-        return true;
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 16;
         c->hits = sg_xrealloc(c->hits, c->cap * sizeof(*c->hits));
@@ -392,7 +390,7 @@ static int apply_element(sg_sim *sim, const sim_user *u, sg_xml_node *rec)
             /* A query that kept no terms would match everything: never delete on that. */
             if (sim_query_terms(query) > 0) {
                 dm_ctx dc = {query, {sim->db, u->sys_id, u->user_name, NULL}, NULL, 0, 0};
-                sim_db_each(sim->db, t, dm_collect, &dc);
+                sim_query_each(query, &dc.qc, dm_collect, &dc);
                 for (size_t i = 0; i < dc.n && rc == SG_OK; i++)
                     rc = sim_rules_delete(sim, u, dc.hits[i], 0);
                 free(dc.hits);
