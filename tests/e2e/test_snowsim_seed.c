@@ -31,6 +31,23 @@ static const struct {
 
 #define NROLES (sizeof(real_roles) / sizeof(real_roles[0]))
 
+/* The snowsim a test runs, and its data dir when the test made its own: stopped and removed by
+ * the teardown even when the test fails half way. */
+static h_sim sim;
+static char *sim_dir;
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (sim.p.pid)
+        h_sim_stop(&sim);
+    if (sim_dir)
+        h_rmdir(sim_dir);
+    free(sim_dir);
+    sim_dir = NULL;
+    return 0;
+}
+
 /* The records of table matching query (fields: sysparm_fields); the caller frees. */
 static sg_json *list(const h_sim *s, const char *table, const char *query, const char *fields)
 {
@@ -75,16 +92,15 @@ static void expect_real_roles(const h_sim *s, const char *except)
 static void test_fresh(void **state)
 {
     (void)state;
-    h_sim s;
-    h_sim_start(&s, NULL, NULL);
-    expect_real_roles(&s, NULL);
+    h_sim_start(&sim, NULL, NULL);
+    expect_real_roles(&sim, NULL);
     /* Roles with no public sys_id are there too, under snowsim's own. */
     static const char *const own[] = {"snc_internal",       "web_service_admin",
                                       "import_admin",       "import_set_loader",
                                       "import_transformer", "import_scheduler"};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
         char id[33];
-        role_id(&s, own[i], id);
+        role_id(&sim, own[i], id);
         assert_int_equal(strlen(id), 32);
     }
 
@@ -107,40 +123,41 @@ static void test_fresh(void **state)
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char q[128];
         snprintf(q, sizeof(q), "name=%s", tables[i].name);
-        sg_json *r = list(&s, "sys_db_object", q, "label,super_class.name");
+        sg_json *r = list(&sim, "sys_db_object", q, "label,super_class.name");
         assert_int_equal(sg_json_array_size(r), 1);
         sg_json *t = sg_json_array_get(r, 0);
         assert_string_equal(sg_json_get_str(t, "label"), tables[i].label);
         assert_string_equal(sg_json_get_str(t, "super_class.name"), tables[i].parent);
         sg_json_decref(r);
     }
-    sg_json *r = list(&s, "sys_db_object", "sys_id=3437eb45dd2003003399d83d70be02e5", "name");
+    sg_json *r = list(&sim, "sys_db_object", "sys_id=3437eb45dd2003003399d83d70be02e5", "name");
     assert_int_equal(sg_json_array_size(r), 1);
     assert_string_equal(sg_json_get_str(sg_json_array_get(r, 0), "name"), "sys_import_set_row");
     sg_json_decref(r);
     /* Every table snowsim models has its sys_db_object record. */
-    r = list(&s, "sys_db_object",
+    r = list(&sim, "sys_db_object",
              "name=sysapproval_approver^ORname=sys_update_xml^ORname="
              "oauth_credential^ORname=item_option_new",
              "name");
     assert_int_equal(sg_json_array_size(r), 4);
     sg_json_decref(r);
     /* A base table snowsim does not model answers as a table, empty. */
-    const char *admin[] = {s.admin_auth, NULL};
+    const char *admin[] = {sim.admin_auth, NULL};
     sg_json *j = NULL;
-    assert_int_equal(h_call("GET", s.p.url, "/api/now/table/cmdb_ci", admin, NULL, &j, NULL), 200);
+    assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/cmdb_ci", admin, NULL, &j, NULL),
+                     200);
     assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 0);
     sg_json_decref(j);
 
     /* Contained roles, as documented. */
-    r = list(&s, "sys_user_role_contains", "role.name=catalog_admin", "contains.name");
+    r = list(&sim, "sys_user_role_contains", "role.name=catalog_admin", "contains.name");
     assert_int_equal(sg_json_array_size(r), 1);
     assert_string_equal(sg_json_get_str(sg_json_array_get(r, 0), "contains.name"), "catalog");
     sg_json_decref(r);
-    r = list(&s, "sys_user_role_contains", "role.name=admin", "contains.name");
+    r = list(&sim, "sys_user_role_contains", "role.name=admin", "contains.name");
     assert_int_equal(sg_json_array_size(r), 6);
     sg_json_decref(r);
-    h_sim_stop(&s);
+    h_sim_stop(&sim);
 }
 
 /* ---- a data dir an older snowsim left ---- */
@@ -176,14 +193,13 @@ static void sql(const char *dir, const char *const *stmts)
 static void test_upgrade(void **state)
 {
     (void)state;
-    char *dir = h_tmpdir("snowsim-old");
-    h_sim s;
-    h_sim_start(&s, dir, NULL);
-    const char *admin[] = {s.admin_auth, NULL};
+    sim_dir = h_tmpdir("snowsim-old");
+    h_sim_start(&sim, sim_dir, NULL);
+    const char *admin[] = {sim.admin_auth, NULL};
     sg_json *j = NULL;
     /* A user with itil (as a grant), an incident, and roles a user made that share an
      * out-of-box name: one the old seed lacked, one that has a real sys_id. */
-    assert_int_equal(h_call("POST", s.p.url, "/api/now/table/sys_user", admin,
+    assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sys_user", admin,
                             "{\"user_name\":\"tech\",\"user_password\":\"Tech-pw-1\"}", &j, NULL),
                      201);
     char tech[33];
@@ -193,9 +209,9 @@ static void test_upgrade(void **state)
     snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"282bf1fac6112285017366cb5f867469\"}",
              tech);
     assert_int_equal(
-        h_call("POST", s.p.url, "/api/now/table/sys_user_has_role", admin, body, &j, NULL), 201);
+        h_call("POST", sim.p.url, "/api/now/table/sys_user_has_role", admin, body, &j, NULL), 201);
     sg_json_decref(j);
-    assert_int_equal(h_call("POST", s.p.url, "/api/now/table/incident", admin,
+    assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/incident", admin,
                             "{\"short_description\":\"printer\"}", &j, NULL),
                      201);
     sg_json_decref(j);
@@ -204,14 +220,14 @@ static void test_upgrade(void **state)
     sim_new_sys_id(mine_cm);
     snprintf(body, sizeof(body), "{\"sys_id\":\"%s\",\"name\":\"web_service_admin_mine\"}",
              mine_wsa);
-    assert_int_equal(h_call("POST", s.p.url, "/api/now/table/sys_user_role", admin, body, &j, NULL),
-                     201);
+    assert_int_equal(
+        h_call("POST", sim.p.url, "/api/now/table/sys_user_role", admin, body, &j, NULL), 201);
     sg_json_decref(j);
     snprintf(body, sizeof(body), "{\"sys_id\":\"%s\",\"name\":\"catalog_manager_mine\"}", mine_cm);
-    assert_int_equal(h_call("POST", s.p.url, "/api/now/table/sys_user_role", admin, body, &j, NULL),
-                     201);
+    assert_int_equal(
+        h_call("POST", sim.p.url, "/api/now/table/sys_user_role", admin, body, &j, NULL), 201);
     sg_json_decref(j);
-    h_sim_stop(&s);
+    h_sim_stop(&sim);
 
     /* Turn it into what an older snowsim left: its roles (admin aside) under snowsim's own
      * sys_ids, everywhere they are referred to; no tables in sys_db_object, no contained
@@ -249,16 +265,16 @@ static void test_upgrade(void **state)
     stmts[n++] = sg_xstrdup("UPDATE records SET data = replace(data, 'catalog_manager_mine', "
                             "'catalog_manager') WHERE tbl = 'sys_user_role'");
     stmts[n] = NULL;
-    sql(dir, (const char *const *)stmts);
+    sql(sim_dir, (const char *const *)stmts);
     for (int i = 0; i < n; i++)
         free(stmts[i]);
 
     /* The new snowsim on it. */
-    h_sim_start(&s, dir, NULL);
-    expect_real_roles(&s, "catalog_manager"); /* the user's: below */
+    h_sim_start(&sim, sim_dir, NULL);
+    expect_real_roles(&sim, "catalog_manager"); /* the user's: below */
     /* The user's grant, and the ACL that lets itil read tasks, moved with the role. */
     char *q = sg_xasprintf("user=%s", tech);
-    sg_json *r = list(&s, "sys_user_has_role", q, "role");
+    sg_json *r = list(&sim, "sys_user_has_role", q, "role");
     free(q);
     assert_int_equal(sg_json_array_size(r), 1);
     assert_string_equal(sg_json_get_str(sg_json_array_get(r, 0), "role"),
@@ -266,7 +282,7 @@ static void test_upgrade(void **state)
     sg_json_decref(r);
     char *as_tech_hdr = h_basic("tech", "Tech-pw-1");
     const char *as_tech[] = {as_tech_hdr, NULL};
-    assert_int_equal(h_call("GET", s.p.url, "/api/now/table/incident", as_tech, NULL, &j, NULL),
+    assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/incident", as_tech, NULL, &j, NULL),
                      200);
     assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
     sg_json_decref(j);
@@ -278,7 +294,7 @@ static void test_upgrade(void **state)
         for (int k = 0; k < 4; k++) {
             const char *fields[] = {"sys_id", "role", "sys_user_role", "contains"};
             char *qq = sg_xasprintf("%s=%s", fields[k], rk[i][1]);
-            sg_json *none = list(&s, tables[k], qq, "sys_id");
+            sg_json *none = list(&sim, tables[k], qq, "sys_id");
             assert_int_equal(sg_json_array_size(none), 0);
             sg_json_decref(none);
             free(qq);
@@ -286,39 +302,37 @@ static void test_upgrade(void **state)
     }
     /* The roles the user made keep their sys_ids, and are not doubled. */
     char id[33];
-    role_id(&s, "web_service_admin", id);
+    role_id(&sim, "web_service_admin", id);
     assert_string_equal(id, mine_wsa);
-    role_id(&s, "catalog_manager", id);
+    role_id(&sim, "catalog_manager", id);
     assert_string_equal(id, mine_cm);
     /* The dictionary and the contained roles arrived. */
-    r = list(&s, "sys_db_object", "name=incident", "super_class.name");
+    r = list(&sim, "sys_db_object", "name=incident", "super_class.name");
     assert_int_equal(sg_json_array_size(r), 1);
     assert_string_equal(sg_json_get_str(sg_json_array_get(r, 0), "super_class.name"), "task");
     sg_json_decref(r);
-    r = list(&s, "sys_user_role_contains", "role.name=catalog_admin", "contains.name");
+    r = list(&sim, "sys_user_role_contains", "role.name=catalog_admin", "contains.name");
     assert_int_equal(sg_json_array_size(r), 1);
     sg_json_decref(r);
-    sg_json *roles = list(&s, "sys_user_role", "", "sys_id");
+    sg_json *roles = list(&sim, "sys_user_role", "", "sys_id");
     size_t nroles = sg_json_array_size(roles);
     sg_json_decref(roles);
-    h_sim_stop(&s);
+    h_sim_stop(&sim);
 
     /* Once only: a later start changes nothing. */
-    h_sim_start(&s, dir, NULL);
-    roles = list(&s, "sys_user_role", "", "sys_id");
+    h_sim_start(&sim, sim_dir, NULL);
+    roles = list(&sim, "sys_user_role", "", "sys_id");
     assert_int_equal(sg_json_array_size(roles), nroles);
     sg_json_decref(roles);
-    h_sim_stop(&s);
-    h_rmdir(dir);
-    free(dir);
+    h_sim_stop(&sim);
 }
 
 int main(void)
 {
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fresh),
-        cmocka_unit_test(test_upgrade),
+        cmocka_unit_test_teardown(test_fresh, teardown),
+        cmocka_unit_test_teardown(test_upgrade, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
