@@ -1,13 +1,13 @@
-/* seed: what a fresh instance has: the admin user and roles, the Service Catalog, system
- * properties, and the ACLs that keep non-admin users to their job. */
+/* seed: what a fresh instance has: the out-of-box tables and roles (oob.c), the admin user, the
+ * Service Catalog, system properties, and the ACLs that keep non-admin users to their job. */
 #include "core/err.h"
 #include "core/log.h"
+#include "sim/oob.h"
 #include "sim/sim.h"
 
 #include <string.h>
 
 #define ADMIN_USER_ID      "6816f79cc0a8016401c5a33be04be441"
-#define ADMIN_ROLE_ID      "2831a114c611228501d4ea6c309d626d"
 #define SERVICE_CATALOG_ID "e0d08b13c3330100c8b837659bba8fb4"
 
 static int insert(sg_sim *sim, const char *table, sg_json *values, char out_id[33])
@@ -20,14 +20,14 @@ static int insert(sg_sim *sim, const char *table, sg_json *values, char out_id[3
     return rc;
 }
 
-static int role(sg_sim *sim, const char *name, const char *sys_id, char out[33])
+/* The sys_id of an out-of-box role (sim_oob_seed made them all). */
+static int role(sg_sim *sim, const char *name, char out[33])
 {
-    sg_json *v = sg_json_object();
-    sg_json_set_str(v, "name", name);
-    sg_json_set_str(v, "suffix", name);
-    if (sys_id)
-        sg_json_set_str(v, "sys_id", sys_id);
-    return insert(sim, "sys_user_role", v, out);
+    sim_rec *r = sim_db_find(sim->db, sim_dict_table("sys_user_role"), "name", name);
+    if (!r)
+        return sg_err_set(SG_ENOTFOUND, "the out-of-box role %s is missing", name);
+    memcpy(out, r->sys_id, 33);
+    return SG_OK;
 }
 
 static int acl(sg_sim *sim, const char *name, const char *op, const char *role_id,
@@ -61,21 +61,14 @@ static int property(sg_sim *sim, const char *name, const char *value, const char
 
 static int seed_fresh(sg_sim *sim)
 {
-    char admin_role[33], security_admin[33], itil[33], approver[33], catalog_admin[33];
-    char internal[33];
-    int rc = role(sim, "admin", ADMIN_ROLE_ID, admin_role);
+    char admin_role[33], security_admin[33], itil[33], approver[33];
+    int rc = role(sim, "admin", admin_role);
     if (rc == SG_OK)
-        rc = role(sim, "security_admin", NULL, security_admin);
+        rc = role(sim, "security_admin", security_admin);
     if (rc == SG_OK)
-        rc = role(sim, "itil", NULL, itil);
+        rc = role(sim, "itil", itil);
     if (rc == SG_OK)
-        rc = role(sim, "approver_user", NULL, approver);
-    if (rc == SG_OK)
-        rc = role(sim, "catalog_admin", NULL, catalog_admin);
-    if (rc == SG_OK)
-        rc = role(sim, "snc_internal", NULL, internal);
-    if (rc == SG_OK)
-        rc = role(sim, "rest_service", NULL, NULL);
+        rc = role(sim, "approver_user", approver);
     if (rc != SG_OK)
         return rc;
 
@@ -137,24 +130,34 @@ int sim_seed(sg_sim *sim)
 {
     int rc = SG_OK;
     sim_db_wrlock(sim->db);
-    sim_rec *admin = sim_db_get(sim->db, sim_dict_table("sys_user"), ADMIN_USER_ID);
-    if (!admin) {
-        if (!sim->cfg.admin_password || !*sim->cfg.admin_password) {
-            sim_db_unlock(sim->db);
-            return sg_err_set(SG_EINVAL, "a new instance needs the admin password: pass "
-                                         "--admin-password PW or set SNOWSIM_ADMIN_PASSWORD");
-        }
+    const sim_table *users = sim_dict_table("sys_user");
+    bool fresh = sim_db_get(sim->db, users, ADMIN_USER_ID) == NULL;
+    if (fresh && (!sim->cfg.admin_password || !*sim->cfg.admin_password)) {
+        rc = sg_err_set(SG_EINVAL, "a new instance needs the admin password: pass "
+                                   "--admin-password PW or set SNOWSIM_ADMIN_PASSWORD");
+        goto cleanup;
+    }
+    /* The out-of-box records: all of them on a fresh instance; on a data dir of an older
+     * snowsim, those it lacks. */
+    rc = sim_oob_seed(sim);
+    if (rc != SG_OK)
+        goto cleanup;
+    if (fresh) {
         rc = seed_fresh(sim);
         if (rc == SG_OK)
             sg_log_info("seeded a fresh instance");
-    } else if (sim->cfg.admin_password && *sim->cfg.admin_password &&
-               !sim_password_check(sim_rec_get(admin, "user_password"), sim->cfg.admin_password)) {
+        goto cleanup;
+    }
+    sim_rec *admin = sim_db_get(sim->db, users, ADMIN_USER_ID);
+    if (admin && sim->cfg.admin_password && *sim->cfg.admin_password &&
+        !sim_password_check(sim_rec_get(admin, "user_password"), sim->cfg.admin_password)) {
         /* The flag is the source of truth for the admin password. */
         sg_json *v = sg_json_object();
         sg_json_set_str(v, "user_password", sim->cfg.admin_password);
         rc = sim_db_update(sim->db, admin, v, "system", NULL);
         sg_json_decref(v);
     }
+cleanup:
     sim_db_unlock(sim->db);
     return rc;
 }

@@ -46,7 +46,9 @@ void sim_error(sg_http_req *req, int status, const char *code, const char *messa
  * (or a dropped connection) has been made. `api` names the API for rate-limit rules. */
 bool sim_api_enter(sg_sim *sim, sg_http_req *req, sim_user *user);
 
-/* Seeds a fresh instance: the admin user, roles, the Service Catalog, ACLs. */
+/* Seeds a fresh instance: the out-of-box tables and roles, the admin user, the Service
+ * Catalog, ACLs. On an existing data dir, adds the out-of-box records it lacks (sim_oob_seed)
+ * and resets the admin password when the flag gives another one. */
 int sim_seed(sg_sim *sim);
 
 /* Handlers (one file per API). */

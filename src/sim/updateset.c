@@ -6,6 +6,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/xml.h"
+#include "sim/oob.h"
 #include "sim/query.h"
 #include "sim/rules.h"
 #include "sim/sim.h"
@@ -252,6 +253,51 @@ static bool in_set(char **ids, size_t n, const char *id)
     return false;
 }
 
+/* Every sys_id the set defines (that of the first record of each row's payload). The caller
+ * frees the list with free_ids. */
+static char **set_ids(const rows_ctx *rows, size_t *n)
+{
+    char **ids = sg_xcalloc(rows->n + 1, sizeof(char *));
+    size_t nids = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        sg_xml_doc *doc = NULL;
+        sg_xml_node *root = payload_records(sim_rec_get(rows->r[i], "payload"), &doc);
+        sg_xml_node *rec = root ? sg_xml_first(root) : NULL;
+        sg_xml_node *sid = rec ? sg_xml_child(rec, "sys_id") : NULL;
+        if (sid)
+            ids[nids++] = sg_xml_text(sid);
+        sg_xml_free(doc);
+    }
+    *n = nids;
+    return ids;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* The local record a reference element names when its sys_id is found neither on the
+ * instance nor in the set: instances match tables, and their out-of-box roles, by the name an
+ * export writes beside the sys_id (`name="sys_import_set_row"`), as a table's sys_id differs
+ * from one instance to the next. NULL when nothing matches. Borrowed. */
+static sim_rec *named_ref(sg_sim *sim, const sim_field *fd, sg_xml_node *f)
+{
+    char *name = sg_xml_attr(f, "name");
+    sim_rec *r = name ? sim_oob_by_name(sim->db, fd->ref, name) : NULL;
+    free(name);
+    return r;
+}
+
+/* Does a reference's value point at nothing the instance or the set has? */
+static bool dangling(sg_sim *sim, const sim_field *fd, const char *v, char **ids, size_t nids)
+{
+    const sim_table *rt = sim_dict_table(fd->ref);
+    return *v && sim_is_sys_id(v) && rt && !sim_db_get(sim->db, rt, v) && !in_set(ids, nids, v);
+}
+
 int sim_updateset_preview(sg_sim *sim, const sim_user *u, sim_rec *set, int *problems)
 {
     char set_id[33];
@@ -268,19 +314,8 @@ int sim_updateset_preview(sg_sim *sim, const sim_user *u, sim_rec *set, int *pro
     rows_ctx rows;
     rows_of(sim, set_id, &rows);
     /* First pass: every sys_id the set itself defines. */
-    char **ids = sg_xcalloc(rows.n + 1, sizeof(char *));
     size_t nids = 0;
-    for (size_t i = 0; i < rows.n; i++) {
-        sg_xml_doc *doc = NULL;
-        sg_xml_node *root = payload_records(sim_rec_get(rows.r[i], "payload"), &doc);
-        sg_xml_node *rec = root ? sg_xml_first(root) : NULL;
-        sg_xml_node *sid = rec ? sg_xml_child(rec, "sys_id") : NULL;
-        if (sid) {
-            ids = sg_xrealloc(ids, (nids + 2) * sizeof(char *));
-            ids[nids++] = sg_xml_text(sid);
-        }
-        sg_xml_free(doc);
-    }
+    char **ids = set_ids(&rows, &nids);
     int rc = SG_OK;
     for (size_t i = 0; i < rows.n && rc == SG_OK; i++) {
         sim_rec *row = rows.r[i];
@@ -298,15 +333,14 @@ int sim_updateset_preview(sg_sim *sim, const sim_user *u, sim_rec *set, int *pro
         char *action = rec ? sg_xml_attr(rec, "action") : NULL;
         const sim_table *t = rec ? sim_dict_table(sg_xml_name(rec)) : NULL;
         if (rec && t && action && strcmp(action, "DELETE") != 0) {
-            /* References to records that exist neither here nor in the set. */
+            /* References to records that exist neither here nor in the set (nor, for tables
+             * and out-of-box roles, under the name the export gives). */
             for (sg_xml_node *f = sg_xml_first(rec); f && rc == SG_OK; f = sg_xml_next(f)) {
                 const sim_field *fd = sim_dict_field(t, sg_xml_name(f));
                 if (!fd || fd->type != SIM_REFERENCE || !fd->ref)
                     continue;
                 char *v = sg_xml_text(f);
-                const sim_table *rt = sim_dict_table(fd->ref);
-                if (*v && sim_is_sys_id(v) && rt && !sim_db_get(sim->db, rt, v) &&
-                    !in_set(ids, nids, v)) {
+                if (dangling(sim, fd, v, ids, nids) && !named_ref(sim, fd, f)) {
                     snprintf(
                         desc, sizeof(desc),
                         "Could not find a record in %s for column %s referenced in this update",
@@ -337,9 +371,7 @@ int sim_updateset_preview(sg_sim *sim, const sim_user *u, sim_rec *set, int *pro
         free(action);
         sg_xml_free(doc);
     }
-    for (size_t i = 0; i < nids; i++)
-        free(ids[i]);
-    free(ids);
+    free_ids(ids, nids);
     free(rows.r);
     if (rc != SG_OK)
         return rc;
@@ -371,8 +403,8 @@ static bool dm_collect(void *ctx, sim_rec *r)
     return true;
 }
 
-/* Upserts, deletes or bulk-deletes one payload element. */
-static int apply_element(sg_sim *sim, const sim_user *u, sg_xml_node *rec)
+/* Upserts, deletes or bulk-deletes one payload element. ids: the sys_ids the set defines. */
+static int apply_element(sg_sim *sim, const sim_user *u, sg_xml_node *rec, char **ids, size_t nids)
 {
     char *action = sg_xml_attr(rec, "action");
     const char *table = sg_xml_name(rec);
@@ -417,7 +449,14 @@ static int apply_element(sg_sim *sim, const sim_user *u, sg_xml_node *rec)
                 strcmp(name, "sys_updated_on") == 0)
                 continue;
             char *text = sg_xml_text(f);
-            sg_json_set_str(v, name, text);
+            /* A reference found by name (a table, an out-of-box role) is stored as the local
+             * record's sys_id, so it leads somewhere on this instance. */
+            const sim_field *fd = t->dynamic ? NULL : sim_dict_field(t, name);
+            sim_rec *named =
+                fd && fd->type == SIM_REFERENCE && fd->ref && dangling(sim, fd, text, ids, nids)
+                    ? named_ref(sim, fd, f)
+                    : NULL;
+            sg_json_set_str(v, name, named ? named->sys_id : text);
             free(text);
         }
         sim_rec *r = sys_id && *sys_id ? sim_db_get(sim->db, t, sys_id) : NULL;
@@ -462,6 +501,8 @@ int sim_updateset_commit(sg_sim *sim, const sim_user *u, sim_rec *set, bool forc
     }
     rows_ctx rows;
     rows_of(sim, set_id, &rows);
+    size_t nids = 0;
+    char **ids = set_ids(&rows, &nids);
     int applied = 0;
     for (size_t i = 0; i < rows.n && rc == SG_OK; i++) {
         bool skip = false;
@@ -481,10 +522,11 @@ int sim_updateset_commit(sg_sim *sim, const sim_user *u, sim_rec *set, bool forc
             continue;
         }
         for (sg_xml_node *rec = sg_xml_first(root); rec && rc == SG_OK; rec = sg_xml_next(rec))
-            rc = apply_element(sim, u, rec);
+            rc = apply_element(sim, u, rec, ids, nids);
         sg_xml_free(doc);
         applied++;
     }
+    free_ids(ids, nids);
     free(rows.r);
     free(pc);
     if (rc != SG_OK)

@@ -25,7 +25,10 @@ int sim_updateset_load(struct sg_sim *sim, const sim_user *u, const char *xml, s
                        char id_out[33]);
 
 /* Previews: records a sys_update_preview_problem for each malformed payload, reference to a
- * missing record, and collision with a newer local change; state becomes "previewed".
+ * missing record, and collision with a newer local change; state becomes "previewed". A
+ * reference to a table or an out-of-box role whose sys_id the instance does not have is found
+ * by the name the export gives beside it (sim_oob_by_name), as on an instance; commit then
+ * stores the local sys_id.
  * *problems gets the number of problems found. The caller holds the write lock. */
 int sim_updateset_preview(struct sg_sim *sim, const sim_user *u, sim_rec *set, int *problems);
 

@@ -1,6 +1,8 @@
 /* End to end: update sets in snowsim: each of the project's small sets (tests/data/updatesets)
- * through upload, preview and commit, with its records then read back through the Table API;
- * preview problems; bad uploads. With --corpus, the real exports from the outside corpus. */
+ * through upload, preview (no problems: what they refer to outside themselves, an instance has
+ * out of the box) and commit, with its records then read back through the Table API; preview
+ * problems, and references found by name; bad uploads. With --corpus, the real exports from
+ * the outside corpus, which preview without problems too. */
 #include "e2e/sim_helpers.h"
 
 #include "core/err.h"
@@ -85,6 +87,52 @@ static int expectations(const char *xml, size_t len, expected *out, int max)
     return n;
 }
 
+/* The preview problems of set id, ordered by description (caller frees). */
+static sg_json *problems_of(const char *id)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    char q[512];
+    snprintf(q, sizeof(q),
+             "/api/now/table/sys_update_preview_problem?sysparm_query=remote_update_set%%3D%s"
+             "^ORDERBYdescription&sysparm_fields=description,missing_item,missing_item_table",
+             id);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    sg_json *list = sg_json_incref(sg_json_get(j, "result"));
+    sg_json_decref(j);
+    return list;
+}
+
+/* One field of the record table/sys_id (a reference as its sys_id); the caller frees. */
+static char *field_of(const char *table, const char *sys_id, const char *field)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    char q[256];
+    snprintf(q, sizeof(q),
+             "/api/now/table/%s/%s?sysparm_fields=%s&sysparm_exclude_reference_link=true", table,
+             sys_id, field);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    char *v = sg_xstrdup(sg_json_get_str(sg_json_get(j, "result"), field));
+    sg_json_decref(j);
+    return v;
+}
+
+/* The sys_id of the one record of table whose name is name; the caller frees. */
+static char *id_by_name(const char *table, const char *name)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    char q[256];
+    snprintf(q, sizeof(q), "/api/now/table/%s?name=%s&sysparm_fields=sys_id", table, name);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    sg_json *list = sg_json_get(j, "result");
+    assert_int_equal(sg_json_array_size(list), 1);
+    char *v = sg_xstrdup(sg_json_get_str(sg_json_array_get(list, 0), "sys_id"));
+    sg_json_decref(j);
+    return v;
+}
+
 /* Every update set in the folder *state. */
 static void test_sets(void **state)
 {
@@ -135,8 +183,16 @@ static void test_sets(void **state)
         char *label = us_cicd(&sim, "preview", id, NULL);
         assert_string_equal(label, "Successful");
         free(label);
-        /* Problems on a fresh instance are real "missing objects"; the admin accepts them. */
-        us_resolve(&sim, id, "ignored");
+        /* Every record outside the set that these sets refer to is one a real instance has
+         * out of the box: nothing to resolve. */
+        sg_json *found = problems_of(id);
+        if (sg_json_array_size(found) > 0)
+            fail_msg("%s: %zu preview problem(s), the first: %s (%s %s)", e->d_name,
+                     sg_json_array_size(found),
+                     sg_json_get_str(sg_json_array_get(found, 0), "description"),
+                     sg_json_get_str(sg_json_array_get(found, 0), "missing_item_table"),
+                     sg_json_get_str(sg_json_array_get(found, 0), "missing_item"));
+        sg_json_decref(found);
         label = us_cicd(&sim, "commit", id, NULL);
         if (strcmp(label, "Successful") != 0)
             fail_msg("%s: commit %s", e->d_name, label);
@@ -158,6 +214,28 @@ static void test_sets(void **state)
             assert_string_not_equal(sg_json_get_str(p, "value"), "not-a-real-key");
             assert_null(memmem(pr.body.data, pr.body.len, "not-a-real-key", 14));
             sg_http_response_free(&pr);
+            sg_json_decref(j);
+        }
+
+        /* import-set.xml names sys_import_set_row by the sys_id of another instance: the
+         * committed table extends the local one. Its role contains rest_service. */
+        if (strcmp(e->d_name, "import-set.xml") == 0) {
+            char *local = id_by_name("sys_db_object", "sys_import_set_row");
+            char *late = id_by_name("sys_db_object", "u_hr_feed_import_late");
+            char *sc = field_of("sys_db_object", late, "super_class");
+            assert_string_equal(sc, local);
+            free(sc);
+            free(late);
+            free(local);
+            char *role = id_by_name("sys_user_role", "u_hr_feed_integration");
+            snprintf(q, sizeof(q),
+                     "/api/now/table/sys_user_role_contains?role=%s&sysparm_fields=contains.name",
+                     role);
+            free(role);
+            assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+            assert_string_equal(
+                sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "contains.name"),
+                "rest_service");
             sg_json_decref(j);
         }
 
@@ -289,6 +367,141 @@ static void test_problems(void **state)
     free(id);
 }
 
+/* A set that refers to a record of the customer's own data that the instance lacks (a
+ * category) gets exactly that one problem, naming the record; skipping it leaves the row out. */
+static void test_missing_category(void **state)
+{
+    (void)state;
+    char item[33], category[33];
+    sim_new_sys_id(item);
+    sim_new_sys_id(category);
+    us_record recs[] = {
+        {"sc_cat_item", item, NULL, NULL, {"name", "Laptop", "category", category, NULL}},
+    };
+    char *xml = us_build("Own category", recs, 1);
+    long status = 0;
+    char *id = us_upload(&sim, xml, strlen(xml), &status);
+    assert_int_equal(status, 302);
+    char *label = us_cicd(&sim, "preview", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    sg_json *list = problems_of(id);
+    assert_int_equal(sg_json_array_size(list), 1);
+    sg_json *p = sg_json_array_get(list, 0);
+    assert_string_equal(sg_json_get_str(p, "description"),
+                        "Could not find a record in sc_category for column category referenced in "
+                        "this update");
+    assert_string_equal(sg_json_get_str(p, "missing_item"), category);
+    assert_string_equal(sg_json_get_str(p, "missing_item_table"), "sc_category");
+    sg_json_decref(list);
+    label = us_cicd(&sim, "commit", id, NULL);
+    assert_string_equal(label, "Failed");
+    free(label);
+    assert_int_equal(us_resolve(&sim, id, "skipped"), 1);
+    label = us_cicd(&sim, "commit", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    const char *admin[] = {sim.admin_auth, NULL};
+    char q[128];
+    snprintf(q, sizeof(q), "/api/now/table/sc_cat_item/%s", item);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 404);
+    sg_json_decref(j);
+    free(id);
+    free(xml);
+}
+
+/* A payload of one record with the given fields (already XML) around its sys_id. */
+static char *payload(const char *table, const char *sys_id, const char *fields)
+{
+    return sg_xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?><record_update table=\"%s\">"
+                        "<%s action=\"INSERT_OR_UPDATE\">%s<sys_id>%s</sys_id></%s>"
+                        "</record_update>",
+                        table, table, fields, sys_id, table);
+}
+
+/* Tables and out-of-box roles are found by the name an export gives beside a sys_id this
+ * instance does not have (another instance's); other records are not. */
+static void test_named_refs(void **state)
+{
+    (void)state;
+    char tbl[33], bad_tbl[33], cont[33], bad_cont[33], role[33], other[33];
+    char foreign_row[33], foreign_internal[33], foreign_other[33], foreign_tbl[33];
+    char *ids[] = {tbl,         bad_tbl,          cont,          bad_cont,   role, other,
+                   foreign_row, foreign_internal, foreign_other, foreign_tbl};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        sim_new_sys_id(ids[i]);
+    char f_tbl[256], f_bad_tbl[256], f_role[128], f_cont[512], f_bad_cont[512];
+    snprintf(f_tbl, sizeof(f_tbl),
+             "<label>Feed</label><name>u_feed</name><super_class display_value=\"Import Set Row\" "
+             "name=\"sys_import_set_row\">%s</super_class>",
+             foreign_row);
+    snprintf(f_bad_tbl, sizeof(f_bad_tbl),
+             "<label>Odd</label><name>u_odd</name><super_class display_value=\"Nothing\" "
+             "name=\"u_no_such_table\">%s</super_class>",
+             foreign_tbl);
+    snprintf(f_role, sizeof(f_role), "<name>u_feed_user</name><suffix>u_feed_user</suffix>");
+    snprintf(f_cont, sizeof(f_cont),
+             "<contains display_value=\"snc_internal\" name=\"snc_internal\">%s</contains>"
+             "<role display_value=\"u_feed_user\" name=\"u_feed_user\">%s</role>",
+             foreign_internal, role);
+    snprintf(f_bad_cont, sizeof(f_bad_cont),
+             "<contains display_value=\"x_other.user\" name=\"x_other.user\">%s</contains>"
+             "<role display_value=\"u_feed_user\" name=\"u_feed_user\">%s</role>",
+             foreign_other, role);
+    char *p[5] = {
+        payload("sys_db_object", tbl, f_tbl), payload("sys_db_object", bad_tbl, f_bad_tbl),
+        payload("sys_user_role", role, f_role), payload("sys_user_role_contains", cont, f_cont),
+        payload("sys_user_role_contains", bad_cont, f_bad_cont)};
+    us_record recs[] = {
+        {"sys_db_object", tbl, NULL, p[0], {NULL}},
+        {"sys_db_object", bad_tbl, NULL, p[1], {NULL}},
+        {"sys_user_role", role, NULL, p[2], {NULL}},
+        {"sys_user_role_contains", cont, NULL, p[3], {NULL}},
+        {"sys_user_role_contains", bad_cont, NULL, p[4], {NULL}},
+    };
+    char *xml = us_build("Named references", recs, 5);
+    long status = 0;
+    char *id = us_upload(&sim, xml, strlen(xml), &status);
+    assert_int_equal(status, 302);
+    char *label = us_cicd(&sim, "preview", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    /* Exactly the table and the role no instance has under those names. */
+    sg_json *list = problems_of(id);
+    assert_int_equal(sg_json_array_size(list), 2);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(list, 0), "missing_item"), foreign_tbl);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(list, 0), "missing_item_table"),
+                        "sys_db_object");
+    assert_string_equal(sg_json_get_str(sg_json_array_get(list, 1), "missing_item"), foreign_other);
+    assert_string_equal(sg_json_get_str(sg_json_array_get(list, 1), "missing_item_table"),
+                        "sys_user_role");
+    sg_json_decref(list);
+    assert_int_equal(us_resolve(&sim, id, "ignored"), 2);
+    label = us_cicd(&sim, "commit", id, NULL);
+    assert_string_equal(label, "Successful");
+    free(label);
+    /* Committed, the references found by name lead to the local records; the accepted ones
+     * keep the sys_id they came with. */
+    char *local_row = id_by_name("sys_db_object", "sys_import_set_row");
+    char *v = field_of("sys_db_object", tbl, "super_class");
+    assert_string_equal(v, local_row);
+    free(v);
+    free(local_row);
+    char *local_internal = id_by_name("sys_user_role", "snc_internal");
+    v = field_of("sys_user_role_contains", cont, "contains");
+    assert_string_equal(v, local_internal);
+    free(v);
+    free(local_internal);
+    v = field_of("sys_user_role_contains", bad_cont, "contains");
+    assert_string_equal(v, foreign_other);
+    free(v);
+    for (int i = 0; i < 5; i++)
+        free(p[i]);
+    free(xml);
+    free(id);
+}
+
 static void test_bad_uploads(void **state)
 {
     (void)state;
@@ -349,6 +562,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_sets, start, stop, own),
         cmocka_unit_test_setup_teardown(test_problems, start, stop),
+        cmocka_unit_test_setup_teardown(test_missing_category, start, stop),
+        cmocka_unit_test_setup_teardown(test_named_refs, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_uploads, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
