@@ -316,6 +316,7 @@ static void test_batch_acl(void **state)
     assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sys_user", admin,
                             "{\"user_name\":\"lowly\",\"user_password\":\"Lowly-pw1\"}", &j, NULL),
                      201);
+    char *lowly_id = sg_xstrdup(sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
     sg_json_decref(j);
     assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sc_request", admin,
                             "{\"short_description\":\"admin's\"}", &j, NULL),
@@ -350,6 +351,37 @@ static void test_batch_acl(void **state)
     assert_int_equal(h_call("GET", sim.p.url, path, admin, NULL, &j, NULL), 200);
     sg_json_decref(j);
 
+    /* Each sub-request loads its user afresh: a role granted earlier in the batch counts. (An
+     * ACL lets anyone signed in assign roles, for this test only.) */
+    assert_int_equal(h_call("POST", sim.p.url, "/api/now/table/sys_security_acl", admin,
+                            "{\"name\":\"sys_user_has_role\",\"operation\":\"create\","
+                            "\"type\":\"record\"}",
+                            &j, NULL),
+                     201);
+    sg_json_decref(j);
+    assert_int_equal(
+        h_call("GET", sim.p.url, "/api/now/table/sys_user_role?name=itil", admin, NULL, &j, NULL),
+        200);
+    char grant[160];
+    snprintf(grant, sizeof(grant), "{\"user\":\"%s\",\"role\":\"%s\"}", lowly_id,
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    b = batch_of("grant");
+    add(b, item("before", "POST", "/api/now/table/sc_request",
+                "{\"short_description\":\"before the grant\"}"));
+    add(b, item("grant", "POST", "/api/now/table/sys_user_has_role", grant));
+    add(b, item("after", "POST", "/api/now/table/sc_request",
+                "{\"short_description\":\"after the grant\"}"));
+    assert_int_equal(send_batch("/api/now/v1/batch", lowly, b, &resp, NULL), 200);
+    assert_int_equal(status_of(serviced(resp, 0)), 403);
+    assert_int_equal(status_of(serviced(resp, 1)), 201);
+    assert_int_equal(status_of(serviced(resp, 2)), 201);
+    char *by = result_field(serviced(resp, 2), "sys_created_by");
+    assert_string_equal(by, "lowly");
+    free(by);
+    sg_json_decref(resp);
+    assert_int_equal(count_of("sc_request", "short_description=after the grant"), 1);
+
     /* The batch itself needs credentials, like every API. */
     b = batch_of("anon");
     add(b, item("1", "GET", "/api/now/table/sc_catalog", NULL));
@@ -357,6 +389,7 @@ static void test_batch_acl(void **state)
     expect_envelope(resp, "User Not Authenticated", "Required to provide Auth information");
     sg_json_decref(resp);
     free(lowly);
+    free(lowly_id);
 }
 
 static void test_batch_bad_input(void **state)
