@@ -27,6 +27,7 @@
 #define MAX_PARAMS       8
 #define MAX_RESP_HEADERS 32
 #define REQID_MAX        64
+#define INNER_MAX_QUERY  256 /* query arguments of an inner request (as SG_FORM_MAX_FIELDS) */
 
 /* An open connection, from accept to close: its address (for the per-client limit) and when
  * it began waiting for a request head (for the head deadline). */
@@ -82,7 +83,24 @@ struct sg_http_req {
     int status;
     const char *route; /* the matched pattern, for metrics */
     struct timespec t0;
+    /* An inner request (sg_http_run_inner) has no connection: its headers and query arguments
+     * live here (in the arena), and its reply is captured instead of sent. */
+    bool inner;
+    void *inner_ctx;
+    kv *in_headers;
+    size_t n_in_headers;
+    kv *in_query;
+    size_t n_in_query;
+    bool replied;           /* inner: a reply was captured */
+    const char *reply_type; /* inner: the reply's Content-Type (arena), NULL for none */
+    sg_buf reply_body;      /* inner: the reply's body */
 };
+
+/* Whether the request has its reply: queued for the connection, or captured (inner). */
+static bool has_reply(const sg_http_req *req)
+{
+    return req->response != NULL || req->replied;
+}
 
 /* ---- request accessors ---- */
 
@@ -96,13 +114,27 @@ const char *sg_http_path(const sg_http_req *req)
     return req->path;
 }
 
+/* The first value of name among an inner request's pairs; names compare without regard to
+ * case, as libmicrohttpd compares them for a request from a client. */
+static const char *inner_lookup(const kv *pairs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(pairs[i].key, name) == 0)
+            return pairs[i].value;
+    return NULL;
+}
+
 const char *sg_http_header(const sg_http_req *req, const char *name)
 {
+    if (req->inner)
+        return inner_lookup(req->in_headers, req->n_in_headers, name);
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *sg_http_query(const sg_http_req *req, const char *name)
 {
+    if (req->inner)
+        return inner_lookup(req->in_query, req->n_in_query, name);
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -217,6 +249,11 @@ static enum MHD_Result query_cb(void *cls, enum MHD_ValueKind kind, const char *
 void sg_http_query_each(const sg_http_req *req,
                         void (*fn)(void *ctx, const char *key, const char *value), void *ctx)
 {
+    if (req->inner) {
+        for (size_t i = 0; i < req->n_in_query; i++)
+            fn(ctx, req->in_query[i].key, req->in_query[i].value ? req->in_query[i].value : "");
+        return;
+    }
     query_iter it = {fn, ctx};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_cb, &it);
 }
@@ -274,8 +311,18 @@ int sg_http_set_header(sg_http_req *req, const char *name, const char *value)
 int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
                   size_t len)
 {
-    if (req->response)
+    if (has_reply(req))
         return sg_err_set(SG_EINTERNAL, "a reply was already sent");
+    if (req->inner) {
+        sg_buf_reset(&req->reply_body);
+        if (len && sg_buf_append(&req->reply_body, body, len) != SG_OK)
+            return sg_err_set(SG_ETOOBIG, "the reply of an inner request is over %zu bytes",
+                              req->reply_body.max);
+        req->reply_type = content_type ? sg_arena_strdup(req->arena, content_type) : NULL;
+        req->replied = true;
+        req->status = status;
+        return SG_OK;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -315,7 +362,7 @@ int sg_http_reply_status(sg_http_req *req, int status, const char *code, const c
 {
     sg_http_error_fn fn = req->srv->opts.error_fn ? req->srv->opts.error_fn : default_error;
     fn(req, status, code, message && *message ? message : "error");
-    return req->response ? SG_OK : SG_EINTERNAL;
+    return has_reply(req) ? SG_OK : SG_EINTERNAL;
 }
 
 int sg_http_reply_error(sg_http_req *req, int err, const char *message)
@@ -430,7 +477,7 @@ static void dispatch(sg_http_req *req)
     int rc = handler(req, o->app);
     if (req->drop)
         return;
-    if (rc != SG_OK && !req->response) {
+    if (rc != SG_OK && !has_reply(req)) {
         int status = sg_err_http_status(rc);
         if (status >= 500)
             sg_log_error("handler failed", "path", req->path, "error", sg_err_msg());
@@ -439,7 +486,7 @@ static void dispatch(sg_http_req *req)
                             status >= 500
                                 ? "internal error; see the server log with this request_id"
                                 : sg_err_msg());
-    } else if (!req->response) {
+    } else if (!has_reply(req)) {
         sg_log_error("handler returned without a reply", "path", req->path);
         sg_http_reply_status(req, 500, "internal", "the handler sent no reply");
     }
@@ -754,6 +801,168 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req_free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* ---- inner requests ---- */
+
+/* Splits a query string into the request's arguments as libmicrohttpd does for a request from
+ * a client: "&" between arguments, the first "=" between key and value (no "=": a NULL value),
+ * "+" as a space, then percent-decoded by libmicrohttpd's own unescaper. */
+static int inner_query(sg_http_req *req, const char *qs)
+{
+    if (!qs || !*qs)
+        return SG_OK;
+    size_t n = 1;
+    for (const char *p = qs; *p; p++)
+        n += *p == '&';
+    if (n > INNER_MAX_QUERY)
+        return sg_err_set(SG_EINVAL, "more than %d query arguments", INNER_MAX_QUERY);
+    req->in_query = sg_arena_alloc(req->arena, n * sizeof(kv));
+    if (!req->in_query)
+        return SG_ETOOBIG;
+    for (const char *p = qs; p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len) {
+            char *key = sg_arena_strndup(req->arena, p, len);
+            if (!key)
+                return SG_ETOOBIG;
+            for (char *c = key; *c; c++)
+                if (*c == '+')
+                    *c = ' ';
+            char *eq = strchr(key, '=');
+            if (eq) {
+                *eq = '\0';
+                MHD_http_unescape(eq + 1);
+            }
+            MHD_http_unescape(key);
+            kv *arg = &req->in_query[req->n_in_query++];
+            arg->key = key;
+            arg->value = eq ? eq + 1 : NULL;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return SG_OK;
+}
+
+static int inner_headers(sg_http_req *req, const sg_http_field *h, size_t n)
+{
+    if (n > req->srv->opts.max_headers) {
+        req->too_many_headers = true;
+        return SG_OK;
+    }
+    req->in_headers = sg_arena_alloc(req->arena, (n ? n : 1) * sizeof(kv));
+    if (!req->in_headers)
+        return SG_ETOOBIG;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = h[i].name, *value = h[i].value ? h[i].value : "";
+        if (!name || !*name || strpbrk(name, "\r\n: \t") || strpbrk(value, "\r\n"))
+            return sg_err_set(SG_EINVAL, "header %zu of an inner request is malformed", i);
+        kv *x = &req->in_headers[req->n_in_headers++];
+        x->key = sg_arena_strdup(req->arena, name);
+        x->value = sg_arena_strdup(req->arena, value);
+        if (!x->key || !x->value)
+            return SG_ETOOBIG;
+    }
+    return SG_OK;
+}
+
+/* Moves the captured reply into out: Content-Type first, then the handler's headers. */
+static void inner_capture(sg_http_req *req, sg_http_inner_reply *out)
+{
+    if (req->drop && !req->replied)
+        return; /* status 0: dropped, as a client would see a closed connection */
+    out->status = req->status;
+    size_t n = req->nresp_headers + (req->reply_type ? 1 : 0);
+    out->headers = sg_xcalloc(n ? n : 1, sizeof(sg_http_field));
+    if (req->reply_type) {
+        out->headers[out->nheaders].name = sg_xstrdup("Content-Type");
+        out->headers[out->nheaders++].value = sg_xstrdup(req->reply_type);
+    }
+    for (size_t i = 0; i < req->nresp_headers; i++) {
+        out->headers[out->nheaders].name = sg_xstrdup(req->resp_headers[i].key);
+        out->headers[out->nheaders++].value = sg_xstrdup(req->resp_headers[i].value);
+    }
+    /* HEAD answers like GET, without the body, as libmicrohttpd sends it to a client. */
+    if (strcmp(req->method, "HEAD") == 0)
+        sg_buf_reset(&req->reply_body);
+    out->body = sg_buf_detach(&req->reply_body, &out->body_len);
+}
+
+int sg_http_run_inner(sg_http_req *outer, const sg_http_inner_req *in, sg_http_inner_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *target = in->target ? in->target : "";
+    if (target[0] != '/')
+        return sg_err_set(SG_EINVAL, "an inner request's target must be a path (\"/...\")");
+    if (!in->method || !*in->method)
+        return sg_err_set(SG_EINVAL, "an inner request needs a method");
+    sg_http_server *srv = outer->srv;
+    sg_http_req *req = sg_xcalloc(1, sizeof(*req));
+    req->srv = srv;
+    req->inner = true;
+    req->inner_ctx = in->ctx;
+    clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    req->arena = sg_arena_new(srv->opts.arena_max);
+    req->body.max = srv->opts.max_body;
+    memcpy(req->reqid, outer->reqid, sizeof(req->reqid));
+    memcpy(req->client_ip, outer->client_ip, sizeof(req->client_ip));
+    memcpy(req->peer_ip, outer->peer_ip, sizeof(req->peer_ip));
+    int rc = SG_OK;
+    const char *q = strchr(target, '?');
+    char *path = sg_arena_strndup(req->arena, target, q ? (size_t)(q - target) : strlen(target));
+    req->method = sg_arena_strdup(req->arena, in->method);
+    if (!path || !req->method) {
+        rc = SG_ETOOBIG;
+        goto cleanup;
+    }
+    MHD_http_unescape(path); /* libmicrohttpd hands handlers the decoded path */
+    req->path = path;
+    rc = inner_query(req, q ? q + 1 : NULL);
+    if (rc == SG_OK)
+        rc = inner_headers(req, in->headers, in->nheaders);
+    if (rc != SG_OK)
+        goto cleanup;
+    if (in->body_len > srv->opts.max_body)
+        req->too_big = true;
+    else if (in->body_len && sg_buf_append(&req->body, in->body, in->body_len) != SG_OK)
+        req->too_big = true;
+    if (req->too_big || req->too_many_headers)
+        reply_too_big(req);
+    else
+        dispatch(req);
+    inner_capture(req, out);
+cleanup:
+    sg_buf_free(&req->body);
+    sg_buf_free(&req->reply_body);
+    sg_arena_free(req->arena);
+    free(req);
+    return rc;
+}
+
+void sg_http_inner_reply_free(sg_http_inner_reply *r)
+{
+    if (!r)
+        return;
+    /* The strings were allocated here (inner_capture); const only for the readers. */
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free((char *)r->headers[i].name);
+        free((char *)r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+void *sg_http_inner_ctx(const sg_http_req *req)
+{
+    return req->inner ? req->inner_ctx : NULL;
+}
+
+const char *sg_http_reason(int status)
+{
+    const char *r = status > 0 ? MHD_get_reason_phrase_for((unsigned)status) : NULL;
+    return r && strcmp(r, "Unknown") != 0 ? r : "";
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)

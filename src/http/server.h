@@ -113,5 +113,49 @@ int sg_http_reply_status(sg_http_req *req, int status, const char *code, const c
 void sg_http_drop(sg_http_req *req);
 /* The status replied so far (0 before a reply). */
 int sg_http_status(const sg_http_req *req);
+/* The standard reason phrase of a status ("OK", "Not Found"); "" for one it does not know. */
+const char *sg_http_reason(int status);
+
+/* ---- inner requests ----
+ * A handler may run a request it makes up through the server's own route table, as if a client
+ * had sent it, and get the reply back instead of sending it: snowsim's Batch API runs each of
+ * its sub-requests so. The inner request is a request of its own (its arena, headers, query,
+ * body; the same caps: max_body gives 413, max_headers 431; the same error_fn), on the calling
+ * thread, sharing the outer request's id and client address. It is not logged or counted in
+ * metrics by itself. */
+
+typedef struct sg_http_field {
+    const char *name;
+    const char *value;
+} sg_http_field;
+
+typedef struct sg_http_inner_req {
+    const char *method; /* as a client would send it ("GET", "POST", ...) */
+    const char *target; /* path and optional "?query", percent-encoded as on the wire */
+    const sg_http_field *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    void *ctx; /* handed to the inner request's handler: sg_http_inner_ctx() */
+} sg_http_inner_req;
+
+typedef struct sg_http_inner_reply {
+    int status;             /* 0 when the handler dropped the connection (sg_http_drop) */
+    sg_http_field *headers; /* Content-Type first (when there is one), then the handler's */
+    size_t nheaders;
+    char *body; /* NUL-terminated; empty for HEAD */
+    size_t body_len;
+} sg_http_inner_reply;
+
+/* Runs `in` through the routes of the server that received `outer` and captures the reply in
+ * *out, which the caller frees with sg_http_inner_reply_free (also after an error). SG_EINVAL
+ * for a target that is not a path, a missing method, a header name or value that could not be
+ * sent (line breaks; a name with ':' or blanks) or more than 256 query arguments. Thread-safe
+ * as handlers are. */
+int sg_http_run_inner(sg_http_req *outer, const sg_http_inner_req *in, sg_http_inner_reply *out);
+/* NULL is a no-op. */
+void sg_http_inner_reply_free(sg_http_inner_reply *r);
+/* The ctx an inner request was run with; NULL for a request a client sent. */
+void *sg_http_inner_ctx(const sg_http_req *req);
 
 #endif

@@ -20,7 +20,7 @@
 
 extern const sg_embed_file sg_sim_migrations[];
 
-void sim_reply_error(sg_http_req *req, int status, const char *message, const char *detail)
+char *sim_error_body(const char *message, const char *detail)
 {
     sg_json *err = sg_json_object();
     sg_json_set_str(err, "message", message);
@@ -30,6 +30,12 @@ void sim_reply_error(sg_http_req *req, int status, const char *message, const ch
     sg_json_set_str(root, "status", "failure");
     char *text = sg_json_dump(root);
     sg_json_decref(root);
+    return text;
+}
+
+void sim_reply_error(sg_http_req *req, int status, const char *message, const char *detail)
+{
+    char *text = sim_error_body(message, detail);
     sg_http_reply(req, status, "application/json;charset=UTF-8", text, strlen(text));
     free(text);
 }
@@ -47,7 +53,18 @@ bool sim_api_enter(sg_sim *sim, sg_http_req *req, sim_user *user)
 {
     if (sim_faults_apply(sim->faults, req))
         return false;
-    if (sim_auth_request(sim->auth, req, user) != SG_OK) {
+    /* A Batch API sub-request carries no credentials: it runs as the batch's caller, loaded
+     * afresh as a direct call's user would be (roles granted earlier in the batch count). */
+    const sim_batch_caller *caller = sg_http_inner_ctx(req);
+    int rc;
+    if (caller) {
+        sim_db_rdlock(sim->db);
+        rc = sim_auth_load_user(sim->db, caller->user_id, user);
+        sim_db_unlock(sim->db);
+    } else {
+        rc = sim_auth_request(sim->auth, req, user);
+    }
+    if (rc != SG_OK) {
         sg_http_set_header(req, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
         sim_reply_error(req, 401, "User Not Authenticated", "Required to provide Auth information");
         return false;
@@ -123,6 +140,8 @@ int api_faults_put(sg_http_req *req, void *simv)
 const sg_http_route sg_sim_routes[] = {
     TABLE_ROUTES("/api/now"),
     TABLE_ROUTES("/api/now/{version}"),
+    {"POST", "/api/now/batch", api_batch},
+    {"POST", "/api/now/{version}/batch", api_batch},
     {"POST", "/oauth_token.do", api_oauth_token},
     {"GET", "/oauth_auth.do", api_oauth_auth},
     {"POST", "/oauth_auth.do", api_oauth_consent},

@@ -38,12 +38,20 @@ void sg_sim_close(sg_sim *sim);
 /* ServiceNow's error envelope: {"error":{"message","detail"},"status":"failure"}.
  * A NULL detail is written as null. */
 void sim_reply_error(sg_http_req *req, int status, const char *message, const char *detail);
+/* The same envelope as JSON text, for a reply made without a request; the caller frees it. */
+char *sim_error_body(const char *message, const char *detail);
+
+/* The ctx of every inner request snowsim runs (sg_http_run_inner): a Batch API sub-request
+ * (batch_api.c), which acts as the user who called the batch. */
+typedef struct sim_batch_caller {
+    char user_id[33]; /* sys_user.sys_id */
+} sim_batch_caller;
 /* The server's error_fn: framework errors (404, 405, 413) in ServiceNow's envelope. */
 void sim_error(sg_http_req *req, int status, const char *code, const char *message);
 
 /* The gate every API request passes: injected faults, then authentication (401 in
- * ServiceNow's envelope), then rate limits (429). Returns true to go on; false when a reply
- * (or a dropped connection) has been made. `api` names the API for rate-limit rules. */
+ * ServiceNow's envelope; a Batch API sub-request is its batch's caller), then rate limits
+ * (429). Returns true to go on; false when a reply (or a dropped connection) has been made. */
 bool sim_api_enter(sg_sim *sim, sg_http_req *req, sim_user *user);
 
 /* Seeds a fresh instance: the out-of-box tables and roles, the admin user, the Service
@@ -57,6 +65,7 @@ int api_table_get(sg_http_req *req, void *sim);
 int api_table_create(sg_http_req *req, void *sim);
 int api_table_update(sg_http_req *req, void *sim);
 int api_table_delete(sg_http_req *req, void *sim);
+int api_batch(sg_http_req *req, void *sim);
 int api_oauth_token(sg_http_req *req, void *sim);
 int api_oauth_auth(sg_http_req *req, void *sim);
 int api_oauth_login(sg_http_req *req, void *sim);
