@@ -120,9 +120,16 @@ static void hops(const char *log_path, long from, char (*ids)[33], int n)
             webhook.lat_ms[webhook.n++] = atof(value);
         int hop = hop_of(j, &value);
         const char *req = sg_json_get_str(j, "access_request");
+        /* A read that found no decision (an earlier sync still retrying) is not the hop;
+         * "job ran" follows the lines of its run, so the sync that decided logs its wait
+         * after "decision applied". */
+        const char *dec = sg_json_get_str(j, "decision");
+        if (hop == HOP_READ && (!dec || strcmp(dec, "none") == 0))
+            hop = -1;
         for (int i = 0; hop >= 0 && value && req && i < n; i++)
             if (strcmp(ids[i], req) == 0) {
-                if (v[i * NHOPS + hop] < 0)
+                bool ready = hop != HOP_SYNC_WAIT || v[i * NHOPS + HOP_DECIDE] >= 0;
+                if (ready && v[i * NHOPS + hop] < 0)
                     v[i * NHOPS + hop] = atof(value);
                 break;
             }
