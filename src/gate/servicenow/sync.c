@@ -87,22 +87,25 @@ static int apply_cancel(sg_app *app, const sn_id_ctx *x, const char *updated_by,
 /* The approver's latest comment on approval record approval_id: comments is a journal field,
  * which the Table API reads as empty on the record itself, so it comes from sys_journal_field. */
 static void comment_of(sg_app *app, const char *base, const char *token, const char *approval_id,
-                       char comment[1024])
+                       const char *approver, char comment[1024])
 {
     char path[400];
     snprintf(path, sizeof(path),
              "/api/now/table/sys_journal_field?sysparm_query=name%%3Dsysapproval_approver"
              "%%5Eelement%%3Dcomments%%5Eelement_id%%3D%s%%5EORDERBYDESCsys_created_on&"
-             "sysparm_fields=value,element_id&sysparm_limit=1",
+             "sysparm_fields=value,element_id,sys_created_by&sysparm_limit=1",
              approval_id);
     long st = 0;
     sg_json *j = NULL;
     comment[0] = '\0';
     if (sn_call(app, base, token, "GET", path, NULL, &st, &j) == SG_OK && st == 200) {
         sg_json *e = sg_json_array_get(sg_json_get(j, "result"), 0);
-        /* An instance that ignored part of the query could answer another record's entry. */
+        /* An instance that ignored part of the query could answer another record's entry;
+         * and only the approver's own words are their comment, not a later one by someone
+         * else who may comment on the approval. */
         const char *v = sg_json_get_str(e, "value");
-        if (v && eq(sg_json_get_str(e, "element_id"), approval_id))
+        if (v && eq(sg_json_get_str(e, "element_id"), approval_id) &&
+            eq(sg_json_get_str(e, "sys_created_by"), approver))
             sg_strlcpy(comment, v, 1024);
     }
     sg_json_decref(j);
@@ -147,6 +150,14 @@ static int read_approvals(sg_app *app, const char *base, const char *token, cons
     sg_json *j = NULL;
     v->calls++;
     int rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
+    if (rc == SG_OK && (st == 401 || st == 403)) {
+        /* Approvals the service account may not read: the record still tells a
+         * cancellation (a decision then names no approver, and is refused). */
+        sg_log_warn("ServiceNow refused reading the request's approvals; reading the request",
+                    "status", st == 401 ? "401" : "403");
+        sg_json_decref(j);
+        return SG_OK;
+    }
     if (rc == SG_OK && st != 200)
         rc = http_error(st, "the request's approvals");
     sg_json *list = sg_json_get(j, "result");
@@ -249,10 +260,10 @@ static int apply_decision(sg_app *app, const char *base, const char *token, cons
         sg_log_info("ServiceNow decision not applied", "request", x->id, "reason", sg_err_msg());
         return SG_OK;
     }
-    if (rc != SG_OK || !v->approval_id[0])
+    if (rc != SG_OK || !v->approval_id[0] || !v->who[0])
         return rc;
     char comment[1024];
-    comment_of(app, base, token, v->approval_id, comment);
+    comment_of(app, base, token, v->approval_id, v->who, comment);
     if (comment[0] &&
         sg_request_comment_from_servicenow(app, x->id, v->decision, actor, comment) != SG_OK)
         sg_log_warn("could not record the approver's comment", "request", x->id, "reason",
@@ -320,6 +331,7 @@ static int watermark_tx(sg_conn *c, void *ctx)
 typedef struct queue_ctx {
     sg_json *list;
     char newest[32];
+    bool advance; /* move the watermark to the newest change seen */
 } queue_ctx;
 
 static int queue_tx(sg_conn *c, void *ctx)
@@ -340,7 +352,7 @@ static int queue_tx(sg_conn *c, void *ctx)
         if (strcmp(upd, q->newest) > 0)
             sg_strlcpy(q->newest, upd, sizeof(q->newest));
     }
-    if (rc != SG_OK || !q->newest[0])
+    if (rc != SG_OK || !q->newest[0] || !q->advance)
         return rc;
     char now[32];
     sg_now_iso(now);
@@ -371,9 +383,11 @@ int sg_reconcile(sg_app *app)
     if (rc != SG_OK)
         return rc;
     /* >= and not >: records changed within the watermark's second are seen again, and the
-     * per-change dedup key keeps that from queueing a second sync. Pages follow one query
-     * (the watermark the run started from, in a stable order), so that a second holding more
-     * changes than a page does not hold the watermark back. */
+     * per-change dedup key keeps that from queueing a second sync. Only the first page moves
+     * the watermark: it is one consistent answer, so every change before its newest is in it.
+     * The later pages (offsets into a set that may change between calls, where a record can
+     * slip past a page boundary) only queue syncs early; what they miss, the next run, which
+     * starts from the first page's newest, sees again. */
     char *esc = sg_http_escape(wm);
     size_t n = RECONCILE_PAGE;
     for (int page = 0; rc == SG_OK && n == RECONCILE_PAGE && page < RECONCILE_PAGES; page++) {
@@ -391,7 +405,7 @@ int sg_reconcile(sg_app *app)
             rc = sg_err_set(SG_ENET, "ServiceNow answered HTTP %ld to the reconciler", st);
         n = sg_json_array_size(sg_json_get(j, "result"));
         if (rc == SG_OK) {
-            queue_ctx q = {sg_json_get(j, "result"), ""};
+            queue_ctx q = {sg_json_get(j, "result"), "", page == 0};
             rc = sg_store_tx(app->store, queue_tx, &q);
         }
         sg_json_decref(j);
