@@ -291,8 +291,19 @@ int sg_sync_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     struct timespec t0 = sg_mono_now();
     char ms[32], calls[16];
     rc = read_approvals(app, base, token, &x, corr, &v, &found);
-    if (rc == SG_OK && !found)
+    if (rc == SG_OK && !found) {
         rc = read_record(app, base, token, &x, corr, &v);
+        /* An approval decided between the two reads: the record says so, and its approver
+         * is named now (otherwise the decision would be refused as naming no approver). */
+        if (rc == SG_OK && v.decision && strcmp(v.decision, "cancelled") != 0) {
+            sn_view again = {.calls = v.calls};
+            rc = read_approvals(app, base, token, &x, corr, &again, &found);
+            if (rc == SG_OK && found)
+                v = again;
+            else
+                v.calls = again.calls;
+        }
+    }
     snprintf(calls, sizeof(calls), "%d", v.calls);
     sg_log_debug("decision read", "decision", v.decision ? v.decision : "none", "calls", calls,
                  "ms", sg_ms_since(&t0, ms));
