@@ -143,12 +143,25 @@ static void test_long_pause_fails_fast(void **state)
     sg_http_server_stop(srv, 1000);
 }
 
+/* A 429 or a 5xx is worth retrying (the job waits); any other unexpected status is not. */
+static void test_status_error(void **state)
+{
+    (void)state;
+    assert_int_equal(sn_status_error(429), SG_EUNAVAIL);
+    assert_int_equal(sn_status_error(500), SG_EUNAVAIL);
+    assert_int_equal(sn_status_error(503), SG_EUNAVAIL);
+    assert_int_equal(sn_status_error(400), SG_ENET);
+    assert_int_equal(sn_status_error(403), SG_ENET);
+    assert_int_equal(sn_status_error(404), SG_ENET);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_shared),
         cmocka_unit_test(test_long_pause_fails_fast),
+        cmocka_unit_test(test_status_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

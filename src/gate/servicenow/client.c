@@ -276,6 +276,11 @@ static int call(sg_app *app, bool service, const char *base, const char *token, 
     return SG_OK;
 }
 
+int sn_status_error(long status)
+{
+    return status == 429 || status >= 500 ? SG_EUNAVAIL : SG_ENET;
+}
+
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
             const sg_json *body, long *status, sg_json **json)
 {

@@ -31,6 +31,10 @@ int sn_token_code(sg_app *app, const char *base, const char *client_id, const ch
 
 /* Seconds left of a pause that ServiceNow's 429 Retry-After imposed on every call (0: none). */
 int64_t sn_paused_for(sg_app *app);
+/* The error a ServiceNow answer that is not the expected status maps to: SG_EUNAVAIL for a 429
+ * or a 5xx (the job retries within the rate limit), SG_ENET otherwise. */
+int sn_status_error(long status);
+
 /* One REST call with a bearer token. Connections are kept alive (app->sn_pool). After a 429,
  * every call waits out its Retry-After (failing with SG_EUNAVAIL when that is more than two
  * seconds away). *status gets the HTTP status; *json the parsed body

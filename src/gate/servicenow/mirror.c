@@ -154,8 +154,7 @@ static int find_one(sg_app *app, const char *base, const char *token, const char
     sg_json *j = NULL;
     int rc = sn_call(app, base, token, "GET", path, NULL, &st, &j);
     if (rc == SG_OK && st != 200)
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
-                        "ServiceNow answered HTTP %ld reading %s", st, table);
+        rc = sg_err_set(sn_status_error(st), "ServiceNow answered HTTP %ld reading %s", st, table);
     sys_id[0] = number[0] = '\0';
     sg_json *first = sg_json_array_get(sg_json_get(j, "result"), 0);
     if (rc == SG_OK && first) {
@@ -179,8 +178,7 @@ static int create(sg_app *app, const char *base, const char *token, const char *
     const char *sid = sg_json_get_str(sg_json_get(j, "result"), "sys_id");
     const char *num = sg_json_get_str(sg_json_get(j, "result"), "number");
     if (rc == SG_OK && (st != 201 || !sid))
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
-                        "ServiceNow answered HTTP %ld creating %s", st, table);
+        rc = sg_err_set(sn_status_error(st), "ServiceNow answered HTTP %ld creating %s", st, table);
     if (rc == SG_OK) {
         sg_strlcpy(sys_id, sid, 33);
         sg_strlcpy(number, num ? num : "", 40);
@@ -375,8 +373,8 @@ int sg_mirror_update_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     if (rc == SG_OK)
         rc = sn_call(app, base, token, "PATCH", path, body, &st, &j);
     if (rc == SG_OK && st != 200)
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
-                        "ServiceNow answered HTTP %ld updating %s", st, u.sn_sys_id);
+        rc = sg_err_set(sn_status_error(st), "ServiceNow answered HTTP %ld updating %s", st,
+                        u.sn_sys_id);
     sg_json_decref(j);
     sg_json_decref(body);
     if (token)

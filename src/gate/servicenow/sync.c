@@ -122,8 +122,7 @@ typedef struct sn_view {
 
 static int http_error(long st, const char *what)
 {
-    return sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
-                      "ServiceNow answered HTTP %ld reading %s", st, what);
+    return sg_err_set(sn_status_error(st), "ServiceNow answered HTTP %ld reading %s", st, what);
 }
 
 static bool is_sys_id(const char *s)

@@ -46,7 +46,7 @@ static int property_status(sg_app *app, const char *base, const char *token, boo
                         " property (HTTP %ld): import and commit the current snowgate update set",
                         st);
     else
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+        rc = sg_err_set(sn_status_error(st),
                         "ServiceNow answered HTTP %ld about " SG_SN_PROP_SECRET, st);
     sg_json_decref(j);
     return rc;
@@ -62,7 +62,7 @@ static int write_value(sg_app *app, const char *base, const char *token, const c
     sg_json_decref(body);
     sg_json_decref(j);
     if (rc == SG_OK && st != 200)
-        rc = sg_err_set(st == 429 || st >= 500 ? SG_EUNAVAIL : SG_ENET,
+        rc = sg_err_set(sn_status_error(st),
                         "ServiceNow refused to store the signing secret in " SG_SN_PROP_SECRET
                         " (HTTP %ld): import and commit the current snowgate update set, and "
                         "check that snowgate.service holds " SG_SN_ROLE,
