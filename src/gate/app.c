@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const sg_embed_file sg_gate_migrations[];
 
@@ -106,10 +107,13 @@ int sg_app_listen(sg_app *app)
     o.max_per_client = (unsigned)app->cfg.http_max_per_client;
     o.head_timeout_s = (unsigned)app->cfg.http_header_timeout;
     o.port = port;
-    o.threads = (unsigned)app->cfg.http_threads;
-    /* Connect and test, Run test and the Overview wait on ServiceNow: in a pool, one of them
-     * would hold up every other connection of its thread. */
-    o.thread_per_connection = true;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = app->cfg.http_io_threads > 0 ? (unsigned)app->cfg.http_io_threads
+                : cpus > 0                   ? (unsigned)(cpus < 16 ? cpus : 16)
+                                             : 1u;
+    /* Handlers that wait (on the store, on ServiceNow: Connect and test, Run test, the
+     * Overview, linking) run in the handler pool and never hold an I/O thread. */
+    o.handler_threads = (unsigned)app->cfg.http_threads;
     o.max_body = app->cfg.http_max_body;
     o.timeout_s = (unsigned)app->cfg.http_timeout;
     o.routes = sg_gate_routes;

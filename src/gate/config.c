@@ -29,16 +29,18 @@ const sg_cfg_key sg_gate_config_keys[] = {
     {"log.level", SG_CFG_ENUM, F(log_level), "info", 0, 0, log_levels,
      "debug, info, warn or error"},
     {"log.format", SG_CFG_ENUM, F(log_format), "json", 0, 0, log_formats, "json or logfmt"},
-    {"http.threads", SG_CFG_INT, F(http_threads), "4", 1, 256, NULL,
-     "store connections the HTTP handlers share (each connection has its own thread)"},
+    {"http.threads", SG_CFG_INT, F(http_threads), "8", 1, 256, NULL,
+     "handler threads: requests that wait on the store or on ServiceNow run here, at most this "
+     "many at once (the others queue); each may hold a store connection"},
+    {"http.io_threads", SG_CFG_INT, F(http_io_threads), "0", 0, 64, NULL,
+     "threads that read and write every connection (epoll); 0: one per CPU"},
     {"http.max_body", SG_CFG_SIZE, F(http_max_body), "1M", 1024, 64 * 1024 * 1024, NULL,
      "largest accepted request body"},
     {"http.timeout", SG_CFG_INT, F(http_timeout), "30", 1, 3600, NULL,
      "idle connection timeout in seconds"},
     {"http.max_connections_per_client", SG_CFG_INT, F(http_max_per_client), "32", 0, 10000, NULL,
      "open connections one client address may hold; more are refused (trusted proxies are "
-     "exempt; 0: no limit). With one thread per connection, this keeps one client from taking "
-     "them all"},
+     "exempt; 0: no limit). This keeps one client from taking every connection slot"},
     {"http.header_timeout", SG_CFG_INT, F(http_header_timeout), "10", 0, 3600, NULL,
      "seconds a client may take to send a request's headers, or leave a kept-alive connection "
      "idle, before it is closed (0: only http.timeout applies)"},

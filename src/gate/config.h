@@ -19,6 +19,7 @@ typedef struct sg_gate_config {
     char *log_level;
     char *log_format;
     int64_t http_threads;
+    int64_t http_io_threads;
     size_t http_max_body;
     int64_t http_timeout;
     char *http_trusted_proxies;

@@ -1,5 +1,20 @@
-/* server: libmicrohttpd in thread-pool mode behind a route table. One sg_http_req per HTTP
- * request, owning an arena that everything request-scoped is allocated from. */
+/* server: libmicrohttpd behind a route table. One sg_http_req per HTTP request, owning an
+ * arena that everything request-scoped is allocated from.
+ *
+ * Threads: an acceptor owns the listening socket and hands each connection to libmicrohttpd
+ * (MHD_add_connection), whose few I/O threads serve every connection with epoll. A request for
+ * a route not marked SG_HTTP_QUICK is handed to the handler pool with its connection suspended
+ * (MHD_suspend_connection), and resumed once its handler has replied.
+ *
+ * Why snowgate, not libmicrohttpd, listens: libmicrohttpd 0.9.75 stops a listening epoll
+ * daemon with MHD_quiesce_daemon, which removes the listening socket from each I/O thread's
+ * epoll set from the calling thread, while that I/O thread may remove it too (its "connection
+ * limit reached or quiesced" branch in MHD_epoll). Neither side holds a lock and the flags they
+ * test are plain fields: the loser's epoll_ctl(EPOLL_CTL_DEL) fails with ENOENT, and both
+ * places answer that with MHD_PANIC, which aborts the process. This is what made graceful
+ * stops under load abort. With MHD_USE_NO_LISTEN_SOCKET, no listening socket is ever in an
+ * epoll set, MHD_quiesce_daemon is never called, and stopping to accept is closing our own
+ * socket. */
 #include "http/server.h"
 
 #include "core/buf.h"
@@ -11,8 +26,12 @@
 #include "core/str.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,15 +47,21 @@
 #define MAX_RESP_HEADERS 32
 #define REQID_MAX        64
 #define INNER_MAX_QUERY  256 /* query arguments of an inner request (as SG_FORM_MAX_FIELDS) */
+#define MAX_CONNECTIONS  1000
+#define ACCEPT_BURST     64    /* connections taken per wake-up of the acceptor */
+#define HANDOFF_STALE_MS 10000 /* a handed-off connection libmicrohttpd never started */
+#define REPLY_DRAIN_MS   5000  /* at stop, for replies of requests resumed during the stop */
 
 /* An open connection, from accept to close: its address (for the per-client limit) and when
- * it began waiting for a request head (for the head deadline). */
+ * it began waiting for a request head (for the head deadline). The acceptor records it when it
+ * hands the socket to libmicrohttpd; it is `started` once libmicrohttpd serves it. */
 typedef struct conn_track {
     struct conn_track *prev, *next;
     int fd;
     char ip[INET6_ADDRSTRLEN];
+    bool started;
     bool waiting;       /* no complete request head yet (or idle between requests) */
-    int64_t waiting_ms; /* since when, CLOCK_MONOTONIC */
+    int64_t waiting_ms; /* since when (or since the hand-off, before started), CLOCK_MONOTONIC */
     bool reaped;
 } conn_track;
 
@@ -44,6 +69,10 @@ struct sg_http_server {
     struct MHD_Daemon *daemon;
     sg_http_server_opts opts;
     uint16_t port;
+    int listen_fd;
+    int wake[2]; /* wakes the acceptor to stop */
+    pthread_t acceptor;
+    bool acceptor_started;
     /* Open connections, under conns_mu; read by the accept policy and the reaper. */
     pthread_mutex_t conns_mu;
     pthread_cond_t reaper_cv;
@@ -51,9 +80,21 @@ struct sg_http_server {
     bool stopping;
     pthread_t reaper;
     bool reaper_started;
+    /* The handler pool, under pool_mu: requests queued for it, and how many connections are
+     * suspended (queued, running in the pool, or handed off by sg_http_suspend). */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;    /* work was queued, or the pool stops */
+    pthread_cond_t resumed_cv; /* a suspended connection was resumed */
+    struct sg_http_req *qhead, *qtail;
+    pthread_t *workers;
+    unsigned nworkers;
+    bool pool_stopping;
+    unsigned suspended;
+    atomic_bool closing; /* sg_http_server_stop has begun: replies say Connection: close */
     atomic_uint inflight;
-    atomic_bool xff_warned;   /* the X-Forwarded-For-without-trusted-proxies warning was logged */
-    atomic_bool limit_warned; /* the per-client limit warning was logged */
+    atomic_bool xff_warned;    /* the X-Forwarded-For-without-trusted-proxies warning was logged */
+    atomic_bool limit_warned;  /* the per-client limit warning was logged */
+    atomic_bool accept_warned; /* an accept failure (out of descriptors) was logged */
 };
 
 typedef struct kv {
@@ -70,8 +111,12 @@ struct sg_http_req {
     sg_buf body;
     bool too_big;
     bool too_many_headers;
-    bool started; /* the first handler call has passed */
-    bool drop;    /* close the connection without replying */
+    bool started;    /* the first handler call has passed */
+    bool dispatched; /* routed (and run, queued or suspended): the next call sends the reply */
+    bool in_pool;    /* running in the handler pool, its connection suspended */
+    bool drop;       /* close the connection without replying */
+    sg_http_handler handler;  /* the route's, while queued for the pool */
+    struct sg_http_req *next; /* the pool's queue */
     char reqid[REQID_MAX + 1];
     char client_ip[INET6_ADDRSTRLEN];
     char peer_ip[INET6_ADDRSTRLEN];
@@ -333,6 +378,9 @@ int sg_http_reply(sg_http_req *req, int status, const char *content_type, const 
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; i < req->nresp_headers; i++)
         MHD_add_response_header(r, req->resp_headers[i].key, req->resp_headers[i].value);
+    /* Stopping: a kept-alive client goes elsewhere for its next request. */
+    if (atomic_load(&req->srv->closing))
+        MHD_add_response_header(r, "Connection", "close");
     req->response = r;
     req->status = status;
     return SG_OK;
@@ -438,18 +486,20 @@ static bool method_match(const char *want, const char *got)
            (strcmp(want, "GET") == 0 && strcmp(got, "HEAD") == 0);
 }
 
-static void dispatch(sg_http_req *req)
+/* Finds the request's handler and its route's flags. NULL when the request already has its
+ * answer (405, or 404 without a fallback). */
+static sg_http_handler route(sg_http_req *req, unsigned *flags)
 {
     const sg_http_server_opts *o = &req->srv->opts;
-    sg_http_handler handler = NULL;
     char allow[128] = "";
+    *flags = 0;
     for (const sg_http_route *r = o->routes; r && r->method; r++) {
         if (!route_match(req, r->pattern, req->path))
             continue;
         if (method_match(r->method, req->method)) {
-            handler = r->handler;
             req->route = r->pattern;
-            break;
+            *flags = r->flags;
+            return r->handler;
         }
         if (!strstr(allow, r->method)) {
             if (allow[0])
@@ -457,27 +507,30 @@ static void dispatch(sg_http_req *req)
             strncat(allow, r->method, sizeof(allow) - strlen(allow) - 1);
         }
     }
-    if (!handler && allow[0]) {
-        req->nparams = 0;
+    req->nparams = 0;
+    if (allow[0]) {
         sg_http_set_header(req, "Allow", allow);
         sg_http_reply_status(req, 405, "method_not_allowed",
                              "this method is not allowed here; see the Allow header");
-        return;
+        return NULL;
     }
-    if (!handler) {
-        req->nparams = 0;
-        if (o->fallback) {
-            handler = o->fallback;
-        } else {
-            sg_http_reply_status(req, 404, "not_found", "no such endpoint");
-            return;
-        }
-    }
+    if (!o->fallback)
+        sg_http_reply_status(req, 404, "not_found", "no such endpoint");
+    return o->fallback;
+}
+
+/* Runs the handler and sees that the request ends with a reply (or is dropped). Returns
+ * SG_HTTP_SUSPENDED when the handler handed its reply to another thread (sg_http_suspend):
+ * the request is then no longer this thread's to touch. */
+static int run_handler(sg_http_req *req, sg_http_handler handler)
+{
     sg_err_clear();
-    int rc = handler(req, o->app);
+    int rc = handler(req, req->srv->opts.app);
+    if (rc == SG_HTTP_SUSPENDED && !req->inner)
+        return rc;
     if (req->drop)
-        return;
-    if (rc != SG_OK && !has_reply(req)) {
+        return SG_OK;
+    if (rc != SG_OK && rc != SG_HTTP_SUSPENDED && !has_reply(req)) {
         int status = sg_err_http_status(rc);
         if (status >= 500)
             sg_log_error("handler failed", "path", req->path, "error", sg_err_msg());
@@ -490,6 +543,139 @@ static void dispatch(sg_http_req *req)
         sg_log_error("handler returned without a reply", "path", req->path);
         sg_http_reply_status(req, 500, "internal", "the handler sent no reply");
     }
+    return SG_OK;
+}
+
+/* Routes and runs a request on this thread (an inner request). */
+static void dispatch(sg_http_req *req)
+{
+    unsigned flags = 0;
+    sg_http_handler handler = route(req, &flags);
+    if (handler)
+        run_handler(req, handler);
+}
+
+/* ---- the handler pool, and suspended connections ---- */
+
+/* Counts a connection as suspended (the stop waits for it to be resumed). */
+static void suspended_add(sg_http_server *srv)
+{
+    pthread_mutex_lock(&srv->pool_mu);
+    srv->suspended++;
+    pthread_mutex_unlock(&srv->pool_mu);
+}
+
+/* Lets libmicrohttpd send the request's reply. The request may be gone when this returns. */
+static void resume_conn(sg_http_req *req)
+{
+    sg_http_server *srv = req->srv;
+    /* Resumed before it stops counting: the stop waits for the count, then stops the daemon,
+     * which must find no connection still suspended. */
+    MHD_resume_connection(req->conn);
+    pthread_mutex_lock(&srv->pool_mu);
+    srv->suspended--;
+    pthread_cond_broadcast(&srv->resumed_cv);
+    pthread_mutex_unlock(&srv->pool_mu);
+}
+
+static void reply_stopping(sg_http_req *req)
+{
+    sg_http_set_header(req, "Retry-After", "1");
+    sg_http_reply_status(req, 503, "unavailable", "the server is stopping; try again");
+}
+
+/* Suspends the connection and queues the request for the pool; false when the pool has
+ * stopped (the request then has a 503). Called from the access handler, the only place
+ * libmicrohttpd allows a suspension. */
+static bool queue_for_pool(sg_http_req *req, sg_http_handler handler)
+{
+    sg_http_server *srv = req->srv;
+    req->handler = handler;
+    pthread_mutex_lock(&srv->pool_mu);
+    bool open = !srv->pool_stopping;
+    if (open)
+        srv->suspended++;
+    pthread_mutex_unlock(&srv->pool_mu);
+    if (!open) {
+        reply_stopping(req);
+        return false;
+    }
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&srv->pool_mu);
+    open = !srv->pool_stopping;
+    if (open) {
+        req->next = NULL;
+        if (srv->qtail)
+            srv->qtail->next = req;
+        else
+            srv->qhead = req;
+        srv->qtail = req;
+        pthread_cond_signal(&srv->pool_cv);
+    }
+    pthread_mutex_unlock(&srv->pool_mu);
+    if (!open) { /* the pool stopped in between: answer now */
+        reply_stopping(req);
+        resume_conn(req);
+    }
+    return true;
+}
+
+static void *pool_worker(void *arg)
+{
+    sg_http_server *srv = arg;
+    pthread_mutex_lock(&srv->pool_mu);
+    for (;;) {
+        while (!srv->qhead && !srv->pool_stopping)
+            pthread_cond_wait(&srv->pool_cv, &srv->pool_mu);
+        sg_http_req *req = srv->qhead;
+        if (!req)
+            break;
+        srv->qhead = req->next;
+        if (!srv->qhead)
+            srv->qtail = NULL;
+        pthread_mutex_unlock(&srv->pool_mu);
+        sg_log_set_request_id(req->reqid);
+        req->in_pool = true;
+        if (run_handler(req, req->handler) != SG_HTTP_SUSPENDED)
+            resume_conn(req);
+        sg_log_set_request_id(NULL);
+        pthread_mutex_lock(&srv->pool_mu);
+    }
+    pthread_mutex_unlock(&srv->pool_mu);
+    return NULL;
+}
+
+/* Routes the request and runs its handler here, or queues it for the pool. SG_HTTP_SUSPENDED:
+ * the connection is suspended, and is resumed once the reply is ready. */
+static int start_handler(sg_http_req *req)
+{
+    unsigned flags = 0;
+    sg_http_handler handler = route(req, &flags);
+    if (!handler)
+        return SG_OK;
+    if (req->srv->nworkers > 0 && !(flags & SG_HTTP_QUICK))
+        return queue_for_pool(req, handler) ? SG_HTTP_SUSPENDED : SG_OK;
+    return run_handler(req, handler);
+}
+
+bool sg_http_suspend(sg_http_req *req)
+{
+    if (req->inner)
+        return false;
+    if (!req->in_pool) { /* in the pool, the connection is suspended already */
+        suspended_add(req->srv);
+        MHD_suspend_connection(req->conn);
+    }
+    return true;
+}
+
+void sg_http_resume(sg_http_req *req)
+{
+    if (!has_reply(req) && !req->drop) {
+        sg_log_error("a suspended request was resumed without a reply", "path", req->path);
+        sg_http_reply_status(req, 500, "internal", "the handler sent no reply");
+    }
+    resume_conn(req);
 }
 
 /* ---- libmicrohttpd glue ---- */
@@ -528,30 +714,109 @@ static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
 }
 
-/* Refuses a new connection from an address that already holds max_per_client of them
- * (trusted proxies carry many clients' connections and are exempt). */
-static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+/* Whether a new connection from ip may be opened: refused when the address already holds
+ * max_per_client of them (trusted proxies carry many clients' connections and are exempt).
+ * Connections handed to libmicrohttpd and not yet started count too, so a burst of connects
+ * cannot slip past the limit. Called with conns_mu held. */
+static bool admit_locked(sg_http_server *srv, const char *ip)
 {
-    (void)addrlen;
-    sg_http_server *srv = cls;
-    if (srv->opts.max_per_client == 0)
-        return MHD_YES;
-    char ip[INET6_ADDRSTRLEN];
-    addr_text(addr, ip);
-    if (!ip[0] || sg_cidr_contains(srv->opts.trusted_proxies, ip))
-        return MHD_YES;
+    if (srv->opts.max_per_client == 0 || !ip[0] || sg_cidr_contains(srv->opts.trusted_proxies, ip))
+        return true;
     unsigned n = 0;
-    pthread_mutex_lock(&srv->conns_mu);
     for (conn_track *t = srv->conns; t; t = t->next)
         n += strcmp(t->ip, ip) == 0;
-    pthread_mutex_unlock(&srv->conns_mu);
     if (n < srv->opts.max_per_client)
-        return MHD_YES;
+        return true;
     if (!atomic_exchange(&srv->limit_warned, true))
         sg_log_warn("a client holds http.max_connections_per_client connections; further ones "
                     "are refused (said once per server)",
                     "client", ip);
-    return MHD_NO;
+    return false;
+}
+
+static void track_unlink_locked(sg_http_server *srv, conn_track *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        srv->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
+/* Hands an accepted socket to libmicrohttpd, which owns (and closes) it from then on. */
+static void hand_off(sg_http_server *srv, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    conn_track *t = sg_xcalloc(1, sizeof(*t));
+    addr_text(sa, t->ip);
+    t->fd = fd;
+    t->waiting_ms = mono_ms();
+    pthread_mutex_lock(&srv->conns_mu);
+    if (!admit_locked(srv, t->ip)) {
+        pthread_mutex_unlock(&srv->conns_mu);
+        close(fd);
+        free(t);
+        return;
+    }
+    t->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = t;
+    srv->conns = t;
+    pthread_mutex_unlock(&srv->conns_mu);
+    if (MHD_add_connection(srv->daemon, fd, sa, len) == MHD_YES)
+        return;
+    /* Refused (out of memory, or at the connection limit) and closed: the record goes, unless
+     * libmicrohttpd started the connection before giving up on it (then its close does). */
+    pthread_mutex_lock(&srv->conns_mu);
+    for (conn_track *x = srv->conns; x; x = x->next) {
+        if (x == t && !x->started) {
+            track_unlink_locked(srv, x);
+            free(x);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+}
+
+/* The acceptor: takes connections off the listening socket until woken to stop. */
+static void *acceptor(void *arg)
+{
+    sg_http_server *srv = arg;
+    struct pollfd p[2] = {{srv->listen_fd, POLLIN, 0}, {srv->wake[0], POLLIN, 0}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            sg_log_error("http server: poll on the listening socket failed", "error",
+                         strerror(errno));
+            break;
+        }
+        if (p[1].revents)
+            break;
+        for (int i = 0; i < ACCEPT_BURST; i++) {
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof(ss);
+            int fd =
+                accept4(srv->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                hand_off(srv, fd, (struct sockaddr *)&ss, len);
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors or memory: new connections wait in the backlog. */
+                if (!atomic_exchange(&srv->accept_warned, true))
+                    sg_log_warn("http server cannot accept connections (said once per server); "
+                                "raise the open-file limit (ulimit -n) or lower the load",
+                                "error", strerror(errno));
+                struct timespec nap = {0, 50 * 1000 * 1000};
+                nanosleep(&nap, NULL);
+            }
+            break; /* EAGAIN: taken all there were */
+        }
+    }
+    return NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -559,19 +824,28 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     sg_http_server *srv = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        conn_track *t = sg_xcalloc(1, sizeof(*t));
+        char ip[INET6_ADDRSTRLEN];
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        addr_text(ci ? ci->client_addr : NULL, t->ip);
+        addr_text(ci ? ci->client_addr : NULL, ip);
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        t->fd = ci ? ci->connect_fd : -1;
+        int fd = ci ? ci->connect_fd : -1;
+        pthread_mutex_lock(&srv->conns_mu);
+        conn_track *t = srv->conns;
+        while (t && (t->started || t->fd != fd || strcmp(t->ip, ip) != 0))
+            t = t->next;
+        if (!t) { /* not ours (cannot happen): track it all the same */
+            t = sg_xcalloc(1, sizeof(*t));
+            t->fd = fd;
+            sg_strlcpy(t->ip, ip, sizeof(t->ip));
+            t->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = t;
+            srv->conns = t;
+        }
+        t->started = true;
         t->waiting = true;
         t->waiting_ms = mono_ms();
-        pthread_mutex_lock(&srv->conns_mu);
-        t->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = t;
-        srv->conns = t;
         pthread_mutex_unlock(&srv->conns_mu);
         *socket_context = t;
         return;
@@ -581,12 +855,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         return;
     /* MHD closes the socket after this returns, so the reaper never touches a reused fd. */
     pthread_mutex_lock(&srv->conns_mu);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        srv->conns = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    track_unlink_locked(srv, t);
     pthread_mutex_unlock(&srv->conns_mu);
     free(t);
     *socket_context = NULL;
@@ -607,8 +876,9 @@ static void set_waiting(sg_http_server *srv, struct MHD_Connection *conn, bool w
 }
 
 /* Closes connections whose request head has not arrived within head_timeout_s (a slow client
- * trickling a header byte at a time holds no thread for long). shutdown() wakes the
- * connection's own thread, which then closes it as usual. */
+ * trickling a header byte at a time holds a connection slot for no longer). shutdown() wakes
+ * the connection's I/O thread, which then closes it as usual. Also forgets hand-offs that
+ * libmicrohttpd never started (it closed them), so they stop counting against their client. */
 static void *reaper(void *arg)
 {
     sg_http_server *srv = arg;
@@ -617,8 +887,16 @@ static void *reaper(void *arg)
     while (!srv->stopping) {
         int64_t now = mono_ms();
         unsigned reaped = 0;
-        for (conn_track *t = srv->conns; t; t = t->next) {
-            if (!t->waiting || t->reaped || t->fd < 0 || now - t->waiting_ms < limit)
+        for (conn_track *t = srv->conns, *nx; t; t = nx) {
+            nx = t->next;
+            if (!t->started) {
+                if (now - t->waiting_ms >= HANDOFF_STALE_MS) {
+                    track_unlink_locked(srv, t);
+                    free(t);
+                }
+                continue;
+            }
+            if (limit <= 0 || !t->waiting || t->reaped || t->fd < 0 || now - t->waiting_ms < limit)
                 continue;
             shutdown(t->fd, SHUT_RDWR);
             t->reaped = true;
@@ -738,11 +1016,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         sg_log_set_request_id(NULL);
         return MHD_YES;
     }
-    if (!req->response) {
+    if (!req->dispatched && !req->response) {
+        req->dispatched = true;
         if (req->too_big || req->too_many_headers)
             reply_too_big(req);
-        else
-            dispatch(req);
+        else if (start_handler(req) == SG_HTTP_SUSPENDED) {
+            /* Called again once resumed, with the reply made. */
+            sg_log_set_request_id(NULL);
+            return MHD_YES;
+        }
     }
     if (req->drop && !req->response) {
         sg_log_set_request_id(NULL);
@@ -976,11 +1258,11 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     sg_log_warn("http server", "detail", msg);
 }
 
-int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
+/* Opens the listening socket for host:port. */
+static int listen_open(const sg_http_server_opts *opts, int *out, uint16_t *port_out)
 {
     struct addrinfo hints, *ai = NULL;
     char port[8];
-    *out = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -989,41 +1271,148 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
     int gai = getaddrinfo(opts->host, port, &hints, &ai);
     if (gai != 0)
         return sg_err_set(SG_EINVAL, "cannot listen on '%s': %s", opts->host, gai_strerror(gai));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+              (ai->ai_family != AF_INET6 ||
+               setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == 0) &&
+              bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0;
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (ok)
+        ok = getsockname(fd, (struct sockaddr *)&ss, &len) == 0;
+    if (!ok) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return sg_err_set(SG_EIO, "cannot listen on %s:%u: %s", opts->host, opts->port,
+                          strerror(e));
+    }
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    *out = fd;
+    return SG_OK;
+}
 
+static void server_free(sg_http_server *srv)
+{
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    for (int i = 0; i < 2; i++)
+        if (srv->wake[i] >= 0)
+            close(srv->wake[i]);
+    pthread_mutex_destroy(&srv->conns_mu);
+    pthread_cond_destroy(&srv->reaper_cv);
+    pthread_mutex_destroy(&srv->pool_mu);
+    pthread_cond_destroy(&srv->pool_cv);
+    pthread_cond_destroy(&srv->resumed_cv);
+    for (conn_track *t = srv->conns, *nx; t; t = nx) { /* hand-offs never started */
+        nx = t->next;
+        free(t);
+    }
+    free(srv->workers);
+    free(srv);
+}
+
+/* Stops the pool: requests still queued get a 503; handlers running finish first. */
+static void pool_stop(sg_http_server *srv)
+{
+    pthread_mutex_lock(&srv->pool_mu);
+    srv->pool_stopping = true;
+    sg_http_req *q = srv->qhead;
+    srv->qhead = srv->qtail = NULL;
+    pthread_cond_broadcast(&srv->pool_cv);
+    pthread_mutex_unlock(&srv->pool_mu);
+    for (sg_http_req *req = q, *nx; req; req = nx) {
+        nx = req->next;
+        sg_log_set_request_id(req->reqid);
+        reply_stopping(req);
+        sg_log_set_request_id(NULL);
+        resume_conn(req);
+    }
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i], NULL);
+    srv->nworkers = 0;
+}
+
+/* Waits up to ms for every request in flight to be answered. */
+static void wait_idle(sg_http_server *srv, unsigned ms)
+{
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    for (unsigned waited = 0; waited < ms && atomic_load(&srv->inflight) > 0; waited += 10)
+        nanosleep(&nap, NULL);
+}
+
+/* Waits until no connection is suspended: libmicrohttpd must not be stopped with one. */
+static void wait_resumed(sg_http_server *srv)
+{
+    pthread_mutex_lock(&srv->pool_mu);
+    while (srv->suspended > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        if (pthread_cond_timedwait(&srv->resumed_cv, &srv->pool_mu, &until) != 0 &&
+            srv->suspended > 0) {
+            char n[16];
+            snprintf(n, sizeof(n), "%u", srv->suspended);
+            sg_log_warn("stopping: waiting for suspended requests to be answered", "requests", n);
+        }
+    }
+    pthread_mutex_unlock(&srv->pool_mu);
+}
+
+int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
+{
+    *out = NULL;
     sg_http_server *srv = sg_xcalloc(1, sizeof(*srv));
     srv->opts = *opts;
-    /* poll(), not epoll: libmicrohttpd 0.9.75 can abort in MHD_quiesce_daemon with epoll
-     * ("Failed to remove listen FD from epoll set") when a pool thread has just taken the
-     * listen socket out of its own epoll set; seen under load during graceful stops. */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (opts->thread_per_connection)
-        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    srv->listen_fd = srv->wake[0] = srv->wake[1] = -1;
     pthread_mutex_init(&srv->conns_mu, NULL);
     pthread_cond_init(&srv->reaper_cv, NULL);
-    srv->daemon = MHD_start_daemon(
-        flags, opts->port, accept_cb, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE,
-        opts->thread_per_connection ? 0u : (unsigned)(opts->threads ? opts->threads : 1),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        opts->thread_per_connection ? 256u : 1000u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!srv->daemon) {
-        pthread_mutex_destroy(&srv->conns_mu);
-        pthread_cond_destroy(&srv->reaper_cv);
-        free(srv);
-        return sg_err_set(SG_EIO, "cannot listen on %s:%u (address in use or not permitted)",
-                          opts->host, opts->port);
+    pthread_mutex_init(&srv->pool_mu, NULL);
+    pthread_cond_init(&srv->pool_cv, NULL);
+    pthread_cond_init(&srv->resumed_cv, NULL);
+    int rc = listen_open(opts, &srv->listen_fd, &srv->port);
+    if (rc != SG_OK) {
+        server_free(srv);
+        return rc;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : opts->port;
-    if (opts->head_timeout_s > 0)
-        srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper, srv) == 0;
+    if (pipe2(srv->wake, O_CLOEXEC) != 0) {
+        server_free(srv);
+        return sg_err_set(SG_EIO, "http server: pipe: %s", strerror(errno));
+    }
+    /* See the top of this file for why libmicrohttpd gets no listening socket. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME;
+    /* One I/O thread is libmicrohttpd's own polling thread; more are its thread pool. */
+    unsigned io = opts->threads > 1 ? opts->threads : 0;
+    struct MHD_OptionItem pool[] = {
+        {io ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, io, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
+    if (!srv->daemon) {
+        server_free(srv);
+        return sg_err_set(SG_EINTERNAL, "could not start the HTTP server (libmicrohttpd)");
+    }
+    srv->workers = sg_xcalloc(opts->handler_threads ? opts->handler_threads : 1, sizeof(pthread_t));
+    for (unsigned i = 0; i < opts->handler_threads; i++) {
+        if (pthread_create(&srv->workers[srv->nworkers], NULL, pool_worker, srv) != 0)
+            break;
+        srv->nworkers++;
+    }
+    srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper, srv) == 0;
+    srv->acceptor_started = pthread_create(&srv->acceptor, NULL, acceptor, srv) == 0;
+    if (!srv->acceptor_started || (opts->handler_threads && srv->nworkers == 0)) {
+        sg_http_server_stop(srv, 0);
+        return sg_err_set(SG_EINTERNAL, "could not start the HTTP server's threads");
+    }
     *out = srv;
     return SG_OK;
 }
@@ -1042,14 +1431,23 @@ void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms)
 {
     if (!srv)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    struct timespec nap = {0, 10 * 1000 * 1000};
-    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10)
-        nanosleep(&nap, NULL);
+    atomic_store(&srv->closing, true);
+    /* Stop accepting: new connections are refused from here on. */
+    if (srv->acceptor_started) {
+        ssize_t w = write(srv->wake[1], "x", 1);
+        (void)w;
+        pthread_join(srv->acceptor, NULL);
+    }
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    wait_idle(srv, grace_ms);
     if (atomic_load(&srv->inflight) > 0)
         sg_log_warn("shutdown deadline passed with requests in flight");
+    pool_stop(srv);
+    wait_resumed(srv);
+    /* Replies of requests resumed just now are still being written: stopping the daemon would
+     * cut them off. They get a moment more. */
+    wait_idle(srv, REPLY_DRAIN_MS);
     MHD_stop_daemon(srv->daemon);
     pthread_mutex_lock(&srv->conns_mu);
     srv->stopping = true;
@@ -1057,7 +1455,5 @@ void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms)
     pthread_mutex_unlock(&srv->conns_mu);
     if (srv->reaper_started)
         pthread_join(srv->reaper, NULL);
-    pthread_mutex_destroy(&srv->conns_mu);
-    pthread_cond_destroy(&srv->reaper_cv);
-    free(srv);
+    server_free(srv);
 }

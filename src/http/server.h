@@ -1,5 +1,7 @@
-/* server: the HTTP server (libmicrohttpd thread pool) with a route table, request ids, body
- * and header caps, timeouts, JSON errors and graceful shutdown. */
+/* server: the HTTP server with a route table, request ids, body and header caps, timeouts,
+ * JSON errors and graceful shutdown. A few I/O threads (libmicrohttpd, epoll) serve every
+ * connection; handlers that may wait (on the store, on ServiceNow) run in a handler pool while
+ * their connection is suspended, so a slow handler never holds an I/O thread. */
 #ifndef SG_HTTP_SERVER_H
 #define SG_HTTP_SERVER_H
 
@@ -15,8 +17,10 @@ typedef struct sg_http_server sg_http_server;
 typedef struct sg_http_req sg_http_req;
 
 /* A handler replies with one of the sg_http_reply* calls and returns SG_OK, or returns an
- * sg_err (with its message set) and the server replies with the error. It runs on a pool
- * thread; `app` is the opts.app pointer. */
+ * sg_err (with its message set) and the server replies with the error. It runs in the handler
+ * pool, or on an I/O thread for a route marked SG_HTTP_QUICK (or on a server without a pool);
+ * `app` is the opts.app pointer. A handler may also hand its reply to another thread:
+ * sg_http_suspend. */
 typedef int (*sg_http_handler)(sg_http_req *req, void *app);
 
 /* Patterns are matched segment by segment: "/api/v1/requests/{id}" binds "id"; a last
@@ -25,7 +29,13 @@ typedef struct sg_http_route {
     const char *method; /* "GET", "POST", ...; "*" matches any. GET routes also answer HEAD. */
     const char *pattern;
     sg_http_handler handler;
+    unsigned flags; /* SG_HTTP_QUICK */
 } sg_http_route;
+
+/* The handler answers from memory and never waits on anything outside the process (a store,
+ * a socket, a lock held across I/O): it runs on the I/O thread that read the request, and
+ * skips the hop to the handler pool. Every other route runs in the pool (when there is one). */
+#define SG_HTTP_QUICK 1u
 
 /* Formats an error reply: lets snowsim answer in ServiceNow's envelope. */
 typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
@@ -34,10 +44,10 @@ typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
 typedef struct sg_http_server_opts {
     const char *host; /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
     uint16_t port;    /* 0 picks a free port; see sg_http_server_port() */
-    unsigned threads; /* worker threads (a pool; each serves many connections) */
-    /* One thread per connection instead of the pool, for servers whose handlers wait on other
-     * systems: a slow handler then holds up only its own connection. */
-    bool thread_per_connection;
+    unsigned threads; /* I/O threads; each serves many connections (epoll) */
+    /* Threads of the handler pool: routes not marked SG_HTTP_QUICK run there, with their
+     * connection suspended meanwhile. 0: every handler runs on its I/O thread. */
+    unsigned handler_threads;
     size_t max_body;      /* request body cap in bytes (413 beyond it) */
     unsigned max_headers; /* header count cap (431 beyond it) */
     unsigned timeout_s;   /* idle connection timeout */
@@ -61,7 +71,7 @@ typedef struct sg_http_server_opts {
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
-        "127.0.0.1", 0, 4, false, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,  \
+        "127.0.0.1", 0, 4, 0, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,      \
             NULL, NULL, 0, 0                                                                       \
     }
 
@@ -69,8 +79,10 @@ typedef struct sg_http_server_opts {
 int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out);
 /* The bound port (useful after port 0). */
 uint16_t sg_http_server_port(const sg_http_server *srv);
-/* Stops accepting, lets in-flight requests finish for up to grace_ms, then closes every
- * connection and frees the server. NULL is a no-op. */
+/* Stops accepting (the listening socket is closed at once), lets in-flight requests finish for
+ * up to grace_ms, answers 503 to requests still queued for the handler pool, waits for the
+ * handlers already running, then closes every connection and frees the server. NULL is a
+ * no-op. */
 void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms);
 /* Requests being handled right now. */
 unsigned sg_http_server_inflight(const sg_http_server *srv);
@@ -113,6 +125,20 @@ int sg_http_reply_status(sg_http_req *req, int status, const char *code, const c
 void sg_http_drop(sg_http_req *req);
 /* The status replied so far (0 before a reply). */
 int sg_http_status(const sg_http_req *req);
+/* ---- replying from another thread ----
+ * A handler on an I/O thread that would otherwise wait (for a group commit, say) calls
+ * sg_http_suspend, hands the request to whatever will finish it, and returns SG_OK without a
+ * reply. That other thread replies with the sg_http_reply* calls and then calls
+ * sg_http_resume, after which it must not touch the request again. While suspended, the
+ * connection holds no thread and does not time out. The request stays valid until then. */
+
+/* What a handler returns after a successful sg_http_suspend. */
+#define SG_HTTP_SUSPENDED 1
+/* false (and nothing changes) for an inner request, which must reply before it returns. */
+bool sg_http_suspend(sg_http_req *req);
+/* Sends the reply (a 500 when none was made and the request was not dropped). */
+void sg_http_resume(sg_http_req *req);
+
 /* The standard reason phrase of a status ("OK", "Not Found"); "" for one it does not know. */
 const char *sg_http_reason(int status);
 

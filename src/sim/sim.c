@@ -128,52 +128,52 @@ int api_faults_put(sg_http_req *req, void *simv)
 }
 
 #define TABLE_ROUTES(prefix)                                                                       \
-    {"GET", prefix "/table/{table}", api_table_list},                                              \
-        {"POST", prefix "/table/{table}", api_table_create},                                       \
-        {"GET", prefix "/table/{table}/{sys_id}", api_table_get},                                  \
-        {"PUT", prefix "/table/{table}/{sys_id}", api_table_update},                               \
-        {"PATCH", prefix "/table/{table}/{sys_id}", api_table_update},                             \
+    {"GET", prefix "/table/{table}", api_table_list, 0},                                           \
+        {"POST", prefix "/table/{table}", api_table_create, 0},                                    \
+        {"GET", prefix "/table/{table}/{sys_id}", api_table_get, 0},                               \
+        {"PUT", prefix "/table/{table}/{sys_id}", api_table_update, 0},                            \
+        {"PATCH", prefix "/table/{table}/{sys_id}", api_table_update, 0},                          \
     {                                                                                              \
-        "DELETE", prefix "/table/{table}/{sys_id}", api_table_delete                               \
+        "DELETE", prefix "/table/{table}/{sys_id}", api_table_delete, 0                            \
     }
 
 const sg_http_route sg_sim_routes[] = {
     TABLE_ROUTES("/api/now"),
     TABLE_ROUTES("/api/now/{version}"),
-    {"POST", "/api/now/batch", api_batch},
-    {"POST", "/api/now/{version}/batch", api_batch},
-    {"POST", "/oauth_token.do", api_oauth_token},
-    {"GET", "/oauth_auth.do", api_oauth_auth},
-    {"POST", "/oauth_auth.do", api_oauth_consent},
-    {"POST", "/login.do", api_oauth_login},
-    {"GET", "/oauth_revoke_token.do", api_oauth_revoke},
-    {"POST", "/oauth_revoke_token.do", api_oauth_revoke},
-    {"POST", "/sys_upload.do", api_upload},
-    {"POST", "/api/sn_cicd/update_set/preview/{id}", api_cicd_preview},
-    {"POST", "/api/sn_cicd/update_set/commit/{id}", api_cicd_commit},
-    {"POST", "/api/sn_cicd/{version}/update_set/preview/{id}", api_cicd_preview},
-    {"POST", "/api/sn_cicd/{version}/update_set/commit/{id}", api_cicd_commit},
-    {"GET", "/api/sn_cicd/progress/{id}", api_cicd_progress},
-    {"GET", "/api/sn_cicd/{version}/progress/{id}", api_cicd_progress},
-    {"GET", "/api/sn_sc/servicecatalog/items", api_catalog_items},
-    {"GET", "/api/sn_sc/servicecatalog/items/{id}", api_catalog_item},
-    {"POST", "/api/sn_sc/servicecatalog/items/{id}/order_now", api_catalog_order},
-    {"GET", "/api/sn_sc/{version}/servicecatalog/items", api_catalog_items},
-    {"GET", "/api/sn_sc/{version}/servicecatalog/items/{id}", api_catalog_item},
-    {"POST", "/api/sn_sc/{version}/servicecatalog/items/{id}/order_now", api_catalog_order},
-    {"GET", "/api/x_snowsim/health", api_sim_health},
-    {"GET", "/api/x_snowsim/faults", api_faults_get},
-    {"PUT", "/api/x_snowsim/faults", api_faults_put},
+    {"POST", "/api/now/batch", api_batch, 0},
+    {"POST", "/api/now/{version}/batch", api_batch, 0},
+    {"POST", "/oauth_token.do", api_oauth_token, 0},
+    {"GET", "/oauth_auth.do", api_oauth_auth, 0},
+    {"POST", "/oauth_auth.do", api_oauth_consent, 0},
+    {"POST", "/login.do", api_oauth_login, 0},
+    {"GET", "/oauth_revoke_token.do", api_oauth_revoke, 0},
+    {"POST", "/oauth_revoke_token.do", api_oauth_revoke, 0},
+    {"POST", "/sys_upload.do", api_upload, 0},
+    {"POST", "/api/sn_cicd/update_set/preview/{id}", api_cicd_preview, 0},
+    {"POST", "/api/sn_cicd/update_set/commit/{id}", api_cicd_commit, 0},
+    {"POST", "/api/sn_cicd/{version}/update_set/preview/{id}", api_cicd_preview, 0},
+    {"POST", "/api/sn_cicd/{version}/update_set/commit/{id}", api_cicd_commit, 0},
+    {"GET", "/api/sn_cicd/progress/{id}", api_cicd_progress, 0},
+    {"GET", "/api/sn_cicd/{version}/progress/{id}", api_cicd_progress, 0},
+    {"GET", "/api/sn_sc/servicecatalog/items", api_catalog_items, 0},
+    {"GET", "/api/sn_sc/servicecatalog/items/{id}", api_catalog_item, 0},
+    {"POST", "/api/sn_sc/servicecatalog/items/{id}/order_now", api_catalog_order, 0},
+    {"GET", "/api/sn_sc/{version}/servicecatalog/items", api_catalog_items, 0},
+    {"GET", "/api/sn_sc/{version}/servicecatalog/items/{id}", api_catalog_item, 0},
+    {"POST", "/api/sn_sc/{version}/servicecatalog/items/{id}/order_now", api_catalog_order, 0},
+    {"GET", "/api/x_snowsim/health", api_sim_health, 0},
+    {"GET", "/api/x_snowsim/faults", api_faults_get, 0},
+    {"PUT", "/api/x_snowsim/faults", api_faults_put, 0},
     /* Everything else under /api/ may be a Scripted REST API. */
-    {"*", "/api/{rest*}", api_scripted_rest},
+    {"*", "/api/{rest*}", api_scripted_rest, 0},
     /* The instance's own pages (ui.c). */
-    {"GET", "/", api_ui_home},
-    {"GET", "/login.do", api_ui_login_page},
-    {"GET", "/logout.do", api_ui_logout},
-    {"GET", "/navpage.do", api_ui_navpage},
-    {"GET", "/{page}", api_ui_page},
-    {"POST", "/{page}", api_ui_action},
-    {0, 0, 0},
+    {"GET", "/", api_ui_home, 0},
+    {"GET", "/login.do", api_ui_login_page, 0},
+    {"GET", "/logout.do", api_ui_logout, 0},
+    {"GET", "/navpage.do", api_ui_navpage, 0},
+    {"GET", "/{page}", api_ui_page, 0},
+    {"POST", "/{page}", api_ui_action, 0},
+    {0},
 };
 
 int sg_sim_open(sg_sim *sim)

@@ -14,14 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A caller waiting in sg_store_tx_group. */
+/* Work queued for the group commit: a caller waiting in sg_store_tx_group (on its cv), or
+ * one that left a callback (sg_store_tx_group_async, allocated here). */
 typedef struct group_item {
     sg_store_fn fn;
     void *ctx;
+    sg_store_done_fn done_fn; /* async: called once committed (or not) */
+    void *done_ud;
     int rc;
     char msg[256];
     bool done;
-    pthread_cond_t cv; /* each waits on its own: a commit wakes exactly its batch */
+    pthread_cond_t cv; /* sync: each waits on its own, so a commit wakes exactly its batch */
     struct group_item *next;
 } group_item;
 
@@ -34,10 +37,14 @@ struct sg_store {
     pthread_mutex_t hmu; /* guards the hook: once it is unset, no call is in progress */
     void (*on_commit)(void *ud);
     void *on_commit_ud;
-    /* Group commit: callers queue; one of them (the leader) commits a whole batch. */
+    /* Group commit: callers queue; the committer thread (started with the first of them)
+     * commits whatever has queued as one batch, while the next batch queues. */
     pthread_mutex_t gmu;
+    pthread_cond_t gcv; /* work was queued, or the store closes */
     group_item *ghead, *gtail;
-    bool gleader;
+    pthread_t committer;
+    bool committer_started;
+    bool gstop;
     bool has_mac_key;
     uint8_t mac_key[SG_STORE_MAC_KEY_LEN]; /* sg_store_set_mac_key */
 };
@@ -192,6 +199,7 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
     sg_store *st = sg_xcalloc(1, sizeof(*st));
     st->be = be;
     pthread_mutex_init(&st->gmu, NULL);
+    pthread_cond_init(&st->gcv, NULL);
     pthread_mutex_init(&st->hmu, NULL);
     int rc = latest_version(opts->migrations, &st->latest);
     if (rc == SG_OK)
@@ -210,9 +218,18 @@ void sg_store_close(sg_store *st)
 {
     if (!st)
         return;
+    /* The committer finishes what is queued first: nothing accepted is dropped. */
+    pthread_mutex_lock(&st->gmu);
+    st->gstop = true;
+    pthread_cond_signal(&st->gcv);
+    bool join = st->committer_started;
+    pthread_mutex_unlock(&st->gmu);
+    if (join)
+        pthread_join(st->committer, NULL);
     if (st->db)
         st->be->close(st->db);
     sg_wipe(st->mac_key, sizeof(st->mac_key));
+    pthread_cond_destroy(&st->gcv);
     pthread_mutex_destroy(&st->gmu);
     pthread_mutex_destroy(&st->hmu);
     free(st);
@@ -298,26 +315,18 @@ static int run_batch(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
-int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
+/* The committer: takes up to GROUP_MAX queued items, commits them as one transaction (one
+ * fsync), tells each how it went, and goes again. Under load, what queues during one commit
+ * is the next batch, so batches grow with the load. */
+static void *committer(void *arg)
 {
-    group_item me = {.fn = fn, .ctx = ctx, .rc = SG_OK};
-    pthread_cond_init(&me.cv, NULL);
+    sg_store *st = arg;
     pthread_mutex_lock(&st->gmu);
-    /* `me` lives on this stack until the call returns, and it is off the queue (taken by a
-     * leader) before it can be done, so the queue never points at a dead frame. */
-    if (st->gtail)
-        st->gtail->next = &me;
-    else
-        st->ghead = &me; /* cppcheck-suppress autoVariables */
-    st->gtail = &me;     /* cppcheck-suppress autoVariables */
-    /* The head of the queue leads when no one else is committing; the others wait to be
-     * told their batch is done (or that they are now the head). */
-    while (!me.done && (st->gleader || st->ghead != &me))
-        pthread_cond_wait(&me.cv, &st->gmu);
-    if (!me.done) {
-        /* Lead: take up to GROUP_MAX queued callers (me first) and commit them at once.
-         * Whoever queues meanwhile waits for the next leader. */
-        st->gleader = true;
+    for (;;) {
+        while (!st->ghead && !st->gstop)
+            pthread_cond_wait(&st->gcv, &st->gmu);
+        if (!st->ghead)
+            break;
         group_item *batch = st->ghead, *last = batch;
         for (int n = 1; n < GROUP_MAX && last->next; n++)
             last = last->next;
@@ -330,27 +339,81 @@ int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
         char msg[256] = "";
         if (rc != SG_OK)
             snprintf(msg, sizeof(msg), "%s", sg_err_msg());
-        pthread_mutex_lock(&st->gmu);
         for (group_item *it = batch, *nx; it; it = nx) {
-            nx = it->next;
+            nx = it->next;     /* a sync item's frame may be gone once it is told */
             if (rc != SG_OK) { /* nothing of the batch is durable */
                 it->rc = rc;
                 snprintf(it->msg, sizeof(it->msg), "%s", msg);
             }
-            it->next = NULL;
+            if (it->done_fn) {
+                it->done_fn(it->done_ud, it->rc, it->msg);
+                free(it);
+                continue;
+            }
+            pthread_mutex_lock(&st->gmu);
             it->done = true;
-            if (it != &me)
-                pthread_cond_signal(&it->cv);
+            pthread_cond_signal(&it->cv);
+            pthread_mutex_unlock(&st->gmu);
         }
-        st->gleader = false;
-        if (st->ghead) /* the next batch's leader */
-            pthread_cond_signal(&st->ghead->cv);
+        pthread_mutex_lock(&st->gmu);
     }
     pthread_mutex_unlock(&st->gmu);
+    return NULL;
+}
+
+/* Queues an item for the committer (starting it the first time). Called with gmu held. */
+static int group_queue_locked(sg_store *st, group_item *it)
+{
+    if (st->gstop)
+        return sg_err_set(SG_EUNAVAIL, "the store is closing");
+    if (!st->committer_started) {
+        if (pthread_create(&st->committer, NULL, committer, st) != 0)
+            return sg_err_set(SG_EINTERNAL, "could not start the store's committer thread");
+        st->committer_started = true;
+    }
+    it->next = NULL;
+    if (st->gtail)
+        st->gtail->next = it;
+    else
+        st->ghead = it;
+    st->gtail = it;
+    pthread_cond_signal(&st->gcv);
+    return SG_OK;
+}
+
+int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    group_item me = {.fn = fn, .ctx = ctx, .rc = SG_OK};
+    pthread_cond_init(&me.cv, NULL);
+    pthread_mutex_lock(&st->gmu);
+    /* `me` lives on this stack until the call returns, and the committer is done with it
+     * before it is told so, so the queue never points at a dead frame. */
+    int rc = group_queue_locked(st, &me); /* cppcheck-suppress autoVariables */
+    while (rc == SG_OK && !me.done)
+        pthread_cond_wait(&me.cv, &st->gmu);
+    pthread_mutex_unlock(&st->gmu);
     pthread_cond_destroy(&me.cv);
+    if (rc != SG_OK)
+        return rc;
     if (me.rc != SG_OK)
         return sg_err_set(me.rc, "%s", me.msg);
     return SG_OK;
+}
+
+int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_done_fn done,
+                            void *ud)
+{
+    group_item *it = sg_xcalloc(1, sizeof(*it));
+    it->fn = fn;
+    it->ctx = ctx;
+    it->done_fn = done;
+    it->done_ud = ud;
+    pthread_mutex_lock(&st->gmu);
+    int rc = group_queue_locked(st, it);
+    pthread_mutex_unlock(&st->gmu);
+    if (rc != SG_OK)
+        free(it);
+    return rc;
 }
 
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx)

@@ -69,6 +69,16 @@ int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
  * batch durable. Each fn runs in its own savepoint: one that fails rolls back only its own
  * work and gets its own error. Returns only once the caller's work is committed (or not). */
 int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx);
+/* Called once the work handed to sg_store_tx_group_async is committed (rc SG_OK) or not (rc
+ * and a message: the work's own error, or the commit's). */
+typedef void (*sg_store_done_fn)(void *ud, int rc, const char *msg);
+/* sg_store_tx_group without the wait: fn and done run later on the store's committer thread
+ * (fn inside its batch's transaction, done after the commit), so the caller's thread is free
+ * meanwhile. ctx and ud must stay valid until done is called; done must be quick (the next
+ * batch waits for it). Fails (SG_EUNAVAIL, and done is never called) when the store is
+ * closing. sg_store_close runs everything queued before it returns. */
+int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_done_fn done,
+                            void *ud);
 /* Like sg_store_tx, for a transaction whose correctness rests on the row locks it takes itself
  * (SELECT ... FOR UPDATE SKIP LOCKED, see sg_store_skip_locked): on PostgreSQL it does not
  * wait for other writers. On SQLite it is sg_store_tx. */

@@ -597,7 +597,7 @@ static int on_hook(sg_http_req *req, void *app)
     return sg_http_reply(req, 204, NULL, NULL, 0);
 }
 
-static const sg_http_route hook_routes[] = {{"POST", "/grants", on_hook}, {0, 0, 0}};
+static const sg_http_route hook_routes[] = {{"POST", "/grants", on_hook, 0}, {0}};
 
 static void test_webhook_connector(void **state)
 {

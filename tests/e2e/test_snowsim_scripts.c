@@ -50,7 +50,7 @@ static int on_hook(sg_http_req *req, void *app)
     return sg_http_reply(req, 202, "application/json", "{}", 2);
 }
 
-static const sg_http_route hook_routes[] = {{"POST", "/hook/{name}", on_hook}, {0, 0, 0}};
+static const sg_http_route hook_routes[] = {{"POST", "/hook/{name}", on_hook, 0}, {0}};
 
 static int hooks_seen(void)
 {

@@ -136,11 +136,11 @@ static int h_inner(sg_http_req *req, void *app)
 }
 
 static const sg_http_route routes[] = {
-    {"GET", "/echo/{id}", h_echo},     {"POST", "/echo/{id}", h_echo},
-    {"GET", "/files/{rest*}", h_rest}, {"GET", "/fail400", h_fail400},
-    {"GET", "/fail500", h_fail500},    {"GET", "/big", h_big},
-    {"GET", "/slow", h_slow},          {"GET", "/drop", h_drop},
-    {"POST", "/inner", h_inner},       {0, 0, 0},
+    {"GET", "/echo/{id}", h_echo, 0},     {"POST", "/echo/{id}", h_echo, 0},
+    {"GET", "/files/{rest*}", h_rest, 0}, {"GET", "/fail400", h_fail400, 0},
+    {"GET", "/fail500", h_fail500, 0},    {"GET", "/big", h_big, 0},
+    {"GET", "/slow", h_slow, 0},          {"GET", "/drop", h_drop, 0},
+    {"POST", "/inner", h_inner, 0},       {0},
 };
 
 static sg_http_server *start(char *base, size_t n)
@@ -541,6 +541,240 @@ static void test_graceful_stop(void **state)
     assert_int_equal(c.status, 200);
 }
 
+/* ---- the handler pool and suspended connections ----
+ * A gate that handlers wait on until the test opens it: "while a handler waits, another
+ * request is answered" is then a fact, not a race against a timer. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static int gate_waiting;
+
+static void gate_set(bool open)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_open = open;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_pass(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_waiting++;
+    pthread_cond_broadcast(&gate_cv);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    gate_waiting--;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_wait_for(int n)
+{
+    pthread_mutex_lock(&gate_mu);
+    while (gate_waiting < n)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static int h_gated(sg_http_req *req, void *app)
+{
+    (void)app;
+    gate_pass();
+    return sg_http_reply(req, 200, "text/plain", "gated", 5);
+}
+
+static int h_quick(sg_http_req *req, void *app)
+{
+    (void)app;
+    return sg_http_reply(req, 200, "text/plain", "quick", 5);
+}
+
+/* Replies from a thread of its own once the gate opens, as the group commit does. */
+static void *finish_later(void *arg)
+{
+    sg_http_req *req = arg;
+    gate_pass();
+    sg_http_reply(req, 202, "text/plain", "later", 5);
+    sg_http_resume(req);
+    return NULL;
+}
+
+static int h_suspend(sg_http_req *req, void *app)
+{
+    (void)app;
+    if (!sg_http_suspend(req))
+        return sg_http_reply(req, 200, "text/plain", "inline", 6);
+    pthread_t th;
+    if (pthread_create(&th, NULL, finish_later, req) != 0) {
+        sg_http_reply(req, 500, "text/plain", "thread", 6);
+        sg_http_resume(req);
+        return SG_HTTP_SUSPENDED;
+    }
+    pthread_detach(th);
+    return SG_HTTP_SUSPENDED;
+}
+
+static const sg_http_route pool_routes[] = {
+    {"GET", "/gated", h_gated, 0},
+    {"GET", "/quick", h_quick, SG_HTTP_QUICK},
+    {"POST", "/suspend", h_suspend, SG_HTTP_QUICK},
+    {"POST", "/pool-suspend", h_suspend, 0},
+    {"GET", "/pooled-quick", h_quick, 0},
+    {0},
+};
+
+/* One I/O thread, so that anything holding it would hold every connection. */
+static sg_http_server *start_pool(char *base, size_t n, unsigned handlers)
+{
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.routes = pool_routes;
+    o.threads = 1;
+    o.handler_threads = handlers;
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
+    snprintf(base, n, "http://127.0.0.1:%u", sg_http_server_port(srv));
+    return srv;
+}
+
+typedef struct call {
+    char method[8];
+    char url[256];
+    long status;
+    char body[16];
+    bool failed;
+} call;
+
+static void *do_call(void *arg)
+{
+    call *c = arg;
+    sg_http_response r;
+    if (h_http(c->method, c->url, NULL, strcmp(c->method, "POST") == 0 ? "" : NULL, &r) == SG_OK) {
+        c->status = r.status;
+        snprintf(c->body, sizeof(c->body), "%s", sg_buf_str(&r.body));
+        sg_http_response_free(&r);
+    } else {
+        c->failed = true;
+    }
+    return NULL;
+}
+
+static void call_start(call *c, pthread_t *th, const char *method, const char *base,
+                       const char *path)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->method, sizeof(c->method), "%s", method);
+    snprintf(c->url, sizeof(c->url), "%s%s", base, path);
+    assert_int_equal(pthread_create(th, NULL, do_call, c), 0);
+}
+
+static long get_status(const char *base, const char *path, char *body, size_t n)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    sg_http_response r;
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+    long st = r.status;
+    if (body)
+        snprintf(body, n, "%s", sg_buf_str(&r.body));
+    sg_http_response_free(&r);
+    return st;
+}
+
+static void test_pool_keeps_io_free(void **state)
+{
+    (void)state;
+    char base[64], body[16];
+    sg_http_server *srv = start_pool(base, sizeof(base), 2);
+    gate_set(false);
+    /* Both pool threads wait, and a third request queues behind them. */
+    call c[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        call_start(&c[i], &th[i], "GET", base, "/gated");
+    gate_wait_for(2);
+    /* The I/O thread is free: a quick route answers, many times over. */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(get_status(base, "/quick", body, sizeof(body)), 200);
+        assert_string_equal(body, "quick");
+    }
+    gate_set(true);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_false(c[i].failed);
+        assert_int_equal(c[i].status, 200);
+        assert_string_equal(c[i].body, "gated");
+    }
+    /* Pool routes still answer once it is free again. */
+    assert_int_equal(get_status(base, "/pooled-quick", NULL, 0), 200);
+    sg_http_server_stop(srv, 1000);
+}
+
+static void test_suspend_and_resume(void **state)
+{
+    (void)state;
+    char base[64];
+    sg_http_server *srv = start_pool(base, sizeof(base), 1);
+    gate_set(false);
+    /* Suspended from the I/O thread, and from a pool thread. */
+    call a, b;
+    pthread_t ta, tb;
+    call_start(&a, &ta, "POST", base, "/suspend");
+    call_start(&b, &tb, "POST", base, "/pool-suspend");
+    gate_wait_for(2);
+    /* Neither holds a thread: the one I/O thread and the one pool thread both answer. */
+    assert_int_equal(get_status(base, "/quick", NULL, 0), 200);
+    assert_int_equal(get_status(base, "/pooled-quick", NULL, 0), 200);
+    gate_set(true);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(a.status, 202);
+    assert_string_equal(a.body, "later");
+    assert_int_equal(b.status, 202);
+    sg_http_server_stop(srv, 1000);
+}
+
+static void *stop_server(void *arg)
+{
+    sg_http_server_stop(arg, 0);
+    return NULL;
+}
+
+static void test_stop_with_suspended(void **state)
+{
+    (void)state;
+    char base[64];
+    sg_http_server *srv = start_pool(base, sizeof(base), 1);
+    gate_set(false);
+    /* One handler runs in the pool, one request queues behind it, one is suspended. */
+    call run, queued, susp;
+    pthread_t tr, tq, ts;
+    call_start(&run, &tr, "GET", base, "/gated");
+    gate_wait_for(1);
+    call_start(&susp, &ts, "POST", base, "/suspend");
+    gate_wait_for(2);
+    call_start(&queued, &tq, "GET", base, "/gated");
+    while (sg_http_server_inflight(srv) < 3) {
+        struct timespec t = {0, 5 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    /* No grace: the queued request is told to come back; the others finish first. */
+    pthread_t stopper;
+    assert_int_equal(pthread_create(&stopper, NULL, stop_server, srv), 0);
+    pthread_join(tq, NULL);
+    assert_int_equal(queued.status, 503);
+    gate_set(true);
+    pthread_join(stopper, NULL);
+    pthread_join(tr, NULL);
+    pthread_join(ts, NULL);
+    assert_int_equal(run.status, 200);
+    assert_int_equal(susp.status, 202);
+    /* Stopped: nothing listens any more. */
+    sg_http_response r;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/quick", base);
+    assert_int_not_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
+}
+
 static void test_json_type(void **state)
 {
     (void)state;
@@ -567,10 +801,16 @@ int main(void)
 {
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routing),         cmocka_unit_test(test_inner_requests),
-        cmocka_unit_test(test_errors_and_caps), cmocka_unit_test(test_client_guard_and_caps),
-        cmocka_unit_test(test_client_pool),     cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_inner_requests),
+        cmocka_unit_test(test_errors_and_caps),
+        cmocka_unit_test(test_client_guard_and_caps),
+        cmocka_unit_test(test_client_pool),
+        cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_json_type),
+        cmocka_unit_test(test_pool_keeps_io_free),
+        cmocka_unit_test(test_suspend_and_resume),
+        cmocka_unit_test(test_stop_with_suspended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,7 @@ static int h_table(sg_http_req *req, void *app)
     return sg_http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
-static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table}, {0, 0, 0}};
+static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table, 0}, {0}};
 
 typedef struct caller {
     sg_app *app;

@@ -262,6 +262,56 @@ static void test_group_commit(void **state)
     sg_store_close(st);
 }
 
+/* Async group commit: 300 writes queued without waiting (every fifth fails on purpose), then
+ * the store closed at once. Each done callback runs exactly once with its own outcome, and
+ * close runs everything queued: nothing accepted is dropped. */
+typedef struct async_w {
+    writer_arg w;
+    int rc;
+    char msg[64];
+    int calls;
+} async_w;
+
+static void async_done(void *ud, int rc, const char *msg)
+{
+    async_w *a = ud;
+    a->rc = rc;
+    snprintf(a->msg, sizeof(a->msg), "%s", msg);
+    a->calls++;
+}
+
+static void test_group_commit_async(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    enum { N = 300 };
+    async_w *a = calloc(N, sizeof(*a));
+    for (int i = 0; i < N; i++) {
+        a[i].w = (writer_arg){st, 5000 + i};
+        a[i].rc = 99;
+        assert_int_equal(sg_store_tx_group_async(st, insert_or_fail, &a[i].w, async_done, &a[i]),
+                         SG_OK);
+    }
+    sg_store_close(st);
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(a[i].calls, 1);
+        if ((5000 + i) % 5 == 0) {
+            assert_int_equal(a[i].rc, SG_EINVAL);
+            assert_non_null(strstr(a[i].msg, "fails on purpose"));
+        } else {
+            assert_int_equal(a[i].rc, SG_OK);
+            ok++;
+        }
+    }
+    st = open_with(f, migs_v1, SG_OK);
+    int64_t n = 0;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, ok);
+    sg_store_close(st);
+    free(a);
+}
+
 static void test_bad_locations(void **state)
 {
     (void)state;
@@ -491,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_and_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
