@@ -335,6 +335,31 @@ static void test_grace_cut_in_store(void **state)
     sg_secrets_free_plain(old);
 }
 
+/* A secret sealed under another master key (a replica started with the wrong key file): refused
+ * as a bad signature would be, counted as an error, and nothing cached. */
+static void test_wrong_master_key(void **state)
+{
+    fx *f = *state;
+    char key[512];
+    snprintf(key, sizeof(key), "%s/another.key", f->st.dir);
+    sg_secrets other;
+    assert_int_equal(sg_secrets_open(key, &other), SG_OK);
+    char *sealed = NULL;
+    assert_int_equal(sg_secrets_seal(&other, SG_INTEGRATION_SECRET_BINDING, FORGED, &sealed),
+                     SG_OK);
+    sg_secrets_close(&other);
+    assert_int_equal(sg_store_tx(f->st.st, set_secret_tx, sealed), SG_OK);
+    free(sealed);
+    assert_int_equal(deliver(f, FORGED), SG_EAUTH);
+    assert_int_equal(deliver(f, FORGED), SG_EAUTH);
+    assert_int_equal(reads("loaded"), 2);
+    sg_buf out = SG_BUF_INIT(0);
+    sg_metrics_render(&out, NULL);
+    assert_non_null(strstr(sg_buf_str(&out),
+                           "snowgate_webhooks_total{outcome=\"rejected\",reason=\"error\"} 2"));
+    sg_buf_free(&out);
+}
+
 /* Without a cache (commands, tests that build an app by hand): each delivery reads. */
 static void test_no_cache(void **state)
 {
@@ -414,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_ends_in_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grace_cut_in_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_master_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
     };

@@ -86,6 +86,11 @@ int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const
         refused("signature");
         return sg_err_set(SG_EAUTH, "invalid webhook signature");
     }
+    if (rc == SG_EINTERNAL) { /* refused as before, and the sender learns nothing of it */
+        count("rejected", "error");
+        sg_log_error("webhook refused", "reason", sg_err_msg());
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
     if (rc != SG_OK) {
         count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
         return rc;

@@ -137,7 +137,8 @@ static int open_set(sg_app *app, sg_integration_sealed *s, int64_t now, keyset *
                                    &ks->current);
     if (rc != SG_OK) {
         release(ks);
-        return rc;
+        /* Not the sender's doing: this process holds another master key, or the row is bad. */
+        return sg_err_wrap(SG_EINTERNAL, "cannot verify webhooks");
     }
     if (ks->sealed_previous && now < ks->previous_until &&
         sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, ks->sealed_previous,

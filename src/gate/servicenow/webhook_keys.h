@@ -40,7 +40,8 @@ void sg_webhook_keys_forget(sg_webhook_keys *k);
 /* Verifies a delivery (Standard Webhooks, at `now`) against the secrets: the current one, or
  * the previous one while its grace lasts (*by_previous). SG_OK when one matches; SG_EAUTH when
  * none does (the reason in sg_err_msg(), for the log); SG_ENOTFOUND when no integration is
- * configured; another error when the store or the decryption fails. Uses app->webhook_keys
+ * configured; SG_EINTERNAL when the stored secret does not decrypt (another master key); the
+ * store's error when it fails. Uses app->webhook_keys
  * (without one, it reads and decrypts the secrets for each call). Thread-safe: no lock is held
  * while hashing or reading the store. */
 int sg_webhook_keys_verify(sg_app *app, const char *id, const char *timestamp,
