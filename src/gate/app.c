@@ -7,6 +7,7 @@
 #include "core/proc.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
+#include "gate/servicenow/webhook_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,8 +74,10 @@ int sg_app_open(sg_app *app)
     rc = sg_secrets_open(key, &app->secrets);
     free(key);
     /* Up to one idle connection per job worker, plus the handlers' calls. */
-    if (rc == SG_OK)
+    if (rc == SG_OK) {
         app->sn_pool = sg_http_pool_new(app->cfg.job_workers + 2);
+        app->webhook_keys = sg_webhook_keys_new();
+    }
     if (rc == SG_OK)
         rc = sg_app_set_audit_key(app);
     /* Before anything appends: a chain from before audit HMACs gets its link entry. */
@@ -167,6 +170,8 @@ void sg_app_close(sg_app *app)
     app->store = NULL;
     sg_http_pool_free(app->sn_pool);
     app->sn_pool = NULL;
+    sg_webhook_keys_free(app->webhook_keys);
+    app->webhook_keys = NULL;
     sg_secrets_close(&app->secrets);
     sg_cfg_free(sg_gate_config_keys, &app->cfg);
 }

@@ -20,6 +20,9 @@ typedef struct sg_app {
     atomic_bool leading;             /* runs the reconciler and expiry (sg_store_leader) */
     _Atomic int64_t reconcile_ok_at; /* unix seconds of the last completed reconciler run */
     sg_secrets secrets;
+    /* The webhook receiver's cache of the decrypted signing secrets (servicenow/webhook_keys.c),
+     * made by sg_app_open; NULL (commands, tests): every delivery reads them from the store. */
+    struct sg_webhook_keys *webhook_keys;
     char public_url[256];         /* without a trailing slash */
     sg_cidr_list trusted_proxies; /* http.trusted_proxies, parsed by sg_app_open */
     /* The ServiceNow client's shared state (servicenow/client.c): kept-alive connections;

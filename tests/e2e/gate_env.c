@@ -531,6 +531,28 @@ char *g_webhook_secret(void)
     return g_stored_webhook_secret(G.store_url, G.dir);
 }
 
+static int set_secret_tx(sg_conn *c, void *ctx)
+{
+    sg_val v[] = {SG_VTEXT((const char *)ctx)};
+    return sg_conn_exec(c,
+                        "UPDATE integrations SET webhook_secret = ?1, webhook_secret_previous = "
+                        "NULL, webhook_secret_previous_until = NULL WHERE name = 'servicenow'",
+                        v, 1, NULL);
+}
+
+void g_set_webhook_secret(const char *secret)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%s/master.key", G.dir);
+    sg_secrets sec;
+    assert_int_equal(sg_secrets_open(key, &sec), SG_OK);
+    char *sealed = NULL;
+    assert_int_equal(sg_secrets_seal(&sec, SG_INTEGRATION_SECRET_BINDING, secret, &sealed), SG_OK);
+    sg_secrets_close(&sec);
+    g_in_store(set_secret_tx, sealed);
+    free(sealed);
+}
+
 long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body)
 {
     int64_t now = (int64_t)time(NULL);

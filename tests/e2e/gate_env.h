@@ -68,6 +68,9 @@ int g_count_in_sn(const char *table, const char *query);
 char *g_stored_webhook_secret(const char *store_url, const char *data_dir);
 /* The same for the G fixture. */
 char *g_webhook_secret(void);
+/* Makes secret the current signing secret in snowgate's store (no previous one), sealed with
+ * its master key, behind the server's back: as another replica's rotation would. */
+void g_set_webhook_secret(const char *secret);
 /* Posts body to base's /webhooks/servicenow, signed with secret as the business rule signs,
  * now; returns the HTTP status. */
 long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body);

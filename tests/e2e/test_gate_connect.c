@@ -1301,6 +1301,16 @@ static void test_webhook_secret_rotation(void **state)
     assert_int_equal(deliver(second, "msg_rot_after"), 202);
     assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 200);
     sg_json_decref(j);
+
+    /* Another replica's rotation, as the store shows it: snowgate, which keeps the second
+     * secret in memory, takes the first event signed with the new one, and then no longer
+     * the one it replaced. */
+    static const char elsewhere[] = "whsec_c2VjcmV0LWZyb20tYW5vdGhlci1yZXBsaWNhLTEyMw==";
+    assert_int_equal(deliver(second, "msg_rot_cached"), 202);
+    g_set_webhook_secret(elsewhere);
+    assert_int_equal(deliver(elsewhere, "msg_rot_elsewhere"), 202);
+    assert_int_equal(deliver(second, "msg_rot_replaced"), 401);
+    assert_int_equal(deliver("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_rot_forged"), 401);
     free(first);
     free(second);
     free(third);

@@ -6,7 +6,9 @@
  *   stored once, each request has one ServiceNow record and was fulfilled once, and the
  *   database holds exactly the privileges that should be there.
  * - The leader (reconciler, expiry) is killed: another replica takes over, and a decision
- *   whose webhook was lost still arrives through its reconciler. */
+ *   whose webhook was lost still arrives through its reconciler.
+ * - The webhook signing secret is rotated through one replica: the others, which keep the old
+ *   one in memory, follow at once. */
 #include "e2e/gate_env.h"
 #include "e2e/pg_server.h"
 
@@ -14,6 +16,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/webhook_sig.h"
+#include "gate/secrets.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -381,6 +384,52 @@ static void test_leader_dies_reconciler_moves(void **state)
     assert_true(h_pg_has(pg(), "analytics", "lead_u", "sales.batch", "SELECT"));
 }
 
+static int cut_grace_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE integrations SET webhook_secret_previous_until = 1", NULL, 0,
+                        NULL);
+}
+
+/* The webhook signing secret rotated through one replica: the others, which keep the old one
+ * in memory, take events signed with the new one at once, and the old one for the grace; once
+ * the grace is over in the store, no replica takes the old one, and none ever a forgery. */
+static void test_secret_rotation_across_replicas(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"type\":\"sc_request.updated\",\"table\":\"sc_request\","
+                               "\"sys_id\":\"0123456789abcdef0123456789abcdef\"}";
+    static const char forged[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    char msg[40];
+    for (int r = 0; r < REPLICAS; r++) {
+        snprintf(msg, sizeof(msg), "msg_warm_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, webhook_secret, msg, body), 202);
+    }
+    sg_json *j = NULL;
+    assert_int_equal(call_on(1, G.admin_h, "POST",
+                             "/api/v1/integrations/servicenow/rotate-webhook-secret", "{}", &j),
+                     200);
+    sg_json_decref(j);
+    char *fresh = g_webhook_secret();
+    assert_string_not_equal(fresh, webhook_secret);
+    for (int r = 0; r < REPLICAS; r++) {
+        snprintf(msg, sizeof(msg), "msg_new_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, fresh, msg, body), 202);
+        snprintf(msg, sizeof(msg), "msg_old_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, webhook_secret, msg, body), 202);
+        snprintf(msg, sizeof(msg), "msg_forged_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, forged, msg, body), 401);
+    }
+    g_in_store(cut_grace_tx, NULL);
+    for (int r = 0; r < REPLICAS; r++) {
+        snprintf(msg, sizeof(msg), "msg_late_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, webhook_secret, msg, body), 401);
+        snprintf(msg, sizeof(msg), "msg_new2_%d", r);
+        assert_int_equal(g_deliver_webhook(reps[r].url, fresh, msg, body), 202);
+    }
+    sg_secrets_free_plain(fresh);
+}
+
 int main(void)
 {
     /* Replicas share a PostgreSQL store, whatever the suite's default. */
@@ -389,6 +438,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_one_replica_mid_stream, start, stop),
         cmocka_unit_test_setup_teardown(test_leader_dies_reconciler_moves, start, stop),
+        cmocka_unit_test_setup_teardown(test_secret_rotation_across_replicas, start, stop),
     };
+    /* SG_TEST_FILTER=test_secret_rotation_across_replicas runs the matching tests only. */
+    if (getenv("SG_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

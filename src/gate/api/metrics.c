@@ -28,6 +28,9 @@ static const struct {
      "ServiceNow webhooks received, by outcome (accepted, duplicate, rejected) and reason"},
     {"snowgate_webhooks_previous_secret_total",
      "webhooks accepted with the previous signing secret during a rotation's grace period"},
+    {"snowgate_webhook_secret_reads_total",
+     "reads of the webhook signing secrets from the store by the receiver, which otherwise "
+     "verifies with its cache, by result (loaded, unchanged, not_configured)"},
     {"snowgate_jobs_run_total", "background jobs run by this process, by kind and outcome"},
     {"snowgate_job_duration_seconds", "time a background job ran, by kind"},
     {"snowgate_job_wait_seconds",

@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "core/url.h"
 #include "gate/secrets.h"
+#include "gate/servicenow/webhook_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,17 @@ int sg_integration_get(sg_app *app, sg_integration *out)
 
 static int new_secret(const sg_app *app, char **plain, char **sealed);
 
+/* Every write that may change the webhook secrets goes through here: the receiver's cache of
+ * them (webhook_keys) is dropped once the transaction is over, whatever its outcome, so that
+ * this process's next delivery reads them again. Other replicas find out on their own (see
+ * webhook_keys.h). */
+static int secrets_tx(sg_app *app, sg_store_fn fn, void *ctx)
+{
+    int rc = sg_store_tx(app->store, fn, ctx);
+    sg_webhook_keys_forget(app->webhook_keys);
+    return rc;
+}
+
 typedef struct put_ctx {
     sg_app *app;
     const char *url, *client_id, *secret_sealed;
@@ -195,7 +207,7 @@ int sg_integration_put(sg_app *app, const char *instance_url, const char *client
     if (rc != SG_OK)
         return rc;
     put_ctx p = {app, url, client_id, sealed};
-    rc = sg_store_tx(app->store, put_tx, &p);
+    rc = secrets_tx(app, put_tx, &p);
     free(sealed);
     return rc;
 }
@@ -209,7 +221,7 @@ static int delete_tx(sg_conn *c, void *ctx)
 
 int sg_integration_delete(sg_app *app)
 {
-    return sg_store_tx(app->store, delete_tx, NULL);
+    return secrets_tx(app, delete_tx, NULL);
 }
 
 /* Seconds a rotation holds off another: longer than its three ServiceNow calls can take
@@ -217,14 +229,9 @@ int sg_integration_delete(sg_app *app)
  * block for long. */
 #define ROTATION_LEASE 120
 
-typedef struct secret_ctx {
-    int64_t now;
-    char *sealed, *previous;
-} secret_ctx;
-
-static int secret_tx(sg_conn *c, void *ctx)
+static int sealed_tx(sg_conn *c, void *ctx)
 {
-    secret_ctx *s = ctx;
+    sg_integration_sealed *s = ctx;
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(NAME)};
     int rc = sg_conn_query(c,
@@ -234,40 +241,44 @@ static int secret_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     int step = sg_rows_next(r);
-    if (step == 1) {
-        s->sealed = sg_xstrdup(sg_rows_text(r, 0));
-        if (!sg_rows_null(r, 1) && !sg_rows_null(r, 2) && s->now < sg_rows_int(r, 2))
+    if (step == 1 && !sg_rows_null(r, 0)) {
+        s->current = sg_xstrdup(sg_rows_text(r, 0));
+        if (!sg_rows_null(r, 1) && !sg_rows_null(r, 2)) {
             s->previous = sg_xstrdup(sg_rows_text(r, 1));
+            s->previous_until = sg_rows_int(r, 2);
+        }
     }
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
 }
 
-int sg_integration_webhook_secrets(sg_app *app, int64_t now, char **current, char **previous)
+int sg_integration_webhook_sealed(sg_app *app, sg_integration_sealed *out)
 {
-    secret_ctx s = {now, NULL, NULL};
-    *current = NULL;
-    if (previous)
-        *previous = NULL;
-    int rc = sg_store_read(app->store, secret_tx, &s);
-    if (rc == SG_OK && !s.sealed)
-        rc = sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
-    if (rc == SG_OK)
-        rc = sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, s.sealed, current);
-    if (rc == SG_OK && previous && s.previous &&
-        sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, s.previous, previous) !=
-            SG_OK)
-        sg_log_warn("the previous webhook secret does not decrypt; only the current one is "
-                    "accepted",
-                    "reason", sg_err_msg());
-    free(s.sealed);
-    free(s.previous);
+    memset(out, 0, sizeof(*out));
+    int rc = sg_store_read(app->store, sealed_tx, out);
+    if (rc != SG_OK)
+        sg_integration_sealed_clear(out);
     return rc;
+}
+
+void sg_integration_sealed_clear(sg_integration_sealed *s)
+{
+    free(s->current);
+    free(s->previous);
+    memset(s, 0, sizeof(*s));
 }
 
 int sg_integration_webhook_secret(sg_app *app, char **out)
 {
-    return sg_integration_webhook_secrets(app, 0, out, NULL);
+    sg_integration_sealed s;
+    *out = NULL;
+    int rc = sg_integration_webhook_sealed(app, &s);
+    if (rc == SG_OK && !s.current)
+        rc = sg_err_set(SG_ENOTFOUND, "the ServiceNow integration is not configured");
+    if (rc == SG_OK)
+        rc = sg_secrets_open_value(&app->secrets, SG_INTEGRATION_SECRET_BINDING, s.current, out);
+    sg_integration_sealed_clear(&s);
+    return rc;
 }
 
 /* A new signing secret, "whsec_" and 32 random bytes in base64, sealed for storage. */
@@ -332,7 +343,7 @@ int sg_integration_rotate_begin(sg_app *app, int64_t now, int64_t grace, char **
     int rc = new_secret(app, fresh, &sealed);
     if (rc == SG_OK) {
         rotate_ctx r = {now, grace, sealed, false};
-        rc = sg_store_tx(app->store, rotate_begin_tx, &r);
+        rc = secrets_tx(app, rotate_begin_tx, &r);
     }
     free(sealed);
     if (rc != SG_OK) {
@@ -368,7 +379,7 @@ static int rotate_end_tx(sg_conn *c, void *ctx)
 int sg_integration_rotate_end(sg_app *app, bool ok, int64_t now, int64_t grace)
 {
     rotate_ctx r = {now, grace, NULL, ok};
-    return sg_store_tx(app->store, rotate_end_tx, &r);
+    return secrets_tx(app, rotate_end_tx, &r);
 }
 
 static void iso_time(int64_t unix_s, char out[32])

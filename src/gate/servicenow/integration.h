@@ -56,13 +56,21 @@ int sg_integration_set_progress(sg_app *app, const char *json);
 /* What the webhook secrets (current and previous) are sealed to in the store. */
 #define SG_INTEGRATION_SECRET_BINDING "integrations:servicenow:webhook_secret"
 
-/* The webhook signing secret ("whsec_<base64>"); the caller frees it with
- * sg_secrets_free_plain(). SG_ENOTFOUND when not configured. */
+/* The webhook secrets as the store holds them, sealed: what the receiver's cache
+ * (webhook_keys) compares to tell whether they changed, without decrypting anything. */
+typedef struct sg_integration_sealed {
+    char *current;          /* NULL: not configured */
+    char *previous;         /* NULL: none */
+    int64_t previous_until; /* unix seconds the previous one is accepted to (with previous) */
+} sg_integration_sealed;
+/* Reads them (one store read); *out is the caller's, released with sg_integration_sealed_clear. */
+int sg_integration_webhook_sealed(sg_app *app, sg_integration_sealed *out);
+void sg_integration_sealed_clear(sg_integration_sealed *s);
+
+/* The current webhook signing secret ("whsec_<base64>"), read from the store (for ServiceNow;
+ * the receiver uses webhook_keys); the caller frees it with sg_secrets_free_plain().
+ * SG_ENOTFOUND when not configured. */
 int sg_integration_webhook_secret(sg_app *app, char **out);
-/* The secrets a webhook may be signed with at `now` (unix seconds): the current one, and the
- * previous one while its grace period after a rotation lasts (else *previous is NULL; pass
- * NULL for previous to skip it). Free both with sg_secrets_free_plain(). */
-int sg_integration_webhook_secrets(sg_app *app, int64_t now, char **current, char **previous);
 /* Rotation, first step: a new secret becomes current, and the old one stays accepted until
  * now + grace. SG_ECONFLICT while another rotation runs. *fresh (sg_secrets_free_plain) is the
  * new secret, for ServiceNow. */

@@ -6,9 +6,8 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/webhook_sig.h"
-#include "gate/secrets.h"
-#include "gate/servicenow/integration.h"
 #include "gate/servicenow/sync.h"
+#include "gate/servicenow/webhook_keys.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -63,34 +62,41 @@ static void count(const char *outcome, const char *reason)
     sg_metrics_inc("snowgate_webhooks_total", labels, 1);
 }
 
+static void refused(const char *reason)
+{
+    count("rejected", reason);
+    sg_log_warn("webhook refused", "reason", sg_err_msg());
+}
+
 int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const char *signature,
                        const char *body, size_t len, int64_t now, bool *duplicate)
 {
     *duplicate = false;
-    char *secret = NULL, *previous = NULL;
-    int rc = sg_integration_webhook_secrets(app, now, &secret, &previous);
+    /* What no secret can make valid is refused before the secrets are looked at. */
+    int rc = sg_webhook_sig_check_headers(id, timestamp, signature, now);
+    if (rc != SG_OK) {
+        refused(strstr(sg_err_msg(), "missing") ? "missing_header" : "timestamp");
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
+    /* The cached secrets (webhook_keys); after a rotation, events ServiceNow signed with the old
+     * secret still count for the grace period (servicenow.webhook_secret_grace). */
+    bool by_previous = false;
+    rc = sg_webhook_keys_verify(app, id, timestamp, signature, body, len, now, &by_previous);
+    if (rc == SG_EAUTH) {
+        refused("signature");
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
+    if (rc == SG_EINTERNAL) { /* refused as before, and the sender learns nothing of it */
+        count("rejected", "error");
+        sg_log_error("webhook refused", "reason", sg_err_msg());
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
     if (rc != SG_OK) {
         count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
         return rc;
     }
-    rc = sg_webhook_sig_verify(secret, id, timestamp, signature, body, len, now);
-    /* After a rotation, events ServiceNow signed with the old secret still count for the
-     * grace period (servicenow.webhook_secret_grace). */
-    if (rc != SG_OK && previous &&
-        sg_webhook_sig_verify(previous, id, timestamp, signature, body, len, now) == SG_OK) {
-        rc = SG_OK;
+    if (by_previous)
         sg_metrics_inc("snowgate_webhooks_previous_secret_total", "", 1);
-    }
-    sg_secrets_free_plain(secret);
-    sg_secrets_free_plain(previous);
-    if (rc != SG_OK) {
-        const char *m = sg_err_msg();
-        count("rejected", strstr(m, "missing")     ? "missing_header"
-                          : strstr(m, "timestamp") ? "timestamp"
-                                                   : "signature");
-        sg_log_warn("webhook refused", "reason", m);
-        return sg_err_set(SG_EAUTH, "invalid webhook signature");
-    }
     if (!sg_str_printable(id, strlen(id))) {
         count("rejected", "bad_id");
         return sg_err_set(SG_EAUTH, "invalid webhook id");
