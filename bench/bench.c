@@ -158,9 +158,13 @@ static void report(const char *failed[], int nfailed)
             char *value = strtok(NULL, "\t"), *met = strtok(NULL, "\t");
             if (!measure || !goal || !value || !met)
                 continue;
-            const char *verdict = strcmp(met, "1") == 0   ? "met"
-                                  : strcmp(met, "0") == 0 ? "**missed**"
-                                                          : "";
+            int m = -1;
+            if (sscanf(met, "%d", &m) != 1)
+                m = -1;
+            const char *verdict = m == 1               ? "met"
+                                  : m == 0             ? "**missed**"
+                                  : m == BENCH_SKIPPED ? "skipped"
+                                                       : "";
             fprintf(md, "| %s | %s | %s | %s | %s |\n", scenarios[i].name, measure, goal, value,
                     verdict);
         }

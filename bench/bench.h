@@ -28,7 +28,10 @@ void bench_footprint(void);
 void bench_scale(void);
 void bench_simquery(void);
 
-/* One line of the report. met: 1 goal met, 0 missed, -1 no goal. */
+/* A goal that this run could not measure (its ceiling is missing): the report says skipped. */
+#define BENCH_SKIPPED (-2)
+
+/* One line of the report. met: 1 goal met, 0 missed, -1 no goal, BENCH_SKIPPED. */
 void bench_row(const char *scenario, const char *measure, const char *goal, int met,
                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -62,6 +65,22 @@ long env_rss_kb(int pid);
 double env_wait_count(int64_t (*count_fn)(void *ctx), void *ctx, int64_t want, double limit_s);
 /* A single-value query on snowgate's own store. */
 int64_t env_store_count(const char *sql);
+
+/* nginx answering every request with 204: the machine's own ceiling for an HTTP server. */
+typedef struct env_nginx {
+    h_proc p;
+    char *dir;      /* its prefix: config, pid file, error log, temp paths */
+    char url[64];   /* "http://127.0.0.1:PORT" */
+    char why[1024]; /* when env_nginx_start returned false: why, in one line */
+} env_nginx;
+/* Starts Debian's nginx (/usr/sbin/nginx, package nginx) as a child of this process, in the
+ * foreground (`daemon off`), on a free loopback port, with a config of its own in a temporary
+ * directory that serves nothing but `location / { return 204; }`. Needs no root. Returns false
+ * with the reason in n->why when nginx is not installed or did not start; nothing is left
+ * running then. */
+bool env_nginx_start(env_nginx *n);
+/* Stops it and removes its directory. */
+void env_nginx_stop(env_nginx *n);
 /* Milliseconds since an arbitrary point. */
 double env_ms(void);
 

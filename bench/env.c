@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define GRANTOR_PW "bench-Grantor-Pw1"
+#define NGINX_BIN  "/usr/sbin/nginx"
 
 double env_ms(void)
 {
@@ -111,6 +114,131 @@ void env_event(const char *secret, const char *run, uint64_t seq, const char *co
     snprintf(rq->headers[2], sizeof(rq->headers[2]), "webhook-timestamp: %lld", (long long)now);
     snprintf(rq->headers[3], sizeof(rq->headers[3]), "webhook-signature: %s", sg_buf_str(&sig));
     sg_buf_free(&sig);
+}
+
+/* Every path nginx writes is under its prefix, so it needs no root and touches nothing of a
+ * system nginx. worker_processes auto (one per core, as Debian's own config has it): snowgate
+ * may use every core, so its ceiling must too; on 2 cores the load generator takes its share
+ * from both alike. keepalive_requests: each client keeps one connection for the whole run, as
+ * against snowgate (nginx's default closes it after 1,000 requests). */
+#define NGINX_CONF                                                                                 \
+    "worker_processes auto;\n"                                                                     \
+    "daemon off;\n"                                                                                \
+    "pid \"%1$s/nginx.pid\";\n"                                                                    \
+    "error_log \"%1$s/error.log\" warn;\n"                                                         \
+    "events {}\n"                                                                                  \
+    "http {\n"                                                                                     \
+    "    access_log off;\n"                                                                        \
+    "    client_body_temp_path \"%1$s/body\";\n"                                                   \
+    "    proxy_temp_path \"%1$s/proxy\";\n"                                                        \
+    "    fastcgi_temp_path \"%1$s/fastcgi\";\n"                                                    \
+    "    uwsgi_temp_path \"%1$s/uwsgi\";\n"                                                        \
+    "    scgi_temp_path \"%1$s/scgi\";\n"                                                          \
+    "    keepalive_requests 100000000;\n"                                                          \
+    "    server {\n"                                                                               \
+    "        listen 127.0.0.1:%2$d;\n"                                                             \
+    "        location / { return 204; }\n"                                                         \
+    "    }\n"                                                                                      \
+    "}\n"
+
+/* The last line nginx wrote to its error log, for a reason in one line. */
+static void nginx_last_error(env_nginx *n, const char *what)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/error.log", n->dir);
+    sg_buf log = SG_BUF_INIT(0);
+    const char *last = "";
+    if (h_read_file(path, &log) == SG_OK && log.len) {
+        char *text = log.data;
+        size_t len = strlen(text);
+        while (len && text[len - 1] == '\n')
+            text[--len] = '\0';
+        char *nl = strrchr(text, '\n');
+        last = nl ? nl + 1 : text;
+    }
+    snprintf(n->why, sizeof(n->why), "%.60s: %.300s (%.400s)", what, *last ? last : "no message",
+             path);
+    sg_buf_free(&log);
+}
+
+bool env_nginx_start(env_nginx *n)
+{
+    memset(n, 0, sizeof(*n));
+    if (access(NGINX_BIN, X_OK) != 0) {
+        snprintf(n->why, sizeof(n->why),
+                 "no nginx at " NGINX_BIN " (Debian package nginx; scripts/install-deps.sh)");
+        return false;
+    }
+    n->dir = h_tmpdir("nginx");
+    int port = h_free_port();
+    char conf[2048], conf_path[600], log_path[600], prefix[600];
+    int len = snprintf(conf, sizeof(conf), NGINX_CONF, n->dir, port);
+    snprintf(conf_path, sizeof(conf_path), "%s/nginx.conf", n->dir);
+    snprintf(log_path, sizeof(log_path), "%s/error.log", n->dir);
+    snprintf(prefix, sizeof(prefix), "%s/", n->dir);
+    snprintf(n->p.log_path, sizeof(n->p.log_path), "%s/stderr.log", n->dir);
+    assert_int_equal(h_write_file(conf_path, conf, (size_t)len), SG_OK);
+    /* -e: the log for what it says before it reads the config. */
+    const char *argv[] = {NGINX_BIN, "-p", prefix, "-c", conf_path, "-e", log_path, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(n->p.log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0) {
+        snprintf(n->why, sizeof(n->why), "could not fork nginx");
+        goto fail;
+    }
+    n->p.pid = pid;
+    snprintf(n->url, sizeof(n->url), "http://127.0.0.1:%d", port);
+    /* It prints nothing when ready: ask until it answers, or has gone. */
+    char url[96];
+    snprintf(url, sizeof(url), "%s/", n->url);
+    double t0 = env_ms();
+    while (env_ms() - t0 < 10000) {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            n->p.pid = 0;
+            nginx_last_error(n, "nginx exited as it started");
+            goto fail;
+        }
+        sg_http_response r;
+        int rc = h_http("GET", url, NULL, NULL, &r);
+        long status = r.status;
+        sg_http_response_free(&r);
+        if (rc == SG_OK) {
+            if (status == 204)
+                return true;
+            snprintf(n->why, sizeof(n->why), "nginx answered %ld, not 204, at %s", status, url);
+            goto fail;
+        }
+        struct timespec t = {0, 20 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    nginx_last_error(n, "nginx did not answer within 10 s");
+fail:
+    if (n->p.pid) /* SIGTERM, so that its workers go too; SIGKILL only if it hangs */
+        h_stop(&n->p, SIGTERM, 5000);
+    free(n->dir); /* left on disk: the reason names its log */
+    n->dir = NULL;
+    return false;
+}
+
+void env_nginx_stop(env_nginx *n)
+{
+    /* SIGTERM: nginx's fast shutdown; the master takes its workers with it. */
+    if (n->p.pid && h_stop(&n->p, SIGTERM, 10000) != 0)
+        fprintf(stderr, "bench: nginx did not stop cleanly (its log: %s)\n", n->dir);
+    else if (n->dir)
+        h_rmdir(n->dir);
+    free(n->dir);
+    n->dir = NULL;
 }
 
 long env_rss_kb(int pid)
