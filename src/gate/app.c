@@ -159,13 +159,18 @@ int sg_app_listen(sg_app *app)
     return rc;
 }
 
-void sg_app_close(sg_app *app)
+void sg_app_stop_http(sg_app *app)
 {
     sg_http_server_stop(app->http, (unsigned)app->cfg.shutdown_grace * 1000u);
     app->http = NULL;
     if (app->metrics_http)
         sg_http_server_stop(app->metrics_http, 1000);
     app->metrics_http = NULL;
+}
+
+void sg_app_close(sg_app *app)
+{
+    sg_app_stop_http(app);
     sg_store_close(app->store);
     app->store = NULL;
     sg_http_pool_free(app->sn_pool);

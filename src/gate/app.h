@@ -50,6 +50,8 @@ int sg_app_set_audit_key(sg_app *app);
 int sg_app_open_store(sg_app *app, bool migrate, bool current);
 /* Starts the HTTP server on cfg.listen. */
 int sg_app_listen(sg_app *app);
+/* Stops the HTTP servers (graceful: sg_http_server_stop with shutdown_grace). Idempotent. */
+void sg_app_stop_http(sg_app *app);
 /* Stops the server (graceful), closes the store, frees the config. */
 void sg_app_close(sg_app *app);
 

@@ -89,6 +89,9 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     sg_store_on_commit(app.store, kick_worker, worker);
     int sig = sg_proc_wait_signal();
     sg_log_info("shutting down", "signal", sig == 15 ? "SIGTERM" : "SIGINT");
+    /* Intake first: no connection is accepted from here on, and the requests in flight finish
+     * while the workers can still take the jobs they queue. */
+    sg_app_stop_http(&app);
     sg_store_on_commit(app.store, NULL, NULL);
     sg_worker_stop(worker);
     sg_scheduler_stop(sched);

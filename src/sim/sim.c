@@ -234,7 +234,10 @@ int sg_sim_listen(sg_sim *sim)
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.host = host;
     o.port = port;
-    o.threads = (unsigned)sim->cfg.http_threads;
+    /* Handlers may wait (a delay fault, a business rule's outbound REST call): they run in the
+     * handler pool, and two I/O threads serve the connections. */
+    o.threads = 2;
+    o.handler_threads = (unsigned)sim->cfg.http_threads;
     o.max_body = sim->cfg.http_max_body;
     o.timeout_s = (unsigned)sim->cfg.http_timeout;
     o.routes = sg_sim_routes;

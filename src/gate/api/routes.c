@@ -42,7 +42,7 @@ const sg_http_route sg_gate_routes[] = {
     {"GET", "/api/v1/me/servicenow", api_me_servicenow_get, 0},
     {"GET", "/api/v1/me/servicenow/link", api_me_servicenow_link, 0},
     {"GET", "/oauth-callback", api_oauth_callback, 0},
-    {"POST", "/webhooks/servicenow", api_webhooks_servicenow, 0},
+    {"POST", "/webhooks/servicenow", api_webhooks_servicenow, SG_HTTP_QUICK},
     {"GET", "/metrics", api_metrics_get, 0},
     {0},
 };
