@@ -101,9 +101,10 @@ void g_start(const char *tag, const char *alice_db_role)
     g_add_user("alice", "admin", alice_db_role, G.admin_h);
     char ini[512];
     snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
+    /* The extra lines come last, so that they may override the fast timers. */
     char *cfg = sg_xasprintf(
-        "%s\n[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n"
-        "[jobs]\nlease = 3\n",
+        "[servicenow]\nwebhook_timeout = 5\ntest_interval = 1\nreconcile_interval = 1\n"
+        "[jobs]\nlease = 3\n%s\n",
         g_extra_ini ? g_extra_ini : "");
     assert_int_equal(h_write_file(ini, cfg, strlen(cfg)), SG_OK);
     free(cfg);
@@ -553,17 +554,24 @@ void g_set_webhook_secret(const char *secret)
     free(sealed);
 }
 
-long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body)
+int g_webhook_sign(const char *secret, const char *msg_id, const char *body, g_webhook_headers *out)
 {
     int64_t now = (int64_t)time(NULL);
     sg_buf sig = SG_BUF_INIT(0);
-    assert_int_equal(sg_webhook_sig_sign(secret, msg_id, now, body, strlen(body), &sig), SG_OK);
-    char h1[96], h2[64], h3[160];
-    snprintf(h1, sizeof(h1), "webhook-id: %s", msg_id);
-    snprintf(h2, sizeof(h2), "webhook-timestamp: %lld", (long long)now);
-    snprintf(h3, sizeof(h3), "webhook-signature: %s", sg_buf_str(&sig));
-    const char *hdrs[] = {h1, h2, h3, NULL};
-    long st = h_call("POST", base, "/webhooks/servicenow", hdrs, body, NULL, NULL);
+    int rc = sg_webhook_sig_sign(secret, msg_id, now, body, strlen(body), &sig);
+    if (rc == SG_OK) {
+        snprintf(out->id, sizeof(out->id), "webhook-id: %s", msg_id);
+        snprintf(out->timestamp, sizeof(out->timestamp), "webhook-timestamp: %lld", (long long)now);
+        snprintf(out->signature, sizeof(out->signature), "webhook-signature: %s", sg_buf_str(&sig));
+    }
     sg_buf_free(&sig);
-    return st;
+    return rc;
+}
+
+long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body)
+{
+    g_webhook_headers w;
+    assert_int_equal(g_webhook_sign(secret, msg_id, body, &w), SG_OK);
+    const char *hdrs[] = {w.id, w.timestamp, w.signature, NULL};
+    return h_call("POST", base, "/webhooks/servicenow", hdrs, body, NULL, NULL);
 }

@@ -20,7 +20,8 @@ typedef struct g_env {
 } g_env;
 
 extern g_env G;
-/* INI lines g_start appends to snowgate's config (NULL: none); set before g_start. */
+/* INI lines g_start appends to snowgate's config (NULL: none), after its fast timers, which
+ * they may override; set before g_start. Each starts with its [section]. */
 extern const char *g_extra_ini;
 
 /* Starts snowsim and snowgate (fast timers: webhook_timeout 5, test_interval 1,
@@ -71,6 +72,14 @@ char *g_webhook_secret(void);
 /* Makes secret the current signing secret in snowgate's store (no previous one), sealed with
  * its master key, behind the server's back: as another replica's rotation would. */
 void g_set_webhook_secret(const char *secret);
+/* The Standard Webhooks headers for body, signed with secret as the business rule signs, now:
+ * "webhook-id: ...", "webhook-timestamp: ...", "webhook-signature: ..." lines. Returns SG_OK or
+ * the signing error; thread-safe. */
+typedef struct g_webhook_headers {
+    char id[160], timestamp[64], signature[160];
+} g_webhook_headers;
+int g_webhook_sign(const char *secret, const char *msg_id, const char *body,
+                   g_webhook_headers *out);
 /* Posts body to base's /webhooks/servicenow, signed with secret as the business rule signs,
  * now; returns the HTTP status. */
 long g_deliver_webhook(const char *base, const char *secret, const char *msg_id, const char *body);

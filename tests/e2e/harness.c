@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -292,6 +293,84 @@ int h_http(const char *method, const char *url, const char *const *headers, cons
     if (rc == SG_OK)
         record(method, url, res);
     return rc;
+}
+
+int h_url_port(const char *base)
+{
+    const char *colon = strrchr(base, ':');
+    assert_non_null(colon);
+    int64_t port = 0;
+    assert_int_equal(sg_parse_i64(colon + 1, 1, 65535, "port", &port), SG_OK);
+    return (int)port;
+}
+
+int h_connect_from(int port, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &src.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool h_closed_within(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0)
+        return false;
+    char b[256];
+    ssize_t n = recv(fd, b, sizeof(b), 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+int h_raw_answer(int fd, int ms, sg_buf *out)
+{
+    sg_buf got = SG_BUF_INIT(1024 * 1024);
+    int64_t deadline = now_ms() + ms;
+    bool closed = false;
+    while (!closed) {
+        int64_t left = deadline - now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        char chunk[4096];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n > 0 && sg_buf_append(&got, chunk, (size_t)n) == SG_OK)
+            continue;
+        /* EOF or reset; an error other than those is taken as the end as well. */
+        closed = n <= 0;
+    }
+    int status = 0;
+    if (!closed)
+        status = -1;
+    else if (sscanf(sg_buf_str(&got), "HTTP/1.%*d %d", &status) != 1)
+        status = 0;
+    if (out)
+        sg_buf_append(out, got.data ? got.data : "", got.len);
+    sg_buf_free(&got);
+    return status;
+}
+
+int h_raw_get(int port, const char *from, const char *path, int ms)
+{
+    int fd = h_connect_from(port, from);
+    if (fd < 0)
+        return 0;
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+                     path);
+    int status = 0;
+    if (n > 0 && (size_t)n < sizeof(req) && send(fd, req, (size_t)n, MSG_NOSIGNAL) == n)
+        status = h_raw_answer(fd, ms, NULL);
+    close(fd);
+    return status;
 }
 
 int h_count_lines(const char *text)

@@ -35,8 +35,8 @@ typedef struct h_proc {
  * then waits up to timeout_ms for a stdout line "<banner> listening on URL". */
 int h_spawn_server(const char *const argv[], const char *const env[], const char *banner,
                    int timeout_ms, h_proc *p);
-/* Sends sig and waits up to timeout_ms; returns the exit status, 128+signal for a signal, or
- * -1 after SIGKILL on timeout. */
+/* Sends sig (0: none, only wait) and waits up to timeout_ms; returns the exit status,
+ * 128+signal for a signal, or -1 after SIGKILL on timeout. */
 int h_stop(h_proc *p, int sig, int timeout_ms);
 
 /* Runs a program to completion, capturing stdout and stderr (each capped). Returns its exit
@@ -54,6 +54,24 @@ int h_http(const char *method, const char *url, const char *const *headers, cons
 
 /* A loopback TCP port that was free a moment ago (for servers that need it before starting). */
 int h_free_port(void);
+
+/* Raw TCP to a test server on 127.0.0.1, for what an HTTP library does not do: many
+ * connections from many client addresses, requests that trickle in, answers that never come. */
+
+/* The port of base ("http://127.0.0.1:PORT"); fails the test when it names none. */
+int h_url_port(const char *base);
+/* A socket connected to 127.0.0.1:port from source address `from` (every 127.x.y.z is loopback
+ * on Linux, so one test can be many clients); -1 when the connection is refused. */
+int h_connect_from(int port, const char *from);
+/* Whether the peer has closed fd (EOF or reset), waiting up to ms. */
+bool h_closed_within(int fd, int ms);
+/* Reads what the server sends on fd until it closes the connection, for up to ms. Returns the
+ * HTTP status of its answer, 0 when it closed without one, and -1 when it had not closed
+ * within ms (a hang). The bytes read go to out when not NULL. Thread-safe. */
+int h_raw_answer(int fd, int ms, sg_buf *out);
+/* GET path from `from` with "Connection: close": the status as h_raw_answer gives it, or 0
+ * when the connection is refused. Thread-safe. */
+int h_raw_get(int port, const char *from, const char *path, int ms);
 
 /* Counts lines in text. */
 int h_count_lines(const char *text);
