@@ -1440,6 +1440,9 @@ void sg_http_server_stop(sg_http_server *srv, unsigned grace_ms)
     }
     close(srv->listen_fd);
     srv->listen_fd = -1;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", srv->port);
+    sg_log_info("stopped accepting connections", "port", port);
     wait_idle(srv, grace_ms);
     if (atomic_load(&srv->inflight) > 0)
         sg_log_warn("shutdown deadline passed with requests in flight");
