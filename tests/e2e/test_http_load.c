@@ -326,7 +326,6 @@ static void test_stalled_servicenow(void **state)
 
 /* ---- 3. SIGTERM with slow handlers in flight ---- */
 
-
 /* Waits (up to DEADLINE_MS) for the log at path to hold needle. */
 static bool log_says(const char *path, const char *needle)
 {

@@ -13,8 +13,9 @@ static int reply_stored(sg_http_req *req, int rc, bool duplicate)
 {
     if (rc != SG_OK) {
         sg_log_error("webhook not stored", "error", sg_err_msg());
-        return sg_http_reply_error(req, rc, "internal error; see the server log with this "
-                                            "request_id");
+        return sg_http_reply_error(req, rc,
+                                   "internal error; see the server log with this "
+                                   "request_id");
     }
     sg_json *j = sg_json_object();
     sg_json_set_str(j, "status", duplicate ? "duplicate" : "accepted");
@@ -41,9 +42,9 @@ int api_webhooks_servicenow(sg_http_req *req, void *appv)
     size_t len = 0;
     const char *body = sg_http_body(req, &len);
     const char *id = sg_http_header(req, "webhook-id");
-    int rc = sg_webhook_verify(app, id, sg_http_header(req, "webhook-timestamp"),
-                               sg_http_header(req, "webhook-signature"), body, len,
-                               (int64_t)time(NULL));
+    int rc =
+        sg_webhook_verify(app, id, sg_http_header(req, "webhook-timestamp"),
+                          sg_http_header(req, "webhook-signature"), body, len, (int64_t)time(NULL));
     if (rc == SG_EAUTH || rc == SG_ENOTFOUND) /* reveal nothing, not even whether we are set up */
         return sg_http_reply_status(req, 401, "unauthorized", "invalid webhook signature");
     if (rc != SG_OK)
