@@ -51,6 +51,10 @@
 #define ACCEPT_BURST     64    /* connections taken per wake-up of the acceptor */
 #define HANDOFF_STALE_MS 10000 /* a handed-off connection libmicrohttpd never started */
 #define REPLY_DRAIN_MS   5000  /* at stop, for replies of requests resumed during the stop */
+/* libmicrohttpd's memory per connection: the request head and its buffers. It clears all of
+ * it for every request on a kept-alive connection, so this is also a memset per request: 32 KB
+ * (its default) holds heads far beyond what browsers and ServiceNow send. */
+#define CONN_MEMORY (32 * 1024)
 
 /* An open connection, from accept to close: its address (for the per-client limit) and when
  * it began waiting for a request head (for the head deadline). The acceptor records it when it
@@ -917,6 +921,28 @@ static void *reaper(void *arg)
     return NULL;
 }
 
+/* A fresh request id: 16 hex digits from a per-thread generator (splitmix64) seeded once from
+ * the system's randomness. Ids need to be unique, not secret; drawing each from OpenSSL's
+ * generator cost a system call per request (its fork check). */
+static void new_reqid(char out[REQID_MAX + 1])
+{
+    static _Thread_local uint64_t state;
+    static _Thread_local bool seeded;
+    if (!seeded) {
+        if (sg_random((uint8_t *)&state, sizeof(state)) != SG_OK)
+            state = (uint64_t)mono_ms() ^ (uint64_t)(uintptr_t)&state;
+        seeded = true;
+    }
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++)
+        raw[i] = (uint8_t)(z >> (8 * i));
+    sg_hex_encode(raw, sizeof(raw), out);
+}
+
 static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, const char *url,
                             const char *method)
 {
@@ -932,7 +958,7 @@ static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, co
     if (reqid_ok(given))
         sg_strlcpy(req->reqid, given, sizeof(req->reqid));
     else
-        sg_random_hex(req->reqid, 8);
+        new_reqid(req->reqid);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -1394,7 +1420,7 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        (unsigned)opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
     if (!srv->daemon) {
