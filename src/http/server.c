@@ -627,6 +627,7 @@ static bool queue_for_pool(sg_http_req *req, sg_http_handler handler)
 static void *pool_worker(void *arg)
 {
     sg_http_server *srv = arg;
+    pthread_setname_np(pthread_self(), "http-handler");
     pthread_mutex_lock(&srv->pool_mu);
     for (;;) {
         while (!srv->qhead && !srv->pool_stopping)
@@ -786,6 +787,7 @@ static void hand_off(sg_http_server *srv, int fd, const struct sockaddr *sa, soc
 static void *acceptor(void *arg)
 {
     sg_http_server *srv = arg;
+    pthread_setname_np(pthread_self(), "http-accept");
     struct pollfd p[2] = {{srv->listen_fd, POLLIN, 0}, {srv->wake[0], POLLIN, 0}};
     for (;;) {
         if (poll(p, 2, -1) < 0) {
@@ -886,6 +888,7 @@ static void set_waiting(sg_http_server *srv, struct MHD_Connection *conn, bool w
 static void *reaper(void *arg)
 {
     sg_http_server *srv = arg;
+    pthread_setname_np(pthread_self(), "http-reaper");
     int64_t limit = (int64_t)srv->opts.head_timeout_s * 1000;
     pthread_mutex_lock(&srv->conns_mu);
     while (!srv->stopping) {

@@ -321,6 +321,7 @@ static int run_batch(sg_conn *c, void *ctx)
 static void *committer(void *arg)
 {
     sg_store *st = arg;
+    pthread_setname_np(pthread_self(), "store-commit");
     pthread_mutex_lock(&st->gmu);
     for (;;) {
         while (!st->ghead && !st->gstop)

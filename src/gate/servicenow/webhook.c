@@ -46,27 +46,20 @@ static int store_tx(sg_conn *c, void *ctx)
     store_ctx *s = ctx;
     char now[32];
     sg_now_iso(now);
-    int64_t seen = 0;
-    sg_val k[] = {SG_VTEXT(s->id)};
-    int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM webhook_events WHERE id = ?1", k, 1, &seen);
-    if (rc != SG_OK)
-        return rc;
-    if (seen) {
-        s->duplicate = true;
-        return SG_OK;
-    }
     sg_val v[] = {SG_VTEXT(s->id), SG_VTEXT("servicenow"), SG_VTEXT(now),
                   (sg_val){SG_V_TEXT, 0, s->body, s->len}};
-    rc = sg_conn_exec(c,
-                      "INSERT INTO webhook_events (id, source, received_at, body) "
-                      "VALUES (?1, ?2, ?3, ?4)",
-                      v, 4, NULL);
-    if (rc == SG_ECONFLICT) { /* a concurrent delivery of the same id won */
+    /* One statement: an id stored before (a redelivery) inserts nothing. */
+    int64_t added = 0;
+    int rc = sg_conn_exec(c,
+                          "INSERT INTO webhook_events (id, source, received_at, body) "
+                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
+                          v, 4, &added);
+    if (rc != SG_OK)
+        return rc;
+    if (added == 0) {
         s->duplicate = true;
         return SG_OK;
     }
-    if (rc != SG_OK)
-        return rc;
     /* The re-read is queued in the same transaction: an accepted event is never lost. */
     return sg_sync_enqueue(c, s->correlation_id, s->id);
 }
