@@ -32,7 +32,7 @@ int sg_app_open_store(sg_app *app, bool migrate, bool current)
     so.migrate = migrate;
     so.pool_size = app->cfg.store_pool > 0
                        ? (unsigned)app->cfg.store_pool
-                       : (unsigned)(app->cfg.http_threads + app->cfg.job_workers + 2);
+                       : (unsigned)(app->cfg.http_threads + app->cfg.job_workers + 3);
     so.statement_timeout_ms = (unsigned)app->cfg.store_statement_timeout * 1000u;
     int rc = sg_store_open(&so, &app->store);
     free(url);
@@ -111,9 +111,9 @@ int sg_app_listen(sg_app *app)
     o.head_timeout_s = (unsigned)app->cfg.http_header_timeout;
     o.port = port;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = app->cfg.http_io_threads > 0 ? (unsigned)app->cfg.http_io_threads
-                : cpus > 0                   ? (unsigned)(cpus < 16 ? cpus : 16)
-                                             : 1u;
+    o.io_threads = app->cfg.http_io_threads > 0 ? (unsigned)app->cfg.http_io_threads
+                   : cpus > 0                   ? (unsigned)(cpus < 16 ? cpus : 16)
+                                                : 1u;
     /* Handlers that wait (on the store, on ServiceNow: Connect and test, Run test, the
      * Overview, linking) run in the handler pool and never hold an I/O thread. */
     o.handler_threads = (unsigned)app->cfg.http_threads;
@@ -131,7 +131,7 @@ int sg_app_listen(sg_app *app)
             sg_http_server_opts m = SG_HTTP_SERVER_OPTS_INIT;
             m.host = mhost;
             m.port = mport;
-            m.threads = 1;
+            m.io_threads = 1;
             m.routes = sg_gate_metrics_routes;
             m.app = app;
             rc = sg_http_server_start(&m, &app->metrics_http);

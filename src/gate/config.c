@@ -19,7 +19,7 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "store location: sqlite:PATH (default sqlite:DATA_DIR/snowgate.db) or "
      "postgres://USER:PASSWORD@HOST:PORT/DB (replicas share one PostgreSQL)"},
     {"store.pool", SG_CFG_INT, F(store_pool), "0", 0, 1000, NULL,
-     "store connections this process keeps (0: http.threads + jobs.workers + 2); with "
+     "store connections this process keeps (0: http.threads + jobs.workers + 3); with "
      "PostgreSQL, keep the replicas' sum under the server's max_connections"},
     {"store.statement_timeout", SG_CFG_INT, F(store_statement_timeout), "30", 1, 3600, NULL,
      "PostgreSQL: seconds a statement (or a wait for a lock) may take before it fails"},
@@ -33,7 +33,7 @@ const sg_cfg_key sg_gate_config_keys[] = {
      "handler threads: requests that wait on the store or on ServiceNow run here, at most this "
      "many at once (the others queue); each may hold a store connection"},
     {"http.io_threads", SG_CFG_INT, F(http_io_threads), "0", 0, 64, NULL,
-     "threads that read and write every connection (epoll); 0: one per CPU"},
+     "threads that read and write every connection (epoll); 0: one per CPU, at most 16"},
     {"http.max_body", SG_CFG_SIZE, F(http_max_body), "1M", 1024, 64 * 1024 * 1024, NULL,
      "largest accepted request body"},
     {"http.timeout", SG_CFG_INT, F(http_timeout), "30", 1, 3600, NULL,

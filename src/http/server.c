@@ -529,8 +529,9 @@ static sg_http_handler route(sg_http_req *req, unsigned *flags)
 static int run_handler(sg_http_req *req, sg_http_handler handler)
 {
     sg_err_clear();
+    bool inner = req->inner; /* once handed off, req may be gone when the handler returns */
     int rc = handler(req, req->srv->opts.app);
-    if (rc == SG_HTTP_SUSPENDED && !req->inner)
+    if (rc == SG_HTTP_SUSPENDED && !inner)
         return rc;
     if (req->drop)
         return SG_OK;
@@ -661,6 +662,13 @@ static int start_handler(sg_http_req *req)
     if (req->srv->nworkers > 0 && !(flags & SG_HTTP_QUICK))
         return queue_for_pool(req, handler) ? SG_HTTP_SUSPENDED : SG_OK;
     return run_handler(req, handler);
+}
+
+int sg_http_run_in_pool(sg_http_req *req, sg_http_handler handler)
+{
+    if (req->inner || req->in_pool || req->srv->nworkers == 0)
+        return handler(req, req->srv->opts.app);
+    return queue_for_pool(req, handler) ? SG_HTTP_SUSPENDED : SG_OK;
 }
 
 bool sg_http_suspend(sg_http_req *req)
@@ -964,15 +972,7 @@ static sg_http_req *req_new(sg_http_server *srv, struct MHD_Connection *conn, co
         new_reqid(req->reqid);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer_ip,
-                      sizeof(req->peer_ip));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer_ip,
-                      sizeof(req->peer_ip));
-    }
+    addr_text(ci ? ci->client_addr : NULL, req->peer_ip);
     resolve_client(req, srv->opts.trusted_proxies);
     int nheaders = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
     req->too_many_headers = nheaders < 0 || (unsigned)nheaders > srv->opts.max_headers;
@@ -1415,7 +1415,7 @@ int sg_http_server_start(const sg_http_server_opts *opts, sg_http_server **out)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME;
     /* One I/O thread is libmicrohttpd's own polling thread; more are its thread pool. */
-    unsigned io = opts->threads > 1 ? opts->threads : 0;
+    unsigned io = opts->io_threads > 1 ? opts->io_threads : 0;
     struct MHD_OptionItem pool[] = {
         {io ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, io, NULL},
         {MHD_OPTION_END, 0, NULL},

@@ -34,7 +34,8 @@ typedef struct sg_http_route {
 
 /* The handler answers from memory and never waits on anything outside the process (a store,
  * a socket, a lock held across I/O): it runs on the I/O thread that read the request, and
- * skips the hop to the handler pool. Every other route runs in the pool (when there is one). */
+ * skips the hop to the handler pool. Every other route runs in the pool (when there is one).
+ * A quick handler that finds it must wait after all moves on with sg_http_run_in_pool. */
 #define SG_HTTP_QUICK 1u
 
 /* Formats an error reply: lets snowsim answer in ServiceNow's envelope. */
@@ -42,9 +43,9 @@ typedef void (*sg_http_error_fn)(sg_http_req *req, int status, const char *code,
                                  const char *message);
 
 typedef struct sg_http_server_opts {
-    const char *host; /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
-    uint16_t port;    /* 0 picks a free port; see sg_http_server_port() */
-    unsigned threads; /* I/O threads; each serves many connections (epoll) */
+    const char *host;    /* bind address, e.g. "127.0.0.1", "::1", "0.0.0.0" */
+    uint16_t port;       /* 0 picks a free port; see sg_http_server_port() */
+    unsigned io_threads; /* I/O threads, each serving many connections (epoll); 0 or 1: one */
     /* Threads of the handler pool: routes not marked SG_HTTP_QUICK run there, with their
      * connection suspended meanwhile. 0: every handler runs on its I/O thread. */
     unsigned handler_threads;
@@ -71,7 +72,7 @@ typedef struct sg_http_server_opts {
 
 #define SG_HTTP_SERVER_OPTS_INIT                                                                   \
     {                                                                                              \
-        "127.0.0.1", 0, 4, 0, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,      \
+        "127.0.0.1", 0, 1, 0, 1024 * 1024, 100, 30, 16 * 1024 * 1024, NULL, NULL, NULL, NULL,      \
             NULL, NULL, 0, 0                                                                       \
     }
 
@@ -126,18 +127,30 @@ void sg_http_drop(sg_http_req *req);
 /* The status replied so far (0 before a reply). */
 int sg_http_status(const sg_http_req *req);
 /* ---- replying from another thread ----
- * A handler on an I/O thread that would otherwise wait (for a group commit, say) calls
- * sg_http_suspend, hands the request to whatever will finish it, and returns SG_OK without a
- * reply. That other thread replies with the sg_http_reply* calls and then calls
- * sg_http_resume, after which it must not touch the request again. While suspended, the
- * connection holds no thread and does not time out. The request stays valid until then. */
+ * A request belongs to one thread at a time. A handler that would otherwise wait (for a group
+ * commit, say) may hand its request to another thread:
+ *   1. it calls sg_http_suspend (true: the connection is suspended; false, for an inner
+ *      request: reply now, as usual);
+ *   2. it hands the request over (a queue, a callback) and returns SG_HTTP_SUSPENDED at once,
+ *      touching nothing of the request after the hand-over: not its arena, headers or body;
+ *   3. the thread that now owns it replies with the sg_http_reply* calls and calls
+ *      sg_http_resume exactly once, after which the request is gone.
+ * While suspended, the connection holds no thread and does not time out; the request, its
+ * arena, headers and body stay valid for its owner. A request never resumed holds up
+ * sg_http_server_stop forever, so the owner must resume on every path, errors included. */
 
-/* What a handler returns after a successful sg_http_suspend. */
+/* What a handler returns after handing its request over (sg_http_suspend). */
 #define SG_HTTP_SUSPENDED 1
-/* false (and nothing changes) for an inner request, which must reply before it returns. */
+/* Suspends the connection for a hand-over; false (and nothing changes) for an inner request. */
 bool sg_http_suspend(sg_http_req *req);
-/* Sends the reply (a 500 when none was made and the request was not dropped). */
+/* Replies (a 500 when no reply was made and the request was not dropped) and gives the
+ * connection back to its I/O thread. */
 void sg_http_resume(sg_http_req *req);
+/* From a quick handler on an I/O thread that finds it must wait after all (the store): runs
+ * handler in the handler pool instead, with the connection suspended, and returns
+ * SG_HTTP_SUSPENDED, which the quick handler returns. Where there is no pool, or already in
+ * it, runs handler here and returns what it returns. */
+int sg_http_run_in_pool(sg_http_req *req, sg_http_handler handler);
 
 /* The standard reason phrase of a status ("OK", "Not Found"); "" for one it does not know. */
 const char *sg_http_reason(int status);

@@ -236,7 +236,7 @@ int sg_sim_listen(sg_sim *sim)
     o.port = port;
     /* Handlers may wait (a delay fault, a business rule's outbound REST call): they run in the
      * handler pool, and two I/O threads serve the connections. */
-    o.threads = 2;
+    o.io_threads = 2;
     o.handler_threads = (unsigned)sim->cfg.http_threads;
     o.max_body = sim->cfg.http_max_body;
     o.timeout_s = (unsigned)sim->cfg.http_timeout;

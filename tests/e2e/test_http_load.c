@@ -1,13 +1,14 @@
-/* End to end: snowgate's HTTP server under load, as its clients see it (issue #20). Today each
- * connection has a thread; next, a few I/O threads serve every connection and the handlers that
- * wait on ServiceNow run in a pool. Both must pass, so nothing here asserts how long anything
- * takes: the deadlines only keep a broken server from hanging the test.
+/* End to end: snowgate's HTTP server under load, as its clients see it (issue #20): a few I/O
+ * threads serve every connection, and the handlers that wait on ServiceNow run in a pool with
+ * their connection suspended. Nothing here asserts how long anything takes: the deadlines only
+ * keep a broken server from hanging the test.
  * 1. 100 slow clients trickle request heads and bodies in a byte at a time while another client
  *    is answered, correctly, again and again (/healthz, GET /api/v1/session, sign-in).
  * 2. Run test calls wait on a stalled ServiceNow (snowsim's delay fault); /healthz and other
  *    cheap calls answer meanwhile, and the stalled calls end with their checks.
  * 3. SIGTERM with such calls in flight: exit 0 (cleanly, under ASan), each in-flight client gets
- *    an answer or a closed connection, and once the listener refuses it never accepts again.
+ *    an answer or a closed connection, and once snowgate says it stopped accepting, no new
+ *    connection is served.
  * 4. kill -9 under a load of signed webhooks on keep-alive connections: every event answered
  *    2xx is in webhook_events, and no event is there twice. */
 #include "e2e/gate_env.h"
@@ -56,7 +57,7 @@ static char run_tag[24]; /* webhook ids of this run: msg_<test>_<run_tag>_... */
 static int group_start(void **state)
 {
     (void)state;
-    /* A delay rule sleeps on one of snowsim's HTTP threads (http.threads, default 4): with
+    /* A delay rule sleeps on one of snowsim's handler threads (http.threads, default 8): with
      * more of them, the stalled calls leave the rest of snowsim answering. */
     setenv("SNOWSIM_HTTP_THREADS", "16", 1);
     /* 3: shorter than the stall, so the grace runs out with handlers still waiting on

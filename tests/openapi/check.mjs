@@ -35,7 +35,7 @@ const spec = YAML.parse(readFileSync(specPath, 'utf8'));
 // route's handler api_X is the operationId X of that method and path.
 const table = readFileSync(join(here, '..', '..', 'src', 'gate', 'api', 'routes.c'), 'utf8')
   .split('sg_gate_metrics_routes')[0];
-const coded = [...table.matchAll(/\{"(\w+)",\s+"([^"]+)",\s+api_(\w+)\}/g)]
+const coded = [...table.matchAll(/\{"(\w+)",\s+"([^"]+)",\s+api_(\w+),\s*[\w|]+\}/g)]
   .filter(([, , p]) => p !== '/' && !p.startsWith('/ui/'));
 let drift = 0;
 for (const [, m, p, id] of coded) {

@@ -20,7 +20,8 @@ static void test_defaults_ini_env(void **state)
     memset(&c, 0, sizeof(c));
     assert_int_equal(sg_cfg_defaults(sg_gate_config_keys, &c), SG_OK);
     assert_string_equal(c.listen, "127.0.0.1:8080");
-    assert_int_equal(c.http_threads, 4);
+    assert_int_equal(c.http_threads, 8);
+    assert_int_equal(c.http_io_threads, 0); /* one per CPU */
     assert_int_equal(c.http_max_body, 1024 * 1024);
 
     char *dir = h_tmpdir("cfg");
@@ -52,7 +53,10 @@ static void test_defaults_ini_env(void **state)
     char *bad[] = {"SNOWGATE_HTTP_THREADS=0", NULL};
     assert_int_equal(sg_cfg_load_env(sg_gate_config_keys, &c, "SNOWGATE_", bad), SG_EINVAL);
     assert_non_null(strstr(sg_err_msg(), "SNOWGATE_HTTP_THREADS"));
-    assert_int_equal(c.http_threads, 4);
+    assert_int_equal(c.http_threads, 8);
+    char *io[] = {"SNOWGATE_HTTP_IO_THREADS=65", NULL}; /* at most 64 */
+    assert_int_equal(sg_cfg_load_env(sg_gate_config_keys, &c, "SNOWGATE_", io), SG_EINVAL);
+    assert_non_null(strstr(sg_err_msg(), "SNOWGATE_HTTP_IO_THREADS"));
 
     assert_int_equal(sg_cfg_set(sg_gate_config_keys, &c, "log.level", "loud", "--log-level"),
                      SG_EINVAL);

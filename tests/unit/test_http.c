@@ -628,7 +628,7 @@ static sg_http_server *start_pool(char *base, size_t n, unsigned handlers)
 {
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.routes = pool_routes;
-    o.threads = 1;
+    o.io_threads = 1;
     o.handler_threads = handlers;
     sg_http_server *srv = NULL;
     assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);

@@ -11,6 +11,10 @@
 /* The answer for a stored (or refused) event. */
 static int reply_stored(sg_http_req *req, int rc, bool duplicate)
 {
+    if (rc == SG_EUNAVAIL) { /* the store is closing: snowgate is stopping */
+        sg_http_set_header(req, "Retry-After", "1");
+        return sg_http_reply_status(req, 503, "unavailable", "snowgate is stopping; try again");
+    }
     if (rc != SG_OK) {
         sg_log_error("webhook not stored", "error", sg_err_msg());
         return sg_http_reply_error(req, rc,
@@ -33,10 +37,34 @@ static void on_stored(void *ud, int rc, bool duplicate)
     sg_http_resume(req);
 }
 
-/* A quick route (SG_HTTP_QUICK): the signature is checked on the I/O thread against the
- * cached secret, then the connection is suspended while the event waits for its group commit,
- * so many deliveries share each fsync without a thread each. */
-int api_webhooks_servicenow(sg_http_req *req, void *appv)
+/* Stores a verified event and answers once it is durable: with the connection suspended
+ * while it waits for its group commit, where it can be. */
+static int store_and_reply(sg_http_req *req, sg_app *app, const char *id, const char *body,
+                           size_t len)
+{
+    if (sg_http_suspend(req)) {
+        int rc = sg_webhook_store_async(app, id, body, len, on_stored, req);
+        if (rc != SG_OK) {
+            reply_stored(req, rc, false);
+            sg_http_resume(req);
+        }
+        return SG_HTTP_SUSPENDED;
+    }
+    bool duplicate = false;
+    int rc = sg_webhook_store(app, id, body, len, &duplicate);
+    return reply_stored(req, rc, duplicate);
+}
+
+static int refuse(sg_http_req *req, int rc)
+{
+    if (rc == SG_EAUTH || rc == SG_ENOTFOUND) /* reveal nothing, not even whether we are set up */
+        return sg_http_reply_status(req, 401, "unauthorized", "invalid webhook signature");
+    return rc;
+}
+
+/* In the handler pool: the full check, which may read the store (a signature the cached secret
+ * does not match, the previous secret, the periodic recheck). */
+static int webhook_checked_in_store(sg_http_req *req, void *appv)
 {
     sg_app *app = appv;
     size_t len = 0;
@@ -45,19 +73,28 @@ int api_webhooks_servicenow(sg_http_req *req, void *appv)
     int rc =
         sg_webhook_verify(app, id, sg_http_header(req, "webhook-timestamp"),
                           sg_http_header(req, "webhook-signature"), body, len, (int64_t)time(NULL));
-    if (rc == SG_EAUTH || rc == SG_ENOTFOUND) /* reveal nothing, not even whether we are set up */
-        return sg_http_reply_status(req, 401, "unauthorized", "invalid webhook signature");
     if (rc != SG_OK)
-        return rc;
-    if (sg_http_suspend(req)) {
-        rc = sg_webhook_store_async(app, id, body, len, on_stored, req);
-        if (rc != SG_OK) {
-            reply_stored(req, rc, false);
-            sg_http_resume(req);
-        }
-        return SG_HTTP_SUSPENDED;
-    }
-    bool duplicate = false;
-    rc = sg_webhook_store(app, id, body, len, &duplicate);
-    return reply_stored(req, rc, duplicate);
+        return refuse(req, rc);
+    return store_and_reply(req, app, id, body, len);
+}
+
+/* A quick route (SG_HTTP_QUICK): the signature is checked on the I/O thread against the
+ * cached secret, then the connection is suspended while the event waits for its group commit,
+ * so many deliveries share each fsync without a thread each. What the cache cannot settle
+ * moves to the handler pool, so that no I/O thread waits on the store. */
+int api_webhooks_servicenow(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    size_t len = 0;
+    const char *body = sg_http_body(req, &len);
+    const char *id = sg_http_header(req, "webhook-id");
+    bool settled = false;
+    int rc = sg_webhook_verify_quick(app, id, sg_http_header(req, "webhook-timestamp"),
+                                     sg_http_header(req, "webhook-signature"), body, len,
+                                     (int64_t)time(NULL), &settled);
+    if (!settled)
+        return sg_http_run_in_pool(req, webhook_checked_in_store);
+    if (rc != SG_OK)
+        return refuse(req, rc);
+    return store_and_reply(req, app, id, body, len);
 }

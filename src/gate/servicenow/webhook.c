@@ -113,6 +113,27 @@ int sg_webhook_verify(sg_app *app, const char *id, const char *timestamp, const 
     return SG_OK;
 }
 
+int sg_webhook_verify_quick(sg_app *app, const char *id, const char *timestamp,
+                            const char *signature, const char *body, size_t len, int64_t now,
+                            bool *settled)
+{
+    *settled = true;
+    int rc = sg_webhook_sig_check_headers(id, timestamp, signature, now);
+    if (rc != SG_OK) {
+        refused(strstr(sg_err_msg(), "missing") ? "missing_header" : "timestamp");
+        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    }
+    if (!sg_webhook_keys_match_cached(app, id, timestamp, signature, body, len, now)) {
+        *settled = false;
+        return SG_OK;
+    }
+    if (!sg_str_printable(id, strlen(id))) {
+        count("rejected", "bad_id");
+        return sg_err_set(SG_EAUTH, "invalid webhook id");
+    }
+    return SG_OK;
+}
+
 /* Counts and logs a stored (or not) event. */
 static void stored(const store_ctx *s, int rc)
 {

@@ -21,6 +21,12 @@ int sg_webhook_receive(sg_app *app, const char *id, const char *timestamp, const
  * touches the store only when the cached secrets do not settle it (webhook_keys). */
 int sg_webhook_verify(sg_app *app, const char *id, const char *timestamp, const char *signature,
                       const char *body, size_t len, int64_t now);
+/* The verifying half from the cached secret alone, for a thread that must not wait: *settled
+ * true and SG_OK (verified) or SG_EAUTH (refused, as sg_webhook_verify would); *settled false
+ * when only sg_webhook_verify can tell (it reads the store). Never touches the store. */
+int sg_webhook_verify_quick(sg_app *app, const char *id, const char *timestamp,
+                            const char *signature, const char *body, size_t len, int64_t now,
+                            bool *settled);
 /* The storing half, for a verified event: returns once it is durable (or not). */
 int sg_webhook_store(sg_app *app, const char *id, const char *body, size_t len, bool *duplicate);
 /* Called on the store's committer thread once the event is durable (rc SG_OK; duplicate: it

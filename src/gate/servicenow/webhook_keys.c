@@ -180,6 +180,18 @@ static void count_read(const char *result)
     sg_metrics_inc("snowgate_webhook_secret_reads_total", labels, 1);
 }
 
+bool sg_webhook_keys_match_cached(sg_app *app, const char *id, const char *timestamp,
+                                  const char *signature, const void *body, size_t len, int64_t now)
+{
+    delivery d = {id, timestamp, signature, body, len, now};
+    uint64_t gen = 0;
+    bool fresh = false;
+    keyset *have = take(app->webhook_keys, now, &gen, &fresh);
+    bool ok = have && fresh && match(have, &d) == MATCH_CURRENT;
+    release(have);
+    return ok;
+}
+
 int sg_webhook_keys_verify(sg_app *app, const char *id, const char *timestamp,
                            const char *signature, const void *body, size_t len, int64_t now,
                            bool *by_previous)

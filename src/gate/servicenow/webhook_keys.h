@@ -47,5 +47,10 @@ void sg_webhook_keys_forget(sg_webhook_keys *k);
 int sg_webhook_keys_verify(sg_app *app, const char *id, const char *timestamp,
                            const char *signature, const void *body, size_t len, int64_t now,
                            bool *by_previous);
+/* The common path of sg_webhook_keys_verify alone: true when the cached current secret, within
+ * its recheck period, matches. Never touches the store; false means only that the cache cannot
+ * settle it (sg_webhook_keys_verify then must). */
+bool sg_webhook_keys_match_cached(sg_app *app, const char *id, const char *timestamp,
+                                  const char *signature, const void *body, size_t len, int64_t now);
 
 #endif
