@@ -562,14 +562,6 @@ static void dispatch(sg_http_req *req)
 
 /* ---- the handler pool, and suspended connections ---- */
 
-/* Counts a connection as suspended (the stop waits for it to be resumed). */
-static void suspended_add(sg_http_server *srv)
-{
-    pthread_mutex_lock(&srv->pool_mu);
-    srv->suspended++;
-    pthread_mutex_unlock(&srv->pool_mu);
-}
-
 /* Lets libmicrohttpd send the request's reply. The request may be gone when this returns. */
 static void resume_conn(sg_http_req *req)
 {
@@ -675,11 +667,19 @@ bool sg_http_suspend(sg_http_req *req)
 {
     if (req->inner)
         return false;
-    if (!req->in_pool) { /* in the pool, the connection is suspended already */
-        suspended_add(req->srv);
+    if (req->in_pool) /* in the pool, the connection is suspended already */
+        return true;
+    /* Once the stop has waited for every suspended connection, none may be suspended again:
+     * libmicrohttpd aborts when it is stopped with one. The handler then replies here. */
+    sg_http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->pool_mu);
+    bool open = !srv->pool_stopping;
+    if (open)
+        srv->suspended++;
+    pthread_mutex_unlock(&srv->pool_mu);
+    if (open)
         MHD_suspend_connection(req->conn);
-    }
-    return true;
+    return open;
 }
 
 void sg_http_resume(sg_http_req *req)

@@ -141,7 +141,8 @@ int sg_http_status(const sg_http_req *req);
 
 /* What a handler returns after handing its request over (sg_http_suspend). */
 #define SG_HTTP_SUSPENDED 1
-/* Suspends the connection for a hand-over; false (and nothing changes) for an inner request. */
+/* Suspends the connection for a hand-over; false (and nothing changes) for an inner request
+ * or once the server is stopping: then reply now, on this thread. */
 bool sg_http_suspend(sg_http_req *req);
 /* Replies (a 500 when no reply was made and the request was not dropped) and gives the
  * connection back to its I/O thread. */
