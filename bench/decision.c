@@ -166,6 +166,7 @@ void bench_decision(void)
     env_connected("bench-decision", true);
     char h[128];
     g_add_user("u0", "member", "u0_role", h);
+    g_sn_admin_is_steward(); /* snowsim's admin approves below: a steward here, by email */
     env_assets(&pg, n);
 
     char(*ids)[33] = calloc((size_t)n, 33), (*sys)[33] = calloc((size_t)n, 33);

@@ -172,6 +172,9 @@ if [ ! -f "$data/admin.token" ]; then
   add sam steward sam-Demo-Pw1 >/dev/null
   add bob member bob-Demo-Pw1 >/dev/null
   add dana member dana-Demo-Pw1 >/dev/null
+  # carol approves in ServiceNow (below); her decisions count because she is a steward here,
+  # known by her email.
+  "${gate[@]}" user add carol --role steward --email carol@example.com "${gate_data[@]}" >/dev/null 2>&1
   umask 022
 fi
 token=$(cat "$data/admin.token")
@@ -224,7 +227,8 @@ cat <<BANNER
               alice / alice-Demo-Pw1 (admin)    sam / sam-Demo-Pw1 (steward)
               bob / bob-Demo-Pw1 (member)       dana / dana-Demo-Pw1 (member)
   ServiceNow  $sim_url  (snowsim)
-              carol / carol-Demo-Pw1 (approver: My approvals)   admin / $sim_admin_pw
+              carol / carol-Demo-Pw1 (approver: My approvals; a steward in snowgate)
+              admin / $sim_admin_pw
   PostgreSQL  psql -h $sock -U postgres analytics
 
   Try first: sign in as bob, request read on analytics.sales.orders for 5 minutes; sign in as

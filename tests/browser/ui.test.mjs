@@ -225,7 +225,8 @@ scenario('a member links their ServiceNow account through OAuth, and the profile
 
 scenario('a ServiceNow approver decides on snowsim\'s My approvals page, and snowgate fulfils the request', async (browser) => {
   const approverRole = (await simJson('GET', '/api/now/table/sys_user_role?name=approver_user'))[0];
-  const carla = await simJson('POST', '/api/now/table/sys_user', { user_name: 'carla', first_name: 'Carla', last_name: 'Approver', user_password: 'Carla-Pass1' });
+  // carla is a steward in snowgate too (tests/e2e/test_browser.c), known there by her email.
+  const carla = await simJson('POST', '/api/now/table/sys_user', { user_name: 'carla', first_name: 'Carla', last_name: 'Approver', email: 'carla@example.com', user_password: 'Carla-Pass1' });
   await simJson('POST', '/api/now/table/sys_user_has_role', { user: carla.sys_id, role: approverRole.sys_id });
 
   const bob = await browser.newPage();

@@ -45,19 +45,32 @@ void g_spawn_gate(void)
 
 void g_add_user(const char *name, const char *role, const char *db_role, char header[128])
 {
-    const char *argv[] = {SG_BUILD_DIR "/snowgate",
-                          "user",
-                          "add",
-                          name,
-                          "--role",
-                          role,
-                          "--data",
-                          G.dir,
-                          "--store",
-                          G.store_url,
-                          db_role ? "--db-role" : NULL,
-                          db_role,
-                          NULL};
+    g_add_user_email(name, role, db_role, NULL, header);
+}
+
+void g_add_user_email(const char *name, const char *role, const char *db_role, const char *email,
+                      char header[128])
+{
+    const char *argv[16] = {SG_BUILD_DIR "/snowgate",
+                            "user",
+                            "add",
+                            name,
+                            "--role",
+                            role,
+                            "--data",
+                            G.dir,
+                            "--store",
+                            G.store_url};
+    int n = 10;
+    if (db_role) {
+        argv[n++] = "--db-role";
+        argv[n++] = db_role;
+    }
+    if (email) {
+        argv[n++] = "--email";
+        argv[n++] = email;
+    }
+    argv[n] = NULL;
     sg_buf out = SG_BUF_INIT(0);
     assert_int_equal(h_run(argv, NULL, 20000, &out, NULL), 0);
     snprintf(header, 128, "Authorization: Bearer %.64s", sg_buf_str(&out));
@@ -309,9 +322,19 @@ void g_wait_mirrored(const char *id, char sys_id[33])
 }
 
 /* snowsim's admin decides the ServiceNow request through an approval record. */
+void g_sn_admin_is_steward(void)
+{
+    if (G.sn_admin_steward)
+        return;
+    char h[128];
+    g_add_user_email(SN_ADMIN_STEWARD, "steward", NULL, "admin@example.com", h);
+    G.sn_admin_steward = true;
+}
+
 void g_sn_admin_decides(const char *sys_id, const char *state, const char *comment,
                         char admin_id[33])
 {
+    g_sn_admin_is_steward();
     sg_json *j = g_sim_call(
         "GET", "/api/now/table/sys_user?sysparm_query=user_name%3Dadmin&sysparm_fields=sys_id",
         NULL, 200);

@@ -17,6 +17,7 @@ typedef struct g_env {
     char admin_h[128];  /* alice, admin: "Authorization: Bearer ..." */
     char client_id[64]; /* the OAuth app's, from step 1 */
     char role_id[33], svc_id[33];
+    bool sn_admin_steward; /* g_sn_admin_is_steward ran */
 } g_env;
 
 extern g_env G;
@@ -34,6 +35,9 @@ void g_stop(void);
 void g_spawn_gate(void);
 /* Adds a snowgate user through the CLI; header receives their Authorization header. */
 void g_add_user(const char *name, const char *role, const char *db_role, char header[128]);
+/* The same with an email (NULL: none), by which an unlinked user's ServiceNow account is known. */
+void g_add_user_email(const char *name, const char *role, const char *db_role, const char *email,
+                      char header[128]);
 
 /* Sets a user's web sign-in password through the CLI. */
 void g_set_password(const char *name, const char *password);
@@ -96,8 +100,14 @@ void g_in_store(sg_store_fn fn, void *ctx);
 void g_request_mirrored(const char *body, char id[33], char sys_id[33]);
 /* Waits until request id is mirrored; fills its ServiceNow sys_id. */
 void g_wait_mirrored(const char *id, char sys_id[33]);
+/* snowsim's admin is, to snowgate, the steward SN_ADMIN_STEWARD: a user with its email
+ * (admin@example.com), not linked, made on the first call. A decision in ServiceNow counts only
+ * when its approver is a snowgate user who may decide. */
+#define SN_ADMIN_STEWARD "sn.admin"
+void g_sn_admin_is_steward(void);
 /* snowsim's admin decides the ServiceNow request through an approval record, with a comment
- * when not NULL; admin_id receives the admin's sys_id. */
+ * when not NULL (as the steward SN_ADMIN_STEWARD: g_sn_admin_is_steward); admin_id receives
+ * the admin's sys_id. */
 void g_sn_admin_decides(const char *sys_id, const char *state, const char *comment,
                         char admin_id[33]);
 /* Waits until the request at path is no longer pending; returns it (the caller's). */

@@ -68,6 +68,9 @@ static void test_in_browser(void **state)
     char bob_h[128], sam_h[128];
     g_add_user("bob", "member", "bob_role", bob_h);
     g_add_user("sam", "steward", NULL, sam_h);
+    /* The ServiceNow approver of ui.test.mjs: her decisions count because she decides here. */
+    char carla_h[128];
+    g_add_user_email("carla", "steward", NULL, "carla@example.com", carla_h);
     g_set_password("alice", "alice-Password1");
     g_set_password("bob", "bob-Password1");
     g_set_password("sam", "sam-Password1");

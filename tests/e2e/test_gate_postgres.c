@@ -375,6 +375,246 @@ static void sn_cancel_as(const char *auth, const char *sys_id)
     sg_json_decref(j);
 }
 
+/* ---- who decided in ServiceNow ------------------------------------------------------ */
+
+#define APPROVER_PW "Approver-Pw-1"
+
+/* A ServiceNow user holding approver_user (snowsim's ACLs let them decide their own
+ * approvals), with an email when not NULL; sys_id receives theirs. */
+static void sn_approver(const char *user_name, const char *email, char sys_id[33])
+{
+    sg_json *j = g_sim_call(
+        "GET", "/api/now/table/sys_user_role?sysparm_query=name%3Dapprover_user", NULL, 200);
+    char role[33];
+    snprintf(role, sizeof(role), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json *u = sg_json_object();
+    sg_json_set_str(u, "user_name", user_name);
+    sg_json_set_str(u, "user_password", APPROVER_PW);
+    if (email)
+        sg_json_set_str(u, "email", email);
+    char *text = sg_json_dump(u);
+    sg_json_decref(u);
+    j = g_sim_call("POST", "/api/now/table/sys_user", text, 201);
+    free(text);
+    snprintf(sys_id, 33, "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    char body[128];
+    snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"%s\"}", sys_id, role);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_user_has_role", body, 201));
+}
+
+/* An approval of ServiceNow request sys_id awaiting approver (as the instance's approval flow
+ * would add it); approval_id receives its sys_id. */
+static void sn_approval(const char *sys_id, const char *approver, char approval_id[33])
+{
+    char body[200];
+    snprintf(body, sizeof(body),
+             "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"source_table\":\"sc_request\","
+             "\"state\":\"requested\"}",
+             approver, sys_id);
+    sg_json *j = g_sim_call("POST", "/api/now/table/sysapproval_approver", body, 201);
+    snprintf(approval_id, 33, "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+}
+
+/* The ServiceNow user user_name sets approval approval_id to state (their own decision). */
+static void sn_decide_as(const char *user_name, const char *approval_id, const char *state)
+{
+    char *auth = h_basic(user_name, APPROVER_PW);
+    const char *h[] = {auth, NULL};
+    char path[128], body[64];
+    snprintf(path, sizeof(path), "/api/now/table/sysapproval_approver/%s", approval_id);
+    snprintf(body, sizeof(body), "{\"state\":\"%s\"}", state);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("PATCH", G.sim.p.url, path, h, body, &j, NULL), 200);
+    sg_json_decref(j);
+    free(auth);
+}
+
+/* Waits until request id's timeline records a refusal whose note contains text; then the
+ * request must still be pending, and the refusal in the audit log. */
+static void wait_refused(const char *id, const char *text)
+{
+    for (int i = 0; i < 600 && !conflict_noted(id, text); i++)
+        pause_100ms();
+    if (!conflict_noted(id, text))
+        fail_msg("request %s: no refusal noting \"%s\"", id, text);
+    sg_json_decref(g_wait_state(id, "pending"));
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=200", NULL, &j), 200);
+    sg_json *items = sg_json_get(j, "items");
+    bool audited = false;
+    for (size_t i = 0; !audited && i < sg_json_array_size(items); i++) {
+        sg_json *e = sg_json_array_get(items, i);
+        audited = strcmp(sg_json_get_str(e, "action"), "request.decision_refused") == 0 &&
+                  strcmp(sg_json_get_str(e, "subject"), id) == 0;
+    }
+    sg_json_decref(j);
+    assert_true(audited);
+}
+
+/* Until snowgate has no job queued or running (a sync just queued has run). */
+static void wait_idle(void)
+{
+    for (int i = 0; i < 600; i++) {
+        sg_json *queued = NULL, *running = NULL;
+        assert_int_equal(g_call("GET", "/api/v1/jobs?state=queued", NULL, &queued), 200);
+        assert_int_equal(g_call("GET", "/api/v1/jobs?state=running", NULL, &running), 200);
+        bool idle = sg_json_array_size(sg_json_get(queued, "items")) == 0 &&
+                    sg_json_array_size(sg_json_get(running, "items")) == 0;
+        sg_json_decref(queued);
+        sg_json_decref(running);
+        if (idle)
+            return;
+        pause_100ms();
+    }
+    fail_msg("snowgate never went idle");
+}
+
+/* snowsim's admin sets carol's approval to approved (an admin, or any itil user, may write
+ * anyone's approval), and ServiceNow's request reads approved. carol decides in snowgate, but
+ * she did not decide this: refused, named after the admin, nothing granted. An admin sees the
+ * refusal and decides in snowgate. */
+static void test_approval_set_by_someone_else(void **state)
+{
+    (void)state;
+    char carol_h[128], carol_sn[33], id[33], sys_id[33], approval[33], path[128];
+    g_add_user_email("carol", "steward", NULL, "carol@example.com", carol_h);
+    sn_approver("carol.sn", "carol@example.com", carol_sn);
+    g_request_mirrored("{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                       "\"justification\":\"control testing\",\"for\":\"bob\"}",
+                       id, sys_id);
+    sn_approval(sys_id, carol_sn, approval);
+    snprintf(path, sizeof(path), "/api/now/table/sysapproval_approver/%s", approval);
+    sg_json_decref(g_sim_call("PATCH", path, "{\"state\":\"approved\"}", 200));
+    g_wait_sn_field(sys_id, "approval", "approved");
+    wait_refused(id, "approval of carol.sn was set to approved by admin");
+    snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", path, NULL, &j), 200);
+    sg_json *h = sg_json_get(j, "history");
+    sg_json *last = sg_json_array_get(h, sg_json_array_size(h) - 1);
+    assert_string_equal(sg_json_get_str(last, "actor"), "servicenow:admin");
+    assert_string_equal(sg_json_get_str(last, "origin"), "servicenow");
+    sg_json_decref(j);
+    assert_false(has("sales.audits", "SELECT"));
+    approve_in_inbox(id);
+    sg_json_decref(g_wait_state(id, "fulfilled"));
+    assert_true(has("sales.audits", "SELECT"));
+    h_pg_exec(&pg, "analytics", "REVOKE ALL ON sales.audits FROM bob_role");
+}
+
+/* Two approvers: carol approves, dave has not decided yet. ServiceNow's request does not read
+ * approved, so a re-read (an event for it) changes nothing. Once dave approves too, the
+ * request reads approved and the grant is applied, credited to the newest approval (dave's,
+ * or carol's when both were made within the same second: sys_updated_on has seconds). */
+static void test_one_of_two_approvals(void **state)
+{
+    (void)state;
+    char h[128], carol_sn[33], dave_sn[33], id[33], sys_id[33], a_carol[33], a_dave[33];
+    g_add_user_email("carol", "steward", NULL, "carol@example.com", h);
+    g_add_user_email("dave", "steward", NULL, "dave@example.com", h);
+    sn_approver("carol.sn", "carol@example.com", carol_sn);
+    sn_approver("dave.sn", "dave@example.com", dave_sn);
+    g_request_mirrored("{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                       "\"justification\":\"sox sample\",\"for\":\"bob\"}",
+                       id, sys_id);
+    sn_approval(sys_id, carol_sn, a_carol);
+    sn_approval(sys_id, dave_sn, a_dave);
+    sn_decide_as("carol.sn", a_carol, "approved");
+    char q[128];
+    snprintf(q, sizeof(q), "/api/now/table/sc_request/%s?sysparm_fields=approval", sys_id);
+    sg_json *j = g_sim_call("GET", q, NULL, 200);
+    assert_string_not_equal(sg_json_get_str(sg_json_get(j, "result"), "approval"), "approved");
+    sg_json_decref(j);
+    char *secret = g_webhook_secret();
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"type\":\"sc_request.updated\",\"table\":\"sc_request\",\"sys_id\":\"%s\","
+             "\"correlation_id\":\"snowgate:%s\"}",
+             sys_id, id);
+    assert_int_equal(g_deliver_webhook(G.gate.url, secret, "one-of-two-1", body), 202);
+    sg_secrets_free_plain(secret);
+    wait_idle();
+    j = g_wait_state(id, "pending");
+    sg_json_decref(j);
+    assert_false(has("sales.audits", "SELECT"));
+    sn_decide_as("dave.sn", a_dave, "approved");
+    j = g_wait_state(id, "fulfilled");
+    const char *by = sg_json_get_str(j, "decided_by");
+    if (strcmp(by, "servicenow:dave.sn") != 0 && strcmp(by, "servicenow:carol.sn") != 0)
+        fail_msg("decided by %s", by);
+    sg_json_decref(j);
+    assert_true(has("sales.audits", "SELECT"));
+    h_pg_exec(&pg, "analytics", "REVOKE ALL ON sales.audits FROM bob_role");
+}
+
+/* sam (a steward, who may decide requests) raises one for bob, then approves it in ServiceNow
+ * through his own linked account, as its approver: a self-approval, refused. */
+static void test_requester_approves_in_servicenow(void **state)
+{
+    (void)state;
+    char sam_sn[33], id[33], sys_id[33], approval[33];
+    sn_approver("sam.sn", NULL, sam_sn);
+    link_ctx l = {"sam", "sam.sn", sam_sn};
+    g_in_store(link_tx, &l);
+    sg_json *j = NULL;
+    assert_int_equal(call_as(sam_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                             "\"justification\":\"audit prep\",\"for\":\"bob\"}",
+                             &j),
+                     201);
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    g_wait_mirrored(id, sys_id);
+    sn_approval(sys_id, sam_sn, approval);
+    sn_decide_as("sam.sn", approval, "approved");
+    g_wait_sn_field(sys_id, "approval", "approved");
+    wait_refused(id, "self-approval");
+    assert_false(has("sales.audits", "SELECT"));
+}
+
+static int empty_email_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET email = '' WHERE name = 'sam'", NULL, 0, NULL);
+}
+
+/* An approver who is nobody in snowgate decides nothing, either way. Their ServiceNow account
+ * has no email and sam's email is empty: an empty email matches nobody. Their approval is
+ * refused and nothing is granted; their rejection is refused too and the request stays
+ * pending (for a revoke, a rejection is what keeps the access), for someone who may decide. */
+static void test_approver_unknown_to_snowgate(void **state)
+{
+    (void)state;
+    char stranger[33], id[33], sys_id[33], approval[33], id2[33], sys2[33], approval2[33];
+    g_in_store(empty_email_tx, NULL);
+    sn_approver("stranger.sn", NULL, stranger);
+    g_request_mirrored("{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                       "\"justification\":\"walkthrough\",\"for\":\"bob\"}",
+                       id, sys_id);
+    sn_approval(sys_id, stranger, approval);
+    sn_decide_as("stranger.sn", approval, "approved");
+    g_wait_sn_field(sys_id, "approval", "approved");
+    wait_refused(id, "is no snowgate user");
+    assert_false(has("sales.audits", "SELECT"));
+
+    g_request_mirrored("{\"asset\":\"analytics.sales.audits\",\"privilege\":\"write\","
+                       "\"justification\":\"walkthrough fixes\",\"for\":\"bob\"}",
+                       id2, sys2);
+    sn_approval(sys2, stranger, approval2);
+    sn_decide_as("stranger.sn", approval2, "rejected");
+    g_wait_sn_field(sys2, "approval", "rejected");
+    wait_refused(id2, "is no snowgate user");
+    /* Someone who may decide still can. */
+    approve_in_inbox(id2);
+    sg_json_decref(g_wait_state(id2, "fulfilled"));
+    assert_true(has("sales.audits", "INSERT"));
+    h_pg_exec(&pg, "analytics", "REVOKE ALL ON sales.audits FROM bob_role");
+}
+
 /* The person a revoke is for cannot cancel it from ServiceNow either: closing the ServiceNow
  * request as cancelled never cancels a revoke: it is refused and shows in the request's
  * timeline, and the revoke goes on (its requester or an admin cancels it in snowgate). */
@@ -882,6 +1122,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decision_needs_approver_and_our_record, start, stop),
         cmocka_unit_test_setup_teardown(test_cancel_while_fulfilling, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_cancelled_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_approval_set_by_someone_else, start, stop),
+        cmocka_unit_test_setup_teardown(test_one_of_two_approvals, start, stop),
+        cmocka_unit_test_setup_teardown(test_requester_approves_in_servicenow, start, stop),
+        cmocka_unit_test_setup_teardown(test_approver_unknown_to_snowgate, start, stop),
         cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),

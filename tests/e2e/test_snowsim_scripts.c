@@ -655,6 +655,106 @@ static void test_catalog_and_approvals(void **state)
     free(approver);
 }
 
+/* A field of a record, read as admin (the caller's copy). */
+static char *field_of(const char *table, const char *sys_id, const char *field)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    char q[256];
+    snprintf(q, sizeof(q), "/api/now/table/%s/%s?sysparm_fields=%s", table, sys_id, field);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    char *v = sg_xstrdup(sg_json_get_str(sg_json_get(j, "result"), field));
+    sg_json_decref(j);
+    return v;
+}
+
+static void set_approval(const char *approval, const char *body, const char *const *auth)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "/api/now/table/sysapproval_approver/%s", approval);
+    sg_json *j = NULL;
+    assert_int_equal(h_call("PATCH", sim.p.url, q, auth, body, &j, NULL), 200);
+    sg_json_decref(j);
+}
+
+#define assert_field(table, id, field, want)                                                       \
+    do {                                                                                           \
+        char *v_ = field_of(table, id, field);                                                     \
+        assert_string_equal(v_, want);                                                             \
+        free(v_);                                                                                  \
+    } while (0)
+
+/* What snowgate relies on when it reads a decision, as on an instance: every write is stamped
+ * with the user who made it (sys_updated_by; a value in the body does not change that), so an
+ * admin who sets someone else's approval shows as the admin; and the task's approval is the
+ * aggregate of its approvals: approved once all approved, rejected on any rejection (Classic
+ * approvals, "Approval status" and "Multiple approvers"). */
+static void test_approval_aggregate_and_who_decided(void **state)
+{
+    (void)state;
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("GET", sim.p.url, "/api/now/table/sys_user_role?name=approver_user",
+                            admin, NULL, &j, NULL),
+                     200);
+    char role[33];
+    snprintf(role, sizeof(role), "%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    char *users[2];
+    static const char *const names[2] = {"abel", "bea"};
+    for (int i = 0; i < 2; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"user_name\":\"%s\",\"user_password\":\"Appr-pw-1\"}",
+                 names[i]);
+        users[i] = create("sys_user", body, admin);
+        snprintf(body, sizeof(body), "{\"user\":\"%s\",\"role\":\"%s\"}", users[i], role);
+        free(create("sys_user_has_role", body, admin));
+    }
+    char *abel = h_basic("abel", "Appr-pw-1"), *bea = h_basic("bea", "Appr-pw-1");
+    const char *as_abel[] = {abel, NULL}, *as_bea[] = {bea, NULL};
+    for (int round = 0; round < 3; round++) {
+        char *req = create("sc_request", "{\"approval\":\"requested\"}", admin);
+        char *appr[2];
+        for (int i = 0; i < 2; i++) {
+            char body[160];
+            snprintf(body, sizeof(body),
+                     "{\"approver\":\"%s\",\"sysapproval\":\"%s\",\"state\":\"requested\"}",
+                     users[i], req);
+            appr[i] = create("sysapproval_approver", body, admin);
+        }
+        if (round == 0) {
+            /* abel approves, naming bea as the writer: the record names abel. One of two
+             * approved: the request is not approved. */
+            set_approval(appr[0], "{\"state\":\"approved\",\"sys_updated_by\":\"bea\"}", as_abel);
+            assert_field("sysapproval_approver", appr[0], "sys_updated_by", "abel");
+            assert_field("sc_request", req, "approval", "requested");
+            /* The admin sets bea's: allowed, and it shows as the admin's. Now all approved. */
+            set_approval(appr[1], "{\"state\":\"approved\"}", admin);
+            assert_field("sysapproval_approver", appr[1], "sys_updated_by", "admin");
+            assert_field("sc_request", req, "approval", "approved");
+        } else if (round == 1) {
+            /* One approves, the other rejects: rejected. */
+            set_approval(appr[0], "{\"state\":\"approved\"}", as_abel);
+            set_approval(appr[1], "{\"state\":\"rejected\"}", as_bea);
+            assert_field("sysapproval_approver", appr[1], "sys_updated_by", "bea");
+            assert_field("sc_request", req, "approval", "rejected");
+        } else {
+            /* A rejection decides at once; the approval still awaited is no longer required. */
+            set_approval(appr[1], "{\"state\":\"rejected\"}", as_bea);
+            assert_field("sc_request", req, "approval", "rejected");
+            assert_field("sysapproval_approver", appr[0], "state", "not_required");
+        }
+        free(appr[0]);
+        free(appr[1]);
+        free(req);
+    }
+    free(abel);
+    free(bea);
+    free(users[0]);
+    free(users[1]);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -664,6 +764,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_password2_property, start, stop),
         cmocka_unit_test_setup_teardown(test_containment, start, stop),
         cmocka_unit_test_setup_teardown(test_catalog_and_approvals, start, stop),
+        cmocka_unit_test_setup_teardown(test_approval_aggregate_and_who_decided, start, stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -724,12 +724,57 @@ static const char *standing(const char *state)
     "self-approval in ServiceNow refused: the approver is the requester or the person the "        \
     "access is for (by linked account, or by email when not linked)"
 #define SN_NO_APPROVER "decision in ServiceNow refused: ServiceNow did not name the approver"
+#define SN_NOT_A_USER                                                                              \
+    "decision in ServiceNow refused: the approver is no snowgate user (matched by the ServiceNow " \
+    "account linked to them, or by email for one who is not linked); an owner of the asset, a "    \
+    "steward or an admin decides it in snowgate"
+#define SN_AMBIGUOUS                                                                               \
+    "decision in ServiceNow refused: the approver's ServiceNow account maps to more than one "     \
+    "snowgate user (by link, or by email); they link their account, or the request is decided "    \
+    "in snowgate"
+#define SN_DISABLED "decision in ServiceNow refused: the approver's snowgate account is disabled"
+#define SN_NOT_A_DECIDER                                                                           \
+    "decision in ServiceNow refused: the approver is not an owner of the asset, a steward or an "  \
+    "admin in snowgate"
+
+const char *sg_request_sn_refusal(const sg_sn_match *m, size_t n, const char *requester,
+                                  const char *beneficiary, const char *owners)
+{
+    /* Every match counts here, linked or not, enabled or not: the approver is the requester
+     * or the beneficiary whichever way their account maps to them. */
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].name, requester) == 0 || strcmp(m[i].name, beneficiary) == 0)
+            return SN_SELF_APPROVAL;
+    /* A link (made through OAuth by the user themselves) says more than an email. */
+    const sg_sn_match *who = NULL;
+    size_t found = 0;
+    for (int pass = 0; pass < 2 && found == 0; pass++)
+        for (size_t i = 0; i < n; i++)
+            if (m[i].linked == (pass == 0)) {
+                who = &m[i];
+                found++;
+            }
+    if (found == 0)
+        return SN_NOT_A_USER;
+    if (found > 1)
+        return SN_AMBIGUOUS;
+    if (who->disabled)
+        return SN_DISABLED;
+    sg_user u = {.role = who->role};
+    sg_strlcpy(u.name, who->name, sizeof(u.name));
+    return sg_request_may_decide(&u, owners) ? NULL : SN_NOT_A_DECIDER;
+}
+
+/* More users than this mapping to one ServiceNow account is a refusal either way. */
+#define SN_MATCHES_MAX 8
+#define SN_STR_(x)     #x
+#define SN_STR(x)      SN_STR_(x)
 
 /* What applies to a decision from ServiceNow (no snowgate caller): a revoke's cancellation
  * needs the linked snowgate user to be its requester or an admin; an approval or rejection
- * must name its approver, who is not the requester or the beneficiary: matched by the
- * account linked to them, or by email for one who is not linked. *refused is set to the
- * reason for the latter, which the caller records. */
+ * must carry no refusal from the caller, name its approver, and pass sg_request_sn_refusal
+ * with the snowgate users that approver maps to. *refused is set to the reason for the
+ * latter, which the caller records. */
 static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, const char **refused)
 {
     const sg_sn_decision *d = x->sn;
@@ -742,23 +787,50 @@ static int sn_check(sg_conn *c, decide_ctx *x, sg_rows *r, const char **refused)
                                              "linked account of its requester or an admin");
         return SG_OK;
     }
+    if (d->refused && *d->refused) {
+        *refused = d->refused;
+        return SG_OK;
+    }
     if (!d->approver_sys_id || !*d->approver_sys_id) {
         *refused = SN_NO_APPROVER;
         return SG_OK;
     }
-    int64_t n = 0;
     const char *email = d->approver_email ? d->approver_email : "";
-    sg_val k[] = {SG_VTEXT(d->approver_sys_id), SG_VTEXT(sg_rows_text(r, C_REQUESTER)),
-                  SG_VTEXT(sg_rows_text(r, C_FOR)), SG_VTEXT(email)};
-    int rc = sg_conn_query_int(
+    sg_val k[] = {SG_VTEXT(d->approver_sys_id), SG_VTEXT(email),
+                  SG_VTEXT(sg_rows_text(r, C_REQUESTER)), SG_VTEXT(sg_rows_text(r, C_FOR))};
+    sg_rows *m = NULL;
+    /* The requester and the beneficiary first, then linked users: a cut list still decides
+     * as the whole would (sg_request_sn_refusal). */
+    int rc = sg_conn_query(
         c,
-        "SELECT COUNT(*) FROM users u LEFT JOIN account_links l ON l.user_id = u.id WHERE "
-        "u.name IN (?2, ?3) AND (l.sn_user_id = ?1 OR (l.user_id IS NULL AND ?4 <> '' AND "
-        "LOWER(u.email) = LOWER(?4)))",
-        k, 4, &n);
-    if (rc == SG_OK && n > 0)
-        *refused = SN_SELF_APPROVAL;
-    return rc;
+        "SELECT u.name, u.role, CASE WHEN l.user_id IS NULL THEN 0 ELSE 1 END, CASE WHEN "
+        "u.disabled_at IS NULL THEN 0 ELSE 1 END FROM users u LEFT JOIN account_links l ON "
+        "l.user_id = u.id WHERE l.sn_user_id = ?1 OR (l.user_id IS NULL AND ?2 <> '' AND "
+        "LOWER(u.email) = LOWER(?2)) ORDER BY CASE WHEN u.name IN (?3, ?4) THEN 0 ELSE 1 END, "
+        "CASE WHEN l.user_id IS NULL THEN 1 ELSE 0 END, u.name LIMIT " SN_STR(SN_MATCHES_MAX),
+        k, 4, &m);
+    if (rc != SG_OK)
+        return rc;
+    sg_sn_match found[SN_MATCHES_MAX];
+    size_t n = 0;
+    int step = 0;
+    while (n < SN_MATCHES_MAX && (step = sg_rows_next(m)) == 1) {
+        sg_sn_match *f = &found[n];
+        memset(f, 0, sizeof(*f));
+        sg_strlcpy(f->name, sg_rows_text(m, 0), sizeof(f->name));
+        /* An unknown role decides nothing: member is the least. */
+        if (sg_role_parse(sg_rows_text(m, 1), &f->role) != SG_OK)
+            f->role = SG_ROLE_MEMBER;
+        f->linked = sg_rows_int(m, 2) != 0;
+        f->disabled = sg_rows_int(m, 3) != 0;
+        n++;
+    }
+    sg_rows_free(m);
+    if (step < 0)
+        return step;
+    *refused = sg_request_sn_refusal(found, n, sg_rows_text(r, C_REQUESTER), sg_rows_text(r, C_FOR),
+                                     sg_rows_text(r, C_OWNERS));
+    return SG_OK;
 }
 
 static int decide_tx(sg_conn *c, void *ctx)

@@ -23,6 +23,22 @@ sg_json *sg_request_privileges(const char *privilege);
 /* Whether u decides requests on an asset with these owners (a JSON array of user names):
  * its owners, stewards and admins do. */
 bool sg_request_may_decide(const sg_user *u, const char *owners);
+/* A snowgate user that a ServiceNow approver's account maps to: the user linked to that
+ * account, or a user who is not linked and has its email (ignoring case; never an empty one). */
+typedef struct sg_sn_match {
+    char name[128];
+    sg_role role;
+    bool linked;   /* matched by the linked account, not by email */
+    bool disabled; /* disabled in snowgate */
+} sg_sn_match;
+/* Why a decision that ServiceNow credits to an approver must not be applied, or NULL when it
+ * may: m[0..n) are the snowgate users the approver's account maps to. Refused when any of them
+ * is the requester or the beneficiary (a self-approval), when none is (or, by email, more than
+ * one is) a snowgate user, when that user is disabled, or when they do not decide requests on
+ * an asset with these owners (sg_request_may_decide). A linked match wins over matches by
+ * email. The reason is a static string. Pure; thread-safe. */
+const char *sg_request_sn_refusal(const sg_sn_match *m, size_t n, const char *requester,
+                                  const char *beneficiary, const char *owners);
 /* True for a state the machine knows. */
 bool sg_request_state_valid(const char *s);
 
@@ -79,15 +95,18 @@ int sg_request_cancel(sg_app *app, const sg_user *caller, const char *id, const 
 /* A decision made in ServiceNow, applied with origin servicenow and no snowgate caller.
  * to: "approved", "rejected" or "cancelled". actor names the ServiceNow user in the history
  * ("servicenow:<user_name>", or "servicenow" when ServiceNow did not say). An approval or
- * rejection counts only when it names its approver (approver_sys_id, the sys_user sys_id,
- * and approver_email) and that approver is not the requester or the beneficiary: the account
- * linked to them, or, for one who is not linked, a user with their email. Otherwise it is
- * refused: recorded once as a conflict (request.decision_refused), and SG_EFORBIDDEN. A grant's
- * cancellation is applied; a revoke's only with `as`, the linked snowgate user, when that user is
- * its requester or an admin (SG_EFORBIDDEN otherwise, nothing recorded: the caller records the
- * refusal once). Later, different decisions are conflicts as in sg_request_decide. */
+ * rejection counts only when refused is NULL or empty (the caller's own verdict on
+ * ServiceNow's records: who really decided, the other approvals), it names its approver
+ * (approver_sys_id, the sys_user sys_id, and approver_email), and sg_request_sn_refusal finds
+ * no fault with the snowgate users that approver maps to. Otherwise it is refused: recorded
+ * once as a conflict (request.decision_refused) while the request is pending, and
+ * SG_EFORBIDDEN. A grant's cancellation is applied; a revoke's only with `as`, the linked
+ * snowgate user, when that user is its requester or an admin (SG_EFORBIDDEN otherwise,
+ * nothing recorded: the caller records the refusal once). Later, different decisions are
+ * conflicts as in sg_request_decide. */
 typedef struct sg_sn_decision {
     const char *to, *actor, *approver_sys_id, *approver_email, *comment;
+    const char *refused;
     const sg_user *as;
 } sg_sn_decision;
 int sg_request_decide_from_servicenow(sg_app *app, const char *id, const sg_sn_decision *d,

@@ -115,8 +115,7 @@ static void comment_of(sg_app *app, const char *base, const char *token, const c
 typedef struct sn_view {
     const char *decision; /* "approved", "rejected", "cancelled" or NULL */
     char updated_by[128]; /* sc_request.sys_updated_by (read for a cancellation) */
-    char who[128], who_id[33], who_email[256]; /* the approver, when named */
-    char approval_id[33];                      /* their approval record */
+    sg_sync_verdict a;    /* what its approvals say: the approver, or a refusal */
     int calls;
 } sn_view;
 
@@ -130,21 +129,125 @@ static bool is_sys_id(const char *s)
     return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
 }
 
-/* The decision and its approver in one call: the request's decided approval records, newest
- * first, each with the request's own approval and correlation_id dot-walked. *found is false
- * when they do not settle it (no decided approval, or the request's approval is neither
- * approved nor rejected): then the record itself is read (read_record). */
+static const char *str_or(const sg_json *o, const char *key, const char *dflt)
+{
+    const char *s = sg_json_get_str(o, key);
+    return s && *s ? s : dflt;
+}
+
+/* Whether approval record a was set by someone other than its approver: ServiceNow stamps
+ * every write with the user who made it (sys_updated_by), and an itil user or an admin may
+ * write anyone's approval. Unknown on either side counts as someone else. */
+static bool set_by_other(const sg_json *a)
+{
+    const char *by = sg_json_get_str(a, "sys_updated_by");
+    const char *approver = sg_json_get_str(a, "approver.user_name");
+    return !by || !*by || !eq(by, approver);
+}
+
+static void refuse_set_by_other(sg_sync_verdict *out, const sg_json *a, const char *state)
+{
+    snprintf(out->refused, sizeof(out->refused),
+             "decision in ServiceNow refused: the approval of %.100s was set to %s by %.100s, "
+             "not by the approver",
+             str_or(a, "approver.user_name", "an unnamed approver"), state,
+             str_or(a, "sys_updated_by", "an unnamed user"));
+    const char *by = sg_json_get_str(a, "sys_updated_by");
+    snprintf(out->actor, sizeof(out->actor), "servicenow%s%.100s", by && *by ? ":" : "",
+             by ? by : "");
+}
+
+int sg_sync_weigh_approvals(const sg_json *list, const char *sys_id, const char *corr,
+                            sg_sync_verdict *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = sg_json_array_size(list);
+    const char *approval = sg_json_get_str(sg_json_array_get(list, 0), "sysapproval.approval");
+    for (size_t i = 0; i < n; i++) {
+        const sg_json *a = sg_json_array_get(list, i);
+        /* ServiceNow ignores query parts it does not understand: never take another record's
+         * approval for this one's, nor a record that is not the one we mirrored. */
+        if (!eq(sg_json_get_str(a, "sysapproval"), sys_id) ||
+            !eq(sg_json_get_str(a, "sysapproval.correlation_id"), corr))
+            return sg_err_set(SG_EINVAL, "ServiceNow answered approvals that are not of record %s",
+                              sys_id);
+        const char *ai = sg_json_get_str(a, "sysapproval.approval");
+        bool same = ai && approval ? strcmp(ai, approval) == 0 : ai == approval;
+        if (!same)
+            return sg_err_set(SG_EINVAL,
+                              "ServiceNow answered approvals of record %s that disagree on its "
+                              "approval",
+                              sys_id);
+    }
+    const char *decision = eq(approval, "approved")   ? "approved"
+                           : eq(approval, "rejected") ? "rejected"
+                                                      : NULL;
+    const sg_json *credited = NULL;
+    for (size_t i = 0; decision && !credited && i < n; i++)
+        if (eq(sg_json_get_str(sg_json_array_get(list, i), "state"), decision))
+            credited = sg_json_array_get(list, i);
+    if (!credited)
+        return SG_OK; /* no approval names the approver: the record itself is read */
+    out->decision = decision;
+    sg_strlcpy(out->who, str_or(credited, "approver.user_name", ""), sizeof(out->who));
+    sg_strlcpy(out->who_id, str_or(credited, "approver", ""), sizeof(out->who_id));
+    sg_strlcpy(out->who_email, str_or(credited, "approver.email", ""), sizeof(out->who_email));
+    if (is_sys_id(sg_json_get_str(credited, "sys_id")))
+        sg_strlcpy(out->approval_id, sg_json_get_str(credited, "sys_id"), sizeof(out->approval_id));
+    snprintf(out->actor, sizeof(out->actor), "servicenow%s%.100s", out->who[0] ? ":" : "",
+             out->who);
+    if (strcmp(decision, "rejected") == 0) {
+        /* One rejection rejects: the one credited must be its approver's own. */
+        if (set_by_other(credited))
+            refuse_set_by_other(out, credited, decision);
+        return SG_OK;
+    }
+    /* An approval rests on every approval of the request: each approved one must be its
+     * approver's own, and none may be rejected or still awaited (ServiceNow's aggregate says
+     * approved only when all approved; a request that reads approved anyway was set so by
+     * hand, or its approvals changed since). */
+    for (size_t i = 0; i < n; i++) {
+        const sg_json *a = sg_json_array_get(list, i);
+        if (eq(sg_json_get_str(a, "state"), "approved") && set_by_other(a)) {
+            refuse_set_by_other(out, a, "approved");
+            return SG_OK;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sg_json *a = sg_json_array_get(list, i);
+        const char *st = sg_json_get_str(a, "state");
+        if (eq(st, "rejected") || eq(st, "requested")) {
+            snprintf(out->refused, sizeof(out->refused),
+                     "approval in ServiceNow refused: the request reads approved, but the "
+                     "approval of %.100s is %s",
+                     str_or(a, "approver.user_name", "an unnamed approver"), st);
+            return SG_OK;
+        }
+    }
+    if (n >= SG_SYNC_APPROVALS_MAX)
+        snprintf(out->refused, sizeof(out->refused),
+                 "approval in ServiceNow refused: the request has %d approvals or more, more "
+                 "than snowgate reads; it is decided in snowgate",
+                 SG_SYNC_APPROVALS_MAX);
+    return SG_OK;
+}
+
+/* The decision and its approver in one call: every approval record of the request, newest
+ * first, each with the request's own approval and correlation_id dot-walked, weighed by
+ * sg_sync_weigh_approvals. *found is false when they do not settle it (no approval in the
+ * state the request's approval is in, or that is neither approved nor rejected): then the
+ * record itself is read (read_record). */
 static int read_approvals(sg_app *app, const char *base, const char *token, const sn_id_ctx *x,
                           const char *corr, sn_view *v, bool *found)
 {
     *found = false;
     char path[600];
     snprintf(path, sizeof(path),
-             "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s%%5Estate"
-             "INapproved%%2Crejected%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,state,"
+             "/api/now/table/sysapproval_approver?sysparm_query=sysapproval%%3D%s"
+             "%%5EORDERBYDESCsys_updated_on&sysparm_fields=sys_id,state,sys_updated_by,"
              "sysapproval,approver,approver.user_name,approver.email,sysapproval.approval,"
-             "sysapproval.correlation_id&sysparm_exclude_reference_link=true&sysparm_limit=20",
-             x->sys_id);
+             "sysapproval.correlation_id&sysparm_exclude_reference_link=true&sysparm_limit=%d",
+             x->sys_id, SG_SYNC_APPROVALS_MAX);
     long st = 0;
     sg_json *j = NULL;
     v->calls++;
@@ -159,39 +262,11 @@ static int read_approvals(sg_app *app, const char *base, const char *token, cons
     }
     if (rc == SG_OK && st != 200)
         rc = http_error(st, "the request's approvals");
-    sg_json *list = sg_json_get(j, "result");
-    size_t n = sg_json_array_size(list);
-    for (size_t i = 0; rc == SG_OK && i < n; i++) {
-        sg_json *a = sg_json_array_get(list, i);
-        /* ServiceNow ignores query parts it does not understand: never take another record's
-         * approval for this one's, nor a record that is not the one we mirrored. */
-        if (!eq(sg_json_get_str(a, "sysapproval"), x->sys_id) ||
-            !eq(sg_json_get_str(a, "sysapproval.correlation_id"), corr))
-            rc = sg_err_set(SG_EINVAL,
-                            "ServiceNow answered approvals that are not of record %s "
-                            "(snowgate request %s)",
-                            x->sys_id, x->id);
-    }
-    const char *approval = sg_json_get_str(sg_json_array_get(list, 0), "sysapproval.approval");
-    const char *decision = eq(approval, "approved")   ? "approved"
-                           : eq(approval, "rejected") ? "rejected"
-                                                      : NULL;
-    for (size_t i = 0; rc == SG_OK && decision && i < n; i++) {
-        sg_json *a = sg_json_array_get(list, i);
-        if (!eq(sg_json_get_str(a, "state"), decision))
-            continue;
-        const char *u = sg_json_get_str(a, "approver.user_name");
-        const char *uid = sg_json_get_str(a, "approver");
-        const char *mail = sg_json_get_str(a, "approver.email");
-        const char *aid = sg_json_get_str(a, "sys_id");
-        sg_strlcpy(v->who, u ? u : "", sizeof(v->who));
-        sg_strlcpy(v->who_id, uid ? uid : "", sizeof(v->who_id));
-        sg_strlcpy(v->who_email, mail ? mail : "", sizeof(v->who_email));
-        if (is_sys_id(aid))
-            sg_strlcpy(v->approval_id, aid, sizeof(v->approval_id));
-        v->decision = decision;
+    if (rc == SG_OK)
+        rc = sg_sync_weigh_approvals(sg_json_get(j, "result"), x->sys_id, corr, &v->a);
+    if (rc == SG_OK && v->a.decision) {
+        v->decision = v->a.decision;
         *found = true;
-        break;
     }
     sg_json_decref(j);
     return rc;
@@ -237,17 +312,15 @@ static int read_record(sg_app *app, const char *base, const char *token, const s
 static int apply_decision(sg_app *app, const char *base, const char *token, const sn_id_ctx *x,
                           const sn_view *v)
 {
-    /* The decision is ServiceNow's, named after the approver; governance checks what applies
-     * to it (no self-approval) and records it with origin servicenow. */
-    char actor[128];
-    if (v->who[0])
-        snprintf(actor, sizeof(actor), "servicenow:%.100s", v->who);
-    else
-        snprintf(actor, sizeof(actor), "servicenow");
+    /* The decision is ServiceNow's, named after whoever made it; governance checks what
+     * applies to it (a refusal found in the approvals, who the approver is in snowgate) and
+     * records it with origin servicenow. */
+    const char *actor = v->a.actor[0] ? v->a.actor : "servicenow";
     sg_sn_decision sd = {.to = v->decision,
                          .actor = actor,
-                         .approver_sys_id = v->who_id,
-                         .approver_email = v->who_email,
+                         .approver_sys_id = v->a.who_id,
+                         .approver_email = v->a.who_email,
+                         .refused = v->a.refused,
                          .comment = NULL};
     sg_json *out = NULL;
     struct timespec t0 = sg_mono_now();
@@ -259,10 +332,10 @@ static int apply_decision(sg_app *app, const char *base, const char *token, cons
         sg_log_info("ServiceNow decision not applied", "request", x->id, "reason", sg_err_msg());
         return SG_OK;
     }
-    if (rc != SG_OK || !v->approval_id[0] || !v->who[0])
+    if (rc != SG_OK || !v->a.approval_id[0] || !v->a.who[0])
         return rc;
     char comment[1024];
-    comment_of(app, base, token, v->approval_id, v->who, comment);
+    comment_of(app, base, token, v->a.approval_id, v->a.who, comment);
     if (comment[0] &&
         sg_request_comment_from_servicenow(app, x->id, v->decision, actor, comment) != SG_OK)
         sg_log_warn("could not record the approver's comment", "request", x->id, "reason",
