@@ -143,16 +143,26 @@ static const sg_http_route routes[] = {
     {"POST", "/inner", h_inner, 0},       {0},
 };
 
+static sg_http_server *start_with(const sg_http_server_opts *o, char *base, size_t n)
+{
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(o, &srv), SG_OK);
+    snprintf(base, n, "http://127.0.0.1:%u", sg_http_server_port(srv));
+    return srv;
+}
+
+/* Handler threads for start(): 0 runs every handler on the I/O thread; the *_in_pool tests
+ * run the same tests again through the handler pool, as snowgate serves them. */
+static unsigned start_handlers;
+
 static sg_http_server *start(char *base, size_t n)
 {
     sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
     o.routes = routes;
     o.max_body = 1024;
     o.max_headers = 20;
-    sg_http_server *srv = NULL;
-    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
-    snprintf(base, n, "http://127.0.0.1:%u", sg_http_server_port(srv));
-    return srv;
+    o.handler_threads = start_handlers;
+    return start_with(&o, base, n);
 }
 
 static sg_json *json_of(sg_http_response *r)
@@ -647,10 +657,7 @@ static sg_http_server *start_pool(char *base, size_t n, unsigned handlers)
     o.routes = pool_routes;
     o.io_threads = 1;
     o.handler_threads = handlers;
-    sg_http_server *srv = NULL;
-    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
-    snprintf(base, n, "http://127.0.0.1:%u", sg_http_server_port(srv));
-    return srv;
+    return start_with(&o, base, n);
 }
 
 typedef struct call {
@@ -799,6 +806,16 @@ static void test_stop_with_suspended(void **state)
     assert_int_not_equal(h_http("GET", url, NULL, NULL, &r), SG_OK);
 }
 
+static void test_in_pool(void **state)
+{
+    start_handlers = 2;
+    test_routing(state);
+    test_inner_requests(state);
+    test_errors_and_caps(state);
+    test_graceful_stop(state);
+    start_handlers = 0;
+}
+
 static void test_json_type(void **state)
 {
     (void)state;
@@ -835,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_pool_keeps_io_free),
         cmocka_unit_test(test_suspend_and_resume),
         cmocka_unit_test(test_stop_with_suspended),
+        cmocka_unit_test(test_in_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,39 +62,44 @@ static int refuse(sg_http_req *req, int rc)
     return rc;
 }
 
-/* In the handler pool: the full check, which may read the store (a signature the cached secret
- * does not match, the previous secret, the periodic recheck). */
-static int webhook_checked_in_store(sg_http_req *req, void *appv)
+static int webhook_checked_in_store(sg_http_req *req, void *appv);
+
+/* Verifies and stores one delivery. quick: on the I/O thread, with the cached secret alone;
+ * what it cannot settle moves to the handler pool for the full check, which may read the
+ * store (a signature the cached secret does not match, the previous secret, the periodic
+ * recheck). */
+static int receive(sg_http_req *req, sg_app *app, bool quick)
 {
-    sg_app *app = appv;
     size_t len = 0;
     const char *body = sg_http_body(req, &len);
     const char *id = sg_http_header(req, "webhook-id");
-    int rc =
-        sg_webhook_verify(app, id, sg_http_header(req, "webhook-timestamp"),
-                          sg_http_header(req, "webhook-signature"), body, len, (int64_t)time(NULL));
+    const char *ts = sg_http_header(req, "webhook-timestamp");
+    const char *sig = sg_http_header(req, "webhook-signature");
+    int64_t now = (int64_t)time(NULL);
+    int rc;
+    if (quick) {
+        bool settled = false;
+        rc = sg_webhook_verify_quick(app, id, ts, sig, body, len, now, &settled);
+        if (!settled)
+            return sg_http_run_in_pool(req, webhook_checked_in_store);
+    } else {
+        rc = sg_webhook_verify(app, id, ts, sig, body, len, now);
+    }
     if (rc != SG_OK)
         return refuse(req, rc);
     return store_and_reply(req, app, id, body, len);
 }
 
+static int webhook_checked_in_store(sg_http_req *req, void *appv)
+{
+    return receive(req, appv, false);
+}
+
 /* A quick route (SG_HTTP_QUICK): the signature is checked on the I/O thread against the
  * cached secret, then the connection is suspended while the event waits for its group commit,
- * so many deliveries share each fsync without a thread each. What the cache cannot settle
- * moves to the handler pool, so that no I/O thread waits on the store. */
+ * so many deliveries share each fsync without a thread each; no I/O thread waits on the
+ * store. */
 int api_webhooks_servicenow(sg_http_req *req, void *appv)
 {
-    sg_app *app = appv;
-    size_t len = 0;
-    const char *body = sg_http_body(req, &len);
-    const char *id = sg_http_header(req, "webhook-id");
-    bool settled = false;
-    int rc = sg_webhook_verify_quick(app, id, sg_http_header(req, "webhook-timestamp"),
-                                     sg_http_header(req, "webhook-signature"), body, len,
-                                     (int64_t)time(NULL), &settled);
-    if (!settled)
-        return sg_http_run_in_pool(req, webhook_checked_in_store);
-    if (rc != SG_OK)
-        return refuse(req, rc);
-    return store_and_reply(req, app, id, body, len);
+    return receive(req, appv, true);
 }

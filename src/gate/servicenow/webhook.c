@@ -78,34 +78,45 @@ static void refused(const char *reason)
     sg_log_warn("webhook refused", "reason", sg_err_msg());
 }
 
-int sg_webhook_verify(sg_app *app, const char *id, const char *timestamp, const char *signature,
-                      const char *body, size_t len, int64_t now)
+/* Both verifying halves. settled NULL: the full check (sg_webhook_verify), which may read the
+ * store; else the cached secret alone (sg_webhook_verify_quick). */
+static int verify(sg_app *app, const char *id, const char *timestamp, const char *signature,
+                  const char *body, size_t len, int64_t now, bool *settled)
 {
+    if (settled)
+        *settled = true;
     /* What no secret can make valid is refused before the secrets are looked at. */
     int rc = sg_webhook_sig_check_headers(id, timestamp, signature, now);
     if (rc != SG_OK) {
         refused(strstr(sg_err_msg(), "missing") ? "missing_header" : "timestamp");
         return sg_err_set(SG_EAUTH, "invalid webhook signature");
     }
-    /* The cached secrets (webhook_keys); after a rotation, events ServiceNow signed with the old
-     * secret still count for the grace period (servicenow.webhook_secret_grace). */
-    bool by_previous = false;
-    rc = sg_webhook_keys_verify(app, id, timestamp, signature, body, len, now, &by_previous);
-    if (rc == SG_EAUTH) {
-        refused("signature");
-        return sg_err_set(SG_EAUTH, "invalid webhook signature");
+    if (settled) {
+        if (!sg_webhook_keys_match_cached(app, id, timestamp, signature, body, len, now)) {
+            *settled = false;
+            return SG_OK;
+        }
+    } else {
+        /* The cached secrets (webhook_keys); after a rotation, events ServiceNow signed with
+         * the old secret still count for the grace period (servicenow.webhook_secret_grace). */
+        bool by_previous = false;
+        rc = sg_webhook_keys_verify(app, id, timestamp, signature, body, len, now, &by_previous);
+        if (rc == SG_EAUTH) {
+            refused("signature");
+            return sg_err_set(SG_EAUTH, "invalid webhook signature");
+        }
+        if (rc == SG_EINTERNAL) { /* refused as before, and the sender learns nothing of it */
+            count("rejected", "error");
+            sg_log_error("webhook refused", "reason", sg_err_msg());
+            return sg_err_set(SG_EAUTH, "invalid webhook signature");
+        }
+        if (rc != SG_OK) {
+            count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
+            return rc;
+        }
+        if (by_previous)
+            sg_metrics_inc("snowgate_webhooks_previous_secret_total", "", 1);
     }
-    if (rc == SG_EINTERNAL) { /* refused as before, and the sender learns nothing of it */
-        count("rejected", "error");
-        sg_log_error("webhook refused", "reason", sg_err_msg());
-        return sg_err_set(SG_EAUTH, "invalid webhook signature");
-    }
-    if (rc != SG_OK) {
-        count("rejected", rc == SG_ENOTFOUND ? "not_configured" : "error");
-        return rc;
-    }
-    if (by_previous)
-        sg_metrics_inc("snowgate_webhooks_previous_secret_total", "", 1);
     if (!sg_str_printable(id, strlen(id))) {
         count("rejected", "bad_id");
         return sg_err_set(SG_EAUTH, "invalid webhook id");
@@ -113,25 +124,17 @@ int sg_webhook_verify(sg_app *app, const char *id, const char *timestamp, const 
     return SG_OK;
 }
 
+int sg_webhook_verify(sg_app *app, const char *id, const char *timestamp, const char *signature,
+                      const char *body, size_t len, int64_t now)
+{
+    return verify(app, id, timestamp, signature, body, len, now, NULL);
+}
+
 int sg_webhook_verify_quick(sg_app *app, const char *id, const char *timestamp,
                             const char *signature, const char *body, size_t len, int64_t now,
                             bool *settled)
 {
-    *settled = true;
-    int rc = sg_webhook_sig_check_headers(id, timestamp, signature, now);
-    if (rc != SG_OK) {
-        refused(strstr(sg_err_msg(), "missing") ? "missing_header" : "timestamp");
-        return sg_err_set(SG_EAUTH, "invalid webhook signature");
-    }
-    if (!sg_webhook_keys_match_cached(app, id, timestamp, signature, body, len, now)) {
-        *settled = false;
-        return SG_OK;
-    }
-    if (!sg_str_printable(id, strlen(id))) {
-        count("rejected", "bad_id");
-        return sg_err_set(SG_EAUTH, "invalid webhook id");
-    }
-    return SG_OK;
+    return verify(app, id, timestamp, signature, body, len, now, settled);
 }
 
 /* Counts and logs a stored (or not) event. */
