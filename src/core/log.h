@@ -32,6 +32,21 @@ bool sg_log_enabled(sg_log_level level);
  * ...) are written as "[redacted]", whatever the caller passed. */
 void sg_log_kv(sg_log_level level, const char *msg, ...);
 
+/* As sg_log_kv, for lines that may reach the sink a little late: the HTTP access lines, one
+ * per request. Once sg_log_batch_start() has run they are gathered and written together, at
+ * most `ms` milliseconds after they were made (one write() for many lines instead of one
+ * each); a line from sg_log_kv writes them first, so the order holds. Without batching, or
+ * after sg_log_batch_stop(), they are written at once. A crash loses at most the last `ms`. */
+void sg_log_kv_batched(sg_log_level level, const char *msg, ...);
+/* How late the servers let a batched line be. */
+#define SG_LOG_BATCH_MS 50
+
+/* Starts the thread that writes batched lines (named log-flush). Call after signals are
+ * blocked, from the thread that will call sg_log_batch_stop(). */
+int sg_log_batch_start(int ms);
+/* Writes what is pending and stops the thread; safe to call when batching never started. */
+void sg_log_batch_stop(void);
+
 #define sg_log_debug(...) sg_log_kv(SG_LOG_DEBUG, __VA_ARGS__, (const char *)0)
 #define sg_log_info(...)  sg_log_kv(SG_LOG_INFO, __VA_ARGS__, (const char *)0)
 #define sg_log_warn(...)  sg_log_kv(SG_LOG_WARN, __VA_ARGS__, (const char *)0)

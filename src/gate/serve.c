@@ -65,6 +65,8 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     sg_log_parse_format(app.cfg.log_format, &format);
     sg_log_init(level, format, 2);
     sg_proc_block_signals();
+    /* One write() for many access lines (docs/operations.md, "Logs"). */
+    sg_log_batch_start(SG_LOG_BATCH_MS);
 
     int rc = sg_app_open(&app);
     if (rc == SG_OK)
@@ -72,6 +74,7 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     if (rc != SG_OK) {
         fprintf(stderr, "snowgate serve: %s\n", sg_err_msg());
         sg_app_close(&app);
+        sg_log_batch_stop();
         return SG_EXIT_FAIL;
     }
     const char *host = app.cfg.listen;
@@ -97,5 +100,6 @@ int sg_cmd_serve(int argc, char **argv, char **envp)
     sg_scheduler_stop(sched);
     sg_app_close(&app);
     sg_log_info("snowgate stopped");
+    sg_log_batch_stop();
     return SG_EXIT_OK;
 }

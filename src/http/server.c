@@ -1083,11 +1083,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         snprintf(status, sizeof(status), "%d", req->status);
         snprintf(dur, sizeof(dur), "%.3f", ms);
         sg_log_set_request_id(req->reqid);
-        sg_log_kv(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SG_LOG_INFO : SG_LOG_WARN, "http",
-                  "method", req->method, "path", req->path, "status", status, "ms", dur, "client",
-                  req->client_ip, "outcome",
-                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
-                  (const char *)NULL);
+        sg_log_kv_batched(toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SG_LOG_INFO : SG_LOG_WARN,
+                          "http", "method", req->method, "path", req->path, "status", status, "ms",
+                          dur, "client", req->client_ip, "outcome",
+                          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
+                          (const char *)NULL);
         sg_log_set_request_id(NULL);
     }
     const char *prefix = srv->opts.metrics_prefix;

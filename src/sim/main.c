@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     sg_log_init(level, format, 2);
     sg_http_client_global_init();
     sg_proc_block_signals();
+    sg_log_batch_start(SG_LOG_BATCH_MS);
 
     int rc = sg_sim_open(&sim);
     if (rc == SG_OK)
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
     if (rc != SG_OK) {
         fprintf(stderr, "snowsim: %s\n", sg_err_msg());
         sg_sim_close(&sim);
+        sg_log_batch_stop();
         return SG_EXIT_FAIL;
     }
     char shown[300];
@@ -89,5 +91,6 @@ int main(int argc, char **argv)
     sg_proc_wait_signal();
     sg_sim_close(&sim);
     sg_log_info("snowsim stopped");
+    sg_log_batch_stop();
     return SG_EXIT_OK;
 }

@@ -1,10 +1,9 @@
-/* Tests for core/config and core/log: layering, validation messages, redaction. */
+/* Tests for core/config: layering, validation messages, the example config. */
 #include "e2e/config_example.h"
 #include "e2e/harness.h"
 
 #include "core/config.h"
 #include "core/err.h"
-#include "core/log.h"
 #include "gate/config.h"
 #include "sim/config.h"
 
@@ -139,62 +138,12 @@ static void test_example_no_caps(void **state)
     free(text);
 }
 
-static void capture_log(sg_log_format fmt, sg_buf *out)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    sg_log_init(SG_LOG_INFO, fmt, fds[1]);
-    sg_log_set_request_id("req-1");
-    sg_log_info("token refreshed", "client_secret", "s3cr3t", "access_token", "abc.def",
-                "Authorization", "Bearer xyz", "user_password", "pw", "instance", "dev1", "note",
-                "line\nbreak \"quoted\"");
-    sg_log_debug("hidden", "k", "v");
-    sg_log_set_request_id(NULL);
-    sg_log_init(SG_LOG_INFO, SG_LOG_JSON, 2);
-    close(fds[1]);
-    char chunk[4096];
-    ssize_t n;
-    while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
-        sg_buf_append(out, chunk, (size_t)n);
-    close(fds[0]);
-}
-
-static void test_log_redacts(void **state)
-{
-    (void)state;
-    sg_buf out = SG_BUF_INIT(0);
-    capture_log(SG_LOG_JSON, &out);
-    const char *s = sg_buf_str(&out);
-    assert_int_equal(h_count_lines(s), 1);
-    assert_null(strstr(s, "s3cr3t"));
-    assert_null(strstr(s, "abc.def"));
-    assert_null(strstr(s, "xyz"));
-    assert_null(strstr(s, "\"pw\""));
-    assert_null(strstr(s, "hidden"));
-    assert_non_null(strstr(s, "\"instance\":\"dev1\""));
-    assert_non_null(strstr(s, "\"req\":\"req-1\""));
-    assert_non_null(strstr(s, "line\\nbreak \\\"quoted\\\""));
-    assert_non_null(strstr(s, "\"level\":\"info\""));
-    sg_buf_free(&out);
-
-    sg_buf lf = SG_BUF_INIT(0);
-    capture_log(SG_LOG_LOGFMT, &lf);
-    s = sg_buf_str(&lf);
-    assert_int_equal(h_count_lines(s), 1);
-    assert_null(strstr(s, "s3cr3t"));
-    assert_non_null(strstr(s, "level=info"));
-    assert_non_null(strstr(s, "instance=dev1"));
-    assert_non_null(strstr(s, "req=req-1"));
-    sg_buf_free(&lf);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_ini_env),
         cmocka_unit_test(test_example_tables),
         cmocka_unit_test(test_example_no_caps),
-        cmocka_unit_test(test_log_redacts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
