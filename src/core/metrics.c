@@ -29,7 +29,7 @@ typedef struct series {
     _Atomic uint64_t bucket[NBUCKETS];
 } series;
 
-/* Readers (every update) share the lock; only making a new series takes it alone. */
+/* Taken alone to make a series, shared to render; finding one takes none (find()). */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static series reg[MAX_SERIES];
 static _Atomic size_t nreg;
@@ -61,9 +61,9 @@ static series *find(const char *name, const char *labels, bool histogram)
 {
     labels = labels ? labels : "";
     uint32_t h = hash_of(name, labels);
-    pthread_rwlock_rdlock(&lock);
+    /* No lock to find a series that exists (every HTTP request updates two): a series is
+     * complete before nreg counts it, and never changes or moves afterwards. */
     series *s = lookup(name, labels, h, histogram);
-    pthread_rwlock_unlock(&lock);
     if (s)
         return s;
     pthread_rwlock_wrlock(&lock);
@@ -233,6 +233,7 @@ void sg_metrics_render(sg_buf *out, const char *(*help_of)(const char *name))
     pthread_rwlock_unlock(&lock);
 }
 
+/* Only while no other thread updates metrics: a lookup takes no lock. */
 void sg_metrics_reset(void)
 {
     pthread_rwlock_wrlock(&lock);

@@ -26,7 +26,7 @@ void sg_metrics_render(sg_buf *out, const char *(*help_of)(const char *name));
 void sg_metrics_gauge(sg_buf *out, const char *name, const char *help, const char *labels,
                       double value);
 
-/* Forgets every series (tests). */
+/* Forgets every series (tests), while no other thread updates metrics. */
 void sg_metrics_reset(void);
 
 #endif

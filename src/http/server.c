@@ -357,8 +357,8 @@ int sg_http_set_header(sg_http_req *req, const char *name, const char *value)
     return SG_OK;
 }
 
-int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
-                  size_t len)
+static int reply(sg_http_req *req, int status, const char *content_type, const void *body,
+                 size_t len, enum MHD_ResponseMemoryMode mode)
 {
     if (has_reply(req))
         return sg_err_set(SG_EINTERNAL, "a reply was already sent");
@@ -372,8 +372,7 @@ int sg_http_reply(sg_http_req *req, int status, const char *content_type, const 
         req->status = status;
         return SG_OK;
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
     if (!r)
         return sg_err_set(SG_EINTERNAL, "could not create the response");
     if (content_type)
@@ -388,6 +387,17 @@ int sg_http_reply(sg_http_req *req, int status, const char *content_type, const 
     req->response = r;
     req->status = status;
     return SG_OK;
+}
+
+int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
+                  size_t len)
+{
+    return reply(req, status, content_type, body, len, MHD_RESPMEM_MUST_COPY);
+}
+
+int sg_http_reply_static(sg_http_req *req, int status, const char *content_type, const char *body)
+{
+    return reply(req, status, content_type, body, strlen(body), MHD_RESPMEM_PERSISTENT);
 }
 
 int sg_http_reply_json(sg_http_req *req, int status, sg_json *j)

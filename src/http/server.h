@@ -116,6 +116,9 @@ bool sg_http_is_json_type(const char *content_type);
 int sg_http_set_header(sg_http_req *req, const char *name, const char *value);
 int sg_http_reply(sg_http_req *req, int status, const char *content_type, const void *body,
                   size_t len);
+/* As sg_http_reply, for a body in static storage (a string literal), which is sent without
+ * being copied. */
+int sg_http_reply_static(sg_http_req *req, int status, const char *content_type, const char *body);
 /* Replies with a JSON document; steals the reference to j. */
 int sg_http_reply_json(sg_http_req *req, int status, sg_json *j);
 /* Replies with an error for an sg_err code and message, through the server's error_fn. */
