@@ -4,7 +4,9 @@
 #include "e2e/harness.h"
 
 #include "core/err.h"
+#include "gate/secrets.h"
 #include "gate/servicenow/client.h"
+#include "gate/servicenow/token_cache.h"
 #include "http/server.h"
 
 #include <pthread.h>
@@ -48,7 +50,19 @@ static int h_table(sg_http_req *req, void *app)
     return sg_http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
-static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table, 0}, {0}};
+/* Refuses the bearer token "revoked" (401), as ServiceNow does a token it revoked. */
+static int h_user(sg_http_req *req, void *app)
+{
+    (void)app;
+    const char *auth = sg_http_header(req, "Authorization");
+    if (auth && strcmp(auth, "Bearer revoked") == 0)
+        return sg_http_reply(req, 401, "application/json", "{}", 2);
+    return sg_http_reply(req, 200, "application/json", "{\"result\":[]}", 13);
+}
+
+static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table, 0},
+                                       {"GET", "/api/now/table/sys_user", h_user, 0},
+                                       {0}};
 
 typedef struct caller {
     sg_app *app;
@@ -155,6 +169,50 @@ static void test_status_error(void **state)
     assert_int_equal(sn_status_error(404), SG_ENET);
 }
 
+/* A service token ServiceNow refuses (401) is dropped from the token cache, so the next
+ * session asks for a new one; a token it accepts stays. */
+static void test_refused_token_forgotten(void **state)
+{
+    (void)state;
+    char base[64];
+    limited = "1";
+    sg_http_server *srv = start(base, sizeof(base));
+    sg_app app;
+    app_for_tests(&app);
+    app.sn_pool = sg_http_pool_new(4);
+    app.sn_tokens = sg_sn_token_cache_new();
+    uint8_t key[SG_SHA256_LEN] = {1};
+    long status = 0;
+    sg_json *j = NULL;
+    sg_sn_token_cache_put(app.sn_tokens, key, "revoked", 1799, 1000);
+    assert_int_equal(
+        sn_call(&app, base, "revoked", "GET", "/api/now/table/sys_user", NULL, &status, &j), SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 401);
+    assert_null(sg_sn_token_cache_get(app.sn_tokens, key, 1000));
+    sg_sn_token_cache_put(app.sn_tokens, key, "good", 1799, 1000);
+    assert_int_equal(
+        sn_call(&app, base, "good", "GET", "/api/now/table/sys_user", NULL, &status, &j), SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 200);
+    char *kept = sg_sn_token_cache_get(app.sn_tokens, key, 1000);
+    assert_string_equal(kept, "good");
+    sg_secrets_free_plain(kept);
+    /* A person's own token (account linking) is not the service account's: never dropped. */
+    sg_sn_token_cache_put(app.sn_tokens, key, "revoked", 1799, 1000);
+    assert_int_equal(
+        sn_call_as_user(&app, base, "revoked", "GET", "/api/now/table/sys_user", NULL, &status, &j),
+        SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 401);
+    kept = sg_sn_token_cache_get(app.sn_tokens, key, 1000);
+    assert_string_equal(kept, "revoked");
+    sg_secrets_free_plain(kept);
+    sg_http_server_stop(srv, 1000);
+    sg_http_pool_free(app.sn_pool);
+    sg_sn_token_cache_free(app.sn_tokens);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -162,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_shared),
         cmocka_unit_test(test_long_pause_fails_fast),
         cmocka_unit_test(test_status_error),
+        cmocka_unit_test(test_refused_token_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
