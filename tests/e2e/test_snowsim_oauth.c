@@ -209,6 +209,15 @@ static void test_client_credentials(void **state)
     free(form2);
 }
 
+/* PATCHes the OAuth application at path (as admin) with body. */
+static void patch_client(const char *path, const char *body)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, body, &j, NULL), 200);
+    sg_json_decref(j);
+}
+
 /* A verified client secret is remembered (each token request would otherwise pay for a
  * PBKDF2), but never past a change of the secret or the client's deactivation. */
 static void test_secret_change(void **state)
@@ -230,24 +239,16 @@ static void test_secret_change(void **state)
         sg_xasprintf("/api/now/table/oauth_entity/%s",
                      sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
     sg_json_decref(j);
-    assert_int_equal(
-        h_call("PATCH", sim.p.url, path, admin, "{\"client_secret\":\"N3w-Secret\"}", &j, NULL),
-        200);
-    sg_json_decref(j);
+    patch_client(path, "{\"client_secret\":\"N3w-Secret\"}");
     expect_denied(form);
     assert_int_equal(token(form_new, &j, NULL), 200);
     sg_json_decref(j);
     /* Back to the first secret: a new hash, so the old success does not count either way. */
-    assert_int_equal(
-        h_call("PATCH", sim.p.url, path, admin, "{\"client_secret\":\"Cl1ent-Secret\"}", &j, NULL),
-        200);
-    sg_json_decref(j);
+    patch_client(path, "{\"client_secret\":\"Cl1ent-Secret\"}");
     expect_denied(form_new);
     assert_int_equal(token(form, &j, NULL), 200);
     sg_json_decref(j);
-    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, "{\"active\":\"false\"}", &j, NULL),
-                     200);
-    sg_json_decref(j);
+    patch_client(path, "{\"active\":\"false\"}");
     expect_denied(form);
     free(path);
     free(q);
