@@ -7,6 +7,7 @@
 #include "core/proc.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
+#include "gate/servicenow/token_cache.h"
 #include "gate/servicenow/webhook_keys.h"
 
 #include <stdio.h>
@@ -76,6 +77,7 @@ int sg_app_open(sg_app *app)
     /* Up to one idle connection per job worker, plus the handlers' calls. */
     if (rc == SG_OK) {
         app->sn_pool = sg_http_pool_new(app->cfg.job_workers + 2);
+        app->sn_tokens = sg_sn_token_cache_new();
         app->webhook_keys = sg_webhook_keys_new();
     }
     if (rc == SG_OK)
@@ -175,6 +177,8 @@ void sg_app_close(sg_app *app)
     app->store = NULL;
     sg_http_pool_free(app->sn_pool);
     app->sn_pool = NULL;
+    sg_sn_token_cache_free(app->sn_tokens);
+    app->sn_tokens = NULL;
     sg_webhook_keys_free(app->webhook_keys);
     app->webhook_keys = NULL;
     sg_secrets_close(&app->secrets);

@@ -29,6 +29,9 @@ typedef struct sg_app {
      * until when every call waits, after ServiceNow answered 429 with Retry-After; and whether
      * the last call failed (no answer, 5xx or 429), so that the next answer wakes waiting jobs. */
     sg_http_pool *sn_pool;
+    /* The service account's access token, reused until near its expiry
+     * (servicenow/token_cache.c), made by sg_app_open; NULL: a token per session. */
+    struct sg_sn_token_cache *sn_tokens;
     _Atomic int64_t sn_paused_until_ms;
     atomic_bool sn_down;
     atomic_bool sn_wake; /* set by that success; the worker makes the waiting jobs due */

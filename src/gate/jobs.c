@@ -133,6 +133,8 @@ int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now,
         sg_job_clear(out);
         return rc;
     }
+    if (cl.found)
+        sg_strlcpy(out->owner, owner, sizeof(out->owner));
     return cl.found ? SG_OK : SG_ENOTFOUND;
 }
 
@@ -203,6 +205,14 @@ int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner)
 {
     finish_ctx f = {j, owner, "done", NULL, 0, j->attempts + 1, false};
     return finish(st, &f);
+}
+
+int sg_jobs_done_in(sg_conn *c, const sg_job *j, bool *lost)
+{
+    finish_ctx f = {j, j->owner, "done", NULL, 0, j->attempts + 1, false};
+    int rc = finish_tx(c, &f);
+    *lost = f.lost;
+    return rc;
 }
 
 int64_t sg_jobs_backoff(int64_t attempts, int64_t retry_after)

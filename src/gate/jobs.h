@@ -24,7 +24,12 @@ typedef struct sg_job {
     int64_t attempts;
     int64_t run_at;    /* unix seconds: when it became due */
     int64_t queued_ms; /* unix milliseconds: when it was queued; 0 when not known */
+    char owner[64];    /* the lease owner that claimed it (sg_jobs_claim) */
 } sg_job;
+
+/* A handler's return value (besides SG_OK and errors): it succeeded and already marked the
+ * job done inside its own last transaction (sg_jobs_done_in), so the worker does not. */
+#define SG_JOB_FINISHED 1
 
 void sg_job_clear(sg_job *j);
 
@@ -54,6 +59,11 @@ int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t unti
 
 /* Marks a claimed job done. SG_ECONFLICT when the lease was lost to another worker. */
 int sg_jobs_done(sg_store *st, const sg_job *j, const char *owner);
+/* The same inside the caller's transaction, for the job's owner (j->owner): a handler records
+ * its outcome and the job's end in one commit, and returns SG_JOB_FINISHED once it committed.
+ * *lost tells that the lease was lost to another worker (the job row is then left alone, as
+ * sg_jobs_done would). */
+int sg_jobs_done_in(sg_conn *c, const sg_job *j, bool *lost);
 
 /* Records a failure: the job runs again after a backoff (2^attempts s, jittered, capped;
  * at least retry_after s when >= 0), or becomes dead after SG_JOBS_MAX_ATTEMPTS or at once

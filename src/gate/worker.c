@@ -73,6 +73,10 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
     snprintf(waited, sizeof(waited), "%lld", (long long)waited_ms);
     /* Debug: at the ingest rate this is a line per event; the steps that matter log at info
      * themselves, and a failure logs "job failed" at warn. */
+    /* Finished: it succeeded and marked itself done in its last transaction. */
+    bool finished = rc == SG_JOB_FINISHED;
+    if (finished)
+        rc = SG_OK;
     sg_log_debug("job ran", "kind", job->kind, "ms", ms, "waited_ms", waited, "ok",
                  rc == SG_OK ? "true" : "false");
     char labels[128];
@@ -83,7 +87,7 @@ static void run_one(sg_app *app, const char *owner, sg_job *job)
                       rc == SG_OK ? "ok" : "failed", (const char *)NULL);
     sg_metrics_inc("snowgate_jobs_run_total", labels, 1);
     if (rc == SG_OK) {
-        if (sg_jobs_done(app->store, job, owner) != SG_OK)
+        if (!finished && sg_jobs_done(app->store, job, owner) != SG_OK)
             sg_log_warn("job finished after its lease was lost");
         sg_log_set_context(NULL, NULL);
         return;

@@ -1,5 +1,5 @@
-/* auth: credentials to users, with a small cache so Basic auth does not pay for a slow
- * password hash on every request. */
+/* auth: credentials to users, with a small cache so that Basic auth and the OAuth token
+ * endpoint do not pay for a slow password hash on every request. */
 #include "sim/auth.h"
 
 #include "core/crypto.h"
@@ -15,9 +15,9 @@
 #define CACHE_SLOTS 64
 
 typedef struct cached {
-    uint8_t key[SG_SHA256_LEN]; /* sha256(user \0 password) */
-    char *stored_hash;          /* the user's password hash when it was verified */
-    char user_id[33];
+    uint8_t key[SG_SHA256_LEN]; /* sha256(sys_id \0 secret) */
+    char *stored_hash;          /* the record's hash of the secret when it was verified */
+    char id[33];                /* the record's sys_id: a user's, or an OAuth client's */
     bool used;
 } cached;
 
@@ -171,45 +171,49 @@ int sim_auth_load_user(sim_db *db, const char *sys_id, sim_user *out)
     return SG_OK;
 }
 
-static void cred_key(const char *user, const char *pw, uint8_t out[SG_SHA256_LEN])
+static void cred_key(const char *id, const char *secret, uint8_t out[SG_SHA256_LEN])
 {
     sg_buf b = SG_BUF_INIT(0);
-    sg_buf_puts(&b, user);
+    sg_buf_puts(&b, id);
     sg_buf_putc(&b, '\0');
-    sg_buf_puts(&b, pw);
+    sg_buf_puts(&b, secret);
     sg_sha256(b.data, b.len, out);
     sg_buf_wipe(&b);
 }
 
+bool sim_auth_secret_ok(sim_auth *a, const char *id, const char *stored, const char *secret)
+{
+    if (!*stored || !secret)
+        return false;
+    uint8_t key[SG_SHA256_LEN];
+    cred_key(id, secret, key);
+    bool ok = false;
+    pthread_mutex_lock(&a->mu);
+    for (int i = 0; i < CACHE_SLOTS && !ok; i++)
+        ok = a->cache[i].used && sg_ct_equal(a->cache[i].key, key, sizeof(key)) &&
+             strcmp(a->cache[i].stored_hash, stored) == 0 && strcmp(a->cache[i].id, id) == 0;
+    pthread_mutex_unlock(&a->mu);
+    if (!ok && sim_password_check(stored, secret)) {
+        ok = true;
+        pthread_mutex_lock(&a->mu);
+        cached *c = &a->cache[a->next++ % CACHE_SLOTS];
+        free(c->stored_hash);
+        memcpy(c->key, key, sizeof(key));
+        c->stored_hash = sg_xstrdup(stored);
+        sg_strlcpy(c->id, id, sizeof(c->id));
+        c->used = true;
+        pthread_mutex_unlock(&a->mu);
+    }
+    sg_wipe(key, sizeof(key));
+    return ok;
+}
+
 int sim_auth_password(sim_auth *a, const char *user_name, const char *password, sim_user *out)
 {
-    uint8_t key[SG_SHA256_LEN];
-    cred_key(user_name, password, key);
     int rc = SG_OK;
     sim_db_rdlock(a->db);
     sim_rec *r = sim_db_find(a->db, sim_dict_table("sys_user"), "user_name", user_name);
-    const char *stored = r ? sim_rec_get(r, "user_password") : "";
-    bool ok = false;
-    if (r && *stored) {
-        pthread_mutex_lock(&a->mu);
-        for (int i = 0; i < CACHE_SLOTS && !ok; i++)
-            ok = a->cache[i].used && sg_ct_equal(a->cache[i].key, key, sizeof(key)) &&
-                 strcmp(a->cache[i].stored_hash, stored) == 0 &&
-                 strcmp(a->cache[i].user_id, r->sys_id) == 0;
-        pthread_mutex_unlock(&a->mu);
-        if (!ok && sim_password_check(stored, password)) {
-            ok = true;
-            pthread_mutex_lock(&a->mu);
-            cached *c = &a->cache[a->next++ % CACHE_SLOTS];
-            free(c->stored_hash);
-            memcpy(c->key, key, sizeof(key));
-            c->stored_hash = sg_xstrdup(stored);
-            sg_strlcpy(c->user_id, r->sys_id, sizeof(c->user_id));
-            c->used = true;
-            pthread_mutex_unlock(&a->mu);
-        }
-    }
-    if (ok)
+    if (r && sim_auth_secret_ok(a, r->sys_id, sim_rec_get(r, "user_password"), password))
         rc = sim_auth_load_user(a->db, r->sys_id, out);
     else
         rc = sg_err_set(SG_EAUTH, "wrong user name or password");

@@ -27,6 +27,13 @@ int sim_auth_request(sim_auth *a, sg_http_req *req, sim_user *out);
 /* Checks a user name and password (Basic auth, the password grant, the login page).
  * Takes the db read lock itself. */
 int sim_auth_password(sim_auth *a, const char *user_name, const char *password, sim_user *out);
+/* Checks `secret` against `stored`, the sim_password_hash kept in record `id` (a user's
+ * password, an OAuth client's secret). A success is remembered, keyed on the record, the
+ * secret and the stored hash, so the same secret is not hashed again until the record's hash
+ * changes (a new password or secret misses the cache) or sim_auth_invalidate; a failure is
+ * never remembered. False when stored is empty. Thread-safe; the caller holds the db lock
+ * that keeps `stored` alive. */
+bool sim_auth_secret_ok(sim_auth *a, const char *id, const char *stored, const char *secret);
 /* Loads a user and their roles by sys_id; the caller holds the db lock. */
 int sim_auth_load_user(sim_db *db, const char *sys_id, sim_user *out);
 

@@ -1,6 +1,7 @@
 /* script: the Duktape wrapper. Each run gets a fresh heap whose allocator enforces the memory
  * cap and whose interrupt hook enforces the time limit; the prelude (js/prelude.js) builds the
- * Glide API on the __sn_* natives below. */
+ * Glide API on the __sn_* natives below. It is compiled once per process and loaded into each
+ * heap as bytecode. */
 #include "sim/script.h"
 #include "sim/faults.h"
 
@@ -18,6 +19,7 @@
 #include "sim/worker.h"
 
 #include <duktape.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,6 +557,59 @@ static int script_error(run *r, duk_context *ctx, const char *phase)
     return sg_err_set(SG_EINVAL, "%s: line %s: %s", r->env->name, line, msg);
 }
 
+/* The prelude's bytecode. Compiling its 20 KB of source took most of a business rule's run,
+ * and every rule and condition runs in a fresh heap; loading the bytecode is a copy. Written
+ * once (pthread_once) from the embedded source, read-only after: the same for every heap. A
+ * dump that failed leaves it NULL, and the source is compiled each run as before. Bytecode is
+ * only ever loaded from here (Duktape does not validate it), never from outside. */
+static pthread_once_t prelude_once = PTHREAD_ONCE_INIT;
+static uint8_t *prelude_bc;
+static size_t prelude_bc_len;
+
+static void prelude_dump(void)
+{
+    /* The default allocator and no udata: the timeout hook does nothing without a run, and
+     * compiling runs no bytecode. */
+    duk_context *ctx = duk_create_heap(NULL, NULL, NULL, NULL, NULL);
+    if (!ctx)
+        return;
+    const sg_embed_file *prelude = sg_embed_find(sg_sim_js, "prelude.js");
+    duk_push_lstring(ctx, (const char *)prelude->data, prelude->len);
+    duk_push_string(ctx, "prelude.js");
+    if (duk_pcompile(ctx, 0) == 0) {
+        duk_dump_function(ctx);
+        duk_size_t n = 0;
+        const void *b = duk_get_buffer(ctx, -1, &n);
+        prelude_bc = sg_xmalloc(n);
+        memcpy(prelude_bc, b, n);
+        prelude_bc_len = n;
+    }
+    duk_destroy_heap(ctx);
+}
+
+/* [ ] -> [ prelude function ], in a protected call: at a tiny heap cap the load fails like a
+ * compile would (an error, not a fatal one). */
+static duk_ret_t prelude_load(duk_context *ctx, void *udata)
+{
+    (void)udata;
+    void *buf = duk_push_fixed_buffer(ctx, prelude_bc_len);
+    memcpy(buf, prelude_bc, prelude_bc_len);
+    duk_load_function(ctx);
+    return 1;
+}
+
+/* Pushes the prelude as a function to call; non-zero (an error on the stack) if it failed. */
+static int prelude_push(duk_context *ctx)
+{
+    pthread_once(&prelude_once, prelude_dump);
+    if (prelude_bc)
+        return duk_safe_call(ctx, prelude_load, NULL, 0, 1);
+    const sg_embed_file *prelude = sg_embed_find(sg_sim_js, "prelude.js");
+    duk_push_lstring(ctx, (const char *)prelude->data, prelude->len);
+    duk_push_string(ctx, "prelude.js");
+    return duk_pcompile(ctx, 0);
+}
+
 int sim_script_run(sim_script_env *env, const char *code)
 {
     run *r = sg_xcalloc(1, sizeof(*r));
@@ -593,10 +648,7 @@ int sim_script_run(sim_script_env *env, const char *code)
     duk_push_global_object(ctx);
     duk_put_function_list(ctx, -1, natives);
     duk_pop(ctx);
-    const sg_embed_file *prelude = sg_embed_find(sg_sim_js, "prelude.js");
-    duk_push_lstring(ctx, (const char *)prelude->data, prelude->len);
-    duk_push_string(ctx, "prelude.js");
-    if (duk_pcompile(ctx, 0) != 0 || duk_pcall(ctx, 0) != 0) {
+    if (prelude_push(ctx) != 0 || duk_pcall(ctx, 0) != 0) {
         rc = script_error(r, ctx, "prelude");
         goto done;
     }

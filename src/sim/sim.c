@@ -211,6 +211,9 @@ int sg_sim_open(sg_sim *sim)
     sim->faults = sim_faults_new();
     sim->rl = sim_ratelimit_new();
     sim->oauth = sim_oauth_new();
+    /* An instance keeps its outbound connections open, as ServiceNow's HTTP client does: a
+     * webhook per decision on a new connection cost a TCP (and TLS) handshake each. */
+    sim->outbound = sg_http_pool_new(4);
     sim->worker = sim_worker_start(sim);
     if (sim->cfg.faults && *sim->cfg.faults) {
         sg_json *spec = NULL;
@@ -266,6 +269,8 @@ void sg_sim_close(sg_sim *sim)
     sim->http = NULL;
     sim_worker_stop(sim->worker);
     sim->worker = NULL;
+    sg_http_pool_free(sim->outbound); /* after the server and the worker: no call is left */
+    sim->outbound = NULL;
     sim_oauth_free(sim->oauth);
     sim_ratelimit_free(sim->rl);
     sim_faults_free(sim->faults);

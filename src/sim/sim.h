@@ -2,6 +2,7 @@
 #ifndef SG_SIM_H
 #define SG_SIM_H
 
+#include "http/client.h"
 #include "http/server.h"
 #include "sim/auth.h"
 #include "sim/config.h"
@@ -23,7 +24,8 @@ typedef struct sg_sim {
     sim_ratelimit *rl;
     sim_oauth *oauth;
     sim_worker *worker;
-    char base_url[256]; /* the instance URL, without a trailing slash */
+    sg_http_pool *outbound; /* kept-alive connections of scripts' REST calls (RESTMessageV2) */
+    char base_url[256];     /* the instance URL, without a trailing slash */
 } sg_sim;
 
 extern const sg_http_route sg_sim_routes[];

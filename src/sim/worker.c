@@ -35,6 +35,7 @@ void sim_worker_http_now(sg_sim *sim, const sg_json *req, sg_json *resp)
 {
     sg_http_client_opts o = SG_HTTP_CLIENT_OPTS_INIT;
     o.allow_insecure_loopback = sim->cfg.allow_insecure_loopback;
+    o.pool = sim->outbound;
     int64_t timeout = 0;
     if (sg_json_get_int(req, "timeout", &timeout) && timeout > 0 && timeout < 120000)
         o.timeout_ms = (long)timeout;

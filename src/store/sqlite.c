@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STMT_CACHE 96
 
@@ -23,10 +24,14 @@ typedef struct sq_cached {
     uint64_t used;
 } sq_cached;
 
+struct sq_db;
+
 typedef struct sq_conn {
     sg_conn_base base;
     sqlite3 *db;
+    struct sq_db *owner;
     bool in_use;
+    bool writing; /* holds owner->write_mu: a write transaction is open */
     sq_cached cache[STMT_CACHE];
     uint64_t tick;
 } sq_conn;
@@ -38,9 +43,17 @@ typedef struct sq_rows {
     int slot; /* in conn->cache, or -1 for a statement of its own */
 } sq_rows;
 
+/* write_mu: one writer at a time in this process, handed over the moment the last commits.
+ * SQLite allows one writer anyway, but a connection that finds the lock taken waits in the
+ * busy handler, which sleeps 1, 2, 5, 10 ... up to 100 ms between tries and is not woken when
+ * the lock frees: under a steady stream of commits a writer could wait 100 to 250 ms for a
+ * lock that was free most of that time. The busy handler still serves other processes (a
+ * command beside the server). */
 typedef struct sq_db {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t write_mu;
+    unsigned busy_ms; /* how long a writer waits for write_mu, as for SQLite's own lock */
     sq_conn *conns;
     unsigned n;
 } sq_db;
@@ -107,6 +120,7 @@ static void sq_close(void *p)
     free(d->conns);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->write_mu);
     free(d);
 }
 
@@ -115,10 +129,13 @@ static int sq_open(const sg_store_opts *opts, void **out)
     sq_db *d = sg_xcalloc(1, sizeof(*d));
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
+    pthread_mutex_init(&d->write_mu, NULL);
+    d->busy_ms = opts->busy_timeout_ms;
     unsigned n = opts->pool_size ? opts->pool_size : 1;
     d->conns = sg_xcalloc(n, sizeof(sq_conn));
     for (unsigned i = 0; i < n; i++) {
         d->conns[i].base.be = &sg_store_sqlite;
+        d->conns[i].owner = d;
         int rc = open_one(path_of(opts->url), opts->busy_timeout_ms, &d->conns[i].db);
         if (rc != SG_OK) {
             d->n = i;
@@ -172,16 +189,59 @@ static int sq_exec_script(sg_conn *c, const char *sql)
 
 static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes);
 
+/* Takes write_mu, waiting at most busy_ms (then "busy", as SQLite's own wait would end). */
+static int take_writer(sq_conn *sc)
+{
+    sq_db *d = sc->owner;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += d->busy_ms / 1000;
+    until.tv_nsec += (long)(d->busy_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&d->write_mu, &until) != 0)
+        return sg_err_set(SG_EUNAVAIL,
+                          "BEGIN IMMEDIATE: database is busy: another transaction of this "
+                          "process kept the write lock for %u ms",
+                          d->busy_ms);
+    sc->writing = true;
+    return SG_OK;
+}
+
+static void give_writer(sq_conn *sc)
+{
+    if (!sc->writing)
+        return;
+    sc->writing = false;
+    pthread_mutex_unlock(&sc->owner->write_mu);
+}
+
 static int sq_begin(sg_conn *c, sg_tx_mode mode)
 {
     /* IMMEDIATE takes the write lock up front, so a writer never fails half-way on upgrade.
      * SQLite has one writer at a time: a row-locked transaction is a plain write here. */
-    return sq_exec(c, mode == SG_TX_READ ? "BEGIN" : "BEGIN IMMEDIATE", NULL, 0, NULL);
+    sq_conn *sc = (sq_conn *)(void *)c;
+    if (mode == SG_TX_READ)
+        return sq_exec(c, "BEGIN", NULL, 0, NULL);
+    int rc = take_writer(sc);
+    if (rc == SG_OK)
+        rc = sq_exec(c, "BEGIN IMMEDIATE", NULL, 0, NULL);
+    if (rc != SG_OK)
+        give_writer(sc);
+    return rc;
 }
 
 static int sq_commit(sg_conn *c)
 {
-    return sq_exec(c, "COMMIT", NULL, 0, NULL);
+    sq_conn *sc = (sq_conn *)(void *)c;
+    int rc = sq_exec(c, "COMMIT", NULL, 0, NULL);
+    /* Never hand the lock on with the transaction still open (a failed COMMIT keeps it). */
+    if (rc != SG_OK && !sqlite3_get_autocommit(sc->db))
+        sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+    give_writer(sc);
+    return rc;
 }
 
 static void sq_rollback(sg_conn *c)
@@ -189,6 +249,7 @@ static void sq_rollback(sg_conn *c)
     sq_conn *sc = (sq_conn *)(void *)c;
     if (!sqlite3_get_autocommit(sc->db))
         sqlite3_exec(sc->db, "ROLLBACK", NULL, NULL, NULL);
+    give_writer(sc);
 }
 
 static uint32_t fnv1a(const char *s)

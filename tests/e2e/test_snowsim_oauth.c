@@ -209,6 +209,53 @@ static void test_client_credentials(void **state)
     free(form2);
 }
 
+/* PATCHes the OAuth application at path (as admin) with body. */
+static void patch_client(const char *path, const char *body)
+{
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    assert_int_equal(h_call("PATCH", sim.p.url, path, admin, body, &j, NULL), 200);
+    sg_json_decref(j);
+}
+
+/* A verified client secret is remembered (each token request would otherwise pay for a
+ * PBKDF2), but never past a change of the secret or the client's deactivation. */
+static void test_secret_change(void **state)
+{
+    (void)state;
+    const char *admin[] = {sim.admin_auth, NULL};
+    sg_json *j = NULL;
+    char *form = password_grant_form("Cl1ent-Secret", "admin", "admin-Pw1");
+    char *form_new = password_grant_form("N3w-Secret", "admin", "admin-Pw1");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(token(form, &j, NULL), 200);
+        sg_json_decref(j);
+    }
+    expect_denied(form_new);
+    char *q =
+        sg_xasprintf("/api/now/table/oauth_entity?client_id=%s&sysparm_fields=sys_id", client_id);
+    assert_int_equal(h_call("GET", sim.p.url, q, admin, NULL, &j, NULL), 200);
+    char *path =
+        sg_xasprintf("/api/now/table/oauth_entity/%s",
+                     sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    patch_client(path, "{\"client_secret\":\"N3w-Secret\"}");
+    expect_denied(form);
+    assert_int_equal(token(form_new, &j, NULL), 200);
+    sg_json_decref(j);
+    /* Back to the first secret: a new hash, so the old success does not count either way. */
+    patch_client(path, "{\"client_secret\":\"Cl1ent-Secret\"}");
+    expect_denied(form_new);
+    assert_int_equal(token(form, &j, NULL), 200);
+    sg_json_decref(j);
+    patch_client(path, "{\"active\":\"false\"}");
+    expect_denied(form);
+    free(path);
+    free(q);
+    free(form);
+    free(form_new);
+}
+
 /* ---- the browser flow ---- */
 
 static char *between(const char *s, const char *start, const char *end)
@@ -494,6 +541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_password_and_refresh, start, stop),
         cmocka_unit_test_setup_teardown(test_client_credentials, start, stop),
+        cmocka_unit_test_setup_teardown(test_secret_change, start, stop),
         cmocka_unit_test_setup_teardown(test_authorization_code_pkce, start, stop),
         cmocka_unit_test_setup_teardown(test_authorize_errors, start, stop),
         cmocka_unit_test_setup_teardown(test_auto_consent_and_expiry, start, stop),

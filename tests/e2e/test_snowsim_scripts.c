@@ -9,10 +9,15 @@
 #include "core/webhook_sig.h"
 #include "http/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,6 +268,139 @@ static void test_business_rule_webhook(void **state)
     free(p2);
     free(r1);
     free(r2);
+}
+
+/* ---- a bare HTTP/1.1 listener that counts the connections made to it ---- */
+
+typedef struct counter {
+    int fd, port;
+    pthread_t th;
+    atomic_bool stop;
+    atomic_int conns, reqs;
+} counter;
+
+/* Serves one connection until the peer closes it or the counter stops: answers each request
+ * (head, then a Content-Length body) with 202 and keeps the connection open. */
+static void count_serve(counter *c, int s)
+{
+    char buf[16384];
+    size_t have = 0;
+    while (!atomic_load(&c->stop)) {
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        size_t need = 0;
+        if (end) {
+            *end = '\0';
+            const char *cl = strcasestr(buf, "content-length:");
+            int64_t len = 0;
+            if (cl)
+                sg_parse_i64(cl + 15 + strspn(cl + 15, " "), 0, 8192, "length", &len);
+            *end = '\r';
+            need = (size_t)(end - buf) + 4 + (size_t)len;
+        }
+        if (end && have >= need) {
+            static const char ok[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
+            if (send(s, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1)
+                return;
+            atomic_fetch_add(&c->reqs, 1);
+            memmove(buf, buf + need, have - need);
+            have -= need;
+            continue;
+        }
+        struct pollfd p = {s, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(s, buf + have, sizeof(buf) - 1 - have, 0);
+        if (n <= 0)
+            return;
+        have += (size_t)n;
+    }
+}
+
+static void *count_loop(void *arg)
+{
+    counter *c = arg;
+    while (!atomic_load(&c->stop)) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int s = accept(c->fd, NULL, NULL);
+        if (s < 0)
+            continue;
+        atomic_fetch_add(&c->conns, 1);
+        count_serve(c, s);
+        close(s);
+    }
+    return NULL;
+}
+
+static void counter_start(counter *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(c->fd, 16), 0);
+    assert_int_equal(getsockname(c->fd, (struct sockaddr *)&a, &len), 0);
+    c->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&c->th, NULL, count_loop, c), 0);
+}
+
+static void counter_stop(counter *c)
+{
+    atomic_store(&c->stop, true);
+    pthread_join(c->th, NULL);
+    close(c->fd);
+}
+
+/* snowsim keeps its outbound connections open, as an instance does: the REST calls of
+ * business rules (here execute(), one per update) share one connection. */
+static void test_outbound_keepalive(void **state)
+{
+    (void)state;
+    const char *admin[] = {sim.admin_auth, NULL};
+    static counter c;
+    counter_start(&c);
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "(function executeRule(current, previous) {\n"
+             "  var r = new sn_ws.RESTMessageV2();\n"
+             "  r.setEndpoint('http://127.0.0.1:%d/event');\n"
+             "  r.setHttpMethod('post');\n"
+             "  r.setRequestHeader('Content-Type', 'application/json');\n"
+             "  r.setRequestBody(JSON.stringify({sys_id: current.getUniqueValue()}));\n"
+             "  var resp = r.execute();\n"
+             "  if (resp.getStatusCode() != 202) throw 'status ' + resp.getStatusCode();\n"
+             "})(current, previous);",
+             c.port);
+    char *rule = new_id();
+    us_record recs[] = {
+        {"sys_script",
+         rule,
+         NULL,
+         NULL,
+         {"name", "post each update", "collection", "sc_request", "when", "after", "action_update",
+          "true", "active", "true", "advanced", "true", "order", "100", "script", script, NULL}},
+    };
+    commit_set("keepalive", recs, 1);
+    char *req = create("sc_request", "{\"short_description\":\"k\"}", admin);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sc_request/%s", req);
+    for (int i = 0; i < 3; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"description\":\"update %d\"}", i);
+        sg_json *j = NULL;
+        assert_int_equal(h_call("PATCH", sim.p.url, path, admin, body, &j, NULL), 200);
+        sg_json_decref(j);
+    }
+    int reqs = atomic_load(&c.reqs), conns = atomic_load(&c.conns);
+    counter_stop(&c);
+    assert_int_equal(reqs, 3);
+    assert_int_equal(conns, 1);
+    free(req);
+    free(rule);
 }
 
 static void test_scripted_rest(void **state)
@@ -760,6 +898,7 @@ int main(void)
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_business_rule_webhook, start, stop),
+        cmocka_unit_test_setup_teardown(test_outbound_keepalive, start, stop),
         cmocka_unit_test_setup_teardown(test_scripted_rest, start, stop),
         cmocka_unit_test_setup_teardown(test_password2_property, start, stop),
         cmocka_unit_test_setup_teardown(test_containment, start, stop),

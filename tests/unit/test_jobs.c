@@ -91,6 +91,52 @@ static void test_lease_takeover(void **state)
     sg_job_clear(&b);
 }
 
+typedef struct done_in {
+    const sg_job *j;
+    bool lost;
+    bool fail_after; /* the handler's transaction fails after marking the job done */
+} done_in;
+
+static int done_in_tx(sg_conn *c, void *ctx)
+{
+    done_in *d = ctx;
+    int rc = sg_jobs_done_in(c, d->j, &d->lost);
+    return rc == SG_OK && d->fail_after ? sg_err_set(SG_EINTERNAL, "the handler failed") : rc;
+}
+
+/* A handler ends its job in its own transaction (sg_jobs_done_in, as the owner that claimed
+ * it): only if that transaction commits, and not once the lease was lost. */
+static void test_done_in_handler_tx(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "fulfil", "{}", 0, NULL);
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 10, &a), SG_OK);
+    assert_string_equal(a.owner, "w1");
+    /* Rolled back with the handler's transaction: the job is still w1's, running. */
+    done_in d = {&a, false, true};
+    assert_int_equal(sg_store_tx(f->st, done_in_tx, &d), SG_EINTERNAL);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 20, &b), SG_ENOTFOUND);
+    d.fail_after = false;
+    assert_int_equal(sg_store_tx(f->st, done_in_tx, &d), SG_OK);
+    assert_false(d.lost);
+    /* Done: nobody gets it again, not even after the lease would have run out. */
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 100, &b), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_done(f->st, &a, "w1"), SG_ECONFLICT);
+    sg_job_clear(&a);
+    /* Taken over after the lease ran out: the late owner's transaction leaves the row to the
+     * new one, and says so. */
+    enqueue(f, "fulfil", "{}", 0, NULL);
+    assert_int_equal(sg_jobs_claim(f->st, "dies", 30, 200, &a), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 231, &b), SG_OK);
+    done_in late = {&a, false, false};
+    assert_int_equal(sg_store_tx(f->st, done_in_tx, &late), SG_OK);
+    assert_true(late.lost);
+    assert_int_equal(sg_jobs_done(f->st, &b, "w2"), SG_OK);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+}
+
 /* A job that runs long keeps its lease while its worker renews it; once the worker stops
  * renewing (it died), the job is taken over as before, and the old owner cannot renew it. */
 static void test_lease_extended(void **state)
@@ -254,6 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_done_and_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_in_handler_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_extended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),

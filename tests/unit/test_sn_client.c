@@ -4,7 +4,9 @@
 #include "e2e/harness.h"
 
 #include "core/err.h"
+#include "gate/secrets.h"
 #include "gate/servicenow/client.h"
+#include "gate/servicenow/token_cache.h"
 #include "http/server.h"
 
 #include <pthread.h>
@@ -48,7 +50,19 @@ static int h_table(sg_http_req *req, void *app)
     return sg_http_reply(req, 200, "application/json", ok, sizeof(ok) - 1);
 }
 
-static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table, 0}, {0}};
+/* Refuses the bearer token "revoked" (401), as ServiceNow does a token it revoked. */
+static int h_user(sg_http_req *req, void *app)
+{
+    (void)app;
+    const char *auth = sg_http_header(req, "Authorization");
+    if (auth && strcmp(auth, "Bearer revoked") == 0)
+        return sg_http_reply(req, 401, "application/json", "{}", 2);
+    return sg_http_reply(req, 200, "application/json", "{\"result\":[]}", 13);
+}
+
+static const sg_http_route routes[] = {{"GET", "/api/now/table/sc_request", h_table, 0},
+                                       {"GET", "/api/now/table/sys_user", h_user, 0},
+                                       {0}};
 
 typedef struct caller {
     sg_app *app;
@@ -79,33 +93,49 @@ static sg_http_server *start(char *base, size_t n)
     return srv;
 }
 
-/* Just what sn_call uses: the loopback allowance for the local server. */
-static void app_for_tests(sg_app *app)
+/* The local instance, and an app with just what sn_call uses: the loopback allowance for it,
+ * a pool and a token cache. */
+typedef struct env {
+    char base[64];
+    sg_http_server *srv;
+    sg_app app;
+} env;
+
+static void env_start(env *e, const char *limit)
 {
-    memset(app, 0, sizeof(*app));
-    app->cfg.allow_insecure_loopback = true;
+    limited = limit;
+    e->srv = start(e->base, sizeof(e->base));
+    memset(&e->app, 0, sizeof(e->app));
+    e->app.cfg.allow_insecure_loopback = true;
+    e->app.sn_pool = sg_http_pool_new(4);
+    e->app.sn_tokens = sg_sn_token_cache_new();
+}
+
+static void env_stop(env *e)
+{
+    sg_http_server_stop(e->srv, 1000);
+    sg_http_pool_free(e->app.sn_pool);
+    sg_sn_token_cache_free(e->app.sn_tokens);
 }
 
 static void test_retry_after_shared(void **state)
 {
     (void)state;
-    char base[64];
-    limited = "1";
-    sg_http_server *srv = start(base, sizeof(base));
-    sg_app app;
-    app_for_tests(&app);
-    app.sn_pool = sg_http_pool_new(4);
-    caller first = {&app, base, 0, 0};
+    env e;
+    env_start(&e, "1");
+    sg_app *app = &e.app;
+    const char *base = e.base;
+    caller first = {app, base, 0, 0};
     call(&first);
     assert_int_equal(first.rc, SG_OK);
     assert_int_equal(first.status, 429);
-    assert_true(sn_paused_for(&app) > 0);
-    assert_false(atomic_load(&app.sn_wake));
+    assert_true(sn_paused_for(app) > 0);
+    assert_false(atomic_load(&app->sn_wake));
     /* Every other caller, on any thread, waits the pause out before calling. */
     caller c[3];
     pthread_t th[3];
     for (int i = 0; i < 3; i++) {
-        c[i] = (caller){&app, base, -1, 0};
+        c[i] = (caller){app, base, -1, 0};
         assert_int_equal(pthread_create(&th[i], NULL, call, &c[i]), 0);
     }
     for (int i = 0; i < 3; i++) {
@@ -116,23 +146,21 @@ static void test_retry_after_shared(void **state)
     assert_int_equal(calls, 4);
     assert_int_equal(early, 0);
     /* ServiceNow answers again after refusing: the worker is asked to wake waiting jobs. */
-    assert_true(atomic_load(&app.sn_wake));
-    sg_http_server_stop(srv, 1000);
-    sg_http_pool_free(app.sn_pool);
+    assert_true(atomic_load(&app->sn_wake));
+    env_stop(&e);
 }
 
 static void test_long_pause_fails_fast(void **state)
 {
     (void)state;
-    char base[64];
-    limited = "30";
-    sg_http_server *srv = start(base, sizeof(base));
-    sg_app app;
-    app_for_tests(&app);
-    caller c = {&app, base, 0, 0};
+    env e;
+    env_start(&e, "30");
+    sg_app *app = &e.app;
+    const char *base = e.base;
+    caller c = {app, base, 0, 0};
     call(&c);
     assert_int_equal(c.status, 429);
-    int64_t left = sn_paused_for(&app);
+    int64_t left = sn_paused_for(app);
     assert_true(left > 2 && left <= 30);
     /* Beyond a short wait, the call fails at once and ServiceNow is not asked again; the
      * job's retry is set to the pause (worker.c). */
@@ -140,7 +168,7 @@ static void test_long_pause_fails_fast(void **state)
     assert_int_equal(c.rc, SG_EUNAVAIL);
     assert_non_null(strstr(sg_err_msg(), "rate limit"));
     assert_int_equal(calls, 1);
-    sg_http_server_stop(srv, 1000);
+    env_stop(&e);
 }
 
 /* A 429 or a 5xx is worth retrying (the job waits); any other unexpected status is not. */
@@ -155,6 +183,45 @@ static void test_status_error(void **state)
     assert_int_equal(sn_status_error(404), SG_ENET);
 }
 
+/* A service token ServiceNow refuses (401) is dropped from the token cache, so the next
+ * session asks for a new one; a token it accepts stays. */
+static void test_refused_token_forgotten(void **state)
+{
+    (void)state;
+    env e;
+    env_start(&e, "1");
+    sg_app *app = &e.app;
+    const char *base = e.base;
+    uint8_t key[SG_SHA256_LEN] = {1};
+    long status = 0;
+    sg_json *j = NULL;
+    sg_sn_token_cache_put(app->sn_tokens, key, "revoked", 1799, 1000);
+    assert_int_equal(
+        sn_call(app, base, "revoked", "GET", "/api/now/table/sys_user", NULL, &status, &j), SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 401);
+    assert_null(sg_sn_token_cache_get(app->sn_tokens, key, 1000));
+    sg_sn_token_cache_put(app->sn_tokens, key, "good", 1799, 1000);
+    assert_int_equal(
+        sn_call(app, base, "good", "GET", "/api/now/table/sys_user", NULL, &status, &j), SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 200);
+    char *kept = sg_sn_token_cache_get(app->sn_tokens, key, 1000);
+    assert_string_equal(kept, "good");
+    sg_secrets_free_plain(kept);
+    /* A person's own token (account linking) is not the service account's: never dropped. */
+    sg_sn_token_cache_put(app->sn_tokens, key, "revoked", 1799, 1000);
+    assert_int_equal(
+        sn_call_as_user(app, base, "revoked", "GET", "/api/now/table/sys_user", NULL, &status, &j),
+        SG_OK);
+    sg_json_decref(j);
+    assert_int_equal(status, 401);
+    kept = sg_sn_token_cache_get(app->sn_tokens, key, 1000);
+    assert_string_equal(kept, "revoked");
+    sg_secrets_free_plain(kept);
+    env_stop(&e);
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -162,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_shared),
         cmocka_unit_test(test_long_pause_fails_fast),
         cmocka_unit_test(test_status_error),
+        cmocka_unit_test(test_refused_token_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

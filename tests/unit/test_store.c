@@ -198,6 +198,92 @@ static void test_concurrent_writers(void **state)
     sg_store_close(st);
 }
 
+/* A writer that holds the write lock inside its transaction until told to finish. */
+typedef struct holder {
+    sg_store *st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool holding, finish, fail;
+    int rc;
+} holder;
+
+static int hold_tx(sg_conn *c, void *ctx)
+{
+    holder *h = ctx;
+    writer_arg w = {h->st, 7};
+    int rc = insert_one(c, &w);
+    pthread_mutex_lock(&h->mu);
+    h->holding = true;
+    pthread_cond_broadcast(&h->cv);
+    while (!h->finish)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    return rc == SG_OK && h->fail ? sg_err_set(SG_EINVAL, "rolled back on purpose") : rc;
+}
+
+static void *hold(void *arg)
+{
+    holder *h = arg;
+    h->rc = sg_store_tx(h->st, hold_tx, h);
+    return NULL;
+}
+
+static void hold_start(holder *h, pthread_t *th)
+{
+    h->holding = h->finish = false;
+    assert_int_equal(pthread_create(th, NULL, hold, h), 0);
+    pthread_mutex_lock(&h->mu);
+    while (!h->holding)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hold_end(holder *h, pthread_t th)
+{
+    pthread_mutex_lock(&h->mu);
+    h->finish = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+}
+
+/* One writer at a time: another waits for the lock at most busy_timeout_ms, then is told the
+ * store is busy; the lock is free again after a commit and after a rollback. */
+static void test_writer_waits_then_busy(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    sg_store_close(st);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = f->url;
+    o.migrations = migs_v1;
+    o.busy_timeout_ms = 200;
+    o.pool_size = 3;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    holder h = {.st = st, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    hold_start(&h, &th);
+    writer_arg w = {st, 8};
+    if (strcmp(sg_store_backend(st), "sqlite") == 0)
+        assert_int_equal(sg_store_tx(st, insert_one, &w), SG_EUNAVAIL);
+    int64_t n = -1;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK); /* readers never wait */
+    assert_int_equal(n, 0);
+    h.fail = true;
+    hold_end(&h, th);
+    assert_int_equal(h.rc, SG_EINVAL);
+    assert_int_equal(sg_store_tx(st, insert_one, &w), SG_OK);
+    h.fail = false;
+    hold_start(&h, &th);
+    hold_end(&h, th);
+    assert_int_equal(h.rc, SG_OK);
+    w.id = 9;
+    assert_int_equal(sg_store_tx(st, insert_one, &w), SG_OK);
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 3);
+    sg_store_close(st);
+}
+
 /* Group commit: 8 threads x 50 writes; every fifth write inserts and then fails, and must
  * leave nothing behind while its batch-mates commit. A name taken twice is a conflict for
  * the second writer only. */
@@ -541,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_and_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_waits_then_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),

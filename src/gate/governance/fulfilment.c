@@ -113,9 +113,27 @@ typedef struct done_ctx {
     bool skipped; /* the request had already moved on */
 } done_ctx;
 
-static int done_tx(sg_conn *c, void *ctx)
+static int record_done(sg_conn *c, done_ctx *d);
+
+/* The fulfil job's last step: record_done and the job's own end, in one commit. A crash
+ * before it leaves both undone (the job is taken over when its lease runs out, and runs the
+ * idempotent GRANT again); after it, both are done: there is no moment when the request is
+ * fulfilled and its job still running, which cost a commit of its own. */
+typedef struct finish_ctx {
+    done_ctx d;
+    const sg_job *job;
+    bool lost; /* the lease was lost: another worker took the job over */
+} finish_ctx;
+
+static int finish_tx(sg_conn *c, void *ctx)
 {
-    done_ctx *d = ctx;
+    finish_ctx *f = ctx;
+    int rc = record_done(c, &f->d);
+    return rc == SG_OK ? sg_jobs_done_in(c, f->job, &f->lost) : rc;
+}
+
+static int record_done(sg_conn *c, done_ctx *d)
+{
     req_info ri;
     int rc = load(c, d->id, &ri);
     if (rc != SG_OK)
@@ -287,11 +305,15 @@ int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return rc;
     snprintf(note, sizeof(note), "applied through the %s connection '%s'%s%s", ri.kind,
              ri.connection, remark[0] ? "; " : "", remark);
-    done_ctx d = {job->payload, "snowgate", note, false};
+    finish_ctx f = {{job->payload, "snowgate", note, false}, job, false};
     t0 = sg_mono_now();
-    rc = sg_store_tx(app->store, done_tx, &d);
+    rc = sg_store_tx(app->store, finish_tx, &f);
     sg_log_debug("fulfilment recorded", "ms", sg_ms_since(&t0, ms));
-    return rc;
+    if (rc != SG_OK)
+        return rc;
+    if (f.lost)
+        sg_log_warn("job finished after its lease was lost");
+    return SG_JOB_FINISHED;
 }
 
 typedef struct fail_ctx {
@@ -457,7 +479,7 @@ static int mark_tx(sg_conn *c, void *ctx)
     snprintf(note, sizeof(note), "applied by hand%s%s", m->comment && *m->comment ? ": " : "",
              m->comment ? m->comment : "");
     done_ctx d = {m->id, m->caller->name, note, false};
-    return done_tx(c, &d);
+    return record_done(c, &d);
 }
 
 int sg_fulfil_mark_done(sg_app *app, const sg_user *caller, const char *id, const char *comment,

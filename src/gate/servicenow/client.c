@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/str.h"
+#include "gate/servicenow/token_cache.h"
 #include "http/client.h"
 
 #include <ctype.h>
@@ -270,6 +271,9 @@ static int call(sg_app *app, bool service, const char *base, const char *token, 
     if (rc != SG_OK)
         return rc;
     *status = r.status;
+    /* A refused service token is not handed out again: the next session asks for a new one. */
+    if (service && r.status == 401)
+        sg_sn_token_cache_forget(app->sn_tokens, token);
     if (r.body.len)
         sg_json_parse(sg_buf_str(&r.body), r.body.len, 16 * 1024 * 1024, 0, json);
     sg_http_response_free(&r);

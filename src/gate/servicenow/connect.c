@@ -8,6 +8,7 @@
 #include "core/str.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/client.h"
+#include "gate/servicenow/token_cache.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
 #include "gate/servicenow/webhook_secret.h"
@@ -386,21 +387,81 @@ int sg_connect(sg_app *app, const char *username, const char *password, sg_json 
     return c.ok ? SG_OK : sg_err_set(SG_ECONFLICT, "%s", c.reason);
 }
 
-/* A token for the service account by the grant Connect and test chose: client_credentials
- * again, or the stored refresh token (refused once past its lifespan). */
-static int service_token(sg_app *app, const sg_integration *in, const char *secret, sn_tokens *tok)
+/* The stored refresh token, when the grant Connect and test chose uses one (*refresh stays
+ * NULL for client_credentials); refused once past its lifespan. */
+static int service_refresh(sg_app *app, const sg_integration *in, char **refresh)
 {
+    *refresh = NULL;
     if (strcmp(in->grant_type, "client_credentials") == 0)
-        return sn_token_client_credentials(app, in->instance_url, in->client_id, secret, tok);
+        return SG_OK;
     if (in->refresh_expires > 0 && (int64_t)time(NULL) > in->refresh_expires)
         return sg_err_set(SG_EAUTH, "the refresh token expired; connect again");
-    char *refresh = NULL;
-    int rc = sg_integration_refresh_token(app, &refresh);
-    if (rc == SG_OK && !refresh)
+    int rc = sg_integration_refresh_token(app, refresh);
+    if (rc == SG_OK && !*refresh)
         rc = sg_err_set(SG_EAUTH, "no stored token: connect first");
+    return rc;
+}
+
+/* A new token for the service account by the grant Connect and test chose: client_credentials
+ * again, or the refresh token from service_refresh. */
+static int service_grant(sg_app *app, const sg_integration *in, const char *secret,
+                         const char *refresh, sn_tokens *tok)
+{
+    if (!refresh)
+        return sn_token_client_credentials(app, in->instance_url, in->client_id, secret, tok);
+    return sn_token_refresh(app, in->instance_url, in->client_id, secret, refresh, tok);
+}
+
+static int service_token(sg_app *app, const sg_integration *in, const char *secret, sn_tokens *tok)
+{
+    char *refresh = NULL;
+    int rc = service_refresh(app, in, &refresh);
     if (rc == SG_OK)
-        rc = sn_token_refresh(app, in->instance_url, in->client_id, secret, refresh, tok);
+        rc = service_grant(app, in, secret, refresh, tok);
     sg_secrets_free_plain(refresh);
+    return rc;
+}
+
+/* What a cached service token is keyed on: every credential it was obtained with. */
+static void token_key(const sg_integration *in, const char *secret, const char *refresh,
+                      uint8_t out[SG_SHA256_LEN])
+{
+    sg_buf b = SG_BUF_INIT(0);
+    const char *parts[] = {in->instance_url, in->client_id,        in->grant_type,
+                           in->sn_user,      secret ? secret : "", refresh ? refresh : ""};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        sg_buf_puts(&b, parts[i]);
+        sg_buf_putc(&b, '\0');
+    }
+    sg_sha256(b.data, b.len, out);
+    sg_buf_wipe(&b);
+}
+
+/* service_token for the calls of a session: the cached token while it lasts (a token request
+ * per job, each a round trip and a write in ServiceNow, was a hop of every decision). Connect
+ * and test always asks for a new one, since it tests that the credentials still work. */
+static int session_token(sg_app *app, const sg_integration *in, const char *secret, char **access)
+{
+    char *refresh = NULL;
+    uint8_t key[SG_SHA256_LEN];
+    int64_t now = (int64_t)time(NULL);
+    *access = NULL;
+    int rc = service_refresh(app, in, &refresh);
+    if (rc == SG_OK) {
+        token_key(in, secret, refresh, key);
+        *access = sg_sn_token_cache_get(app->sn_tokens, key, now);
+    }
+    sn_tokens tok = {0};
+    if (rc == SG_OK && !*access)
+        rc = service_grant(app, in, secret, refresh, &tok);
+    if (rc == SG_OK && !*access) {
+        sg_sn_token_cache_put(app->sn_tokens, key, tok.access_token, tok.expires_in, now);
+        *access = tok.access_token;
+        tok.access_token = NULL;
+    }
+    sn_tokens_free(&tok);
+    sg_secrets_free_plain(refresh);
+    sg_wipe(key, sizeof(key));
     return rc;
 }
 
@@ -460,17 +521,11 @@ int sg_servicenow_session(sg_app *app, char base[256], char **access)
                           in.status);
     snprintf(base, 256, "%s", in.instance_url);
     rc = sg_integration_client_secret(app, &secret);
-    sn_tokens tok = {0};
     if (rc == SG_OK)
-        rc = service_token(app, &in, secret, &tok);
+        rc = session_token(app, &in, secret, access);
     if (rc == SG_EAUTH)
         sg_integration_save_test(app, "needs_reconnect", "ServiceNow refused the refresh token",
                                  NULL, NULL, NULL, in.last_test[0] ? in.last_test : NULL);
-    if (rc == SG_OK) {
-        *access = tok.access_token;
-        tok.access_token = NULL;
-    }
-    sn_tokens_free(&tok);
     sg_secrets_free_plain(secret);
     return rc;
 }
