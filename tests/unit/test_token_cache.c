@@ -6,6 +6,7 @@
 #include "gate/secrets.h"
 #include "gate/servicenow/token_cache.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static void key_of(const char *s, uint8_t out[SG_SHA256_LEN])
@@ -71,11 +72,30 @@ static void test_forget(void **state)
     sg_sn_token_cache_forget(NULL, "tok-1");
 }
 
+/* Connect, Run test and Disconnect clear it, whatever the credentials; a lifetime past a day
+ * is kept for a day. */
+static void test_clear_and_cap(void **state)
+{
+    (void)state;
+    sg_sn_token_cache *c = sg_sn_token_cache_new();
+    uint8_t a[SG_SHA256_LEN];
+    key_of("credentials a", a);
+    sg_sn_token_cache_put(c, a, "tok-1", 1799, 1000);
+    sg_sn_token_cache_clear(c);
+    expect(c, a, 1000, NULL);
+    sg_sn_token_cache_put(c, a, "tok-2", INT64_MAX, 1000);
+    expect(c, a, 1000 + 86400 - SG_SN_TOKEN_MARGIN - 1, "tok-2");
+    expect(c, a, 1000 + 86400 - SG_SN_TOKEN_MARGIN, NULL);
+    sg_sn_token_cache_free(c);
+    sg_sn_token_cache_clear(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_and_expiry),
         cmocka_unit_test(test_forget),
+        cmocka_unit_test(test_clear_and_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,6 +325,7 @@ static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks
 int sg_connect(sg_app *app, const char *username, const char *password, sg_json **result)
 {
     sg_integration in;
+    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
     char *secret = NULL;
     checks c;
     *result = NULL;
@@ -468,6 +469,7 @@ static int session_token(sg_app *app, const sg_integration *in, const char *secr
 int sg_connect_test(sg_app *app, sg_json **result)
 {
     sg_integration in;
+    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
     char *secret = NULL;
     checks c;
     *result = NULL;
@@ -589,6 +591,7 @@ int sg_servicenow_overview(sg_app *app, sg_json **out)
 int sg_servicenow_disconnect(sg_app *app)
 {
     sg_integration in;
+    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
     char *refresh = NULL;
     int rc = sg_integration_get(app, &in);
     if (rc != SG_OK)

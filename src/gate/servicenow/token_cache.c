@@ -61,7 +61,9 @@ void sg_sn_token_cache_put(sg_sn_token_cache *c, const uint8_t key[SG_SHA256_LEN
     drop(c);
     memcpy(c->key, key, SG_SHA256_LEN);
     c->access = sg_xstrdup(access);
-    c->until = now + expires_in - SG_SN_TOKEN_MARGIN;
+    /* ServiceNow's lifetime, but never past a day: a huge expires_in neither overflows nor
+     * keeps a token for ever. */
+    c->until = now + (expires_in < 86400 ? expires_in : 86400) - SG_SN_TOKEN_MARGIN;
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -73,5 +75,14 @@ void sg_sn_token_cache_forget(sg_sn_token_cache *c, const char *access)
     pthread_mutex_lock(&c->mu);
     if (c->access && strlen(c->access) == n && sg_ct_equal(c->access, access, n))
         drop(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void sg_sn_token_cache_clear(sg_sn_token_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    drop(c);
     pthread_mutex_unlock(&c->mu);
 }

@@ -34,4 +34,9 @@ void sg_sn_token_cache_put(sg_sn_token_cache *c, const uint8_t key[SG_SHA256_LEN
 /* Drops the cached token if it is `access` (ServiceNow refused it). NULL cache: no-op. */
 void sg_sn_token_cache_forget(sg_sn_token_cache *c, const char *access);
 
+/* Drops the cached token whatever it is: Connect, Run test and Disconnect call it, so that a
+ * reset connection never goes on with a token from before (the credentials can be the same:
+ * client_credentials keeps no refresh token). NULL cache: no-op. */
+void sg_sn_token_cache_clear(sg_sn_token_cache *c);
+
 #endif
