@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -423,19 +424,39 @@ static int service_token(sg_app *app, const sg_integration *in, const char *secr
     return rc;
 }
 
-/* What a cached service token is keyed on: every credential it was obtained with. */
+/* What a cached service token is keyed on: every credential it was obtained with, under an
+ * HMAC with a key of this process's own, so that the key (kept as long as the token) is no
+ * plain hash of the secret. The parts go into one buffer sized up front: no realloc leaves a
+ * copy of the secret behind. */
+static uint8_t token_mac_key[32];
+
+static void new_token_mac_key(void)
+{
+    /* Without randomness the key stays zero: the digest is then a plain hash, still unique. */
+    if (sg_random(token_mac_key, sizeof(token_mac_key)) != SG_OK)
+        memset(token_mac_key, 0, sizeof(token_mac_key));
+}
+
 static void token_key(const sg_integration *in, const char *secret, const char *refresh,
                       uint8_t out[SG_SHA256_LEN])
 {
-    sg_buf b = SG_BUF_INIT(0);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, new_token_mac_key);
     const char *parts[] = {in->instance_url, in->client_id,        in->grant_type,
                            in->sn_user,      secret ? secret : "", refresh ? refresh : ""};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        n += strlen(parts[i]) + 1;
+    char *b = sg_xmalloc(n);
+    size_t at = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        sg_buf_puts(&b, parts[i]);
-        sg_buf_putc(&b, '\0');
+        size_t len = strlen(parts[i]) + 1;
+        memcpy(b + at, parts[i], len);
+        at += len;
     }
-    sg_sha256(b.data, b.len, out);
-    sg_buf_wipe(&b);
+    sg_hmac_sha256(token_mac_key, sizeof(token_mac_key), b, n, out);
+    sg_wipe(b, n);
+    free(b);
 }
 
 /* service_token for the calls of a session: the cached token while it lasts (a token request
