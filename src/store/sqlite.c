@@ -13,6 +13,11 @@
 #include <time.h>
 
 #define STMT_CACHE 96
+/* The WAL is copied back into the database once it holds this many pages (SQLite's own
+ * default). snowgate does it itself, after the process's write lock is handed on: SQLite's
+ * automatic checkpoint runs inside the commit, which here would keep every other writer of the
+ * process waiting through the copy and its fsync. */
+#define WAL_CHECKPOINT_PAGES 1000
 
 /* A prepared statement kept by its SQL text. `busy` while a caller holds it (a query's rows
  * being stepped), so a nested use of the same SQL gets a statement of its own. */
@@ -31,7 +36,8 @@ typedef struct sq_conn {
     sqlite3 *db;
     struct sq_db *owner;
     bool in_use;
-    bool writing; /* holds owner->write_mu: a write transaction is open */
+    bool writing;  /* holds owner->write_mu: a write transaction is open */
+    int wal_pages; /* pages in the WAL after this connection's last commit */
     sq_cached cache[STMT_CACHE];
     uint64_t tick;
 } sq_conn;
@@ -124,6 +130,8 @@ static void sq_close(void *p)
     free(d);
 }
 
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
+
 static int sq_open(const sg_store_opts *opts, void **out)
 {
     sq_db *d = sg_xcalloc(1, sizeof(*d));
@@ -142,6 +150,7 @@ static int sq_open(const sg_store_opts *opts, void **out)
             sq_close(d);
             return rc;
         }
+        sqlite3_wal_hook(d->conns[i].db, on_wal_commit, &d->conns[i]); /* replaces autocheckpoint */
         d->n = i + 1;
     }
     *out = d;
@@ -189,19 +198,21 @@ static int sq_exec_script(sg_conn *c, const char *sql)
 
 static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, int64_t *changes);
 
-/* Takes write_mu, waiting at most busy_ms (then "busy", as SQLite's own wait would end). */
+/* Takes write_mu, waiting at most busy_ms (then "busy", as SQLite's own wait would end);
+ * measured on the monotonic clock, so a change of the wall clock neither cuts nor stretches
+ * the wait. */
 static int take_writer(sq_conn *sc)
 {
     sq_db *d = sc->owner;
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += d->busy_ms / 1000;
     until.tv_nsec += (long)(d->busy_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    if (pthread_mutex_timedlock(&d->write_mu, &until) != 0)
+    if (pthread_mutex_clocklock(&d->write_mu, CLOCK_MONOTONIC, &until) != 0)
         return sg_err_set(SG_EUNAVAIL,
                           "BEGIN IMMEDIATE: database is busy: another transaction of this "
                           "process kept the write lock for %u ms",
@@ -210,12 +221,38 @@ static int take_writer(sq_conn *sc)
     return SG_OK;
 }
 
+/* A passive checkpoint once the WAL is long enough: it copies what no reader still needs and
+ * never waits for, nor blocks, a writer. Another connection checkpointing at the same time
+ * makes it return at once; the next commit tries again. */
+static void checkpoint_if_due(sq_conn *sc)
+{
+    if (sc->wal_pages < WAL_CHECKPOINT_PAGES)
+        return;
+    sc->wal_pages = 0;
+    sqlite3_wal_checkpoint_v2(sc->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+/* SQLite's WAL hook, called after each commit once SQLite's own write lock is free. A commit
+ * of a transaction holds the process's write_mu until give_writer, which checkpoints after
+ * handing it on; a single statement outside a transaction holds none and checkpoints here. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    sq_conn *sc = arg;
+    sc->wal_pages = pages;
+    if (!sc->writing)
+        checkpoint_if_due(sc);
+    return SQLITE_OK;
+}
+
 static void give_writer(sq_conn *sc)
 {
     if (!sc->writing)
         return;
     sc->writing = false;
     pthread_mutex_unlock(&sc->owner->write_mu);
+    checkpoint_if_due(sc);
 }
 
 static int sq_begin(sg_conn *c, sg_tx_mode mode)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Portable SQL, as the real migrations: this suite runs on SQLite and on PostgreSQL. */
@@ -195,6 +196,44 @@ static void test_concurrent_writers(void **state)
     int64_t n = 0;
     assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
     assert_int_equal(n, 100);
+    sg_store_close(st);
+}
+
+/* 64 KB of text in one row per transaction: 16 pages of WAL per commit. */
+static int insert_big(sg_conn *c, void *ctx)
+{
+    int *i = ctx;
+    char name[16];
+    snprintf(name, sizeof(name), "big%d", *i);
+    char *note = sg_xmalloc(64 * 1024 + 1);
+    memset(note, 'a' + *i % 26, 64 * 1024);
+    note[64 * 1024] = '\0';
+    sg_val p[] = {SG_VTEXT(name), SG_VTEXT(note)};
+    int rc = sg_conn_exec(c, "INSERT INTO t (name, n, note) VALUES (?1, 0, ?2)", p, 2, NULL);
+    free(note);
+    return rc;
+}
+
+/* snowgate checkpoints the WAL itself (SQLite's automatic checkpoint is off, since it would run
+ * inside the commit with the process's write lock held). Without it the WAL would grow with
+ * every commit: 400 commits of 16 pages are ~26 MB of WAL. With it, the WAL is reused from the
+ * start once copied back, and stays near the 1000-page threshold (~4 MB). */
+static void test_wal_is_checkpointed(void **state)
+{
+    fixture *f = *state;
+    if (h_store_is_postgres())
+        skip();
+    sg_store *st = open_with(f, migs_v2, SG_OK);
+    for (int i = 0; i < 400; i++)
+        assert_int_equal(sg_store_tx(st, insert_big, &i), SG_OK);
+    char *wal = sg_xasprintf("%s-wal", f->url + strlen("sqlite:"));
+    struct stat sb;
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size < 10 * 1024 * 1024);
+    int64_t n = 0;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 400);
+    free(wal);
     sg_store_close(st);
 }
 
@@ -633,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_is_checkpointed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_tls, setup, teardown),
