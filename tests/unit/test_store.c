@@ -303,8 +303,11 @@ static void test_writer_waits_then_busy(void **state)
     pthread_t th;
     hold_start(&h, &th);
     writer_arg w = {st, 8};
-    if (strcmp(sg_store_backend(st), "sqlite") == 0)
+    if (strcmp(sg_store_backend(st), "sqlite") == 0) {
         assert_int_equal(sg_store_tx(st, insert_one, &w), SG_EUNAVAIL);
+        /* It waited for the process's writer lock, not in SQLite's busy handler. */
+        assert_non_null(strstr(sg_err_msg(), "another transaction of this process"));
+    }
     int64_t n = -1;
     assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK); /* readers never wait */
     assert_int_equal(n, 0);
