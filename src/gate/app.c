@@ -7,6 +7,7 @@
 #include "core/proc.h"
 #include "core/str.h"
 #include "gate/governance/audit.h"
+#include "gate/servicenow/mirror.h"
 #include "gate/servicenow/token_cache.h"
 #include "gate/servicenow/webhook_keys.h"
 
@@ -78,6 +79,7 @@ int sg_app_open(sg_app *app)
     if (rc == SG_OK) {
         app->sn_pool = sg_http_pool_new(app->cfg.job_workers + 2);
         app->sn_tokens = sg_sn_token_cache_new();
+        app->sn_item = sg_mirror_item_cache_new();
         app->webhook_keys = sg_webhook_keys_new();
     }
     if (rc == SG_OK)
@@ -179,6 +181,8 @@ void sg_app_close(sg_app *app)
     app->sn_pool = NULL;
     sg_sn_token_cache_free(app->sn_tokens);
     app->sn_tokens = NULL;
+    sg_mirror_item_cache_free(app->sn_item);
+    app->sn_item = NULL;
     sg_webhook_keys_free(app->webhook_keys);
     app->webhook_keys = NULL;
     sg_secrets_close(&app->secrets);

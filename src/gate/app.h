@@ -32,6 +32,9 @@ typedef struct sg_app {
     /* The service account's access token, reused until near its expiry
      * (servicenow/token_cache.c), made by sg_app_open; NULL: a token per session. */
     struct sg_sn_token_cache *sn_tokens;
+    /* The catalog item's sys_id once looked up (servicenow/mirror.c), made by sg_app_open;
+     * NULL: every mirror job looks it up. */
+    struct sg_mirror_item_cache *sn_item;
     _Atomic int64_t sn_paused_until_ms;
     atomic_bool sn_down;
     atomic_bool sn_wake; /* set by that success; the worker makes the waiting jobs due */

@@ -8,6 +8,7 @@
 #include "core/str.h"
 #include "gate/secrets.h"
 #include "gate/servicenow/client.h"
+#include "gate/servicenow/mirror.h"
 #include "gate/servicenow/token_cache.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
@@ -323,10 +324,18 @@ static int prepare(sg_app *app, sg_integration *in, char **client_secret, checks
     return SG_OK;
 }
 
+/* Drops what the calls of a session keep between jobs: the service token and the catalog
+ * item's sys_id. */
+static void forget_session(sg_app *app)
+{
+    sg_sn_token_cache_clear(app->sn_tokens);
+    sg_mirror_item_cache_clear(app->sn_item);
+}
+
 int sg_connect(sg_app *app, const char *username, const char *password, sg_json **result)
 {
     sg_integration in;
-    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
+    forget_session(app); /* nothing from before goes on */
     char *secret = NULL;
     checks c;
     *result = NULL;
@@ -490,7 +499,7 @@ static int session_token(sg_app *app, const sg_integration *in, const char *secr
 int sg_connect_test(sg_app *app, sg_json **result)
 {
     sg_integration in;
-    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
+    forget_session(app); /* nothing from before goes on */
     char *secret = NULL;
     checks c;
     *result = NULL;
@@ -612,7 +621,7 @@ int sg_servicenow_overview(sg_app *app, sg_json **out)
 int sg_servicenow_disconnect(sg_app *app)
 {
     sg_integration in;
-    sg_sn_token_cache_clear(app->sn_tokens); /* nothing from before goes on */
+    forget_session(app); /* nothing from before goes on */
     char *refresh = NULL;
     int rc = sg_integration_get(app, &in);
     if (rc != SG_OK)

@@ -13,11 +13,66 @@
 #include "gate/servicenow/updateset.h"
 #include "http/client.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+struct sg_mirror_item_cache {
+    pthread_mutex_t mu;
+    char base[256]; /* the instance; "" when nothing is kept */
+    char id[33];
+};
+
+sg_mirror_item_cache *sg_mirror_item_cache_new(void)
+{
+    sg_mirror_item_cache *c = sg_xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void sg_mirror_item_cache_free(sg_mirror_item_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+void sg_mirror_item_cache_clear(sg_mirror_item_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->base[0] = c->id[0] = '\0';
+    pthread_mutex_unlock(&c->mu);
+}
+
+static bool item_cached(sg_mirror_item_cache *c, const char *base, char id[33])
+{
+    bool hit = false;
+    if (!c)
+        return false;
+    pthread_mutex_lock(&c->mu);
+    if (c->id[0] && strcmp(c->base, base) == 0) {
+        memcpy(id, c->id, 33);
+        hit = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+static void item_keep(sg_mirror_item_cache *c, const char *base, const char *id)
+{
+    if (!c || strlen(base) >= sizeof(c->base))
+        return;
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->base, sizeof(c->base), "%s", base);
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    pthread_mutex_unlock(&c->mu);
+}
 
 /* Whether an integration is configured: without one there is nothing to tell ServiceNow. */
 static int servicenow_set_up(sg_conn *c, bool *out)
@@ -236,24 +291,33 @@ int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     char query[96], req_id[33], number[40], item_id[33], item_no[40];
     snprintf(query, sizeof(query), "correlation_id%%3Dsnowgate%%3A%s", x.id);
     rc = find_one(app, base, token, "sc_request", query, req_id, number);
+    bool created = false;
     if (rc == SG_OK && !req_id[0]) {
         sg_json *body = sg_json_object();
         describe(&x, app, body);
         rc = create(app, base, token, "sc_request", body, req_id, number);
         sg_json_decref(body);
+        created = rc == SG_OK;
     }
-    if (rc == SG_OK)
+    /* An item is made only after its request, by this job: a request made just now has none
+     * yet. One found (an earlier run that stopped half-way) may have its item already. */
+    item_id[0] = item_no[0] = '\0';
+    if (rc == SG_OK && !created)
         rc = find_one(app, base, token, "sc_req_item", query, item_id, item_no);
     if (rc == SG_OK && !item_id[0]) {
         char cat_id[33], unused[40];
-        char *name = sg_http_escape("name=" SG_SN_ITEM);
-        rc = find_one(app, base, token, "sc_cat_item", name, cat_id, unused);
-        free(name);
-        if (rc == SG_OK && !cat_id[0])
-            rc = sg_err_set(SG_ENET,
-                            "the catalog item '%s' is missing in ServiceNow; commit "
-                            "the update set again",
-                            SG_SN_ITEM);
+        if (!item_cached(app->sn_item, base, cat_id)) {
+            char *name = sg_http_escape("name=" SG_SN_ITEM);
+            rc = find_one(app, base, token, "sc_cat_item", name, cat_id, unused);
+            free(name);
+            if (rc == SG_OK && !cat_id[0])
+                rc = sg_err_set(SG_ENET,
+                                "the catalog item '%s' is missing in ServiceNow; commit "
+                                "the update set again",
+                                SG_SN_ITEM);
+            if (rc == SG_OK)
+                item_keep(app->sn_item, base, cat_id);
+        }
         sg_json *body = sg_json_object();
         describe(&x, app, body);
         sg_json_set_str(body, "request", req_id);

@@ -8,6 +8,16 @@
 #include "gate/app.h"
 #include "gate/jobs.h"
 
+/* The sys_id of the catalog item every request's item is made from, looked up once and kept
+ * for the instance it was looked up on (sg_app_open makes app->sn_item; NULL: every job looks
+ * it up). Connect, Run test and Disconnect clear it, as they do the token cache: after a reset
+ * the item may be another record, and ServiceNow would take an item made from a sys_id that no
+ * longer exists without a word. */
+typedef struct sg_mirror_item_cache sg_mirror_item_cache;
+sg_mirror_item_cache *sg_mirror_item_cache_new(void);
+void sg_mirror_item_cache_free(sg_mirror_item_cache *c); /* NULL: no-op */
+void sg_mirror_item_cache_clear(sg_mirror_item_cache *c); /* NULL: no-op */
+
 /* Enqueues the mirror job inside the caller's transaction when ServiceNow is set up. */
 int sg_mirror_enqueue(sg_conn *c, const char *id);
 int sg_mirror_job(sg_app *app, const sg_job *job, int64_t *retry_after);
