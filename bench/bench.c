@@ -213,6 +213,9 @@ static int run_one(size_t i)
             dup2(fd, 2);
             close(fd);
         }
+        /* Line by line: a failed check (cmocka prints it on stdout, then aborts) must reach
+         * the log, not die in a buffer. */
+        setvbuf(stdout, NULL, _IOLBF, 0);
         scenarios[i].run();
         _exit(0);
     }
