@@ -234,7 +234,10 @@ static int run_one(size_t i)
     }
     if (f)
         fclose(f);
-    if (!ok)
+    if (!ok && WIFSIGNALED(st))
+        fprintf(stderr, "bench: %s was killed by signal %d (%s); its log is %s\n",
+                scenarios[i].name, WTERMSIG(st), strsignal(WTERMSIG(st)), log);
+    else if (!ok)
         fprintf(stderr, "bench: %s failed; its log is %s\n", scenarios[i].name, log);
     fflush(stdout);
     return ok ? 0 : 1;
