@@ -1148,55 +1148,6 @@ static void test_audit_verify(void **state)
     sg_buf_free(&err);
 }
 
-static void test_provision(void **state)
-{
-    (void)state;
-    const char *argv[] = {SG_BUILD_DIR "/snowgate",
-                          "servicenow",
-                          "provision",
-                          "--instance",
-                          G.sim.p.url,
-                          "--admin-user",
-                          "admin",
-                          "--admin-password-stdin",
-                          "--snowgate",
-                          G.gate.url,
-                          "--token",
-                          G.admin_h + strlen("Authorization: Bearer "),
-                          "--allow-insecure-loopback",
-                          NULL};
-    for (int run = 0; run < 2; run++) { /* safe to re-run */
-        sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
-        int st = h_run_input(argv, NULL, "admin-Pw1\n", 120000, &out, &err);
-        if (st != 0)
-            fail_msg("provision run %d: exit %d\n%s\n%s", run, st, sg_buf_str(&out),
-                     sg_buf_str(&err));
-        const char *o = sg_buf_str(&out);
-        assert_non_null(
-            strstr(o, run == 0 ? "'snowgate OAuth App' created" : "'snowgate OAuth App' updated"));
-        assert_non_null(strstr(o, "update set committed: Successful"));
-        assert_non_null(strstr(o, "Connect and test: CONNECTED"));
-        assert_null(strstr(o, "admin-Pw1"));
-        sg_buf_free(&out);
-        sg_buf_free(&err);
-        assert_string_equal(status_of(), "connected");
-    }
-    /* One OAuth app, one service user, whatever the number of runs. */
-    sg_json *j =
-        g_sim_call("GET", "/api/now/table/oauth_entity?name=snowgate%20OAuth%20App", NULL, 200);
-    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
-    sg_json_decref(j);
-    j = g_sim_call("GET", "/api/now/table/sys_user?user_name=snowgate.service", NULL, 200);
-    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
-    sg_json_decref(j);
-    /* A wrong admin password stops at the first step, with the reason. */
-    sg_buf err = SG_BUF_INIT(0);
-    assert_int_equal(h_run_input(argv, NULL, "wrong\n", 60000, NULL, &err), 1);
-    assert_non_null(strstr(sg_buf_str(&err), "step 1 failed"));
-    assert_non_null(strstr(sg_buf_str(&err), "User Not Authenticated"));
-    sg_buf_free(&err);
-}
-
 /* What ServiceNow's business rule reads: gs.getProperty on the password2 property, through a
  * Scripted REST API an instance admin adds (any admin can run a script; the Table API gives
  * only the ciphertext). */
@@ -1461,7 +1412,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_self_approval_by_email_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
-        cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),
         cmocka_unit_test_setup_teardown(test_refresh_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_client_credentials, start, stop),
