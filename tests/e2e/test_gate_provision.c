@@ -5,7 +5,8 @@
  *
  * A problem in snowgate's own set is made as an instance could come to one: the preview is
  * held back (a snowsim delay fault) while the test changes the retrieved set on the instance,
- * e.g. deletes the row that carries the catalog category the catalog item refers to. */
+ * e.g. deletes the row that carries the catalog category the catalog item refers to, or while
+ * an admin edits one of snowgate's records on the instance (a collision). */
 #include "e2e/gate_env.h"
 
 #include "core/crypto.h"
@@ -172,6 +173,24 @@ static void retarget_item(const char *set_id)
     sg_json_decref(j);
 }
 
+/* An admin edits snowgate's category on the instance after snowgate made its update set (a
+ * second later, so the local change is newer). */
+static void touch_category(const char *set_id)
+{
+    (void)set_id;
+    struct timespec ts = {1, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    sg_json *j = g_sim_call("GET",
+                            "/api/now/table/sc_category?sysparm_query=title%3DData%20access"
+                            "&sysparm_fields=sys_id",
+                            NULL, 200);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/now/table/sc_category/%s",
+             sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "sys_id"));
+    sg_json_decref(j);
+    sg_json_decref(g_sim_call("PATCH", path, "{\"title\":\"Data access (ours)\"}", 200));
+}
+
 static void assert_has(const sg_buf *b, const char *what)
 {
     if (!strstr(sg_buf_str(b), what))
@@ -301,6 +320,26 @@ static void test_foreign_row_refused(void **state)
     assert_untouched();
 }
 
+/* A local change newer than snowgate's version: COLLISION, never accepted, nothing committed. */
+static void test_collision_refused(void **state)
+{
+    (void)state;
+    run r;
+    provision(false, NULL, &r);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+    provision(true, touch_category, &r);
+    assert_int_equal(r.status, 1);
+    assert_has(&r.err, "problem 1 of 1: COLLISION \"Found a local update that is newer than this "
+                       "one (sc_category updated ");
+    assert_has(&r.err, "was changed on the instance after snowgate's version of it");
+    assert_has(&r.err, "not even with --accept-preview-problems");
+    run_free(&r);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
+    assert_int_equal(g_count_in_sn("sys_update_preview_problem", "status%3Dignored"), 0);
+    assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access%20(ours)"), 1);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -323,6 +362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_acceptable_problem, start, stop),
         cmocka_unit_test_setup_teardown(test_security_problem_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_foreign_row_refused, start, stop),
+        cmocka_unit_test_setup_teardown(test_collision_refused, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
