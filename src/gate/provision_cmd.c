@@ -60,11 +60,12 @@ static int call(prov *p, bool to_snowgate, const char *method, const char *path,
     sg_json_parse(sg_buf_str(&r.body), r.body.len, 16 * 1024 * 1024, 0, &j);
     bool ok = want ? r.status == want : r.status >= 200 && r.status < 300;
     if (!ok) {
-        const char *m = sg_json_get_str(sg_json_get(j, "error"), "message");
-        const char *d = sg_json_get_str(sg_json_get(j, "error"), "detail");
+        /* The instance's own words, made safe for a terminal. */
+        char m[200], d[200];
+        sg_str_sanitize(m, sizeof(m), sg_json_get_str(sg_json_get(j, "error"), "message"));
+        sg_str_sanitize(d, sizeof(d), sg_json_get_str(sg_json_get(j, "error"), "detail"));
         rc = sg_err_set(r.status == 401 ? SG_EAUTH : SG_ENET, "%s %s answered HTTP %ld%s%s%s%s",
-                        method, url, r.status, m ? ": " : "", m ? m : "", d ? " - " : "",
-                        d ? d : "");
+                        method, url, r.status, m[0] ? ": " : "", m, d[0] ? " - " : "", d);
         sg_json_decref(j);
         j = NULL;
     }
@@ -114,8 +115,7 @@ static int oauth_app(prov *p, char client_id[64], char secret[65])
     free(text);
     sg_json_decref(j);
     if (rc == SG_OK) {
-        const char *cid = sg_json_get_str(sg_json_get(res, "result"), "client_id");
-        snprintf(client_id, 64, "%s", cid ? cid : "");
+        sg_str_sanitize(client_id, 64, sg_json_get_str(sg_json_get(res, "result"), "client_id"));
         say(p, "OAuth app 'snowgate OAuth App' %s (client_id %s, redirect %s)",
             existing ? "updated" : "created", client_id, redirect);
     }
