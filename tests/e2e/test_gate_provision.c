@@ -244,7 +244,7 @@ static void test_acceptable_problem(void **state)
     assert_has(&r.err, "Re-run with --accept-preview-problems");
     assert_has(&r.err, "stops at this same step");
     assert_null(strstr(sg_buf_str(&r.out), "previewed"));
-    assert_null(strstr(sg_buf_str(&r.out), "committed"));
+    assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
     run_free(&r);
     assert_untouched();
 
@@ -319,6 +319,51 @@ static void test_collision_refused(void **state)
     assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access%20(ours)"), 1);
 }
 
+/* A business rule adds a problem to the set as soon as provision accepts the first: the
+ * re-check before the commit finds it, and nothing is committed. */
+static void test_recheck_finds_new_problem(void **state)
+{
+    (void)state;
+    static const char script[] =
+        "(function executeRule(current, previous) {\n"
+        "  var gr = new GlideRecord('sys_update_preview_problem');\n"
+        "  gr.initialize();\n"
+        "  gr.setValue('description', 'Could not find a record in sys_user_role for column "
+        "role referenced in this update');\n"
+        "  gr.setValue('remote_update_set', current.getValue('remote_update_set'));\n"
+        "  gr.setValue('remote_update', current.getValue('remote_update'));\n"
+        "  gr.setValue('missing_item', current.getValue('missing_item'));\n"
+        "  gr.setValue('missing_item_table', 'sys_user_role');\n"
+        "  gr.insert();\n"
+        "})(current, previous);";
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "name", "one more problem");
+    sg_json_set_str(body, "collection", "sys_update_preview_problem");
+    sg_json_set_str(body, "when", "after");
+    sg_json_set_str(body, "active", "true");
+    sg_json_set_str(body, "advanced", "true");
+    sg_json_set_str(body, "action_insert", "false");
+    sg_json_set_str(body, "action_update", "true");
+    sg_json_set_str(body, "script", script);
+    char *text = sg_json_dump(body);
+    sg_json_decref(body);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_script", text, 201));
+    free(text);
+    run r;
+    provision(true, drop_category, &r);
+    assert_int_equal(r.status, 1);
+    assert_has(&r.out, "accepted: \"Could not find a record in sc_category");
+    assert_has(&r.err, "step 6 failed: after accepting, a re-check found other problems: the "
+                       "update set's preview found 2 problem(s), and not all of them can be "
+                       "accepted; nothing was committed");
+    assert_has(&r.err, "ACCEPTABLE \"Could not find a record in sc_category for column category "
+                       "referenced in this update\" (status: ignored)");
+    assert_has(&r.err, "REFUSED \"Could not find a record in sys_user_role for column role");
+    assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
+    run_free(&r);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 0);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -342,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_security_problem_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_foreign_row_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_collision_refused, start, stop),
+        cmocka_unit_test_setup_teardown(test_recheck_finds_new_problem, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
