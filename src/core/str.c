@@ -242,3 +242,16 @@ bool sg_str_printable(const char *s, size_t n)
             return false;
     return true;
 }
+
+char *sg_str_sanitize(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < size; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    dst[i] = '\0';
+    if (src && src[i] && size >= 4)
+        memcpy(dst + size - 4, "...", 4);
+    return dst;
+}

@@ -48,5 +48,10 @@ bool sg_str_ieq(const char *a, const char *b);
 bool sg_str_startswith(const char *s, const char *prefix);
 /* True when every byte of s is printable ASCII (no control characters). */
 bool sg_str_printable(const char *s, size_t n);
+/* Copies text that came from elsewhere (another system's answer) for a terminal or a log line:
+ * every byte that is not printable ASCII (control characters, escape sequences, any non-ASCII
+ * byte) becomes '?', and a src longer than size - 1 bytes is cut and ends in "...". dst is
+ * always terminated (size >= 4); a NULL src copies as "". Returns dst. */
+char *sg_str_sanitize(char *dst, size_t size, const char *src);
 
 #endif

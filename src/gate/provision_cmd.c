@@ -10,6 +10,8 @@
 #include "core/proc.h"
 #include "core/str.h"
 #include "gate/commands.h"
+#include "gate/servicenow/client.h"
+#include "gate/servicenow/preview.h"
 #include "gate/servicenow/updateset.h"
 #include "http/client.h"
 
@@ -25,6 +27,7 @@ typedef struct prov {
     char *sg_auth; /* Authorization: Bearer ... (snowgate admin) */
     sg_http_client_opts opts;
     int step;
+    sg_buf detail; /* lines printed after a failure's message (the problems found) */
 } prov;
 
 static void say(prov *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,11 +60,12 @@ static int call(prov *p, bool to_snowgate, const char *method, const char *path,
     sg_json_parse(sg_buf_str(&r.body), r.body.len, 16 * 1024 * 1024, 0, &j);
     bool ok = want ? r.status == want : r.status >= 200 && r.status < 300;
     if (!ok) {
-        const char *m = sg_json_get_str(sg_json_get(j, "error"), "message");
-        const char *d = sg_json_get_str(sg_json_get(j, "error"), "detail");
+        /* The instance's own words, made safe for a terminal. */
+        char m[200], d[200];
+        sg_str_sanitize(m, sizeof(m), sg_json_get_str(sg_json_get(j, "error"), "message"));
+        sg_str_sanitize(d, sizeof(d), sg_json_get_str(sg_json_get(j, "error"), "detail"));
         rc = sg_err_set(r.status == 401 ? SG_EAUTH : SG_ENET, "%s %s answered HTTP %ld%s%s%s%s",
-                        method, url, r.status, m ? ": " : "", m ? m : "", d ? " - " : "",
-                        d ? d : "");
+                        method, url, r.status, m[0] ? ": " : "", m, d[0] ? " - " : "", d);
         sg_json_decref(j);
         j = NULL;
     }
@@ -111,8 +115,7 @@ static int oauth_app(prov *p, char client_id[64], char secret[65])
     free(text);
     sg_json_decref(j);
     if (rc == SG_OK) {
-        const char *cid = sg_json_get_str(sg_json_get(res, "result"), "client_id");
-        snprintf(client_id, 64, "%s", cid ? cid : "");
+        sg_str_sanitize(client_id, 64, sg_json_get_str(sg_json_get(res, "result"), "client_id"));
         say(p, "OAuth app 'snowgate OAuth App' %s (client_id %s, redirect %s)",
             existing ? "updated" : "created", client_id, redirect);
     }
@@ -136,19 +139,29 @@ static int configure_snowgate(prov *p, const char *client_id, const char *secret
     return rc;
 }
 
-static int import_update_set(prov *p)
+/* Downloads the update set XML snowgate generates for this integration into *xml. */
+static int download_update_set(prov *p, sg_http_response *xml)
 {
     char *url = sg_xasprintf("%s/api/v1/integrations/servicenow/update-set", p->snowgate);
     const char *hdrs[] = {p->sg_auth, NULL};
-    sg_http_response xml;
-    int rc = sg_http_request(&p->opts, "GET", url, hdrs, NULL, 0, &xml);
+    int rc = sg_http_request(&p->opts, "GET", url, hdrs, NULL, 0, xml);
     free(url);
-    if (rc == SG_OK && xml.status != 200)
-        rc = sg_err_set(SG_ENET, "snowgate answered HTTP %ld to the update set download",
-                        xml.status);
     if (rc != SG_OK)
         return rc;
-    say(p, "downloaded 'snowgate Update Set.xml' (%zu bytes)", xml.body.len);
+    if (xml->status != 200) {
+        rc = sg_err_set(SG_ENET, "snowgate answered HTTP %ld to the update set download",
+                        xml->status);
+        sg_http_response_free(xml);
+        return rc;
+    }
+    say(p, "downloaded 'snowgate Update Set.xml' (%zu bytes)", xml->body.len);
+    return SG_OK;
+}
+
+/* Uploads the XML through sys_upload.do, as the UI's "Import Update Set from XML" does, and
+ * finds the new retrieved update set: id gets its sys_id. */
+static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
+{
     sg_buf body = SG_BUF_INIT(0);
     char boundary[40];
     char rnd[17];
@@ -160,15 +173,14 @@ static int import_update_set(prov *p)
                   "name=\"attachFile\"; filename=\"snowgate Update Set.xml\"\r\n"
                   "Content-Type: text/xml\r\n\r\n",
                   boundary, boundary);
-    sg_buf_append(&body, xml.body.data, xml.body.len);
+    sg_buf_append(&body, xml->data, xml->len);
     sg_buf_printf(&body, "\r\n--%s--\r\n", boundary);
-    sg_http_response_free(&xml);
     char ct[96];
     snprintf(ct, sizeof(ct), "Content-Type: multipart/form-data; boundary=%s", boundary);
     const char *up_hdrs[] = {p->sn_auth, ct, NULL};
-    url = sg_xasprintf("%s/sys_upload.do", p->instance);
+    char *url = sg_xasprintf("%s/sys_upload.do", p->instance);
     sg_http_response up;
-    rc = sg_http_request(&p->opts, "POST", url, up_hdrs, body.data, body.len, &up);
+    int rc = sg_http_request(&p->opts, "POST", url, up_hdrs, body.data, body.len, &up);
     free(url);
     sg_buf_free(&body);
     if (rc != SG_OK)
@@ -185,76 +197,277 @@ static int import_update_set(prov *p)
               NULL, 200, &j);
     if (rc != SG_OK)
         return rc;
-    char id[33];
-    snprintf(id, sizeof(id), "%s", first_sys_id(j) ? first_sys_id(j) : "");
+    const char *found = first_sys_id(j);
+    if (!sn_is_sys_id(found))
+        rc = sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones");
+    else
+        memcpy(id, found, 33);
     sg_json_decref(j);
-    if (!id[0])
-        return sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones");
-    say(p, "update set imported (sys_remote_update_set %s)", id);
-    static const char *const what[] = {"preview", "commit"};
-    for (int i = 0; i < 2; i++) {
-        char path[160];
-        snprintf(path, sizeof(path), "/api/sn_cicd/update_set/%s/%s", what[i], id);
-        rc = call(p, false, "POST", path, NULL, 200, &j);
+    return rc;
+}
+
+/* Starts a CI/CD update set action ("preview" or "commit") and polls its progress until it
+ * ends (bounded): label gets the final status_label, error the progress' error. */
+static int cicd(prov *p, const char *what, const char *id, char label[32], char error[256])
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/sn_cicd/update_set/%s/%s", what, id);
+    sg_json *j = NULL;
+    int rc = call(p, false, "POST", path, NULL, 200, &j);
+    if (rc != SG_OK)
+        return rc;
+    const char *progress = sg_json_get_str(
+        sg_json_get(sg_json_get(sg_json_get(j, "result"), "links"), "progress"), "id");
+    if (!sn_is_sys_id(progress))
+        rc = sg_err_set(SG_ENET, "the update set %s answered no progress id", what);
+    else
+        snprintf(path, sizeof(path), "/api/sn_cicd/progress/%s", progress);
+    sg_json_decref(j);
+    snprintf(label, 32, "Pending");
+    error[0] = '\0';
+    for (int k = 0;
+         rc == SG_OK && k < 600 && (strcmp(label, "Pending") == 0 || strcmp(label, "Running") == 0);
+         k++) {
+        if (k > 0)
+            sleep(1);
+        rc = call(p, false, "GET", path, NULL, 200, &j);
+        if (rc != SG_OK)
+            break;
+        sg_json *res = sg_json_get(j, "result");
+        sg_str_sanitize(label, 32, sg_json_get_str(res, "status_label"));
+        sg_str_sanitize(error, 256, sg_json_get_str(res, "error"));
+        sg_json_decref(j);
+    }
+    if (rc == SG_OK && strcmp(label, "Successful") != 0)
+        rc = sg_err_set(SG_ECONFLICT, "update set %s %s: %s", what, label,
+                        error[0] ? error : "see the update set in ServiceNow");
+    return rc;
+}
+
+/* One preview problem as judged; its text is sanitized. */
+typedef struct judged {
+    char sys_id[33];
+    char status[24];
+    char desc[201];
+    char why[480];
+    sg_preview_verdict v;
+} judged;
+
+typedef struct problems {
+    judged list[SG_PREVIEW_MAX_PROBLEMS];
+    size_t n;
+} problems;
+
+/* The payload of the problem's sys_update_xml row when that row belongs to the set (NULL
+ * otherwise); the caller frees it. */
+static int remote_payload(prov *p, const char *set_id, const char *row_id, char **payload)
+{
+    *payload = NULL;
+    if (!sn_is_sys_id(row_id))
+        return SG_OK;
+    char path[200];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sys_update_xml/%s?sysparm_fields=payload,remote_update_set"
+             "&sysparm_exclude_reference_link=true",
+             row_id);
+    sg_json *j = NULL;
+    int rc = call(p, false, "GET", path, NULL, 200, &j);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *res = sg_json_get(j, "result");
+    const char *set = sg_json_get_str(res, "remote_update_set");
+    const char *pl = sg_json_get_str(res, "payload");
+    if (set && strcmp(set, set_id) == 0 && pl)
+        *payload = sg_xstrdup(pl);
+    sg_json_decref(j);
+    return SG_OK;
+}
+
+/* Reads one problem, its row's payload, and judges it into *out. */
+static int judge_one(prov *p, const char *set_id, sg_json *o, const sg_preview_ours *ours,
+                     judged *out)
+{
+    sg_preview_problem pp = {.sys_id = sg_json_get_str(o, "sys_id"),
+                             .description = sg_json_get_str(o, "description"),
+                             .remote_update = sg_json_get_str(o, "remote_update"),
+                             .missing_item = sg_json_get_str(o, "missing_item"),
+                             .missing_item_table = sg_json_get_str(o, "missing_item_table"),
+                             .payload = NULL};
+    char *payload = NULL;
+    int rc = remote_payload(p, set_id, pp.remote_update, &payload);
+    if (rc != SG_OK)
+        return rc;
+    pp.payload = payload;
+    out->v = sg_preview_judge(&pp, ours, out->why, sizeof(out->why));
+    free(payload);
+    sg_str_sanitize(out->sys_id, sizeof(out->sys_id), pp.sys_id);
+    sg_str_sanitize(out->status, sizeof(out->status), sg_json_get_str(o, "status"));
+    sg_str_sanitize(out->desc, sizeof(out->desc), pp.description);
+    return SG_OK;
+}
+
+/* Reads every problem of the set, whatever its status, and judges each. */
+static int judge_problems(prov *p, const char *set_id, const sg_preview_ours *ours, problems *out)
+{
+    char path[320];
+    snprintf(path, sizeof(path),
+             "/api/now/table/sys_update_preview_problem"
+             "?sysparm_fields=sys_id,description,status,remote_update,missing_item,"
+             "missing_item_table"
+             "&sysparm_exclude_reference_link=true&sysparm_limit=%d"
+             "&sysparm_query=remote_update_set%%3D%s%%5EORDERBYsys_id",
+             SG_PREVIEW_MAX_PROBLEMS + 1, set_id);
+    sg_json *j = NULL;
+    int rc = call(p, false, "GET", path, NULL, 200, &j);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *res = sg_json_get(j, "result");
+    size_t n = sg_json_array_size(res);
+    out->n = 0;
+    if (!res || sg_json_typeof(res) != SG_JSON_ARRAY)
+        rc = sg_err_set(SG_ENET, "the preview problems' answer has no result array");
+    else if (n > SG_PREVIEW_MAX_PROBLEMS)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "the update set's preview found over %d problems: look at them in "
+                        "ServiceNow (Retrieved Update Sets > snowgate), resolve them, and run "
+                        "provision again",
+                        SG_PREVIEW_MAX_PROBLEMS);
+    for (size_t i = 0; rc == SG_OK && i < n; i++)
+        rc = judge_one(p, set_id, sg_json_array_get(res, i), ours, &out->list[out->n++]);
+    sg_json_decref(j);
+    return rc;
+}
+
+static bool all_acceptable(const problems *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->list[i].v != SG_PREVIEW_ACCEPTABLE)
+            return false;
+    return true;
+}
+
+/* Lists the problems into p->detail and fails with what to do. */
+static void list_problems(prov *p, const problems *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        const judged *q = &ps->list[i];
+        sg_buf_printf(&p->detail, "  problem %zu of %zu: %s \"%s\" (status: %s)\n      why: %s\n",
+                      i + 1, ps->n, sg_preview_verdict_name(q->v), q->desc,
+                      q->status[0] ? q->status : "none", q->why);
+    }
+}
+
+static int refuse(prov *p, const problems *ps, bool accept)
+{
+    bool acceptable = all_acceptable(ps);
+    list_problems(p, ps);
+    if (acceptable)
+        sg_buf_printf(&p->detail,
+                      "What to do: every problem above is ACCEPTABLE. Re-run with "
+                      "--accept-preview-problems to mark them ignored, as an admin would in "
+                      "ServiceNow, and commit; or resolve them in ServiceNow first (for "
+                      "example, create the missing records).\n");
+    else
+        sg_buf_printf(&p->detail,
+                      "What to do: resolve each REFUSED or COLLISION problem in ServiceNow (System "
+                      "Update Sets > Retrieved Update Sets > snowgate > Update Set Preview "
+                      "Problems): create the missing record, or, for a collision, compare the two "
+                      "versions and keep or undo the local change. A row that is not one snowgate "
+                      "generated means the set on the instance is not the one snowgate uploaded: "
+                      "find out who changed it. snowgate never accepts these itself, %s. If only "
+                      "ACCEPTABLE problems are left, re-run with --accept-preview-problems.\n",
+                      accept ? "not even with --accept-preview-problems"
+                             : "and --accept-preview-problems does not change that");
+    sg_buf_printf(&p->detail,
+                  "Nothing was committed. Each run imports and previews the update set anew, so "
+                  "running provision again before that (or, when all are ACCEPTABLE, without "
+                  "--accept-preview-problems) stops at this same step.\n");
+    return sg_err_set(SG_ECONFLICT,
+                      "the update set's preview found %zu problem(s)%s; nothing was committed",
+                      ps->n, acceptable ? "" : ", and not all of them can be accepted");
+}
+
+/* Marks each (acceptable) problem ignored, as the admin's "Accept remote update" does. */
+static int accept_all(prov *p, const problems *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->list[i].v != SG_PREVIEW_ACCEPTABLE || !sn_is_sys_id(ps->list[i].sys_id))
+            return sg_err_set(SG_EINTERNAL, "a problem to accept is not acceptable");
+    say(p,
+        "update set previewed: %zu problem(s), each about a record snowgate does not need; "
+        "accepted:",
+        ps->n);
+    for (size_t i = 0; i < ps->n; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/now/table/sys_update_preview_problem/%s",
+                 ps->list[i].sys_id);
+        int rc = call(p, false, "PATCH", path, "{\"status\":\"ignored\"}", 200, NULL);
         if (rc != SG_OK)
             return rc;
-        char progress[64];
-        snprintf(
-            progress, sizeof(progress), "%s",
-            sg_json_get_str(sg_json_get(sg_json_get(sg_json_get(j, "result"), "links"), "progress"),
-                            "id")
-                ? sg_json_get_str(
-                      sg_json_get(sg_json_get(sg_json_get(j, "result"), "links"), "progress"), "id")
-                : "");
-        sg_json_decref(j);
-        /* Poll the progress until it ends (bounded). */
-        char label[32] = "Pending", error[512] = "";
-        for (int k = 0; k < 600 && (strcmp(label, "Pending") == 0 || strcmp(label, "Running") == 0);
-             k++) {
-            snprintf(path, sizeof(path), "/api/sn_cicd/progress/%s", progress);
-            rc = call(p, false, "GET", path, NULL, 200, &j);
-            if (rc != SG_OK)
-                return rc;
-            sg_json *res = sg_json_get(j, "result");
-            snprintf(label, sizeof(label), "%s",
-                     sg_json_get_str(res, "status_label") ? sg_json_get_str(res, "status_label")
-                                                          : "");
-            snprintf(error, sizeof(error), "%s",
-                     sg_json_get_str(res, "error") ? sg_json_get_str(res, "error") : "");
-            sg_json_decref(j);
-            if (strcmp(label, "Pending") == 0 || strcmp(label, "Running") == 0)
-                sleep(1);
-        }
-        if (strcmp(label, "Successful") != 0)
-            return sg_err_set(SG_ECONFLICT, "update set %s %s: %s", what[i], label,
-                              error[0] ? error : "see the update set in ServiceNow");
-        if (i == 0) {
-            char q[256];
-            snprintf(
-                q, sizeof(q),
-                "/api/now/table/sys_update_preview_problem?sysparm_query=remote_update_set%%3D%s"
-                "%%5Estatus%%3D&sysparm_fields=description",
-                id);
-            rc = call(p, false, "GET", q, NULL, 200, &j);
-            if (rc != SG_OK)
-                return rc;
-            size_t n = sg_json_array_size(sg_json_get(j, "result"));
-            const char *first =
-                sg_json_get_str(sg_json_array_get(sg_json_get(j, "result"), 0), "description");
-            if (n > 0) {
-                rc = sg_err_set(
-                    SG_ECONFLICT,
-                    "preview found %zu problem(s), e.g. '%s'; resolve them in ServiceNow "
-                    "and run provision again",
-                    n, first ? first : "");
-                sg_json_decref(j);
-                return rc;
-            }
-            sg_json_decref(j);
-        }
-        say(p, "update set %s: %s", i == 0 ? "previewed" : "committed", label);
+        printf("      accepted: \"%s\"\n        (%s)\n", ps->list[i].desc, ps->list[i].why);
     }
+    fflush(stdout);
     return SG_OK;
+}
+
+/* After accepting: the same problems, all ignored, and nothing new. */
+static int recheck(prov *p, const char *id, const sg_preview_ours *ours, const problems *accepted)
+{
+    problems *now = sg_xcalloc(1, sizeof(*now));
+    int rc = judge_problems(p, id, ours, now);
+    bool same = rc == SG_OK && now->n == accepted->n && all_acceptable(now);
+    for (size_t i = 0; same && i < now->n; i++)
+        same = strcmp(now->list[i].status, "ignored") == 0 &&
+               strcmp(now->list[i].sys_id, accepted->list[i].sys_id) == 0;
+    if (rc == SG_OK && !same)
+        rc = sg_err_wrap(refuse(p, now, true), "after accepting, a re-check found other problems");
+    free(now);
+    return rc;
+}
+
+/* Previews the set; with problems, judges them and accepts them (only with accept, and only
+ * when every one is acceptable) or refuses; then commits. */
+static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ours, bool accept)
+{
+    char label[32], error[256];
+    int rc = cicd(p, "preview", id, label, error);
+    problems *ps = sg_xcalloc(1, sizeof(*ps));
+    if (rc == SG_OK)
+        rc = judge_problems(p, id, ours, ps);
+    if (rc == SG_OK && ps->n == 0)
+        say(p, "update set previewed: no problems");
+    else if (rc == SG_OK && (!accept || !all_acceptable(ps)))
+        rc = refuse(p, ps, accept);
+    else if (rc == SG_OK)
+        rc = accept_all(p, ps);
+    if (rc == SG_OK && ps->n > 0)
+        rc = recheck(p, id, ours, ps);
+    free(ps);
+    if (rc == SG_OK)
+        rc = cicd(p, "commit", id, label, error);
+    if (rc == SG_OK)
+        say(p, "update set committed: %s", label);
+    return rc;
+}
+
+static int import_update_set(prov *p, bool accept)
+{
+    sg_http_response xml;
+    int rc = download_update_set(p, &xml);
+    if (rc != SG_OK)
+        return rc;
+    sg_preview_ours *ours = NULL;
+    char id[33];
+    rc = sg_preview_ours_parse(sg_buf_str(&xml.body), xml.body.len, &ours);
+    if (rc == SG_OK)
+        rc = upload_update_set(p, &xml.body, id);
+    sg_http_response_free(&xml);
+    if (rc == SG_OK) {
+        say(p, "update set imported (sys_remote_update_set %s)", id);
+        rc = preview_and_commit(p, id, ours, accept);
+    }
+    sg_preview_ours_free(ours);
+    return rc;
 }
 
 static int service_user(prov *p, char password[65])
@@ -370,6 +583,10 @@ static const sg_cli_flag flags[] = {
     {"admin-password-stdin", NULL, NULL, "read that admin's password from standard input"},
     {"snowgate", NULL, "URL", "snowgate's public URL, as ServiceNow reaches it"},
     {"token", NULL, "TOKEN", "a snowgate admin API token (snowgate user add ... --role admin)"},
+    {"accept-preview-problems", NULL, NULL,
+     "accept (mark ignored) the update set's preview problems when every one is only a "
+     "reference, in a record snowgate generated, to a record snowgate does not need (such as a "
+     "catalog category); any other problem still stops provision, which then lists them"},
     {"allow-insecure-loopback", NULL, NULL, "tests and demo only: allow http and loopback URLs"},
     {NULL, NULL, NULL, NULL},
 };
@@ -378,7 +595,10 @@ static const sg_cli_spec spec = {
     "snowgate",
     "servicenow provision",
     "Set up ServiceNow for snowgate as a ServiceNow admin would: OAuth app, update set (import, "
-    "preview, commit), service user and role, then Connect and test. Safe to re-run.",
+    "preview, commit), service user and role, then Connect and test. Safe to re-run. When the "
+    "preview finds problems, provision lists each with its verdict (ACCEPTABLE, REFUSED or "
+    "COLLISION) and why, commits nothing, and says what to do; with --accept-preview-problems "
+    "it accepts them when all are ACCEPTABLE, checks again and commits.",
     NULL,
     flags,
     NULL,
@@ -393,6 +613,7 @@ static int provision(int argc, char **argv, char **envp)
         return status;
     prov p;
     memset(&p, 0, sizeof(p));
+    p.detail = (sg_buf)SG_BUF_INIT(64 * 1024);
     p.instance = sg_cli_get(&cli, "instance");
     p.snowgate = sg_cli_get(&cli, "snowgate");
     const char *user = sg_cli_get(&cli, "admin-user");
@@ -436,7 +657,7 @@ static int provision(int argc, char **argv, char **envp)
     if (rc == SG_OK)
         rc = configure_snowgate(&p, client_id, secret);
     if (rc == SG_OK)
-        rc = import_update_set(&p);
+        rc = import_update_set(&p, sg_cli_get(&cli, "accept-preview-problems") != NULL);
     if (rc == SG_OK)
         rc = service_user(&p, svc_password);
     if (rc == SG_OK)
@@ -448,10 +669,12 @@ static int provision(int argc, char **argv, char **envp)
     free(p.sn_auth);
     free(p.sg_auth);
     if (rc != SG_OK) {
-        fprintf(stderr, "snowgate servicenow provision: step %d failed: %s\n", p.step + 1,
-                sg_err_msg());
+        fprintf(stderr, "snowgate servicenow provision: step %d failed: %s\n%s", p.step + 1,
+                sg_err_msg(), sg_buf_str(&p.detail));
+        sg_buf_free(&p.detail);
         return SG_EXIT_FAIL;
     }
+    sg_buf_free(&p.detail);
     printf("done: snowgate is connected to %s\n", p.instance);
     return SG_EXIT_OK;
 }
@@ -460,9 +683,13 @@ int sg_cmd_servicenow(int argc, char **argv, char **envp)
 {
     if (argc >= 2 && strcmp(argv[1], "provision") == 0)
         return provision(argc - 1, argv + 1, envp);
+    /* --help shows provision's own help (the man page is made from it). */
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        sg_cli_usage(&spec, stdout);
+        return SG_EXIT_OK;
+    }
     fprintf(stderr, "Usage: snowgate servicenow provision --instance URL --admin-user U "
-                    "[--admin-password-stdin] --snowgate URL --token T\n");
-    return argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-               ? SG_EXIT_OK
-               : SG_EXIT_USAGE;
+                    "[--admin-password-stdin] --snowgate URL --token T "
+                    "[--accept-preview-problems]\n");
+    return SG_EXIT_USAGE;
 }

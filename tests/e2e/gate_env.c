@@ -165,6 +165,16 @@ long g_call(const char *method, const char *path, const char *body, sg_json **j)
     return h_call(method, G.gate.url, path, h, body, j, NULL);
 }
 
+const char *g_status(void)
+{
+    static char s[64];
+    sg_json *j = NULL;
+    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
+    snprintf(s, sizeof(s), "%s", sg_json_get_str(j, "status"));
+    sg_json_decref(j);
+    return s;
+}
+
 /* Steps 1 and 2: the OAuth app in ServiceNow, then instance and client in snowgate. */
 void g_steps_1_2(const char *secret_in_snowgate)
 {

@@ -49,6 +49,9 @@ long g_sign_in(const char *name, const char *password, const char *xff, sg_http_
 sg_json *g_sim_call(const char *method, const char *path, const char *body, long want);
 /* snowgate as alice. */
 long g_call(const char *method, const char *path, const char *body, sg_json **j);
+/* The integration's status (GET /api/v1/integrations/servicenow), in a static buffer: one
+ * thread only, and valid until the next call. */
+const char *g_status(void);
 
 /* The admin setup: the OAuth app and snowgate's settings (1, 2), the update set (3), the
  * service user (4), Connect and test (5: returns its HTTP status; *failed the first failing

@@ -26,16 +26,6 @@ static const char *fix_of(sg_json *result, const char *name)
     return NULL;
 }
 
-static const char *status_of(void)
-{
-    static char s[64];
-    sg_json *j = NULL;
-    assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
-    snprintf(s, sizeof(s), "%s", sg_json_get_str(j, "status"));
-    sg_json_decref(j);
-    return s;
-}
-
 /* Waits (polling, up to `seconds`, generous for a loaded 2-core machine under the sanitizers)
  * until the integration's status is `want`. On a timeout, prints what snowgate logged about
  * its Run tests, reconciler runs and status changes, so that a failure can be read. */
@@ -44,7 +34,7 @@ static bool wait_status(const char *want, int seconds)
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (strcmp(status_of(), want) == 0)
+        if (strcmp(g_status(), want) == 0)
             return true;
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec - t0.tv_sec >= seconds)
@@ -52,8 +42,8 @@ static bool wait_status(const char *want, int seconds)
         struct timespec t = {0, 50 * 1000 * 1000};
         nanosleep(&t, NULL);
     }
-    fprintf(stderr, "status is still %s, not %s, after %d s; snowgate logged:\n", status_of(),
-            want, seconds);
+    fprintf(stderr, "status is still %s, not %s, after %d s; snowgate logged:\n", g_status(), want,
+            seconds);
     sg_buf log = SG_BUF_INIT(0);
     if (h_read_file(G.gate.log_path, &log) == SG_OK && log.data) {
         char *save = NULL;
@@ -70,7 +60,7 @@ static void test_admin_path_to_connected(void **state)
 {
     (void)state;
     g_steps_1_2(CLIENT_SECRET);
-    assert_string_equal(status_of(), "awaiting_connection");
+    assert_string_equal(g_status(), "awaiting_connection");
     g_step_3();
     g_step_4(true);
     sg_json *res = NULL;
@@ -79,7 +69,7 @@ static void test_admin_path_to_connected(void **state)
     assert_null(failed);
     assert_string_equal(sg_json_get_str(res, "status"), "connected");
     sg_json_decref(res);
-    assert_string_equal(status_of(), "connected");
+    assert_string_equal(g_status(), "connected");
     sg_json *j = NULL;
     assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
     assert_string_equal(sg_json_get_str(j, "service_user"), "snowgate.service");
@@ -493,7 +483,7 @@ static void test_webhook_path_dead(void **state)
     sg_json *j = NULL;
     assert_int_equal(g_call("POST", "/api/v1/integrations/servicenow/test", NULL, &j), 422);
     sg_json_decref(j);
-    assert_string_equal(status_of(), "degraded");
+    assert_string_equal(g_status(), "degraded");
     assert_int_equal(g_call("GET", "/api/v1/integrations/servicenow", NULL, &j), 200);
     assert_non_null(strstr(sg_json_get_str(j, "status_reason"), "webhook_roundtrip"));
     int64_t every = 0;
@@ -524,7 +514,7 @@ static void test_webhook_path_dead(void **state)
     assert_string_equal(sg_json_get_str(j, "decided_by"), "servicenow:admin");
     sg_json_decref(j);
     /* No event arrived: the reconciler carried it. */
-    assert_string_equal(status_of(), "degraded");
+    assert_string_equal(g_status(), "degraded");
 
     /* The path works again: Run test passes, and the status heals (a scheduled test that
      * began while events were still dropped may finish after it, so wait for the next). */
@@ -533,7 +523,7 @@ static void test_webhook_path_dead(void **state)
     sg_json_decref(j);
     bool healed = false;
     for (int i = 0; i < 600 && !healed; i++) {
-        healed = strcmp(status_of(), "connected") == 0;
+        healed = strcmp(g_status(), "connected") == 0;
         if (!healed) {
             struct timespec t = {0, 100 * 1000 * 1000};
             nanosleep(&t, NULL);
@@ -822,7 +812,7 @@ static void test_disconnect_revokes(void **state)
     sg_json *j = NULL;
     assert_int_equal(g_call("DELETE", "/api/v1/integrations/servicenow", NULL, &j), 204);
     assert_int_equal(count_credentials(), 0);
-    assert_string_equal(status_of(), "not_configured");
+    assert_string_equal(g_status(), "not_configured");
 }
 
 static void test_wrong_client_secret(void **state)
@@ -837,7 +827,7 @@ static void test_wrong_client_secret(void **state)
     assert_string_equal(failed, "token_obtained");
     assert_non_null(strstr(fix_of(res, "token_obtained"), "client ID and secret"));
     sg_json_decref(res);
-    assert_string_equal(status_of(), "awaiting_connection");
+    assert_string_equal(g_status(), "awaiting_connection");
 }
 
 static void test_wrong_password(void **state)
@@ -926,7 +916,7 @@ static void test_unreachable_instance(void **state)
     assert_int_equal(g_connect(SVC_PASSWORD, &res, &failed), 422);
     assert_string_equal(failed, "instance_reachable");
     sg_json_decref(res);
-    assert_string_equal(status_of(), "awaiting_connection");
+    assert_string_equal(g_status(), "awaiting_connection");
 }
 
 /* Drives snowsim's login and consent pages like a browser; returns the final redirect. */
@@ -1143,7 +1133,7 @@ static void test_refresh_expiry(void **state)
     assert_non_null(strstr(
         sg_json_get_str(sg_json_array_get(sg_json_get(j, "checks"), 1), "message"), "expired"));
     sg_json_decref(j);
-    assert_string_equal(status_of(), "needs_reconnect");
+    assert_string_equal(g_status(), "needs_reconnect");
 }
 
 static void test_client_credentials(void **state)
@@ -1207,55 +1197,6 @@ static void test_audit_verify(void **state)
     assert_int_equal(h_run(argv, NULL, 20000, &out, &err), 1);
     assert_non_null(strstr(sg_buf_str(&err), "audit log tampered: entry 2 was edited"));
     sg_buf_free(&out);
-    sg_buf_free(&err);
-}
-
-static void test_provision(void **state)
-{
-    (void)state;
-    const char *argv[] = {SG_BUILD_DIR "/snowgate",
-                          "servicenow",
-                          "provision",
-                          "--instance",
-                          G.sim.p.url,
-                          "--admin-user",
-                          "admin",
-                          "--admin-password-stdin",
-                          "--snowgate",
-                          G.gate.url,
-                          "--token",
-                          G.admin_h + strlen("Authorization: Bearer "),
-                          "--allow-insecure-loopback",
-                          NULL};
-    for (int run = 0; run < 2; run++) { /* safe to re-run */
-        sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
-        int st = h_run_input(argv, NULL, "admin-Pw1\n", 120000, &out, &err);
-        if (st != 0)
-            fail_msg("provision run %d: exit %d\n%s\n%s", run, st, sg_buf_str(&out),
-                     sg_buf_str(&err));
-        const char *o = sg_buf_str(&out);
-        assert_non_null(
-            strstr(o, run == 0 ? "'snowgate OAuth App' created" : "'snowgate OAuth App' updated"));
-        assert_non_null(strstr(o, "update set committed: Successful"));
-        assert_non_null(strstr(o, "Connect and test: CONNECTED"));
-        assert_null(strstr(o, "admin-Pw1"));
-        sg_buf_free(&out);
-        sg_buf_free(&err);
-        assert_string_equal(status_of(), "connected");
-    }
-    /* One OAuth app, one service user, whatever the number of runs. */
-    sg_json *j =
-        g_sim_call("GET", "/api/now/table/oauth_entity?name=snowgate%20OAuth%20App", NULL, 200);
-    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
-    sg_json_decref(j);
-    j = g_sim_call("GET", "/api/now/table/sys_user?user_name=snowgate.service", NULL, 200);
-    assert_int_equal(sg_json_array_size(sg_json_get(j, "result")), 1);
-    sg_json_decref(j);
-    /* A wrong admin password stops at the first step, with the reason. */
-    sg_buf err = SG_BUF_INIT(0);
-    assert_int_equal(h_run_input(argv, NULL, "wrong\n", 60000, NULL, &err), 1);
-    assert_non_null(strstr(sg_buf_str(&err), "step 1 failed"));
-    assert_non_null(strstr(sg_buf_str(&err), "User Not Authenticated"));
     sg_buf_free(&err);
 }
 
@@ -1524,7 +1465,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_self_approval_by_email_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_outage_converges, start, stop),
         cmocka_unit_test_setup_teardown(test_account_linking, start, stop),
-        cmocka_unit_test_setup_teardown(test_provision, start, stop),
         cmocka_unit_test_setup_teardown(test_audit_verify, start, stop),
         cmocka_unit_test_setup_teardown(test_refresh_expiry, start, stop),
         cmocka_unit_test_setup_teardown(test_client_credentials, start, stop),

@@ -285,6 +285,11 @@ int sn_status_error(long status)
     return status == 429 || status >= 500 ? SG_EUNAVAIL : SG_ENET;
 }
 
+bool sn_is_sys_id(const char *s)
+{
+    return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
 int sn_call(sg_app *app, const char *base, const char *token, const char *method, const char *path,
             const sg_json *body, long *status, sg_json **json)
 {

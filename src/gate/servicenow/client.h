@@ -34,6 +34,9 @@ int64_t sn_paused_for(sg_app *app);
 /* The error a ServiceNow answer that is not the expected status maps to: SG_EUNAVAIL for a 429
  * or a 5xx (the job retries within the rate limit), SG_ENET otherwise. */
 int sn_status_error(long status);
+/* True when s is a ServiceNow sys_id: exactly 32 lowercase hex digits. Check every sys_id an
+ * instance hands out before it goes into a URL path or a query. */
+bool sn_is_sys_id(const char *s);
 
 /* One REST call with a bearer token. Connections are kept alive (app->sn_pool). After a 429,
  * every call waits out its Retry-After (failing with SG_EUNAVAIL when that is more than two

@@ -124,11 +124,6 @@ static int http_error(long st, const char *what)
     return sg_err_set(sn_status_error(st), "ServiceNow answered HTTP %ld reading %s", st, what);
 }
 
-static bool is_sys_id(const char *s)
-{
-    return s && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
-}
-
 static const char *str_or(const sg_json *o, const char *key, const char *dflt)
 {
     const char *s = sg_json_get_str(o, key);
@@ -192,7 +187,7 @@ int sg_sync_weigh_approvals(const sg_json *list, const char *sys_id, const char 
     sg_strlcpy(out->who, str_or(credited, "approver.user_name", ""), sizeof(out->who));
     sg_strlcpy(out->who_id, str_or(credited, "approver", ""), sizeof(out->who_id));
     sg_strlcpy(out->who_email, str_or(credited, "approver.email", ""), sizeof(out->who_email));
-    if (is_sys_id(sg_json_get_str(credited, "sys_id")))
+    if (sn_is_sys_id(sg_json_get_str(credited, "sys_id")))
         sg_strlcpy(out->approval_id, sg_json_get_str(credited, "sys_id"), sizeof(out->approval_id));
     snprintf(out->actor, sizeof(out->actor), "servicenow%s%.100s", out->who[0] ? ":" : "",
              out->who);

@@ -1,0 +1,271 @@
+/* preview: the verdict on each preview problem of snowgate's update set. A problem is judged by
+ * the payload the instance holds, compared with the XML snowgate generated itself, never by
+ * the names or tables the instance reports for the row. */
+#include "gate/servicenow/preview.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "core/xml.h"
+#include "gate/servicenow/client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 80 /* a table or column name */
+
+typedef struct our_row {
+    char *payload;
+    char table[NAME_MAX_LEN + 1];
+    char sys_id[33];
+} our_row;
+
+struct sg_preview_ours {
+    our_row rows[SG_PREVIEW_MAX_ROWS];
+    size_t n;
+};
+
+/* A table or column name as ServiceNow spells them: 1 to NAME_MAX_LEN of [a-z0-9_]. */
+static bool is_name(const char *s, size_t n)
+{
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* The record element of a payload (<record_update><TABLE ...>), or NULL; *doc is the caller's
+ * to free with sg_xml_free() (NULL on failure). */
+static sg_xml_node *payload_record(const char *payload, sg_xml_doc **doc)
+{
+    *doc = NULL;
+    if (sg_xml_parse(payload, strlen(payload), 0, doc) != SG_OK)
+        return NULL;
+    sg_xml_node *root = sg_xml_root(*doc);
+    if (root && strcmp(sg_xml_name(root), "record_update") == 0 && sg_xml_first(root))
+        return sg_xml_first(root);
+    sg_xml_free(*doc);
+    *doc = NULL;
+    return NULL;
+}
+
+/* Fills r from one <sys_update_xml> row of snowgate's XML. */
+static int read_row(sg_xml_node *row, our_row *r)
+{
+    sg_xml_node *pl = sg_xml_child(row, "payload");
+    if (!pl)
+        return sg_err_set(SG_EINVAL, "a row of snowgate's update set has no payload");
+    r->payload = sg_xml_text(pl);
+    sg_xml_doc *doc = NULL;
+    sg_xml_node *rec = payload_record(r->payload, &doc);
+    sg_xml_node *sid = rec ? sg_xml_child(rec, "sys_id") : NULL;
+    char *id = sid ? sg_xml_text(sid) : NULL;
+    const char *table = rec ? sg_xml_name(rec) : "";
+    int rc = SG_OK;
+    if (!rec || !is_name(table, strlen(table)) || !sn_is_sys_id(id))
+        rc = sg_err_set(SG_EINVAL, "a payload of snowgate's update set has no record with a "
+                                   "table and a sys_id");
+    else {
+        snprintf(r->table, sizeof(r->table), "%s", table);
+        memcpy(r->sys_id, id, sizeof(r->sys_id));
+    }
+    free(id);
+    sg_xml_free(doc);
+    return rc;
+}
+
+int sg_preview_ours_parse(const char *xml, size_t len, sg_preview_ours **out)
+{
+    *out = NULL;
+    sg_xml_doc *doc = NULL;
+    int rc = sg_xml_parse(xml, len, 0, &doc);
+    if (rc != SG_OK)
+        return rc;
+    sg_preview_ours *o = sg_xcalloc(1, sizeof(*o));
+    sg_xml_node *root = sg_xml_root(doc);
+    if (!root || strcmp(sg_xml_name(root), "unload") != 0)
+        rc = sg_err_set(SG_EINVAL, "snowgate's update set is not an <unload> document");
+    for (sg_xml_node *n = root ? sg_xml_first(root) : NULL; n && rc == SG_OK; n = sg_xml_next(n)) {
+        if (strcmp(sg_xml_name(n), "sys_update_xml") != 0)
+            continue;
+        if (o->n == SG_PREVIEW_MAX_ROWS)
+            rc = sg_err_set(SG_ETOOBIG, "snowgate's update set has over %d rows",
+                            SG_PREVIEW_MAX_ROWS);
+        else
+            rc = read_row(n, &o->rows[o->n++]);
+    }
+    sg_xml_free(doc);
+    if (rc != SG_OK) {
+        sg_preview_ours_free(o);
+        return rc;
+    }
+    *out = o;
+    return SG_OK;
+}
+
+void sg_preview_ours_free(sg_preview_ours *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->n; i++)
+        free(o->rows[i].payload);
+    free(o);
+}
+
+const char *sg_preview_verdict_name(sg_preview_verdict v)
+{
+    switch (v) {
+    case SG_PREVIEW_ACCEPTABLE:
+        return "ACCEPTABLE";
+    case SG_PREVIEW_COLLISION:
+        return "COLLISION";
+    case SG_PREVIEW_REFUSED:
+        break;
+    }
+    return "REFUSED";
+}
+
+bool sg_preview_security_table(const char *table)
+{
+    /* Roles and what they contain, ACLs and everything else of the security manager, scripted
+     * REST APIs, scripts (business rules, script includes), application scopes, users and who
+     * holds which role; also properties (snowgate's webhook URL and secret) and OAuth. */
+    static const char *const prefixes[] = {
+        "sys_user_role", "sys_security_",  "sys_ws_", "sys_script",
+        "sys_scope",     "sys_properties", "oauth_",  NULL};
+    static const char *const exact[] = {"sys_user", "sys_user_has_role", "sys_group_has_role",
+                                        NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (sg_str_startswith(table, prefixes[i]))
+            return true;
+    for (int i = 0; exact[i]; i++)
+        if (strcmp(table, exact[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Customer data that a reference of snowgate's records may point to, which snowgate never
+ * reads or needs: its catalog item works without a category, for one. */
+static bool not_needed(const char *table)
+{
+    static const char *const tables[] = {"sc_category", "cmn_location", "cmn_department",
+                                         "core_company", NULL};
+    for (int i = 0; tables[i]; i++)
+        if (strcmp(table, tables[i]) == 0)
+            return true;
+    return false;
+}
+
+static const our_row *our_row_with(const sg_preview_ours *o, const char *payload)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (strcmp(o->rows[i].payload, payload) == 0)
+            return &o->rows[i];
+    return NULL;
+}
+
+/* Reads "Could not find a record in <table> for column <field>" (then the end, or a space and
+ * more words) into table and field. */
+static bool missing_reference(const char *desc, char table[NAME_MAX_LEN + 1],
+                              char field[NAME_MAX_LEN + 1])
+{
+    static const char head[] = "Could not find a record in ", mid[] = " for column ";
+    if (!desc || !sg_str_startswith(desc, head))
+        return false;
+    const char *t = desc + strlen(head);
+    size_t tn = strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    if (!is_name(t, tn) || !sg_str_startswith(t + tn, mid))
+        return false;
+    const char *f = t + tn + strlen(mid);
+    size_t fn = strspn(f, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    if (!is_name(f, fn) || (f[fn] != '\0' && f[fn] != ' '))
+        return false;
+    memcpy(table, t, tn);
+    table[tn] = '\0';
+    memcpy(field, f, fn);
+    field[fn] = '\0';
+    return true;
+}
+
+/* Does the row's record have field = value (a reference element's text)? */
+static bool field_holds(const our_row *r, const char *field, const char *value)
+{
+    sg_xml_doc *doc = NULL;
+    sg_xml_node *rec = payload_record(r->payload, &doc);
+    sg_xml_node *f = rec ? sg_xml_child(rec, field) : NULL;
+    char *v = f ? sg_xml_text(f) : NULL;
+    bool same = v && strcmp(v, value) == 0;
+    free(v);
+    sg_xml_free(doc);
+    return same;
+}
+
+static sg_preview_verdict say_why(sg_preview_verdict v, char *why, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static sg_preview_verdict say_why(sg_preview_verdict v, char *why, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+/* The verdict once the row is known to be snowgate's own: what the description says. */
+static sg_preview_verdict judge_own(const sg_preview_problem *p, const our_row *row, char *why,
+                                    size_t n)
+{
+    char table[NAME_MAX_LEN + 1], field[NAME_MAX_LEN + 1], shown[NAME_MAX_LEN + 1];
+    if (sg_str_startswith(p->description ? p->description : "", "Found a local update"))
+        return say_why(SG_PREVIEW_COLLISION, why, n,
+                       "%s %s was changed on the instance after snowgate's version of it; "
+                       "compare the two in ServiceNow and decide which to keep",
+                       row->table, row->sys_id);
+    if (!missing_reference(p->description, table, field))
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "on snowgate's %s %s, but not a missing reference, the one kind of problem "
+                       "snowgate can judge",
+                       row->table, row->sys_id);
+    if (!p->missing_item_table || strcmp(p->missing_item_table, table) != 0)
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "its missing_item_table '%s' is not the table the description names (%s)",
+                       sg_str_sanitize(shown, sizeof(shown), p->missing_item_table), table);
+    if (!sn_is_sys_id(p->missing_item) || !field_holds(row, field, p->missing_item))
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "its missing_item is not what column %s of snowgate's %s %s holds", field,
+                       row->table, row->sys_id);
+    if (!not_needed(table))
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "snowgate's %s %s refers (column %s) to %s %s, which the instance lacks, "
+                       "and snowgate may need that record",
+                       row->table, row->sys_id, field, table, p->missing_item);
+    return say_why(SG_PREVIEW_ACCEPTABLE, why, n,
+                   "snowgate's %s %s refers (column %s) to %s %s, which the instance lacks; "
+                   "snowgate does not need it, and the record is committed with that reference "
+                   "pointing at nothing",
+                   row->table, row->sys_id, field, table, p->missing_item);
+}
+
+sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_preview_ours *ours,
+                                    char *why, size_t why_size)
+{
+    if (!sn_is_sys_id(p->sys_id) || !sn_is_sys_id(p->remote_update))
+        return say_why(SG_PREVIEW_REFUSED, why, why_size,
+                       "the problem's sys_id or remote_update is not a sys_id");
+    const our_row *row = p->payload ? our_row_with(ours, p->payload) : NULL;
+    if (!row)
+        return say_why(SG_PREVIEW_REFUSED, why, why_size,
+                       "its row (sys_update_xml %s) is not one snowgate generated: the payload "
+                       "is not one of those in snowgate's update set",
+                       p->remote_update);
+    if (sg_preview_security_table(row->table))
+        return say_why(SG_PREVIEW_REFUSED, why, why_size,
+                       "it is about snowgate's %s %s, on a security-relevant table, where "
+                       "snowgate accepts no problem",
+                       row->table, row->sys_id);
+    return judge_own(p, row, why, why_size);
+}

@@ -1,0 +1,251 @@
+/* Tests for gate/servicenow/preview: the verdict on each preview problem of snowgate's own
+ * update set, as a table of cases over the XML sg_updateset_generate makes; and the
+ * sanitizing of text from the instance (core/str's sg_str_sanitize). */
+#include "e2e/harness.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "core/xml.h"
+#include "gate/servicenow/preview.h"
+#include "gate/servicenow/updateset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBLEM_ID "0123456789abcdef0123456789abcdef"
+#define ROW_ID     "fedcba9876543210fedcba9876543210"
+#define OTHER_ID   "00000000000000000000000000000001"
+
+static char *xml_of(const char *seed)
+{
+    sg_updateset_opts o = {"https://gate.example.com/webhooks/servicenow", seed,
+                           "2026-12-05 18:00:00"};
+    char *xml = NULL;
+    size_t len = 0;
+    assert_int_equal(sg_updateset_generate(&o, &xml, &len), SG_OK);
+    return xml;
+}
+
+/* The payload of the first row whose record is of `table` (caller frees), and in field_value
+ * (when field is not NULL) that record's field. */
+static char *payload_of(const char *xml, const char *table, const char *field, char field_value[64])
+{
+    sg_xml_doc *doc = NULL;
+    assert_int_equal(sg_xml_parse(xml, strlen(xml), 0, &doc), SG_OK);
+    char *found = NULL;
+    for (sg_xml_node *n = sg_xml_first(sg_xml_root(doc)); n && !found; n = sg_xml_next(n)) {
+        sg_xml_node *pl = sg_xml_child(n, "payload");
+        if (!pl)
+            continue;
+        char *payload = sg_xml_text(pl);
+        sg_xml_doc *pd = NULL;
+        assert_int_equal(sg_xml_parse(payload, strlen(payload), 0, &pd), SG_OK);
+        sg_xml_node *rec = sg_xml_first(sg_xml_root(pd));
+        if (strcmp(sg_xml_name(rec), table) == 0) {
+            found = payload;
+            if (field) {
+                char *v = sg_xml_text(sg_xml_child(rec, field));
+                snprintf(field_value, 64, "%s", v);
+                free(v);
+            }
+        } else {
+            free(payload);
+        }
+        sg_xml_free(pd);
+    }
+    sg_xml_free(doc);
+    assert_non_null(found);
+    return found;
+}
+
+typedef struct judge_case {
+    const char *name;
+    const char *sys_id, *remote_update;
+    const char *payload_table; /* whose row the payload is (from the "ours" XML) */
+    const char *ref_field;     /* that record's field whose value is the missing_item */
+    bool other_seed;           /* the payload comes from another integration's XML */
+    const char *tamper;        /* appended to the payload ("" or NULL: none) */
+    const char *description;
+    const char *missing_item; /* NULL: the ref_field's value */
+    const char *missing_item_table;
+    sg_preview_verdict want;
+    const char *why_has;
+} judge_case;
+
+#define MISSING(table, col)                                                                        \
+    "Could not find a record in " table " for column " col " referenced in this update"
+
+static const judge_case cases[] = {
+    {"a missing category of snowgate's catalog item", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_ACCEPTABLE,
+     "snowgate does not need it"},
+    {"the same with a description that ends after the column", PROBLEM_ID, ROW_ID, "sc_cat_item",
+     "category", false, NULL, "Could not find a record in sc_category for column category", NULL,
+     "sc_category", SG_PREVIEW_ACCEPTABLE, "column category"},
+    {"a security table: an ACL's role", PROBLEM_ID, ROW_ID, "sys_security_acl_role",
+     "sys_user_role", false, NULL, MISSING("sys_user_role", "sys_user_role"), NULL, "sys_user_role",
+     SG_PREVIEW_REFUSED, "security-relevant"},
+    {"a security table: a Scripted REST resource", PROBLEM_ID, ROW_ID, "sys_ws_operation",
+     "web_service_definition", false, NULL, MISSING("sys_ws_definition", "web_service_definition"),
+     NULL, "sys_ws_definition", SG_PREVIEW_REFUSED, "security-relevant"},
+    {"a collision", PROBLEM_ID, ROW_ID, "sc_category", NULL, false, NULL,
+     "Found a local update that is newer than this one (sc_category updated 2026-12-06 "
+     "10:00:00)",
+     OTHER_ID, "sc_category", SG_PREVIEW_COLLISION, "changed on the instance"},
+    {"a collision on a security table is refused", PROBLEM_ID, ROW_ID, "sys_user_role", NULL, false,
+     NULL, "Found a local update that is newer than this one", OTHER_ID, "sys_user_role",
+     SG_PREVIEW_REFUSED, "security-relevant"},
+    {"missing_item_table differs from the description", PROBLEM_ID, ROW_ID, "sc_cat_item",
+     "category", false, NULL, MISSING("sc_category", "category"), NULL, "sys_user_role",
+     SG_PREVIEW_REFUSED, "missing_item_table 'sys_user_role'"},
+    {"missing_item_table absent", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+     MISSING("sc_category", "category"), NULL, NULL, SG_PREVIEW_REFUSED, "missing_item_table"},
+    {"missing_item is not what the column holds", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, NULL, MISSING("sc_category", "category"), OTHER_ID, "sc_category", SG_PREVIEW_REFUSED,
+     "not what column category"},
+    {"a column the record does not have", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false,
+     NULL, MISSING("sc_category", "parent"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "not what column parent"},
+    {"a record snowgate needs (the variables' catalog item)", PROBLEM_ID, ROW_ID, "item_option_new",
+     "cat_item", false, NULL, MISSING("sc_cat_item", "cat_item"), NULL, "sc_cat_item",
+     SG_PREVIEW_REFUSED, "may need"},
+    {"a row not from snowgate's XML (payload changed on the instance)", PROBLEM_ID, ROW_ID,
+     "sc_cat_item", "category", false, " ", MISSING("sc_category", "category"), NULL, "sc_category",
+     SG_PREVIEW_REFUSED, "not one snowgate generated"},
+    {"a row from another integration's update set", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     true, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "not one snowgate generated"},
+    {"a bad problem sys_id", "0123456789ABCDEF0123456789ABCDEF", ROW_ID, "sc_cat_item", "category",
+     false, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "not a sys_id"},
+    {"a bad remote_update", PROBLEM_ID, "../sys_user/" ROW_ID, "sc_cat_item", "category", false,
+     NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "not a sys_id"},
+    {"a bad missing_item", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+     MISSING("sc_category", "category"), "x", "sc_category", SG_PREVIEW_REFUSED, "not what column"},
+    {"another kind of problem", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+     "Could not load the payload", NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "not a missing reference"},
+    {"a description with a control character in the table", PROBLEM_ID, ROW_ID, "sc_cat_item",
+     "category", false, NULL, "Could not find a record in sc_category\x1b[31m for column category",
+     NULL, "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
+    {"a description with more after the column name", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, NULL, "Could not find a record in sc_category for column category;x", NULL,
+     "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
+};
+
+static void test_verdicts(void **state)
+{
+    (void)state;
+    char *xml = xml_of("client-1"), *other = xml_of("client-2");
+    sg_preview_ours *ours = NULL;
+    assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const judge_case *c = &cases[i];
+        char value[64] = "";
+        char *payload =
+            payload_of(c->other_seed ? other : xml, c->payload_table, c->ref_field, value);
+        if (c->tamper && *c->tamper) {
+            char *t = sg_xasprintf("%s%s", payload, c->tamper);
+            free(payload);
+            payload = t;
+        }
+        sg_preview_problem p = {.sys_id = c->sys_id,
+                                .description = c->description,
+                                .remote_update = c->remote_update,
+                                .missing_item = c->missing_item ? c->missing_item : value,
+                                .missing_item_table = c->missing_item_table,
+                                .payload = payload};
+        char why[512];
+        sg_preview_verdict v = sg_preview_judge(&p, ours, why, sizeof(why));
+        if (v != c->want || !strstr(why, c->why_has)) {
+            fprintf(stderr, "case '%s': %s (%s), want %s with '%s'\n", c->name,
+                    sg_preview_verdict_name(v), why, sg_preview_verdict_name(c->want), c->why_has);
+            failed++;
+        }
+        free(payload);
+    }
+    /* No payload read: refused. */
+    sg_preview_problem none = {.sys_id = PROBLEM_ID,
+                               .description = MISSING("sc_category", "category"),
+                               .remote_update = ROW_ID,
+                               .missing_item = OTHER_ID,
+                               .missing_item_table = "sc_category",
+                               .payload = NULL};
+    char why[512];
+    assert_int_equal(sg_preview_judge(&none, ours, why, sizeof(why)), SG_PREVIEW_REFUSED);
+    sg_preview_ours_free(ours);
+    free(xml);
+    free(other);
+    assert_int_equal(failed, 0);
+}
+
+static void test_security_tables(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"sys_user_role",
+                                      "sys_user_role_contains",
+                                      "sys_security_acl",
+                                      "sys_security_acl_role",
+                                      "sys_security_attribute",
+                                      "sys_ws_definition",
+                                      "sys_ws_operation",
+                                      "sys_script",
+                                      "sys_script_include",
+                                      "sys_scope",
+                                      "sys_user",
+                                      "sys_user_has_role",
+                                      "sys_properties",
+                                      NULL};
+    static const char *const no[] = {"sc_cat_item", "sc_category",    "item_option_new",
+                                     "sc_catalog",  "sys_user_group", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (!sg_preview_security_table(yes[i]))
+            fail_msg("%s is security-relevant", yes[i]);
+    for (int i = 0; no[i]; i++)
+        if (sg_preview_security_table(no[i]))
+            fail_msg("%s is not security-relevant", no[i]);
+}
+
+static void test_ours_parse(void **state)
+{
+    (void)state;
+    sg_preview_ours *o = NULL;
+    assert_int_equal(sg_preview_ours_parse("<unload/>", 9, &o), SG_OK);
+    sg_preview_ours_free(o);
+    assert_int_equal(sg_preview_ours_parse("<other/>", 8, &o), SG_EINVAL);
+    assert_null(o);
+    static const char bad[] =
+        "<unload><sys_update_xml><payload>&lt;record_update&gt;&lt;sc_cat_item&gt;"
+        "&lt;sys_id&gt;nope&lt;/sys_id&gt;&lt;/sc_cat_item&gt;&lt;/record_update&gt;"
+        "</payload></sys_update_xml></unload>";
+    assert_int_equal(sg_preview_ours_parse(bad, strlen(bad), &o), SG_EINVAL);
+    assert_null(o);
+    sg_preview_ours_free(NULL);
+}
+
+static void test_sanitize(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), "plain text"), "plain text");
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), "a\x1b[31mb\r\nc"), "a?[31mb??c");
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), "caf\xc3\xa9\x7f"), "caf???");
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), "0123456789abcdef"), "0123456789ab...");
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), "0123456789abcde"), "0123456789abcde");
+    assert_string_equal(sg_str_sanitize(out, sizeof(out), NULL), "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_security_tables),
+        cmocka_unit_test(test_ours_parse),
+        cmocka_unit_test(test_sanitize),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
