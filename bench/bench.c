@@ -213,8 +213,10 @@ static int run_one(size_t i)
             dup2(fd, 2);
             close(fd);
         }
-        /* Line by line: a failed check (cmocka prints it on stdout, then aborts) must reach
-         * the log, not die in a buffer. */
+        /* A failed check outside a cmocka test keeps its message in cmocka's buffer and
+         * exits; with CMOCKA_TEST_ABORT it prints the message, then aborts. Line by line, so
+         * that what it prints reaches the log and does not die in a buffer. */
+        setenv("CMOCKA_TEST_ABORT", "1", 1);
         setvbuf(stdout, NULL, _IOLBF, 0);
         scenarios[i].run();
         _exit(0);

@@ -158,10 +158,16 @@ static int read_version(sg_conn *c, void *ctx)
  * apply, then applies the pending migrations. */
 static int migrate(sg_store *st, const sg_embed_file *migs, bool apply)
 {
-    int rc = sg_store_tx(st, create_meta, NULL);
+    /* Read first: a store that has its version table (every one after its first start) opens
+     * without a write transaction. A command run beside a busy server could otherwise wait out
+     * the busy timeout for the write lock just to read the version, and fail. */
     int cur = 0;
-    if (rc == SG_OK)
-        rc = sg_store_read(st, read_version, &cur);
+    int rc = sg_store_read(st, read_version, &cur);
+    if (rc != SG_OK) {
+        rc = sg_store_tx(st, create_meta, NULL);
+        if (rc == SG_OK)
+            rc = sg_store_read(st, read_version, &cur);
+    }
     if (rc != SG_OK)
         return rc;
     if (migs && cur > st->latest)

@@ -276,7 +276,8 @@ sg_store *g_store_open(void)
     o.migrate = false;
     o.pool_size = 1;
     sg_store *st = NULL;
-    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    if (sg_store_open(&o, &st) != SG_OK)
+        fail_msg("cannot open snowgate's store: %s", sg_err_msg());
     return st;
 }
 

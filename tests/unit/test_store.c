@@ -286,6 +286,32 @@ static void hold_end(holder *h, pthread_t th)
     assert_int_equal(pthread_join(th, NULL), 0);
 }
 
+/* A command opening the store beside a server that is writing (here: a transaction holding
+ * the write lock) reads the schema version without asking for the write lock, so it opens
+ * at once instead of failing "busy" after the busy timeout. */
+static void test_open_beside_a_writer(void **state)
+{
+    fixture *f = *state;
+    sg_store *server = open_with(f, migs_v1, SG_OK);
+    holder h = {.st = server, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t th;
+    hold_start(&h, &th);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = f->url;
+    o.migrations = migs_v1;
+    o.busy_timeout_ms = 100;
+    sg_store *command = NULL;
+    if (sg_store_open(&o, &command) != SG_OK)
+        fail_msg("open beside a writer: %s", sg_err_msg());
+    int64_t n = -1;
+    assert_int_equal(sg_store_read(command, count_rows, &n), SG_OK);
+    assert_int_equal(n, 0); /* the holder's row is not committed yet */
+    sg_store_close(command);
+    hold_end(&h, th);
+    assert_int_equal(h.rc, SG_OK);
+    sg_store_close(server);
+}
+
 /* One writer at a time: another waits for the lock at most busy_timeout_ms, then is told the
  * store is busy; the lock is free again after a commit and after a rollback. */
 static void test_writer_waits_then_busy(void **state)
@@ -676,6 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_beside_a_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_tls, setup, teardown),
