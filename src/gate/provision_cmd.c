@@ -158,10 +158,92 @@ static int download_update_set(prov *p, sg_http_response *xml)
     return SG_OK;
 }
 
-/* Uploads the XML through sys_upload.do, as the UI's "Import Update Set from XML" does, and
- * finds the new retrieved update set: id gets its sys_id. */
+/* The XML with a per-run nonce at the start of the set's description (the header's
+ * <description>, before any row), so that provision can tell the retrieved set it uploaded from
+ * any other named snowgate. NULL when the header has no description. */
+static char *with_nonce(const sg_buf *xml, const char *nonce, size_t *len)
+{
+    const char *s = sg_buf_str(xml);
+    const char *head = strstr(s, "<sys_remote_update_set");
+    const char *row = strstr(s, "<sys_update_xml");
+    const char *d = head ? strstr(head, "<description>") : NULL;
+    if (!d || (row && d > row))
+        return NULL;
+    d += strlen("<description>");
+    char *out = sg_xasprintf("%.*ssnowgate provision run %s. %s", (int)(d - s), s, nonce, d);
+    *len = strlen(out);
+    return out;
+}
+
+/* The retrieved set's sys_id from sys_upload.do's redirect (Location: ...?sys_id=<id>), into id;
+ * "" when the answer names none. */
+static void id_from_location(const sg_http_response *r, char id[33])
+{
+    id[0] = '\0';
+    const char *loc = sg_http_response_header(r, "Location");
+    const char *q = loc ? strstr(loc, "sys_id=") : NULL;
+    if (!q)
+        return;
+    q += strlen("sys_id=");
+    char cand[33];
+    snprintf(cand, sizeof(cand), "%.32s", q);
+    if (sn_is_sys_id(cand) && (q[32] == '\0' || q[32] == '&'))
+        memcpy(id, cand, 33);
+}
+
+/* Finds the retrieved set that this run uploaded: the one sys_upload.do named, or else the one
+ * loaded set whose description holds the nonce; either way it must be named snowgate, be loaded
+ * and hold the nonce. */
+static int find_uploaded(prov *p, const char *nonce, char id[33])
+{
+    char path[400];
+    if (id[0])
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_remote_update_set?sysparm_query=sys_id%%3D%s"
+                 "&sysparm_fields=sys_id,name,state,description&sysparm_limit=2",
+                 id);
+    else
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_remote_update_set?sysparm_query=descriptionLIKE%s"
+                 "%%5Estate%%3Dloaded&sysparm_fields=sys_id,name,state,description"
+                 "&sysparm_limit=2",
+                 nonce);
+    sg_json *j = NULL;
+    int rc = call(p, false, "GET", path, NULL, 200, &j);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *res = sg_json_get(j, "result");
+    sg_json *set = sg_json_array_get(res, 0);
+    const char *found = sg_json_get_str(set, "sys_id");
+    const char *desc = sg_json_get_str(set, "description");
+    if (sg_json_array_size(res) != 1 || !sn_is_sys_id(found) || (id[0] && strcmp(found, id) != 0))
+        rc = sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones "
+                                      "(none, or more than one, holds this run's mark)");
+    else if (!desc || !strstr(desc, nonce) ||
+             strcmp(sg_json_get_str(set, "name") ? sg_json_get_str(set, "name") : "", "snowgate") !=
+                 0 ||
+             strcmp(sg_json_get_str(set, "state") ? sg_json_get_str(set, "state") : "", "loaded") !=
+                 0)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "retrieved update set %s is not the one this run uploaded "
+                        "(its name, state or description differ)",
+                        found);
+    else
+        memcpy(id, found, 33);
+    sg_json_decref(j);
+    return rc;
+}
+
+/* Uploads the XML, marked with a per-run nonce, through sys_upload.do, as the UI's "Import
+ * Update Set from XML" does, and finds the new retrieved update set: id gets its sys_id. */
 static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
 {
+    char nonce[33];
+    sg_random_hex(nonce, 16);
+    size_t marked_len = 0;
+    char *marked = with_nonce(xml, nonce, &marked_len);
+    if (!marked)
+        return sg_err_set(SG_EINVAL, "snowgate's update set has no description to mark");
     sg_buf body = SG_BUF_INIT(0);
     char boundary[40];
     char rnd[17];
@@ -173,7 +255,8 @@ static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
                   "name=\"attachFile\"; filename=\"snowgate Update Set.xml\"\r\n"
                   "Content-Type: text/xml\r\n\r\n",
                   boundary, boundary);
-    sg_buf_append(&body, xml->data, xml->len);
+    sg_buf_append(&body, marked, marked_len);
+    free(marked);
     sg_buf_printf(&body, "\r\n--%s--\r\n", boundary);
     char ct[96];
     snprintf(ct, sizeof(ct), "Content-Type: multipart/form-data; boundary=%s", boundary);
@@ -186,24 +269,11 @@ static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
     if (rc != SG_OK)
         return rc;
     long st = up.status;
+    id_from_location(&up, id);
     sg_http_response_free(&up);
     if (st != 302 && st != 200)
         return sg_err_set(SG_ENET, "sys_upload.do answered HTTP %ld; is the user an admin?", st);
-    /* As on a real instance: the new retrieved update set is the newest one. */
-    sg_json *j = NULL;
-    rc = call(p, false, "GET",
-              "/api/now/table/sys_remote_update_set?sysparm_query=name%3Dsnowgate%5Estate%3Dloaded"
-              "%5EORDERBYDESCsys_created_on&sysparm_limit=1&sysparm_fields=sys_id",
-              NULL, 200, &j);
-    if (rc != SG_OK)
-        return rc;
-    const char *found = first_sys_id(j);
-    if (!sn_is_sys_id(found))
-        rc = sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones");
-    else
-        memcpy(id, found, 33);
-    sg_json_decref(j);
-    return rc;
+    return find_uploaded(p, nonce, id);
 }
 
 /* Starts a CI/CD update set action ("preview" or "commit") and polls its progress until it
@@ -425,6 +495,92 @@ static int recheck(prov *p, const char *id, const sg_preview_ours *ours, const p
     return rc;
 }
 
+#define ROWS_PAGE 100
+
+/* Every sys_update_xml row of the set, page by page, into *out (a JSON array of row objects).
+ * Bounded: it stops past SG_PREVIEW_MAX_ROWS rows, more than snowgate's set can have. */
+static int list_rows(prov *p, const char *set_id, sg_json **out)
+{
+    sg_json *all = sg_json_array();
+    int rc = SG_OK;
+    for (size_t offset = 0; rc == SG_OK && sg_json_array_size(all) <= SG_PREVIEW_MAX_ROWS;
+         offset += ROWS_PAGE) {
+        char path[400];
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_update_xml?sysparm_query=remote_update_set%%3D%s"
+                 "%%5EORDERBYsys_id&sysparm_fields=sys_id,action,name,table,type,payload"
+                 "&sysparm_exclude_reference_link=true&sysparm_limit=%d&sysparm_offset=%zu",
+                 set_id, ROWS_PAGE, offset);
+        sg_json *j = NULL;
+        rc = call(p, false, "GET", path, NULL, 200, &j);
+        if (rc != SG_OK)
+            break;
+        sg_json *res = sg_json_get(j, "result");
+        size_t n = sg_json_array_size(res);
+        if (!res || sg_json_typeof(res) != SG_JSON_ARRAY)
+            rc = sg_err_set(SG_ENET, "the update set rows' answer has no result array");
+        for (size_t i = 0; rc == SG_OK && i < n; i++)
+            sg_json_append(all, sg_json_incref(sg_json_array_get(res, i)));
+        sg_json_decref(j);
+        if (n < ROWS_PAGE)
+            break;
+    }
+    if (rc != SG_OK) {
+        sg_json_decref(all);
+        all = NULL;
+    }
+    *out = all;
+    return rc;
+}
+
+/* Compares the rows read with snowgate's own (sg_preview_rows_match); the differences go to
+ * p->detail. */
+static bool rows_are_ours(prov *p, const sg_preview_ours *ours, sg_json *rows)
+{
+    size_t n = sg_json_array_size(rows);
+    sg_preview_row *v = sg_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        sg_json *o = sg_json_array_get(rows, i);
+        v[i] = (sg_preview_row){.sys_id = sg_json_get_str(o, "sys_id"),
+                                .action = sg_json_get_str(o, "action"),
+                                .name = sg_json_get_str(o, "name"),
+                                .table = sg_json_get_str(o, "table"),
+                                .type = sg_json_get_str(o, "type"),
+                                .payload = sg_json_get_str(o, "payload")};
+    }
+    bool same = sg_preview_rows_match(ours, v, n, &p->detail);
+    free(v);
+    return same;
+}
+
+/* The last step before the commit: the set on the instance holds exactly the rows snowgate
+ * generated, whatever the preview found. *checked gets the rows read. */
+static int check_rows(prov *p, const char *id, const sg_preview_ours *ours, sg_json **checked)
+{
+    *checked = NULL;
+    sg_json *rows = NULL;
+    int rc = list_rows(p, id, &rows);
+    if (rc != SG_OK)
+        return rc;
+    if (!rows_are_ours(p, ours, rows)) {
+        sg_json_decref(rows);
+        sg_buf_printf(&p->detail,
+                      "Nothing was committed. Someone or something changed the retrieved update "
+                      "set (sys_remote_update_set %s) after snowgate uploaded it: find out who. "
+                      "Delete that retrieved set in ServiceNow (System Update Sets > Retrieved "
+                      "Update Sets) and run provision again.\n",
+                      id);
+        return sg_err_set(SG_ECONFLICT,
+                          "the update set on the instance is not the one snowgate uploaded: its "
+                          "rows differ from snowgate's (listed below); delete the retrieved set "
+                          "and run provision again");
+    }
+    say(p, "update set checked: its %zu rows are the ones snowgate generated",
+        sg_json_array_size(rows));
+    *checked = rows;
+    return SG_OK;
+}
+
 /* Previews the set; with problems, judges them and accepts them (only with accept, and only
  * when every one is acceptable) or refuses; then commits. */
 static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ours, bool accept)
@@ -443,10 +599,15 @@ static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ou
     if (rc == SG_OK && ps->n > 0)
         rc = recheck(p, id, ours, ps);
     free(ps);
+    /* Last, right before the commit: the set's rows are exactly snowgate's. */
+    sg_json *checked = NULL;
+    if (rc == SG_OK)
+        rc = check_rows(p, id, ours, &checked);
     if (rc == SG_OK)
         rc = cicd(p, "commit", id, label, error);
     if (rc == SG_OK)
         say(p, "update set committed: %s", label);
+    sg_json_decref(checked);
     return rc;
 }
 

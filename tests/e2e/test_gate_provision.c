@@ -8,6 +8,7 @@
  * e.g. deletes the row that carries the catalog category the catalog item refers to, or while
  * an admin edits one of snowgate's records on the instance (a collision). */
 #include "e2e/gate_env.h"
+#include "e2e/sim_helpers.h"
 
 #include "core/crypto.h"
 #include "core/err.h"
@@ -210,7 +211,8 @@ static void test_provision(void **state)
         assert_has(&r.out,
                    i == 0 ? "'snowgate OAuth App' created" : "'snowgate OAuth App' updated");
         assert_has(&r.out, "[5] update set previewed: no problems");
-        assert_has(&r.out, "[6] update set committed: Successful");
+        assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
+        assert_has(&r.out, "[7] update set committed: Successful");
         assert_has(&r.out, "Connect and test: CONNECTED");
         assert_null(strstr(sg_buf_str(&r.out), "admin-Pw1"));
         run_free(&r);
@@ -248,19 +250,21 @@ static void test_acceptable_problem(void **state)
     run_free(&r);
     assert_untouched();
 
+    /* With the flag, the problem is accepted, but the row check before the commit finds the
+     * set is not snowgate's (its category's row is gone), and nothing is committed. */
     provision(true, drop_category, &r);
-    if (r.status != 0)
-        fail_msg("provision with the flag: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out),
-                 sg_buf_str(&r.err));
+    assert_int_equal(r.status, 1);
     assert_has(&r.out, "[5] update set previewed: 1 problem(s), each about a record snowgate does "
                        "not need; accepted:\n      accepted: \"Could not find a record in "
                        "sc_category for column category");
-    assert_has(&r.out, "[6] update set committed: Successful");
-    assert_has(&r.out, "Connect and test: CONNECTED");
+    assert_has(&r.err, "step 6 failed: the update set on the instance is not the one snowgate "
+                       "uploaded");
+    assert_has(&r.err, "snowgate's sc_category ");
+    assert_has(&r.err, " is not in the set");
+    assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
     run_free(&r);
-    assert_string_equal(g_status(), "connected");
-    assert_int_equal(g_count_in_sn("sys_update_preview_problem", "status%3Dignored"), 1);
-    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 0);
+    assert_string_not_equal(g_status(), "connected");
 }
 
 /* ACL roles that refer to a role the instance lacks: refused, even with the flag, and nothing
@@ -364,6 +368,149 @@ static void test_recheck_finds_new_problem(void **state)
     assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 0);
 }
 
+/* A row that adds a record snowgate did not generate, and that the preview finds nothing
+ * wrong with: a system property that turns off output escaping. */
+static void add_row(const char *set_id)
+{
+    char sys_id[33];
+    sg_random_hex(sys_id, 16);
+    char *payload = sg_xasprintf("<record_update "
+                                 "table=\"sys_properties\"><sys_properties "
+                                 "action=\"INSERT_OR_UPDATE\"><name>glide.ui.escape_text</name>"
+                                 "<sys_id>%s</sys_id><type>boolean</type><value>false</value>"
+                                 "</sys_properties></record_update>",
+                                 sys_id);
+    char *name = sg_xasprintf("sys_properties_%s", sys_id);
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "remote_update_set", set_id);
+    sg_json_set_str(body, "action", "INSERT_OR_UPDATE");
+    sg_json_set_str(body, "name", name);
+    sg_json_set_str(body, "type", "System Property");
+    sg_json_set_str(body, "payload", payload);
+    char *text = sg_json_dump(body);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_update_xml", text, 201));
+    free(text);
+    sg_json_decref(body);
+    free(name);
+    free(payload);
+}
+
+/* The webhook URL property's row, changed to send snowgate's events elsewhere: no preview
+ * problem, just another payload. */
+static void redirect_webhooks(const char *set_id)
+{
+    sg_json *j = rows_named(set_id, "sys_properties_");
+    sg_json *res = sg_json_get(j, "result");
+    bool done = false;
+    for (size_t i = 0; i < sg_json_array_size(res) && !done; i++) {
+        sg_json *row = sg_json_array_get(res, i);
+        const char *payload = sg_json_get_str(row, "payload");
+        const char *at = strstr(payload, "/webhooks/servicenow");
+        if (!at)
+            continue;
+        char *changed = sg_xasprintf("%.*s/elsewhere%s", (int)(at - payload), payload,
+                                     at + strlen("/webhooks/servicenow"));
+        sg_json *body = sg_json_object();
+        sg_json_set_str(body, "payload", changed);
+        char *text = sg_json_dump(body);
+        char path[128];
+        snprintf(path, sizeof(path), "/api/now/table/sys_update_xml/%s",
+                 sg_json_get_str(row, "sys_id"));
+        sg_json_decref(g_sim_call("PATCH", path, text, 200));
+        free(text);
+        sg_json_decref(body);
+        free(changed);
+        done = true;
+    }
+    sg_json_decref(j);
+    assert_true(done);
+}
+
+/* Without the business rule's row: nothing refers to it, so the preview finds nothing. */
+static void drop_rule(const char *set_id)
+{
+    delete_rows(set_id, "sys_script_");
+}
+
+/* A row added, a row's payload changed, a row deleted between the upload and the commit, none
+ * of which the preview reports: the row check before the commit refuses each, even with the
+ * flag, and nothing is committed. */
+static void test_changed_rows_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        meddle_fn *meddle;
+        const char *detail;
+    } cases[] = {
+        {add_row, "its payload is not one snowgate generated (an added or changed row)"},
+        {redirect_webhooks, "its payload is not one snowgate generated (an added or changed row)"},
+        {drop_rule, " is not in the set"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run r;
+        provision(true, cases[i].meddle, &r);
+        if (r.status != 1 || !strstr(sg_buf_str(&r.err), "step 6 failed: the update set on the "
+                                                         "instance is not the one snowgate "
+                                                         "uploaded"))
+            fail_msg("case %zu: exit %d\n%s\n%s", i, r.status, sg_buf_str(&r.out),
+                     sg_buf_str(&r.err));
+        assert_has(&r.err, cases[i].detail);
+        assert_has(&r.err, "delete the retrieved set and run provision again");
+        assert_has(&r.err, "Nothing was committed");
+        assert_has(&r.out, "[5] update set previewed: no problems");
+        assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
+        run_free(&r);
+        assert_untouched();
+    }
+}
+
+/* Another set named snowgate, uploaded just after provision's (so it is the newest loaded
+ * one) while provision looks for its own: provision commits the one it uploaded, and the
+ * decoy stays as it was loaded. */
+static void test_decoy_set_not_picked(void **state)
+{
+    (void)state;
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/api/now/table/sys_remote_update_set\","
+                              "\"method\":\"GET\",\"kind\":\"delay\",\"delay_ms\":6000,"
+                              "\"count\":1}]}",
+                              200));
+    run r = {.accept = false, .out = SG_BUF_INIT(0), .err = SG_BUF_INIT(0)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_provision, &r), 0);
+    /* provision's set is loaded once its rows are there. */
+    bool loaded = false;
+    for (int i = 0; i < 600 && !loaded; i++) {
+        loaded = g_count_in_sn("sys_update_xml", "nameSTARTSWITHsys_user_role_") > 0;
+        if (!loaded) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_true(loaded);
+    us_record decoy = {.table = "sys_properties",
+                       .sys_id = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0",
+                       .fields = {"name", "glide.ui.escape_text", "value", "false", NULL}};
+    char *xml = us_build("snowgate", &decoy, 1);
+    long st = 0;
+    char *decoy_id = us_upload(&G.sim, xml, strlen(xml), &st);
+    free(xml);
+    assert_int_equal(st, 302);
+    assert_non_null(decoy_id);
+    pthread_join(t, NULL);
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    if (r.status != 0)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_null(strstr(sg_buf_str(&r.out), decoy_id));
+    run_free(&r);
+    char q[128];
+    snprintf(q, sizeof(q), "sys_id%%3D%s%%5Estate%%3Dloaded", decoy_id);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", q), 1);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
+    assert_int_equal(g_count_in_sn("sys_properties", "name%3Dglide.ui.escape_text"), 0);
+    free(decoy_id);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -388,6 +535,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_row_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_collision_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_recheck_finds_new_problem, start, stop),
+        cmocka_unit_test_setup_teardown(test_changed_rows_refused, start, stop),
+        cmocka_unit_test_setup_teardown(test_decoy_set_not_picked, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));

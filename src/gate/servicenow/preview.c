@@ -20,6 +20,8 @@ typedef struct our_row {
     char *payload;
     char table[NAME_MAX_LEN + 1];
     char sys_id[33];
+    /* The row's own fields, as snowgate wrote them. */
+    char *action, *name, *row_table, *type;
 } our_row;
 
 struct sg_preview_ours {
@@ -53,6 +55,13 @@ static sg_xml_node *payload_record(const char *payload, sg_xml_doc **doc)
     return NULL;
 }
 
+/* A child's text, "" when the row has no such child; the caller frees it. */
+static char *child_text(sg_xml_node *row, const char *name)
+{
+    sg_xml_node *c = sg_xml_child(row, name);
+    return c ? sg_xml_text(c) : sg_xstrdup("");
+}
+
 /* Fills r from one <sys_update_xml> row of snowgate's XML. */
 static int read_row(sg_xml_node *row, our_row *r)
 {
@@ -60,6 +69,10 @@ static int read_row(sg_xml_node *row, our_row *r)
     if (!pl)
         return sg_err_set(SG_EINVAL, "a row of snowgate's update set has no payload");
     r->payload = sg_xml_text(pl);
+    r->action = child_text(row, "action");
+    r->name = child_text(row, "name");
+    r->row_table = child_text(row, "table");
+    r->type = child_text(row, "type");
     sg_xml_doc *doc = NULL;
     sg_xml_node *rec = payload_record(r->payload, &doc);
     sg_xml_node *sid = rec ? sg_xml_child(rec, "sys_id") : NULL;
@@ -111,9 +124,78 @@ void sg_preview_ours_free(sg_preview_ours *o)
 {
     if (!o)
         return;
-    for (size_t i = 0; i < o->n; i++)
+    for (size_t i = 0; i < o->n; i++) {
         free(o->rows[i].payload);
+        free(o->rows[i].action);
+        free(o->rows[i].name);
+        free(o->rows[i].row_table);
+        free(o->rows[i].type);
+    }
     free(o);
+}
+
+size_t sg_preview_ours_count(const sg_preview_ours *o)
+{
+    return o ? o->n : 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+bool sg_preview_rows_match(const sg_preview_ours *ours, const sg_preview_row *rows, size_t n,
+                           sg_buf *diff)
+{
+    bool *used = sg_xcalloc(ours->n + 1, sizeof(*used));
+    size_t before = diff->len;
+    if (n != ours->n)
+        sg_buf_printf(diff, "  the set holds %zu row(s); snowgate generated %zu\n", n, ours->n);
+    for (size_t i = 0; i < n; i++) {
+        const sg_preview_row *r = &rows[i];
+        char id[33], name[81], shown[81];
+        sg_str_sanitize(id, sizeof(id), r->sys_id);
+        sg_str_sanitize(name, sizeof(name), r->name);
+        size_t k = 0;
+        while (k < ours->n && (used[k] || !r->payload || strcmp(ours->rows[k].payload, r->payload)))
+            k++;
+        if (k == ours->n) {
+            /* A payload of ours that an earlier row already took, or none of ours. */
+            size_t twice = 0;
+            while (twice < ours->n &&
+                   (!r->payload || strcmp(ours->rows[twice].payload, r->payload)))
+                twice++;
+            if (twice < ours->n)
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): a second row with the payload of "
+                              "snowgate's %s %s\n",
+                              id, name, ours->rows[twice].table, ours->rows[twice].sys_id);
+            else
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): its payload is not one snowgate "
+                              "generated (an added or changed row)\n",
+                              id, name);
+            continue;
+        }
+        used[k] = true;
+        const our_row *o = &ours->rows[k];
+        static const char *const what[] = {"action", "name", "table", "type"};
+        const char *theirs[] = {r->action, r->name, r->table, r->type};
+        const char *mine[] = {o->action, o->name, o->row_table, o->type};
+        for (int f = 0; f < 4; f++)
+            if (!same_str(theirs[f], mine[f]))
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): snowgate's %s %s, but its %s is '%s', "
+                              "not '%s'\n",
+                              id, name, o->table, o->sys_id, what[f],
+                              sg_str_sanitize(shown, sizeof(shown), theirs[f]), mine[f]);
+    }
+    for (size_t k = 0; k < ours->n; k++)
+        if (!used[k])
+            sg_buf_printf(diff, "  snowgate's %s %s (row %s) is not in the set\n",
+                          ours->rows[k].table, ours->rows[k].sys_id, ours->rows[k].name);
+    free(used);
+    return diff->len == before;
 }
 
 const char *sg_preview_verdict_name(sg_preview_verdict v)

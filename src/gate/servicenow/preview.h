@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
+
 /* The most rows snowgate's own update set has (it has about 40), and the most problems
  * provision reads for one set. */
 #define SG_PREVIEW_MAX_ROWS     256
@@ -19,6 +21,25 @@ typedef struct sg_preview_ours sg_preview_ours;
  * not such a document; SG_ETOOBIG over SG_PREVIEW_MAX_ROWS rows. *out is the caller's. */
 int sg_preview_ours_parse(const char *xml, size_t len, sg_preview_ours **out);
 void sg_preview_ours_free(sg_preview_ours *o);
+
+/* How many rows snowgate generated. */
+size_t sg_preview_ours_count(const sg_preview_ours *o);
+
+/* One sys_update_xml row of the set as the Table API gives it (string fields, NULL when
+ * absent). All borrowed. */
+typedef struct sg_preview_row {
+    const char *sys_id;
+    const char *action, *name, *table, *type;
+    const char *payload;
+} sg_preview_row;
+
+/* Does the set on the instance hold exactly the rows snowgate generated? True when there are
+ * as many rows as snowgate's, each payload is byte-equal to exactly one of snowgate's (each used
+ * once), and that row's action, name, table and type are snowgate's too. Otherwise appends one
+ * line per difference to diff, naming the record (instance text cut short, printable ASCII
+ * only), and returns false. Thread-safe. */
+bool sg_preview_rows_match(const sg_preview_ours *ours, const sg_preview_row *rows, size_t n,
+                           sg_buf *diff);
 
 /* One sys_update_preview_problem as the Table API gives it (string fields, NULL when absent),
  * with the payload of its `remote_update` (sys_update_xml) row as read from the instance. All
