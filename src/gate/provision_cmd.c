@@ -581,6 +581,51 @@ static int check_rows(prov *p, const char *id, const sg_preview_ours *ours, sg_j
     return SG_OK;
 }
 
+static bool has_row(sg_json *rows, const char *sys_id)
+{
+    for (size_t i = 0; i < sg_json_array_size(rows); i++) {
+        const char *s = sg_json_get_str(sg_json_array_get(rows, i), "sys_id");
+        if (s && sys_id && strcmp(s, sys_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* After the commit: the set's rows are still the ones checked just before it (the same rows,
+ * each still holding snowgate's payload, action, name, table and type); otherwise something
+ * changed them between the check and the commit, and the commit may have applied that. */
+static int verify_committed(prov *p, const char *id, const sg_preview_ours *ours, sg_json *checked)
+{
+    sg_json *rows = NULL;
+    int rc = list_rows(p, id, &rows);
+    if (rc != SG_OK)
+        return sg_err_wrap(rc, "the update set was committed, but its rows could not be read "
+                               "again to confirm they did not change after snowgate's check");
+    bool same = rows_are_ours(p, ours, rows);
+    for (size_t i = 0; i < sg_json_array_size(checked); i++) {
+        sg_json *o = sg_json_array_get(checked, i);
+        if (!has_row(rows, sg_json_get_str(o, "sys_id"))) {
+            char sid[33], name[81];
+            sg_buf_printf(&p->detail, "  sys_update_xml %s (%s) is gone\n",
+                          sg_str_sanitize(sid, sizeof(sid), sg_json_get_str(o, "sys_id")),
+                          sg_str_sanitize(name, sizeof(name), sg_json_get_str(o, "name")));
+            same = false;
+        }
+    }
+    sg_json_decref(rows);
+    if (same)
+        return SG_OK;
+    sg_buf_printf(&p->detail,
+                  "THE COMMIT MAY HAVE APPLIED RECORDS SNOWGATE DID NOT GENERATE. Review the "
+                  "records named above on the instance (and the committed update set, "
+                  "sys_remote_update_set %s), undo what snowgate did not generate, find out who "
+                  "changed the set, and run provision again.\n",
+                  id);
+    return sg_err_set(SG_ECONFLICT,
+                      "the update set's rows changed between snowgate's check and the commit "
+                      "(listed below); the set was committed");
+}
+
 /* Previews the set; with problems, judges them and accepts them (only with accept, and only
  * when every one is acceptable) or refuses; then commits. */
 static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ours, bool accept)
@@ -607,6 +652,8 @@ static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ou
         rc = cicd(p, "commit", id, label, error);
     if (rc == SG_OK)
         say(p, "update set committed: %s", label);
+    if (rc == SG_OK)
+        rc = verify_committed(p, id, ours, checked);
     sg_json_decref(checked);
     return rc;
 }

@@ -511,6 +511,54 @@ static void test_decoy_set_not_picked(void **state)
     free(decoy_id);
 }
 
+/* A business rule changes a row of the set while the commit applies it (when the commit
+ * inserts snowgate's role), after provision's row check: the set is committed, and provision
+ * then finds the changed row, names it and fails. */
+static void test_rows_changed_during_commit(void **state)
+{
+    (void)state;
+    static const char script[] =
+        "(function executeRule(current, previous) {\n"
+        "  var gr = new GlideRecord('sys_update_xml');\n"
+        "  gr.addQuery('name', 'STARTSWITH', 'sys_properties_');\n"
+        "  gr.query();\n"
+        "  while (gr.next()) {\n"
+        "    var p = gr.getValue('payload');\n"
+        "    if (p.indexOf('/webhooks/servicenow') >= 0) {\n"
+        "      gr.setValue('payload', p.replace('/webhooks/servicenow', '/elsewhere'));\n"
+        "      gr.update();\n"
+        "    }\n"
+        "  }\n"
+        "})(current, previous);";
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "name", "change the set during its commit");
+    sg_json_set_str(body, "collection", "sys_user_role");
+    sg_json_set_str(body, "when", "after");
+    sg_json_set_str(body, "active", "true");
+    sg_json_set_str(body, "advanced", "true");
+    sg_json_set_str(body, "action_insert", "true");
+    sg_json_set_str(body, "action_update", "false");
+    sg_json_set_str(body, "script", script);
+    char *text = sg_json_dump(body);
+    sg_json_decref(body);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_script", text, 201));
+    free(text);
+    run r;
+    provision(false, NULL, &r);
+    if (r.status != 1)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
+    assert_has(&r.out, "[7] update set committed: Successful");
+    assert_has(&r.err, "step 8 failed: the update set's rows changed between snowgate's check and "
+                       "the commit (listed below); the set was committed");
+    assert_has(&r.err, "(sys_properties_");
+    assert_has(&r.err, "its payload is not one snowgate generated");
+    assert_has(&r.err, "THE COMMIT MAY HAVE APPLIED RECORDS SNOWGATE DID NOT GENERATE");
+    assert_null(strstr(sg_buf_str(&r.out), "Connect and test"));
+    run_free(&r);
+    assert_string_not_equal(g_status(), "connected");
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -537,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recheck_finds_new_problem, start, stop),
         cmocka_unit_test_setup_teardown(test_changed_rows_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_decoy_set_not_picked, start, stop),
+        cmocka_unit_test_setup_teardown(test_rows_changed_during_commit, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
