@@ -793,8 +793,9 @@ static const sg_cli_flag flags[] = {
     {"token", NULL, "TOKEN", "a snowgate admin API token (snowgate user add ... --role admin)"},
     {"accept-preview-problems", NULL, NULL,
      "accept (mark ignored) the update set's preview problems when every one is only a "
-     "reference, in a record snowgate generated, to a record snowgate does not need (such as a "
-     "catalog category); any other problem still stops provision, which then lists them"},
+     "reference, in a record snowgate generated, to a record snowgate does not need and the set "
+     "does not carry (today snowgate's own set has none: see docs/servicenow-setup.md); any "
+     "other problem still stops provision, which then lists them"},
     {"allow-insecure-loopback", NULL, NULL, "tests and demo only: allow http and loopback URLs"},
     {NULL, NULL, NULL, NULL},
 };

@@ -64,17 +64,21 @@ const char *sg_preview_verdict_name(sg_preview_verdict v);
 
 /* Judges one problem against snowgate's own rows. Only a "Could not find a record in <table>
  * for column <field>" problem whose payload is, to the byte, a row snowgate generated, on a
- * table that is not security-relevant, whose missing_item_table is <table> and whose <field>
- * in that payload holds missing_item, where <table> is customer data snowgate does not need
- * (a catalog category, ...), is ACCEPTABLE; a collision with a newer local change is COLLISION.
- * why (why_size bytes) gets one sentence saying why, for people to read: its parts that come
- * from the instance are cut short and hold printable ASCII only. Thread-safe. */
+ * table that is not security-relevant, where (that row's table, <field>, <table>) is one of the
+ * references the generator writes to records snowgate does not need (today only the catalog
+ * item's category: sc_cat_item, category, sc_category), whose missing_item_table is <table>,
+ * whose <field> in that payload holds missing_item, and whose missing_item is not one of
+ * snowgate's own records (that would be a row missing from the set), is ACCEPTABLE; a collision
+ * with a newer local change is COLLISION; anything else is REFUSED. why (why_size bytes) gets one
+ * sentence saying why, for people to read: its parts that come from the instance are cut short
+ * and hold printable ASCII only. Thread-safe. */
 sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_preview_ours *ours,
                                     char *why, size_t why_size);
 
 /* True for tables whose records grant or check access, run code or define users: a problem
- * there is never accepted (sys_user_role, sys_user_role_contains, sys_security_*,
- * sys_ws_*, sys_script*, sys_scope, sys_user, sys_user_has_role). */
+ * there is never accepted, an extra guard besides the allowlist of references (sys_user_role,
+ * sys_user_role_contains, sys_security_*, sys_ws_*, sys_script*, sys_scope, sys_user,
+ * sys_user_has_role). */
 bool sg_preview_security_table(const char *table);
 
 #endif
