@@ -472,8 +472,16 @@ static int accept_all(prov *p, const problems *ps)
         snprintf(path, sizeof(path), "/api/now/table/sys_update_preview_problem/%s",
                  ps->list[i].sys_id);
         int rc = call(p, false, "PATCH", path, "{\"status\":\"ignored\"}", 200, NULL);
-        if (rc != SG_OK)
-            return rc;
+        if (rc != SG_OK) {
+            const char *descs[SG_PREVIEW_MAX_PROBLEMS], *ids[SG_PREVIEW_MAX_PROBLEMS];
+            for (size_t k = 0; k < i; k++) {
+                descs[k] = ps->list[k].desc;
+                ids[k] = ps->list[k].sys_id;
+            }
+            sg_preview_accept_failed(&p->detail, descs, ids, i, ps->n);
+            return sg_err_wrap(rc, "marking preview problem %zu of %zu (%s) ignored failed", i + 1,
+                               ps->n, ps->list[i].sys_id);
+        }
         printf("      accepted: \"%s\"\n        (%s)\n", ps->list[i].desc, ps->list[i].why);
     }
     fflush(stdout);

@@ -269,6 +269,26 @@ static void test_ours_parse(void **state)
     sg_preview_ours_free(NULL);
 }
 
+/* A failed accept lists which problems were already marked ignored. */
+static void test_accept_failed(void **state)
+{
+    (void)state;
+    const char *descs[] = {"Could not find a record in sc_category for column category", "second"};
+    const char *ids[] = {PROBLEM_ID, OTHER_ID};
+    sg_buf b = SG_BUF_INIT(0);
+    sg_preview_accept_failed(&b, descs, ids, 0, 2);
+    assert_non_null(strstr(sg_buf_str(&b), "No problem was marked ignored before this failure"));
+    sg_buf_free(&b);
+    b = (sg_buf)SG_BUF_INIT(0);
+    sg_preview_accept_failed(&b, descs, ids, 1, 2);
+    assert_non_null(strstr(sg_buf_str(&b),
+                           "Already marked ignored before this failure (1 of 2):\n"
+                           "  \"Could not find a record in sc_category for column "
+                           "category\" (sys_update_preview_problem " PROBLEM_ID ")\n"));
+    assert_null(strstr(sg_buf_str(&b), "second"));
+    sg_buf_free(&b);
+}
+
 static void test_sanitize(void **state)
 {
     (void)state;
@@ -284,9 +304,8 @@ static void test_sanitize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts),
-        cmocka_unit_test(test_security_tables),
-        cmocka_unit_test(test_ours_parse),
+        cmocka_unit_test(test_verdicts),   cmocka_unit_test(test_security_tables),
+        cmocka_unit_test(test_ours_parse), cmocka_unit_test(test_accept_failed),
         cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

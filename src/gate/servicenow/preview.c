@@ -211,6 +211,21 @@ const char *sg_preview_verdict_name(sg_preview_verdict v)
     return "REFUSED";
 }
 
+void sg_preview_accept_failed(sg_buf *b, const char *const *descs, const char *const *ids,
+                              size_t done, size_t total)
+{
+    if (done == 0) {
+        sg_buf_printf(b, "No problem was marked ignored before this failure (0 of %zu).\n", total);
+        return;
+    }
+    sg_buf_printf(b, "Already marked ignored before this failure (%zu of %zu):\n", done, total);
+    for (size_t i = 0; i < done; i++)
+        sg_buf_printf(b, "  \"%s\" (sys_update_preview_problem %s)\n", descs[i], ids[i]);
+    sg_buf_printf(b,
+                  "They stay ignored on the instance; nothing was committed. A new run imports and "
+                  "previews the set anew.\n");
+}
+
 bool sg_preview_security_table(const char *table)
 {
     /* Roles and what they contain, ACLs and everything else of the security manager, scripted

@@ -75,6 +75,12 @@ const char *sg_preview_verdict_name(sg_preview_verdict v);
 sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_preview_ours *ours,
                                     char *why, size_t why_size);
 
+/* When marking problem `done` (0-based) of `total` ignored failed: appends to b which problems
+ * were already marked ignored before it (descriptions and sys_ids, as given: the caller
+ * sanitizes them), or that none was. */
+void sg_preview_accept_failed(sg_buf *b, const char *const *descs, const char *const *ids,
+                              size_t done, size_t total);
+
 /* True for tables whose records grant or check access, run code or define users: a problem
  * there is never accepted, an extra guard besides the allowlist of references (sys_user_role,
  * sys_user_role_contains, sys_security_*, sys_ws_*, sys_script*, sys_scope, sys_user,
