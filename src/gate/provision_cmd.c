@@ -103,6 +103,13 @@ static int oauth_app(prov *p, char client_id[64], char secret[65])
     char *text = sg_json_dump(body);
     sg_json_decref(body);
     const char *existing = first_sys_id(j);
+    if (existing && !sn_is_sys_id(existing)) {
+        sg_wipe(text, strlen(text));
+        free(text);
+        sg_json_decref(j);
+        return sg_err_set(SG_ENET,
+                          "the instance answered an OAuth app sys_id that is not a sys_id");
+    }
     sg_json *res = NULL;
     if (existing) {
         char path[128];
@@ -695,8 +702,14 @@ static int service_user(prov *p, char password[65])
         NULL, 200, &j);
     if (rc != SG_OK)
         return rc;
-    char uid[33];
-    snprintf(uid, sizeof(uid), "%s", first_sys_id(j) ? first_sys_id(j) : "");
+    char uid[33] = "";
+    const char *found = first_sys_id(j);
+    if (found && !sn_is_sys_id(found)) {
+        sg_json_decref(j);
+        return sg_err_set(SG_ENET, "the instance answered a sys_user sys_id that is not a sys_id");
+    }
+    if (found)
+        memcpy(uid, found, sizeof(uid));
     sg_json_decref(j);
     sg_random_hex(password, 24);
     char body[256];
@@ -714,8 +727,12 @@ static int service_user(prov *p, char password[65])
     } else {
         rc = call(p, false, "POST", "/api/now/table/sys_user?sysparm_input_display_value=true",
                   body, 201, &res);
-        if (rc == SG_OK)
-            snprintf(uid, sizeof(uid), "%s", sg_json_get_str(sg_json_get(res, "result"), "sys_id"));
+        const char *created = sg_json_get_str(sg_json_get(res, "result"), "sys_id");
+        if (rc == SG_OK && !sn_is_sys_id(created))
+            rc = sg_err_set(SG_ENET, "the instance answered a new sys_user sys_id that is not a "
+                                     "sys_id");
+        else if (rc == SG_OK)
+            memcpy(uid, created, sizeof(uid));
     }
     sg_wipe(body, sizeof(body));
     sg_json_decref(res);
@@ -728,12 +745,17 @@ static int service_user(prov *p, char password[65])
               NULL, 200, &j);
     if (rc != SG_OK)
         return rc;
-    char role[33];
-    snprintf(role, sizeof(role), "%s", first_sys_id(j) ? first_sys_id(j) : "");
+    char role[33] = "";
+    const char *role_id = first_sys_id(j);
+    bool role_ok = sn_is_sys_id(role_id);
+    if (role_ok)
+        memcpy(role, role_id, sizeof(role));
     sg_json_decref(j);
-    if (!role[0])
+    if (!role_id)
         return sg_err_set(SG_ENOTFOUND,
                           "role " SG_SN_ROLE " not found: was the update set committed?");
+    if (!role_ok)
+        return sg_err_set(SG_ENET, "the instance answered a role sys_id that is not a sys_id");
     char q[256];
     snprintf(q, sizeof(q),
              "/api/now/table/"
@@ -774,20 +796,24 @@ static int connect_and_test(prov *p, const char *password)
         sg_json *c = sg_json_array_get(checks, i);
         bool ok = false;
         bool known = sg_json_get_bool(c, "ok", &ok);
-        printf("    %-22s %s  %s\n", sg_json_get_str(c, "name"),
-               !known ? "skip"
-               : ok   ? "ok  "
-                      : "FAIL",
-               sg_json_get_str(c, "message"));
-        if (known && !ok && sg_json_get_str(c, "fix"))
-            printf("    %-22s      fix: %s\n", "", sg_json_get_str(c, "fix"));
+        /* snowgate's words, made safe for a terminal like the instance's (NULL: ""). */
+        char name[64], msg[400], fix[400];
+        sg_str_sanitize(name, sizeof(name), sg_json_get_str(c, "name"));
+        sg_str_sanitize(msg, sizeof(msg), sg_json_get_str(c, "message"));
+        sg_str_sanitize(fix, sizeof(fix), sg_json_get_str(c, "fix"));
+        printf("    %-22s %s  %s\n", name, !known ? "skip" : ok ? "ok  " : "FAIL", msg);
+        if (known && !ok && fix[0])
+            printf("    %-22s      fix: %s\n", "", fix);
     }
     const char *status = sg_json_get_str(j, "status");
     if (r.status == 200 && status && strcmp(status, "connected") == 0)
         say(p, "Connect and test: CONNECTED");
-    else
+    else {
+        char shown[64];
+        sg_str_sanitize(shown, sizeof(shown), status ? status : "?");
         rc = sg_err_set(SG_ECONFLICT, "Connect and test did not pass (HTTP %ld, status %s)",
-                        r.status, status ? status : "?");
+                        r.status, shown);
+    }
     sg_json_decref(j);
     sg_http_response_free(&r);
     return rc;

@@ -17,6 +17,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "gate/servicenow/updateset.h"
+#include "http/server.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -507,6 +508,65 @@ static void test_rows_changed_during_commit(void **state)
     assert_string_not_equal(g_status(), "connected");
 }
 
+/* A stub instance whose answer to the OAuth app lookup names a "sys_id" that is a path: each
+ * request it gets is logged. */
+static sg_buf stub_log;
+static pthread_mutex_t stub_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int stub_instance(sg_http_req *req, void *app)
+{
+    (void)app;
+    pthread_mutex_lock(&stub_mu);
+    sg_buf_printf(&stub_log, "%s %s\n", sg_http_method(req), sg_http_path(req));
+    pthread_mutex_unlock(&stub_mu);
+    if (strcmp(sg_http_path(req), "/api/now/table/oauth_entity") == 0 &&
+        strcmp(sg_http_method(req), "GET") == 0)
+        return sg_http_reply_static(
+            req, 200, "application/json",
+            "{\"result\":[{\"sys_id\":\"../sys_user/0123456789abcdef0123456789abcdef\","
+            "\"client_id\":\"x\"}]}");
+    return sg_http_reply_static(req, 404, "application/json", "{\"error\":{}}");
+}
+
+/* What the instance answers is checked before it goes into a URL: an OAuth app "sys_id" that
+ * is not one stops provision at step 1, and nothing is written. */
+static void test_instance_ids_checked(void **state)
+{
+    (void)state;
+    stub_log = (sg_buf)SG_BUF_INIT(0);
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.fallback = stub_instance;
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)sg_http_server_port(srv));
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "servicenow",
+                          "provision",
+                          "--instance",
+                          url,
+                          "--admin-user",
+                          "admin",
+                          "--admin-password-stdin",
+                          "--snowgate",
+                          "http://127.0.0.1:9",
+                          "--token",
+                          "unused",
+                          "--allow-insecure-loopback",
+                          NULL};
+    sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+    int status = h_run_input(argv, NULL, "admin-Pw1\n", 60000, &out, &err);
+    sg_http_server_stop(srv, 1000);
+    if (status != 1)
+        fail_msg("provision: exit %d\n%s\n%s", status, sg_buf_str(&out), sg_buf_str(&err));
+    assert_has(&err, "step 1 failed: the instance answered an OAuth app sys_id that is not a "
+                     "sys_id");
+    assert_string_equal(sg_buf_str(&stub_log), "GET /api/now/table/oauth_entity\n");
+    sg_buf_free(&out);
+    sg_buf_free(&err);
+    sg_buf_free(&stub_log);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -533,6 +593,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_rows_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_decoy_set_not_picked, start, stop),
         cmocka_unit_test_setup_teardown(test_rows_changed_during_commit, start, stop),
+        cmocka_unit_test(test_instance_ids_checked),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
