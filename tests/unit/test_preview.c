@@ -4,6 +4,7 @@
 #include "e2e/harness.h"
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/xml.h"
@@ -269,6 +270,97 @@ static void test_ours_parse(void **state)
     sg_preview_ours_free(NULL);
 }
 
+/* The rows of an XML as the instance would list them (fields borrowed from rows_json). */
+static size_t rows_of(const char *xml, sg_json *rows_json, sg_preview_row *rows, size_t max)
+{
+    sg_xml_doc *doc = NULL;
+    assert_int_equal(sg_xml_parse(xml, strlen(xml), 0, &doc), SG_OK);
+    static const char *const fields[] = {"sys_id", "action",  "name", "table",
+                                         "type",   "payload", NULL};
+    for (sg_xml_node *n = sg_xml_first(sg_xml_root(doc)); n; n = sg_xml_next(n)) {
+        if (strcmp(sg_xml_name(n), "sys_update_xml") != 0)
+            continue;
+        sg_json *o = sg_json_object();
+        for (int f = 0; fields[f]; f++) {
+            char *t = sg_xml_text(sg_xml_child(n, fields[f]));
+            sg_json_set_str(o, fields[f], t);
+            free(t);
+        }
+        sg_json_append(rows_json, o);
+    }
+    sg_xml_free(doc);
+    size_t n = sg_json_array_size(rows_json);
+    assert_true(n <= max);
+    for (size_t i = 0; i < n; i++) {
+        sg_json *o = sg_json_array_get(rows_json, i);
+        rows[i] = (sg_preview_row){sg_json_get_str(o, "sys_id"), sg_json_get_str(o, "action"),
+                                   sg_json_get_str(o, "name"),   sg_json_get_str(o, "table"),
+                                   sg_json_get_str(o, "type"),   sg_json_get_str(o, "payload")};
+    }
+    return n;
+}
+
+static void expect_rows(const sg_preview_ours *ours, const sg_preview_row *rows, size_t n,
+                        bool want, const char *has)
+{
+    sg_buf diff = SG_BUF_INIT(0);
+    bool same = sg_preview_rows_match(ours, rows, n, &diff);
+    if (same != want || (has && !strstr(sg_buf_str(&diff), has)))
+        fail_msg("rows match %d, want %d with '%s':\n%s", same, want, has ? has : "",
+                 sg_buf_str(&diff));
+    sg_buf_free(&diff);
+}
+
+/* The set on the instance must hold exactly snowgate's rows. */
+static void test_rows_match(void **state)
+{
+    (void)state;
+    char *xml = xml_of("client-1");
+    sg_preview_ours *ours = NULL;
+    assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
+    sg_json *js = sg_json_array();
+    sg_preview_row rows[SG_PREVIEW_MAX_ROWS + 1];
+    size_t n = rows_of(xml, js, rows, SG_PREVIEW_MAX_ROWS);
+    assert_int_equal(n, sg_preview_ours_count(ours));
+    expect_rows(ours, rows, n, true, NULL);
+    /* In another order: the same. */
+    sg_preview_row t = rows[0];
+    rows[0] = rows[n - 1];
+    rows[n - 1] = t;
+    expect_rows(ours, rows, n, true, NULL);
+    /* A row missing. */
+    expect_rows(ours, rows, n - 1, false, "the set holds 37 row(s); snowgate generated 38");
+    /* A second copy of a row instead of another. */
+    sg_preview_row saved = rows[1];
+    rows[1] = rows[2];
+    rows[1].sys_id = "11111111111111111111111111111111";
+    expect_rows(ours, rows, n, false, "a second row with the payload of snowgate's");
+    rows[1] = saved;
+    /* A row whose payload is not snowgate's, one with another type, name or action. */
+    saved = rows[3];
+    rows[3].payload = "<record_update/>";
+    expect_rows(ours, rows, n, false, "its payload is not one snowgate generated");
+    rows[3] = saved;
+    saved = rows[4];
+    rows[4].type = "Business Rule";
+    expect_rows(ours, rows, n, false, "but its type is 'Business Rule'");
+    rows[4] = saved;
+    rows[4].name = "sys_script_0123";
+    expect_rows(ours, rows, n, false, "but its name is 'sys_script_0123'");
+    rows[4] = saved;
+    rows[4].action = NULL;
+    expect_rows(ours, rows, n, false, "but its action is ''");
+    rows[4] = saved;
+    /* An extra row. */
+    rows[n] = rows[0];
+    rows[n].payload = "<record_update><sys_properties/></record_update>";
+    expect_rows(ours, rows, n + 1, false, "the set holds 39 row(s)");
+    expect_rows(ours, rows, n, true, NULL);
+    sg_json_decref(js);
+    sg_preview_ours_free(ours);
+    free(xml);
+}
+
 /* A failed accept lists which problems were already marked ignored. */
 static void test_accept_failed(void **state)
 {
@@ -306,7 +398,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdicts),   cmocka_unit_test(test_security_tables),
         cmocka_unit_test(test_ours_parse), cmocka_unit_test(test_accept_failed),
-        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_rows_match), cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
