@@ -103,6 +103,13 @@ static int oauth_app(prov *p, char client_id[64], char secret[65])
     char *text = sg_json_dump(body);
     sg_json_decref(body);
     const char *existing = first_sys_id(j);
+    if (existing && !sn_is_sys_id(existing)) {
+        sg_wipe(text, strlen(text));
+        free(text);
+        sg_json_decref(j);
+        return sg_err_set(SG_ENET,
+                          "the instance answered an OAuth app sys_id that is not a sys_id");
+    }
     sg_json *res = NULL;
     if (existing) {
         char path[128];
@@ -158,10 +165,92 @@ static int download_update_set(prov *p, sg_http_response *xml)
     return SG_OK;
 }
 
-/* Uploads the XML through sys_upload.do, as the UI's "Import Update Set from XML" does, and
- * finds the new retrieved update set: id gets its sys_id. */
+/* The XML with a per-run nonce at the start of the set's description (the header's
+ * <description>, before any row), so that provision can tell the retrieved set it uploaded from
+ * any other named snowgate. NULL when the header has no description. */
+static char *with_nonce(const sg_buf *xml, const char *nonce, size_t *len)
+{
+    const char *s = sg_buf_str(xml);
+    const char *head = strstr(s, "<sys_remote_update_set");
+    const char *row = strstr(s, "<sys_update_xml");
+    const char *d = head ? strstr(head, "<description>") : NULL;
+    if (!d || (row && d > row))
+        return NULL;
+    d += strlen("<description>");
+    char *out = sg_xasprintf("%.*ssnowgate provision run %s. %s", (int)(d - s), s, nonce, d);
+    *len = strlen(out);
+    return out;
+}
+
+/* The retrieved set's sys_id from sys_upload.do's redirect (Location: ...?sys_id=<id>), into id;
+ * "" when the answer names none. */
+static void id_from_location(const sg_http_response *r, char id[33])
+{
+    id[0] = '\0';
+    const char *loc = sg_http_response_header(r, "Location");
+    const char *q = loc ? strstr(loc, "sys_id=") : NULL;
+    if (!q)
+        return;
+    q += strlen("sys_id=");
+    char cand[33];
+    snprintf(cand, sizeof(cand), "%.32s", q);
+    if (sn_is_sys_id(cand) && (q[32] == '\0' || q[32] == '&'))
+        memcpy(id, cand, 33);
+}
+
+/* Finds the retrieved set that this run uploaded: the one sys_upload.do named, or else the one
+ * loaded set whose description holds the nonce; either way it must be named snowgate, be loaded
+ * and hold the nonce. */
+static int find_uploaded(prov *p, const char *nonce, char id[33])
+{
+    char path[400];
+    if (id[0])
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_remote_update_set?sysparm_query=sys_id%%3D%s"
+                 "&sysparm_fields=sys_id,name,state,description&sysparm_limit=2",
+                 id);
+    else
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_remote_update_set?sysparm_query=descriptionLIKE%s"
+                 "%%5Estate%%3Dloaded&sysparm_fields=sys_id,name,state,description"
+                 "&sysparm_limit=2",
+                 nonce);
+    sg_json *j = NULL;
+    int rc = call(p, false, "GET", path, NULL, 200, &j);
+    if (rc != SG_OK)
+        return rc;
+    sg_json *res = sg_json_get(j, "result");
+    sg_json *set = sg_json_array_get(res, 0);
+    const char *found = sg_json_get_str(set, "sys_id");
+    const char *desc = sg_json_get_str(set, "description");
+    if (sg_json_array_size(res) != 1 || !sn_is_sys_id(found) || (id[0] && strcmp(found, id) != 0))
+        rc = sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones "
+                                      "(none, or more than one, holds this run's mark)");
+    else if (!desc || !strstr(desc, nonce) ||
+             strcmp(sg_json_get_str(set, "name") ? sg_json_get_str(set, "name") : "", "snowgate") !=
+                 0 ||
+             strcmp(sg_json_get_str(set, "state") ? sg_json_get_str(set, "state") : "", "loaded") !=
+                 0)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "retrieved update set %s is not the one this run uploaded "
+                        "(its name, state or description differ)",
+                        found);
+    else
+        memcpy(id, found, 33);
+    sg_json_decref(j);
+    return rc;
+}
+
+/* Uploads the XML, marked with a per-run nonce, through sys_upload.do, as the UI's "Import
+ * Update Set from XML" does, and finds the new retrieved update set: id gets its sys_id. */
 static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
 {
+    char nonce[33];
+    sg_random_hex(nonce, 16);
+    size_t marked_len = 0;
+    char *marked = with_nonce(xml, nonce, &marked_len);
+    if (!marked)
+        return sg_err_set(SG_EINVAL, "snowgate's update set has no description to mark");
     sg_buf body = SG_BUF_INIT(0);
     char boundary[40];
     char rnd[17];
@@ -173,7 +262,8 @@ static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
                   "name=\"attachFile\"; filename=\"snowgate Update Set.xml\"\r\n"
                   "Content-Type: text/xml\r\n\r\n",
                   boundary, boundary);
-    sg_buf_append(&body, xml->data, xml->len);
+    sg_buf_append(&body, marked, marked_len);
+    free(marked);
     sg_buf_printf(&body, "\r\n--%s--\r\n", boundary);
     char ct[96];
     snprintf(ct, sizeof(ct), "Content-Type: multipart/form-data; boundary=%s", boundary);
@@ -186,24 +276,11 @@ static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
     if (rc != SG_OK)
         return rc;
     long st = up.status;
+    id_from_location(&up, id);
     sg_http_response_free(&up);
     if (st != 302 && st != 200)
         return sg_err_set(SG_ENET, "sys_upload.do answered HTTP %ld; is the user an admin?", st);
-    /* As on a real instance: the new retrieved update set is the newest one. */
-    sg_json *j = NULL;
-    rc = call(p, false, "GET",
-              "/api/now/table/sys_remote_update_set?sysparm_query=name%3Dsnowgate%5Estate%3Dloaded"
-              "%5EORDERBYDESCsys_created_on&sysparm_limit=1&sysparm_fields=sys_id",
-              NULL, 200, &j);
-    if (rc != SG_OK)
-        return rc;
-    const char *found = first_sys_id(j);
-    if (!sn_is_sys_id(found))
-        rc = sg_err_set(SG_ENOTFOUND, "the uploaded update set is not among the retrieved ones");
-    else
-        memcpy(id, found, 33);
-    sg_json_decref(j);
-    return rc;
+    return find_uploaded(p, nonce, id);
 }
 
 /* Starts a CI/CD update set action ("preview" or "commit") and polls its progress until it
@@ -402,8 +479,16 @@ static int accept_all(prov *p, const problems *ps)
         snprintf(path, sizeof(path), "/api/now/table/sys_update_preview_problem/%s",
                  ps->list[i].sys_id);
         int rc = call(p, false, "PATCH", path, "{\"status\":\"ignored\"}", 200, NULL);
-        if (rc != SG_OK)
-            return rc;
+        if (rc != SG_OK) {
+            const char *descs[SG_PREVIEW_MAX_PROBLEMS], *ids[SG_PREVIEW_MAX_PROBLEMS];
+            for (size_t k = 0; k < i; k++) {
+                descs[k] = ps->list[k].desc;
+                ids[k] = ps->list[k].sys_id;
+            }
+            sg_preview_accept_failed(&p->detail, descs, ids, i, ps->n);
+            return sg_err_wrap(rc, "marking preview problem %zu of %zu (%s) ignored failed", i + 1,
+                               ps->n, ps->list[i].sys_id);
+        }
         printf("      accepted: \"%s\"\n        (%s)\n", ps->list[i].desc, ps->list[i].why);
     }
     fflush(stdout);
@@ -425,6 +510,137 @@ static int recheck(prov *p, const char *id, const sg_preview_ours *ours, const p
     return rc;
 }
 
+#define ROWS_PAGE 100
+
+/* Every sys_update_xml row of the set, page by page, into *out (a JSON array of row objects).
+ * Bounded: it stops past SG_PREVIEW_MAX_ROWS rows, more than snowgate's set can have. */
+static int list_rows(prov *p, const char *set_id, sg_json **out)
+{
+    sg_json *all = sg_json_array();
+    int rc = SG_OK;
+    for (size_t offset = 0; rc == SG_OK && sg_json_array_size(all) <= SG_PREVIEW_MAX_ROWS;
+         offset += ROWS_PAGE) {
+        char path[400];
+        snprintf(path, sizeof(path),
+                 "/api/now/table/sys_update_xml?sysparm_query=remote_update_set%%3D%s"
+                 "%%5EORDERBYsys_id&sysparm_fields=sys_id,action,name,table,type,payload"
+                 "&sysparm_exclude_reference_link=true&sysparm_limit=%d&sysparm_offset=%zu",
+                 set_id, ROWS_PAGE, offset);
+        sg_json *j = NULL;
+        rc = call(p, false, "GET", path, NULL, 200, &j);
+        if (rc != SG_OK)
+            break;
+        sg_json *res = sg_json_get(j, "result");
+        size_t n = sg_json_array_size(res);
+        if (!res || sg_json_typeof(res) != SG_JSON_ARRAY)
+            rc = sg_err_set(SG_ENET, "the update set rows' answer has no result array");
+        for (size_t i = 0; rc == SG_OK && i < n; i++)
+            sg_json_append(all, sg_json_incref(sg_json_array_get(res, i)));
+        sg_json_decref(j);
+        if (n < ROWS_PAGE)
+            break;
+    }
+    if (rc != SG_OK) {
+        sg_json_decref(all);
+        all = NULL;
+    }
+    *out = all;
+    return rc;
+}
+
+/* Compares the rows read with snowgate's own (sg_preview_rows_match); the differences go to
+ * p->detail. */
+static bool rows_are_ours(prov *p, const sg_preview_ours *ours, sg_json *rows)
+{
+    size_t n = sg_json_array_size(rows);
+    sg_preview_row *v = sg_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        sg_json *o = sg_json_array_get(rows, i);
+        v[i] = (sg_preview_row){.sys_id = sg_json_get_str(o, "sys_id"),
+                                .action = sg_json_get_str(o, "action"),
+                                .name = sg_json_get_str(o, "name"),
+                                .table = sg_json_get_str(o, "table"),
+                                .type = sg_json_get_str(o, "type"),
+                                .payload = sg_json_get_str(o, "payload")};
+    }
+    bool same = sg_preview_rows_match(ours, v, n, &p->detail);
+    free(v);
+    return same;
+}
+
+/* The last step before the commit: the set on the instance holds exactly the rows snowgate
+ * generated, whatever the preview found. *checked gets the rows read. */
+static int check_rows(prov *p, const char *id, const sg_preview_ours *ours, sg_json **checked)
+{
+    *checked = NULL;
+    sg_json *rows = NULL;
+    int rc = list_rows(p, id, &rows);
+    if (rc != SG_OK)
+        return rc;
+    if (!rows_are_ours(p, ours, rows)) {
+        sg_json_decref(rows);
+        sg_buf_printf(&p->detail,
+                      "Nothing was committed. Someone or something changed the retrieved update "
+                      "set (sys_remote_update_set %s) after snowgate uploaded it: find out who. "
+                      "Delete that retrieved set in ServiceNow (System Update Sets > Retrieved "
+                      "Update Sets) and run provision again.\n",
+                      id);
+        return sg_err_set(SG_ECONFLICT,
+                          "the update set on the instance is not the one snowgate uploaded: its "
+                          "rows differ from snowgate's (listed below); delete the retrieved set "
+                          "and run provision again");
+    }
+    say(p, "update set checked: its %zu rows are the ones snowgate generated",
+        sg_json_array_size(rows));
+    *checked = rows;
+    return SG_OK;
+}
+
+static bool has_row(sg_json *rows, const char *sys_id)
+{
+    for (size_t i = 0; i < sg_json_array_size(rows); i++) {
+        const char *s = sg_json_get_str(sg_json_array_get(rows, i), "sys_id");
+        if (s && sys_id && strcmp(s, sys_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* After the commit: the set's rows are still the ones checked just before it (the same rows,
+ * each still holding snowgate's payload, action, name, table and type); otherwise something
+ * changed them between the check and the commit, and the commit may have applied that. */
+static int verify_committed(prov *p, const char *id, const sg_preview_ours *ours, sg_json *checked)
+{
+    sg_json *rows = NULL;
+    int rc = list_rows(p, id, &rows);
+    if (rc != SG_OK)
+        return sg_err_wrap(rc, "the update set was committed, but its rows could not be read "
+                               "again to confirm they did not change after snowgate's check");
+    bool same = rows_are_ours(p, ours, rows);
+    for (size_t i = 0; i < sg_json_array_size(checked); i++) {
+        sg_json *o = sg_json_array_get(checked, i);
+        if (!has_row(rows, sg_json_get_str(o, "sys_id"))) {
+            char sid[33], name[81];
+            sg_buf_printf(&p->detail, "  sys_update_xml %s (%s) is gone\n",
+                          sg_str_sanitize(sid, sizeof(sid), sg_json_get_str(o, "sys_id")),
+                          sg_str_sanitize(name, sizeof(name), sg_json_get_str(o, "name")));
+            same = false;
+        }
+    }
+    sg_json_decref(rows);
+    if (same)
+        return SG_OK;
+    sg_buf_printf(&p->detail,
+                  "THE COMMIT MAY HAVE APPLIED RECORDS SNOWGATE DID NOT GENERATE. Review the "
+                  "records named above on the instance (and the committed update set, "
+                  "sys_remote_update_set %s), undo what snowgate did not generate, find out who "
+                  "changed the set, and run provision again.\n",
+                  id);
+    return sg_err_set(SG_ECONFLICT,
+                      "the update set's rows changed between snowgate's check and the commit "
+                      "(listed below); the set was committed");
+}
+
 /* Previews the set; with problems, judges them and accepts them (only with accept, and only
  * when every one is acceptable) or refuses; then commits. */
 static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ours, bool accept)
@@ -443,10 +659,17 @@ static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ou
     if (rc == SG_OK && ps->n > 0)
         rc = recheck(p, id, ours, ps);
     free(ps);
+    /* Last, right before the commit: the set's rows are exactly snowgate's. */
+    sg_json *checked = NULL;
+    if (rc == SG_OK)
+        rc = check_rows(p, id, ours, &checked);
     if (rc == SG_OK)
         rc = cicd(p, "commit", id, label, error);
     if (rc == SG_OK)
         say(p, "update set committed: %s", label);
+    if (rc == SG_OK)
+        rc = verify_committed(p, id, ours, checked);
+    sg_json_decref(checked);
     return rc;
 }
 
@@ -479,8 +702,14 @@ static int service_user(prov *p, char password[65])
         NULL, 200, &j);
     if (rc != SG_OK)
         return rc;
-    char uid[33];
-    snprintf(uid, sizeof(uid), "%s", first_sys_id(j) ? first_sys_id(j) : "");
+    char uid[33] = "";
+    const char *found = first_sys_id(j);
+    if (found && !sn_is_sys_id(found)) {
+        sg_json_decref(j);
+        return sg_err_set(SG_ENET, "the instance answered a sys_user sys_id that is not a sys_id");
+    }
+    if (found)
+        memcpy(uid, found, sizeof(uid));
     sg_json_decref(j);
     sg_random_hex(password, 24);
     char body[256];
@@ -498,8 +727,12 @@ static int service_user(prov *p, char password[65])
     } else {
         rc = call(p, false, "POST", "/api/now/table/sys_user?sysparm_input_display_value=true",
                   body, 201, &res);
-        if (rc == SG_OK)
-            snprintf(uid, sizeof(uid), "%s", sg_json_get_str(sg_json_get(res, "result"), "sys_id"));
+        const char *created = sg_json_get_str(sg_json_get(res, "result"), "sys_id");
+        if (rc == SG_OK && !sn_is_sys_id(created))
+            rc = sg_err_set(SG_ENET, "the instance answered a new sys_user sys_id that is not a "
+                                     "sys_id");
+        else if (rc == SG_OK)
+            memcpy(uid, created, sizeof(uid));
     }
     sg_wipe(body, sizeof(body));
     sg_json_decref(res);
@@ -512,12 +745,17 @@ static int service_user(prov *p, char password[65])
               NULL, 200, &j);
     if (rc != SG_OK)
         return rc;
-    char role[33];
-    snprintf(role, sizeof(role), "%s", first_sys_id(j) ? first_sys_id(j) : "");
+    char role[33] = "";
+    const char *role_id = first_sys_id(j);
+    bool role_ok = sn_is_sys_id(role_id);
+    if (role_ok)
+        memcpy(role, role_id, sizeof(role));
     sg_json_decref(j);
-    if (!role[0])
+    if (!role_id)
         return sg_err_set(SG_ENOTFOUND,
                           "role " SG_SN_ROLE " not found: was the update set committed?");
+    if (!role_ok)
+        return sg_err_set(SG_ENET, "the instance answered a role sys_id that is not a sys_id");
     char q[256];
     snprintf(q, sizeof(q),
              "/api/now/table/"
@@ -558,20 +796,24 @@ static int connect_and_test(prov *p, const char *password)
         sg_json *c = sg_json_array_get(checks, i);
         bool ok = false;
         bool known = sg_json_get_bool(c, "ok", &ok);
-        printf("    %-22s %s  %s\n", sg_json_get_str(c, "name"),
-               !known ? "skip"
-               : ok   ? "ok  "
-                      : "FAIL",
-               sg_json_get_str(c, "message"));
-        if (known && !ok && sg_json_get_str(c, "fix"))
-            printf("    %-22s      fix: %s\n", "", sg_json_get_str(c, "fix"));
+        /* snowgate's words, made safe for a terminal like the instance's (NULL: ""). */
+        char name[64], msg[400], fix[400];
+        sg_str_sanitize(name, sizeof(name), sg_json_get_str(c, "name"));
+        sg_str_sanitize(msg, sizeof(msg), sg_json_get_str(c, "message"));
+        sg_str_sanitize(fix, sizeof(fix), sg_json_get_str(c, "fix"));
+        printf("    %-22s %s  %s\n", name, !known ? "skip" : ok ? "ok  " : "FAIL", msg);
+        if (known && !ok && fix[0])
+            printf("    %-22s      fix: %s\n", "", fix);
     }
     const char *status = sg_json_get_str(j, "status");
     if (r.status == 200 && status && strcmp(status, "connected") == 0)
         say(p, "Connect and test: CONNECTED");
-    else
+    else {
+        char shown[64];
+        sg_str_sanitize(shown, sizeof(shown), status ? status : "?");
         rc = sg_err_set(SG_ECONFLICT, "Connect and test did not pass (HTTP %ld, status %s)",
-                        r.status, status ? status : "?");
+                        r.status, shown);
+    }
     sg_json_decref(j);
     sg_http_response_free(&r);
     return rc;
@@ -585,8 +827,9 @@ static const sg_cli_flag flags[] = {
     {"token", NULL, "TOKEN", "a snowgate admin API token (snowgate user add ... --role admin)"},
     {"accept-preview-problems", NULL, NULL,
      "accept (mark ignored) the update set's preview problems when every one is only a "
-     "reference, in a record snowgate generated, to a record snowgate does not need (such as a "
-     "catalog category); any other problem still stops provision, which then lists them"},
+     "reference, in a record snowgate generated, to a record snowgate does not need and the set "
+     "does not carry (today snowgate's own set has none: see docs/servicenow-setup.md); any "
+     "other problem still stops provision, which then lists them"},
     {"allow-insecure-loopback", NULL, NULL, "tests and demo only: allow http and loopback URLs"},
     {NULL, NULL, NULL, NULL},
 };

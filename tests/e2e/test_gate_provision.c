@@ -1,19 +1,23 @@
 /* End to end: `snowgate servicenow provision` against snowsim: the whole setup to CONNECTED,
  * re-runs, and what happens when the update set's preview finds problems (listed with their
- * verdicts, nothing committed; accepted with --accept-preview-problems only when each is a
- * reference, in a row snowgate generated, to a record snowgate does not need).
+ * verdicts, nothing committed; with --accept-preview-problems, tampering is still refused),
+ * and the check of every row of the set before the commit and after it.
  *
  * A problem in snowgate's own set is made as an instance could come to one: the preview is
  * held back (a snowsim delay fault) while the test changes the retrieved set on the instance,
  * e.g. deletes the row that carries the catalog category the catalog item refers to, or while
- * an admin edits one of snowgate's records on the instance (a collision). */
+ * an admin edits one of snowgate's records on the instance (a collision). snowgate's own set
+ * has no acceptable problem (every reference in it points at a record of the set), so the
+ * accepting and re-checking are covered by the unit tests of the verdicts only. */
 #include "e2e/gate_env.h"
+#include "e2e/sim_helpers.h"
 
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "gate/servicenow/updateset.h"
+#include "http/server.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -210,7 +214,8 @@ static void test_provision(void **state)
         assert_has(&r.out,
                    i == 0 ? "'snowgate OAuth App' created" : "'snowgate OAuth App' updated");
         assert_has(&r.out, "[5] update set previewed: no problems");
-        assert_has(&r.out, "[6] update set committed: Successful");
+        assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
+        assert_has(&r.out, "[7] update set committed: Successful");
         assert_has(&r.out, "Connect and test: CONNECTED");
         assert_null(strstr(sg_buf_str(&r.out), "admin-Pw1"));
         run_free(&r);
@@ -228,39 +233,32 @@ static void test_provision(void **state)
     run_free(&r);
 }
 
-/* A category the instance lacks: listed as ACCEPTABLE, and refused without the flag; with it,
- * accepted and committed, and snowgate ends connected. */
-static void test_acceptable_problem(void **state)
+/* snowgate's own category's row deleted from the set on the instance: the catalog item then
+ * refers to a category the instance lacks, which is snowgate's own record, so the problem is a
+ * row missing from the set (tampering), REFUSED without the flag and with it; nothing is
+ * accepted or committed. (snowgate's own set has no acceptable problem today: every reference
+ * in it points at a record of the set; see tests/unit/test_preview.c for the acceptable case,
+ * built from a synthetic set.) */
+static void test_own_row_missing_refused(void **state)
 {
     (void)state;
-    run r;
-    provision(false, drop_category, &r);
-    assert_int_equal(r.status, 1);
-    assert_has(&r.err, "step 5 failed: the update set's preview found 1 problem(s); nothing was "
-                       "committed");
-    assert_has(&r.err, "problem 1 of 1: ACCEPTABLE \"Could not find a record in sc_category for "
-                       "column category referenced in this update\" (status: none)");
-    assert_has(&r.err, "snowgate does not need it");
-    assert_has(&r.err, "Re-run with --accept-preview-problems");
-    assert_has(&r.err, "stops at this same step");
-    assert_null(strstr(sg_buf_str(&r.out), "previewed"));
-    assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
-    run_free(&r);
-    assert_untouched();
-
-    provision(true, drop_category, &r);
-    if (r.status != 0)
-        fail_msg("provision with the flag: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out),
-                 sg_buf_str(&r.err));
-    assert_has(&r.out, "[5] update set previewed: 1 problem(s), each about a record snowgate does "
-                       "not need; accepted:\n      accepted: \"Could not find a record in "
-                       "sc_category for column category");
-    assert_has(&r.out, "[6] update set committed: Successful");
-    assert_has(&r.out, "Connect and test: CONNECTED");
-    run_free(&r);
-    assert_string_equal(g_status(), "connected");
-    assert_int_equal(g_count_in_sn("sys_update_preview_problem", "status%3Dignored"), 1);
-    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
+    for (int flag = 0; flag < 2; flag++) {
+        run r;
+        provision(flag == 1, drop_category, &r);
+        assert_int_equal(r.status, 1);
+        assert_has(&r.err, "step 5 failed: the update set's preview found 1 problem(s), and not "
+                           "all of them can be accepted; nothing was committed");
+        assert_has(&r.err, "problem 1 of 1: REFUSED \"Could not find a record in sc_category for "
+                           "column category referenced in this update\" (status: none)");
+        assert_has(&r.err, "the missing record is snowgate's own sc_category ");
+        assert_has(&r.err, "its row is missing from the set on the instance");
+        assert_has(&r.err, flag ? "not even with --accept-preview-problems"
+                                : "and --accept-preview-problems does not change that");
+        assert_null(strstr(sg_buf_str(&r.out), "previewed"));
+        assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
+        run_free(&r);
+        assert_untouched();
+    }
 }
 
 /* ACL roles that refer to a role the instance lacks: refused, even with the flag, and nothing
@@ -319,49 +317,254 @@ static void test_collision_refused(void **state)
     assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access%20(ours)"), 1);
 }
 
-/* A business rule adds a problem to the set as soon as provision accepts the first: the
- * re-check before the commit finds it, and nothing is committed. */
-static void test_recheck_finds_new_problem(void **state)
+/* A row that adds a record snowgate did not generate, and that the preview finds nothing
+ * wrong with: a system property that turns off output escaping. */
+static void add_row(const char *set_id)
+{
+    char sys_id[33];
+    sg_random_hex(sys_id, 16);
+    char *payload = sg_xasprintf("<record_update "
+                                 "table=\"sys_properties\"><sys_properties "
+                                 "action=\"INSERT_OR_UPDATE\"><name>glide.ui.escape_text</name>"
+                                 "<sys_id>%s</sys_id><type>boolean</type><value>false</value>"
+                                 "</sys_properties></record_update>",
+                                 sys_id);
+    char *name = sg_xasprintf("sys_properties_%s", sys_id);
+    sg_json *body = sg_json_object();
+    sg_json_set_str(body, "remote_update_set", set_id);
+    sg_json_set_str(body, "action", "INSERT_OR_UPDATE");
+    sg_json_set_str(body, "name", name);
+    sg_json_set_str(body, "type", "System Property");
+    sg_json_set_str(body, "payload", payload);
+    char *text = sg_json_dump(body);
+    sg_json_decref(g_sim_call("POST", "/api/now/table/sys_update_xml", text, 201));
+    free(text);
+    sg_json_decref(body);
+    free(name);
+    free(payload);
+}
+
+/* The webhook URL property's row, changed to send snowgate's events elsewhere: no preview
+ * problem, just another payload. */
+static void redirect_webhooks(const char *set_id)
+{
+    sg_json *j = rows_named(set_id, "sys_properties_");
+    sg_json *res = sg_json_get(j, "result");
+    bool done = false;
+    for (size_t i = 0; i < sg_json_array_size(res) && !done; i++) {
+        sg_json *row = sg_json_array_get(res, i);
+        const char *payload = sg_json_get_str(row, "payload");
+        const char *at = strstr(payload, "/webhooks/servicenow");
+        if (!at)
+            continue;
+        char *changed = sg_xasprintf("%.*s/elsewhere%s", (int)(at - payload), payload,
+                                     at + strlen("/webhooks/servicenow"));
+        sg_json *body = sg_json_object();
+        sg_json_set_str(body, "payload", changed);
+        char *text = sg_json_dump(body);
+        char path[128];
+        snprintf(path, sizeof(path), "/api/now/table/sys_update_xml/%s",
+                 sg_json_get_str(row, "sys_id"));
+        sg_json_decref(g_sim_call("PATCH", path, text, 200));
+        free(text);
+        sg_json_decref(body);
+        free(changed);
+        done = true;
+    }
+    sg_json_decref(j);
+    assert_true(done);
+}
+
+/* Without the business rule's row: nothing refers to it, so the preview finds nothing. */
+static void drop_rule(const char *set_id)
+{
+    delete_rows(set_id, "sys_script_");
+}
+
+/* A row added, a row's payload changed, a row deleted between the upload and the commit, none
+ * of which the preview reports: the row check before the commit refuses each, even with the
+ * flag, and nothing is committed. */
+static void test_changed_rows_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        meddle_fn *meddle;
+        const char *detail;
+    } cases[] = {
+        {add_row, "its payload is not one snowgate generated (an added or changed row)"},
+        {redirect_webhooks, "its payload is not one snowgate generated (an added or changed row)"},
+        {drop_rule, " is not in the set"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run r;
+        provision(true, cases[i].meddle, &r);
+        if (r.status != 1 || !strstr(sg_buf_str(&r.err), "step 6 failed: the update set on the "
+                                                         "instance is not the one snowgate "
+                                                         "uploaded"))
+            fail_msg("case %zu: exit %d\n%s\n%s", i, r.status, sg_buf_str(&r.out),
+                     sg_buf_str(&r.err));
+        assert_has(&r.err, cases[i].detail);
+        assert_has(&r.err, "delete the retrieved set and run provision again");
+        assert_has(&r.err, "Nothing was committed");
+        assert_has(&r.out, "[5] update set previewed: no problems");
+        assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
+        run_free(&r);
+        assert_untouched();
+    }
+}
+
+/* Another set named snowgate, uploaded just after provision's (so it is the newest loaded
+ * one) while provision looks for its own: provision commits the one it uploaded, and the
+ * decoy stays as it was loaded. */
+static void test_decoy_set_not_picked(void **state)
+{
+    (void)state;
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults",
+                              "{\"rules\":[{\"path\":\"/api/now/table/sys_remote_update_set\","
+                              "\"method\":\"GET\",\"kind\":\"delay\",\"delay_ms\":6000,"
+                              "\"count\":1}]}",
+                              200));
+    run r = {.accept = false, .out = SG_BUF_INIT(0), .err = SG_BUF_INIT(0)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_provision, &r), 0);
+    /* provision's set is loaded once its rows are there. */
+    bool loaded = false;
+    for (int i = 0; i < 600 && !loaded; i++) {
+        loaded = g_count_in_sn("sys_update_xml", "nameSTARTSWITHsys_user_role_") > 0;
+        if (!loaded) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_true(loaded);
+    us_record decoy = {.table = "sys_properties",
+                       .sys_id = "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0",
+                       .fields = {"name", "glide.ui.escape_text", "value", "false", NULL}};
+    char *xml = us_build("snowgate", &decoy, 1);
+    long st = 0;
+    char *decoy_id = us_upload(&G.sim, xml, strlen(xml), &st);
+    free(xml);
+    assert_int_equal(st, 302);
+    assert_non_null(decoy_id);
+    pthread_join(t, NULL);
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    if (r.status != 0)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_null(strstr(sg_buf_str(&r.out), decoy_id));
+    run_free(&r);
+    char q[128];
+    snprintf(q, sizeof(q), "sys_id%%3D%s%%5Estate%%3Dloaded", decoy_id);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", q), 1);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
+    assert_int_equal(g_count_in_sn("sys_properties", "name%3Dglide.ui.escape_text"), 0);
+    free(decoy_id);
+}
+
+/* A business rule changes a row of the set while the commit applies it (when the commit
+ * inserts snowgate's role), after provision's row check: the set is committed, and provision
+ * then finds the changed row, names it and fails. */
+static void test_rows_changed_during_commit(void **state)
 {
     (void)state;
     static const char script[] =
         "(function executeRule(current, previous) {\n"
-        "  var gr = new GlideRecord('sys_update_preview_problem');\n"
-        "  gr.initialize();\n"
-        "  gr.setValue('description', 'Could not find a record in sys_user_role for column "
-        "role referenced in this update');\n"
-        "  gr.setValue('remote_update_set', current.getValue('remote_update_set'));\n"
-        "  gr.setValue('remote_update', current.getValue('remote_update'));\n"
-        "  gr.setValue('missing_item', current.getValue('missing_item'));\n"
-        "  gr.setValue('missing_item_table', 'sys_user_role');\n"
-        "  gr.insert();\n"
+        "  var gr = new GlideRecord('sys_update_xml');\n"
+        "  gr.addQuery('name', 'STARTSWITH', 'sys_properties_');\n"
+        "  gr.query();\n"
+        "  while (gr.next()) {\n"
+        "    var p = gr.getValue('payload');\n"
+        "    if (p.indexOf('/webhooks/servicenow') >= 0) {\n"
+        "      gr.setValue('payload', p.replace('/webhooks/servicenow', '/elsewhere'));\n"
+        "      gr.update();\n"
+        "    }\n"
+        "  }\n"
         "})(current, previous);";
     sg_json *body = sg_json_object();
-    sg_json_set_str(body, "name", "one more problem");
-    sg_json_set_str(body, "collection", "sys_update_preview_problem");
+    sg_json_set_str(body, "name", "change the set during its commit");
+    sg_json_set_str(body, "collection", "sys_user_role");
     sg_json_set_str(body, "when", "after");
     sg_json_set_str(body, "active", "true");
     sg_json_set_str(body, "advanced", "true");
-    sg_json_set_str(body, "action_insert", "false");
-    sg_json_set_str(body, "action_update", "true");
+    sg_json_set_str(body, "action_insert", "true");
+    sg_json_set_str(body, "action_update", "false");
     sg_json_set_str(body, "script", script);
     char *text = sg_json_dump(body);
     sg_json_decref(body);
     sg_json_decref(g_sim_call("POST", "/api/now/table/sys_script", text, 201));
     free(text);
     run r;
-    provision(true, drop_category, &r);
-    assert_int_equal(r.status, 1);
-    assert_has(&r.out, "accepted: \"Could not find a record in sc_category");
-    assert_has(&r.err, "step 6 failed: after accepting, a re-check found other problems: the "
-                       "update set's preview found 2 problem(s), and not all of them can be "
-                       "accepted; nothing was committed");
-    assert_has(&r.err, "ACCEPTABLE \"Could not find a record in sc_category for column category "
-                       "referenced in this update\" (status: ignored)");
-    assert_has(&r.err, "REFUSED \"Could not find a record in sys_user_role for column role");
-    assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
+    provision(false, NULL, &r);
+    if (r.status != 1)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
+    assert_has(&r.out, "[7] update set committed: Successful");
+    assert_has(&r.err, "step 8 failed: the update set's rows changed between snowgate's check and "
+                       "the commit (listed below); the set was committed");
+    assert_has(&r.err, "(sys_properties_");
+    assert_has(&r.err, "its payload is not one snowgate generated");
+    assert_has(&r.err, "THE COMMIT MAY HAVE APPLIED RECORDS SNOWGATE DID NOT GENERATE");
+    assert_null(strstr(sg_buf_str(&r.out), "Connect and test"));
     run_free(&r);
-    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 0);
+    assert_string_not_equal(g_status(), "connected");
+}
+
+/* A stub instance whose answer to the OAuth app lookup names a "sys_id" that is a path: each
+ * request it gets is logged. */
+static sg_buf stub_log;
+static pthread_mutex_t stub_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int stub_instance(sg_http_req *req, void *app)
+{
+    (void)app;
+    pthread_mutex_lock(&stub_mu);
+    sg_buf_printf(&stub_log, "%s %s\n", sg_http_method(req), sg_http_path(req));
+    pthread_mutex_unlock(&stub_mu);
+    if (strcmp(sg_http_path(req), "/api/now/table/oauth_entity") == 0 &&
+        strcmp(sg_http_method(req), "GET") == 0)
+        return sg_http_reply_static(
+            req, 200, "application/json",
+            "{\"result\":[{\"sys_id\":\"../sys_user/0123456789abcdef0123456789abcdef\","
+            "\"client_id\":\"x\"}]}");
+    return sg_http_reply_static(req, 404, "application/json", "{\"error\":{}}");
+}
+
+/* What the instance answers is checked before it goes into a URL: an OAuth app "sys_id" that
+ * is not one stops provision at step 1, and nothing is written. */
+static void test_instance_ids_checked(void **state)
+{
+    (void)state;
+    stub_log = (sg_buf)SG_BUF_INIT(0);
+    sg_http_server_opts o = SG_HTTP_SERVER_OPTS_INIT;
+    o.fallback = stub_instance;
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(&o, &srv), SG_OK);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)sg_http_server_port(srv));
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "servicenow",
+                          "provision",
+                          "--instance",
+                          url,
+                          "--admin-user",
+                          "admin",
+                          "--admin-password-stdin",
+                          "--snowgate",
+                          "http://127.0.0.1:9",
+                          "--token",
+                          "unused",
+                          "--allow-insecure-loopback",
+                          NULL};
+    sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+    int status = h_run_input(argv, NULL, "admin-Pw1\n", 60000, &out, &err);
+    sg_http_server_stop(srv, 1000);
+    if (status != 1)
+        fail_msg("provision: exit %d\n%s\n%s", status, sg_buf_str(&out), sg_buf_str(&err));
+    assert_has(&err, "step 1 failed: the instance answered an OAuth app sys_id that is not a "
+                     "sys_id");
+    assert_string_equal(sg_buf_str(&stub_log), "GET /api/now/table/oauth_entity\n");
+    sg_buf_free(&out);
+    sg_buf_free(&err);
+    sg_buf_free(&stub_log);
 }
 
 static int start(void **state)
@@ -383,11 +586,14 @@ int main(void)
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_provision, start, stop),
-        cmocka_unit_test_setup_teardown(test_acceptable_problem, start, stop),
+        cmocka_unit_test_setup_teardown(test_own_row_missing_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_security_problem_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_foreign_row_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_collision_refused, start, stop),
-        cmocka_unit_test_setup_teardown(test_recheck_finds_new_problem, start, stop),
+        cmocka_unit_test_setup_teardown(test_changed_rows_refused, start, stop),
+        cmocka_unit_test_setup_teardown(test_decoy_set_not_picked, start, stop),
+        cmocka_unit_test_setup_teardown(test_rows_changed_during_commit, start, stop),
+        cmocka_unit_test(test_instance_ids_checked),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));

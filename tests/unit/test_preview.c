@@ -4,6 +4,7 @@
 #include "e2e/harness.h"
 
 #include "core/err.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/xml.h"
@@ -66,6 +67,8 @@ typedef struct judge_case {
     const char *payload_table; /* whose row the payload is (from the "ours" XML) */
     const char *ref_field;     /* that record's field whose value is the missing_item */
     bool other_seed;           /* the payload comes from another integration's XML */
+    bool synthetic;            /* judged against a set without snowgate's category row, so the
+                                * item's category is a record the set does not carry */
     const char *tamper;        /* appended to the payload ("" or NULL: none) */
     const char *description;
     const char *missing_item; /* NULL: the ref_field's value */
@@ -78,70 +81,107 @@ typedef struct judge_case {
     "Could not find a record in " table " for column " col " referenced in this update"
 
 static const judge_case cases[] = {
-    {"a missing category of snowgate's catalog item", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
-     false, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_ACCEPTABLE,
-     "snowgate does not need it"},
+    /* In snowgate's own set the category is one of its records: a problem about it means its
+     * row is missing from the set. */
+    {"a missing category that is snowgate's own", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, false, NULL, MISSING("sc_category", "category"), NULL, "sc_category",
+     SG_PREVIEW_REFUSED, "its row is missing from the set"},
+    {"the catalog (snowgate's own) under another table's name", PROBLEM_ID, ROW_ID, "sc_cat_item",
+     "sc_catalogs", false, false, NULL, MISSING("sc_category", "sc_catalogs"), NULL, "sc_category",
+     SG_PREVIEW_REFUSED, "snowgate's own sc_catalog "},
+    {"a record snowgate needs (the variables' catalog item)", PROBLEM_ID, ROW_ID, "item_option_new",
+     "cat_item", false, false, NULL, MISSING("sc_cat_item", "cat_item"), NULL, "sc_cat_item",
+     SG_PREVIEW_REFUSED, "snowgate's own sc_cat_item "},
+    /* The acceptable case, built from a synthetic generator set whose item refers to a
+     * category the set does not carry. */
+    {"a missing category the set does not carry", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, true, NULL, MISSING("sc_category", "category"), NULL, "sc_category",
+     SG_PREVIEW_ACCEPTABLE, "snowgate does not need it"},
     {"the same with a description that ends after the column", PROBLEM_ID, ROW_ID, "sc_cat_item",
-     "category", false, NULL, "Could not find a record in sc_category for column category", NULL,
-     "sc_category", SG_PREVIEW_ACCEPTABLE, "column category"},
+     "category", false, true, NULL, "Could not find a record in sc_category for column category",
+     NULL, "sc_category", SG_PREVIEW_ACCEPTABLE, "column category"},
+    {"a reference the generator does not write (catalogs as a category)", PROBLEM_ID, ROW_ID,
+     "sc_cat_item", "sc_catalogs", false, true, NULL, MISSING("sc_category", "sc_catalogs"),
+     OTHER_ID, "sc_category", SG_PREVIEW_REFUSED, "do not refer (column sc_catalogs)"},
+    {"the category under another table's name", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, true, NULL, MISSING("sc_catalog", "category"), NULL, "sc_catalog", SG_PREVIEW_REFUSED,
+     "do not refer (column category) to sc_catalog"},
     {"a security table: an ACL's role", PROBLEM_ID, ROW_ID, "sys_security_acl_role",
-     "sys_user_role", false, NULL, MISSING("sys_user_role", "sys_user_role"), NULL, "sys_user_role",
-     SG_PREVIEW_REFUSED, "security-relevant"},
+     "sys_user_role", false, false, NULL, MISSING("sys_user_role", "sys_user_role"), NULL,
+     "sys_user_role", SG_PREVIEW_REFUSED, "security-relevant"},
     {"a security table: a Scripted REST resource", PROBLEM_ID, ROW_ID, "sys_ws_operation",
-     "web_service_definition", false, NULL, MISSING("sys_ws_definition", "web_service_definition"),
-     NULL, "sys_ws_definition", SG_PREVIEW_REFUSED, "security-relevant"},
-    {"a collision", PROBLEM_ID, ROW_ID, "sc_category", NULL, false, NULL,
+     "web_service_definition", false, false, NULL,
+     MISSING("sys_ws_definition", "web_service_definition"), NULL, "sys_ws_definition",
+     SG_PREVIEW_REFUSED, "security-relevant"},
+    {"a collision", PROBLEM_ID, ROW_ID, "sc_category", NULL, false, false, NULL,
      "Found a local update that is newer than this one (sc_category updated 2026-12-06 "
      "10:00:00)",
      OTHER_ID, "sc_category", SG_PREVIEW_COLLISION, "changed on the instance"},
     {"a collision on a security table is refused", PROBLEM_ID, ROW_ID, "sys_user_role", NULL, false,
-     NULL, "Found a local update that is newer than this one", OTHER_ID, "sys_user_role",
+     false, NULL, "Found a local update that is newer than this one", OTHER_ID, "sys_user_role",
      SG_PREVIEW_REFUSED, "security-relevant"},
     {"missing_item_table differs from the description", PROBLEM_ID, ROW_ID, "sc_cat_item",
-     "category", false, NULL, MISSING("sc_category", "category"), NULL, "sys_user_role",
+     "category", false, true, NULL, MISSING("sc_category", "category"), NULL, "sys_user_role",
      SG_PREVIEW_REFUSED, "missing_item_table 'sys_user_role'"},
-    {"missing_item_table absent", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+    {"missing_item_table absent", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, true, NULL,
      MISSING("sc_category", "category"), NULL, NULL, SG_PREVIEW_REFUSED, "missing_item_table"},
     {"missing_item is not what the column holds", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
-     false, NULL, MISSING("sc_category", "category"), OTHER_ID, "sc_category", SG_PREVIEW_REFUSED,
-     "not what column category"},
-    {"a column the record does not have", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false,
-     NULL, MISSING("sc_category", "parent"), NULL, "sc_category", SG_PREVIEW_REFUSED,
-     "not what column parent"},
-    {"a record snowgate needs (the variables' catalog item)", PROBLEM_ID, ROW_ID, "item_option_new",
-     "cat_item", false, NULL, MISSING("sc_cat_item", "cat_item"), NULL, "sc_cat_item",
-     SG_PREVIEW_REFUSED, "may need"},
+     false, true, NULL, MISSING("sc_category", "category"), OTHER_ID, "sc_category",
+     SG_PREVIEW_REFUSED, "not what column category"},
+    {"a column the generator does not refer by", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
+     false, true, NULL, MISSING("sc_category", "parent"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     "do not refer (column parent)"},
     {"a row not from snowgate's XML (payload changed on the instance)", PROBLEM_ID, ROW_ID,
-     "sc_cat_item", "category", false, " ", MISSING("sc_category", "category"), NULL, "sc_category",
-     SG_PREVIEW_REFUSED, "not one snowgate generated"},
+     "sc_cat_item", "category", false, true, " ", MISSING("sc_category", "category"), NULL,
+     "sc_category", SG_PREVIEW_REFUSED, "not one snowgate generated"},
     {"a row from another integration's update set", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
-     true, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     true, true, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
      "not one snowgate generated"},
     {"a bad problem sys_id", "0123456789ABCDEF0123456789ABCDEF", ROW_ID, "sc_cat_item", "category",
-     false, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     false, true, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
      "not a sys_id"},
     {"a bad remote_update", PROBLEM_ID, "../sys_user/" ROW_ID, "sc_cat_item", "category", false,
-     NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
+     true, NULL, MISSING("sc_category", "category"), NULL, "sc_category", SG_PREVIEW_REFUSED,
      "not a sys_id"},
-    {"a bad missing_item", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+    {"a bad missing_item", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, true, NULL,
      MISSING("sc_category", "category"), "x", "sc_category", SG_PREVIEW_REFUSED, "not what column"},
-    {"another kind of problem", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, NULL,
+    {"another kind of problem", PROBLEM_ID, ROW_ID, "sc_cat_item", "category", false, true, NULL,
      "Could not load the payload", NULL, "sc_category", SG_PREVIEW_REFUSED,
      "not a missing reference"},
     {"a description with a control character in the table", PROBLEM_ID, ROW_ID, "sc_cat_item",
-     "category", false, NULL, "Could not find a record in sc_category\x1b[31m for column category",
-     NULL, "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
+     "category", false, true, NULL,
+     "Could not find a record in sc_category\x1b[31m for column category", NULL, "sc_category",
+     SG_PREVIEW_REFUSED, "not a missing reference"},
     {"a description with more after the column name", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
-     false, NULL, "Could not find a record in sc_category for column category;x", NULL,
+     false, true, NULL, "Could not find a record in sc_category for column category;x", NULL,
      "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
 };
+
+/* The XML without the row whose name starts with prefix (caller frees). */
+static char *without_row(const char *xml, const char *prefix)
+{
+    char *tag = sg_xasprintf("<name>%s", prefix);
+    const char *at = strstr(xml, tag);
+    free(tag);
+    assert_non_null(at);
+    const char *start = at;
+    while (start > xml && strncmp(start, "<sys_update_xml", 15) != 0)
+        start--;
+    const char *end = strstr(at, "</sys_update_xml>");
+    assert_non_null(end);
+    end += strlen("</sys_update_xml>");
+    return sg_xasprintf("%.*s%s", (int)(start - xml), xml, end);
+}
 
 static void test_verdicts(void **state)
 {
     (void)state;
     char *xml = xml_of("client-1"), *other = xml_of("client-2");
-    sg_preview_ours *ours = NULL;
+    char *nocat = without_row(xml, "sc_category_");
+    sg_preview_ours *ours = NULL, *synthetic = NULL;
     assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
+    assert_int_equal(sg_preview_ours_parse(nocat, strlen(nocat), &synthetic), SG_OK);
+    assert_int_equal(sg_preview_ours_count(synthetic) + 1, sg_preview_ours_count(ours));
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const judge_case *c = &cases[i];
@@ -160,7 +200,8 @@ static void test_verdicts(void **state)
                                 .missing_item_table = c->missing_item_table,
                                 .payload = payload};
         char why[512];
-        sg_preview_verdict v = sg_preview_judge(&p, ours, why, sizeof(why));
+        sg_preview_verdict v =
+            sg_preview_judge(&p, c->synthetic ? synthetic : ours, why, sizeof(why));
         if (v != c->want || !strstr(why, c->why_has)) {
             fprintf(stderr, "case '%s': %s (%s), want %s with '%s'\n", c->name,
                     sg_preview_verdict_name(v), why, sg_preview_verdict_name(c->want), c->why_has);
@@ -178,7 +219,9 @@ static void test_verdicts(void **state)
     char why[512];
     assert_int_equal(sg_preview_judge(&none, ours, why, sizeof(why)), SG_PREVIEW_REFUSED);
     sg_preview_ours_free(ours);
+    sg_preview_ours_free(synthetic);
     free(xml);
+    free(nocat);
     free(other);
     assert_int_equal(failed, 0);
 }
@@ -227,6 +270,117 @@ static void test_ours_parse(void **state)
     sg_preview_ours_free(NULL);
 }
 
+/* The rows of an XML as the instance would list them (fields borrowed from rows_json). */
+static size_t rows_of(const char *xml, sg_json *rows_json, sg_preview_row *rows, size_t max)
+{
+    sg_xml_doc *doc = NULL;
+    assert_int_equal(sg_xml_parse(xml, strlen(xml), 0, &doc), SG_OK);
+    static const char *const fields[] = {"sys_id", "action",  "name", "table",
+                                         "type",   "payload", NULL};
+    for (sg_xml_node *n = sg_xml_first(sg_xml_root(doc)); n; n = sg_xml_next(n)) {
+        if (strcmp(sg_xml_name(n), "sys_update_xml") != 0)
+            continue;
+        sg_json *o = sg_json_object();
+        for (int f = 0; fields[f]; f++) {
+            char *t = sg_xml_text(sg_xml_child(n, fields[f]));
+            sg_json_set_str(o, fields[f], t);
+            free(t);
+        }
+        sg_json_append(rows_json, o);
+    }
+    sg_xml_free(doc);
+    size_t n = sg_json_array_size(rows_json);
+    assert_true(n <= max);
+    for (size_t i = 0; i < n; i++) {
+        sg_json *o = sg_json_array_get(rows_json, i);
+        rows[i] = (sg_preview_row){sg_json_get_str(o, "sys_id"), sg_json_get_str(o, "action"),
+                                   sg_json_get_str(o, "name"),   sg_json_get_str(o, "table"),
+                                   sg_json_get_str(o, "type"),   sg_json_get_str(o, "payload")};
+    }
+    return n;
+}
+
+static void expect_rows(const sg_preview_ours *ours, const sg_preview_row *rows, size_t n,
+                        bool want, const char *has)
+{
+    sg_buf diff = SG_BUF_INIT(0);
+    bool same = sg_preview_rows_match(ours, rows, n, &diff);
+    if (same != want || (has && !strstr(sg_buf_str(&diff), has)))
+        fail_msg("rows match %d, want %d with '%s':\n%s", same, want, has ? has : "",
+                 sg_buf_str(&diff));
+    sg_buf_free(&diff);
+}
+
+/* The set on the instance must hold exactly snowgate's rows. */
+static void test_rows_match(void **state)
+{
+    (void)state;
+    char *xml = xml_of("client-1");
+    sg_preview_ours *ours = NULL;
+    assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
+    sg_json *js = sg_json_array();
+    sg_preview_row rows[SG_PREVIEW_MAX_ROWS + 1];
+    size_t n = rows_of(xml, js, rows, SG_PREVIEW_MAX_ROWS);
+    assert_int_equal(n, sg_preview_ours_count(ours));
+    expect_rows(ours, rows, n, true, NULL);
+    /* In another order: the same. */
+    sg_preview_row t = rows[0];
+    rows[0] = rows[n - 1];
+    rows[n - 1] = t;
+    expect_rows(ours, rows, n, true, NULL);
+    /* A row missing. */
+    expect_rows(ours, rows, n - 1, false, "the set holds 37 row(s); snowgate generated 38");
+    /* A second copy of a row instead of another. */
+    sg_preview_row saved = rows[1];
+    rows[1] = rows[2];
+    rows[1].sys_id = "11111111111111111111111111111111";
+    expect_rows(ours, rows, n, false, "a second row with the payload of snowgate's");
+    rows[1] = saved;
+    /* A row whose payload is not snowgate's, one with another type, name or action. */
+    saved = rows[3];
+    rows[3].payload = "<record_update/>";
+    expect_rows(ours, rows, n, false, "its payload is not one snowgate generated");
+    rows[3] = saved;
+    saved = rows[4];
+    rows[4].type = "Business Rule";
+    expect_rows(ours, rows, n, false, "but its type is 'Business Rule'");
+    rows[4] = saved;
+    rows[4].name = "sys_script_0123";
+    expect_rows(ours, rows, n, false, "but its name is 'sys_script_0123'");
+    rows[4] = saved;
+    rows[4].action = NULL;
+    expect_rows(ours, rows, n, false, "but its action is ''");
+    rows[4] = saved;
+    /* An extra row. */
+    rows[n] = rows[0];
+    rows[n].payload = "<record_update><sys_properties/></record_update>";
+    expect_rows(ours, rows, n + 1, false, "the set holds 39 row(s)");
+    expect_rows(ours, rows, n, true, NULL);
+    sg_json_decref(js);
+    sg_preview_ours_free(ours);
+    free(xml);
+}
+
+/* A failed accept lists which problems were already marked ignored. */
+static void test_accept_failed(void **state)
+{
+    (void)state;
+    const char *descs[] = {"Could not find a record in sc_category for column category", "second"};
+    const char *ids[] = {PROBLEM_ID, OTHER_ID};
+    sg_buf b = SG_BUF_INIT(0);
+    sg_preview_accept_failed(&b, descs, ids, 0, 2);
+    assert_non_null(strstr(sg_buf_str(&b), "No problem was marked ignored before this failure"));
+    sg_buf_free(&b);
+    b = (sg_buf)SG_BUF_INIT(0);
+    sg_preview_accept_failed(&b, descs, ids, 1, 2);
+    assert_non_null(strstr(sg_buf_str(&b),
+                           "Already marked ignored before this failure (1 of 2):\n"
+                           "  \"Could not find a record in sc_category for column "
+                           "category\" (sys_update_preview_problem " PROBLEM_ID ")\n"));
+    assert_null(strstr(sg_buf_str(&b), "second"));
+    sg_buf_free(&b);
+}
+
 static void test_sanitize(void **state)
 {
     (void)state;
@@ -242,10 +396,9 @@ static void test_sanitize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts),
-        cmocka_unit_test(test_security_tables),
-        cmocka_unit_test(test_ours_parse),
-        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_verdicts),   cmocka_unit_test(test_security_tables),
+        cmocka_unit_test(test_ours_parse), cmocka_unit_test(test_accept_failed),
+        cmocka_unit_test(test_rows_match), cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,8 @@ typedef struct our_row {
     char *payload;
     char table[NAME_MAX_LEN + 1];
     char sys_id[33];
+    /* The row's own fields, as snowgate wrote them. */
+    char *action, *name, *row_table, *type;
 } our_row;
 
 struct sg_preview_ours {
@@ -53,6 +55,13 @@ static sg_xml_node *payload_record(const char *payload, sg_xml_doc **doc)
     return NULL;
 }
 
+/* A child's text, "" when the row has no such child; the caller frees it. */
+static char *child_text(sg_xml_node *row, const char *name)
+{
+    sg_xml_node *c = sg_xml_child(row, name);
+    return c ? sg_xml_text(c) : sg_xstrdup("");
+}
+
 /* Fills r from one <sys_update_xml> row of snowgate's XML. */
 static int read_row(sg_xml_node *row, our_row *r)
 {
@@ -60,6 +69,10 @@ static int read_row(sg_xml_node *row, our_row *r)
     if (!pl)
         return sg_err_set(SG_EINVAL, "a row of snowgate's update set has no payload");
     r->payload = sg_xml_text(pl);
+    r->action = child_text(row, "action");
+    r->name = child_text(row, "name");
+    r->row_table = child_text(row, "table");
+    r->type = child_text(row, "type");
     sg_xml_doc *doc = NULL;
     sg_xml_node *rec = payload_record(r->payload, &doc);
     sg_xml_node *sid = rec ? sg_xml_child(rec, "sys_id") : NULL;
@@ -111,9 +124,78 @@ void sg_preview_ours_free(sg_preview_ours *o)
 {
     if (!o)
         return;
-    for (size_t i = 0; i < o->n; i++)
+    for (size_t i = 0; i < o->n; i++) {
         free(o->rows[i].payload);
+        free(o->rows[i].action);
+        free(o->rows[i].name);
+        free(o->rows[i].row_table);
+        free(o->rows[i].type);
+    }
     free(o);
+}
+
+size_t sg_preview_ours_count(const sg_preview_ours *o)
+{
+    return o ? o->n : 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+bool sg_preview_rows_match(const sg_preview_ours *ours, const sg_preview_row *rows, size_t n,
+                           sg_buf *diff)
+{
+    bool *used = sg_xcalloc(ours->n + 1, sizeof(*used));
+    size_t before = diff->len;
+    if (n != ours->n)
+        sg_buf_printf(diff, "  the set holds %zu row(s); snowgate generated %zu\n", n, ours->n);
+    for (size_t i = 0; i < n; i++) {
+        const sg_preview_row *r = &rows[i];
+        char id[33], name[81], shown[81];
+        sg_str_sanitize(id, sizeof(id), r->sys_id);
+        sg_str_sanitize(name, sizeof(name), r->name);
+        size_t k = 0;
+        while (k < ours->n && (used[k] || !r->payload || strcmp(ours->rows[k].payload, r->payload)))
+            k++;
+        if (k == ours->n) {
+            /* A payload of ours that an earlier row already took, or none of ours. */
+            size_t twice = 0;
+            while (twice < ours->n &&
+                   (!r->payload || strcmp(ours->rows[twice].payload, r->payload)))
+                twice++;
+            if (twice < ours->n)
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): a second row with the payload of "
+                              "snowgate's %s %s\n",
+                              id, name, ours->rows[twice].table, ours->rows[twice].sys_id);
+            else
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): its payload is not one snowgate "
+                              "generated (an added or changed row)\n",
+                              id, name);
+            continue;
+        }
+        used[k] = true;
+        const our_row *o = &ours->rows[k];
+        static const char *const what[] = {"action", "name", "table", "type"};
+        const char *theirs[] = {r->action, r->name, r->table, r->type};
+        const char *mine[] = {o->action, o->name, o->row_table, o->type};
+        for (int f = 0; f < 4; f++)
+            if (!same_str(theirs[f], mine[f]))
+                sg_buf_printf(diff,
+                              "  sys_update_xml %s (%s): snowgate's %s %s, but its %s is '%s', "
+                              "not '%s'\n",
+                              id, name, o->table, o->sys_id, what[f],
+                              sg_str_sanitize(shown, sizeof(shown), theirs[f]), mine[f]);
+    }
+    for (size_t k = 0; k < ours->n; k++)
+        if (!used[k])
+            sg_buf_printf(diff, "  snowgate's %s %s (row %s) is not in the set\n",
+                          ours->rows[k].table, ours->rows[k].sys_id, ours->rows[k].name);
+    free(used);
+    return diff->len == before;
 }
 
 const char *sg_preview_verdict_name(sg_preview_verdict v)
@@ -127,6 +209,21 @@ const char *sg_preview_verdict_name(sg_preview_verdict v)
         break;
     }
     return "REFUSED";
+}
+
+void sg_preview_accept_failed(sg_buf *b, const char *const *descs, const char *const *ids,
+                              size_t done, size_t total)
+{
+    if (done == 0) {
+        sg_buf_printf(b, "No problem was marked ignored before this failure (0 of %zu).\n", total);
+        return;
+    }
+    sg_buf_printf(b, "Already marked ignored before this failure (%zu of %zu):\n", done, total);
+    for (size_t i = 0; i < done; i++)
+        sg_buf_printf(b, "  \"%s\" (sys_update_preview_problem %s)\n", descs[i], ids[i]);
+    sg_buf_printf(b,
+                  "They stay ignored on the instance; nothing was committed. A new run imports and "
+                  "previews the set anew.\n");
 }
 
 bool sg_preview_security_table(const char *table)
@@ -148,16 +245,36 @@ bool sg_preview_security_table(const char *table)
     return false;
 }
 
-/* Customer data that a reference of snowgate's records may point to, which snowgate never
- * reads or needs: its catalog item works without a category, for one. */
-static bool not_needed(const char *table)
+/* The references in snowgate's own records that may point at a record the set does not carry:
+ * (the record's table, the column, the table referred to), exactly as sg_updateset_generate
+ * writes them. Every other reference of snowgate's records points at another record of the
+ * set (the role, an ACL, the catalog, the item, a Scripted REST API), so a problem about one is
+ * never acceptable. Today the one allowed is the catalog item's category: the catalog item works
+ * without one, and snowgate never reads it. (The generator's item refers to snowgate's own
+ * category, which is in the set; so in snowgate's own set this never applies today: see
+ * judge_own.) */
+static const struct {
+    const char *row_table, *column, *target;
+} allowed_refs[] = {
+    {"sc_cat_item", "category", "sc_category"},
+};
+
+static bool allowed_ref(const char *row_table, const char *column, const char *target)
 {
-    static const char *const tables[] = {"sc_category", "cmn_location", "cmn_department",
-                                         "core_company", NULL};
-    for (int i = 0; tables[i]; i++)
-        if (strcmp(table, tables[i]) == 0)
+    for (size_t i = 0; i < sizeof(allowed_refs) / sizeof(allowed_refs[0]); i++)
+        if (strcmp(allowed_refs[i].row_table, row_table) == 0 &&
+            strcmp(allowed_refs[i].column, column) == 0 &&
+            strcmp(allowed_refs[i].target, target) == 0)
             return true;
     return false;
+}
+
+static const our_row *our_row_by_id(const sg_preview_ours *o, const char *sys_id)
+{
+    for (size_t i = 0; sys_id && i < o->n; i++)
+        if (strcmp(o->rows[i].sys_id, sys_id) == 0)
+            return &o->rows[i];
+    return NULL;
 }
 
 static const our_row *our_row_with(const sg_preview_ours *o, const char *payload)
@@ -216,8 +333,8 @@ static sg_preview_verdict say_why(sg_preview_verdict v, char *why, size_t n, con
 }
 
 /* The verdict once the row is known to be snowgate's own: what the description says. */
-static sg_preview_verdict judge_own(const sg_preview_problem *p, const our_row *row, char *why,
-                                    size_t n)
+static sg_preview_verdict judge_own(const sg_preview_problem *p, const sg_preview_ours *ours,
+                                    const our_row *row, char *why, size_t n)
 {
     char table[NAME_MAX_LEN + 1], field[NAME_MAX_LEN + 1], shown[NAME_MAX_LEN + 1];
     if (sg_str_startswith(p->description ? p->description : "", "Found a local update"))
@@ -230,6 +347,21 @@ static sg_preview_verdict judge_own(const sg_preview_problem *p, const our_row *
                        "on snowgate's %s %s, but not a missing reference, the one kind of problem "
                        "snowgate can judge",
                        row->table, row->sys_id);
+    /* A record of snowgate's own set reported missing: its row is not in the set on the
+     * instance, whatever table the description names. */
+    const our_row *own = our_row_by_id(ours, p->missing_item);
+    if (own)
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "the missing record is snowgate's own %s %s, which snowgate's update set "
+                       "carries: its row is missing from the set on the instance, so the set was "
+                       "changed after snowgate uploaded it",
+                       own->table, own->sys_id);
+    if (!allowed_ref(row->table, field, table))
+        return say_why(SG_PREVIEW_REFUSED, why, n,
+                       "snowgate's %s records do not refer (column %s) to %s records the set "
+                       "may lack; only the references snowgate generates to records it does not "
+                       "need are accepted",
+                       row->table, field, table);
     if (!p->missing_item_table || strcmp(p->missing_item_table, table) != 0)
         return say_why(SG_PREVIEW_REFUSED, why, n,
                        "its missing_item_table '%s' is not the table the description names (%s)",
@@ -238,11 +370,6 @@ static sg_preview_verdict judge_own(const sg_preview_problem *p, const our_row *
         return say_why(SG_PREVIEW_REFUSED, why, n,
                        "its missing_item is not what column %s of snowgate's %s %s holds", field,
                        row->table, row->sys_id);
-    if (!not_needed(table))
-        return say_why(SG_PREVIEW_REFUSED, why, n,
-                       "snowgate's %s %s refers (column %s) to %s %s, which the instance lacks, "
-                       "and snowgate may need that record",
-                       row->table, row->sys_id, field, table, p->missing_item);
     return say_why(SG_PREVIEW_ACCEPTABLE, why, n,
                    "snowgate's %s %s refers (column %s) to %s %s, which the instance lacks; "
                    "snowgate does not need it, and the record is committed with that reference "
@@ -267,5 +394,5 @@ sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_previe
                        "it is about snowgate's %s %s, on a security-relevant table, where "
                        "snowgate accepts no problem",
                        row->table, row->sys_id);
-    return judge_own(p, row, why, why_size);
+    return judge_own(p, ours, row, why, why_size);
 }
