@@ -32,6 +32,10 @@ typedef struct sg_app {
     /* The service account's access token, reused until near its expiry
      * (servicenow/token_cache.c), made by sg_app_open; NULL: a token per session. */
     struct sg_sn_token_cache *sn_tokens;
+    /* Each connector kind's app-wide state (connectors/connectors.c: e.g. postgres's idle
+     * connections), made by sg_app_open and freed by sg_app_close; NULL (commands, tests):
+     * connectors keep nothing between calls. */
+    struct sg_connector_states *connectors;
     _Atomic int64_t sn_paused_until_ms;
     atomic_bool sn_down;
     atomic_bool sn_wake; /* set by that success; the worker makes the waiting jobs due */

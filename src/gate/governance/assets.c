@@ -6,8 +6,6 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
-#include "core/url.h"
-#include "core/webhook_sig.h"
 #include "gate/governance/audit.h"
 #include "gate/connectors/connectors.h"
 #include "gate/secrets.h"
@@ -72,15 +70,6 @@ static int simple_name_check(const char *what, const char *name)
     return SG_OK;
 }
 
-/* A Standard Webhooks secret: base64 (after an optional whsec_) of at least 16 bytes. */
-static bool secret_ok(const char *secret)
-{
-    sg_buf key = SG_BUF_INIT(0);
-    bool ok = secret && sg_webhook_sig_key(secret, &key) == SG_OK && key.len >= 16;
-    sg_buf_free(&key);
-    return ok;
-}
-
 typedef struct conn_ctx {
     const char *id, *name, *kind, *config, *secret, *actor;
 } conn_ctx;
@@ -126,48 +115,17 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     int rc = simple_name_check("connection", name);
     if (rc != SG_OK)
         return rc;
+    const sg_connector *k = sg_connector_find(kind);
+    if (!k)
+        return SG_EINVAL;
     sg_json *cfg = sg_json_object();
     const char *secret = NULL;
-    if (kind && strcmp(kind, "postgres") == 0) {
-        const char *dsn = sg_json_get_str(in, "dsn");
-        secret = sg_json_get_str(in, "password");
-        if (!dsn || !*dsn)
-            rc = sg_err_set(SG_EINVAL,
-                            "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
-                            "dbname=analytics user=snowgate\"");
-        else if (strlen(dsn) > SG_MAX_DSN)
-            rc = sg_err_set(SG_EINVAL, "\"dsn\" is %zu bytes; the most is %d", strlen(dsn),
-                            SG_MAX_DSN);
-        else if (strchr(dsn, '@'))
-            rc = sg_err_set(SG_EINVAL, "keep the password out of the \"dsn\": no user@ in a "
-                                       "URI; give ?user= and send \"password\", which is stored "
-                                       "encrypted");
-        else if ((rc = sg_postgres_check_dsn(dsn, app->cfg.allow_insecure_loopback)) == SG_OK)
-            sg_json_set_str(cfg, "dsn", dsn);
-    } else if (kind && strcmp(kind, "webhook") == 0) {
-        const char *url = sg_json_get_str(in, "url");
-        secret = sg_json_get_str(in, "secret");
-        if (url && strlen(url) > SG_MAX_URL)
-            rc = sg_err_set(SG_EINVAL, "\"url\" is %zu bytes; the most is %d", strlen(url),
-                            SG_MAX_URL);
-        else if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
-            rc = sg_err_set(SG_EINVAL,
-                            "a webhook connection needs an https \"url\" on a public host: %s",
-                            url ? sg_err_msg() : "none given");
-        else if (!secret_ok(secret))
-            rc = sg_err_set(SG_EINVAL,
-                            "a webhook connection needs a Standard Webhooks \"secret\": whsec_ "
-                            "and the base64 of 16 or more random bytes (e.g. whsec_$(openssl "
-                            "rand -base64 32))");
-        else
-            sg_json_set_str(cfg, "url", url);
-    } else if (!kind || strcmp(kind, "manual") != 0) {
-        rc = sg_err_set(SG_EINVAL, "kind must be postgres, webhook or manual");
-    }
+    if (k->check_config)
+        rc = k->check_config(app, in, cfg, &secret);
     if (rc == SG_OK && secret && strlen(secret) > SG_MAX_SECRET)
-        rc = sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
-                        strcmp(kind, "postgres") == 0 ? "password" : "secret", strlen(secret),
-                        SG_MAX_SECRET);
+        rc =
+            sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
+                       k->secret_field ? k->secret_field : "secret", strlen(secret), SG_MAX_SECRET);
     if (rc != SG_OK) {
         sg_json_decref(cfg);
         return rc;
