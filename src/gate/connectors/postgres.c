@@ -672,6 +672,56 @@ static int pg_check_request(const sg_connection_ref *c, const char *asset, const
     return SG_OK;
 }
 
+/* ---- discovery ----
+ * One query over the catalog of the DSN's database: its schemas (but PostgreSQL's own), their
+ * tables (plain, partitioned parents, foreign) and views (plain, materialized), each with its
+ * owner and its COMMENT ON. Partitions are left out: access goes through the parent. */
+#define DISCOVER_SQL                                                                               \
+    "SELECT current_database(), n.nspname, NULL, 'schema', pg_get_userbyid(n.nspowner), "          \
+    "COALESCE(d.description, '') FROM pg_namespace n LEFT JOIN pg_description d ON "               \
+    "d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 "               \
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "          \
+    "'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "                                        \
+    "UNION ALL "                                                                                   \
+    "SELECT current_database(), n.nspname, c.relname, CASE WHEN c.relkind IN ('v', 'm') THEN "     \
+    "'view' ELSE 'table' END, pg_get_userbyid(c.relowner), COALESCE(d.description, '') FROM "      \
+    "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_description d ON "      \
+    "d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 WHERE "             \
+    "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND n.nspname NOT IN "        \
+    "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname "     \
+    "NOT LIKE 'pg\\_temp\\_%' ORDER BY 2, 3 NULLS FIRST"
+
+static int pg_discover(sg_app *app, const sg_connection_ref *c, const sg_discover_opts *opts,
+                       sg_discover_fn fn, void *ctx)
+{
+    (void)opts; /* the caller filters: patterns are globs, not LIKE */
+    PGconn *conn = NULL;
+    int rc = connect_db(app, c, NULL, &conn);
+    if (rc != SG_OK)
+        return rc;
+    PGresult *res = NULL;
+    int64_t retry_after = 0;
+    rc = run(conn, "the catalog query", DISCOVER_SQL, 0, NULL, &res, &retry_after);
+    sg_buf name = SG_BUF_INIT(0);
+    int rows = rc == SG_OK ? PQntuples(res) : 0;
+    for (int i = 0; rc == SG_OK && i < rows; i++) {
+        sg_buf_reset(&name);
+        bool schema = PQgetisnull(res, i, 2);
+        if (schema)
+            sg_buf_printf(&name, "%s.%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        else
+            sg_buf_printf(&name, "%s.%s.%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                          PQgetvalue(res, i, 2));
+        sg_discovered d = {sg_buf_str(&name), PQgetvalue(res, i, 3), PQgetvalue(res, i, 5),
+                           PQgetvalue(res, i, 4)};
+        rc = fn(ctx, &d);
+    }
+    sg_buf_free(&name);
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
 const sg_connector sg_connector_postgres = {
     .kind = "postgres",
     .secret_field = "password",
@@ -679,7 +729,7 @@ const sg_connector sg_connector_postgres = {
     .check_config = pg_check_config,
     .check_request = pg_check_request,
     .test_login = pg_test_login,
-    .discover = NULL,
+    .discover = pg_discover,
     .apply = pg_apply,
     .verify = pg_verify,
     .state_new = pool_new,

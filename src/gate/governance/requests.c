@@ -265,7 +265,7 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
     int rc = sg_conn_query(c,
-                           "SELECT a.id, a.type, c.kind, c.name, c.id FROM assets a JOIN "
+                           "SELECT a.id, a.type, c.kind, c.name, c.id, a.state FROM assets a JOIN "
                            "connections c ON c.id = a.connection_id WHERE a.name = ?1",
                            k, 1, &r);
     if (rc != SG_OK)
@@ -281,7 +281,12 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
     const char *type = sg_rows_text(r, 1), *kind = sg_rows_text(r, 2);
     const sg_connector *conn = sg_connector_find(kind);
     sg_connection_ref ref = {sg_rows_text(r, 4), sg_rows_text(r, 3), kind, "", ""};
-    if (!conn)
+    if (strcmp(sg_rows_text(r, 5), "active") != 0 && strcmp(x->action, "grant") == 0)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "asset '%s' is gone from its data source (discovery of connection '%s' "
+                        "no longer finds it); nothing can be granted on it",
+                        x->asset, ref.name);
+    else if (!conn)
         rc = sg_err_set(SG_EINTERNAL,
                         "connection '%s' is of kind '%s', which snowgate does not "
                         "know",
