@@ -765,6 +765,34 @@ static int due_tx(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
+/* A scheduled run that could not even start (its default owner was deleted): recorded as a
+ * failed run, with discovered_at, so that it is tried again after the interval, not every
+ * second. */
+typedef struct refused_ctx {
+    const char *id, *reason;
+    int64_t now;
+} refused_ctx;
+
+static int refused_tx(sg_conn *c, void *ctx)
+{
+    refused_ctx *x = ctx;
+    char now[32];
+    sg_now_iso(now);
+    sg_json *st = sg_json_object();
+    sg_json_set_str(st, "state", "failed");
+    sg_json_set_int(st, "percent", 0);
+    sg_json_set_str(st, "requested_by", "snowgate");
+    sg_json_set_str(st, "finished_at", now);
+    sg_json_set_str(st, "error", x->reason);
+    char *text = sg_json_dump(st);
+    sg_json_decref(st);
+    sg_val v[] = {SG_VTEXT(text), SG_VTEXT(x->id), SG_VINT(x->now)};
+    int rc = sg_conn_exec(
+        c, "UPDATE connections SET discovery = ?1, discovered_at = ?3 WHERE id = ?2", v, 3, NULL);
+    free(text);
+    return rc;
+}
+
 int sg_discovery_sweep(sg_app *app, int64_t now)
 {
     due_ctx d = {.now = now};
@@ -774,6 +802,13 @@ int sg_discovery_sweep(sg_app *app, int64_t now)
         rc = sg_store_tx(app->store, start_tx, &x);
         if (rc == SG_OK && !x.skipped)
             sg_log_info("scheduled discovery queued", "connection", d.ids[i]);
+        if (rc == SG_EINVAL || rc == SG_ECONFLICT) {
+            char reason[600];
+            sg_strlcpy(reason, sg_err_msg(), sizeof(reason));
+            sg_log_warn("scheduled discovery refused", "connection", d.ids[i], "reason", reason);
+            refused_ctx f = {d.ids[i], reason, now};
+            rc = sg_store_tx(app->store, refused_tx, &f);
+        }
     }
     return rc;
 }
