@@ -430,6 +430,40 @@ static void test_bad_input_and_roles(void **state)
     sg_json_decref(j);
 }
 
+/* A source that refuses the login: the run says why on the connection, and keeps retrying. */
+static void test_unreachable_source_shows_why(void **state)
+{
+    (void)state;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"badpw\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
+             "dbname=analytics user=snowgate_grantor sslmode=disable\",\"password\":\"wrong\"}",
+             pg.port);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
+    sg_json_decref(j);
+    assert_int_equal(g_call("POST", "/api/v1/connections/badpw/discover", NULL, &j), 202);
+    sg_json_decref(j);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(g_call("GET", "/api/v1/connections/badpw", NULL, &j), 200);
+        const sg_json *d = sg_json_get(j, "discovery");
+        const char *err = sg_json_get_str(d, "error");
+        if (err) {
+            assert_non_null(strstr(err, "cannot connect to the database of connection 'badpw'"));
+            assert_string_equal(sg_json_get_str(d, "state"), "running"); /* retried */
+            sg_json_decref(j);
+            /* One run at a time. */
+            expect(NULL, "POST", "/api/v1/connections/badpw/discover", NULL, 409,
+                   "already running");
+            return;
+        }
+        sg_json_decref(j);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("the failed login never showed on the connection");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_registered_assets, start, stop),
         cmocka_unit_test_setup_teardown(test_scheduled, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_input_and_roles, start, stop),
+        cmocka_unit_test_setup_teardown(test_unreachable_source_shows_why, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));
