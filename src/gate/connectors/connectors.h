@@ -7,10 +7,13 @@
  *   manual   - nothing to run: a person applies it and marks the request done
  *
  * Adding a connector: write src/gate/connectors/KIND.c defining `const sg_connector
- * sg_connector_KIND`, and add one row to the table in connectors.c. Operations a kind lacks are
- * NULL; what NULL means is said at each one. Every operation is thread-safe (jobs and handlers
- * call them from many threads at once); state a kind keeps between calls (an idle-connection
- * pool) lives in the app (state_new/state_free, sg_connector_state), never in a global. */
+ * sg_connector_KIND`, and add one row to the table in connectors.c (and its extern below).
+ * One thing outside the code still names the kinds: the store's CHECK on connections.kind
+ * (migration 0006), which a new kind must widen in a migration of its own.
+ * Operations a kind lacks are NULL; what NULL means is said at each one. Every operation is
+ * thread-safe (jobs and handlers call them from many threads at once); state a kind keeps between
+ * calls (an idle-connection pool) lives in the app (state_new/state_free, sg_connector_state),
+ * never in a global. */
 #ifndef SG_GATE_CONNECTORS_H
 #define SG_GATE_CONNECTORS_H
 
