@@ -36,6 +36,7 @@ static const struct {
     {"scale", bench_scale, "a store of a million requests"},
     {"simquery", bench_simquery,
      "snowsim's Table API over 100,000 items: indexed equality queries"},
+    {"discovery", bench_discovery, "a PostgreSQL database of 10,000 tables discovered as assets"},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -257,8 +258,9 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc) {
             only = argv[++i];
         } else {
-            fprintf(stderr, "usage: snowgate-bench [--out DIR] [--scenario NAME] [--smoke]\n"
-                            "scenarios: ingest decision backlog footprint scale simquery\n");
+            fprintf(stderr,
+                    "usage: snowgate-bench [--out DIR] [--scenario NAME] [--smoke]\n"
+                    "scenarios: ingest decision backlog footprint scale simquery discovery\n");
             return 2;
         }
     }

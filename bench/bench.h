@@ -27,6 +27,7 @@ void bench_backlog(void);
 void bench_footprint(void);
 void bench_scale(void);
 void bench_simquery(void);
+void bench_discovery(void);
 
 /* A goal that this run could not measure (its ceiling is missing): the report says skipped. */
 #define BENCH_SKIPPED (-2)

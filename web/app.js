@@ -6,6 +6,7 @@ import { requestView, myRequestsView, requestDetailView, assetView } from './vie
 import { inboxView } from './view_inbox.js';
 import { profileView } from './view_profile.js';
 import { integrationsView } from './view_integrations.js';
+import { connectionsView } from './view_connections.js';
 
 const routes = [
   { path: /^\/request$/, view: requestView, title: 'Request access', nav: 'request' },
@@ -15,6 +16,7 @@ const routes = [
   { path: /^\/assets\/(.+)$/, view: assetView, title: 'Asset', nav: 'request' },
   { path: /^\/profile$/, view: profileView, title: 'Profile', nav: 'profile' },
   { path: /^\/admin\/integrations$/, view: integrationsView, title: 'Integrations', nav: 'admin', admin: true },
+  { path: /^\/admin\/connections$/, view: connectionsView, title: 'Connections', nav: 'connections', admin: true },
 ];
 
 let cleanup = null;
@@ -30,6 +32,7 @@ function layout(current) {
     navLink('#/requests', 'My requests', 'requests', current),
     navLink('#/inbox', 'Inbox', 'inbox', current),
     u.role === 'admin' ? navLink('#/admin/integrations', 'Integrations', 'admin', current) : null,
+    u.role === 'admin' ? navLink('#/admin/connections', 'Connections', 'connections', current) : null,
   ];
   const signOut = h('button', {
     class: 'ghost', onclick: async () => {

@@ -6,6 +6,7 @@
 #include "core/mem.h"
 #include "core/proc.h"
 #include "core/str.h"
+#include "gate/connectors/connectors.h"
 #include "gate/governance/audit.h"
 #include "gate/servicenow/mirror.h"
 #include "gate/servicenow/token_cache.h"
@@ -81,6 +82,7 @@ int sg_app_open(sg_app *app)
         app->sn_tokens = sg_sn_token_cache_new();
         app->sn_item = sg_mirror_item_cache_new();
         app->webhook_keys = sg_webhook_keys_new();
+        sg_connectors_open(app);
     }
     if (rc == SG_OK)
         rc = sg_app_set_audit_key(app);
@@ -185,6 +187,7 @@ void sg_app_close(sg_app *app)
     app->sn_item = NULL;
     sg_webhook_keys_free(app->webhook_keys);
     app->webhook_keys = NULL;
+    sg_connectors_close(app);
     sg_secrets_close(&app->secrets);
     sg_cfg_free(sg_gate_config_keys, &app->cfg);
 }

@@ -35,6 +35,10 @@ typedef struct sg_app {
     /* The catalog item's sys_id once looked up (servicenow/mirror.c), made by sg_app_open;
      * NULL: every mirror job looks it up. */
     struct sg_mirror_item_cache *sn_item;
+    /* Each connector kind's app-wide state (connectors/connectors.c: e.g. postgres's idle
+     * connections), made by sg_app_open and freed by sg_app_close; NULL (commands, tests):
+     * connectors keep nothing between calls. */
+    struct sg_connector_states *connectors;
     _Atomic int64_t sn_paused_until_ms;
     atomic_bool sn_down;
     atomic_bool sn_wake; /* set by that success; the worker makes the waiting jobs due */

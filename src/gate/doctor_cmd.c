@@ -42,7 +42,8 @@ static const sg_cli_spec doctor_spec = {
     "doctor",
     "Check this installation with the settings serve would use: config, data dir, master key, "
     "store schema, ServiceNow (reachable, TLS, clock, token), the webhook URL, and every "
-    "PostgreSQL connection's login. Prints a table with a fix for each failure; exits 1 if any "
+    "data source connection's login (PostgreSQL). Prints a table with a fix for each failure; "
+    "exits 1 if any "
     "check fails.",
     NULL,
     doctor_flags,
@@ -311,7 +312,7 @@ static void check_webhook_url(doctor *d, sg_app *app)
 }
 
 typedef struct conn_row {
-    char id[64], name[128];
+    char id[64], name[128], kind[64];
     char *config, *secret;
 } conn_row;
 
@@ -325,13 +326,18 @@ static int list_conns(sg_conn *c, void *ctx)
     conns_ctx *x = ctx;
     sg_rows *r = NULL;
     int rc = sg_conn_query(c,
-                           "SELECT id, name, config, COALESCE(secret, '') FROM connections "
-                           "WHERE kind = 'postgres' ORDER BY name",
+                           "SELECT id, name, config, COALESCE(secret, ''), kind FROM connections "
+                           "ORDER BY name",
                            NULL, 0, &r);
     if (rc != SG_OK)
         return rc;
     while (x->n < 64 && sg_rows_next(r) == 1) {
+        /* Only kinds with a login to test. */
+        const sg_connector *k = sg_connector_find(sg_rows_text(r, 4));
+        if (!k || !k->test_login)
+            continue;
         conn_row *w = &x->rows[x->n++];
+        sg_strlcpy(w->kind, sg_rows_text(r, 4), sizeof(w->kind));
         sg_strlcpy(w->id, sg_rows_text(r, 0), sizeof(w->id));
         sg_strlcpy(w->name, sg_rows_text(r, 1), sizeof(w->name));
         w->config = sg_xstrdup(sg_rows_text(r, 2));
@@ -341,20 +347,22 @@ static int list_conns(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
-static void check_postgres(doctor *d, sg_app *app)
+static void check_connections(doctor *d, sg_app *app)
 {
     conns_ctx x = {.n = 0};
     if (sg_store_read(app->store, list_conns, &x) != SG_OK) {
-        row(d, "FAIL", "PostgreSQL connections", "see the store check", "%s", sg_err_msg());
+        row(d, "FAIL", "data source logins", "see the store check", "%s", sg_err_msg());
         return;
     }
     if (x.n == 0)
-        row(d, "skip", "PostgreSQL connections", NULL, "none configured");
+        row(d, "skip", "data source logins", NULL, "no connection with a login configured");
     for (int i = 0; i < x.n; i++) {
-        char check[160];
-        snprintf(check, sizeof(check), "postgres '%s'", x.rows[i].name);
-        if (sg_postgres_login(app, x.rows[i].name, x.rows[i].id, x.rows[i].config,
-                              x.rows[i].secret) == SG_OK)
+        char check[200];
+        snprintf(check, sizeof(check), "%s '%s'", x.rows[i].kind, x.rows[i].name);
+        const sg_connector *k = sg_connector_find(x.rows[i].kind);
+        sg_connection_ref ref = {x.rows[i].id, x.rows[i].name, x.rows[i].kind, x.rows[i].config,
+                                 x.rows[i].secret};
+        if (k && k->test_login(app, &ref) == SG_OK)
             row(d, "ok", check, NULL, "logged in and ran SELECT 1");
         else
             row(d, "FAIL", check,
@@ -398,10 +406,10 @@ int sg_cmd_doctor(int argc, char **argv, char **envp)
     if (store_ok && key_ok) {
         if (check_servicenow(&d, &app))
             check_webhook_url(&d, &app);
-        check_postgres(&d, &app);
+        check_connections(&d, &app);
     } else {
         row(&d, "skip", "ServiceNow", NULL, "needs the store and the master key");
-        row(&d, "skip", "PostgreSQL connections", NULL, "needs the store and the master key");
+        row(&d, "skip", "data source logins", NULL, "needs the store and the master key");
     }
     if (d.failed)
         printf("\n%d check%s failed.\n", d.failed, d.failed == 1 ? "" : "s");

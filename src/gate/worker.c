@@ -7,6 +7,7 @@
 #include "core/metrics.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "gate/governance/discovery.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/jobs.h"
 #include "gate/servicenow/client.h"
@@ -28,6 +29,7 @@ static const struct {
 } handlers[] = {
     {"request.fulfil", sg_fulfil_job, sg_fulfil_gave_up},
     {"request.expire", sg_expire_job, sg_expire_gave_up},
+    {"connection.discover", sg_discovery_job, sg_discovery_gave_up},
     {"servicenow.mirror", sg_mirror_job, NULL},
     {"servicenow.sync", sg_sync_job, NULL},
     {"servicenow.update", sg_mirror_update_job, NULL},
@@ -120,6 +122,8 @@ static int pass(sg_app *app, const char *owner, int max, sg_worker_thread *t)
         sg_log_warn("could not wake the ServiceNow jobs", "reason", sg_err_msg());
     if (sg_expiry_sweep(app, now) != SG_OK)
         sg_log_warn("expiry sweep failed", "reason", sg_err_msg());
+    if (sg_discovery_sweep(app, now) != SG_OK)
+        sg_log_warn("discovery schedule failed", "reason", sg_err_msg());
     return run_jobs(app, owner, max, t);
 }
 

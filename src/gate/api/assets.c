@@ -1,9 +1,11 @@
-/* assets: /api/v1/connections (admin) and /api/v1/assets (create: admin; list: any user). */
+/* assets: /api/v1/connections (admin), its discovery (admin), and /api/v1/assets (create:
+ * admin; list: any user). */
 #include "gate/api/api.h"
 
 #include "core/err.h"
 #include "core/json.h"
 #include "gate/governance/assets.h"
+#include "gate/governance/discovery.h"
 
 static sg_json *wrap(sg_json *list)
 {
@@ -51,6 +53,46 @@ int api_connections_list(sg_http_req *req, void *appv)
     return sg_http_reply_json(req, 200, wrap(out));
 }
 
+int api_connections_get(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    sg_json *out = NULL;
+    if (rc == SG_OK)
+        rc = sg_connection_get(app, sg_http_param(req, "id"), &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
+}
+
+/* Starts a discovery run; the body (optional) overrides the connection's patterns and default
+ * owner for this run. 202: follow it with GET on the connection. */
+int api_connections_discover(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    int rc = api_require_admin(app, req, &u);
+    if (rc != SG_OK)
+        return rc;
+    size_t len = 0;
+    sg_http_body(req, &len);
+    sg_json *body = NULL, *out = NULL;
+    if (len > 0) {
+        rc = sg_http_body_json(req, &body);
+        if (rc != SG_OK)
+            return rc;
+        if (sg_json_typeof(body) != SG_JSON_OBJECT)
+            rc = sg_err_set(SG_EINVAL, "send a JSON object, or no body");
+    }
+    if (rc == SG_OK)
+        rc = sg_discovery_start(app, u.name, sg_http_param(req, "id"), body, &out);
+    sg_json_decref(body);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 202, out);
+}
+
 int api_assets_create(sg_http_req *req, void *app)
 {
     return create(req, app, sg_asset_create);
@@ -63,7 +105,7 @@ int api_assets_list(sg_http_req *req, void *appv)
     int rc = api_authenticate(app, req, &u);
     sg_json *out = NULL;
     if (rc == SG_OK)
-        rc = sg_asset_list(app, sg_http_query(req, "q"), &out);
+        rc = sg_asset_list(app, sg_http_query(req, "q"), sg_http_query(req, "state"), &out);
     if (rc != SG_OK)
         return rc;
     return sg_http_reply_json(req, 200, wrap(out));

@@ -21,6 +21,8 @@ const sg_http_route sg_gate_routes[] = {
      api_integrations_rotate_secret, 0},
     {"POST", "/api/v1/connections", api_connections_create, 0},
     {"GET", "/api/v1/connections", api_connections_list, 0},
+    {"GET", "/api/v1/connections/{id}", api_connections_get, 0},
+    {"POST", "/api/v1/connections/{id}/discover", api_connections_discover, 0},
     {"POST", "/api/v1/assets", api_assets_create, 0},
     {"GET", "/api/v1/assets", api_assets_list, 0},
     {"POST", "/api/v1/requests", api_requests_create, 0},

@@ -1,17 +1,36 @@
-/* connectors: how an approved change reaches a data source. One function per connection kind;
- * each applies one change and is idempotent, because a job may run it more than once.
- *   postgres - GRANT/REVOKE on a table or view, checked afterwards in the catalog
+/* connectors: how snowgate reaches a data source, as one table of operations (like the store's
+ * backends, src/store/backend.h). The domain (fulfilment, assets, requests, doctor, the API)
+ * looks a connection's kind up with sg_connector_find and calls what the entry offers; it never
+ * asks which kind it holds. Each kind is one file:
+ *   postgres - GRANT/REVOKE on a table or view, checked afterwards in the catalog; discovery
  *   webhook  - a Standard Webhooks-signed POST for any other system
- *   (manual  - nothing to run: a person applies it and marks the request done) */
+ *   manual   - nothing to run: a person applies it and marks the request done
+ *
+ * Adding a connector: write src/gate/connectors/KIND.c defining `const sg_connector
+ * sg_connector_KIND`, and add one row to the table in connectors.c (and its extern below).
+ * One thing outside the code still names the kinds: the store's CHECK on connections.kind
+ * (migration 0006), which a new kind must widen in a migration of its own.
+ * Operations a kind lacks are NULL; what NULL means is said at each one. Every operation is
+ * thread-safe (jobs and handlers call them from many threads at once); state a kind keeps between
+ * calls (an idle-connection pool) lives in the app (state_new/state_free, sg_connector_state),
+ * never in a global. */
 #ifndef SG_GATE_CONNECTORS_H
 #define SG_GATE_CONNECTORS_H
 
+#include "core/json.h"
 #include "gate/app.h"
 #include "gate/jobs.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* One stored connection, as the operations see it. All borrowed. */
+typedef struct sg_connection_ref {
+    const char *id, *name, *kind;
+    const char *config; /* the connection's JSON config */
+    const char *sealed; /* its sealed secret, or "" */
+} sg_connection_ref;
 
 typedef struct sg_access_change {
     const char *request_id;
@@ -30,26 +49,91 @@ typedef struct sg_access_change {
     const char *sealed; /* the connection's sealed secret, or "" */
 } sg_access_change;
 
-/* Applies the change on a postgres connection. note (may be NULL) receives a remark worth
- * recording, e.g. that the person still has the privilege through PUBLIC. Transient failures
- * (the server unreachable, a lock timeout) are SG_EUNAVAIL; others set *retry_after to
- * SG_JOBS_NO_RETRY (a missing role, a refused privilege: the job is dead at once, for an admin
- * to fix and replay). */
-int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
-                      int64_t *retry_after);
+/* One object discovery found in a data source. All borrowed, valid during the callback. */
+typedef struct sg_discovered {
+    const char *name;        /* qualified asset name, e.g. analytics.sales.orders */
+    const char *type;        /* schema, table or view */
+    const char *description; /* the source's comment on it, or "" */
+    const char *owner;       /* the database role that owns it, or "" */
+} sg_discovered;
 
-/* Checks a postgres DSN when a connection is created: libpq syntax, no password or password
- * file in it, one host, and an sslmode that verifies the server (allow_insecure_loopback, for
- * tests and the demo, also admits local sockets and unverified TLS). */
-int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback);
+/* What discovery reads. Patterns are shell-style globs (* ? [...]) matched against the
+ * qualified name (sg_discover_match); an object is kept when it matches an include pattern (or
+ * there are none) and no exclude pattern. Borrowed, NULL-terminated lists (or NULL). */
+typedef struct sg_discover_opts {
+    const char *const *include;
+    const char *const *exclude;
+} sg_discover_opts;
 
-/* Logs in to a postgres connection's database (as its GRANT would) and runs SELECT 1: for
- * snowgate doctor. name, id, config and sealed are the connection's. */
-int sg_postgres_login(sg_app *app, const char *name, const char *id, const char *config,
-                      const char *sealed);
+/* Called once per object found; a non-SG_OK return stops discovery with that error. */
+typedef int (*sg_discover_fn)(void *ctx, const sg_discovered *d);
 
-/* Posts the change to a webhook connection. 2xx is success; 429 and 5xx are SG_EUNAVAIL with
- * the server's Retry-After; other answers are permanent. */
-int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after);
+typedef struct sg_connector {
+    const char *kind; /* as stored in connections.kind */
+    /* The request body field holding the secret that is sealed ("password", "secret"), or NULL
+     * for a kind with none. */
+    const char *secret_field;
+    /* Grants go to the person's database role (users.db_role): a request is refused while
+     * the beneficiary has none. */
+    bool needs_db_role;
+    /* Checks a new connection's settings in `in` (the API body) and sets what is kept in cfg
+     * (stored as the connection's JSON config). *secret (borrowed from in) is the secret to
+     * seal, or NULL. Errors are SG_EINVAL/SG_EDENIED with a message naming the fix. NULL: the
+     * kind takes no settings. */
+    int (*check_config)(sg_app *app, const sg_json *in, sg_json *cfg, const char **secret);
+    /* Whether a request for `privilege` (read or write) on an asset of `type` can be fulfilled
+     * here; SG_EINVAL with the reason otherwise. NULL: any. */
+    int (*check_request)(const sg_connection_ref *c, const char *asset, const char *type,
+                         const char *privilege);
+    /* Logs in as a grant would and runs a trivial query: for snowgate doctor. NULL: nothing to
+     * log in to (the check is skipped). */
+    int (*test_login)(sg_app *app, const sg_connection_ref *c);
+    /* Reads the source's catalog and calls fn for each schema, table and view opts admits.
+     * NULL: the kind cannot discover (the API answers 409). */
+    int (*discover)(sg_app *app, const sg_connection_ref *c, const sg_discover_opts *opts,
+                    sg_discover_fn fn, void *ctx);
+    /* Applies one change; idempotent, since a job may run it more than once. Transient failures
+     * (the server unreachable, a lock timeout, 429/5xx) are SG_EUNAVAIL, with *retry_after from
+     * the server when it said; others set *retry_after to SG_JOBS_NO_RETRY (a missing role, a
+     * refused privilege: the job is dead at once, for an admin to fix and replay). NULL: a
+     * person applies the change and marks the request done (sg_fulfil_mark_done). */
+    int (*apply)(sg_app *app, const sg_access_change *ch, int64_t *retry_after);
+    /* Checks, after apply, that the change is really in place: a grant is effective, a revoke
+     * left no direct grant behind. note (may be NULL) receives a remark worth recording, e.g.
+     * that the person still has the privilege through PUBLIC. Errors as for apply. NULL: the
+     * kind cannot tell (a webhook's 2xx is all there is). */
+    int (*verify)(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
+                  int64_t *retry_after);
+    /* State kept between calls for the whole app (e.g. idle connections), made by
+     * sg_connectors_open and freed by sg_connectors_close. NULL: none. An operation must work
+     * without it (sg_connector_state NULL: a command that did not open the app). */
+    void *(*state_new)(sg_app *app);
+    void (*state_free)(void *state);
+} sg_connector;
+
+/* The connector for kind, or NULL (SG_EINVAL set, listing the kinds there are). */
+const sg_connector *sg_connector_find(const char *kind);
+/* The kinds, NULL-terminated, in table order. */
+const char *const *sg_connector_kinds(void);
+/* "postgres, webhook or manual": the kinds for a message. Static storage. */
+const char *sg_connector_kinds_text(void);
+
+/* Makes (and frees) every connector's app-wide state; called by sg_app_open and sg_app_close.
+ * Close is idempotent. */
+void sg_connectors_open(sg_app *app);
+void sg_connectors_close(sg_app *app);
+/* The state of connector k in app, or NULL when it keeps none or the app has none. Borrowed. */
+void *sg_connector_state(sg_app *app, const sg_connector *k);
+
+/* A shell-style glob match (* any run, ? any one byte, [abc] [a-z] [!x] a set), over the
+ * whole name, case-sensitive. Exposed for the tests. */
+bool sg_discover_match(const char *pattern, const char *name);
+/* Whether opts admits name (see sg_discover_opts). */
+bool sg_discover_admits(const sg_discover_opts *opts, const char *name);
+
+/* The rows of the table (in connectors.c), for kinds that are added. */
+extern const sg_connector sg_connector_postgres;
+extern const sg_connector sg_connector_webhook;
+extern const sg_connector sg_connector_manual;
 
 #endif

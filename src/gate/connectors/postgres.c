@@ -4,8 +4,10 @@
  * Every name reaches SQL through PQescapeIdentifier, and every value as a parameter. The
  * server's address passes the same outbound guard as HTTP (resolved here, then pinned with
  * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
-#include "gate/governance/privileges.h"
 #include "gate/connectors/connectors.h"
+
+#include "gate/governance/privileges.h"
+#include "gate/limits.h"
 
 #include "core/crypto.h"
 #include "core/err.h"
@@ -92,7 +94,7 @@ static int check_options(const PQconninfoOption *o, bool insecure)
     return SG_OK;
 }
 
-int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback)
+static int check_dsn(const char *dsn, bool allow_insecure_loopback)
 {
     PQconninfoOption *o = NULL;
     int rc = parse_dsn(dsn, &o);
@@ -164,7 +166,7 @@ static int split_name(const char *asset, pg_name *n)
     return SG_OK;
 }
 
-static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, PGconn **out)
+static int connect_db(sg_app *app, const sg_connection_ref *ch, const char *db, PGconn **out)
 {
     *out = NULL;
     bool insecure = app->cfg.allow_insecure_loopback;
@@ -173,8 +175,8 @@ static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, P
     if (sg_json_parse(ch->config, strlen(ch->config), 0, 0, &cfg) == SG_OK)
         dsn = sg_json_get_str(cfg, "dsn");
     PQconninfoOption *o = NULL;
-    int rc = dsn ? parse_dsn(dsn, &o)
-                 : sg_err_set(SG_EINVAL, "connection '%s' has no dsn", ch->connection);
+    int rc =
+        dsn ? parse_dsn(dsn, &o) : sg_err_set(SG_EINVAL, "connection '%s' has no dsn", ch->name);
     if (rc == SG_OK)
         rc = check_options(o, insecure);
     const char *host = rc == SG_OK ? opt(o, "host") : NULL;
@@ -182,7 +184,7 @@ static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, P
     if (rc == SG_OK && host && host[0] != '/' && host[0] != '@')
         rc = pin_address(host, opt(o, "port"), insecure, addr, sizeof(addr));
     char *password = NULL, binding[96];
-    snprintf(binding, sizeof(binding), "connections:%s:secret", ch->connection_id);
+    snprintf(binding, sizeof(binding), "connections:%s:secret", ch->id);
     if (rc == SG_OK && ch->sealed && *ch->sealed)
         rc = sg_secrets_open_value(&app->secrets, binding, ch->sealed, &password);
     if (rc != SG_OK) {
@@ -235,7 +237,7 @@ static int connect_db(sg_app *app, const sg_access_change *ch, const char *db, P
         sg_strlcpy(why, conn ? PQerrorMessage(conn) : "out of memory", sizeof(why));
         why[strcspn(why, "\n")] = '\0';
         rc = sg_err_set(SG_EUNAVAIL, "cannot connect to the database of connection '%s': %s",
-                        ch->connection, why);
+                        ch->name, why);
         PQfinish(conn);
     } else {
         *out = conn;
@@ -260,8 +262,30 @@ typedef struct pooled {
     time_t since;
 } pooled;
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static pooled pool[POOL_SIZE];
+/* The connector's state in the app (sg_connector_state). */
+typedef struct pg_pool {
+    pthread_mutex_t mu;
+    pooled slot[POOL_SIZE];
+} pg_pool;
+
+static void *pool_new(sg_app *app)
+{
+    (void)app;
+    pg_pool *p = sg_xcalloc(1, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    return p;
+}
+
+static void pool_free(void *state)
+{
+    pg_pool *p = state;
+    if (!p)
+        return;
+    for (int i = 0; i < POOL_SIZE; i++)
+        PQfinish(p->slot[i].conn);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
 
 static void pool_key(const sg_access_change *ch, const char *db, char key[2 * SG_SHA256_LEN + 1])
 {
@@ -274,24 +298,28 @@ static void pool_key(const sg_access_change *ch, const char *db, char key[2 * SG
         snprintf(key + 2 * i, 3, "%02x", h[i]);
 }
 
-static PGconn *pool_take(const char *key)
+/* An idle connection opened with key, or NULL. p NULL (no app state): never one. */
+static PGconn *pool_take(pg_pool *p, const char *key)
 {
+    if (!p)
+        return NULL;
     PGconn *found = NULL, *stale[POOL_SIZE];
     int nstale = 0;
     time_t now = time(NULL);
-    pthread_mutex_lock(&pool_mu);
+    pthread_mutex_lock(&p->mu);
     for (int i = 0; i < POOL_SIZE; i++) {
-        if (!pool[i].conn)
+        pooled *s = &p->slot[i];
+        if (!s->conn)
             continue;
-        if (now - pool[i].since > POOL_IDLE_S) {
-            stale[nstale++] = pool[i].conn;
-            pool[i].conn = NULL;
-        } else if (!found && strcmp(pool[i].key, key) == 0) {
-            found = pool[i].conn;
-            pool[i].conn = NULL;
+        if (now - s->since > POOL_IDLE_S) {
+            stale[nstale++] = s->conn;
+            s->conn = NULL;
+        } else if (!found && strcmp(s->key, key) == 0) {
+            found = s->conn;
+            s->conn = NULL;
         }
     }
-    pthread_mutex_unlock(&pool_mu);
+    pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < nstale; i++)
         PQfinish(stale[i]);
     if (found && PQstatus(found) != CONNECTION_OK) {
@@ -301,28 +329,29 @@ static PGconn *pool_take(const char *key)
     return found;
 }
 
-static void pool_give(const char *key, PGconn *conn)
+/* Keeps conn for the next call, or closes it (p NULL, broken, or inside a transaction). */
+static void pool_give(pg_pool *p, const char *key, PGconn *conn)
 {
-    if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    if (!p || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
         PQfinish(conn);
         return;
     }
     PGconn *evicted = NULL;
-    pthread_mutex_lock(&pool_mu);
+    pthread_mutex_lock(&p->mu);
     int slot = 0;
     for (int i = 0; i < POOL_SIZE; i++) {
-        if (!pool[i].conn) {
+        if (!p->slot[i].conn) {
             slot = i;
             break;
         }
-        if (pool[i].since < pool[slot].since)
+        if (p->slot[i].since < p->slot[slot].since)
             slot = i;
     }
-    evicted = pool[slot].conn;
-    snprintf(pool[slot].key, sizeof(pool[slot].key), "%s", key);
-    pool[slot].conn = conn;
-    pool[slot].since = time(NULL);
-    pthread_mutex_unlock(&pool_mu);
+    evicted = p->slot[slot].conn;
+    snprintf(p->slot[slot].key, sizeof(p->slot[slot].key), "%s", key);
+    p->slot[slot].conn = conn;
+    p->slot[slot].since = time(NULL);
+    pthread_mutex_unlock(&p->mu);
     PQfinish(evicted);
 }
 
@@ -405,24 +434,42 @@ static int holds(PGconn *conn, const char *role, const char *rel, const char *pr
     return SG_OK;
 }
 
-static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, char *note,
-                 size_t note_len, int64_t *retry_after)
+/* "schema"."rel", quoted for SQL, into out. */
+static int quote_rel(PGconn *conn, const sg_access_change *ch, const pg_name *n, sg_buf *out,
+                     int64_t *retry_after)
+{
+    char *schema = PQescapeIdentifier(conn, n->schema, strlen(n->schema));
+    char *rel = PQescapeIdentifier(conn, n->rel, strlen(n->rel));
+    int rc = SG_OK;
+    if (!schema || !rel) {
+        rc = sg_err_set(SG_EINVAL, "cannot quote the names of %s: %s", ch->asset,
+                        PQerrorMessage(conn));
+        *retry_after = SG_JOBS_NO_RETRY;
+    } else {
+        sg_buf_printf(out, "%s.%s", schema, rel);
+    }
+    PQfreemem(schema);
+    PQfreemem(rel);
+    return rc;
+}
+
+static int apply_sql(PGconn *conn, const sg_access_change *ch, const pg_name *n,
+                     int64_t *retry_after)
 {
     char privs[64];
     int rc = privilege_list(ch->privileges, privs, sizeof(privs));
     if (rc != SG_OK || !privs[0])
         return rc; /* nothing left to revoke: other grants still need all of it */
-    char *schema = PQescapeIdentifier(conn, n->schema, strlen(n->schema));
-    char *rel = PQescapeIdentifier(conn, n->rel, strlen(n->rel));
+    sg_buf qualified = SG_BUF_INIT(0), sql = SG_BUF_INIT(0);
     char *role = PQescapeIdentifier(conn, ch->db_role, strlen(ch->db_role));
-    if (!schema || !rel || !role) {
+    if (!role) {
         rc = sg_err_set(SG_EINVAL, "cannot quote the names of %s: %s", ch->asset,
                         PQerrorMessage(conn));
         *retry_after = SG_JOBS_NO_RETRY;
     }
-    sg_buf qualified = SG_BUF_INIT(0), sql = SG_BUF_INIT(0);
+    if (rc == SG_OK)
+        rc = quote_rel(conn, ch, n, &qualified, retry_after);
     if (rc == SG_OK) {
-        sg_buf_printf(&qualified, "%s.%s", schema, rel);
         sg_buf_printf(&sql,
                       ch->grant ? "GRANT %s ON TABLE %s TO %s" : "REVOKE %s ON TABLE %s FROM %s",
                       privs, sg_buf_str(&qualified), role);
@@ -443,8 +490,23 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
         if (rc != SG_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
             PQclear(PQexec(conn, "ROLLBACK"));
     }
-    /* The check: a grant must be effective; a revoke must leave no direct grant behind, and
-     * what still reaches the role another way is worth a note. */
+    sg_buf_free(&sql);
+    sg_buf_free(&qualified);
+    PQfreemem(role);
+    return rc;
+}
+
+/* The check: a grant must be effective; a revoke must leave no direct grant behind, and what
+ * still reaches the role another way is worth a note. */
+static int verify_sql(PGconn *conn, const sg_access_change *ch, const pg_name *n, char *note,
+                      size_t note_len, int64_t *retry_after)
+{
+    char privs[64];
+    int rc = privilege_list(ch->privileges, privs, sizeof(privs));
+    if (rc != SG_OK || !privs[0])
+        return rc; /* nothing was changed */
+    sg_buf qualified = SG_BUF_INIT(0);
+    rc = quote_rel(conn, ch, n, &qualified, retry_after);
     char still[64] = "";
     for (size_t i = 0; rc == SG_OK && ch->privileges[i]; i++) {
         bool has = false;
@@ -477,19 +539,22 @@ static int apply(PGconn *conn, const sg_access_change *ch, const pg_name *n, cha
         snprintf(note, note_len,
                  "role %s still has %s on %s through PUBLIC or a role it belongs to", ch->db_role,
                  still, ch->asset);
-    sg_buf_free(&sql);
     sg_buf_free(&qualified);
-    PQfreemem(schema);
-    PQfreemem(rel);
-    PQfreemem(role);
     return rc;
 }
 
-int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
-                      int64_t *retry_after)
+static sg_connection_ref ref_of(const sg_access_change *ch)
 {
-    if (note && note_len)
-        note[0] = '\0';
+    sg_connection_ref c = {ch->connection_id, ch->connection, "postgres", ch->config, ch->sealed};
+    return c;
+}
+
+/* The checks before any SQL, the asset's name parts, and a connection to its database (from
+ * the pool when one is idle); *key is the pool key to give it back under. */
+static int prepare(sg_app *app, const sg_access_change *ch, pg_name *n, PGconn **conn,
+                   char key[2 * SG_SHA256_LEN + 1], int64_t *retry_after)
+{
+    *conn = NULL;
     if (!ch->db_role || !*ch->db_role) {
         *retry_after = SG_JOBS_NO_RETRY;
         return sg_err_set(SG_EINVAL,
@@ -507,45 +572,166 @@ int sg_postgres_apply(sg_app *app, const sg_access_change *ch, char *note, size_
                           "set %s --db-role ROLE`, then replay the job",
                           why, ch->beneficiary, ch->beneficiary);
     }
-    pg_name n;
-    int rc = split_name(ch->asset, &n);
+    int rc = split_name(ch->asset, n);
     if (rc != SG_OK) {
         *retry_after = SG_JOBS_NO_RETRY;
         return rc;
     }
-    char key[2 * SG_SHA256_LEN + 1];
-    pool_key(ch, n.db, key);
-    PGconn *conn = pool_take(key);
-    if (!conn)
-        rc = connect_db(app, ch, n.db, &conn);
+    pool_key(ch, n->db, key);
+    *conn = pool_take(sg_connector_state(app, &sg_connector_postgres), key);
+    if (*conn)
+        return SG_OK;
+    sg_connection_ref c = ref_of(ch);
+    rc = connect_db(app, &c, n->db, conn);
     if (rc == SG_EINVAL || rc == SG_EDENIED)
         *retry_after = SG_JOBS_NO_RETRY;
+    return rc;
+}
+
+static int pg_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after)
+{
+    pg_name n;
+    PGconn *conn = NULL;
+    char key[2 * SG_SHA256_LEN + 1];
+    int rc = prepare(app, ch, &n, &conn, key, retry_after);
     if (rc == SG_OK)
-        rc = apply(conn, ch, &n, note, note_len, retry_after);
+        rc = apply_sql(conn, ch, &n, retry_after);
     if (rc == SG_OK)
-        pool_give(key, conn);
+        pool_give(sg_connector_state(app, &sg_connector_postgres), key, conn);
     else
         PQfinish(conn);
     return rc;
 }
 
-int sg_postgres_login(sg_app *app, const char *name, const char *id, const char *config,
-                      const char *sealed)
+static int pg_verify(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
+                     int64_t *retry_after)
 {
-    sg_access_change ch = {0};
-    ch.connection = name;
-    ch.connection_id = id;
-    ch.config = config;
-    ch.sealed = sealed;
+    if (note && note_len)
+        note[0] = '\0';
+    pg_name n;
     PGconn *conn = NULL;
-    int rc = connect_db(app, &ch, NULL, &conn);
+    char key[2 * SG_SHA256_LEN + 1];
+    int rc = prepare(app, ch, &n, &conn, key, retry_after);
+    if (rc == SG_OK)
+        rc = verify_sql(conn, ch, &n, note, note_len, retry_after);
+    if (rc == SG_OK)
+        pool_give(sg_connector_state(app, &sg_connector_postgres), key, conn);
+    else
+        PQfinish(conn);
+    return rc;
+}
+
+static int pg_test_login(sg_app *app, const sg_connection_ref *c)
+{
+    PGconn *conn = NULL;
+    int rc = connect_db(app, c, NULL, &conn);
     if (rc != SG_OK)
         return rc;
     PGresult *r = PQexec(conn, "SELECT 1");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = sg_err_set(SG_EUNAVAIL, "connection '%s' logged in but cannot query: %s", name,
+        rc = sg_err_set(SG_EUNAVAIL, "connection '%s' logged in but cannot query: %s", c->name,
                         PQresultErrorMessage(r));
     PQclear(r);
     PQfinish(conn);
     return rc;
 }
+
+/* A new connection's settings: "dsn" (checked) and "password" (sealed). */
+static int pg_check_config(sg_app *app, const sg_json *in, sg_json *cfg, const char **secret)
+{
+    const char *dsn = sg_json_get_str(in, "dsn");
+    *secret = sg_json_get_str(in, "password");
+    int rc = SG_OK;
+    if (!dsn || !*dsn)
+        rc =
+            sg_err_set(SG_EINVAL, "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
+                                  "dbname=analytics user=snowgate\"");
+    else if (strlen(dsn) > SG_MAX_DSN)
+        rc = sg_err_set(SG_EINVAL, "\"dsn\" is %zu bytes; the most is %d", strlen(dsn), SG_MAX_DSN);
+    else if (strchr(dsn, '@'))
+        rc = sg_err_set(SG_EINVAL, "keep the password out of the \"dsn\": no user@ in a "
+                                   "URI; give ?user= and send \"password\", which is stored "
+                                   "encrypted");
+    else if ((rc = check_dsn(dsn, app->cfg.allow_insecure_loopback)) == SG_OK)
+        sg_json_set_str(cfg, "dsn", dsn);
+    return rc;
+}
+
+/* GRANT here is on tables and views, and a view cannot be written. */
+static int pg_check_request(const sg_connection_ref *c, const char *asset, const char *type,
+                            const char *privilege)
+{
+    if (strcmp(type, "table") != 0 && strcmp(type, "view") != 0)
+        return sg_err_set(SG_EINVAL,
+                          "asset '%s' is a %s; its postgres connection '%s' grants on tables and "
+                          "views only",
+                          asset, type, c->name);
+    if (strcmp(type, "view") == 0 && strcmp(privilege, "write") == 0)
+        return sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
+                          asset);
+    return SG_OK;
+}
+
+/* ---- discovery ----
+ * One query over the catalog of the DSN's database: its schemas (but PostgreSQL's own), their
+ * tables (plain, partitioned parents, foreign) and views (plain, materialized), each with its
+ * owner and its COMMENT ON. Partitions are left out: access goes through the parent. */
+#define DISCOVER_SQL                                                                               \
+    "SELECT current_database(), n.nspname, NULL, 'schema', pg_get_userbyid(n.nspowner), "          \
+    "COALESCE(d.description, '') FROM pg_namespace n LEFT JOIN pg_description d ON "               \
+    "d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 "               \
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "          \
+    "'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "                                        \
+    "UNION ALL "                                                                                   \
+    "SELECT current_database(), n.nspname, c.relname, CASE WHEN c.relkind IN ('v', 'm') THEN "     \
+    "'view' ELSE 'table' END, pg_get_userbyid(c.relowner), COALESCE(d.description, '') FROM "      \
+    "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_description d ON "      \
+    "d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 WHERE "             \
+    "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND n.nspname NOT IN "        \
+    "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname "     \
+    "NOT LIKE 'pg\\_temp\\_%' ORDER BY 2, 3 NULLS FIRST"
+
+static int pg_discover(sg_app *app, const sg_connection_ref *c, const sg_discover_opts *opts,
+                       sg_discover_fn fn, void *ctx)
+{
+    (void)opts; /* the caller filters: patterns are globs, not LIKE */
+    PGconn *conn = NULL;
+    int rc = connect_db(app, c, NULL, &conn);
+    if (rc != SG_OK)
+        return rc;
+    PGresult *res = NULL;
+    int64_t retry_after = 0;
+    rc = run(conn, "the catalog query", DISCOVER_SQL, 0, NULL, &res, &retry_after);
+    sg_buf name = SG_BUF_INIT(0);
+    int rows = rc == SG_OK ? PQntuples(res) : 0;
+    for (int i = 0; rc == SG_OK && i < rows; i++) {
+        sg_buf_reset(&name);
+        bool schema = PQgetisnull(res, i, 2);
+        if (schema)
+            sg_buf_printf(&name, "%s.%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        else
+            sg_buf_printf(&name, "%s.%s.%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                          PQgetvalue(res, i, 2));
+        sg_discovered d = {sg_buf_str(&name), PQgetvalue(res, i, 3), PQgetvalue(res, i, 5),
+                           PQgetvalue(res, i, 4)};
+        rc = fn(ctx, &d);
+    }
+    sg_buf_free(&name);
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
+const sg_connector sg_connector_postgres = {
+    .kind = "postgres",
+    .secret_field = "password",
+    .needs_db_role = true,
+    .check_config = pg_check_config,
+    .check_request = pg_check_request,
+    .test_login = pg_test_login,
+    .discover = pg_discover,
+    .apply = pg_apply,
+    .verify = pg_verify,
+    .state_new = pool_new,
+    .state_free = pool_free,
+};

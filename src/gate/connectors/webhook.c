@@ -7,7 +7,9 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/str.h"
+#include "core/url.h"
 #include "core/webhook_sig.h"
+#include "gate/limits.h"
 #include "gate/governance/privileges.h"
 #include "gate/secrets.h"
 #include "http/client.h"
@@ -70,7 +72,7 @@ static int post(sg_app *app, const sg_access_change *ch, const char *url, const 
     return rc;
 }
 
-int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after)
+static int wh_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_after)
 {
     sg_json *cfg = NULL;
     const char *url = NULL;
@@ -99,3 +101,40 @@ int sg_webhook_apply(sg_app *app, const sg_access_change *ch, int64_t *retry_aft
     sg_json_decref(cfg);
     return rc;
 }
+
+/* A Standard Webhooks secret: base64 (after an optional whsec_) of at least 16 bytes. */
+static bool secret_ok(const char *secret)
+{
+    sg_buf key = SG_BUF_INIT(0);
+    bool ok = secret && sg_webhook_sig_key(secret, &key) == SG_OK && key.len >= 16;
+    sg_buf_free(&key);
+    return ok;
+}
+
+/* A new connection's settings: "url" (through the outbound guard) and "secret" (sealed). */
+static int wh_check_config(sg_app *app, const sg_json *in, sg_json *cfg, const char **secret)
+{
+    const char *url = sg_json_get_str(in, "url");
+    *secret = sg_json_get_str(in, "secret");
+    if (url && strlen(url) > SG_MAX_URL)
+        return sg_err_set(SG_EINVAL, "\"url\" is %zu bytes; the most is %d", strlen(url),
+                          SG_MAX_URL);
+    if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
+        return sg_err_set(SG_EINVAL,
+                          "a webhook connection needs an https \"url\" on a public host: %s",
+                          url ? sg_err_msg() : "none given");
+    if (!secret_ok(*secret))
+        return sg_err_set(SG_EINVAL,
+                          "a webhook connection needs a Standard Webhooks \"secret\": whsec_ "
+                          "and the base64 of 16 or more random bytes (e.g. whsec_$(openssl "
+                          "rand -base64 32))");
+    sg_json_set_str(cfg, "url", url);
+    return SG_OK;
+}
+
+const sg_connector sg_connector_webhook = {
+    .kind = "webhook",
+    .secret_field = "secret",
+    .check_config = wh_check_config,
+    .apply = wh_apply,
+};

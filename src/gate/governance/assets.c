@@ -6,9 +6,8 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
-#include "core/url.h"
-#include "core/webhook_sig.h"
 #include "gate/governance/audit.h"
+#include "gate/governance/discovery.h"
 #include "gate/connectors/connectors.h"
 #include "gate/secrets.h"
 
@@ -72,17 +71,10 @@ static int simple_name_check(const char *what, const char *name)
     return SG_OK;
 }
 
-/* A Standard Webhooks secret: base64 (after an optional whsec_) of at least 16 bytes. */
-static bool secret_ok(const char *secret)
-{
-    sg_buf key = SG_BUF_INIT(0);
-    bool ok = secret && sg_webhook_sig_key(secret, &key) == SG_OK && key.len >= 16;
-    sg_buf_free(&key);
-    return ok;
-}
-
 typedef struct conn_ctx {
     const char *id, *name, *kind, *config, *secret, *actor;
+    int64_t discovery_interval;
+    const char *default_owner; /* discovery's, or NULL */
 } conn_ctx;
 
 static int conn_tx(sg_conn *c, void *ctx)
@@ -90,12 +82,27 @@ static int conn_tx(sg_conn *c, void *ctx)
     conn_ctx *x = ctx;
     char now[32];
     sg_now_iso(now);
-    sg_val v[] = {SG_VTEXT(x->id),     SG_VTEXT(x->name),   SG_VTEXT(x->kind),
-                  SG_VTEXT(x->config), SG_VTEXT(x->secret), SG_VTEXT(now)};
+    if (x->default_owner) {
+        int64_t n = 0;
+        sg_val u[] = {SG_VTEXT(x->default_owner)};
+        int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
+        if (rc != SG_OK)
+            return rc;
+        if (n == 0)
+            return sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user",
+                              x->default_owner);
+    }
+    sg_val v[] = {SG_VTEXT(x->id),
+                  SG_VTEXT(x->name),
+                  SG_VTEXT(x->kind),
+                  SG_VTEXT(x->config),
+                  SG_VTEXT(x->secret),
+                  SG_VTEXT(now),
+                  SG_VINT(x->discovery_interval)};
     int rc = sg_conn_exec(c,
-                          "INSERT INTO connections (id, name, kind, config, secret, created_at) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                          v, 6, NULL);
+                          "INSERT INTO connections (id, name, kind, config, secret, created_at, "
+                          "discovery_interval) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          v, 7, NULL);
     if (rc == SG_ECONFLICT)
         return sg_err_set(SG_ECONFLICT, "a connection named '%s' already exists", x->name);
     if (rc != SG_OK)
@@ -105,8 +112,11 @@ static int conn_tx(sg_conn *c, void *ctx)
     return sg_audit_append(c, x->actor, "connection.created", x->name, detail);
 }
 
+/* The connection as the API shows it: never its secret. discovery is the JSON of its last
+ * discovery run (or "" / NULL), discovered_at unix seconds (<= 0: never). */
 static sg_json *connection_json(const char *id, const char *name, const char *kind,
-                                const char *config)
+                                const char *config, const char *discovery, int64_t interval,
+                                int64_t discovered_at)
 {
     sg_json *o = sg_json_object();
     sg_json_set_str(o, "id", id);
@@ -115,7 +125,33 @@ static sg_json *connection_json(const char *id, const char *name, const char *ki
     sg_json *cfg = NULL;
     if (config && sg_json_parse(config, strlen(config), 0, 0, &cfg) == SG_OK)
         sg_json_set(o, "config", cfg);
+    const sg_connector *k = sg_connector_find(kind);
+    sg_json_set_bool(o, "discoverable", k && k->discover);
+    sg_json_set_int(o, "discovery_interval", interval);
+    sg_json *d = NULL;
+    if (discovery && *discovery && sg_json_parse(discovery, strlen(discovery), 0, 0, &d) == SG_OK)
+        sg_json_set(o, "discovery", d);
+    else
+        sg_json_set(o, "discovery", sg_json_null());
+    if (discovered_at > 0) {
+        char at[32];
+        sg_iso_from_unix(discovered_at, at);
+        sg_json_set_str(o, "discovered_at", at);
+    } else {
+        sg_json_set(o, "discovered_at", sg_json_null());
+    }
     return o;
+}
+
+#define CONNECTION_COLUMNS                                                                         \
+    "id, name, kind, config, COALESCE(discovery, ''), discovery_interval, "                        \
+    "COALESCE(discovered_at, 0)"
+
+static sg_json *connection_row(sg_rows *r)
+{
+    return connection_json(sg_rows_text(r, 0), sg_rows_text(r, 1), sg_rows_text(r, 2),
+                           sg_rows_text(r, 3), sg_rows_text(r, 4), sg_rows_int(r, 5),
+                           sg_rows_int(r, 6));
 }
 
 int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out)
@@ -126,48 +162,32 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     int rc = simple_name_check("connection", name);
     if (rc != SG_OK)
         return rc;
+    const sg_connector *k = sg_connector_find(kind);
+    if (!k)
+        return SG_EINVAL;
     sg_json *cfg = sg_json_object();
     const char *secret = NULL;
-    if (kind && strcmp(kind, "postgres") == 0) {
-        const char *dsn = sg_json_get_str(in, "dsn");
-        secret = sg_json_get_str(in, "password");
-        if (!dsn || !*dsn)
-            rc = sg_err_set(SG_EINVAL,
-                            "a postgres connection needs \"dsn\", e.g. \"host=db.example.com "
-                            "dbname=analytics user=snowgate\"");
-        else if (strlen(dsn) > SG_MAX_DSN)
-            rc = sg_err_set(SG_EINVAL, "\"dsn\" is %zu bytes; the most is %d", strlen(dsn),
-                            SG_MAX_DSN);
-        else if (strchr(dsn, '@'))
-            rc = sg_err_set(SG_EINVAL, "keep the password out of the \"dsn\": no user@ in a "
-                                       "URI; give ?user= and send \"password\", which is stored "
-                                       "encrypted");
-        else if ((rc = sg_postgres_check_dsn(dsn, app->cfg.allow_insecure_loopback)) == SG_OK)
-            sg_json_set_str(cfg, "dsn", dsn);
-    } else if (kind && strcmp(kind, "webhook") == 0) {
-        const char *url = sg_json_get_str(in, "url");
-        secret = sg_json_get_str(in, "secret");
-        if (url && strlen(url) > SG_MAX_URL)
-            rc = sg_err_set(SG_EINVAL, "\"url\" is %zu bytes; the most is %d", strlen(url),
-                            SG_MAX_URL);
-        else if (!url || sg_url_guard(url, app->cfg.allow_insecure_loopback) != SG_OK)
-            rc = sg_err_set(SG_EINVAL,
-                            "a webhook connection needs an https \"url\" on a public host: %s",
-                            url ? sg_err_msg() : "none given");
-        else if (!secret_ok(secret))
-            rc = sg_err_set(SG_EINVAL,
-                            "a webhook connection needs a Standard Webhooks \"secret\": whsec_ "
-                            "and the base64 of 16 or more random bytes (e.g. whsec_$(openssl "
-                            "rand -base64 32))");
-        else
-            sg_json_set_str(cfg, "url", url);
-    } else if (!kind || strcmp(kind, "manual") != 0) {
-        rc = sg_err_set(SG_EINVAL, "kind must be postgres, webhook or manual");
-    }
+    if (k->check_config)
+        rc = k->check_config(app, in, cfg, &secret);
+    /* Discovery's settings, for a kind that discovers. */
+    sg_json *discovery = NULL;
+    int64_t interval = 0;
+    if (rc == SG_OK)
+        rc = sg_discovery_options(in, true, &discovery, &interval);
+    if (rc == SG_OK && !k->discover && (discovery || interval))
+        rc = sg_err_set(SG_EINVAL,
+                        "a %s connection cannot be discovered: leave out \"include\", "
+                        "\"exclude\", \"default_owner\" and \"discovery_interval\"",
+                        k->kind);
+    if (rc == SG_OK && discovery)
+        sg_json_set(cfg, "discovery", sg_json_incref(discovery));
+    sg_json_decref(discovery);
+    const char *downer =
+        rc == SG_OK ? sg_json_get_str(sg_json_get(cfg, "discovery"), "default_owner") : NULL;
     if (rc == SG_OK && secret && strlen(secret) > SG_MAX_SECRET)
-        rc = sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
-                        strcmp(kind, "postgres") == 0 ? "password" : "secret", strlen(secret),
-                        SG_MAX_SECRET);
+        rc =
+            sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
+                       k->secret_field ? k->secret_field : "secret", strlen(secret), SG_MAX_SECRET);
     if (rc != SG_OK) {
         sg_json_decref(cfg);
         return rc;
@@ -181,13 +201,13 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
         rc = sg_secrets_seal(&app->secrets, binding, secret, &sealed);
     }
     char *config = sg_json_dump(cfg);
-    sg_json_decref(cfg);
     if (rc == SG_OK) {
-        conn_ctx x = {id, name, kind, config, sealed, actor};
+        conn_ctx x = {id, name, kind, config, sealed, actor, interval, downer};
         rc = sg_store_tx(app->store, conn_tx, &x);
     }
+    sg_json_decref(cfg); /* after the transaction: downer is borrowed from it */
     if (rc == SG_OK)
-        *out = connection_json(id, name, kind, config);
+        *out = connection_json(id, name, kind, config, NULL, interval, 0);
     free(config);
     free(sealed);
     return rc;
@@ -197,14 +217,13 @@ static int list_conn_tx(sg_conn *c, void *ctx)
 {
     sg_json *arr = ctx;
     sg_rows *r = NULL;
-    int rc = sg_conn_query(c, "SELECT id, name, kind, config FROM connections ORDER BY name", NULL,
+    int rc = sg_conn_query(c, "SELECT " CONNECTION_COLUMNS " FROM connections ORDER BY name", NULL,
                            0, &r);
     if (rc != SG_OK)
         return rc;
     int step;
     while ((step = sg_rows_next(r)) == 1)
-        sg_json_append(arr, connection_json(sg_rows_text(r, 0), sg_rows_text(r, 1),
-                                            sg_rows_text(r, 2), sg_rows_text(r, 3)));
+        sg_json_append(arr, connection_row(r));
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
 }
@@ -219,6 +238,36 @@ int sg_connection_list(sg_app *app, sg_json **out)
     }
     *out = arr;
     return SG_OK;
+}
+
+typedef struct get_conn_ctx {
+    const char *ref;
+    sg_json *out;
+} get_conn_ctx;
+
+static int get_conn_tx(sg_conn *c, void *ctx)
+{
+    get_conn_ctx *g = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(g->ref)};
+    int rc = sg_conn_query(c,
+                           "SELECT " CONNECTION_COLUMNS " FROM connections WHERE id = ?1 OR "
+                           "name = ?1",
+                           k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        g->out = connection_row(r);
+    sg_rows_free(r);
+    return g->out ? SG_OK : sg_err_set(SG_ENOTFOUND, "connection '%s' not found", g->ref);
+}
+
+int sg_connection_get(sg_app *app, const char *ref, sg_json **out)
+{
+    get_conn_ctx g = {ref, NULL};
+    int rc = sg_store_read(app->store, get_conn_tx, &g);
+    *out = g.out;
+    return rc;
 }
 
 typedef struct asset_ctx {
@@ -278,7 +327,7 @@ static int asset_tx(sg_conn *c, void *ctx)
 }
 
 static sg_json *asset_json(const char *id, const char *name, const char *type, const char *conn,
-                           const char *owners, const char *description)
+                           const char *owners, const char *description, const char *state)
 {
     sg_json *o = sg_json_object();
     sg_json_set_str(o, "id", id);
@@ -290,6 +339,7 @@ static sg_json *asset_json(const char *id, const char *name, const char *type, c
         ow = sg_json_array();
     sg_json_set(o, "owners", ow);
     sg_json_set_str(o, "description", description);
+    sg_json_set_str(o, "state", state);
     return o;
 }
 
@@ -341,13 +391,13 @@ int sg_asset_create(sg_app *app, const char *actor, const sg_json *in, sg_json *
     asset_ctx a = {id, name, type, conn, owners_text, desc ? desc : "", actor, "", ""};
     rc = sg_store_tx(app->store, asset_tx, &a);
     if (rc == SG_OK)
-        *out = asset_json(id, name, type, conn, owners_text, desc ? desc : "");
+        *out = asset_json(id, name, type, conn, owners_text, desc ? desc : "", "active");
     free(owners_text);
     return rc;
 }
 
 typedef struct list_ctx {
-    const char *q;
+    const char *q, *state;
     sg_json *arr;
 } list_ctx;
 
@@ -368,14 +418,14 @@ static int list_asset_tx(sg_conn *c, void *ctx)
         sg_buf_putc(&b, '%');
         pattern = sg_buf_detach(&b, NULL);
     }
-    sg_val p[] = {SG_VTEXT(pattern)};
-    int rc =
-        sg_conn_query(c,
-                      "SELECT a.id, a.name, a.type, c.name, a.owners, a.description FROM "
-                      "assets a JOIN connections c ON c.id = a.connection_id "
-                      "WHERE CAST(?1 AS TEXT) IS NULL OR LOWER(a.name) LIKE LOWER(?1) ESCAPE '\\' "
-                      "ORDER BY a.name LIMIT 1000",
-                      p, 1, &r);
+    sg_val p[] = {SG_VTEXT(pattern), SG_VTEXT(l->state)};
+    int rc = sg_conn_query(c,
+                           "SELECT a.id, a.name, a.type, c.name, a.owners, a.description, a.state "
+                           "FROM assets a JOIN connections c ON c.id = a.connection_id "
+                           "WHERE (CAST(?1 AS TEXT) IS NULL OR LOWER(a.name) LIKE LOWER(?1) "
+                           "ESCAPE '\\') AND (CAST(?2 AS TEXT) IS NULL OR a.state = ?2) "
+                           "ORDER BY a.name LIMIT 1000",
+                           p, 2, &r);
     free(pattern);
     if (rc != SG_OK)
         return rc;
@@ -383,14 +433,19 @@ static int list_asset_tx(sg_conn *c, void *ctx)
     while ((step = sg_rows_next(r)) == 1)
         sg_json_append(l->arr,
                        asset_json(sg_rows_text(r, 0), sg_rows_text(r, 1), sg_rows_text(r, 2),
-                                  sg_rows_text(r, 3), sg_rows_text(r, 4), sg_rows_text(r, 5)));
+                                  sg_rows_text(r, 3), sg_rows_text(r, 4), sg_rows_text(r, 5),
+                                  sg_rows_text(r, 6)));
     sg_rows_free(r);
     return step < 0 ? step : SG_OK;
 }
 
-int sg_asset_list(sg_app *app, const char *q, sg_json **out)
+int sg_asset_list(sg_app *app, const char *q, const char *state, sg_json **out)
 {
-    list_ctx l = {q && *q ? q : NULL, sg_json_array()};
+    if (!state || !*state)
+        state = "active";
+    if (strcmp(state, "active") != 0 && strcmp(state, "gone") != 0 && strcmp(state, "all") != 0)
+        return sg_err_set(SG_EINVAL, "state must be active (the default), gone or all");
+    list_ctx l = {q && *q ? q : NULL, strcmp(state, "all") == 0 ? NULL : state, sg_json_array()};
     int rc = sg_store_read(app->store, list_asset_tx, &l);
     if (rc != SG_OK) {
         sg_json_decref(l.arr);

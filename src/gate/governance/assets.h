@@ -5,16 +5,22 @@
 #include "core/json.h"
 #include "gate/app.h"
 
-/* Creates a connection from {"name","kind","dsn"|"url"+"secret"}. A postgres DSN's password
+/* Creates a connection from {"name","kind", its kind's settings ("dsn"+"password" or
+ * "url"+"secret"), and for a kind that discovers "include", "exclude", "default_owner",
+ * "discovery_interval"}. A postgres DSN's password
  * and a webhook's secret are sealed; neither is ever returned. *out is the connection as the
  * API shows it. */
 int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out);
 int sg_connection_list(sg_app *app, sg_json **out);
+/* The connection whose id or name is ref, with its discovery state ("discovery": the last run,
+ * with "state" queued, running, done or failed, "percent", "counts", "error"). SG_ENOTFOUND. */
+int sg_connection_get(sg_app *app, const char *ref, sg_json **out);
 
 /* Creates an asset from {"name","type","connection","owners":[user names],"description"}. */
 int sg_asset_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out);
-/* Lists assets; q filters by a case-insensitive substring of the name (NULL: all). */
-int sg_asset_list(sg_app *app, const char *q, sg_json **out);
+/* Lists assets; q filters by a case-insensitive substring of the name (NULL: all); state is
+ * active (NULL: the default), gone (discovery no longer finds them) or all. */
+int sg_asset_list(sg_app *app, const char *q, const char *state, sg_json **out);
 
 /* Checks a qualified asset name such as analytics.public.orders: 1 to 3 dot-separated parts,
  * each a letter or underscore then letters, digits, underscores or dollars (63 at most), so it

@@ -241,11 +241,20 @@ static int run_connector(sg_app *app, const req_info *ri, const char *id, const 
         .sealed = ri->sealed,
     };
     note[0] = '\0';
-    if (strcmp(ri->kind, "postgres") == 0)
-        return sg_postgres_apply(app, &ch, note, note_len, retry_after);
-    if (strcmp(ri->kind, "webhook") == 0)
-        return sg_webhook_apply(app, &ch, retry_after);
-    return sg_err_set(SG_EINTERNAL, "no connector for kind '%s'", ri->kind);
+    const sg_connector *k = sg_connector_find(ri->kind);
+    if (!k || !k->apply)
+        return sg_err_set(SG_EINTERNAL, "no connector applies changes for kind '%s'", ri->kind);
+    int rc = k->apply(app, &ch, retry_after);
+    if (rc == SG_OK && k->verify)
+        rc = k->verify(app, &ch, note, note_len, retry_after);
+    return rc;
+}
+
+/* A person applies changes on this connection (a manual one): snowgate runs nothing. */
+static bool by_hand(const req_info *ri)
+{
+    const sg_connector *k = sg_connector_find(ri->kind);
+    return k && !k->apply;
 }
 
 /* approved -> fulfilling, before the connector runs, in one transaction with the read of what
@@ -265,7 +274,7 @@ static int claim_tx(sg_conn *c, void *ctx)
     int rc = load(c, x->id, &x->ri);
     if (rc != SG_OK)
         return rc;
-    if (strcmp(x->ri.kind, "manual") == 0 ||
+    if (by_hand(&x->ri) ||
         (strcmp(x->ri.state, "approved") != 0 && strcmp(x->ri.state, "fulfilling") != 0))
         return SG_OK; /* a person applies it; or already fulfilled, cancelled or failed */
     x->go = true;
@@ -291,7 +300,7 @@ int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return rc;
     const req_info ri = x.ri;
     if (!x.go) {
-        if (strcmp(ri.kind, "manual") == 0 && strcmp(ri.state, "approved") == 0)
+        if (by_hand(&ri) && strcmp(ri.state, "approved") == 0)
             sg_log_info("request approved; waiting for a person to apply it and mark it done",
                         "request", job->payload, "connection", ri.connection);
         return SG_OK;
@@ -372,9 +381,9 @@ static int expire_tx(sg_conn *c, void *ctx)
     char note[640];
     if (x->by_hand)
         snprintf(note, sizeof(note),
-                 "the grant's time is up; remove %s's access to %s in %s by hand (manual "
+                 "the grant's time is up; remove %s's access to %s in %s by hand (%s "
                  "connection)",
-                 ri.beneficiary, ri.asset, ri.connection);
+                 ri.beneficiary, ri.asset, ri.connection, ri.kind);
     else
         snprintf(note, sizeof(note), "the grant's time is up; revoked through %s%s%s",
                  ri.connection, x->remark[0] ? "; " : "", x->remark);
@@ -392,11 +401,11 @@ int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     if (strcmp(ri.state, "fulfilled") != 0)
         return SG_OK;
     char remark[300] = "";
-    bool by_hand = strcmp(ri.kind, "manual") == 0;
-    if (!by_hand && (rc = run_connector(app, &ri, job->payload, "expire", false, remark,
-                                        sizeof(remark), retry_after)) != SG_OK)
+    bool hand = by_hand(&ri);
+    if (!hand && (rc = run_connector(app, &ri, job->payload, "expire", false, remark,
+                                     sizeof(remark), retry_after)) != SG_OK)
         return rc;
-    expire_ctx x = {job->payload, by_hand, remark};
+    expire_ctx x = {job->payload, hand, remark};
     return sg_store_tx(app->store, expire_tx, &x);
 }
 
@@ -465,7 +474,7 @@ static int mark_tx(sg_conn *c, void *ctx)
                           "only the owners of %s, stewards and admins mark its "
                           "requests done",
                           ri.asset);
-    if (strcmp(ri.kind, "manual") != 0)
+    if (!by_hand(&ri))
         return sg_err_set(SG_ECONFLICT,
                           "%s is on the %s connection '%s', which snowgate "
                           "fulfils itself",

@@ -6,6 +6,7 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "gate/connectors/connectors.h"
 #include "gate/governance/audit.h"
 #include "gate/governance/fulfilment.h"
 #include "gate/servicenow/integration.h"
@@ -259,13 +260,13 @@ typedef struct create_ctx {
     int64_t duration_s;
 } create_ctx;
 
-static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *postgres)
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs_db_role)
 {
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
     int rc = sg_conn_query(c,
-                           "SELECT a.id, a.type, c.kind, c.name FROM assets a JOIN connections c "
-                           "ON c.id = a.connection_id WHERE a.name = ?1",
+                           "SELECT a.id, a.type, c.kind, c.name, c.id, a.state FROM assets a JOIN "
+                           "connections c ON c.id = a.connection_id WHERE a.name = ?1",
                            k, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -278,16 +279,21 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *postg
     }
     sg_strlcpy(asset_id, sg_rows_text(r, 0), 33);
     const char *type = sg_rows_text(r, 1), *kind = sg_rows_text(r, 2);
-    *postgres = strcmp(kind, "postgres") == 0;
-    if (strcmp(kind, "postgres") == 0 && strcmp(type, "table") != 0 && strcmp(type, "view") != 0)
-        rc = sg_err_set(SG_EINVAL,
-                        "asset '%s' is a %s; its postgres connection '%s' grants on tables and "
-                        "views only",
-                        x->asset, type, sg_rows_text(r, 3));
-    else if (strcmp(kind, "postgres") == 0 && strcmp(type, "view") == 0 &&
-             strcmp(x->privilege, "write") == 0)
-        rc = sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
-                        x->asset);
+    const sg_connector *conn = sg_connector_find(kind);
+    sg_connection_ref ref = {sg_rows_text(r, 4), sg_rows_text(r, 3), kind, "", ""};
+    if (strcmp(sg_rows_text(r, 5), "active") != 0 && strcmp(x->action, "grant") == 0)
+        rc = sg_err_set(SG_ECONFLICT,
+                        "asset '%s' is gone from its data source (discovery of connection '%s' "
+                        "no longer finds it); nothing can be granted on it",
+                        x->asset, ref.name);
+    else if (!conn)
+        rc = sg_err_set(SG_EINTERNAL,
+                        "connection '%s' is of kind '%s', which snowgate does not "
+                        "know",
+                        ref.name, kind);
+    else if (conn->check_request)
+        rc = conn->check_request(&ref, x->asset, type, x->privilege);
+    *needs_db_role = conn && conn->needs_db_role;
     sg_rows_free(r);
     return rc;
 }
@@ -296,8 +302,8 @@ static int create_tx(sg_conn *c, void *ctx)
 {
     create_ctx *x = ctx;
     char asset_id[33];
-    bool postgres = false;
-    int rc = check_asset(c, x, asset_id, &postgres);
+    bool needs_db_role = false;
+    int rc = check_asset(c, x, asset_id, &needs_db_role);
     if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
@@ -307,7 +313,7 @@ static int create_tx(sg_conn *c, void *ctx)
         return rc;
     if (sg_rows_next(r) != 1)
         rc = sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
-    else if (postgres && sg_rows_null(r, 0))
+    else if (needs_db_role && sg_rows_null(r, 0))
         rc = sg_err_set(SG_EINVAL,
                         "%s has no database role, so there is nothing to grant %s to; an admin "
                         "sets it with `snowgate user set %s --db-role ROLE`",

@@ -1,0 +1,162 @@
+/* connectors: the table of connector kinds, their app-wide state, and discovery's name
+ * patterns. */
+#include "gate/connectors/connectors.h"
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every kind snowgate knows: adding one is one row here (and its file). */
+static const sg_connector *const table[] = {
+    &sg_connector_postgres,
+    &sg_connector_webhook,
+    &sg_connector_manual,
+};
+#define NKINDS (sizeof(table) / sizeof(table[0]))
+
+struct sg_connector_states {
+    void *state[NKINDS];
+};
+
+const sg_connector *sg_connector_find(const char *kind)
+{
+    for (size_t i = 0; kind && i < NKINDS; i++)
+        if (strcmp(table[i]->kind, kind) == 0)
+            return table[i];
+    sg_err_set(SG_EINVAL, "kind must be %s", sg_connector_kinds_text());
+    return NULL;
+}
+
+const char *const *sg_connector_kinds(void)
+{
+    static const char *kinds[NKINDS + 1];
+    for (size_t i = 0; i < NKINDS; i++)
+        kinds[i] = table[i]->kind;
+    return kinds;
+}
+
+const char *sg_connector_kinds_text(void)
+{
+    /* Built from the table on every call into a buffer that always holds the same text, so
+     * concurrent callers never see it half written. */
+    static _Thread_local char text[256];
+    text[0] = '\0';
+    for (size_t i = 0; i < NKINDS; i++) {
+        if (i > 0)
+            sg_strlcat(text, i + 1 == NKINDS ? " or " : ", ", sizeof(text));
+        sg_strlcat(text, table[i]->kind, sizeof(text));
+    }
+    return text;
+}
+
+void sg_connectors_open(sg_app *app)
+{
+    if (app->connectors)
+        return;
+    app->connectors = sg_xcalloc(1, sizeof(*app->connectors));
+    for (size_t i = 0; i < NKINDS; i++)
+        if (table[i]->state_new)
+            app->connectors->state[i] = table[i]->state_new(app);
+}
+
+void sg_connectors_close(sg_app *app)
+{
+    if (!app->connectors)
+        return;
+    for (size_t i = 0; i < NKINDS; i++)
+        if (table[i]->state_free)
+            table[i]->state_free(app->connectors->state[i]);
+    free(app->connectors);
+    app->connectors = NULL;
+}
+
+void *sg_connector_state(sg_app *app, const sg_connector *k)
+{
+    if (!app || !app->connectors)
+        return NULL;
+    for (size_t i = 0; i < NKINDS; i++)
+        if (table[i] == k)
+            return app->connectors->state[i];
+    return NULL;
+}
+
+/* [set] at p (after the '['): whether c is in it; *end is set past the ']'. A '[' without its
+ * ']' is no set (the caller matches it literally). */
+static bool in_set(const char *p, unsigned char c, const char **end, bool *valid)
+{
+    bool neg = *p == '!' || *p == '^';
+    if (neg)
+        p++;
+    bool hit = false, first = true;
+    for (; *p && (first || *p != ']'); first = false) {
+        unsigned char lo = (unsigned char)*p, hi = lo;
+        if (p[1] == '-' && p[2] && p[2] != ']') {
+            hi = (unsigned char)p[2];
+            p += 3;
+        } else {
+            p++;
+        }
+        if (c >= lo && c <= hi)
+            hit = true;
+    }
+    *valid = *p == ']';
+    *end = *p ? p + 1 : p;
+    return hit != neg;
+}
+
+bool sg_discover_match(const char *pattern, const char *name)
+{
+    /* Iterative, with one backtrack point for the last '*': linear in practice, never
+     * exponential, whatever the pattern. */
+    const char *p = pattern, *n = name, *star = NULL, *star_n = NULL;
+    while (*n) {
+        if (*p == '*') {
+            star = ++p;
+            star_n = n;
+            continue;
+        }
+        if (*p == '[') {
+            const char *end = NULL;
+            bool valid = false;
+            bool hit = in_set(p + 1, (unsigned char)*n, &end, &valid);
+            if (valid && hit) {
+                p = end;
+                n++;
+                continue;
+            }
+            if (!valid && *n == '[') {
+                p++;
+                n++;
+                continue;
+            }
+        } else if (*p && (*p == '?' || *p == *n)) {
+            p++;
+            n++;
+            continue;
+        }
+        if (!star)
+            return false;
+        p = star;
+        n = ++star_n;
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+bool sg_discover_admits(const sg_discover_opts *opts, const char *name)
+{
+    if (!opts)
+        return true;
+    bool in = !opts->include || !opts->include[0];
+    for (size_t i = 0; !in && opts->include[i]; i++)
+        in = sg_discover_match(opts->include[i], name);
+    for (size_t i = 0; in && opts->exclude && opts->exclude[i]; i++)
+        if (sg_discover_match(opts->exclude[i], name))
+            in = false;
+    return in;
+}

@@ -1,0 +1,47 @@
+// connections: the data sources (admin), each with its last discovery run; a Discover button
+// starts one on a connection that can discover, and the page follows its percentage.
+import { h, api, show, when, loading, failure, empty, toast } from './ui.js';
+
+function runText(c) {
+  const d = c.discovery;
+  if (!c.discoverable) return 'registered by hand';
+  if (!d) return 'never discovered';
+  if (d.state === 'queued') return 'discovery queued';
+  if (d.state === 'running') return `discovering: ${d.percent || 0}%`;
+  if (d.state === 'failed') return `last discovery failed: ${d.error || 'unknown error'}`;
+  const n = d.counts || {};
+  return `discovered ${d.finished_at ? when(d.finished_at) : ''}: ${n.found} found, ${n.added} added, ${n.updated} updated, ${n.gone} gone`;
+}
+
+export async function connectionsView(main) {
+  show(main, loading());
+  let timer = null;
+  async function load() {
+    let list;
+    try { list = (await api('GET', '/api/v1/connections')).items || []; } catch (e) { show(main, failure(e, load)); return; }
+    const busy = list.some((c) => c.discovery && (c.discovery.state === 'queued' || c.discovery.state === 'running'));
+    const rows = list.map((c) => {
+      const running = c.discovery && (c.discovery.state === 'queued' || c.discovery.state === 'running');
+      const go = c.discoverable ? h('button', {
+        disabled: running || null,
+        onclick: async () => {
+          go.disabled = true;
+          try { await api('POST', `/api/v1/connections/${encodeURIComponent(c.id)}/discover`); toast(`Discovery of ${c.name} started`); } catch (e) { toast(e.message, 'error'); }
+          load();
+        },
+      }, 'Discover') : null;
+      const pct = running ? h('progress', { max: 100, value: c.discovery.percent || 0, 'aria-label': `${c.name} discovery` }) : null;
+      return h('tr', {}, h('td', {}, c.name), h('td', {}, c.kind), h('td', { role: 'status' }, runText(c), ' ', pct), h('td', {}, go));
+    });
+    show(main, h('section', { class: 'panel' },
+      h('h1', {}, 'Connections'),
+      h('p', { class: 'muted' }, 'Data sources snowgate grants access on. Discover registers a PostgreSQL database\'s schemas, tables and views as assets; tables that disappear are marked gone, never deleted.'),
+      list.length ? h('table', { class: 'grid' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Kind'), h('th', {}, 'Assets'), h('th', {}, h('span', { class: 'sr' }, 'Actions')))),
+        h('tbody', {}, rows)) : empty('No connections yet', 'Add one with POST /api/v1/connections.')));
+    clearTimeout(timer);
+    if (busy) timer = setTimeout(load, 1000);
+  }
+  await load();
+  return () => clearTimeout(timer);
+}
