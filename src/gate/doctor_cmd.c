@@ -311,7 +311,7 @@ static void check_webhook_url(doctor *d, sg_app *app)
 }
 
 typedef struct conn_row {
-    char id[64], name[128];
+    char id[64], name[128], kind[16];
     char *config, *secret;
 } conn_row;
 
@@ -325,8 +325,8 @@ static int list_conns(sg_conn *c, void *ctx)
     conns_ctx *x = ctx;
     sg_rows *r = NULL;
     int rc = sg_conn_query(c,
-                           "SELECT id, name, config, COALESCE(secret, '') FROM connections "
-                           "WHERE kind = 'postgres' ORDER BY name",
+                           "SELECT id, name, config, COALESCE(secret, ''), kind FROM "
+                           "connections WHERE kind IN ('postgres', 'mysql') ORDER BY name",
                            NULL, 0, &r);
     if (rc != SG_OK)
         return rc;
@@ -336,6 +336,7 @@ static int list_conns(sg_conn *c, void *ctx)
         sg_strlcpy(w->name, sg_rows_text(r, 1), sizeof(w->name));
         w->config = sg_xstrdup(sg_rows_text(r, 2));
         w->secret = sg_xstrdup(sg_rows_text(r, 3));
+        sg_strlcpy(w->kind, sg_rows_text(r, 4), sizeof(w->kind));
     }
     sg_rows_free(r);
     return SG_OK;
@@ -345,16 +346,18 @@ static void check_postgres(doctor *d, sg_app *app)
 {
     conns_ctx x = {.n = 0};
     if (sg_store_read(app->store, list_conns, &x) != SG_OK) {
-        row(d, "FAIL", "PostgreSQL connections", "see the store check", "%s", sg_err_msg());
+        row(d, "FAIL", "database connections", "see the store check", "%s", sg_err_msg());
         return;
     }
     if (x.n == 0)
-        row(d, "skip", "PostgreSQL connections", NULL, "none configured");
+        row(d, "skip", "database connections", NULL, "none configured");
     for (int i = 0; i < x.n; i++) {
         char check[160];
-        snprintf(check, sizeof(check), "postgres '%s'", x.rows[i].name);
-        if (sg_postgres_login(app, x.rows[i].name, x.rows[i].id, x.rows[i].config,
-                              x.rows[i].secret) == SG_OK)
+        conn_row *w = &x.rows[i];
+        snprintf(check, sizeof(check), "%s '%s'", w->kind, w->name);
+        int (*login)(sg_app *, const char *, const char *, const char *, const char *) =
+            strcmp(w->kind, "mysql") == 0 ? sg_mysql_login : sg_postgres_login;
+        if (login(app, w->name, w->id, w->config, w->secret) == SG_OK)
             row(d, "ok", check, NULL, "logged in and ran SELECT 1");
         else
             row(d, "FAIL", check,
@@ -401,7 +404,7 @@ int sg_cmd_doctor(int argc, char **argv, char **envp)
         check_postgres(&d, &app);
     } else {
         row(&d, "skip", "ServiceNow", NULL, "needs the store and the master key");
-        row(&d, "skip", "PostgreSQL connections", NULL, "needs the store and the master key");
+        row(&d, "skip", "database connections", NULL, "needs the store and the master key");
     }
     if (d.failed)
         printf("\n%d check%s failed.\n", d.failed, d.failed == 1 ? "" : "s");

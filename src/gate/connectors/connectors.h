@@ -1,6 +1,8 @@
 /* connectors: how an approved change reaches a data source. One function per connection kind;
  * each applies one change and is idempotent, because a job may run it more than once.
  *   postgres - GRANT/REVOKE on a table or view, checked afterwards in the catalog
+ *   mysql    - GRANT/REVOKE on a MariaDB/MySQL table, view or database, checked afterwards
+ *              in information_schema ("mariadb" is accepted as its other name)
  *   webhook  - a Standard Webhooks-signed POST for any other system
  *   (manual  - nothing to run: a person applies it and marks the request done) */
 #ifndef SG_GATE_CONNECTORS_H
@@ -47,6 +49,30 @@ int sg_postgres_check_dsn(const char *dsn, bool allow_insecure_loopback);
  * snowgate doctor. name, id, config and sealed are the connection's. */
 int sg_postgres_login(sg_app *app, const char *name, const char *id, const char *config,
                       const char *sealed);
+
+/* ---- mysql (MariaDB and MySQL; src/gate/connectors/mysql.c) ----
+ * Assets are database.table (the table may contain dots: all after the first one), or the
+ * database alone as a schema asset (a database-level grant, `db`.*). The person's db_role is
+ * their account: "user@host", or "user" for 'user'@'%'. */
+
+/* Checks a mysql DSN when a connection is created: "host=H [port=P] user=U
+ * [ssl_mode=verify-full|disable] [ssl_ca=/path]", one host, no password, no socket; ssl_mode
+ * disable only with allow_insecure_loopback. SG_EINVAL or SG_EDENIED with the reason. */
+int sg_mysql_check_dsn(const char *dsn, bool allow_insecure_loopback);
+
+/* Applies the change on a mysql connection: GRANT or REVOKE, then the check in
+ * information_schema (TABLE_PRIVILEGES, SCHEMA_PRIVILEGES). Idempotent; a revoke of what is not
+ * held succeeds. note (may be NULL) receives a remark worth recording (the account still holds
+ * the privilege through a wider grant). Transient failures (the server unreachable, a lock
+ * timeout) are SG_EUNAVAIL; a missing account or table, a refused statement or a bad
+ * configuration set *retry_after to SG_JOBS_NO_RETRY. Thread-safe. */
+int sg_mysql_apply(sg_app *app, const sg_access_change *ch, char *note, size_t note_len,
+                   int64_t *retry_after);
+
+/* Logs in to a mysql connection's server (as its GRANT would) and runs SELECT 1: for snowgate
+ * doctor. name, id, config and sealed are the connection's. */
+int sg_mysql_login(sg_app *app, const char *name, const char *id, const char *config,
+                   const char *sealed);
 
 /* Posts the change to a webhook connection. 2xx is success; 429 and 5xx are SG_EUNAVAIL with
  * the server's Retry-After; other answers are permanent. */

@@ -128,7 +128,21 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
         return rc;
     sg_json *cfg = sg_json_object();
     const char *secret = NULL;
-    if (kind && strcmp(kind, "postgres") == 0) {
+    /* "mariadb" is the mysql connector's other name; it is stored as mysql. */
+    if (kind && strcmp(kind, "mariadb") == 0)
+        kind = "mysql";
+    if (kind && strcmp(kind, "mysql") == 0) {
+        const char *dsn = sg_json_get_str(in, "dsn");
+        secret = sg_json_get_str(in, "password");
+        if (!dsn || !*dsn)
+            rc = sg_err_set(SG_EINVAL, "a mysql connection needs \"dsn\", e.g. "
+                                       "\"host=db.example.com user=snowgate_grantor\"");
+        else if (strlen(dsn) > SG_MAX_DSN)
+            rc = sg_err_set(SG_EINVAL, "\"dsn\" is %zu bytes; the most is %d", strlen(dsn),
+                            SG_MAX_DSN);
+        else if ((rc = sg_mysql_check_dsn(dsn, app->cfg.allow_insecure_loopback)) == SG_OK)
+            sg_json_set_str(cfg, "dsn", dsn);
+    } else if (kind && strcmp(kind, "postgres") == 0) {
         const char *dsn = sg_json_get_str(in, "dsn");
         secret = sg_json_get_str(in, "password");
         if (!dsn || !*dsn)
@@ -162,11 +176,11 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
         else
             sg_json_set_str(cfg, "url", url);
     } else if (!kind || strcmp(kind, "manual") != 0) {
-        rc = sg_err_set(SG_EINVAL, "kind must be postgres, webhook or manual");
+        rc = sg_err_set(SG_EINVAL, "kind must be postgres, mysql (or mariadb), webhook or manual");
     }
     if (rc == SG_OK && secret && strlen(secret) > SG_MAX_SECRET)
         rc = sg_err_set(SG_EINVAL, "\"%s\" is %zu bytes; the most is %d",
-                        strcmp(kind, "postgres") == 0 ? "password" : "secret", strlen(secret),
+                        strcmp(kind, "webhook") != 0 ? "password" : "secret", strlen(secret),
                         SG_MAX_SECRET);
     if (rc != SG_OK) {
         sg_json_decref(cfg);

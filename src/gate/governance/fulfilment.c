@@ -243,6 +243,8 @@ static int run_connector(sg_app *app, const req_info *ri, const char *id, const 
     note[0] = '\0';
     if (strcmp(ri->kind, "postgres") == 0)
         return sg_postgres_apply(app, &ch, note, note_len, retry_after);
+    if (strcmp(ri->kind, "mysql") == 0)
+        return sg_mysql_apply(app, &ch, note, note_len, retry_after);
     if (strcmp(ri->kind, "webhook") == 0)
         return sg_webhook_apply(app, &ch, retry_after);
     return sg_err_set(SG_EINTERNAL, "no connector for kind '%s'", ri->kind);
