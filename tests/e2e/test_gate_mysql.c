@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "gate/app.h"
+#include "gate/connectors/connectors.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -411,6 +413,47 @@ static void test_revoke_retried_while_server_down(void **state)
     assert_int_equal(dead_jobs(&attempts), 0);
 }
 
+/* Discovery lists databases, tables and views with their comments, never the system schemas,
+ * and only what the account sees. Called in-process, as an account without a password (so no
+ * sealed secret is needed). */
+static void test_discover_lists_the_catalog(void **state)
+{
+    (void)state;
+    h_my_exec(&my, "CREATE DATABASE disco");
+    h_my_exec(&my, "CREATE TABLE disco.`tab``le.1` (id int) COMMENT 'the orders, \\'quoted\\''");
+    h_my_exec(&my, "CREATE VIEW disco.v AS SELECT 1 AS one");
+    h_my_exec(&my, "CREATE USER 'disco'@'%'");
+    h_my_exec(&my, "GRANT SELECT ON disco.* TO 'disco'@'%'");
+    sg_app app;
+    memset(&app, 0, sizeof(app));
+    app.cfg.allow_insecure_loopback = true;
+    char cfg[200];
+    snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=127.0.0.1 port=%d user=disco ssl_mode=disable\"}",
+             my.port);
+    sg_discovered *items = NULL;
+    size_t n = 0;
+    assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(items[0].name, "disco");
+    assert_string_equal(items[0].type, "schema");
+    assert_string_equal(items[1].name, "disco.tab`le.1");
+    assert_string_equal(items[1].type, "table");
+    assert_string_equal(items[1].description, "the orders, 'quoted'");
+    assert_string_equal(items[2].name, "disco.v");
+    assert_string_equal(items[2].type, "view");
+    sg_discovered_free(items, n);
+    /* Without TLS and off the test flag, refused before connecting. */
+    app.cfg.allow_insecure_loopback = false;
+    assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EDENIED);
+    assert_null(items);
+    /* TLS verification on (the default): the test server has no TLS, so the login fails. */
+    app.cfg.allow_insecure_loopback = true;
+    snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=127.0.0.1 port=%d user=disco\"}", my.port);
+    assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EUNAVAIL);
+    h_my_exec(&my, "DROP USER 'disco'@'%'");
+    h_my_exec(&my, "DROP DATABASE disco");
+}
+
 int main(void)
 {
     sg_http_client_global_init();
@@ -423,6 +466,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_account_and_table_fail_at_once, start, stop),
         cmocka_unit_test_setup_teardown(test_table_dropped_while_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_retried_while_server_down, start, stop),
+        cmocka_unit_test(test_discover_lists_the_catalog),
     };
     /* SG_TEST_FILTER=test_name (cmocka's wildcards) runs only the cases it matches. */
     if (getenv("SG_TEST_FILTER"))

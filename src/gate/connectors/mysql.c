@@ -16,6 +16,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
+#include "gate/limits.h"
 #include "gate/secrets.h"
 
 #include <arpa/inet.h>
@@ -733,4 +734,106 @@ int sg_mysql_login(sg_app *app, const char *name, const char *id, const char *co
         mysql_free_result(mysql_store_result(m));
     mysql_close(m);
     return rc;
+}
+
+/* ---- discovery ---- */
+
+static void add_found(sg_discovered **items, size_t *n, size_t *cap, char *name, const char *type,
+                      const char *description)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *items = sg_xrealloc(*items, *cap * sizeof(**items));
+    }
+    (*items)[*n].name = name;
+    (*items)[*n].type = type;
+    (*items)[*n].description = sg_xstrdup(description ? description : "");
+    (*n)++;
+}
+
+/* Streams a catalog query into the list: columns schema, name (NULL for a database), type,
+ * comment. */
+static int collect(MYSQL *m, const char *sql, sg_discovered **items, size_t *n, size_t *cap)
+{
+    if (mysql_real_query(m, sql, strlen(sql)) != 0)
+        return sg_err_set(transient(mysql_errno(m)) ? SG_EUNAVAIL : SG_EINVAL,
+                          "MariaDB refused to list its catalog: %s (error %u)", mysql_error(m),
+                          mysql_errno(m));
+    MYSQL_RES *r = mysql_use_result(m);
+    if (!r)
+        return sg_err_set(SG_EUNAVAIL, "MariaDB failed to list its catalog: %s", mysql_error(m));
+    int rc = SG_OK;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)) != NULL) {
+        if (!row[0] || !row[2])
+            continue;
+        if (*n >= SG_MYSQL_DISCOVER_MAX) {
+            rc = sg_err_set(SG_ETOOBIG,
+                            "the server lists more than %d databases, tables and views; "
+                            "discover fewer (a grantor that sees less)",
+                            SG_MYSQL_DISCOVER_MAX);
+            break;
+        }
+        const char *type = strcmp(row[2], "VIEW") == 0     ? "view"
+                           : strcmp(row[2], "SCHEMA") == 0 ? "schema"
+                                                           : "table";
+        char *name = row[1] ? sg_xasprintf("%s.%s", row[0], row[1]) : sg_xstrdup(row[0]);
+        if (strlen(name) > SG_MAX_ASSET_NAME) {
+            sg_log_warn("discovery skipped a name longer than an asset name may be", "name", name);
+            free(name);
+            continue;
+        }
+        add_found(items, n, cap, name, type, row[3]);
+    }
+    if (rc == SG_OK && mysql_errno(m))
+        rc =
+            sg_err_set(SG_EUNAVAIL, "MariaDB failed while listing its catalog: %s", mysql_error(m));
+    mysql_free_result(r);
+    return rc;
+}
+
+int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char *config,
+                      const char *sealed, sg_discovered **out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    MYSQL *m = NULL;
+    int64_t retry_after = 0;
+    int rc = connect_db(app, name, id, config, sealed, &m, &retry_after);
+    if (rc != SG_OK)
+        return rc;
+    sg_discovered *items = NULL;
+    size_t n = 0, cap = 0;
+    /* System schemas are never governed assets. Base tables, system-versioned tables and
+     * views; sequences and temporary tables are not. */
+#define MY_NOT_SYSTEM "('mysql', 'information_schema', 'performance_schema', 'sys')"
+    rc = collect(m,
+                 "SELECT SCHEMA_NAME, NULL, 'SCHEMA', '' FROM information_schema.SCHEMATA "
+                 "WHERE SCHEMA_NAME NOT IN " MY_NOT_SYSTEM " ORDER BY SCHEMA_NAME",
+                 &items, &n, &cap);
+    if (rc == SG_OK)
+        rc = collect(m,
+                     "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT FROM "
+                     "information_schema.TABLES WHERE TABLE_SCHEMA NOT IN " MY_NOT_SYSTEM
+                     " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'VIEW') "
+                     "ORDER BY TABLE_SCHEMA, TABLE_NAME",
+                     &items, &n, &cap);
+#undef MY_NOT_SYSTEM
+    mysql_close(m);
+    if (rc != SG_OK) {
+        sg_discovered_free(items, n);
+        return rc;
+    }
+    *out = items;
+    *out_n = n;
+    return SG_OK;
+}
+
+void sg_discovered_free(sg_discovered *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].name);
+        free(items[i].description);
+    }
+    free(items);
 }
