@@ -211,6 +211,32 @@ static void test_bad_dsns(void **state)
     sg_json_decref(j);
 }
 
+/* What the connector could never apply is refused when the request is made: a person without
+ * a database account, and an asset kind it does not grant on. */
+static void test_refused_at_request(void **state)
+{
+    (void)state;
+    add_asset("analytics.export", "dataset");
+    static const struct {
+        const char *body, *msg;
+    } bad[] = {
+        {"{\"asset\":\"analytics.orders\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"sam\"}",
+         "sam has no database role"},
+        {"{\"asset\":\"analytics.export\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"bob\"}",
+         "grants on tables, views and schemas"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sg_json *j = NULL;
+        long st = g_call("POST", "/api/v1/requests", bad[i].body, &j);
+        const char *msg = sg_json_get_str(sg_json_get(j, "error"), "message");
+        if (st != 400 || !msg || !strstr(msg, bad[i].msg))
+            fail_msg("case %zu: %ld %s", i, st, msg ? msg : "(no message)");
+        sg_json_decref(j);
+    }
+}
+
 /* read is SELECT only, granted and visible in information_schema; at expiry it is revoked. */
 static void test_grant_then_expires(void **state)
 {
@@ -459,6 +485,7 @@ int main(void)
     sg_http_client_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_bad_dsns, start, stop),
+        cmocka_unit_test_setup_teardown(test_refused_at_request, start, stop),
         cmocka_unit_test_setup_teardown(test_grant_then_expires, start, stop),
         cmocka_unit_test_setup_teardown(test_write_on_tricky_names_then_revoke, start, stop),
         cmocka_unit_test_setup_teardown(test_schema_grant_escapes_wildcards, start, stop),

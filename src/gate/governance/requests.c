@@ -259,7 +259,7 @@ typedef struct create_ctx {
     int64_t duration_s;
 } create_ctx;
 
-static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *postgres)
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs_role)
 {
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
@@ -278,14 +278,21 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *postg
     }
     sg_strlcpy(asset_id, sg_rows_text(r, 0), 33);
     const char *type = sg_rows_text(r, 1), *kind = sg_rows_text(r, 2);
-    *postgres = strcmp(kind, "postgres") == 0;
+    /* The SQL connectors grant to the person's database role (mysql: their account). */
+    bool mysql = strcmp(kind, "mysql") == 0;
+    *needs_role = strcmp(kind, "postgres") == 0 || mysql;
     if (strcmp(kind, "postgres") == 0 && strcmp(type, "table") != 0 && strcmp(type, "view") != 0)
         rc = sg_err_set(SG_EINVAL,
                         "asset '%s' is a %s; its postgres connection '%s' grants on tables and "
                         "views only",
                         x->asset, type, sg_rows_text(r, 3));
-    else if (strcmp(kind, "postgres") == 0 && strcmp(type, "view") == 0 &&
-             strcmp(x->privilege, "write") == 0)
+    else if (mysql && strcmp(type, "table") != 0 && strcmp(type, "view") != 0 &&
+             strcmp(type, "schema") != 0)
+        rc = sg_err_set(SG_EINVAL,
+                        "asset '%s' is a %s; its mysql connection '%s' grants on tables, views "
+                        "and schemas (databases) only",
+                        x->asset, type, sg_rows_text(r, 3));
+    else if (*needs_role && strcmp(type, "view") == 0 && strcmp(x->privilege, "write") == 0)
         rc = sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
                         x->asset);
     sg_rows_free(r);
@@ -296,8 +303,8 @@ static int create_tx(sg_conn *c, void *ctx)
 {
     create_ctx *x = ctx;
     char asset_id[33];
-    bool postgres = false;
-    int rc = check_asset(c, x, asset_id, &postgres);
+    bool needs_role = false;
+    int rc = check_asset(c, x, asset_id, &needs_role);
     if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
@@ -307,7 +314,7 @@ static int create_tx(sg_conn *c, void *ctx)
         return rc;
     if (sg_rows_next(r) != 1)
         rc = sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
-    else if (postgres && sg_rows_null(r, 0))
+    else if (needs_role && sg_rows_null(r, 0))
         rc = sg_err_set(SG_EINVAL,
                         "%s has no database role, so there is nothing to grant %s to; an admin "
                         "sets it with `snowgate user set %s --db-role ROLE`",
