@@ -439,6 +439,44 @@ static void test_revoke_retried_while_server_down(void **state)
     assert_int_equal(dead_jobs(&attempts), 0);
 }
 
+/* snowgate doctor logs in to each mysql connection: ok for the test's, FAIL with the server's
+ * reason for one with a wrong password. (ServiceNow is not connected here, so doctor as a
+ * whole fails; only the connection rows are read.) */
+static void test_doctor_logs_in(void **state)
+{
+    (void)state;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"wrongpw\",\"kind\":\"mysql\",\"dsn\":\"host=127.0.0.1 port=%d "
+             "user=snowgate_grantor ssl_mode=disable\",\"password\":\"not-it\"}",
+             my.port);
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
+    sg_json_decref(j);
+    char ini[512];
+    snprintf(ini, sizeof(ini), "%s/snowgate.ini", G.dir);
+    const char *argv[] = {SG_BUILD_DIR "/snowgate",
+                          "doctor",
+                          "--data",
+                          G.dir,
+                          "--config",
+                          ini,
+                          "--store",
+                          G.store_url,
+                          "--allow-insecure-loopback",
+                          NULL};
+    sg_buf out = SG_BUF_INIT(0), err = SG_BUF_INIT(0);
+    h_run(argv, NULL, 60000, &out, &err);
+    if (strstr(sg_buf_str(&err), "Sanitizer"))
+        fail_msg("doctor under the sanitizers:\n%s", sg_buf_str(&err));
+    sg_buf_free(&err);
+    if (!strstr(sg_buf_str(&out), "ok    mysql 'mariadb'") ||
+        !strstr(sg_buf_str(&out), "FAIL  mysql 'wrongpw'") ||
+        !strstr(sg_buf_str(&out), "refused the login of snowgate_grantor"))
+        fail_msg("doctor said:\n%s", sg_buf_str(&out));
+    sg_buf_free(&out);
+}
+
 /* Discovery lists databases, tables and views with their comments, never the system schemas,
  * and only what the account sees. Called in-process, as an account without a password (so no
  * sealed secret is needed). */
@@ -493,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_account_and_table_fail_at_once, start, stop),
         cmocka_unit_test_setup_teardown(test_table_dropped_while_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_retried_while_server_down, start, stop),
+        cmocka_unit_test_setup_teardown(test_doctor_logs_in, start, stop),
         cmocka_unit_test(test_discover_lists_the_catalog),
     };
     /* SG_TEST_FILTER=test_name (cmocka's wildcards) runs only the cases it matches. */
