@@ -494,7 +494,7 @@ static void test_discover_lists_the_catalog(void **state)
     char cfg[200];
     snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=127.0.0.1 port=%d user=disco ssl_mode=disable\"}",
              my.port);
-    sg_discovered *items = NULL;
+    sg_mysql_discovered *items = NULL;
     size_t n = 0;
     assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_OK);
     assert_int_equal(n, 3);
@@ -505,7 +505,7 @@ static void test_discover_lists_the_catalog(void **state)
     assert_string_equal(items[1].description, "the orders, 'quoted'");
     assert_string_equal(items[2].name, "disco.v");
     assert_string_equal(items[2].type, "view");
-    sg_discovered_free(items, n);
+    sg_mysql_discovered_free(items, n);
     /* Without TLS and off the test flag, refused before connecting. */
     app.cfg.allow_insecure_loopback = false;
     assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EDENIED);

@@ -75,21 +75,21 @@ int sg_mysql_login(sg_app *app, const char *name, const char *id, const char *co
                    const char *sealed);
 
 /* What a source's catalog holds, as assets would name it. */
-typedef struct sg_discovered {
+typedef struct sg_mysql_discovered {
     char *name;        /* the asset name: db.table, or db for a database */
     const char *type;  /* "schema", "table" or "view" (static) */
     char *description; /* the comment (TABLE_COMMENT), or "" */
-} sg_discovered;
+} sg_mysql_discovered;
 /* The most entries one discovery returns; beyond it, SG_ETOOBIG. */
 #define SG_MYSQL_DISCOVER_MAX 100000
 
 /* Lists the databases, tables and views a mysql connection's grantor can see (never the
  * system schemas), in name order, with their comments; names longer than an asset name may be
  * are skipped with a warning. *out (n entries) is the caller's: free it with
- * sg_discovered_free. Registers nothing. Thread-safe. */
+ * sg_mysql_discovered_free. Registers nothing. Thread-safe. */
 int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char *config,
-                      const char *sealed, sg_discovered **out, size_t *n);
-void sg_discovered_free(sg_discovered *items, size_t n);
+                      const char *sealed, sg_mysql_discovered **out, size_t *n);
+void sg_mysql_discovered_free(sg_mysql_discovered *items, size_t n);
 
 /* Posts the change to a webhook connection. 2xx is success; 429 and 5xx are SG_EUNAVAIL with
  * the server's Retry-After; other answers are permanent. */

@@ -738,8 +738,8 @@ int sg_mysql_login(sg_app *app, const char *name, const char *id, const char *co
 
 /* ---- discovery ---- */
 
-static void add_found(sg_discovered **items, size_t *n, size_t *cap, char *name, const char *type,
-                      const char *description)
+static void add_found(sg_mysql_discovered **items, size_t *n, size_t *cap, char *name,
+                      const char *type, const char *description)
 {
     if (*n == *cap) {
         *cap = *cap ? 2 * *cap : 64;
@@ -753,7 +753,7 @@ static void add_found(sg_discovered **items, size_t *n, size_t *cap, char *name,
 
 /* Streams a catalog query into the list: columns schema, name (NULL for a database), type,
  * comment. */
-static int collect(MYSQL *m, const char *sql, sg_discovered **items, size_t *n, size_t *cap)
+static int collect(MYSQL *m, const char *sql, sg_mysql_discovered **items, size_t *n, size_t *cap)
 {
     if (mysql_real_query(m, sql, strlen(sql)) != 0)
         return sg_err_set(transient(mysql_errno(m)) ? SG_EUNAVAIL : SG_EINVAL,
@@ -793,7 +793,7 @@ static int collect(MYSQL *m, const char *sql, sg_discovered **items, size_t *n, 
 }
 
 int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char *config,
-                      const char *sealed, sg_discovered **out, size_t *out_n)
+                      const char *sealed, sg_mysql_discovered **out, size_t *out_n)
 {
     *out = NULL;
     *out_n = 0;
@@ -802,7 +802,7 @@ int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char 
     int rc = connect_db(app, name, id, config, sealed, &m, &retry_after);
     if (rc != SG_OK)
         return rc;
-    sg_discovered *items = NULL;
+    sg_mysql_discovered *items = NULL;
     size_t n = 0, cap = 0;
     /* System schemas are never governed assets. Base tables, system-versioned tables and
      * views; sequences and temporary tables are not. */
@@ -821,7 +821,7 @@ int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char 
 #undef MY_NOT_SYSTEM
     mysql_close(m);
     if (rc != SG_OK) {
-        sg_discovered_free(items, n);
+        sg_mysql_discovered_free(items, n);
         return rc;
     }
     *out = items;
@@ -829,7 +829,7 @@ int sg_mysql_discover(sg_app *app, const char *name, const char *id, const char 
     return SG_OK;
 }
 
-void sg_discovered_free(sg_discovered *items, size_t n)
+void sg_mysql_discovered_free(sg_mysql_discovered *items, size_t n)
 {
     for (size_t i = 0; items && i < n; i++) {
         free(items[i].name);
