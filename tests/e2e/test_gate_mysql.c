@@ -510,10 +510,14 @@ static void test_discover_lists_the_catalog(void **state)
     app.cfg.allow_insecure_loopback = false;
     assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EDENIED);
     assert_null(items);
-    /* TLS verification on (the default): the test server has no TLS, so the login fails. */
-    app.cfg.allow_insecure_loopback = true;
+    /* TLS verification on (the default): off the test flag, the loopback address is refused
+     * by the outbound guard before connecting; with it, the test server has no TLS, so the
+     * login fails. */
     snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=127.0.0.1 port=%d user=disco\"}", my.port);
+    assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EDENIED);
+    app.cfg.allow_insecure_loopback = true;
     assert_int_equal(sg_mysql_discover(&app, "disco", "0123", cfg, "", &items, &n), SG_EUNAVAIL);
+    assert_non_null(strstr(sg_err_msg(), "cannot connect"));
     h_my_exec(&my, "DROP USER 'disco'@'%'");
     h_my_exec(&my, "DROP DATABASE disco");
 }
