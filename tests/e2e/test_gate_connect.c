@@ -52,8 +52,8 @@ static bool wait_status(const char *want, int seconds)
         struct timespec t = {0, 50 * 1000 * 1000};
         nanosleep(&t, NULL);
     }
-    fprintf(stderr, "status is still %s, not %s, after %d s; snowgate logged:\n", status_of(),
-            want, seconds);
+    fprintf(stderr, "status is still %s, not %s, after %d s; snowgate logged:\n", status_of(), want,
+            seconds);
     sg_buf log = SG_BUF_INIT(0);
     if (h_read_file(G.gate.log_path, &log) == SG_OK && log.data) {
         char *save = NULL;
