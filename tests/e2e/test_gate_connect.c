@@ -333,7 +333,9 @@ static void item_of(const char *sys_id, char cat_item[33], char name[64])
 {
     char q[256];
     snprintf(q, sizeof(q),
-             "/api/now/table/sc_req_item?sysparm_exclude_reference_link=true&sysparm_query=request%%3D%s&sysparm_fields=cat_item,"
+             "/api/now/table/"
+             "sc_req_item?sysparm_exclude_reference_link=true&sysparm_query=request%%3D%s&sysparm_"
+             "fields=cat_item,"
              "cat_item.name",
              sys_id);
     sg_json *j = g_sim_call("GET", q, NULL, 200);
@@ -376,7 +378,8 @@ static void test_catalog_item_followed_after_run_test(void **state)
     sg_json *made = g_sim_call("POST", "/api/now/table/sc_cat_item", body, 201);
     free(body);
     char new_cat[33];
-    snprintf(new_cat, sizeof(new_cat), "%s", sg_json_get_str(sg_json_get(made, "result"), "sys_id"));
+    snprintf(new_cat, sizeof(new_cat), "%s",
+             sg_json_get_str(sg_json_get(made, "result"), "sys_id"));
     sg_json_decref(made);
     assert_string_not_equal(new_cat, cat);
     sg_json *j = NULL;

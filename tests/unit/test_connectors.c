@@ -18,16 +18,41 @@ static void test_find(void **state)
     assert_non_null(k->apply);
     assert_non_null(k->discover);
     assert_true(k->needs_db_role);
+    assert_int_equal(k->name_parts, 3);
+    /* mysql is one row, found by its kind or its other name. */
+    k = sg_connector_find("mysql");
+    assert_non_null(k);
+    assert_ptr_equal(sg_connector_find("mariadb"), k);
+    assert_string_equal(k->kind, "mysql");
+    assert_non_null(k->check_config);
+    assert_non_null(k->test_login);
+    assert_non_null(k->apply);
+    assert_non_null(k->verify);
+    assert_non_null(k->discover);
+    assert_true(k->needs_db_role);
+    assert_int_equal(k->name_parts, 2);
+    sg_connection_ref ref = {"id", "my", "mysql", "{}", ""};
+    assert_int_equal(k->check_request(&ref, "db.t", "table", "write"), SG_OK);
+    assert_int_equal(k->check_request(&ref, "db", "schema", "write"), SG_OK);
+    assert_int_equal(k->check_request(&ref, "db.v", "view", "read"), SG_OK);
+    assert_int_equal(k->check_request(&ref, "db.v", "view", "write"), SG_EINVAL);
+    assert_int_equal(k->check_request(&ref, "db.d", "dataset", "read"), SG_EINVAL);
+    /* postgres grants on tables and views, not schemas. */
+    ref.kind = "postgres";
+    assert_int_equal(sg_connector_find("postgres")->check_request(&ref, "d.s", "schema", "read"),
+                     SG_EINVAL);
     k = sg_connector_find("manual");
     assert_non_null(k);
     assert_null(k->apply); /* a person applies it */
     assert_null(sg_connector_find("oracle"));
-    assert_non_null(strstr(sg_err_msg(), "postgres, webhook or manual"));
+    assert_non_null(strstr(sg_err_msg(), "postgres, mysql (or mariadb), webhook or manual"));
     assert_null(sg_connector_find(NULL));
-    assert_string_equal(sg_connector_kinds_text(), "postgres, webhook or manual");
+    assert_string_equal(sg_connector_kinds_text(),
+                        "postgres, mysql (or mariadb), webhook or manual");
     const char *const *kinds = sg_connector_kinds();
     assert_string_equal(kinds[0], "postgres");
-    assert_null(kinds[3]);
+    assert_string_equal(kinds[1], "mysql");
+    assert_null(kinds[4]);
 }
 
 static void test_match(void **state)

@@ -13,6 +13,7 @@
 /* Every kind snowgate knows: adding one is one row here (and its file). */
 static const sg_connector *const table[] = {
     &sg_connector_postgres,
+    &sg_connector_mysql,
     &sg_connector_webhook,
     &sg_connector_manual,
 };
@@ -25,7 +26,8 @@ struct sg_connector_states {
 const sg_connector *sg_connector_find(const char *kind)
 {
     for (size_t i = 0; kind && i < NKINDS; i++)
-        if (strcmp(table[i]->kind, kind) == 0)
+        if (strcmp(table[i]->kind, kind) == 0 ||
+            (table[i]->alias && strcmp(table[i]->alias, kind) == 0))
             return table[i];
     sg_err_set(SG_EINVAL, "kind must be %s", sg_connector_kinds_text());
     return NULL;
@@ -49,6 +51,11 @@ const char *sg_connector_kinds_text(void)
         if (i > 0)
             sg_strlcat(text, i + 1 == NKINDS ? " or " : ", ", sizeof(text));
         sg_strlcat(text, table[i]->kind, sizeof(text));
+        if (table[i]->alias) {
+            sg_strlcat(text, " (or ", sizeof(text));
+            sg_strlcat(text, table[i]->alias, sizeof(text));
+            sg_strlcat(text, ")", sizeof(text));
+        }
     }
     return text;
 }

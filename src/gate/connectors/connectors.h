@@ -3,6 +3,8 @@
  * looks a connection's kind up with sg_connector_find and calls what the entry offers; it never
  * asks which kind it holds. Each kind is one file:
  *   postgres - GRANT/REVOKE on a table or view, checked afterwards in the catalog; discovery
+ *   mysql    - GRANT/REVOKE on a MariaDB/MySQL table, view or database, checked afterwards in
+ *              information_schema; discovery ("mariadb" is accepted as its other name)
  *   webhook  - a Standard Webhooks-signed POST for any other system
  *   manual   - nothing to run: a person applies it and marks the request done
  *
@@ -70,6 +72,9 @@ typedef int (*sg_discover_fn)(void *ctx, const sg_discovered *d);
 
 typedef struct sg_connector {
     const char *kind; /* as stored in connections.kind */
+    /* Another name sg_connector_find accepts for this kind (a connection created with it is
+     * stored as kind), or NULL. */
+    const char *alias;
     /* The request body field holding the secret that is sealed ("password", "secret"), or NULL
      * for a kind with none. */
     const char *secret_field;
@@ -88,6 +93,14 @@ typedef struct sg_connector {
     /* Logs in as a grant would and runs a trivial query: for snowgate doctor. NULL: nothing to
      * log in to (the check is skipped). */
     int (*test_login)(sg_app *app, const sg_connection_ref *c);
+    /* How discovery's names are made, for a kind with discover:
+     *   3 - database.schema.table (a schema: database.schema). The connection reaches one
+     *       database, and an asset an admin registered as schema.table is the same object;
+     *       discovery marks gone only assets of that database.
+     *   2 - database.table (a schema: the database itself). The connection reaches every
+     *       database its account sees, and names are always whole; discovery marks gone any
+     *       asset of the connection it no longer finds. */
+    int name_parts;
     /* Reads the source's catalog and calls fn for each schema, table and view opts admits.
      * NULL: the kind cannot discover (the API answers 409). */
     int (*discover)(sg_app *app, const sg_connection_ref *c, const sg_discover_opts *opts,
@@ -111,11 +124,13 @@ typedef struct sg_connector {
     void (*state_free)(void *state);
 } sg_connector;
 
-/* The connector for kind, or NULL (SG_EINVAL set, listing the kinds there are). */
+/* The connector for kind (or its alias), or NULL (SG_EINVAL set, listing the kinds there
+ * are). */
 const sg_connector *sg_connector_find(const char *kind);
 /* The kinds, NULL-terminated, in table order. */
 const char *const *sg_connector_kinds(void);
-/* "postgres, webhook or manual": the kinds for a message. Static storage. */
+/* "postgres, mysql (or mariadb), webhook or manual": the kinds for a message. Static
+ * storage. */
 const char *sg_connector_kinds_text(void);
 
 /* Makes (and frees) every connector's app-wide state; called by sg_app_open and sg_app_close.
@@ -133,7 +148,14 @@ bool sg_discover_admits(const sg_discover_opts *opts, const char *name);
 
 /* The rows of the table (in connectors.c), for kinds that are added. */
 extern const sg_connector sg_connector_postgres;
+extern const sg_connector sg_connector_mysql;
 extern const sg_connector sg_connector_webhook;
 extern const sg_connector sg_connector_manual;
+
+/* Checks a mysql DSN as mysql's check_config does: "host=H [port=P] user=U
+ * [ssl_mode=verify-full|disable] [ssl_ca=/path]", one host, no password, no socket; ssl_mode
+ * disable only with allow_insecure_loopback. SG_EINVAL or SG_EDENIED with the reason. Exposed
+ * for the fuzzer (tests/fuzz/fuzz_mysql_dsn.c). */
+int sg_mysql_check_dsn(const char *dsn, bool allow_insecure_loopback);
 
 #endif

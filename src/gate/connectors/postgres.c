@@ -726,6 +726,7 @@ const sg_connector sg_connector_postgres = {
     .kind = "postgres",
     .secret_field = "password",
     .needs_db_role = true,
+    .name_parts = 3,
     .check_config = pg_check_config,
     .check_request = pg_check_request,
     .test_login = pg_test_login,

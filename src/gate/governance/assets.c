@@ -165,6 +165,7 @@ int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_j
     const sg_connector *k = sg_connector_find(kind);
     if (!k)
         return SG_EINVAL;
+    kind = k->kind; /* an alias (mariadb) is stored as its kind */
     sg_json *cfg = sg_json_object();
     const char *secret = NULL;
     if (k->check_config)

@@ -243,7 +243,8 @@ typedef struct run {
     size_t ne;
     role_user *ru;
     size_t nru;
-    char db[256]; /* the database part of the names found ("" when nothing was found) */
+    int parts;    /* the connector's name_parts: 3 (one database) or 2 (whole names) */
+    char db[256]; /* parts 3: the database part of the names found ("" when none was found) */
     int64_t added, updated, returned, gone, skipped, conflicts;
     size_t done; /* of nf, written so far */
 } run;
@@ -375,7 +376,7 @@ static int collect(void *ctx, const sg_discovered *d)
         r->capf = r->capf ? 2 * r->capf : 1024;
         r->f = sg_xrealloc(r->f, r->capf * sizeof(*r->f));
     }
-    if (!r->db[0]) {
+    if (r->parts == 3 && !r->db[0]) {
         size_t n = strcspn(d->name, ".");
         snprintf(r->db, sizeof(r->db), "%.*s", (int)(n < sizeof(r->db) ? n : 0), d->name);
     }
@@ -458,11 +459,13 @@ static bool is_relation(const char *type)
     return strcmp(type, "schema") != 0;
 }
 
-/* The asset registered for f: by its name, or by schema.table (an admin's name on the DSN's
- * database, which is the one discovered). */
+/* The asset registered for f: by its name, or (parts 3) by schema.table (an admin's name on
+ * the DSN's database, which is the one discovered). */
 static existing *find_existing(run *r, const found *f)
 {
     existing *e = lookup(r, f->name);
+    if (r->parts != 3)
+        return e;
     size_t n = strlen(r->db);
     if (!e && is_relation(f->type) && strncmp(f->name, r->db, n) == 0 && f->name[n] == '.') {
         e = lookup(r, f->name + n + 1);
@@ -473,10 +476,15 @@ static existing *find_existing(run *r, const found *f)
 }
 
 /* An existing asset's name as discovery would write it (database.schema.table), into out;
- * false when it is not in the discovered database (not the run's to mark gone). */
+ * false when it is not in the discovered database (not the run's to mark gone). With whole
+ * names (parts 2), every asset of the connection is the run's, under its own name. */
 static bool qualified(const run *r, const existing *e, sg_buf *out)
 {
     sg_buf_reset(out);
+    if (r->parts != 3) {
+        sg_buf_puts(out, e->name);
+        return true;
+    }
     int dots = 0;
     for (const char *p = e->name; *p; p++)
         dots += *p == '.';
@@ -691,6 +699,7 @@ int sg_discovery_job(sg_app *app, const sg_job *job, int64_t *retry_after)
     r.exc = string_view(sg_json_get(opts, "exclude"));
     r.default_owner = sg_json_get_str(opts, "default_owner");
     const sg_connector *k = sg_connector_find(r.kind);
+    r.parts = k && k->name_parts ? k->name_parts : 3;
     sg_connection_ref ref = {r.id, r.name, r.kind, r.config, r.sealed};
     sg_discover_opts o = {r.inc, r.exc};
     if (!k || !k->discover) {

@@ -15,7 +15,7 @@
  * longer exists without a word. */
 typedef struct sg_mirror_item_cache sg_mirror_item_cache;
 sg_mirror_item_cache *sg_mirror_item_cache_new(void);
-void sg_mirror_item_cache_free(sg_mirror_item_cache *c); /* NULL: no-op */
+void sg_mirror_item_cache_free(sg_mirror_item_cache *c);  /* NULL: no-op */
 void sg_mirror_item_cache_clear(sg_mirror_item_cache *c); /* NULL: no-op */
 
 /* Enqueues the mirror job inside the caller's transaction when ServiceNow is set up. */
