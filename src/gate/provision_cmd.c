@@ -26,16 +26,29 @@ typedef struct prov {
     char *sn_auth; /* Authorization: Basic ... (ServiceNow admin) */
     char *sg_auth; /* Authorization: Bearer ... (snowgate admin) */
     sg_http_client_opts opts;
+    /* The step of docs/servicenow-setup.md under way (1 to 5) and its name: each progress
+     * line and a failure's message carry them, so that they match the guide. */
     int step;
+    const char *step_name;
     sg_buf detail; /* lines printed after a failure's message (the problems found) */
 } prov;
+
+/* Room for everything a failure can list: SG_PREVIEW_MAX_PROBLEMS problems of under 800 bytes
+ * each, or two lines for each of SG_PREVIEW_MAX_ROWS rows, plus the advice after them. */
+#define DETAIL_MAX (256 * 1024)
+
+static void begin_step(prov *p, int step, const char *name)
+{
+    p->step = step;
+    p->step_name = name;
+}
 
 static void say(prov *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(prov *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("[%d] ", ++p->step);
+    printf("[%d] ", p->step);
     vprintf(fmt, ap);
     printf("\n");
     fflush(stdout);
@@ -283,9 +296,11 @@ static int upload_update_set(prov *p, const sg_buf *xml, char id[33])
     return find_uploaded(p, nonce, id);
 }
 
-/* Starts a CI/CD update set action ("preview" or "commit") and polls its progress until it
- * ends (bounded): label gets the final status_label, error the progress' error. */
-static int cicd(prov *p, const char *what, const char *id, char label[32], char error[256])
+/* Starts a CI/CD update set action ("preview" or "commit", ServiceNow's /api/sn_cicd) and polls
+ * its progress until it ends (bounded): label gets the final status_label, error the progress'
+ * error. */
+static int run_update_set_action(prov *p, const char *what, const char *id, char label[32],
+                                 char error[256])
 {
     char path[160];
     snprintf(path, sizeof(path), "/api/sn_cicd/update_set/%s/%s", what, id);
@@ -423,7 +438,7 @@ static bool all_acceptable(const problems *ps)
     return true;
 }
 
-/* Lists the problems into p->detail and fails with what to do. */
+/* Lists the problems, each with its verdict and why, into p->detail. */
 static void list_problems(prov *p, const problems *ps)
 {
     for (size_t i = 0; i < ps->n; i++) {
@@ -434,7 +449,9 @@ static void list_problems(prov *p, const problems *ps)
     }
 }
 
-static int refuse(prov *p, const problems *ps, bool accept)
+/* Fails with the problems listed and what to do about each verdict; set_id is this run's
+ * retrieved set, which stays on the instance uncommitted. */
+static int refuse(prov *p, const char *set_id, const problems *ps, bool accept)
 {
     bool acceptable = all_acceptable(ps);
     list_problems(p, ps);
@@ -442,38 +459,47 @@ static int refuse(prov *p, const problems *ps, bool accept)
         sg_buf_printf(&p->detail,
                       "What to do: every problem above is ACCEPTABLE. Re-run with "
                       "--accept-preview-problems to mark them ignored, as an admin would in "
-                      "ServiceNow, and commit; or resolve them in ServiceNow first (for "
-                      "example, create the missing records).\n");
+                      "ServiceNow, and commit; or first create the missing records on the "
+                      "instance.\n");
     else
-        sg_buf_printf(&p->detail,
-                      "What to do: resolve each REFUSED or COLLISION problem in ServiceNow (System "
-                      "Update Sets > Retrieved Update Sets > snowgate > Update Set Preview "
-                      "Problems): create the missing record, or, for a collision, compare the two "
-                      "versions and keep or undo the local change. A row that is not one snowgate "
-                      "generated means the set on the instance is not the one snowgate uploaded: "
-                      "find out who changed it. snowgate never accepts these itself, %s. If only "
-                      "ACCEPTABLE problems are left, re-run with --accept-preview-problems.\n",
-                      accept ? "not even with --accept-preview-problems"
-                             : "and --accept-preview-problems does not change that");
+        sg_buf_printf(
+            &p->detail,
+            "What to do (snowgate never accepts a REFUSED or COLLISION problem itself, %s):\n"
+            "  REFUSED, a record missing on the instance: create it there, then run provision "
+            "again.\n"
+            "  REFUSED, a row that is not snowgate's or a missing record that is snowgate's own: "
+            "the set on the instance was changed after snowgate uploaded it; find out who "
+            "changed it before running provision again.\n"
+            "  COLLISION: the record was changed on the instance after snowgate generated its "
+            "version. Compare the two in ServiceNow. Running provision again uploads snowgate's "
+            "version anew, newer than the local change, so the next preview does not report the "
+            "collision and the commit overwrites the local change: save that change first if "
+            "you need it.\n"
+            "  If only ACCEPTABLE problems are left, re-run with --accept-preview-problems.\n",
+            accept ? "not even with --accept-preview-problems"
+                   : "and --accept-preview-problems does not change that");
     sg_buf_printf(&p->detail,
-                  "Nothing was committed. Each run imports and previews the update set anew, so "
-                  "running provision again before that (or, when all are ACCEPTABLE, without "
-                  "--accept-preview-problems) stops at this same step.\n");
+                  "Nothing was committed. This run's retrieved set (sys_remote_update_set %s, "
+                  "named snowgate) stays on the instance, loaded and not committed, and provision "
+                  "never uses it again: each run imports and previews a new set, so what you mark "
+                  "in this set's preview does not carry over. Delete it in ServiceNow (System "
+                  "Update Sets > Retrieved Update Sets). Running provision again without "
+                  "resolving the problems (or, when all are ACCEPTABLE, without "
+                  "--accept-preview-problems) stops at this same step. See "
+                  "docs/servicenow-setup.md, \"When the preview finds problems\".\n",
+                  set_id);
     return sg_err_set(SG_ECONFLICT,
                       "the update set's preview found %zu problem(s)%s; nothing was committed",
                       ps->n, acceptable ? "" : ", and not all of them can be accepted");
 }
 
-/* Marks each (acceptable) problem ignored, as the admin's "Accept remote update" does. */
+/* Marks each (acceptable) problem ignored, as the admin's "Accept remote update" does; the
+ * step's line and the accepted problems are printed once all are marked. */
 static int accept_all(prov *p, const problems *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
         if (ps->list[i].v != SG_PREVIEW_ACCEPTABLE || !sn_is_sys_id(ps->list[i].sys_id))
             return sg_err_set(SG_EINTERNAL, "a problem to accept is not acceptable");
-    say(p,
-        "update set previewed: %zu problem(s), each about a record snowgate does not need; "
-        "accepted:",
-        ps->n);
     for (size_t i = 0; i < ps->n; i++) {
         char path[128];
         snprintf(path, sizeof(path), "/api/now/table/sys_update_preview_problem/%s",
@@ -489,8 +515,13 @@ static int accept_all(prov *p, const problems *ps)
             return sg_err_wrap(rc, "marking preview problem %zu of %zu (%s) ignored failed", i + 1,
                                ps->n, ps->list[i].sys_id);
         }
-        printf("      accepted: \"%s\"\n        (%s)\n", ps->list[i].desc, ps->list[i].why);
     }
+    say(p,
+        "update set previewed: %zu problem(s), each about a record snowgate does not need; "
+        "accepted:",
+        ps->n);
+    for (size_t i = 0; i < ps->n; i++)
+        printf("      accepted: \"%s\"\n        (%s)\n", ps->list[i].desc, ps->list[i].why);
     fflush(stdout);
     return SG_OK;
 }
@@ -505,7 +536,8 @@ static int recheck(prov *p, const char *id, const sg_preview_ours *ours, const p
         same = strcmp(now->list[i].status, "ignored") == 0 &&
                strcmp(now->list[i].sys_id, accepted->list[i].sys_id) == 0;
     if (rc == SG_OK && !same)
-        rc = sg_err_wrap(refuse(p, now, true), "after accepting, a re-check found other problems");
+        rc = sg_err_wrap(refuse(p, id, now, true),
+                         "after accepting, a re-check found other problems");
     free(now);
     return rc;
 }
@@ -646,14 +678,14 @@ static int verify_committed(prov *p, const char *id, const sg_preview_ours *ours
 static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ours, bool accept)
 {
     char label[32], error[256];
-    int rc = cicd(p, "preview", id, label, error);
+    int rc = run_update_set_action(p, "preview", id, label, error);
     problems *ps = sg_xcalloc(1, sizeof(*ps));
     if (rc == SG_OK)
         rc = judge_problems(p, id, ours, ps);
     if (rc == SG_OK && ps->n == 0)
         say(p, "update set previewed: no problems");
     else if (rc == SG_OK && (!accept || !all_acceptable(ps)))
-        rc = refuse(p, ps, accept);
+        rc = refuse(p, id, ps, accept);
     else if (rc == SG_OK)
         rc = accept_all(p, ps);
     if (rc == SG_OK && ps->n > 0)
@@ -664,7 +696,7 @@ static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ou
     if (rc == SG_OK)
         rc = check_rows(p, id, ours, &checked);
     if (rc == SG_OK)
-        rc = cicd(p, "commit", id, label, error);
+        rc = run_update_set_action(p, "commit", id, label, error);
     if (rc == SG_OK)
         say(p, "update set committed: %s", label);
     if (rc == SG_OK)
@@ -841,7 +873,9 @@ static const sg_cli_spec spec = {
     "preview, commit), service user and role, then Connect and test. Safe to re-run. When the "
     "preview finds problems, provision lists each with its verdict (ACCEPTABLE, REFUSED or "
     "COLLISION) and why, commits nothing, and says what to do; with --accept-preview-problems "
-    "it accepts them when all are ACCEPTABLE, checks again and commits.",
+    "it accepts them when all are ACCEPTABLE, checks again and commits. Each line and a "
+    "failure name the step of docs/servicenow-setup.md (1 to 5); what each verdict means and what "
+    "to do: docs/servicenow-setup.md#when-the-preview-finds-problems.",
     NULL,
     flags,
     NULL,
@@ -856,7 +890,7 @@ static int provision(int argc, char **argv, char **envp)
         return status;
     prov p;
     memset(&p, 0, sizeof(p));
-    p.detail = (sg_buf)SG_BUF_INIT(64 * 1024);
+    p.detail = (sg_buf)SG_BUF_INIT(DETAIL_MAX);
     p.instance = sg_cli_get(&cli, "instance");
     p.snowgate = sg_cli_get(&cli, "snowgate");
     const char *user = sg_cli_get(&cli, "admin-user");
@@ -896,15 +930,24 @@ static int provision(int argc, char **argv, char **envp)
     sg_wipe(password, sizeof(password));
 
     char client_id[64] = "", secret[65] = "", svc_password[65] = "";
+    begin_step(&p, 1, "the OAuth app");
     int rc = oauth_app(&p, client_id, secret);
-    if (rc == SG_OK)
+    if (rc == SG_OK) {
+        begin_step(&p, 2, "instance and client");
         rc = configure_snowgate(&p, client_id, secret);
-    if (rc == SG_OK)
+    }
+    if (rc == SG_OK) {
+        begin_step(&p, 3, "the update set");
         rc = import_update_set(&p, sg_cli_get(&cli, "accept-preview-problems") != NULL);
-    if (rc == SG_OK)
+    }
+    if (rc == SG_OK) {
+        begin_step(&p, 4, "the service account");
         rc = service_user(&p, svc_password);
-    if (rc == SG_OK)
+    }
+    if (rc == SG_OK) {
+        begin_step(&p, 5, "Connect and test");
         rc = connect_and_test(&p, svc_password);
+    }
     sg_wipe(secret, sizeof(secret));
     sg_wipe(svc_password, sizeof(svc_password));
     sg_wipe(p.sn_auth, strlen(p.sn_auth));
@@ -912,8 +955,8 @@ static int provision(int argc, char **argv, char **envp)
     free(p.sn_auth);
     free(p.sg_auth);
     if (rc != SG_OK) {
-        fprintf(stderr, "snowgate servicenow provision: step %d failed: %s\n%s", p.step + 1,
-                sg_err_msg(), sg_buf_str(&p.detail));
+        fprintf(stderr, "snowgate servicenow provision: step %d (%s) failed: %s\n%s", p.step,
+                p.step_name, sg_err_msg(), sg_buf_str(&p.detail));
         sg_buf_free(&p.detail);
         return SG_EXIT_FAIL;
     }

@@ -213,10 +213,11 @@ static void test_provision(void **state)
                      sg_buf_str(&r.err));
         assert_has(&r.out,
                    i == 0 ? "'snowgate OAuth App' created" : "'snowgate OAuth App' updated");
-        assert_has(&r.out, "[5] update set previewed: no problems");
-        assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
-        assert_has(&r.out, "[7] update set committed: Successful");
-        assert_has(&r.out, "Connect and test: CONNECTED");
+        assert_has(&r.out, "[3] update set previewed: no problems");
+        assert_has(&r.out, "[3] update set checked: its 38 rows are the ones snowgate generated");
+        assert_has(&r.out, "[3] update set committed: Successful");
+        assert_has(&r.out, "[4] snowgate.service holds snowgate_service_account_role");
+        assert_has(&r.out, "[5] Connect and test: CONNECTED");
         assert_null(strstr(sg_buf_str(&r.out), "admin-Pw1"));
         run_free(&r);
         assert_string_equal(g_status(), "connected");
@@ -228,7 +229,7 @@ static void test_provision(void **state)
     run r = {.input = "wrong\n", .out = SG_BUF_INIT(0), .err = SG_BUF_INIT(0)};
     run_provision(&r);
     assert_int_equal(r.status, 1);
-    assert_has(&r.err, "step 1 failed");
+    assert_has(&r.err, "step 1 (the OAuth app) failed");
     assert_has(&r.err, "User Not Authenticated");
     run_free(&r);
 }
@@ -246,8 +247,11 @@ static void test_own_row_missing_refused(void **state)
         run r;
         provision(flag == 1, drop_category, &r);
         assert_int_equal(r.status, 1);
-        assert_has(&r.err, "step 5 failed: the update set's preview found 1 problem(s), and not "
-                           "all of them can be accepted; nothing was committed");
+        assert_has(&r.err,
+                   "step 3 (the update set) failed: the update set's preview found 1 "
+                   "problem(s), and not all of them can be accepted; nothing was committed");
+        /* The advice names this run's retrieved set, left uncommitted. */
+        assert_has(&r.err, "This run's retrieved set (sys_remote_update_set ");
         assert_has(&r.err, "problem 1 of 1: REFUSED \"Could not find a record in sc_category for "
                            "column category referenced in this update\" (status: none)");
         assert_has(&r.err, "the missing record is snowgate's own sc_category ");
@@ -269,8 +273,8 @@ static void test_security_problem_refused(void **state)
     run r;
     provision(true, drop_role, &r);
     assert_int_equal(r.status, 1);
-    assert_has(&r.err, "step 5 failed: the update set's preview found 10 problem(s), and not all "
-                       "of them can be accepted; nothing was committed");
+    assert_has(&r.err, "step 3 (the update set) failed: the update set's preview found 10 "
+                       "problem(s), and not all of them can be accepted; nothing was committed");
     assert_has(&r.err, "problem 1 of 10: REFUSED \"Could not find a record in sys_user_role for "
                        "column sys_user_role");
     assert_has(&r.err, "problem 10 of 10: REFUSED");
@@ -297,7 +301,9 @@ static void test_foreign_row_refused(void **state)
     assert_untouched();
 }
 
-/* A local change newer than snowgate's version: COLLISION, never accepted, nothing committed. */
+/* A local change newer than snowgate's version: COLLISION, never accepted, nothing committed.
+ * As the advice warns, the next run uploads snowgate's version anew, newer than the local
+ * change, so it sees no collision and its commit overwrites the change. */
 static void test_collision_refused(void **state)
 {
     (void)state;
@@ -309,12 +315,18 @@ static void test_collision_refused(void **state)
     assert_int_equal(r.status, 1);
     assert_has(&r.err, "problem 1 of 1: COLLISION \"Found a local update that is newer than this "
                        "one (sc_category updated ");
-    assert_has(&r.err, "was changed on the instance after snowgate's version of it");
+    assert_has(&r.err, "was changed on the instance after snowgate generated its version");
     assert_has(&r.err, "not even with --accept-preview-problems");
+    assert_has(&r.err, "the commit overwrites the local change");
     run_free(&r);
     assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 1);
     assert_int_equal(g_count_in_sn("sys_update_preview_problem", "status%3Dignored"), 0);
     assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access%20(ours)"), 1);
+    provision(false, NULL, &r);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+    assert_int_equal(g_count_in_sn("sys_remote_update_set", "state%3Dcommitted"), 2);
+    assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access%20(ours)"), 0);
 }
 
 /* A row that adds a record snowgate did not generate, and that the preview finds nothing
@@ -398,15 +410,16 @@ static void test_changed_rows_refused(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         run r;
         provision(true, cases[i].meddle, &r);
-        if (r.status != 1 || !strstr(sg_buf_str(&r.err), "step 6 failed: the update set on the "
-                                                         "instance is not the one snowgate "
-                                                         "uploaded"))
+        if (r.status != 1 ||
+            !strstr(sg_buf_str(&r.err), "step 3 (the update set) failed: the update set on the "
+                                        "instance is not the one snowgate "
+                                        "uploaded"))
             fail_msg("case %zu: exit %d\n%s\n%s", i, r.status, sg_buf_str(&r.out),
                      sg_buf_str(&r.err));
         assert_has(&r.err, cases[i].detail);
         assert_has(&r.err, "delete the retrieved set and run provision again");
         assert_has(&r.err, "Nothing was committed");
-        assert_has(&r.out, "[5] update set previewed: no problems");
+        assert_has(&r.out, "[3] update set previewed: no problems");
         assert_null(strstr(sg_buf_str(&r.out), "update set committed"));
         run_free(&r);
         assert_untouched();
@@ -496,9 +509,10 @@ static void test_rows_changed_during_commit(void **state)
     provision(false, NULL, &r);
     if (r.status != 1)
         fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
-    assert_has(&r.out, "[6] update set checked: its 38 rows are the ones snowgate generated");
-    assert_has(&r.out, "[7] update set committed: Successful");
-    assert_has(&r.err, "step 8 failed: the update set's rows changed between snowgate's check and "
+    assert_has(&r.out, "[3] update set checked: its 38 rows are the ones snowgate generated");
+    assert_has(&r.out, "[3] update set committed: Successful");
+    assert_has(&r.err, "step 3 (the update set) failed: the update set's rows changed between "
+                       "snowgate's check and "
                        "the commit (listed below); the set was committed");
     assert_has(&r.err, "(sys_properties_");
     assert_has(&r.err, "its payload is not one snowgate generated");
@@ -559,8 +573,10 @@ static void test_instance_ids_checked(void **state)
     sg_http_server_stop(srv, 1000);
     if (status != 1)
         fail_msg("provision: exit %d\n%s\n%s", status, sg_buf_str(&out), sg_buf_str(&err));
-    assert_has(&err, "step 1 failed: the instance answered an OAuth app sys_id that is not a "
-                     "sys_id");
+    assert_has(
+        &err,
+        "step 1 (the OAuth app) failed: the instance answered an OAuth app sys_id that is not a "
+        "sys_id");
     assert_string_equal(sg_buf_str(&stub_log), "GET /api/now/table/oauth_entity\n");
     sg_buf_free(&out);
     sg_buf_free(&err);

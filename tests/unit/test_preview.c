@@ -117,9 +117,9 @@ static const judge_case cases[] = {
      "Found a local update that is newer than this one (sc_category updated 2026-12-06 "
      "10:00:00)",
      OTHER_ID, "sc_category", SG_PREVIEW_COLLISION, "changed on the instance"},
-    {"a collision on a security table is refused", PROBLEM_ID, ROW_ID, "sys_user_role", NULL, false,
-     false, NULL, "Found a local update that is newer than this one", OTHER_ID, "sys_user_role",
-     SG_PREVIEW_REFUSED, "security-relevant"},
+    {"a collision on a security table is a collision", PROBLEM_ID, ROW_ID, "sys_user_role", NULL,
+     false, false, NULL, "Found a local update that is newer than this one", OTHER_ID,
+     "sys_user_role", SG_PREVIEW_COLLISION, "would overwrite the local change"},
     {"missing_item_table differs from the description", PROBLEM_ID, ROW_ID, "sc_cat_item",
      "category", false, true, NULL, MISSING("sc_category", "category"), NULL, "sys_user_role",
      SG_PREVIEW_REFUSED, "missing_item_table 'sys_user_role'"},

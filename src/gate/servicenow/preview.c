@@ -332,16 +332,12 @@ static sg_preview_verdict say_why(sg_preview_verdict v, char *why, size_t n, con
     return v;
 }
 
-/* The verdict once the row is known to be snowgate's own: what the description says. */
+/* The verdict once the row is known to be snowgate's own, not a collision and not on a
+ * security-relevant table: what the description says. */
 static sg_preview_verdict judge_own(const sg_preview_problem *p, const sg_preview_ours *ours,
                                     const our_row *row, char *why, size_t n)
 {
     char table[NAME_MAX_LEN + 1], field[NAME_MAX_LEN + 1], shown[NAME_MAX_LEN + 1];
-    if (sg_str_startswith(p->description ? p->description : "", "Found a local update"))
-        return say_why(SG_PREVIEW_COLLISION, why, n,
-                       "%s %s was changed on the instance after snowgate's version of it; "
-                       "compare the two in ServiceNow and decide which to keep",
-                       row->table, row->sys_id);
     if (!missing_reference(p->description, table, field))
         return say_why(SG_PREVIEW_REFUSED, why, n,
                        "on snowgate's %s %s, but not a missing reference, the one kind of problem "
@@ -372,8 +368,8 @@ static sg_preview_verdict judge_own(const sg_preview_problem *p, const sg_previe
                        row->table, row->sys_id);
     return say_why(SG_PREVIEW_ACCEPTABLE, why, n,
                    "snowgate's %s %s refers (column %s) to %s %s, which the instance lacks; "
-                   "snowgate does not need it, and the record is committed with that reference "
-                   "pointing at nothing",
+                   "snowgate does not need it; if accepted, the record is committed with that "
+                   "reference pointing at nothing",
                    row->table, row->sys_id, field, table, p->missing_item);
 }
 
@@ -389,6 +385,14 @@ sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_previe
                        "its row (sys_update_xml %s) is not one snowgate generated: the payload "
                        "is not one of those in snowgate's update set",
                        p->remote_update);
+    /* A collision first, on any table: a newer local change is settled by people, and says
+     * more than "security-relevant table" would. */
+    if (sg_str_startswith(p->description ? p->description : "", "Found a local update"))
+        return say_why(SG_PREVIEW_COLLISION, why, why_size,
+                       "%s %s was changed on the instance after snowgate generated its version; "
+                       "compare the two in ServiceNow (a new provision run would overwrite the "
+                       "local change)",
+                       row->table, row->sys_id);
     if (sg_preview_security_table(row->table))
         return say_why(SG_PREVIEW_REFUSED, why, why_size,
                        "it is about snowgate's %s %s, on a security-relevant table, where "

@@ -69,7 +69,8 @@ const char *sg_preview_verdict_name(sg_preview_verdict v);
  * item's category: sc_cat_item, category, sc_category), whose missing_item_table is <table>,
  * whose <field> in that payload holds missing_item, and whose missing_item is not one of
  * snowgate's own records (that would be a row missing from the set), is ACCEPTABLE; a collision
- * with a newer local change is COLLISION; anything else is REFUSED. why (why_size bytes) gets one
+ * with a newer local change on one of snowgate's rows is COLLISION, on any table (checked
+ * before the table); anything else is REFUSED. why (why_size bytes) gets one
  * sentence saying why, for people to read: its parts that come from the instance are cut short
  * and hold printable ASCII only. Thread-safe. */
 sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_preview_ours *ours,
@@ -81,10 +82,10 @@ sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_previe
 void sg_preview_accept_failed(sg_buf *b, const char *const *descs, const char *const *ids,
                               size_t done, size_t total);
 
-/* True for tables whose records grant or check access, run code or define users: a problem
- * there is never accepted, an extra guard besides the allowlist of references (sys_user_role,
- * sys_user_role_contains, sys_security_*, sys_ws_*, sys_script*, sys_scope, sys_user,
- * sys_user_has_role). */
+/* True for tables whose records grant or check access, run code, define users or hold
+ * snowgate's settings: a problem there is never accepted, an extra guard besides the allowlist
+ * of references (sys_user_role*, sys_security_*, sys_ws_*, sys_script*, sys_scope*,
+ * sys_properties*, oauth_*, sys_user, sys_user_has_role, sys_group_has_role). */
 bool sg_preview_security_table(const char *table);
 
 #endif
