@@ -23,8 +23,9 @@
 
 typedef struct prov {
     const char *instance, *snowgate;
-    char *sn_auth; /* Authorization: Basic ... (ServiceNow admin) */
-    char *sg_auth; /* Authorization: Bearer ... (snowgate admin) */
+    const char *category; /* --catalog-category: a sys_id, or NULL */
+    char *sn_auth;        /* Authorization: Basic ... (ServiceNow admin) */
+    char *sg_auth;        /* Authorization: Bearer ... (snowgate admin) */
     sg_http_client_opts opts;
     /* The step of docs/servicenow-setup.md under way (1 to 5) and its name: each progress
      * line and a failure's message carry them, so that they match the guide. */
@@ -162,7 +163,8 @@ static int configure_snowgate(prov *p, const char *client_id, const char *secret
 /* Downloads the update set XML snowgate generates for this integration into *xml. */
 static int download_update_set(prov *p, sg_http_response *xml)
 {
-    char *url = sg_xasprintf("%s/api/v1/integrations/servicenow/update-set", p->snowgate);
+    char *url = sg_xasprintf("%s/api/v1/integrations/servicenow/update-set%s%s", p->snowgate,
+                             p->category ? "?category=" : "", p->category ? p->category : "");
     const char *hdrs[] = {p->sg_auth, NULL};
     int rc = sg_http_request(&p->opts, "GET", url, hdrs, NULL, 0, xml);
     free(url);
@@ -862,6 +864,9 @@ static const sg_cli_flag flags[] = {
      "reference, in a record snowgate generated, to a record snowgate does not need and the set "
      "does not carry (today snowgate's own set has none: see docs/servicenow-setup.md); any "
      "other problem still stops provision, which then lists them"},
+    {"catalog-category", NULL, "SYS_ID",
+     "put snowgate's catalog item in this category of the instance (an sc_category sys_id) "
+     "instead of snowgate's own 'Data access' category"},
     {"allow-insecure-loopback", NULL, NULL, "tests and demo only: allow http and loopback URLs"},
     {NULL, NULL, NULL, NULL},
 };
@@ -895,6 +900,12 @@ static int provision(int argc, char **argv, char **envp)
     p.snowgate = sg_cli_get(&cli, "snowgate");
     const char *user = sg_cli_get(&cli, "admin-user");
     const char *token = sg_cli_get(&cli, "token");
+    p.category = sg_cli_get(&cli, "catalog-category");
+    if (p.category && !sn_is_sys_id(p.category)) {
+        fprintf(stderr, "snowgate servicenow provision: --catalog-category must be the sys_id (32 "
+                        "hex digits) of a catalog category on the instance (sc_category)\n");
+        return SG_EXIT_USAGE;
+    }
     if (!p.instance || !p.snowgate || !user || !token) {
         fprintf(stderr, "snowgate servicenow provision: --instance, --admin-user, --snowgate and "
                         "--token are required\n\n");
@@ -976,6 +987,6 @@ int sg_cmd_servicenow(int argc, char **argv, char **envp)
     }
     fprintf(stderr, "Usage: snowgate servicenow provision --instance URL --admin-user U "
                     "[--admin-password-stdin] --snowgate URL --token T "
-                    "[--accept-preview-problems]\n");
+                    "[--accept-preview-problems] [--catalog-category SYS_ID]\n");
     return SG_EXIT_USAGE;
 }

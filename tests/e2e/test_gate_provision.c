@@ -7,8 +7,9 @@
  * held back (a snowsim delay fault) while the test changes the retrieved set on the instance,
  * e.g. deletes the row that carries the catalog category the catalog item refers to, or while
  * an admin edits one of snowgate's records on the instance (a collision). snowgate's own set
- * has no acceptable problem (every reference in it points at a record of the set), so the
- * accepting and re-checking are covered by the unit tests of the verdicts only. */
+ * has no acceptable problem (every reference in it points at a record of the set); with
+ * --catalog-category naming a category the instance lacks, the item's reference to it is the
+ * one acceptable problem, which covers accepting, re-checking and committing. */
 #include "e2e/gate_env.h"
 #include "e2e/sim_helpers.h"
 
@@ -27,7 +28,8 @@
 
 typedef struct run {
     bool accept;
-    const char *input; /* the admin password line (NULL: the right one) */
+    const char *category; /* --catalog-category (NULL: none) */
+    const char *input;    /* the admin password line (NULL: the right one) */
     int status;
     sg_buf out, err;
 } run;
@@ -48,8 +50,17 @@ static void *run_provision(void *arg)
                           "--token",
                           G.admin_h + strlen("Authorization: Bearer "),
                           "--allow-insecure-loopback",
-                          r->accept ? "--accept-preview-problems" : NULL,
+                          NULL,
+                          NULL,
+                          NULL,
                           NULL};
+    size_t n = 13;
+    if (r->accept)
+        argv[n++] = "--accept-preview-problems";
+    if (r->category) {
+        argv[n++] = "--catalog-category";
+        argv[n++] = r->category;
+    }
     r->status =
         h_run_input(argv, NULL, r->input ? r->input : "admin-Pw1\n", 120000, &r->out, &r->err);
     return NULL;
@@ -58,12 +69,13 @@ static void *run_provision(void *arg)
 /* Changes the retrieved update set `set_id` on the instance, before its preview. */
 typedef void meddle_fn(const char *set_id);
 
-/* Runs provision; with meddle, its preview waits (8 s) while meddle changes the set that
- * provision uploaded. */
-static void provision(bool accept, meddle_fn *meddle, run *r)
+/* Runs provision, with --catalog-category when category is not NULL; with meddle, its preview
+ * waits (8 s) while meddle changes the set that provision uploaded. */
+static void provision_in(bool accept, const char *category, meddle_fn *meddle, run *r)
 {
     memset(r, 0, sizeof(*r));
     r->accept = accept;
+    r->category = category;
     r->out = (sg_buf)SG_BUF_INIT(0);
     r->err = (sg_buf)SG_BUF_INIT(0);
     if (!meddle) {
@@ -98,6 +110,11 @@ static void provision(bool accept, meddle_fn *meddle, run *r)
     pthread_join(t, NULL);
     sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
     assert_true(set_id[0]);
+}
+
+static void provision(bool accept, meddle_fn *meddle, run *r)
+{
+    provision_in(accept, NULL, meddle, r);
 }
 
 static void run_free(run *r)
@@ -299,6 +316,69 @@ static void test_foreign_row_refused(void **state)
     assert_has(&r.err, "is not one snowgate generated");
     run_free(&r);
     assert_untouched();
+}
+
+/* snowgate's catalog item in a category of the instance's own (--catalog-category), which the
+ * set does not carry. One the instance lacks is the one ACCEPTABLE problem: listed and refused
+ * without --accept-preview-problems; with it, marked ignored, re-checked and committed, and the
+ * setup goes on to CONNECTED. One the instance has previews clean. */
+static void test_catalog_category(void **state)
+{
+    (void)state;
+    static const char lacking[] = "c0ffee00c0ffee00c0ffee00c0ffee00";
+    run r;
+    provision_in(false, lacking, NULL, &r);
+    assert_int_equal(r.status, 1);
+    assert_has(&r.err, "step 3 (the update set) failed: the update set's preview found 1 "
+                       "problem(s); nothing was committed");
+    assert_has(&r.err, "problem 1 of 1: ACCEPTABLE \"Could not find a record in sc_category for "
+                       "column category referenced in this update\" (status: none)");
+    assert_has(&r.err, "refers (column category) to sc_category c0ffee00c0ffee00c0ffee00c0ffee00");
+    assert_has(&r.err, "if accepted, the record is committed with that reference");
+    assert_has(&r.err, "every problem above is ACCEPTABLE. Re-run with --accept-preview-problems");
+    run_free(&r);
+    assert_untouched();
+
+    provision_in(true, lacking, NULL, &r);
+    if (r.status != 0)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_has(&r.out, "[3] update set previewed: 1 problem(s), each about a record snowgate does "
+                       "not need; accepted:");
+    assert_has(&r.out, "accepted: \"Could not find a record in sc_category for column category");
+    assert_has(&r.out, "[3] update set checked: its 37 rows are the ones snowgate generated");
+    assert_has(&r.out, "[3] update set committed: Successful");
+    assert_has(&r.out, "[5] Connect and test: CONNECTED");
+    run_free(&r);
+    assert_int_equal(g_count_in_sn("sys_update_preview_problem", "status%3Dignored"), 1);
+    assert_int_equal(g_count_in_sn("sc_cat_item", "category%3Dc0ffee00c0ffee00c0ffee00c0ffee00"),
+                     1);
+    assert_int_equal(g_count_in_sn("sc_category", "title%3DData%20access"), 0);
+    assert_string_equal(g_status(), "connected");
+
+    sg_json *j = g_sim_call("POST", "/api/now/table/sc_category", "{\"title\":\"Analytics\"}", 201);
+    char has[33];
+    snprintf(has, sizeof(has), "%s", sg_json_get_str(sg_json_get(j, "result"), "sys_id"));
+    sg_json_decref(j);
+    provision_in(false, has, NULL, &r);
+    if (r.status != 0)
+        fail_msg("provision: exit %d\n%s\n%s", r.status, sg_buf_str(&r.out), sg_buf_str(&r.err));
+    assert_has(&r.out, "[3] update set previewed: no problems");
+    run_free(&r);
+    char q[80];
+    snprintf(q, sizeof(q), "category%%3D%s", has);
+    assert_int_equal(g_count_in_sn("sc_cat_item", q), 1);
+
+    /* Not a sys_id: refused before anything is done, by provision and by the download. */
+    provision_in(false, "../sys_user", NULL, &r);
+    assert_int_equal(r.status, 2);
+    assert_has(&r.err, "--catalog-category must be the sys_id");
+    run_free(&r);
+    sg_json *e = NULL;
+    assert_int_equal(
+        g_call("GET", "/api/v1/integrations/servicenow/update-set?category=x%27", NULL, &e), 400);
+    assert_non_null(
+        strstr(sg_json_get_str(sg_json_get(e, "error"), "message"), "category must be"));
+    sg_json_decref(e);
 }
 
 /* A local change newer than snowgate's version: COLLISION, never accepted, nothing committed.
@@ -605,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_own_row_missing_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_security_problem_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_foreign_row_refused, start, stop),
+        cmocka_unit_test_setup_teardown(test_catalog_category, start, stop),
         cmocka_unit_test_setup_teardown(test_collision_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_changed_rows_refused, start, stop),
         cmocka_unit_test_setup_teardown(test_decoy_set_not_picked, start, stop),

@@ -19,10 +19,14 @@
 #define ROW_ID     "fedcba9876543210fedcba9876543210"
 #define OTHER_ID   "00000000000000000000000000000001"
 
-static char *xml_of(const char *seed)
+#define CATEGORY_ID "c0ffee00c0ffee00c0ffee00c0ffee00"
+
+/* snowgate's set for the integration `seed`; category: the item's category of the instance's
+ * own (--catalog-category), or NULL. */
+static char *xml_of(const char *seed, const char *category)
 {
     sg_updateset_opts o = {"https://gate.example.com/webhooks/servicenow", seed,
-                           "2026-12-05 18:00:00"};
+                           "2026-12-05 18:00:00", category};
     char *xml = NULL;
     size_t len = 0;
     assert_int_equal(sg_updateset_generate(&o, &xml, &len), SG_OK);
@@ -67,8 +71,8 @@ typedef struct judge_case {
     const char *payload_table; /* whose row the payload is (from the "ours" XML) */
     const char *ref_field;     /* that record's field whose value is the missing_item */
     bool other_seed;           /* the payload comes from another integration's XML */
-    bool synthetic;            /* judged against a set without snowgate's category row, so the
-                                * item's category is a record the set does not carry */
+    bool synthetic;            /* from and judged against the set generated with a category of
+                                * the instance's own (CATEGORY_ID), which the set does not carry */
     const char *tamper;        /* appended to the payload ("" or NULL: none) */
     const char *description;
     const char *missing_item; /* NULL: the ref_field's value */
@@ -92,10 +96,10 @@ static const judge_case cases[] = {
     {"a record snowgate needs (the variables' catalog item)", PROBLEM_ID, ROW_ID, "item_option_new",
      "cat_item", false, false, NULL, MISSING("sc_cat_item", "cat_item"), NULL, "sc_cat_item",
      SG_PREVIEW_REFUSED, "snowgate's own sc_cat_item "},
-    /* The acceptable case, built from a synthetic generator set whose item refers to a
+    /* The acceptable case: the set generated with --catalog-category, whose item refers to a
      * category the set does not carry. */
     {"a missing category the set does not carry", PROBLEM_ID, ROW_ID, "sc_cat_item", "category",
-     false, true, NULL, MISSING("sc_category", "category"), NULL, "sc_category",
+     false, true, NULL, MISSING("sc_category", "category"), CATEGORY_ID, "sc_category",
      SG_PREVIEW_ACCEPTABLE, "snowgate does not need it"},
     {"the same with a description that ends after the column", PROBLEM_ID, ROW_ID, "sc_cat_item",
      "category", false, true, NULL, "Could not find a record in sc_category for column category",
@@ -157,27 +161,11 @@ static const judge_case cases[] = {
      "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
 };
 
-/* The XML without the row whose name starts with prefix (caller frees). */
-static char *without_row(const char *xml, const char *prefix)
-{
-    char *tag = sg_xasprintf("<name>%s", prefix);
-    const char *at = strstr(xml, tag);
-    free(tag);
-    assert_non_null(at);
-    const char *start = at;
-    while (start > xml && strncmp(start, "<sys_update_xml", 15) != 0)
-        start--;
-    const char *end = strstr(at, "</sys_update_xml>");
-    assert_non_null(end);
-    end += strlen("</sys_update_xml>");
-    return sg_xasprintf("%.*s%s", (int)(start - xml), xml, end);
-}
-
 static void test_verdicts(void **state)
 {
     (void)state;
-    char *xml = xml_of("client-1"), *other = xml_of("client-2");
-    char *nocat = without_row(xml, "sc_category_");
+    char *xml = xml_of("client-1", NULL), *other = xml_of("client-2", NULL);
+    char *nocat = xml_of("client-1", CATEGORY_ID);
     sg_preview_ours *ours = NULL, *synthetic = NULL;
     assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
     assert_int_equal(sg_preview_ours_parse(nocat, strlen(nocat), &synthetic), SG_OK);
@@ -186,8 +174,10 @@ static void test_verdicts(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const judge_case *c = &cases[i];
         char value[64] = "";
-        char *payload =
-            payload_of(c->other_seed ? other : xml, c->payload_table, c->ref_field, value);
+        char *payload = payload_of(c->other_seed  ? other
+                                   : c->synthetic ? nocat
+                                                  : xml,
+                                   c->payload_table, c->ref_field, value);
         if (c->tamper && *c->tamper) {
             char *t = sg_xasprintf("%s%s", payload, c->tamper);
             free(payload);
@@ -315,7 +305,7 @@ static void expect_rows(const sg_preview_ours *ours, const sg_preview_row *rows,
 static void test_rows_match(void **state)
 {
     (void)state;
-    char *xml = xml_of("client-1");
+    char *xml = xml_of("client-1", NULL);
     sg_preview_ours *ours = NULL;
     assert_int_equal(sg_preview_ours_parse(xml, strlen(xml), &ours), SG_OK);
     sg_json *js = sg_json_array();

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "gate/governance/audit.h"
 #include "gate/secrets.h"
+#include "gate/servicenow/client.h"
 #include "gate/servicenow/connect.h"
 #include "gate/servicenow/integration.h"
 #include "gate/servicenow/updateset.h"
@@ -91,7 +92,13 @@ int api_integrations_updateset(sg_http_req *req, void *appv)
                                         "/api/v1/integrations/servicenow");
     char hook[400];
     snprintf(hook, sizeof(hook), "%s/webhooks/servicenow", app->public_url);
-    sg_updateset_opts o = {hook, in.client_id, NULL};
+    /* ?category=<sys_id>: the item goes in a category the instance has. */
+    const char *category = sg_http_query(req, "category");
+    if (category && !sn_is_sys_id(category))
+        return sg_err_set(SG_EINVAL, "category must be the sys_id (32 hex digits) of a catalog "
+                                     "category on the instance (sc_category), or left out for "
+                                     "snowgate's own 'Data access' category");
+    sg_updateset_opts o = {hook, in.client_id, NULL, category};
     char *xml = NULL;
     size_t len = 0;
     rc = sg_updateset_generate(&o, &xml, &len);

@@ -344,15 +344,24 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
     add(cat, "description",
         "Requests for access to governed data, raised and fulfilled by snowgate.");
     add(cat, "active", "true");
-    record *cg = new_rec(recs, &n, seed, "sc_category", "category", "Data access", "Category", "");
-    add(cg, "title", "Data access");
-    add_ref(cg, "sc_catalog", cat->sys_id, SG_SN_CATALOG);
-    add(cg, "active", "true");
+    /* The item's category: snowgate's own, or one the instance has (the item works without
+     * one, and snowgate never reads it; a preview that finds it missing reports a problem
+     * provision may accept: see preview.c). */
+    const char *category = o->category, *category_name = "";
+    if (!category) {
+        record *cg =
+            new_rec(recs, &n, seed, "sc_category", "category", "Data access", "Category", "");
+        add(cg, "title", "Data access");
+        add_ref(cg, "sc_catalog", cat->sys_id, SG_SN_CATALOG);
+        add(cg, "active", "true");
+        category = cg->sys_id;
+        category_name = "Data access";
+    }
     record *item = new_rec(recs, &n, seed, "sc_cat_item", "item", SG_SN_ITEM, "Catalog Item", "");
     add(item, "name", SG_SN_ITEM);
     add(item, "short_description", "Access to a governed data asset, managed by snowgate");
     add(item, "description", "Raised by snowgate. Approve or reject it here or in snowgate.");
-    add_ref(item, "category", cg->sys_id, "Data access");
+    add_ref(item, "category", category, category_name);
     add(item, "sc_catalogs", cat->sys_id);
     add(item, "active", "true");
     static const struct {

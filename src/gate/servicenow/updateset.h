@@ -9,6 +9,10 @@ typedef struct sg_updateset_opts {
     const char *webhook_url; /* <public-url>/webhooks/servicenow */
     const char *seed;        /* makes sys_ids stable for one integration (its client_id) */
     const char *export_time; /* "yyyy-MM-dd HH:mm:ss"; NULL for now */
+    /* The sys_id of a category of the instance's own to put the catalog item in, instead of
+     * snowgate's "Data access" category (then not in the set); NULL: snowgate's own. A sys_id
+     * (sn_is_sys_id), checked by the caller. */
+    const char *category;
 } sg_updateset_opts;
 
 /* Generates the document. *out is the caller's (free()). */
