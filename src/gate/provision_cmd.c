@@ -1,6 +1,7 @@
 /* provision_cmd: `snowgate servicenow provision`: the ServiceNow admin's side of the setup
  * guide, done end to end through real ServiceNow endpoints only (the Table API, sys_upload.do
- * and the CI/CD update set API), then snowgate's Connect and test. Safe to re-run. */
+ * and the CI/CD update set API), then snowgate's Connect and test. Safe to re-run (it updates
+ * what exists), except that after a COLLISION a re-run overwrites the local change. */
 #include "core/cli.h"
 #include "core/crypto.h"
 #include "core/err.h"
@@ -461,17 +462,17 @@ static int refuse(prov *p, const char *set_id, const problems *ps, bool accept)
         sg_buf_printf(&p->detail,
                       "What to do: every problem above is ACCEPTABLE. Re-run with "
                       "--accept-preview-problems to mark them ignored, as an admin would in "
-                      "ServiceNow, and commit; or first create the missing records on the "
-                      "instance.\n");
+                      "ServiceNow, and commit. If the missing record is the category given with "
+                      "--catalog-category, check that sys_id against the instance's sc_category "
+                      "(a typo, or an id from another instance) and run again.\n");
     else
         sg_buf_printf(
             &p->detail,
             "What to do (snowgate never accepts a REFUSED or COLLISION problem itself, %s):\n"
-            "  REFUSED, a record missing on the instance: create it there, then run provision "
-            "again.\n"
-            "  REFUSED, a row that is not snowgate's or a missing record that is snowgate's own: "
-            "the set on the instance was changed after snowgate uploaded it; find out who "
-            "changed it before running provision again.\n"
+            "  REFUSED: the set on the instance was changed after snowgate uploaded it (a row "
+            "that is not snowgate's, or a record of snowgate's missing from it), or the problem "
+            "is of a kind snowgate does not judge: find out who changed the set, or what the "
+            "problem means, before running provision again.\n"
             "  COLLISION: the record was changed on the instance after snowgate generated its "
             "version. Compare the two in ServiceNow. Running provision again uploads snowgate's "
             "version anew, newer than the local change, so the next preview does not report the "
@@ -485,9 +486,9 @@ static int refuse(prov *p, const char *set_id, const problems *ps, bool accept)
                   "named snowgate) stays on the instance, loaded and not committed, and provision "
                   "never uses it again: each run imports and previews a new set, so what you mark "
                   "in this set's preview does not carry over. Delete it in ServiceNow (System "
-                  "Update Sets > Retrieved Update Sets). Running provision again without "
-                  "resolving the problems (or, when all are ACCEPTABLE, without "
-                  "--accept-preview-problems) stops at this same step. See "
+                  "Update Sets > Retrieved Update Sets). A new run uploads a fresh set: ACCEPTABLE "
+                  "problems stop it here again unless it is given --accept-preview-problems; "
+                  "after a COLLISION it commits and overwrites the local change (above). See "
                   "docs/servicenow-setup.md, \"When the preview finds problems\".\n",
                   set_id);
     return sg_err_set(SG_ECONFLICT,
@@ -497,7 +498,7 @@ static int refuse(prov *p, const char *set_id, const problems *ps, bool accept)
 
 /* Marks each (acceptable) problem ignored, as the admin's "Accept remote update" does; the
  * step's line and the accepted problems are printed once all are marked. */
-static int accept_all(prov *p, const problems *ps)
+static int accept_all(prov *p, const char *set_id, const problems *ps)
 {
     for (size_t i = 0; i < ps->n; i++)
         if (ps->list[i].v != SG_PREVIEW_ACCEPTABLE || !sn_is_sys_id(ps->list[i].sys_id))
@@ -514,6 +515,12 @@ static int accept_all(prov *p, const problems *ps)
                 ids[k] = ps->list[k].sys_id;
             }
             sg_preview_accept_failed(&p->detail, descs, ids, i, ps->n);
+            sg_buf_printf(&p->detail,
+                          "This run's retrieved set (sys_remote_update_set %s, named snowgate) "
+                          "stays on the instance, loaded and not committed, and provision never "
+                          "uses it again: delete it in ServiceNow (System Update Sets > Retrieved "
+                          "Update Sets).\n",
+                          set_id);
             return sg_err_wrap(rc, "marking preview problem %zu of %zu (%s) ignored failed", i + 1,
                                ps->n, ps->list[i].sys_id);
         }
@@ -689,7 +696,7 @@ static int preview_and_commit(prov *p, const char *id, const sg_preview_ours *ou
     else if (rc == SG_OK && (!accept || !all_acceptable(ps)))
         rc = refuse(p, id, ps, accept);
     else if (rc == SG_OK)
-        rc = accept_all(p, ps);
+        rc = accept_all(p, id, ps);
     if (rc == SG_OK && ps->n > 0)
         rc = recheck(p, id, ours, ps);
     free(ps);
@@ -862,11 +869,13 @@ static const sg_cli_flag flags[] = {
     {"accept-preview-problems", NULL, NULL,
      "accept (mark ignored) the update set's preview problems when every one is only a "
      "reference, in a record snowgate generated, to a record snowgate does not need and the set "
-     "does not carry (today snowgate's own set has none: see docs/servicenow-setup.md); any "
+     "does not carry (by default snowgate's own set has none; with --catalog-category naming a "
+     "category the instance lacks, that reference is one: see docs/servicenow-setup.md); any "
      "other problem still stops provision, which then lists them"},
     {"catalog-category", NULL, "SYS_ID",
-     "put snowgate's catalog item in this category of the instance (an sc_category sys_id) "
-     "instead of snowgate's own 'Data access' category"},
+     "file snowgate's catalog item under this existing category of the instance (an "
+     "sc_category sys_id, best one of the 'snowgate Data Access' catalog) instead of adding "
+     "snowgate's own 'Data access' category"},
     {"allow-insecure-loopback", NULL, NULL, "tests and demo only: allow http and loopback URLs"},
     {NULL, NULL, NULL, NULL},
 };
@@ -875,7 +884,8 @@ static const sg_cli_spec spec = {
     "snowgate",
     "servicenow provision",
     "Set up ServiceNow for snowgate as a ServiceNow admin would: OAuth app, update set (import, "
-    "preview, commit), service user and role, then Connect and test. Safe to re-run. When the "
+    "preview, commit), service user and role, then Connect and test. Safe to re-run (it updates "
+    "what exists), except that after a COLLISION a re-run overwrites the local change. When the "
     "preview finds problems, provision lists each with its verdict (ACCEPTABLE, REFUSED or "
     "COLLISION) and why, commits nothing, and says what to do; with --accept-preview-problems "
     "it accepts them when all are ACCEPTABLE, checks again and commits. Each line and a "

@@ -254,9 +254,8 @@ static void test_provision(void **state)
 /* snowgate's own category's row deleted from the set on the instance: the catalog item then
  * refers to a category the instance lacks, which is snowgate's own record, so the problem is a
  * row missing from the set (tampering), REFUSED without the flag and with it; nothing is
- * accepted or committed. (snowgate's own set has no acceptable problem today: every reference
- * in it points at a record of the set; see tests/unit/test_preview.c for the acceptable case,
- * built from a synthetic set.) */
+ * accepted or committed. (By default snowgate's set has no acceptable problem: every reference
+ * in it points at a record of the set; test_catalog_category makes the acceptable one.) */
 static void test_own_row_missing_refused(void **state)
 {
     (void)state;
@@ -336,6 +335,22 @@ static void test_catalog_category(void **state)
     assert_has(&r.err, "refers (column category) to sc_category c0ffee00c0ffee00c0ffee00c0ffee00");
     assert_has(&r.err, "if accepted, the record is committed with that reference");
     assert_has(&r.err, "every problem above is ACCEPTABLE. Re-run with --accept-preview-problems");
+    run_free(&r);
+    assert_untouched();
+
+    /* Marking it ignored fails: listed, with the set to delete, and nothing committed. */
+    sg_json_decref(
+        g_sim_call("PUT", "/api/x_snowsim/faults",
+                   "{\"rules\":[{\"path\":\"/api/now/table/sys_update_preview_problem/\","
+                   "\"method\":\"PATCH\",\"kind\":\"status\",\"status\":503}]}",
+                   200));
+    provision_in(true, lacking, NULL, &r);
+    sg_json_decref(g_sim_call("PUT", "/api/x_snowsim/faults", "{\"rules\":[]}", 200));
+    assert_int_equal(r.status, 1);
+    assert_has(&r.err, "marking preview problem 1 of 1 (");
+    assert_has(&r.err, "No problem was marked ignored before this failure (0 of 1)");
+    assert_has(&r.err, "This run's retrieved set (sys_remote_update_set ");
+    assert_null(strstr(sg_buf_str(&r.out), "accepted:"));
     run_free(&r);
     assert_untouched();
 

@@ -250,9 +250,10 @@ bool sg_preview_security_table(const char *table)
  * writes them. Every other reference of snowgate's records points at another record of the
  * set (the role, an ACL, the catalog, the item, a Scripted REST API), so a problem about one is
  * never acceptable. Today the one allowed is the catalog item's category: the catalog item works
- * without one, and snowgate never reads it. (The generator's item refers to snowgate's own
- * category, which is in the set; so in snowgate's own set this never applies today: see
- * judge_own.) */
+ * without one, and snowgate never reads it. (By default the generator's item refers to
+ * snowgate's own category, which is in the set, and a problem about it is REFUSED in judge_own;
+ * this applies when the set is generated with a category of the instance's own,
+ * `--catalog-category`.) */
 static const struct {
     const char *row_table, *column, *target;
 } allowed_refs[] = {
