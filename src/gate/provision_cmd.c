@@ -36,7 +36,8 @@ typedef struct prov {
 } prov;
 
 /* Room for everything a failure can list: SG_PREVIEW_MAX_PROBLEMS problems of under 800 bytes
- * each, or two lines for each of SG_PREVIEW_MAX_ROWS rows, plus the advice after them. */
+ * each, or the row check's lines (up to five of some 200 bytes for each row read, bounded by
+ * SG_PREVIEW_MAX_ROWS, and one for each of snowgate's rows), plus the advice after them. */
 #define DETAIL_MAX (256 * 1024)
 
 static void begin_step(prov *p, int step, const char *name)

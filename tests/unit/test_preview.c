@@ -123,7 +123,8 @@ static const judge_case cases[] = {
      OTHER_ID, "sc_category", SG_PREVIEW_COLLISION, "changed on the instance"},
     {"a collision on a security table is a collision", PROBLEM_ID, ROW_ID, "sys_user_role", NULL,
      false, false, NULL, "Found a local update that is newer than this one", OTHER_ID,
-     "sys_user_role", SG_PREVIEW_COLLISION, "would overwrite the local change"},
+     "sys_user_role", SG_PREVIEW_COLLISION,
+     "on a security-relevant table: find out who changed it"},
     {"missing_item_table differs from the description", PROBLEM_ID, ROW_ID, "sc_cat_item",
      "category", false, true, NULL, MISSING("sc_category", "category"), NULL, "sys_user_role",
      SG_PREVIEW_REFUSED, "missing_item_table 'sys_user_role'"},
@@ -160,6 +161,23 @@ static const judge_case cases[] = {
      false, true, NULL, "Could not find a record in sc_category for column category;x", NULL,
      "sc_category", SG_PREVIEW_REFUSED, "not a missing reference"},
 };
+
+/* A category that is one of snowgate's own records is refused by the generator. */
+static void test_category_not_ours(void **state)
+{
+    (void)state;
+    char *xml = xml_of("client-1", NULL);
+    char role_id[64] = "";
+    free(payload_of(xml, "sys_user_role", "sys_id", role_id));
+    free(xml);
+    sg_updateset_opts o = {"https://gate.example.com/webhooks/servicenow", "client-1",
+                           "2026-12-05 18:00:00", role_id};
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(sg_updateset_generate(&o, &out, &len), SG_EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(sg_err_msg(), "one of snowgate's own records (sys_user_role)"));
+}
 
 static void test_verdicts(void **state)
 {
@@ -386,9 +404,10 @@ static void test_sanitize(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts),   cmocka_unit_test(test_security_tables),
-        cmocka_unit_test(test_ours_parse), cmocka_unit_test(test_accept_failed),
-        cmocka_unit_test(test_rows_match), cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_verdicts),        cmocka_unit_test(test_category_not_ours),
+        cmocka_unit_test(test_security_tables), cmocka_unit_test(test_ours_parse),
+        cmocka_unit_test(test_accept_failed),   cmocka_unit_test(test_rows_match),
+        cmocka_unit_test(test_sanitize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

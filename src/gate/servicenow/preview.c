@@ -390,10 +390,14 @@ sg_preview_verdict sg_preview_judge(const sg_preview_problem *p, const sg_previe
      * more than "security-relevant table" would. */
     if (sg_str_startswith(p->description ? p->description : "", "Found a local update"))
         return say_why(SG_PREVIEW_COLLISION, why, why_size,
-                       "%s %s was changed on the instance after snowgate generated its version; "
+                       "%s %s was changed on the instance after snowgate generated its version%s; "
                        "compare the two in ServiceNow (a new provision run would overwrite the "
                        "local change)",
-                       row->table, row->sys_id);
+                       row->table, row->sys_id,
+                       sg_preview_security_table(row->table)
+                           ? ", on a security-relevant table: find out who changed it before "
+                             "running provision again"
+                           : "");
     if (sg_preview_security_table(row->table))
         return say_why(SG_PREVIEW_REFUSED, why, why_size,
                        "it is about snowgate's %s %s, on a security-relevant table, where "

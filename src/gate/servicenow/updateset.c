@@ -461,6 +461,15 @@ int sg_updateset_generate(const sg_updateset_opts *o, char **out, size_t *len)
         add_script(so, "operation_script", sops[i].script);
     }
 
+    /* A category of the instance's own is not one of snowgate's records (the preview would
+     * then report snowgate's own record missing, which reads as tampering). */
+    for (int i = 0; o->category && i < n; i++)
+        if (strcmp(recs[i].sys_id, o->category) == 0)
+            return sg_err_set(SG_EINVAL,
+                              "category %s is the sys_id of one of snowgate's own records (%s), "
+                              "not a category of the instance: give an sc_category sys_id",
+                              o->category, recs[i].table);
+
     /* The header, then one row per record. */
     const char *set_name = "snowgate";
     char set_id[33], remote_id[33];
