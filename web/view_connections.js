@@ -7,18 +7,24 @@ function runText(c) {
   if (!c.discoverable) return 'registered by hand';
   if (!d) return 'never discovered';
   if (d.state === 'queued') return 'discovery queued';
-  if (d.state === 'running') return `discovering: ${d.percent || 0}%`;
+  // An attempt that failed and is retried (the database unreachable, a lock timeout) leaves
+  // its error on the run: without it, the page would show 0% and nothing else until it gives up.
+  if (d.state === 'running') return `discovering: ${d.percent || 0}%${d.error ? ` (an attempt failed and is retried: ${d.error})` : ''}`;
   if (d.state === 'failed') return `last discovery failed: ${d.error || 'unknown error'}`;
   const n = d.counts || {};
-  return `discovered ${d.finished_at ? when(d.finished_at) : ''}: ${n.found} found, ${n.added} added, ${n.updated} updated, ${n.gone} gone`;
+  // The rarer counts only when there are some: assets found again, and names left out.
+  const more = [[n.returned, 'back from gone'], [n.skipped, 'skipped (not an asset name)'], [n.conflicts, "skipped (another connection's asset has the name)"]]
+    .filter(([k]) => k > 0).map(([k, what]) => `, ${k} ${what}`).join('');
+  return `discovered ${d.finished_at ? when(d.finished_at) : ''}: ${n.found} found, ${n.added} added, ${n.updated} updated, ${n.gone} gone${more}`;
 }
 
 export async function connectionsView(main) {
   show(main, loading());
-  let timer = null;
+  let timer = null, left = false;
   async function load() {
     let list;
-    try { list = (await api('GET', '/api/v1/connections')).items || []; } catch (e) { show(main, failure(e, load)); return; }
+    try { list = (await api('GET', '/api/v1/connections')).items || []; } catch (e) { if (!left) show(main, failure(e, load)); return; }
+    if (left) return; // the page was left while this was loading: no more polling
     const busy = list.some((c) => c.discovery && (c.discovery.state === 'queued' || c.discovery.state === 'running'));
     const rows = list.map((c) => {
       const running = c.discovery && (c.discovery.state === 'queued' || c.discovery.state === 'running');
@@ -43,5 +49,5 @@ export async function connectionsView(main) {
     if (busy) timer = setTimeout(load, 1000);
   }
   await load();
-  return () => clearTimeout(timer);
+  return () => { left = true; clearTimeout(timer); };
 }

@@ -4,12 +4,14 @@
 // tells the C test. Screenshots of every main screen go to $SHOTS.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
 const GATE = env('GATE_URL'), SIM = env('SIM_URL'), SIM_AUTH = env('SIM_AUTH');
 const SHOTS = process.env.SHOTS || '.';
 const PASSWORD = { alice: env('ALICE_PW'), bob: env('BOB_PW'), sam: env('SAM_PW') };
 const SVC_PASSWORD = 'Svc-Pa55word!';
+const PG_HOST = env('PG_HOST'), PG_PORT = env('PG_PORT');
 
 async function sim(method, path, body, headers) {
   const res = await fetch(SIM + path, {
@@ -45,6 +47,29 @@ async function serviceNowSide(xml) {
   const role = (await simJson('GET', '/api/now/table/sys_user_role?name=snowgate_service_account_role'))[0];
   const user = await simJson('POST', '/api/now/table/sys_user', { user_name: 'snowgate.service', user_password: SVC_PASSWORD });
   await simJson('POST', '/api/now/table/sys_user_has_role', { user: user.sys_id, role: role.sys_id });
+}
+
+// Runs SQL as PostgreSQL's superuser in the governed database (analytics) in a psql session
+// that stays open: a lock taken in a transaction is held until release() commits and quits.
+async function holdInAnalytics(sql) {
+  const psql = spawn(process.env.PSQL || 'psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', PG_HOST, '-p', PG_PORT, '-U', 'postgres', '-d', 'analytics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  const exited = new Promise((resolve) => psql.on('close', (code) => resolve(code)));
+  psql.stdout.on('data', (d) => { out += d; });
+  psql.stderr.on('data', (d) => { err += d; });
+  psql.stdin.write(`BEGIN; ${sql}; SELECT 'held';\n`);
+  for (;;) {
+    if (out.includes('held')) break;
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 100))]);
+    if (code !== null) throw new Error(`psql ended (${code}) before holding: ${err}`);
+  }
+  return {
+    async release() {
+      psql.stdin.end('COMMIT;\n');
+      const code = await exited;
+      if (code !== 0) throw new Error(`psql ended with ${code}: ${err}`);
+    },
+  };
 }
 
 async function signIn(page, who) {
@@ -286,11 +311,151 @@ scenario('a member cannot open the admin pages', async (browser) => {
   const page = await browser.newPage();
   await signIn(page, 'bob');
   assert.equal(await page.getByRole('link', { name: 'Integrations' }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'Connections' }).count(), 0);
   await page.goto(GATE + '/#/admin/integrations');
   await page.getByRole('heading', { name: 'Admins only' }).waitFor();
   // The API refuses too, whatever the page shows.
   const status = await page.evaluate(async () => (await fetch('/api/v1/integrations/servicenow')).status);
   assert.equal(status, 403);
+  await page.close();
+});
+
+// The connection and the tables tests/e2e/test_browser.c sets up: a postgres connection on
+// database analytics, and a manual one whose name, like two of the tables' names and comments,
+// would be markup if a page ever treated them as HTML.
+const HTML_CONNECTION = '<img src=x onerror="window.__xss = 3">';
+const BOLD = 'analytics.sales.<b>x</b>', QUOTED = 'analytics.sales.it\'s "quoted" & <i>';
+const COMMENT = { [BOLD]: '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> & more', [QUOTED]: 'Said "hi" & left <!-- a comment -->' };
+
+// Fails on what a name or comment could have turned into: a script that ran, or elements of
+// their markup in the page (a dialog it opened is caught by the scenario's handler).
+async function assertNoMarkup(page, where) {
+  assert.equal(await page.evaluate(() => window.__xss), undefined, `${where}: a name or comment ran as script`);
+  assert.equal(await page.locator('#app b, #app i, #app script, #app img[src="x"]').count(), 0, `${where}: a name or comment became markup`);
+}
+
+scenario('an admin discovers a PostgreSQL connection on the Connections page and follows it to done; the tables become assets with their comments, as text', async (browser) => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(60000); // a slow shared machine: conditions, never durations
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  await signIn(page, 'alice');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connections' }).click();
+  await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+  const row = page.getByRole('row').filter({ hasText: 'warehouse' });
+  await row.getByText('never discovered').waitFor();
+  await row.getByRole('cell', { name: 'postgres', exact: true }).waitFor();
+  // The manual connection: its name as text, and nothing to discover.
+  const manual = page.getByRole('row').filter({ hasText: HTML_CONNECTION });
+  await manual.getByText('registered by hand').waitFor();
+  assert.equal(await manual.getByRole('button').count(), 0);
+  await assertNoMarkup(page, 'Connections');
+  await shot(page, 'connections');
+
+  // Discover, with the catalog held (a lock the run's catalog query waits for), so the page is
+  // sure to see the run while it is queued or running.
+  const hold = await holdInAnalytics('LOCK TABLE pg_catalog.pg_description IN ACCESS EXCLUSIVE MODE');
+  try {
+    await row.getByRole('button', { name: 'Discover' }).click();
+    await page.locator('#toast').filter({ hasText: 'Discovery of warehouse started' }).waitFor({ state: 'attached' });
+    await row.getByRole('progressbar', { name: 'warehouse discovery' }).waitFor({ timeout: 60000 });
+    await row.getByText(/discovery queued|discovering: \d+%/).waitFor();
+    assert.equal(await row.getByRole('button', { name: 'Discover' }).isDisabled(), true, 'Discover is disabled while a run is on');
+    // One run at a time: the API refuses a second while this one is on.
+    const again = await page.evaluate(async () => {
+      const s = await (await fetch('/api/v1/session')).json();
+      const r = await fetch('/api/v1/connections/warehouse/discover', { method: 'POST', headers: { 'X-CSRF-Token': s.csrf } });
+      return r.status;
+    });
+    assert.equal(again, 409);
+    await shot(page, 'connections-discovering');
+    // Held past the run's lock_timeout, the attempt fails and is retried: the row says so, with
+    // the error, rather than sitting at 0%.
+    await row.getByText(/an attempt failed and is retried: .*lock timeout/).waitFor({ timeout: 120000 });
+    await row.getByRole('progressbar', { name: 'warehouse discovery' }).waitFor();
+    await shot(page, 'connections-retrying');
+  } finally {
+    await hold.release();
+  }
+  // The page follows the run by itself (no reload) to its result.
+  const result = row.getByText(/discovered .*: \d+ found, \d+ added, \d+ updated, \d+ gone/);
+  try {
+    await result.waitFor({ timeout: 120000 });
+  } catch (e) {
+    await shot(page, 'connections-not-done');
+    const now = await page.evaluate(async () => (await fetch('/api/v1/connections/warehouse')).text());
+    throw new Error(`the page did not show the run's result; the row shows "${await row.textContent()}", the API ${now}\n${e.message}`);
+  }
+  assert.equal(await row.getByRole('progressbar').count(), 0);
+  assert.equal(await row.getByRole('button', { name: 'Discover' }).isDisabled(), false);
+  const conn = await page.evaluate(async () => (await fetch('/api/v1/connections/warehouse')).json());
+  assert.equal(conn.discovery.state, 'done');
+  assert.equal(conn.discovery.percent, 100);
+  const n = conn.discovery.counts;
+  assert.match((await result.textContent()).trim(), new RegExp(`: ${n.found} found, ${n.added} added, ${n.updated} updated, ${n.gone} gone$`));
+  // 4 tables and the schema sales at least (public too, where the database has it); orders and
+  // refunds were registered by hand and are unchanged (orders' comment is its description).
+  assert.ok(n.found >= 5, `found ${n.found}`);
+  assert.equal(n.added, n.found - 2);
+  assert.equal(n.updated, 0);
+  assert.equal(n.gone, 0);
+  await assertNoMarkup(page, 'Connections after the run');
+  await shot(page, 'connections-discovered');
+
+  // The API lists the discovered assets, each with its COMMENT ON as description.
+  const assets = await page.evaluate(async () => (await (await fetch('/api/v1/assets?q=analytics.sales')).json()).items);
+  const byName = Object.fromEntries(assets.map((a) => [a.name, a]));
+  assert.equal(byName[BOLD].description, COMMENT[BOLD]);
+  assert.equal(byName[BOLD].type, 'table');
+  assert.equal(byName[BOLD].connection, 'warehouse');
+  assert.equal(byName[QUOTED].description, COMMENT[QUOTED]);
+  assert.equal(byName['analytics.sales'].type, 'schema');
+  assert.equal(byName['analytics.sales'].description, 'Orders & refunds');
+  assert.equal(byName['analytics.sales.orders'].description, 'Every order since 2019, one row per order');
+
+  // The catalog (Request access) shows them, names and comments as text.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Request access' }).click();
+  // '<' is in the two names only, so their cards are the search's answer, not the first list's.
+  await page.getByRole('searchbox', { name: 'Find an asset' }).fill('<');
+  await page.locator('#results-count').filter({ hasText: /^2 assets$/ }).waitFor();
+  for (const name of [BOLD, QUOTED]) {
+    const card = page.getByRole('button', { name }).filter({ has: page.locator('.asset-name', { hasText: name }) });
+    await card.locator('.asset-name').filter({ hasText: name }).waitFor();
+    assert.equal(await card.locator('.asset-name').textContent(), name);
+    assert.equal(await card.locator('.asset-desc').textContent(), COMMENT[name]);
+    assert.equal(await card.locator('.asset-meta').textContent(), 'table · warehouse');
+  }
+  await assertNoMarkup(page, 'Request access');
+  await shot(page, 'discovered-assets');
+  // The asset's own page, reached through its link: the name is its heading, as text.
+  await page.getByRole('button', { name: BOLD }).click();
+  await page.getByRole('heading', { name: `Access to ${BOLD}` }).waitFor();
+  await page.getByRole('link', { name: 'who has access' }).click();
+  await page.getByRole('heading', { name: BOLD, level: 1, exact: true }).waitFor();
+  await assertNoMarkup(page, 'the asset page');
+  assert.deepEqual(dialogs, []);
+  await page.close();
+});
+
+scenario('a member cannot see the Connections page nor start a discovery', async (browser) => {
+  const page = await browser.newPage();
+  await signIn(page, 'bob');
+  assert.equal(await page.getByRole('link', { name: 'Connections' }).count(), 0);
+  await page.goto(GATE + '/#/admin/connections');
+  await page.getByRole('heading', { name: 'Admins only' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Discover' }).count(), 0);
+  assert.equal(await page.getByText('warehouse').count(), 0);
+  await shot(page, 'connections-member');
+  // The API refuses too, with the CSRF token (so the refusal is the role's, not the token's).
+  const r = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const list = await fetch('/api/v1/connections');
+    const one = await fetch('/api/v1/connections/warehouse');
+    const go = await fetch('/api/v1/connections/warehouse/discover', { method: 'POST', headers: { 'X-CSRF-Token': s.csrf } });
+    return { list: list.status, one: one.status, go: go.status, message: (await go.json()).error.message };
+  });
+  assert.deepEqual([r.list, r.one, r.go], [403, 403, 403]);
+  assert.match(r.message, /admin role/);
   await page.close();
 });
 
@@ -319,7 +484,10 @@ scenario('it works at 360 px wide', async (browser) => {
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
 let failed = 0;
-for (const s of scenarios) {
+// UI_ONLY=regex runs only the scenarios whose names match (when working on one).
+const only = process.env.UI_ONLY ? new RegExp(process.env.UI_ONLY) : null;
+const chosen = scenarios.filter((x) => !only || only.test(x.name));
+for (const s of chosen) {
   try {
     await s.fn(browser);
     console.log(`ok   ${s.name}`);
@@ -329,5 +497,5 @@ for (const s of scenarios) {
   }
 }
 await browser.close();
-console.log(`${scenarios.length - failed} passed, ${failed} failed`);
+console.log(`${chosen.length - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

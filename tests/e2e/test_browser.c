@@ -83,6 +83,13 @@ static void test_in_browser(void **state)
     sg_json *j = NULL;
     assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
     sg_json_decref(j);
+    /* A source registered by hand, whose name would be markup if the page ever made it HTML. */
+    assert_int_equal(g_call("POST", "/api/v1/connections",
+                            "{\"name\":\"<img src=x onerror=\\\"window.__xss = 3\\\">\","
+                            "\"kind\":\"manual\"}",
+                            &j),
+                     201);
+    sg_json_decref(j);
     assert_int_equal(g_call("POST", "/api/v1/assets",
                             "{\"name\":\"analytics.sales.orders\",\"type\":\"table\","
                             "\"connection\":\"warehouse\",\"description\":\"Every order since "
@@ -101,7 +108,11 @@ static void test_in_browser(void **state)
     snprintf(mk, sizeof(mk), "mkdir -p '%s'", shots);
     const char *sh[] = {"/bin/sh", "-c", mk, NULL};
     assert_int_equal(h_run(sh, NULL, 10000, NULL, NULL), 0);
-    char e_gate[300], e_sim[300], e_auth[300], e_shots[700];
+    char e_gate[300], e_sim[300], e_auth[300], e_shots[700], e_pghost[600], e_pgport[32];
+    /* ui.test.mjs holds a lock in the governed database with psql (superuser postgres over the
+     * socket) to catch a discovery run while it runs. */
+    snprintf(e_pghost, sizeof(e_pghost), "PG_HOST=%s", pg.sock);
+    snprintf(e_pgport, sizeof(e_pgport), "PG_PORT=%d", pg.port);
     snprintf(e_gate, sizeof(e_gate), "GATE_URL=%s", G.gate.url);
     snprintf(e_sim, sizeof(e_sim), "SIM_URL=%s", G.sim.p.url);
     snprintf(e_auth, sizeof(e_auth), "SIM_AUTH=%s", G.sim.admin_auth + strlen("Authorization: "));
@@ -110,6 +121,8 @@ static void test_in_browser(void **state)
                          e_sim,
                          e_auth,
                          e_shots,
+                         e_pghost,
+                         e_pgport,
                          "ALICE_PW=alice-Password1",
                          "BOB_PW=bob-Password1",
                          "SAM_PW=sam-Password1",
@@ -127,8 +140,20 @@ static int start(void **state)
 {
     (void)state;
     h_pg_start(&pg);
-    static const char *const tables[] = {"orders", "refunds", NULL}, *roles[] = {"bob_role", NULL};
+    static const char *const tables[] = {"orders", "refunds", "\"<b>x</b>\"",
+                                         "\"it's \"\"quoted\"\" & <i>\"", NULL},
+                             *roles[] = {"bob_role", NULL};
     h_pg_analytics(&pg, DB_PASSWORD, tables, roles);
+    /* What the Connections page's discovery registers, COMMENT ON as the description: orders'
+     * the same as registered by hand (re-running discovery must leave it be), and names and
+     * comments that would be markup if the page ever treated them as HTML. */
+    h_pg_exec(&pg, "analytics",
+              "COMMENT ON TABLE sales.orders IS 'Every order since 2019, one row per order';"
+              "COMMENT ON TABLE sales.\"<b>x</b>\" IS '<script>window.__xss = 1</script><img "
+              "src=x onerror=\"window.__xss = 2\"> & more';"
+              "COMMENT ON TABLE sales.\"it's \"\"quoted\"\" & <i>\" IS 'Said \"hi\" & "
+              "left <!-- a comment -->';"
+              "COMMENT ON SCHEMA sales IS 'Orders & refunds'");
     g_start("browser", NULL);
     return 0;
 }
