@@ -2,8 +2,9 @@
  * database role, then a check in the catalog that the change is really there.
  *
  * Every name reaches SQL through PQescapeIdentifier, and every value as a parameter. The
- * server's address passes the same outbound guard as HTTP (resolved here, then pinned with
- * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
+ * server's address passes the same outbound guard as HTTP (every address the host resolves to,
+ * by sg_connector_pin; the first is then pinned with hostaddr), and TLS must verify the server
+ * unless the loopback test flag is on and the address is loopback (or a local socket). */
 #include "gate/connectors/connectors.h"
 #include "gate/connectors/shared.h"
 
