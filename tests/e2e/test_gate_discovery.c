@@ -10,11 +10,15 @@
 #include "core/mem.h"
 #include "core/str.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DB_PASSWORD "pg-Grantor-Pw1"
 #define BULK        3000
@@ -321,6 +325,15 @@ static void test_admin_registered_assets(void **state)
                             &j),
                      201);
     sg_json_decref(j);
+    /* The admin made sales.team a read-only view, with a description of their own. */
+    assert_int_equal(
+        g_call("POST", "/api/v1/assets",
+               "{\"name\":\"analytics.sales.team\",\"type\":\"view\",\"connection\":"
+               "\"warehouse\",\"description\":\"Team list, read only\",\"owners\":[\"carol\"]}",
+               &j),
+        201);
+    sg_json_decref(j);
+    h_pg_exec(&pg, "analytics", "COMMENT ON TABLE sales.team IS 'the owner''s own words'");
     assert_int_equal(
         g_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j), 201);
     sg_json_decref(j);
@@ -333,12 +346,29 @@ static void test_admin_registered_assets(void **state)
     sg_json *c = discover("warehouse", "{\"include\":[\"analytics.sales.*\"]}");
     /* orders, refunds, tmp_scratch, team, v_orders */
     assert_int_equal(count(c, "found"), 5);
-    assert_int_equal(count(c, "added"), 3);
-    assert_int_equal(count(c, "updated"), 1);
+    assert_int_equal(count(c, "added"), 2);
+    assert_int_equal(count(c, "updated"), 1); /* orders' empty description filled in */
     assert_int_equal(count(c, "conflicts"), 1);
     assert_int_equal(count(c, "gone"), 0);
     sg_json_decref(c);
-    sg_json *a = asset("sales.orders", "active");
+    /* The admin's view stays a view with their description, and refuses write requests. */
+    c = discover("warehouse", "{\"include\":[\"analytics.sales.*\"]}");
+    assert_int_equal(count(c, "updated"), 0);
+    sg_json_decref(c);
+    h_pg_exec(&pg, "analytics", "COMMENT ON TABLE sales.team IS NULL");
+    sg_json *a = asset("analytics.sales.team", "active");
+    assert_non_null(a);
+    assert_string_equal(sg_json_get_str(a, "type"), "view");
+    assert_string_equal(sg_json_get_str(a, "description"), "Team list, read only");
+    sg_json_decref(a);
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.team\",\"privilege\":\"write\","
+                             "\"justification\":\"edit\"}",
+                             &j),
+                     400);
+    assert_non_null(strstr(err_of(j), "cannot be written"));
+    sg_json_decref(j);
+    a = asset("sales.orders", "active");
     assert_non_null(a);
     assert_string_equal(sg_json_get_str(a, "description"), "Customer orders, one row per order");
     assert_string_equal(first_owner(a), "bob");
@@ -403,6 +433,23 @@ static void test_bad_input_and_roles(void **state)
            "\"include\" must be a list");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"exclude\":[\"\"]}", 400,
            "\"exclude\"[0]");
+    /* The messages say what patterns match for this kind, and that ? is one byte. */
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"exclude\":[\"\"]}", 400,
+           "? any one byte");
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"exclude\":[\"\"]}", 400,
+           "matched against database.schema.table (a schema: database.schema), as the "
+           "postgres connector");
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"include\":\"x\"}", 400,
+           "database.schema.table");
+    /* An unclosed [ is refused, not matched as itself. */
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover",
+           "{\"include\":[\"analytics.[sales\"]}", 400, "never closes it");
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"exclude\":[\"*\",\"a[!]\"]}",
+           400, "\"exclude\"[1] 'a[!]' opens a set");
+    expect(NULL, "POST", "/api/v1/connections",
+           "{\"name\":\"w5\",\"kind\":\"mysql\",\"dsn\":\"host=127.0.0.1 user=u "
+           "ssl_mode=disable\",\"include\":[\"\"]}",
+           400, "database.table (a database: its name alone)");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"default_owner\":\"nobody\"}",
            400, "not a snowgate user");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"discovery_interval\":60}",
@@ -430,8 +477,9 @@ static void test_bad_input_and_roles(void **state)
     sg_json_decref(j);
 }
 
-/* A source that refuses the login: the run says why on the connection, and keeps retrying. */
-static void test_unreachable_source_shows_why(void **state)
+/* A source that refuses the login (a wrong password, SQLSTATE 28P01): retrying cannot fix it,
+ * so the run fails at once and says why on the connection. */
+static void test_wrong_password_is_final(void **state)
 {
     (void)state;
     char body[512];
@@ -447,21 +495,143 @@ static void test_unreachable_source_shows_why(void **state)
     for (int i = 0; i < 300; i++) {
         assert_int_equal(g_call("GET", "/api/v1/connections/badpw", NULL, &j), 200);
         const sg_json *d = sg_json_get(j, "discovery");
+        const char *st = sg_json_get_str(d, "state");
+        if (st && strcmp(st, "failed") == 0) {
+            const char *err = sg_json_get_str(d, "error");
+            assert_non_null(err);
+            assert_non_null(strstr(err, "the database of connection 'badpw' refused the login"));
+            assert_non_null(strstr(err, "28P01"));
+            sg_json_decref(j);
+            /* Over: a new run can start. */
+            assert_int_equal(g_call("POST", "/api/v1/connections/badpw/discover", NULL, &j), 202);
+            sg_json_decref(j);
+            return;
+        }
+        if (sg_json_get_str(d, "error"))
+            fail_msg("the refused login was retried: %s", sg_json_get_str(d, "error"));
+        sg_json_decref(j);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("the refused login never failed the run");
+}
+
+/* A port nothing listens on, on the loopback address. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* A source that is down: the run says why on the connection, and keeps retrying. */
+static void test_unreachable_source_is_retried(void **state)
+{
+    (void)state;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"down\",\"kind\":\"postgres\",\"dsn\":\"host=127.0.0.1 port=%d "
+             "dbname=analytics user=snowgate_grantor sslmode=disable\",\"password\":\"pw\"}",
+             closed_port());
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections", body, &j), 201);
+    sg_json_decref(j);
+    assert_int_equal(g_call("POST", "/api/v1/connections/down/discover", NULL, &j), 202);
+    sg_json_decref(j);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(g_call("GET", "/api/v1/connections/down", NULL, &j), 200);
+        const sg_json *d = sg_json_get(j, "discovery");
         const char *err = sg_json_get_str(d, "error");
         if (err) {
-            assert_non_null(strstr(err, "cannot connect to the database of connection 'badpw'"));
+            assert_non_null(strstr(err, "cannot connect to the database of connection 'down'"));
             assert_string_equal(sg_json_get_str(d, "state"), "running"); /* retried */
             sg_json_decref(j);
             /* One run at a time. */
-            expect(NULL, "POST", "/api/v1/connections/badpw/discover", NULL, 409,
-                   "already running");
+            expect(NULL, "POST", "/api/v1/connections/down/discover", NULL, 409, "already running");
             return;
         }
         sg_json_decref(j);
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    fail_msg("the failed login never showed on the connection");
+    fail_msg("the failed connection never showed on the connection");
+}
+
+/* Without TLS verification (the test flag is on), only to a loopback address: a public host
+ * with sslmode=disable is refused before connecting, and the run fails at once. */
+static void test_no_tls_only_to_loopback(void **state)
+{
+    (void)state;
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/connections",
+                            "{\"name\":\"far\",\"kind\":\"postgres\",\"dsn\":\"host=1.1.1.1 "
+                            "dbname=analytics user=snowgate_grantor sslmode=disable\"}",
+                            &j),
+                     201);
+    sg_json_decref(j);
+    assert_int_equal(g_call("POST", "/api/v1/connections/far/discover", NULL, &j), 202);
+    sg_json_decref(j);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(g_call("GET", "/api/v1/connections/far", NULL, &j), 200);
+        const sg_json *d = sg_json_get(j, "discovery");
+        const char *st = sg_json_get_str(d, "state");
+        if (st && strcmp(st, "failed") == 0) {
+            assert_non_null(strstr(sg_json_get_str(d, "error"),
+                                   "sslmode=disable is only for a loopback address"));
+            sg_json_decref(j);
+            return;
+        }
+        if (sg_json_get_str(d, "error"))
+            fail_msg("retried: %s", sg_json_get_str(d, "error"));
+        sg_json_decref(j);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("the run never failed");
+}
+
+/* A dot inside a schema or table name makes names collide: schema "dot.x" and table x of
+ * schema dot would both be analytics.dot.x, and the schema would retype the table. Such
+ * objects are skipped and counted, every run. Comments are cut to 4096 characters and
+ * cleaned of control characters. */
+static void test_dotted_names_skipped_comments_cleaned(void **state)
+{
+    (void)state;
+    h_pg_exec(&pg, "analytics",
+              "CREATE SCHEMA dot; CREATE TABLE dot.x (id int); CREATE SCHEMA \"dot.x\"; "
+              "CREATE TABLE \"dot.x\".t (id int); CREATE TABLE dot.\"y.z\" (id int); "
+              "CREATE TABLE dot.big (id int); "
+              "COMMENT ON TABLE dot.x IS E'tab\\there\\nnew line\\x01bell\\x7f'; "
+              "DO $$ BEGIN EXECUTE format('COMMENT ON TABLE dot.big IS %L', "
+              "repeat('ab', 5000000)); END $$;");
+    add_connection("warehouse", NULL);
+    for (int run = 0; run < 2; run++) {
+        sg_json *c = discover("warehouse", "{\"include\":[\"analytics.dot*\"]}");
+        /* dot, dot.x, dot.big; skipped: the schema dot.x, dot.x.t and dot.y.z */
+        assert_int_equal(count(c, "found"), 3);
+        assert_int_equal(count(c, "skipped"), 3);
+        assert_int_equal(count(c, "conflicts"), 0);
+        sg_json_decref(c);
+        sg_json *a = asset("analytics.dot.x", "active");
+        assert_non_null(a);
+        assert_string_equal(sg_json_get_str(a, "type"), "table");
+        assert_string_equal(sg_json_get_str(a, "description"), "tab here new line bell ");
+        sg_json_decref(a);
+    }
+    sg_json *a = asset("analytics.dot.big", "active");
+    assert_non_null(a);
+    const char *desc = sg_json_get_str(a, "description");
+    assert_int_equal(strlen(desc), 4096);
+    assert_int_equal(strncmp(desc, "abab", 4), 0);
+    sg_json_decref(a);
+    h_pg_exec(&pg, "analytics", "DROP SCHEMA dot CASCADE; DROP SCHEMA \"dot.x\" CASCADE");
 }
 
 int main(void)
@@ -473,7 +643,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_registered_assets, start, stop),
         cmocka_unit_test_setup_teardown(test_scheduled, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_input_and_roles, start, stop),
-        cmocka_unit_test_setup_teardown(test_unreachable_source_shows_why, start, stop),
+        cmocka_unit_test_setup_teardown(test_wrong_password_is_final, start, stop),
+        cmocka_unit_test_setup_teardown(test_unreachable_source_is_retried, start, stop),
+        cmocka_unit_test_setup_teardown(test_no_tls_only_to_loopback, start, stop),
+        cmocka_unit_test_setup_teardown(test_dotted_names_skipped_comments_cleaned, start, stop),
     };
     if (getenv("SG_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SG_TEST_FILTER"));

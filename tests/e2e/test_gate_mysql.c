@@ -18,15 +18,16 @@
 #include <time.h>
 
 #define DB_PASSWORD "my-Grantor-Pw1"
-/* Table names that must reach SQL quoted: a quote, a backtick, a dot, Unicode, and all of them
- * with a semicolon. As written in JSON, and as they are. */
+/* Table names that must reach SQL quoted: a quote, a backtick, Unicode, and all of them with a
+ * semicolon. As written in JSON, and as they are. A table with a dot in its name (T_DOT) is
+ * never granted on: analytics.q.3 could as well be table 3 of database analytics.q. */
 #define T_QUOTE_JSON "it's"
 #define T_QUOTE      "it's"
 #define T_TICK       "back`tick"
 #define T_DOT        "q.3"
 #define T_UNI        "\xc3\xbcml\xc3\xa4ut\xe2\x82\xac"
-#define T_ALL_JSON   "a'b`c.d;\\\"\xc3\xa9"
-#define T_ALL        "a'b`c.d;\"\xc3\xa9"
+#define T_ALL_JSON   "a'b`c d;\\\"\xc3\xa9"
+#define T_ALL        "a'b`c d;\"\xc3\xa9"
 
 static h_my my;
 static char bob_h[128], sam_h[128];
@@ -40,7 +41,7 @@ static int group_start(void **state)
     h_my_exec(&my, "CREATE DATABASE salesXdb");
     static const char *const tables[] = {"orders", "refunds",     "ledger",
                                          "gone",   "`it's`",      "`back``tick`",
-                                         "`q.3`",  "`" T_UNI "`", "`a'b``c.d;\"\xc3\xa9`",
+                                         "`q.3`",  "`" T_UNI "`", "`a'b``c d;\"\xc3\xa9`",
                                          NULL};
     for (size_t i = 0; tables[i]; i++) {
         char sql[200];
@@ -106,6 +107,8 @@ static int start(void **state)
         add_asset(name, "table");
     }
     add_asset("sales_db", "schema");
+    add_asset("mysql.user", "table");
+    add_asset("Performance_Schema", "schema");
     return 0;
 }
 
@@ -186,9 +189,11 @@ static void test_bad_dsns(void **state)
         {"host=db.example.com user=u port=33x", "port must be"},
         {"host=db.example.com user=u sslmode=disable", "is unknown"},
         {"host=db.example.com user=u ssl_mode=prefer", "ssl_mode is verify-full"},
+        {"host=db.example.com user=u ssl_mode=prefer", "only with the loopback test flag"},
+        {"host= user=u", "the dsn's host is empty"},
         {"host=db.example.com user=u ssl_ca=relative.pem", "absolute path"},
         {"host=db.example.com user=u host=other", "twice"},
-        {"host=db.example.com user='u'", "quote"},
+        {"host=db.example.com user='u'", "the dsn's user has a quote"},
         {"host=db.example.com user", "key=value"},
         {"", "a mysql connection needs"},
     };
@@ -226,6 +231,17 @@ static void test_refused_at_request(void **state)
         {"{\"asset\":\"analytics.export\",\"privilege\":\"read\",\"justification\":\"x\","
          "\"for\":\"bob\"}",
          "grants on tables, views and schemas"},
+        /* A dot inside a name: which database and which table is ambiguous. */
+        {"{\"asset\":\"analytics." T_DOT "\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"bob\"}",
+         "is ambiguous"},
+        /* The system schemas, whatever their case. */
+        {"{\"asset\":\"mysql.user\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"bob\"}",
+         "system schema mysql"},
+        {"{\"asset\":\"Performance_Schema\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"bob\"}",
+         "system schema Performance_Schema"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sg_json *j = NULL;
@@ -261,10 +277,10 @@ static void test_grant_then_expires(void **state)
 static void test_write_on_tricky_names_then_revoke(void **state)
 {
     (void)state;
-    static const char *const json[] = {T_QUOTE_JSON, T_TICK, T_DOT, T_UNI, T_ALL_JSON};
-    static const char *const names[] = {T_QUOTE, T_TICK, T_DOT, T_UNI, T_ALL};
+    static const char *const json[] = {T_QUOTE_JSON, T_TICK, T_UNI, T_ALL_JSON};
+    static const char *const names[] = {T_QUOTE, T_TICK, T_UNI, T_ALL};
     static const char *const all[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
-    for (size_t t = 0; t < 5; t++) {
+    for (size_t t = 0; t < 4; t++) {
         char body[300], grant[33], revoke[33];
         snprintf(body, sizeof(body),
                  "{\"asset\":\"analytics.%s\",\"privilege\":\"write\",\"justification\":"
@@ -543,6 +559,18 @@ static void test_discover_lists_the_catalog(void **state)
     app.cfg.allow_insecure_loopback = true;
     assert_int_equal(k->discover(&app, &ref, NULL, keep_found, &f), SG_EUNAVAIL);
     assert_non_null(strstr(sg_err_msg(), "cannot connect"));
+    /* "localhost" is reached over TCP too, never through a local socket. */
+    snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=localhost port=%d user=disco\"}", my.port);
+    assert_int_equal(k->discover(&app, &ref, NULL, keep_found, &f), SG_EUNAVAIL);
+    if (strstr(sg_err_msg(), "socket"))
+        fail_msg("connected through a socket: %s", sg_err_msg());
+    /* Without TLS, even with the test flag, only to a loopback address: refused before
+     * connecting. */
+    snprintf(cfg, sizeof(cfg), "{\"dsn\":\"host=1.1.1.1 port=%d user=disco ssl_mode=disable\"}",
+             my.port);
+    assert_int_equal(k->discover(&app, &ref, NULL, keep_found, &f), SG_EDENIED);
+    assert_non_null(strstr(sg_err_msg(), "only for a loopback address"));
+    assert_int_equal(f.n, 0);
     h_my_exec(&my, "DROP USER 'disco'@'%'");
     h_my_exec(&my, "DROP DATABASE disco");
 }
@@ -610,7 +638,12 @@ static void test_discover_through_the_api(void **state)
 {
     (void)state;
     h_my_exec(&my, "CREATE DATABASE shop");
-    h_my_exec(&my, "CREATE TABLE shop.items (id int) COMMENT 'what is sold'");
+    h_my_exec(&my, "CREATE TABLE shop.items (id int) COMMENT 'what\\tis\\nsold\\r'");
+    /* Database shop.x's table t and database shop's table x.t would both be shop.x.t. */
+    h_my_exec(&my, "CREATE DATABASE `shop.x`");
+    h_my_exec(&my, "CREATE TABLE `shop.x`.t (id int)");
+    h_my_exec(&my, "CREATE TABLE shop.`x.t` (id int)");
+    h_my_exec(&my, "GRANT SELECT ON `shop.x`.* TO 'snowgate_grantor'@'%'");
     h_my_exec(&my, "CREATE TABLE shop.tmp_load (id int)");
     h_my_exec(&my, "CREATE VIEW shop.cheap AS SELECT id FROM shop.items");
     h_my_exec(&my, "GRANT SELECT, INSERT, UPDATE, DELETE ON shop.* TO 'snowgate_grantor'@'%' "
@@ -621,11 +654,17 @@ static void test_discover_through_the_api(void **state)
     assert_int_equal(count(c, "found"), 3);
     assert_int_equal(count(c, "added"), 3);
     assert_int_equal(count(c, "gone"), 0);
+    /* the database shop.x, its table t, and shop's table x.t */
+    assert_int_equal(count(c, "skipped"), 3);
+    assert_int_equal(count(c, "conflicts"), 0);
     sg_json_decref(c);
+    assert_null(asset("shop.x.t", "all"));
+    assert_null(asset("shop.x", "all"));
+    /* The comment's control characters are spaces. */
     sg_json *a = asset("shop.items", "active");
     assert_non_null(a);
     assert_string_equal(sg_json_get_str(a, "type"), "table");
-    assert_string_equal(sg_json_get_str(a, "description"), "what is sold");
+    assert_string_equal(sg_json_get_str(a, "description"), "what is sold ");
     assert_string_equal(sg_json_str(sg_json_array_get(sg_json_get(a, "owners"), 0)), "sam");
     sg_json_decref(a);
     a = asset("shop", "active");
@@ -676,6 +715,8 @@ static void test_discover_through_the_api(void **state)
     sg_json_decref(j);
     h_my_exec(&my, "REVOKE SELECT ON shop.items FROM 'bob'@'%'");
     h_my_exec(&my, "REVOKE SELECT, INSERT, UPDATE, DELETE ON shop.* FROM 'snowgate_grantor'@'%'");
+    h_my_exec(&my, "REVOKE SELECT ON `shop.x`.* FROM 'snowgate_grantor'@'%'");
+    h_my_exec(&my, "DROP DATABASE `shop.x`");
     h_my_exec(&my, "DROP DATABASE shop");
 }
 

@@ -1,10 +1,12 @@
 /* connectors: the table of connector kinds, their app-wide state, and discovery's name
  * patterns. */
 #include "gate/connectors/connectors.h"
+#include "gate/connectors/shared.h"
 
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +92,77 @@ void *sg_connector_state(sg_app *app, const sg_connector *k)
             return app->connectors->state[i];
     return NULL;
 }
+
+/* ---- the database server's address ---- */
+
+int sg_connector_pin_list(const char *host, const struct addrinfo *res,
+                          bool allow_insecure_loopback, sg_pinned *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (const struct addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
+            continue;
+        if (sg_url_guard_addr(a->ai_addr, allow_insecure_loopback) != SG_OK) {
+            char why[200];
+            sg_strlcpy(why, sg_err_msg(), sizeof(why));
+            return sg_err_set(SG_EDENIED,
+                              "database host %s: %s; every address of the host must "
+                              "be public",
+                              host, why);
+        }
+        if (out->n == SG_PIN_MAX || a->ai_addrlen > sizeof(out->addr[0]))
+            continue;
+        memcpy(&out->addr[out->n], a->ai_addr, a->ai_addrlen);
+        out->len[out->n] = a->ai_addrlen;
+        if (out->n == 0) {
+            const void *src = a->ai_family == AF_INET6
+                                  ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
+                                  : (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
+            if (!inet_ntop(a->ai_family, src, out->first, sizeof(out->first)))
+                return sg_err_set(SG_EINTERNAL, "cannot format the address of %s", host);
+            out->first_loopback = sg_addr_classify(a->ai_addr) == SG_ADDR_LOOPBACK;
+        }
+        out->n++;
+    }
+    if (out->n == 0)
+        return sg_err_set(SG_EDENIED, "database host %s has no address", host);
+    return SG_OK;
+}
+
+int sg_connector_pin(const char *host, const char *port, bool allow_insecure_loopback,
+                     sg_pinned *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0)
+        return sg_err_set(SG_EUNAVAIL, "cannot resolve database host %s: %s", host,
+                          gai_strerror(g));
+    int rc = sg_connector_pin_list(host, res, allow_insecure_loopback, out);
+    freeaddrinfo(res);
+    return rc;
+}
+
+bool sg_pinned_has(const sg_pinned *p, const struct sockaddr_storage *addr)
+{
+    for (int i = 0; i < p->n; i++) {
+        const struct sockaddr_storage *b = &p->addr[i];
+        if (addr->ss_family != b->ss_family)
+            continue;
+        if (addr->ss_family == AF_INET &&
+            memcmp(&((const struct sockaddr_in *)addr)->sin_addr,
+                   &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0)
+            return true;
+        if (addr->ss_family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)addr)->sin6_addr,
+                   &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- discovery's name patterns ---- */
 
 /* [set] at p (after the '['): whether c is in it; *end is set past the ']'. A '[' without its
  * ']' is no set (the caller matches it literally). */

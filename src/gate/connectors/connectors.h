@@ -91,7 +91,10 @@ typedef struct sg_connector {
     int (*check_request)(const sg_connection_ref *c, const char *asset, const char *type,
                          const char *privilege);
     /* Logs in as a grant would and runs a trivial query: for snowgate doctor. NULL: nothing to
-     * log in to (the check is skipped). */
+     * log in to (the check is skipped). Errors as for discover: SG_EINVAL or SG_EDENIED when
+     * only an admin can fix it (a refused login, e.g. a wrong password: PostgreSQL SQLSTATE
+     * 28P01 or 28000, MariaDB error 1045, 1044 or 1698; a refused address; a bad DSN),
+     * SG_EUNAVAIL when it may pass (the server unreachable or shutting down). */
     int (*test_login)(sg_app *app, const sg_connection_ref *c);
     /* How discovery's names are made, for a kind with discover:
      *   3 - database.schema.table (a schema: database.schema). The connection reaches one
@@ -101,8 +104,13 @@ typedef struct sg_connector {
      *       database its account sees, and names are always whole; discovery marks gone any
      *       asset of the connection it no longer finds. */
     int name_parts;
-    /* Reads the source's catalog and calls fn for each schema, table and view opts admits.
-     * NULL: the kind cannot discover (the API answers 409). */
+    /* Reads the source's catalog and calls fn for each schema, table and view opts admits,
+     * with comments cut to SG_DISCOVER_MAX_COMMENT characters (connectors/shared.h); the
+     * caller skips a name with more parts than name_parts says (a dot inside a part). Errors
+     * end the run (failed) when SG_EINVAL or SG_EDENIED (a refused login such as a wrong
+     * password, a refused address, a bad DSN, a catalog query the server refuses); any other
+     * error (SG_EUNAVAIL: unreachable, a timeout) is retried by the job queue. NULL: the kind
+     * cannot discover (the API answers 409). */
     int (*discover)(sg_app *app, const sg_connection_ref *c, const sg_discover_opts *opts,
                     sg_discover_fn fn, void *ctx);
     /* Applies one change; idempotent, since a job may run it more than once. Transient failures

@@ -9,6 +9,7 @@
  * sends a local file (LOCAL INFILE is off), and runs one statement per call. */
 #include "gate/governance/privileges.h"
 #include "gate/connectors/connectors.h"
+#include "gate/connectors/shared.h"
 
 #include "core/err.h"
 #include "core/json.h"
@@ -28,13 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #define MY_CONNECT_TIMEOUT_S 10
 #define MY_IO_TIMEOUT_S      15
 #define MY_LOCK_TIMEOUT_S    10
 #define MY_DEFAULT_PORT      3306
-#define MY_MAX_PINNED        16  /* addresses of one host kept from the resolution */
 #define MY_MAX_NAME          256 /* bytes of an identifier (MariaDB: 64 characters) */
 #define MY_SYSTEM_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 /* Authentication plugins the client may answer with: none sends the password in clear. */
@@ -63,17 +64,23 @@ static int parse_dsn(const char *dsn, bool insecure, my_dsn *out)
             break;
         const char *end = p + strcspn(p, " \t");
         const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq || eq == p || eq + 1 == end)
+        if (!eq || eq == p)
             return sg_err_set(SG_EINVAL,
                               "\"dsn\" is key=value pairs separated by spaces, e.g. "
                               "\"host=db.example.com user=snowgate_grantor\"; '%.*s' is not one",
                               (int)(end - p), p);
         size_t klen = (size_t)(eq - p), vlen = (size_t)(end - eq - 1);
         const char *v = eq + 1;
+        if (vlen == 0)
+            return sg_err_set(SG_EINVAL,
+                              "the dsn's %.*s is empty; give %.*s=VALUE, or leave it out",
+                              (int)klen, p, (int)klen, p);
         for (size_t i = 0; i < vlen; i++)
             if ((unsigned char)v[i] < 0x20 || v[i] == '\'' || v[i] == '"' || v[i] == '\\')
-                return sg_err_set(SG_EINVAL, "a value in \"dsn\" has a quote, a backslash or a "
-                                             "control character; none is needed");
+                return sg_err_set(SG_EINVAL,
+                                  "the dsn's %.*s has a quote, a backslash or a control "
+                                  "character; none is needed (values are never quoted)",
+                                  (int)klen, p);
 #define KEY(k) (klen == strlen(k) && strncmp(p, (k), klen) == 0)
 #define ONCE(flag)                                                                                 \
     do {                                                                                           \
@@ -87,7 +94,8 @@ static int parse_dsn(const char *dsn, bool insecure, my_dsn *out)
         } else if (KEY("host")) {
             ONCE(seen_host);
             if (vlen >= sizeof(out->host))
-                return sg_err_set(SG_EINVAL, "the dsn's host is too long");
+                return sg_err_set(SG_EINVAL, "the dsn's host is longer than %zu bytes",
+                                  sizeof(out->host) - 1);
             memcpy(out->host, v, vlen);
         } else if (KEY("port")) {
             ONCE(seen_port);
@@ -103,7 +111,8 @@ static int parse_dsn(const char *dsn, bool insecure, my_dsn *out)
         } else if (KEY("user")) {
             ONCE(seen_user);
             if (vlen >= sizeof(out->user))
-                return sg_err_set(SG_EINVAL, "the dsn's user is longer than 128 bytes");
+                return sg_err_set(SG_EINVAL, "the dsn's user is longer than %zu bytes",
+                                  sizeof(out->user) - 1);
             memcpy(out->user, v, vlen);
         } else if (KEY("ssl_mode")) {
             ONCE(seen_mode);
@@ -113,11 +122,16 @@ static int parse_dsn(const char *dsn, bool insecure, my_dsn *out)
                 out->verify = false;
             else
                 return sg_err_set(SG_EINVAL,
-                                  "ssl_mode is verify-full (the default) or disable (tests only)");
+                                  "ssl_mode is verify-full (the default) or disable (only with "
+                                  "the loopback test flag, allow_insecure_loopback, to a "
+                                  "loopback address)");
         } else if (KEY("ssl_ca")) {
             ONCE(seen_ca);
-            if (vlen >= sizeof(out->ssl_ca) || v[0] != '/')
+            if (v[0] != '/')
                 return sg_err_set(SG_EINVAL, "ssl_ca is the absolute path of a CA file");
+            if (vlen >= sizeof(out->ssl_ca))
+                return sg_err_set(SG_EINVAL, "the dsn's ssl_ca is longer than %zu bytes",
+                                  sizeof(out->ssl_ca) - 1);
             memcpy(out->ssl_ca, v, vlen);
         } else if (KEY("socket")) {
             return sg_err_set(SG_EDENIED, "the dsn connects through a local socket; give the "
@@ -141,7 +155,8 @@ static int parse_dsn(const char *dsn, bool insecure, my_dsn *out)
     if (!out->user[0])
         return sg_err_set(SG_EINVAL, "a mysql \"dsn\" needs user= (the account that grants)");
     if (!out->verify && !insecure)
-        return sg_err_set(SG_EDENIED, "ssl_mode=disable does not verify the database server; "
+        return sg_err_set(SG_EDENIED, "ssl_mode=disable does not verify the database server and "
+                                      "needs the loopback test flag (allow_insecure_loopback); "
                                       "use verify-full (the default when ssl_mode is left out)");
     return SG_OK;
 }
@@ -161,64 +176,6 @@ static void lib_init(void)
 {
     /* mysql_init would do this on first use, but not safely from several threads at once. */
     lib_rc = mysql_library_init(0, NULL, NULL);
-}
-
-/* Resolved addresses of the DSN's host that the outbound guard admits. */
-typedef struct pinned {
-    struct sockaddr_storage addr[MY_MAX_PINNED];
-    socklen_t len[MY_MAX_PINNED];
-    int n;
-    char first[INET6_ADDRSTRLEN]; /* the first, as text */
-} pinned;
-
-static int pin_addresses(const my_dsn *d, bool insecure, pinned *out)
-{
-    memset(out, 0, sizeof(*out));
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", d->port);
-    int g = getaddrinfo(d->host, port, &hints, &res);
-    if (g != 0)
-        return sg_err_set(SG_EUNAVAIL, "cannot resolve database host %s: %s", d->host,
-                          gai_strerror(g));
-    int rc = sg_err_set(SG_EDENIED, "database host %s has no address", d->host);
-    for (struct addrinfo *a = res; a && out->n < MY_MAX_PINNED; a = a->ai_next) {
-        int g_rc = sg_url_guard_addr(a->ai_addr, insecure);
-        if (g_rc != SG_OK) {
-            if (out->n == 0)
-                rc = g_rc;
-            continue;
-        }
-        memcpy(&out->addr[out->n], a->ai_addr, a->ai_addrlen);
-        out->len[out->n] = a->ai_addrlen;
-        if (out->n == 0) {
-            const void *src = a->ai_family == AF_INET6
-                                  ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
-                                  : (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
-            if (!inet_ntop(a->ai_family, src, out->first, sizeof(out->first))) {
-                rc = sg_err_set(SG_EINTERNAL, "cannot format the address of %s", d->host);
-                break;
-            }
-        }
-        out->n++;
-        rc = SG_OK;
-    }
-    freeaddrinfo(res);
-    return rc;
-}
-
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return false;
-    if (a->ss_family == AF_INET)
-        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
-    if (a->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-    return false;
 }
 
 /* Whether the server's error number is worth retrying: lost or refused connections, lock
@@ -250,14 +207,23 @@ static int connect_db(sg_app *app, const char *name, const char *id, const char 
     char *password = NULL;
     MYSQL *m = NULL;
     my_dsn d;
-    pinned pin;
+    sg_pinned pin;
     int rc = SG_OK;
     if (sg_json_parse(config, strlen(config), 0, 0, &cfg) == SG_OK)
         dsn = sg_json_get_str(cfg, "dsn");
     rc = dsn ? parse_dsn(dsn, insecure, &d)
              : sg_err_set(SG_EINVAL, "connection '%s' has no dsn", name);
-    if (rc == SG_OK)
-        rc = pin_addresses(&d, insecure, &pin);
+    if (rc == SG_OK) {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", d.port);
+        rc = sg_connector_pin(d.host, port, insecure, &pin);
+    }
+    /* Without TLS, only to a loopback address (the test flag is on: parse_dsn checked). */
+    if (rc == SG_OK && !d.verify && !pin.first_loopback)
+        rc = sg_err_set(SG_EDENIED,
+                        "ssl_mode=disable is only for a loopback address, and database host %s "
+                        "is %s; use verify-full",
+                        d.host, pin.first);
     if (rc == SG_EINVAL || rc == SG_EDENIED)
         *retry_after = SG_JOBS_NO_RETRY;
     char binding[96];
@@ -277,8 +243,10 @@ static int connect_db(sg_app *app, const char *name, const char *id, const char 
         goto cleanup;
     }
     unsigned timeout = MY_CONNECT_TIMEOUT_S, io = MY_IO_TIMEOUT_S, off = 0;
+    unsigned tcp = MYSQL_PROTOCOL_TCP; /* never a local socket, whatever the host is called */
     my_bool yes = 1;
     int bad = 0;
+    bad |= mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &tcp);
     bad |= mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     bad |= mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &io);
     bad |= mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &io);
@@ -316,8 +284,7 @@ static int connect_db(sg_app *app, const char *name, const char *id, const char 
     socklen_t plen = sizeof(peer);
     bool admitted = false;
     if (getpeername((int)mysql_get_socket(m), (struct sockaddr *)&peer, &plen) == 0)
-        for (int i = 0; i < pin.n && !admitted; i++)
-            admitted = same_addr(&peer, &pin.addr[i]);
+        admitted = sg_pinned_has(&pin, &peer);
     if (!admitted) {
         rc = sg_err_set(SG_EUNAVAIL,
                         "the database host %s answered from an address other than the one "
@@ -418,8 +385,9 @@ static int parse_account(const char *db_role, my_account *a)
     return SG_OK;
 }
 
-/* The asset: "db.table" (the table may contain dots: everything after the first one), or
- * "db" for a database-level grant (asset type schema). */
+/* The asset: "db.table", or "db" for a database-level grant (asset type schema). A name with
+ * a dot inside a part is refused: "a.b.t" could be table t of database a.b or table b.t of
+ * database a (discovery skips such objects), and the system schemas are never granted on. */
 typedef struct my_name {
     char db[MY_MAX_NAME + 1], rel[MY_MAX_NAME + 1];
     bool schema;
@@ -439,17 +407,32 @@ static int split_name(const char *asset, const char *type, my_name *n)
     if (n->schema && dot)
         return sg_err_set(SG_EINVAL,
                           "schema asset '%s' has a dot; a mysql schema asset is the database's "
-                          "name alone",
+                          "name alone, and a database whose name has a dot cannot be granted "
+                          "on (its name would be ambiguous)",
                           asset);
     if (!n->schema && (!dot || !dot[1]))
         return sg_err_set(SG_EINVAL,
                           "asset '%s' is not database.table as the mysql connector needs", asset);
+    if (!n->schema && strchr(dot + 1, '.'))
+        return sg_err_set(SG_EINVAL,
+                          "asset '%s' is ambiguous: it could be a table of database '%.*s' or of "
+                          "a database whose name has a dot; the mysql connector grants only on "
+                          "database.table names without a dot inside a part",
+                          asset, (int)dlen, asset);
     if (dlen == 0 || dlen > MY_MAX_NAME || (dot && strlen(dot + 1) > MY_MAX_NAME))
         return sg_err_set(SG_EINVAL, "a name in asset '%s' is empty or longer than %d bytes", asset,
                           MY_MAX_NAME);
     memcpy(n->db, asset, dlen);
     if (dot)
         sg_strlcpy(n->rel, dot + 1, sizeof(n->rel));
+    static const char *const system[] = {"mysql", "sys", "information_schema", "performance_schema",
+                                         NULL};
+    for (size_t i = 0; system[i]; i++)
+        if (strcasecmp(n->db, system[i]) == 0)
+            return sg_err_set(SG_EINVAL,
+                              "asset '%s' is in the system schema %s, which snowgate never "
+                              "grants on",
+                              asset, n->db);
     return SG_OK;
 }
 
@@ -824,7 +807,8 @@ static int my_check_request(const sg_connection_ref *c, const char *asset, const
     if (strcmp(type, "view") == 0 && strcmp(privilege, "write") == 0)
         return sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
                           asset);
-    return SG_OK;
+    my_name n;
+    return split_name(asset, type, &n);
 }
 
 /* ---- discovery ----
@@ -882,18 +866,23 @@ static int my_discover(sg_app *app, const sg_connection_ref *c, const sg_discove
         /* System schemas are never governed assets. Base tables, system-versioned tables and
          * views; sequences and temporary tables are not. */
 #define MY_NOT_SYSTEM "('mysql', 'information_schema', 'performance_schema', 'sys')"
+#define MY_STR(x)     #x
+#define MY_XSTR(x)    MY_STR(x)
+#define MY_COMMENT    MY_XSTR(SG_DISCOVER_MAX_COMMENT)
     rc = stream(m,
                 "SELECT SCHEMA_NAME, NULL, 'SCHEMA', '' FROM information_schema.SCHEMATA "
                 "WHERE SCHEMA_NAME NOT IN " MY_NOT_SYSTEM " ORDER BY SCHEMA_NAME",
                 fn, ctx);
     if (rc == SG_OK)
         rc = stream(m,
-                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_COMMENT FROM "
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, LEFT(TABLE_COMMENT, " MY_COMMENT
+                    ") FROM "
                     "information_schema.TABLES WHERE TABLE_SCHEMA NOT IN " MY_NOT_SYSTEM
                     " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'VIEW') "
                     "ORDER BY TABLE_SCHEMA, TABLE_NAME",
                     fn, ctx);
 #undef MY_NOT_SYSTEM
+#undef MY_COMMENT
     mysql_close(m);
     return rc;
 }

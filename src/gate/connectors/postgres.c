@@ -2,9 +2,11 @@
  * database role, then a check in the catalog that the change is really there.
  *
  * Every name reaches SQL through PQescapeIdentifier, and every value as a parameter. The
- * server's address passes the same outbound guard as HTTP (resolved here, then pinned with
- * hostaddr), and TLS must verify the server unless the loopback test flag is on. */
+ * server's address passes the same outbound guard as HTTP (every address the host resolves to,
+ * by sg_connector_pin; the first is then pinned with hostaddr), and TLS must verify the server
+ * unless the loopback test flag is on and the address is loopback (or a local socket). */
 #include "gate/connectors/connectors.h"
+#include "gate/connectors/shared.h"
 
 #include "gate/governance/privileges.h"
 #include "gate/limits.h"
@@ -20,8 +22,10 @@
 #include "gate/secrets.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +33,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define CONNECT_TIMEOUT_S "10"
-#define SESSION_OPTIONS   "-c statement_timeout=15000 -c lock_timeout=10000"
-#define SYSTEM_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
+#define CONNECT_TIMEOUT_S  "10"
+#define CONNECT_TIMEOUT_MS 10000
+#define SESSION_OPTIONS    "-c statement_timeout=15000 -c lock_timeout=10000"
+#define SYSTEM_CA_BUNDLE   "/etc/ssl/certs/ca-certificates.crt"
 
 /* DSN keys snowgate sets itself, or refuses, whatever the DSN says. */
 static bool key_is_ours(const char *k)
@@ -104,32 +109,6 @@ static int check_dsn(const char *dsn, bool allow_insecure_loopback)
     return rc;
 }
 
-/* Resolves host and keeps the first address the outbound guard admits, as text. */
-static int pin_address(const char *host, const char *port, bool insecure, char *addr,
-                       size_t addr_len)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(host, port ? port : "5432", &hints, &res);
-    if (g != 0)
-        return sg_err_set(SG_EUNAVAIL, "cannot resolve database host %s: %s", host,
-                          gai_strerror(g));
-    int rc = sg_err_set(SG_EDENIED, "database host %s has no address", host);
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        rc = sg_url_guard_addr(a->ai_addr, insecure);
-        if (rc != SG_OK)
-            continue;
-        const void *src = a->ai_family == AF_INET6
-                              ? (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr
-                              : (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr;
-        if (!inet_ntop(a->ai_family, src, addr, (socklen_t)addr_len))
-            rc = sg_err_set(SG_EINTERNAL, "cannot format the address of %s", host);
-        break;
-    }
-    freeaddrinfo(res);
-    return rc;
-}
-
 /* The qualified name: database.schema.name, or schema.name on the DSN's database. */
 typedef struct pg_name {
     char db[256], schema[256], rel[256];
@@ -144,7 +123,13 @@ static int split_name(const char *asset, pg_name *n)
     for (;;) {
         const char *dot = strchr(p, '.');
         size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        if (np == 3 || len == 0 || len >= sizeof(parts[0]))
+        if (np == 3)
+            return sg_err_set(SG_EINVAL,
+                              "asset '%s' has more than 3 parts: a name with a dot inside a "
+                              "schema or table name is ambiguous, and the postgres connector "
+                              "grants only on database.schema.table (or schema.table)",
+                              asset);
+        if (len == 0 || len >= sizeof(parts[0]))
             return sg_err_set(SG_EINVAL,
                               "asset '%s' is not database.schema.table (or schema.table) as the "
                               "postgres connector needs",
@@ -166,6 +151,43 @@ static int split_name(const char *asset, pg_name *n)
     return SG_OK;
 }
 
+/* PQconnectdbParams, but with verbose errors from the start, so that a refused login's
+ * message carries its SQLSTATE (libpq offers no other way to read it for a connection that
+ * failed), and with the connect timeout kept here: PQconnectPoll ignores connect_timeout. */
+static PGconn *connect_params(const char *const *kw, const char *const *val)
+{
+    PGconn *conn = PQconnectStartParams(kw, val, 0);
+    if (!conn || PQstatus(conn) == CONNECTION_BAD)
+        return conn;
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = CONNECT_TIMEOUT_MS -
+                    ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
+        struct pollfd p = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
+        int n = left > 0 && p.fd >= 0 ? poll(&p, 1, (int)left) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* timed out (or poll failed): PQstatus is not CONNECTION_OK */
+        st = PQconnectPoll(conn);
+    }
+    /* Timed out: the status is not CONNECTION_OK, and the message may be empty. */
+    if (PQstatus(conn) == CONNECTION_OK)
+        PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
+    return conn;
+}
+
+/* Whether a failed connection's (verbose) message is the server refusing the login. */
+static bool login_refused(const char *why)
+{
+    return strstr(why, "  28P01: ") || strstr(why, "  28000: ");
+}
+
 static int connect_db(sg_app *app, const sg_connection_ref *ch, const char *db, PGconn **out)
 {
     *out = NULL;
@@ -181,8 +203,23 @@ static int connect_db(sg_app *app, const sg_connection_ref *ch, const char *db, 
         rc = check_options(o, insecure);
     const char *host = rc == SG_OK ? opt(o, "host") : NULL;
     char addr[INET6_ADDRSTRLEN] = "";
-    if (rc == SG_OK && host && host[0] != '/' && host[0] != '@')
-        rc = pin_address(host, opt(o, "port"), insecure, addr, sizeof(addr));
+    bool local = true; /* a local socket (only with the test flag) or a loopback address */
+    if (rc == SG_OK && host && host[0] != '/' && host[0] != '@') {
+        sg_pinned pin;
+        rc = sg_connector_pin(host, opt(o, "port") ? opt(o, "port") : "5432", insecure, &pin);
+        if (rc == SG_OK) {
+            sg_strlcpy(addr, pin.first, sizeof(addr));
+            local = pin.first_loopback;
+        }
+    }
+    /* Without TLS verification (the test flag is on: check_options said so), only to a
+     * loopback address or a local socket. */
+    const char *mode = rc == SG_OK ? opt(o, "sslmode") : NULL;
+    if (rc == SG_OK && mode && !verifying(mode) && !local)
+        rc = sg_err_set(SG_EDENIED,
+                        "sslmode=%s is only for a loopback address, and database host %s is %s; "
+                        "use verify-full",
+                        mode, host, addr);
     char *password = NULL, binding[96];
     snprintf(binding, sizeof(binding), "connections:%s:secret", ch->id);
     if (rc == SG_OK && ch->sealed && *ch->sealed)
@@ -220,8 +257,7 @@ static int connect_db(sg_app *app, const sg_connection_ref *ch, const char *db, 
     SET("connect_timeout", CONNECT_TIMEOUT_S);
     SET("options", SESSION_OPTIONS);
     SET("application_name", "snowgate");
-    const char *mode = opt(o, "sslmode");
-    if (!mode && !insecure)
+    if (!mode && !(insecure && local))
         mode = "verify-full";
     if (mode)
         SET("sslmode", mode);
@@ -230,14 +266,24 @@ static int connect_db(sg_app *app, const sg_connection_ref *ch, const char *db, 
 #undef SET
     kw[n] = NULL;
     val[n] = NULL;
-    PGconn *conn = PQconnectdbParams(kw, val, 0);
+    PGconn *conn = connect_params(kw, val);
     sg_secrets_free_plain(password);
     if (!conn || PQstatus(conn) != CONNECTION_OK) {
         char why[400];
         sg_strlcpy(why, conn ? PQerrorMessage(conn) : "out of memory", sizeof(why));
         why[strcspn(why, "\n")] = '\0';
-        rc = sg_err_set(SG_EUNAVAIL, "cannot connect to the database of connection '%s': %s",
-                        ch->name, why);
+        if (!why[0])
+            sg_strlcpy(why, "timeout expired", sizeof(why));
+        /* A wrong password (28P01) or a login the server refuses (28000: no such role, no
+         * pg_hba.conf entry) stays wrong until an admin fixes it: final, never retried. */
+        if (login_refused(why))
+            rc = sg_err_set(SG_EINVAL,
+                            "the database of connection '%s' refused the login: %s; check the "
+                            "dsn's user and the connection's password",
+                            ch->name, why);
+        else
+            rc = sg_err_set(SG_EUNAVAIL, "cannot connect to the database of connection '%s': %s",
+                            ch->name, why);
         PQfinish(conn);
     } else {
         *out = conn;
@@ -669,22 +715,28 @@ static int pg_check_request(const sg_connection_ref *c, const char *asset, const
     if (strcmp(type, "view") == 0 && strcmp(privilege, "write") == 0)
         return sg_err_set(SG_EINVAL, "asset '%s' is a view, which cannot be written; request read",
                           asset);
-    return SG_OK;
+    pg_name n;
+    return split_name(asset, &n);
 }
 
 /* ---- discovery ----
  * One query over the catalog of the DSN's database: its schemas (but PostgreSQL's own), their
  * tables (plain, partitioned parents, foreign) and views (plain, materialized), each with its
  * owner and its COMMENT ON. Partitions are left out: access goes through the parent. */
+#define PG_STR(x)  #x
+#define PG_XSTR(x) PG_STR(x)
+#define PG_COMMENT PG_XSTR(SG_DISCOVER_MAX_COMMENT)
 #define DISCOVER_SQL                                                                               \
     "SELECT current_database(), n.nspname, NULL, 'schema', pg_get_userbyid(n.nspowner), "          \
-    "COALESCE(d.description, '') FROM pg_namespace n LEFT JOIN pg_description d ON "               \
+    "left(COALESCE(d.description, ''), " PG_COMMENT                                                \
+    ") FROM pg_namespace n LEFT JOIN pg_description d ON "                                         \
     "d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 "               \
     "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "          \
     "'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "                                        \
     "UNION ALL "                                                                                   \
     "SELECT current_database(), n.nspname, c.relname, CASE WHEN c.relkind IN ('v', 'm') THEN "     \
-    "'view' ELSE 'table' END, pg_get_userbyid(c.relowner), COALESCE(d.description, '') FROM "      \
+    "'view' ELSE 'table' END, pg_get_userbyid(c.relowner), left(COALESCE(d.description, "          \
+    "''), " PG_COMMENT ") FROM "                                                                   \
     "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_description d ON "      \
     "d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 WHERE "             \
     "c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND n.nspname NOT IN "        \

@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "gate/connectors/connectors.h"
+#include "gate/connectors/shared.h"
 #include "gate/governance/assets.h"
 #include "gate/governance/audit.h"
 #include "gate/limits.h"
@@ -22,14 +23,48 @@
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
-static int pattern_list(const sg_json *in, const char *key, sg_json *out)
+/* The shape of the names a kind's discovery makes, for messages: what patterns match. */
+static const char *name_shape(const char *kind)
+{
+    const sg_connector *k = kind ? sg_connector_find(kind) : NULL;
+    if (k && k->name_parts == 2)
+        return "database.table (a database: its name alone), as the mysql connector names them";
+    if (k && k->name_parts == 3)
+        return "database.schema.table (a schema: database.schema), as the postgres connector "
+               "names them";
+    return "the asset's name: database.schema.table for postgres, database.table for mysql";
+}
+
+/* Whether every [ in the pattern has its ] (as sg_discover_match reads a set: after an
+ * optional ! or ^, the first character is always in the set, even a ]). */
+static bool sets_closed(const char *p)
+{
+    for (; *p; p++) {
+        if (*p != '[')
+            continue;
+        p++;
+        if (*p == '!' || *p == '^')
+            p++;
+        if (!*p)
+            return false;
+        const char *close = strchr(p + 1, ']');
+        if (!close)
+            return false;
+        p = close;
+    }
+    return true;
+}
+
+static int pattern_list(const sg_json *in, const char *key, const char *kind, sg_json *out)
 {
     sg_json *list = sg_json_get(in, key);
     if (!list)
         return SG_OK;
     if (sg_json_typeof(list) != SG_JSON_ARRAY)
-        return sg_err_set(
-            SG_EINVAL, "\"%s\" must be a list of name patterns, e.g. [\"analytics.sales.*\"]", key);
+        return sg_err_set(SG_EINVAL,
+                          "\"%s\" must be a list of name patterns, e.g. [\"analytics.sales.*\"], "
+                          "matched against %s",
+                          key, name_shape(kind));
     if (sg_json_array_size(list) > SG_DISCOVERY_MAX_PATTERNS)
         return sg_err_set(SG_EINVAL, "\"%s\" lists %zu patterns; the most is %d", key,
                           sg_json_array_size(list), SG_DISCOVERY_MAX_PATTERNS);
@@ -41,8 +76,15 @@ static int pattern_list(const sg_json *in, const char *key, sg_json *out)
             sg_json_decref(copy);
             return sg_err_set(SG_EINVAL,
                               "\"%s\"[%zu] must be a pattern of 1 to %d bytes (* any run, ? any "
-                              "character, [abc] a set), matched against database.schema.table",
-                              key, i, SG_DISCOVERY_MAX_PATTERN);
+                              "one byte, [abc] a set), matched against %s",
+                              key, i, SG_DISCOVERY_MAX_PATTERN, name_shape(kind));
+        }
+        if (!sets_closed(p)) {
+            sg_json_decref(copy);
+            return sg_err_set(SG_EINVAL,
+                              "\"%s\"[%zu] '%s' opens a set with [ but never closes it with ]; "
+                              "close it ([abc], [a-z], [!x]), or match a [ with [[]",
+                              key, i, p);
         }
         sg_json_append(copy, sg_json_string(p));
     }
@@ -50,15 +92,17 @@ static int pattern_list(const sg_json *in, const char *key, sg_json *out)
     return SG_OK;
 }
 
-int sg_discovery_options(const sg_json *in, bool with_interval, sg_json **out, int64_t *interval)
+/* As sg_discovery_options, with the connection's kind (NULL: not known) for messages. */
+static int options(const sg_json *in, const char *kind, bool with_interval, sg_json **out,
+                   int64_t *interval)
 {
     *out = NULL;
     if (interval)
         *interval = 0;
     sg_json *o = sg_json_object();
-    int rc = pattern_list(in, "include", o);
+    int rc = pattern_list(in, "include", kind, o);
     if (rc == SG_OK)
-        rc = pattern_list(in, "exclude", o);
+        rc = pattern_list(in, "exclude", kind, o);
     sg_json *owner = sg_json_get(in, "default_owner");
     if (rc == SG_OK && owner && sg_json_typeof(owner) != SG_JSON_NULL) {
         const char *name = sg_json_str(owner);
@@ -88,6 +132,12 @@ int sg_discovery_options(const sg_json *in, bool with_interval, sg_json **out, i
     }
     *out = o;
     return SG_OK;
+}
+
+int sg_discovery_options(const sg_json *in, bool with_interval, sg_json **out, int64_t *interval)
+{
+    /* A new connection's body says its kind. */
+    return options(in, sg_json_get_str(in, "kind"), with_interval, out, interval);
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -198,12 +248,35 @@ static int start_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+/* The kind of connection ref (id or name), for messages; "" when there is none. */
+typedef struct kind_ctx {
+    const char *ref;
+    char kind[64];
+} kind_ctx;
+
+static int kind_tx(sg_conn *c, void *ctx)
+{
+    kind_ctx *x = ctx;
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(x->ref)};
+    int rc = sg_conn_query(c, "SELECT kind FROM connections WHERE id = ?1 OR name = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    if (sg_rows_next(r) == 1)
+        sg_strlcpy(x->kind, sg_rows_text(r, 0), sizeof(x->kind));
+    sg_rows_free(r);
+    return SG_OK;
+}
+
 int sg_discovery_start(sg_app *app, const char *actor, const char *ref, const sg_json *body,
                        sg_json **out)
 {
     *out = NULL;
     sg_json *checked = NULL;
-    int rc = body ? sg_discovery_options(body, false, &checked, NULL) : SG_OK;
+    kind_ctx kc = {.ref = ref, .kind = ""};
+    int rc = body ? sg_store_read(app->store, kind_tx, &kc) : SG_OK;
+    if (rc == SG_OK && body)
+        rc = options(body, kc.kind[0] ? kc.kind : NULL, false, &checked, NULL);
     if (rc != SG_OK)
         return rc;
     start_ctx x = {.actor = actor, .ref = ref, .body = checked};
@@ -223,6 +296,7 @@ typedef struct found {
 typedef struct existing {
     char *id, *name, *type, *desc, *owners, *state;
     bool seen;
+    bool discovered; /* discovery created it; else an admin registered it */
 } existing;
 
 typedef struct role_user {
@@ -357,14 +431,72 @@ static int begin_tx(sg_conn *c, void *ctx)
     return write_status(c, r, false);
 }
 
+static bool is_relation(const char *type)
+{
+    return strcmp(type, "schema") != 0;
+}
+
+/* A source's comment as a description: at most SG_DISCOVER_MAX_COMMENT characters, valid
+ * UTF-8 (a byte that is not becomes U+FFFD) without control characters (each becomes a
+ * space). A new string. */
+static char *clean_text(const char *s)
+{
+    sg_buf b = SG_BUF_INIT(0);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t chars = 0; *p && chars < SG_DISCOVER_MAX_COMMENT; chars++) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        bool ok = n >= 0 && !(n == 1 && *p < 0xc2) && !(n == 3 && *p > 0xf4);
+        for (int i = 1; ok && i <= n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        /* Overlong three- and four-byte forms, surrogates, and beyond U+10FFFF. */
+        if (ok && n == 2 && ((*p == 0xe0 && p[1] < 0xa0) || (*p == 0xed && p[1] >= 0xa0)))
+            ok = false;
+        if (ok && n == 3 && ((*p == 0xf0 && p[1] < 0x90) || (*p == 0xf4 && p[1] >= 0x90)))
+            ok = false;
+        if (!ok) {
+            sg_buf_puts(&b, "\xef\xbf\xbd");
+            p++;
+            continue;
+        }
+        /* C0 controls, DEL, and the C1 controls (U+0080 to U+009F). */
+        if ((n == 0 && (*p < 0x20 || *p == 0x7f)) || (n == 1 && *p == 0xc2 && p[1] < 0xa0)) {
+            sg_buf_putc(&b, ' ');
+            p += n + 1;
+            continue;
+        }
+        sg_buf_append(&b, (const char *)p, (size_t)n + 1);
+        p += n + 1;
+    }
+    char *out = sg_xstrdup(sg_buf_str(&b));
+    sg_buf_free(&b);
+    return out;
+}
+
+/* Whether a name has the parts the connector's names have (name_parts for a table or view,
+ * one fewer for a schema): more means a dot inside a part, and such a name is ambiguous
+ * (database a.b's table t and database a's table b.t are both a.b.t). */
+static bool parts_fit(const run *r, const sg_discovered *d)
+{
+    int parts = 1;
+    for (const char *p = d->name; *p; p++)
+        parts += *p == '.';
+    return parts == (is_relation(d->type) ? r->parts : r->parts - 1);
+}
+
 static int collect(void *ctx, const sg_discovered *d)
 {
     run *r = ctx;
     sg_discover_opts o = {r->inc, r->exc};
     if (!sg_discover_admits(&o, d->name))
         return SG_OK;
-    if (sg_asset_name_check(d->name) != SG_OK) {
-        r->skipped++; /* a name that is no asset name: a dot or a control character in it */
+    /* A name that is no asset name (a control character in it), or one with a dot inside a
+     * database, schema or table name: skipped, and counted. */
+    if (sg_asset_name_check(d->name) != SG_OK || !parts_fit(r, d)) {
+        r->skipped++;
         return SG_OK;
     }
     if (r->nf == SG_DISCOVERY_MAX_OBJECTS)
@@ -383,7 +515,7 @@ static int collect(void *ctx, const sg_discovered *d)
     found *f = &r->f[r->nf++];
     f->name = sg_xstrdup(d->name);
     f->type = sg_xstrdup(d->type);
-    f->desc = sg_xstrdup(d->description ? d->description : "");
+    f->desc = clean_text(d->description ? d->description : "");
     f->owner = sg_xstrdup(d->owner ? d->owner : "");
     return SG_OK;
 }
@@ -405,8 +537,8 @@ static int known_tx(sg_conn *c, void *ctx)
     sg_rows *q = NULL;
     sg_val k[] = {SG_VTEXT(r->id)};
     int rc = sg_conn_query(c,
-                           "SELECT id, name, type, description, owners, state FROM assets WHERE "
-                           "connection_id = ?1",
+                           "SELECT id, name, type, description, owners, state, discovered FROM "
+                           "assets WHERE connection_id = ?1",
                            k, 1, &q);
     if (rc != SG_OK)
         return rc;
@@ -424,6 +556,7 @@ static int known_tx(sg_conn *c, void *ctx)
         e->desc = sg_xstrdup(sg_rows_text(q, 3));
         e->owners = sg_xstrdup(sg_rows_text(q, 4));
         e->state = sg_xstrdup(sg_rows_text(q, 5));
+        e->discovered = sg_rows_int(q, 6) != 0;
         e->seen = false;
     }
     sg_rows_free(q);
@@ -452,11 +585,6 @@ static existing *lookup(run *r, const char *name)
 {
     existing key = {.name = (char *)name};
     return r->ne ? bsearch(&key, r->e, r->ne, sizeof(*r->e), cmp_existing) : NULL;
-}
-
-static bool is_relation(const char *type)
-{
-    return strcmp(type, "schema") != 0;
 }
 
 /* The asset registered for f: by its name, or (parts 3) by schema.table (an admin's name on
@@ -530,12 +658,16 @@ static int upsert(sg_conn *c, run *r, const found *f, const char *now)
         char *owners = empty ? owners_for(r, f->owner) : NULL;
         bool owners_change = owners && strcmp(owners, "[]") != 0;
         bool back = strcmp(e->state, "active") != 0;
-        if (!back && !owners_change && strcmp(e->type, f->type) == 0 &&
-            strcmp(e->desc, f->desc) == 0) {
+        /* An asset an admin registered keeps its type (a view made read-only stays one,
+         * whatever the source says) and its description, unless it has none: the database's
+         * owner does not rewrite what the admin decided. */
+        const char *type = e->discovered ? f->type : e->type;
+        const char *desc = e->discovered || !*e->desc ? f->desc : e->desc;
+        if (!back && !owners_change && strcmp(e->type, type) == 0 && strcmp(e->desc, desc) == 0) {
             free(owners);
             return SG_OK;
         }
-        sg_val v[] = {SG_VTEXT(e->id), SG_VTEXT(f->type), SG_VTEXT(f->desc),
+        sg_val v[] = {SG_VTEXT(e->id), SG_VTEXT(type), SG_VTEXT(desc),
                       SG_VTEXT(owners_change ? owners : e->owners)};
         int rc = sg_conn_exec(c,
                               "UPDATE assets SET type = ?2, description = ?3, owners = ?4, "

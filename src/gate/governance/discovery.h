@@ -4,8 +4,13 @@
  * (connections.discovery, shown by GET /api/v1/connections/{id}):
  *   - a new object becomes an active asset, its owners mapped from the object's owner role
  *     (the snowgate users with that db_role) or else the run's default owner;
- *   - an existing asset has its type and description updated, and turns active again if it
- *     was gone; its owners are kept unless it has none;
+ *   - an existing asset discovery created has its type and description updated; one an admin
+ *     registered (assets.discovered = 0) keeps its type, and its description unless it has
+ *     none; either turns active again if it was gone, and keeps its owners unless it has none;
+ *   - an object whose name has a dot inside a part (ambiguous: database a.b's table t and
+ *     database a's table b.t are both a.b.t) is skipped and counted as skipped, as is a name
+ *     that cannot be an asset name; descriptions are cut to SG_DISCOVER_MAX_COMMENT characters,
+ *     invalid UTF-8 and control characters replaced;
  *   - an asset of the connection that the run's patterns admit and that was not found becomes
  *     gone. Nothing is ever deleted: grants and requests keep their asset.
  * Runs start from the API (sg_discovery_start) or on the connection's discovery_interval
@@ -26,8 +31,9 @@
 #define SG_DISCOVERY_MAX_INTERVAL (30 * 86400)
 #define SG_DISCOVERY_MAX_OBJECTS  200000 /* found in one run; more fails the run */
 
-/* Checks discovery settings in `in` ("include", "exclude": lists of patterns;
- * "default_owner": a user name) and, when any is given, sets them in *out (a new object; NULL
+/* Checks discovery settings in `in` ("include", "exclude": lists of patterns, an unclosed [
+ * refused; "default_owner": a user name; messages name the name shape of the kind `in` gives
+ * as "kind", if any) and, when any is given, sets them in *out (a new object; NULL
  * when none is given). with_interval also admits "discovery_interval" (seconds; 0, or
  * SG_DISCOVERY_MIN_INTERVAL to SG_DISCOVERY_MAX_INTERVAL), returned in *interval. SG_EINVAL
  * with a message naming the field. */

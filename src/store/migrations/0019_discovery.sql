@@ -1,7 +1,9 @@
 -- 0019: discovery (governance/discovery.c). An asset is active, or gone: discovery no longer
 -- finds it in its data source. A gone asset is never deleted (its grants and requests keep
 -- pointing at it), new requests for it are refused, and it turns active again when it comes
--- back. discovered says whether discovery created it (an admin's asset keeps its owners).
+-- back. discovered says whether discovery created it: discovery never changes the type of
+-- an asset an admin registered (discovered = 0), nor its owners or a description it has, and
+-- only fills in an empty description.
 -- A connection keeps the state of its last discovery run (JSON: state, percent, counts, error,
 -- the run's options), when one last finished, and how often to run it (seconds; 0: only when
 -- asked).
