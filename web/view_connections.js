@@ -1,5 +1,11 @@
 // connections: the data sources (admin), each with its last discovery run; a Discover button
 // starts one on a connection that can discover, and the page follows its percentage.
+//
+// The page is drawn again every second while a run is on. Keyboard focus survives that: a
+// control carries data-key, and the one that had focus gets it back in the new drawing. That
+// is also why a Discover button of a running connection is aria-disabled, not disabled: a
+// disabled button cannot hold focus, so a keyboard user who pressed it would be sent back to
+// the top of the page.
 import { h, api, show, when, loading, failure, empty, toast } from './ui.js';
 
 function runText(c) {
@@ -29,9 +35,11 @@ export async function connectionsView(main) {
     const rows = list.map((c) => {
       const running = c.discovery && (c.discovery.state === 'queued' || c.discovery.state === 'running');
       const go = c.discoverable ? h('button', {
-        disabled: running || null,
+        'aria-disabled': running ? 'true' : null,
+        dataset: { key: `discover:${c.id}` },
         onclick: async () => {
-          go.disabled = true;
+          if (go.getAttribute('aria-disabled') === 'true') return;
+          go.setAttribute('aria-disabled', 'true');
           try { await api('POST', `/api/v1/connections/${encodeURIComponent(c.id)}/discover`); toast(`Discovery of ${c.name} started`); } catch (e) { toast(e.message, 'error'); }
           load();
         },
@@ -39,12 +47,14 @@ export async function connectionsView(main) {
       const pct = running ? h('progress', { max: 100, value: c.discovery.percent || 0, 'aria-label': `${c.name} discovery` }) : null;
       return h('tr', {}, h('td', {}, c.name), h('td', {}, c.kind), h('td', { role: 'status' }, runText(c), ' ', pct), h('td', {}, go));
     });
+    const had = main.contains(document.activeElement) ? document.activeElement.dataset.key : undefined;
     show(main, h('section', { class: 'panel' },
       h('h1', {}, 'Connections'),
-      h('p', { class: 'muted' }, 'Data sources snowgate grants access on. Discover registers a PostgreSQL database\'s schemas, tables and views as assets; tables that disappear are marked gone, never deleted.'),
+      h('p', { class: 'muted' }, 'Data sources snowgate grants access on. Discover registers a PostgreSQL, MariaDB or MySQL database\'s schemas, tables and views as assets; tables that disappear are marked gone, never deleted.'),
       list.length ? h('table', { class: 'grid' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Kind'), h('th', {}, 'Assets'), h('th', {}, h('span', { class: 'sr' }, 'Actions')))),
         h('tbody', {}, rows)) : empty('No connections yet', 'Add one with POST /api/v1/connections.')));
+    if (had) [...main.querySelectorAll('[data-key]')].find((el) => el.dataset.key === had)?.focus();
     clearTimeout(timer);
     if (busy) timer = setTimeout(load, 1000);
   }

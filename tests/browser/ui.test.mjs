@@ -356,11 +356,15 @@ scenario('an admin discovers a PostgreSQL connection on the Connections page and
   // sure to see the run while it is queued or running.
   const hold = await holdInAnalytics('LOCK TABLE pg_catalog.pg_description IN ACCESS EXCLUSIVE MODE');
   try {
-    await row.getByRole('button', { name: 'Discover' }).click();
+    // From the keyboard: the button keeps focus while the page is drawn again each second.
+    await row.getByRole('button', { name: 'Discover' }).focus();
+    await page.keyboard.press('Enter');
     await page.locator('#toast').filter({ hasText: 'Discovery of warehouse started' }).waitFor({ state: 'attached' });
     await row.getByRole('progressbar', { name: 'warehouse discovery' }).waitFor({ timeout: 60000 });
     await row.getByText(/discovery queued|discovering: \d+%/).waitFor();
     assert.equal(await row.getByRole('button', { name: 'Discover' }).isDisabled(), true, 'Discover is disabled while a run is on');
+    // Pressed again while it is on, nothing is asked of the API (the toast would say 409).
+    await page.keyboard.press('Enter');
     // One run at a time: the API refuses a second while this one is on.
     const again = await page.evaluate(async () => {
       const s = await (await fetch('/api/v1/session')).json();
@@ -388,6 +392,10 @@ scenario('an admin discovers a PostgreSQL connection on the Connections page and
   }
   assert.equal(await row.getByRole('progressbar').count(), 0);
   assert.equal(await row.getByRole('button', { name: 'Discover' }).isDisabled(), false);
+  // Focus stayed on the button through every redraw of the run (polled each second).
+  assert.equal(await row.getByRole('button', { name: 'Discover' }).evaluate((el) => el === document.activeElement), true,
+    'keyboard focus was lost while the page followed the run');
+  assert.equal(await page.locator('#toast.error').count(), 0, 'a second press while the run was on reached the API');
   const conn = await page.evaluate(async () => (await fetch('/api/v1/connections/warehouse')).json());
   assert.equal(conn.discovery.state, 'done');
   assert.equal(conn.discovery.percent, 100);
