@@ -14,13 +14,6 @@ typedef struct sg_store_ops {
     void (*close)(void *db);
     int (*acquire)(void *db, sg_conn **out);
     void (*release)(void *db, sg_conn *c);
-    /* Optional (NULL: acquire, and a commit is durable when it returns). The connection for
-     * the group commit, used by one thread at a time and given back with release. *deferred:
-     * its commits are durable only once group_sync returns SG_OK afterwards. */
-    int (*acquire_group)(void *db, sg_conn **out, bool *deferred);
-    /* Makes every commit made so far on the group connection durable; called outside any
-     * transaction, beside the next one. */
-    int (*group_sync)(void *db);
     int (*begin)(sg_conn *c, sg_tx_mode mode);
     int (*commit)(sg_conn *c);
     void (*rollback)(sg_conn *c);

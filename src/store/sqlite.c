@@ -1,47 +1,16 @@
 /* sqlite: the embedded store backend. WAL, a busy timeout, foreign keys, synchronous=FULL
  * (a committed transaction survives power loss), and a small pool of connections, each
- * keeping its prepared statements for reuse (SQL is compiled once, not on every call).
- *
- * The group commit (sg_store_tx_group) has a connection of its own with synchronous=NORMAL:
- * its COMMIT writes the WAL frames without waiting for the disk, and store.c calls
- * sq_group_sync (fdatasync of the -wal file, outside SQLite's write lock, on another thread)
- * before it tells any caller of the batch, so the next batch's SQL runs while the previous
- * batch's fdatasync is in flight. Why that is as durable as synchronous=FULL:
- * - fdatasync works on the file, not the descriptor: it flushes every write to the -wal made
- *   before it started, through SQLite's descriptors too. A WAL only grows by appending until it
- *   restarts, so one fdatasync makes every frame committed before it durable.
- * - A checkpoint between the COMMIT and the fdatasync: with synchronous=NORMAL SQLite syncs the
- *   WAL before it copies frames into the database, and the database after (and only then
- *   records them as copied).
- * - A WAL restart (the next writer writes from the WAL's start again) or reset (truncation)
- *   happens only once every frame was copied into the database and the database was synced,
- *   so frames overwritten before our fdatasync are on disk already, in the database.
- * - The -wal file is removed only by the last connection to close, after a full checkpoint;
- *   while this store is open its connections keep theirs open, so the file that was opened
- *   here is the one SQLite writes.
- * - Frames are visible to readers before they are durable. What the group commit writes is
- *   answered only after the sync (a redelivery found in the next batch waits for the sync
- *   that covers it), and any other writer commits with FULL, whose sync covers every earlier
- *   frame: nothing durable can come to rest on an event that is not.
- * - A failed fdatasync is final (the kernel may drop the pages it could not write, and a later
- *   fdatasync would then succeed without them): store.c fails every later group commit.
- * When the database is not a file in WAL mode (":memory:"), or its -wal cannot be opened,
- * the group connection stays at FULL and sq_group_sync has nothing to do. */
+ * keeping its prepared statements for reuse (SQL is compiled once, not on every call). */
 #include "core/err.h"
-#include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "store/backend.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define STMT_CACHE 96
 /* The WAL is copied back into the database once it holds this many pages (SQLite's own
@@ -91,14 +60,9 @@ typedef struct sq_db {
     pthread_cond_t cv;
     pthread_mutex_t write_mu;
     unsigned busy_ms; /* how long a writer waits for write_mu, as for SQLite's own lock */
-    char *path;
     sq_conn *conns;
     unsigned n;
-    sq_conn *group; /* the group commit's (synchronous=NORMAL when wal_fd >= 0) */
-    int wal_fd;     /* the -wal file, for sq_group_sync; -1: commits sync themselves */
 } sq_db;
-
-int (*sg_store_fdatasync)(int fd) = fdatasync;
 
 static int sq_error(sqlite3 *db, int src, const char *what)
 {
@@ -147,29 +111,19 @@ static int open_one(const char *path, unsigned busy_ms, sqlite3 **out)
     return SG_OK;
 }
 
-static void close_conn(sq_conn *c)
-{
-    for (int k = 0; k < STMT_CACHE; k++) {
-        sqlite3_finalize(c->cache[k].st);
-        free(c->cache[k].sql);
-    }
-    sqlite3_close_v2(c->db);
-}
-
 static void sq_close(void *p)
 {
     sq_db *d = p;
     if (!d)
         return;
-    for (unsigned i = 0; i < d->n; i++)
-        close_conn(&d->conns[i]);
+    for (unsigned i = 0; i < d->n; i++) {
+        for (int k = 0; k < STMT_CACHE; k++) {
+            sqlite3_finalize(d->conns[i].cache[k].st);
+            free(d->conns[i].cache[k].sql);
+        }
+        sqlite3_close_v2(d->conns[i].db);
+    }
     free(d->conns);
-    if (d->group)
-        close_conn(d->group);
-    free(d->group);
-    if (d->wal_fd >= 0)
-        close(d->wal_fd);
-    free(d->path);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->write_mu);
@@ -178,61 +132,6 @@ static void sq_close(void *p)
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
 
-static int open_conn(sq_db *d, sq_conn *c)
-{
-    c->base.be = &sg_store_sqlite;
-    c->owner = d;
-    int rc = open_one(d->path, d->busy_ms, &c->db);
-    if (rc == SG_OK)
-        sqlite3_wal_hook(c->db, on_wal_commit, c); /* replaces autocheckpoint */
-    return rc;
-}
-
-/* Syncs the directory that holds path, so the -wal file's own entry survives a power loss
- * (SQLite does it when it creates the file, on that connection's first sync). */
-static void sync_dir_of(const char *path)
-{
-    char *copy = sg_xstrdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Sets the group connection up to defer its syncs to sq_group_sync (see the top of the file),
- * when the database is a file in WAL mode whose -wal this process can open; else it stays at
- * FULL. */
-static void defer_group_sync(sq_db *d)
-{
-    sqlite3 *db = d->group->db;
-    sqlite3_stmt *st = NULL;
-    bool wal = false;
-    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *mode = sqlite3_column_text(st, 0);
-        wal = mode && strcmp((const char *)mode, "wal") == 0;
-    }
-    sqlite3_finalize(st);
-    const char *name = sqlite3_db_filename(db, "main");
-    if (!wal || !name || !*name)
-        return;
-    const char *wal_path = sqlite3_filename_wal(name);
-    int fd = open(wal_path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        sg_log_warn("store: the group commit syncs inside SQLite (slower): cannot open the WAL",
-                    "path", wal_path, "error", strerror(errno));
-        return;
-    }
-    if (sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-        close(fd);
-        return;
-    }
-    sync_dir_of(wal_path);
-    d->wal_fd = fd;
-}
-
 static int sq_open(const sg_store_opts *opts, void **out)
 {
     sq_db *d = sg_xcalloc(1, sizeof(*d));
@@ -240,59 +139,21 @@ static int sq_open(const sg_store_opts *opts, void **out)
     pthread_cond_init(&d->cv, NULL);
     pthread_mutex_init(&d->write_mu, NULL);
     d->busy_ms = opts->busy_timeout_ms;
-    d->wal_fd = -1;
-    d->path = sg_xstrdup(path_of(opts->url));
     unsigned n = opts->pool_size ? opts->pool_size : 1;
     d->conns = sg_xcalloc(n, sizeof(sq_conn));
     for (unsigned i = 0; i < n; i++) {
-        int rc = open_conn(d, &d->conns[i]);
+        d->conns[i].base.be = &sg_store_sqlite;
+        d->conns[i].owner = d;
+        int rc = open_one(path_of(opts->url), opts->busy_timeout_ms, &d->conns[i].db);
         if (rc != SG_OK) {
             d->n = i;
             sq_close(d);
             return rc;
         }
+        sqlite3_wal_hook(d->conns[i].db, on_wal_commit, &d->conns[i]); /* replaces autocheckpoint */
         d->n = i + 1;
     }
     *out = d;
-    return SG_OK;
-}
-
-/* The group commit's connection, opened the first time it is asked for (a store that never
- * group-commits, a command, opens none). Only the committer thread of store.c calls this. */
-static int sq_acquire_group(void *p, sg_conn **out, bool *deferred)
-{
-    sq_db *d = p;
-    if (!d->group) {
-        sq_conn *c = sg_xcalloc(1, sizeof(*c));
-        int rc = open_conn(d, c);
-        if (rc != SG_OK) {
-            free(c);
-            return rc;
-        }
-        d->group = c;
-        defer_group_sync(d);
-    }
-    d->group->in_use = true;
-    *out = (sg_conn *)(void *)d->group;
-    *deferred = d->wal_fd >= 0;
-    return SG_OK;
-}
-
-/* Makes every group commit so far durable (see the top of the file). Runs on store.c's syncer
- * thread, beside the committer's next batch. */
-static int sq_group_sync(void *p)
-{
-    sq_db *d = p;
-    if (d->wal_fd < 0)
-        return SG_OK;
-    while (sg_store_fdatasync(d->wal_fd) != 0) {
-        if (errno != EINTR)
-            return sg_err_set(SG_ESTORE,
-                              "fdatasync of the store's WAL failed: %s; the events since the "
-                              "last sync may not be on disk: check the disk, then restart "
-                              "snowgate",
-                              strerror(errno));
-    }
     return SG_OK;
 }
 
@@ -316,10 +177,6 @@ static int sq_acquire(void *p, sg_conn **out)
 static void sq_release(void *p, sg_conn *c)
 {
     sq_db *d = p;
-    if ((sq_conn *)(void *)c == d->group) { /* not in the pool: nobody waits for it */
-        d->group->in_use = false;
-        return;
-    }
     pthread_mutex_lock(&d->mu);
     ((sq_conn *)(void *)c)->in_use = false;
     pthread_cond_signal(&d->cv);
@@ -486,11 +343,8 @@ static void done_with(sq_conn *sc, sqlite3_stmt *st, int slot)
     sc->cache[slot].busy = false;
 }
 
-/* copy: SQLite copies text and blob parameters (a query, whose rows are stepped after the call);
- * else it reads them where they are (sq_exec steps to the end and clears them before it
- * returns): no malloc and copy of every event's body. */
-static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, bool copy,
-                   sqlite3_stmt **out, int *slot)
+static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, sqlite3_stmt **out,
+                   int *slot)
 {
     sqlite3_stmt *st = NULL;
     int rc = statement(sc, sql, &st, slot);
@@ -508,12 +362,12 @@ static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
             src = sqlite3_bind_int64(st, idx, v->i);
             break;
         case SG_V_TEXT:
-            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1,
-                                    copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+            /* TRANSIENT: SQLite copies, so parameters need not outlive the call (a query's
+             * rows are stepped after it returns). */
+            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_TRANSIENT);
             break;
         case SG_V_BLOB:
-            src = sqlite3_bind_blob(st, idx, v->p, (int)v->len,
-                                    copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+            src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC);
             break;
         }
         if (src != SQLITE_OK) {
@@ -531,7 +385,7 @@ static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, 
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
     int slot = -1;
-    int rc = prepare(sc, sql, params, n, false, &st, &slot);
+    int rc = prepare(sc, sql, params, n, &st, &slot);
     if (rc != SG_OK)
         return rc;
     int src;
@@ -550,7 +404,7 @@ static int sq_query(sg_conn *c, const char *sql, const sg_val *params, size_t n,
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
     int slot = -1;
-    int rc = prepare(sc, sql, params, n, true, &st, &slot);
+    int rc = prepare(sc, sql, params, n, &st, &slot);
     if (rc != SG_OK)
         return rc;
     sq_rows *r = sg_xcalloc(1, sizeof(*r));
@@ -629,8 +483,6 @@ const sg_store_ops sg_store_sqlite = {
     .close = sq_close,
     .acquire = sq_acquire,
     .release = sq_release,
-    .acquire_group = sq_acquire_group,
-    .group_sync = sq_group_sync,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

@@ -45,16 +45,6 @@ struct sg_store {
     pthread_t committer;
     bool committer_started;
     bool gstop;
-    /* The syncer (backends with group_sync): batches the committer committed wait here, in
-     * order, for a sync that starts after their commit; it tells them once that sync is done,
-     * while the committer runs the next batch. */
-    pthread_cond_t scv; /* a batch was committed, or the committer ended */
-    group_item *shead, *stail;
-    pthread_t syncer;
-    bool syncer_started;
-    bool committer_ended;
-    int broken; /* a sync failed: every later group commit fails with it */
-    char broken_msg[256];
     bool has_mac_key;
     uint8_t mac_key[SG_STORE_MAC_KEY_LEN]; /* sg_store_set_mac_key */
 };
@@ -216,7 +206,6 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
     st->be = be;
     pthread_mutex_init(&st->gmu, NULL);
     pthread_cond_init(&st->gcv, NULL);
-    pthread_cond_init(&st->scv, NULL);
     pthread_mutex_init(&st->hmu, NULL);
     int rc = latest_version(opts->migrations, &st->latest);
     if (rc == SG_OK)
@@ -243,19 +232,10 @@ void sg_store_close(sg_store *st)
     pthread_mutex_unlock(&st->gmu);
     if (join)
         pthread_join(st->committer, NULL);
-    /* Then the syncer, once it has synced and told what the committer handed it. */
-    pthread_mutex_lock(&st->gmu);
-    st->committer_ended = true;
-    pthread_cond_signal(&st->scv);
-    join = st->syncer_started;
-    pthread_mutex_unlock(&st->gmu);
-    if (join)
-        pthread_join(st->syncer, NULL);
     if (st->db)
         st->be->close(st->db);
     sg_wipe(st->mac_key, sizeof(st->mac_key));
     pthread_cond_destroy(&st->gcv);
-    pthread_cond_destroy(&st->scv);
     pthread_mutex_destroy(&st->gmu);
     pthread_mutex_destroy(&st->hmu);
     free(st);
@@ -273,14 +253,11 @@ int sg_store_schema(sg_store *st, int *current, int *latest)
     return sg_store_read(st, read_version, current);
 }
 
-/* Runs fn in a transaction on a connection of the pool, or with *deferred non-NULL on the
- * group commit's (*deferred: the commit is durable only after group_sync). */
-static int run_on(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode, bool *deferred)
+static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode)
 {
     bool write = mode != SG_TX_READ;
     sg_conn *c = NULL;
-    int rc = deferred && st->be->acquire_group ? st->be->acquire_group(st->db, &c, deferred)
-                                               : st->be->acquire(st->db, &c);
+    int rc = st->be->acquire(st->db, &c);
     if (rc != SG_OK)
         return rc;
     ((sg_conn_base *)(void *)c)->st = st;
@@ -300,11 +277,6 @@ static int run_on(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode, bool
         pthread_mutex_unlock(&st->hmu);
     }
     return rc;
-}
-
-static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode)
-{
-    return run_on(st, fn, ctx, mode, NULL);
 }
 
 void sg_store_set_mac_key(sg_store *st, const uint8_t key[SG_STORE_MAC_KEY_LEN])
@@ -349,78 +321,16 @@ static int run_batch(sg_conn *c, void *ctx)
     return SG_OK;
 }
 
-/* Tells each item of a list how it went (rc not SG_OK: nothing of it is durable, whatever
- * its own fn returned). Called without gmu. */
-static void tell(sg_store *st, group_item *items, int rc, const char *msg)
-{
-    for (group_item *it = items, *nx; it; it = nx) {
-        nx = it->next; /* a sync item's frame may be gone once it is told */
-        if (rc != SG_OK) {
-            it->rc = rc;
-            snprintf(it->msg, sizeof(it->msg), "%s", msg);
-        }
-        if (it->done_fn) {
-            it->done_fn(it->done_ud, it->rc, it->msg);
-            free(it);
-            continue;
-        }
-        pthread_mutex_lock(&st->gmu);
-        it->done = true;
-        pthread_cond_signal(&it->cv);
-        pthread_mutex_unlock(&st->gmu);
-    }
-}
-
-/* The syncer: syncs once for every batch committed since its last sync, then tells them. A
- * batch committed while a sync runs waits for the next one, which starts after its commit. */
-static void *syncer(void *arg)
-{
-    sg_store *st = arg;
-    pthread_setname_np(pthread_self(), "store-sync");
-    pthread_mutex_lock(&st->gmu);
-    for (;;) {
-        while (!st->shead && !st->committer_ended)
-            pthread_cond_wait(&st->scv, &st->gmu);
-        if (!st->shead)
-            break;
-        group_item *items = st->shead;
-        st->shead = st->stail = NULL;
-        pthread_cond_signal(&st->gcv); /* the committer may commit the next batch */
-        int rc = st->broken;
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", st->broken_msg);
-        pthread_mutex_unlock(&st->gmu);
-        if (rc == SG_OK) {
-            rc = st->be->group_sync(st->db);
-            if (rc != SG_OK) {
-                snprintf(msg, sizeof(msg), "%s", sg_err_msg());
-                sg_log_error("store: group commit failed", "reason", msg);
-                pthread_mutex_lock(&st->gmu);
-                st->broken = rc;
-                snprintf(st->broken_msg, sizeof(st->broken_msg), "%s", msg);
-                pthread_mutex_unlock(&st->gmu);
-            }
-        }
-        tell(st, items, rc, msg);
-        pthread_mutex_lock(&st->gmu);
-    }
-    pthread_mutex_unlock(&st->gmu);
-    return NULL;
-}
-
-/* The committer: takes up to GROUP_MAX queued items, commits them as one transaction, and
- * tells each how it went (through the syncer when the backend syncs apart from the commit),
- * and goes again. Under load, what queues during one commit is the next batch, so batches
- * grow with the load. With a syncer, one committed batch at most waits for it: the next
- * batch's SQL runs during a sync, and what queues meanwhile makes the batch after it (many
- * small commits during one sync would cost more work per event, and no sync less). */
+/* The committer: takes up to GROUP_MAX queued items, commits them as one transaction (one
+ * fsync), tells each how it went, and goes again. Under load, what queues during one commit
+ * is the next batch, so batches grow with the load. */
 static void *committer(void *arg)
 {
     sg_store *st = arg;
     pthread_setname_np(pthread_self(), "store-commit");
     pthread_mutex_lock(&st->gmu);
     for (;;) {
-        while ((!st->ghead || st->shead) && !st->gstop)
+        while (!st->ghead && !st->gstop)
             pthread_cond_wait(&st->gcv, &st->gmu);
         if (!st->ghead)
             break;
@@ -431,36 +341,27 @@ static void *committer(void *arg)
         if (!st->ghead)
             st->gtail = NULL;
         last->next = NULL;
-        int rc = st->broken;
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", st->broken_msg);
         pthread_mutex_unlock(&st->gmu);
-        bool deferred = false;
-        if (rc == SG_OK) {
-            rc = run_on(st, run_batch, batch, SG_TX_WRITE, &deferred);
-            if (rc != SG_OK)
-                snprintf(msg, sizeof(msg), "%s", sg_err_msg());
-        }
-        /* A deferred commit waits for the syncer, and so does any batch while earlier ones
-         * wait there: callers are told in commit order (a redelivery told "stored already"
-         * is never told before the sync that covers the first delivery). */
-        pthread_mutex_lock(&st->gmu);
-        bool through_syncer = st->syncer_started && (deferred || st->shead);
-        if (through_syncer) {
-            for (group_item *it = batch; rc != SG_OK && it; it = it->next) {
+        int rc = run(st, run_batch, batch, SG_TX_WRITE);
+        char msg[256] = "";
+        if (rc != SG_OK)
+            snprintf(msg, sizeof(msg), "%s", sg_err_msg());
+        for (group_item *it = batch, *nx; it; it = nx) {
+            nx = it->next;     /* a sync item's frame may be gone once it is told */
+            if (rc != SG_OK) { /* nothing of the batch is durable */
                 it->rc = rc;
                 snprintf(it->msg, sizeof(it->msg), "%s", msg);
             }
-            if (st->stail)
-                st->stail->next = batch;
-            else
-                st->shead = batch;
-            st->stail = last;
-            pthread_cond_signal(&st->scv);
-            continue;
+            if (it->done_fn) {
+                it->done_fn(it->done_ud, it->rc, it->msg);
+                free(it);
+                continue;
+            }
+            pthread_mutex_lock(&st->gmu);
+            it->done = true;
+            pthread_cond_signal(&it->cv);
+            pthread_mutex_unlock(&st->gmu);
         }
-        pthread_mutex_unlock(&st->gmu);
-        tell(st, batch, rc, msg);
         pthread_mutex_lock(&st->gmu);
     }
     pthread_mutex_unlock(&st->gmu);
@@ -473,11 +374,6 @@ static int group_queue_locked(sg_store *st, group_item *it)
     if (st->gstop)
         return sg_err_set(SG_EUNAVAIL, "the store is closing");
     if (!st->committer_started) {
-        if (st->be->group_sync && !st->syncer_started) {
-            if (pthread_create(&st->syncer, NULL, syncer, st) != 0)
-                return sg_err_set(SG_EINTERNAL, "could not start the store's syncer thread");
-            st->syncer_started = true;
-        }
         if (pthread_create(&st->committer, NULL, committer, st) != 0)
             return sg_err_set(SG_EINTERNAL, "could not start the store's committer thread");
         st->committer_started = true;

@@ -67,23 +67,15 @@ int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
 /* Like sg_store_tx, for many small writes from concurrent callers (webhook ingest): callers
  * that arrive while a commit is in progress share the next one, so one fsync makes a whole
  * batch durable. Each fn runs in its own savepoint: one that fails rolls back only its own
- * work and gets its own error. Returns only once the caller's work is committed and durable
- * (or not). On SQLite the batch commits without waiting for the disk and the WAL is synced
- * on another thread while the next batch runs; each caller is told only after that sync
- * (see store/sqlite.c). A failed sync fails that batch and every later group commit (the
- * process must be restarted). */
+ * work and gets its own error. Returns only once the caller's work is committed (or not). */
 int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx);
-/* What the SQLite group commit calls to make its WAL durable (fdatasync); tests replace it to
- * see that it runs, and when, or to make it fail. */
-extern int (*sg_store_fdatasync)(int fd);
 /* Called once the work handed to sg_store_tx_group_async is committed (rc SG_OK) or not (rc
  * and a message: the work's own error, or the commit's). */
 typedef void (*sg_store_done_fn)(void *ud, int rc, const char *msg);
-/* sg_store_tx_group without the wait: fn runs later on the store's committer thread, inside
- * its batch's transaction, and done once the batch is durable (on the syncer thread where the
- * backend syncs apart from the commit, else on the committer), so the caller's thread is free
+/* sg_store_tx_group without the wait: fn and done run later on the store's committer thread
+ * (fn inside its batch's transaction, done after the commit), so the caller's thread is free
  * meanwhile. ctx and ud must stay valid until done is called; done must be quick (the next
- * batches wait for it). Fails (SG_EUNAVAIL, and done is never called) when the store is
+ * batch waits for it). Fails (SG_EUNAVAIL, and done is never called) when the store is
  * closing. sg_store_close runs everything queued before it returns. */
 int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_done_fn done,
                             void *ud);

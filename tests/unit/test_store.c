@@ -6,14 +6,12 @@
 #include "core/mem.h"
 #include "store/store.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 /* Portable SQL, as the real migrations: this suite runs on SQLite and on PostgreSQL. */
 static const unsigned char m1[] = "CREATE TABLE t (name TEXT PRIMARY KEY, n INTEGER);";
@@ -468,106 +466,6 @@ static void test_group_commit_async(void **state)
     free(a);
 }
 
-/* SQLite's group commit syncs its WAL (sg_store_fdatasync) outside the commit: every caller
- * is told only after a sync that began after its batch had committed. The fake fdatasync
- * notes how many commits there were when it began, then syncs. Fails if the sync is skipped,
- * or if a caller is told before the sync that covers its batch. */
-static int commits_seen;   /* by on_commit, after each commit */
-static int synced_through; /* commits_seen when the last sync began */
-static int syncs;          /* fake fdatasyncs that ran */
-static bool sync_fails;    /* the fake fdatasync fails with EIO */
-
-static int fake_fdatasync(int fd)
-{
-    __atomic_store_n(&synced_through, __atomic_load_n(&commits_seen, __ATOMIC_SEQ_CST),
-                     __ATOMIC_SEQ_CST);
-    __atomic_add_fetch(&syncs, 1, __ATOMIC_SEQ_CST);
-    if (sync_fails) {
-        errno = EIO;
-        return -1;
-    }
-    return fdatasync(fd);
-}
-
-typedef struct synced_w {
-    writer_arg w;
-    int batch; /* the commit its batch is: commits_seen + 1 while its fn runs */
-    int rc;
-    bool covered; /* when told: a sync had begun after its batch's commit */
-} synced_w;
-
-static int note_batch(sg_conn *c, void *ctx)
-{
-    synced_w *s = ctx;
-    s->batch = __atomic_load_n(&commits_seen, __ATOMIC_SEQ_CST) + 1;
-    return insert_one(c, &s->w);
-}
-
-static void synced_done(void *ud, int rc, const char *msg)
-{
-    (void)msg;
-    synced_w *s = ud;
-    s->rc = rc;
-    s->covered = __atomic_load_n(&synced_through, __ATOMIC_SEQ_CST) >= s->batch;
-}
-
-static void test_group_commit_syncs_before_telling(void **state)
-{
-    fixture *f = *state;
-    if (h_store_is_postgres())
-        skip(); /* a PostgreSQL COMMIT is durable when it returns */
-    commits_seen = synced_through = syncs = 0;
-    sync_fails = false;
-    sg_store_fdatasync = fake_fdatasync;
-    sg_store *st = open_with(f, migs_v1, SG_OK);
-    sg_store_on_commit(st, count_commit, &commits_seen);
-    enum { N = 400 };
-    synced_w *a = calloc(N, sizeof(*a));
-    for (int i = 0; i < N; i++) {
-        a[i].w = (writer_arg){st, 7000 + i};
-        a[i].rc = 99;
-        assert_int_equal(sg_store_tx_group_async(st, note_batch, &a[i], synced_done, &a[i]), SG_OK);
-    }
-    /* And one caller that waits, after them. */
-    synced_w last = {{st, 9999}, 0, 99, false};
-    assert_int_equal(sg_store_tx_group(st, note_batch, &last), SG_OK);
-    synced_done(&last, SG_OK, "");
-    sg_store_close(st);
-    sg_store_fdatasync = fdatasync;
-    assert_true(syncs >= 1);
-    assert_true(last.covered);
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(a[i].rc, SG_OK);
-        if (!a[i].covered)
-            fail_msg("write %d (batch %d) was told before a sync covered it (synced through %d)", i,
-                     a[i].batch, synced_through);
-    }
-    free(a);
-}
-
-/* A failed fdatasync fails its batch, and every group commit after it: the kernel may have
- * dropped what it could not write, and a later sync would succeed without it. */
-static void test_group_commit_sync_failure_is_final(void **state)
-{
-    fixture *f = *state;
-    if (h_store_is_postgres())
-        skip();
-    commits_seen = synced_through = syncs = 0;
-    sync_fails = true;
-    sg_store_fdatasync = fake_fdatasync;
-    sg_store *st = open_with(f, migs_v1, SG_OK);
-    writer_arg one = {st, 1};
-    assert_int_equal(sg_store_tx_group(st, insert_one, &one), SG_ESTORE);
-    assert_non_null(strstr(sg_err_msg(), "fdatasync of the store's WAL failed"));
-    sync_fails = false;
-    writer_arg two = {st, 2};
-    assert_int_equal(sg_store_tx_group(st, insert_one, &two), SG_ESTORE);
-    assert_non_null(strstr(sg_err_msg(), "restart snowgate"));
-    assert_int_equal(syncs, 1); /* no second sync: nothing after the failure is trusted */
-    sg_store_close(st);
-    sg_store_fdatasync = fdatasync;
-}
-
 static void test_bad_locations(void **state)
 {
     (void)state;
@@ -800,8 +698,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_waits_then_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit_syncs_before_telling, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit_sync_failure_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),

@@ -21,14 +21,14 @@ static int reply_stored(sg_http_req *req, int rc, bool duplicate)
                                    "internal error; see the server log with this "
                                    "request_id");
     }
-    /* Made on the store's thread for every event of a group: no JSON library, no copy. */
+    /* Made on the committer thread for every event of a group: no JSON library, no copy. */
     if (duplicate)
         return sg_http_reply_static(req, 200, "application/json", "{\"status\":\"duplicate\"}");
     return sg_http_reply_static(req, 202, "application/json", "{\"status\":\"accepted\"}");
 }
 
-/* On the store's thread (its syncer's, or its committer's), once the event is durable: answer, and
- * let the connection go on. */
+/* On the store's committer thread, once the event is durable: answer, and let the connection
+ * go on. */
 static void on_stored(void *ud, int rc, bool duplicate)
 {
     sg_http_req *req = ud;

@@ -29,8 +29,8 @@ int sg_webhook_verify_quick(sg_app *app, const char *id, const char *timestamp,
                             bool *settled);
 /* The storing half, for a verified event: returns once it is durable (or not). */
 int sg_webhook_store(sg_app *app, const char *id, const char *body, size_t len, bool *duplicate);
-/* Called on the store's syncer (or committer) thread once the event is durable (rc SG_OK;
- * duplicate: it was stored before) or not (rc and sg_err_msg() say why). */
+/* Called on the store's committer thread once the event is durable (rc SG_OK; duplicate: it
+ * was stored before) or not (rc and sg_err_msg() say why). */
 typedef void (*sg_webhook_stored_fn)(void *ud, int rc, bool duplicate);
 /* The storing half without the wait: id and body must stay valid until done is called.
  * An error here (the store is closing) means done is never called. */
