@@ -343,8 +343,11 @@ static void done_with(sq_conn *sc, sqlite3_stmt *st, int slot)
     sc->cache[slot].busy = false;
 }
 
-static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, sqlite3_stmt **out,
-                   int *slot)
+/* copy: SQLite copies text and blob parameters (a query, whose rows are stepped after the
+ * call); else it reads them where they are (sq_exec steps to the end and clears them before
+ * it returns): no malloc and copy of every webhook event's body on the committer. */
+static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n, bool copy,
+                   sqlite3_stmt **out, int *slot)
 {
     sqlite3_stmt *st = NULL;
     int rc = statement(sc, sql, &st, slot);
@@ -362,12 +365,12 @@ static int prepare(sq_conn *sc, const char *sql, const sg_val *params, size_t n,
             src = sqlite3_bind_int64(st, idx, v->i);
             break;
         case SG_V_TEXT:
-            /* TRANSIENT: SQLite copies, so parameters need not outlive the call (a query's
-             * rows are stepped after it returns). */
-            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1, SQLITE_TRANSIENT);
+            src = sqlite3_bind_text(st, idx, v->p, v->len ? (int)v->len : -1,
+                                    copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
             break;
         case SG_V_BLOB:
-            src = sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC);
+            src = sqlite3_bind_blob(st, idx, v->p, (int)v->len,
+                                    copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
             break;
         }
         if (src != SQLITE_OK) {
@@ -385,7 +388,7 @@ static int sq_exec(sg_conn *c, const char *sql, const sg_val *params, size_t n, 
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
     int slot = -1;
-    int rc = prepare(sc, sql, params, n, &st, &slot);
+    int rc = prepare(sc, sql, params, n, false, &st, &slot);
     if (rc != SG_OK)
         return rc;
     int src;
@@ -404,7 +407,7 @@ static int sq_query(sg_conn *c, const char *sql, const sg_val *params, size_t n,
     sq_conn *sc = (sq_conn *)(void *)c;
     sqlite3_stmt *st = NULL;
     int slot = -1;
-    int rc = prepare(sc, sql, params, n, &st, &slot);
+    int rc = prepare(sc, sql, params, n, true, &st, &slot);
     if (rc != SG_OK)
         return rc;
     sq_rows *r = sg_xcalloc(1, sizeof(*r));

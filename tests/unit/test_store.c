@@ -466,6 +466,39 @@ static void test_group_commit_async(void **state)
     free(a);
 }
 
+/* A query's parameters need not outlive the call (store.h): its rows are stepped after it
+ * returns, so the backend copies them; the buffer is overwritten before the first row. */
+static int blob_param(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    char *buf = sg_xstrdup("abc\001def");
+    sg_rows *r = NULL;
+    sg_val v[] = {SG_VBLOB(buf, 7), SG_VTEXT(buf)};
+    int rc = sg_conn_query(c, "SELECT ?1, ?2", v, 2, &r);
+    memset(buf, 'x', 7);
+    free(buf);
+    if (rc != SG_OK)
+        return rc;
+    assert_int_equal(sg_rows_next(r), 1);
+    size_t len = 0;
+    const void *got = sg_rows_blob(r, 0, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(got, "abc\001def", 7);
+    assert_string_equal(sg_rows_text(r, 1), "abc\001def");
+    sg_rows_free(r);
+    return SG_OK;
+}
+
+static void test_query_params_copied(void **state)
+{
+    fixture *f = *state;
+    if (h_store_is_postgres())
+        skip(); /* libpq sends them with the query, before sg_conn_query returns */
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    assert_int_equal(sg_store_read(st, blob_param, NULL), SG_OK);
+    sg_store_close(st);
+}
+
 static void test_bad_locations(void **state)
 {
     (void)state;
@@ -694,6 +727,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_and_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_params_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_waits_then_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_async, setup, teardown),
