@@ -52,7 +52,7 @@ bool sg_request_state_valid(const char *s)
 #define REQ_COLS                                                                                   \
     "r.id, r.state, r.action, r.privilege, a.name, r.justification, r.duration, r.requester, "     \
     "r.beneficiary, r.decided_by, r.decision_comment, r.decided_at, r.reason, r.expires_at, "      \
-    "r.sn_sys_id, r.sn_number, r.created_at, r.updated_at, a.owners"
+    "r.sn_sys_id, r.sn_number, r.created_at, r.updated_at, a.owners, r.granted_account"
 #define REQ_FROM " FROM requests r JOIN assets a ON a.id = r.asset_id "
 enum {
     C_ID,
@@ -73,7 +73,8 @@ enum {
     C_SN_NUMBER,
     C_CREATED,
     C_UPDATED,
-    C_OWNERS
+    C_OWNERS,
+    C_GRANTED_ACCOUNT
 };
 
 static bool is_owner(const char *owners, const char *name)
@@ -132,6 +133,7 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
     set_opt(o, "decided_at", r, C_DECIDED_AT);
     set_opt(o, "reason", r, C_REASON);
     set_opt(o, "expires_at", r, C_EXPIRES);
+    set_opt(o, "granted_account", r, C_GRANTED_ACCOUNT);
     sg_json_set_str(o, "created_at", sg_rows_text(r, C_CREATED));
     sg_json_set_str(o, "updated_at", sg_rows_text(r, C_UPDATED));
     const char *state = sg_rows_text(r, C_STATE);
