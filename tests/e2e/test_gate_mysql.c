@@ -223,6 +223,9 @@ static void test_refused_at_request(void **state)
 {
     (void)state;
     add_asset("analytics.export", "dataset");
+    /* An account the server keeps for itself: set with a warning, refused at request. */
+    char tok[128];
+    g_add_user("rooty", "member", "Root@localhost", tok);
     static const struct {
         const char *body, *msg;
     } bad[] = {
@@ -232,6 +235,10 @@ static void test_refused_at_request(void **state)
         {"{\"asset\":\"analytics.export\",\"privilege\":\"read\",\"justification\":\"x\","
          "\"for\":\"bob\"}",
          "grants on tables, views and schemas"},
+        {"{\"asset\":\"analytics.orders\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"rooty\"}",
+         "rooty's database role cannot receive grants on the mysql connection 'mariadb': "
+         "database account 'Root@localhost' is root"},
         /* A dot inside a name: which database and which table is ambiguous. */
         {"{\"asset\":\"analytics." T_DOT "\",\"privilege\":\"read\",\"justification\":\"x\","
          "\"for\":\"bob\"}",

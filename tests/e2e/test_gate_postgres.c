@@ -752,8 +752,10 @@ static int set_role_tx(sg_conn *c, void *ctx)
 }
 
 /* PostgreSQL reads the quoted role "public" as PUBLIC: a grant to it goes to every role, and
- * the check after it passes. Such names are refused wherever a role is set, and at grant time
- * as the last guard; a role shared by several users is warned about. */
+ * the check after it passes. Where a role is set, snowgate does not know which connections the
+ * user's grants will go to, so such names are accepted with a warning naming the kinds that
+ * refuse them; a request on a postgres connection is refused (400), and at grant time the
+ * connector refuses as the last guard. A role shared by several users is warned about. */
 static void test_reserved_db_roles(void **state)
 {
     (void)state;
@@ -762,26 +764,43 @@ static void test_reserved_db_roles(void **state)
                                       "current_user", "session_user",     "CURRENT_ROLE",
                                       "none",         "pg_read_all_data", "PG_monitor"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (user_cmd("add", "eve", bad[i], &err) == 0)
-            fail_msg("snowgate user add --db-role %s was accepted", bad[i]);
-        assert_non_null(strstr(sg_buf_str(&err), bad[i]));
-        if (user_cmd("set", "bob", bad[i], &err) == 0)
-            fail_msg("snowgate user set --db-role %s was accepted", bad[i]);
+        if (user_cmd("set", "bob", bad[i], &err) != 0)
+            fail_msg("snowgate user set --db-role %s failed: %s", bad[i], sg_buf_str(&err));
+        if (!strstr(sg_buf_str(&err), "warning") ||
+            !strstr(sg_buf_str(&err), "on postgres connections") ||
+            !strstr(sg_buf_str(&err), bad[i]))
+            fail_msg("no warning for --db-role %s: %s", bad[i], sg_buf_str(&err));
     }
     assert_non_null(strstr(sg_buf_str(&err), "reserves"));
-    assert_int_not_equal(user_cmd("add", "eve", "public", &err), 0);
+    assert_int_equal(user_cmd("set", "bob", "bob_role", &err), 0);
+    assert_null(strstr(sg_buf_str(&err), "warning"));
+    /* Not even a name: refused. */
+    assert_int_not_equal(user_cmd("set", "bob", "bad\trole", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "printable"));
+    /* eve's role is PUBLIC: accepted with a warning, and a request for her refused at once. */
+    assert_int_equal(user_cmd("add", "eve", "public", &err), 0);
     assert_non_null(strstr(sg_buf_str(&err), "every role"));
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/requests",
+                            "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                            "\"justification\":\"audit\",\"for\":\"eve\"}",
+                            &j),
+                     400);
+    const char *msg = sg_json_get_str(sg_json_get(j, "error"), "message");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "postgres connection 'warehouse'"));
+    assert_non_null(strstr(msg, "PUBLIC"));
+    assert_non_null(strstr(msg, "snowgate user set eve --db-role"));
+    sg_json_decref(j);
     /* A role another user has: accepted, with a warning. */
     assert_int_equal(user_cmd("add", "mallory", "bob_role", &err), 0);
     assert_non_null(strstr(sg_buf_str(&err), "also the role of bob"));
     assert_int_equal(user_cmd("set", "mallory", "carol_role", &err), 0);
     assert_null(strstr(sg_buf_str(&err), "warning"));
-    /* A role stored before the check (here: behind snowgate's back) is refused at grant time,
-     * and nobody gains anything. */
+    /* A role changed after the request was made (here: behind snowgate's back) is refused at
+     * grant time, and nobody gains anything. */
     assert_int_equal(user_cmd("add", "erin", "erin_role", &err), 0);
     sg_buf_free(&err);
-    g_in_store(set_role_tx, NULL);
-    sg_json *j = NULL;
     assert_int_equal(g_call("POST", "/api/v1/requests",
                             "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
                             "\"justification\":\"audit\",\"for\":\"erin\"}",
@@ -790,6 +809,7 @@ static void test_reserved_db_roles(void **state)
     char id[33];
     snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
     sg_json_decref(j);
+    g_in_store(set_role_tx, NULL);
     approve_in_inbox(id);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/requests/%s", id);

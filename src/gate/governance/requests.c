@@ -1,6 +1,7 @@
 /* requests: access requests, their state machine, the inbox and decisions. */
 #include "gate/governance/privileges.h"
 #include "gate/governance/requests.h"
+#include "gate/limits.h"
 
 #include "core/log.h"
 #include "core/crypto.h"
@@ -262,7 +263,9 @@ typedef struct create_ctx {
     int64_t duration_s;
 } create_ctx;
 
-static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs_db_role)
+/* The asset's id, its connector (*conn) and its connection's name (conn_name). */
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], const sg_connector **conn_out,
+                       char conn_name[SG_MAX_CONNECTION_NAME + 1])
 {
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
@@ -295,7 +298,8 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
                         ref.name, kind);
     else if (conn->check_request)
         rc = conn->check_request(&ref, x->asset, type, x->privilege);
-    *needs_db_role = conn && conn->needs_db_role;
+    *conn_out = conn;
+    sg_strlcpy(conn_name, ref.name, SG_MAX_CONNECTION_NAME + 1);
     sg_rows_free(r);
     return rc;
 }
@@ -303,9 +307,10 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
 static int create_tx(sg_conn *c, void *ctx)
 {
     create_ctx *x = ctx;
-    char asset_id[33];
-    bool needs_db_role = false;
-    int rc = check_asset(c, x, asset_id, &needs_db_role);
+    char asset_id[33], conn_name[SG_MAX_CONNECTION_NAME + 1] = "";
+    const sg_connector *conn = NULL;
+    int rc = check_asset(c, x, asset_id, &conn, conn_name);
+    bool needs_db_role = conn && conn->needs_db_role;
     if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
@@ -320,6 +325,16 @@ static int create_tx(sg_conn *c, void *ctx)
                         "%s has no database role, so there is nothing to grant %s to; an admin "
                         "sets it with `snowgate user set %s --db-role ROLE`",
                         x->beneficiary, x->asset, x->beneficiary);
+    else if (needs_db_role && conn->check_account &&
+             conn->check_account(sg_rows_text(r, 0)) != SG_OK) {
+        char why[400];
+        sg_strlcpy(why, sg_err_msg(), sizeof(why));
+        rc = sg_err_set(SG_EINVAL,
+                        "%s's database role cannot receive grants on the %s connection '%s': %s; "
+                        "an admin gives %s an account of their own with `snowgate user set %s "
+                        "--db-role ROLE`",
+                        x->beneficiary, conn->kind, conn_name, why, x->beneficiary, x->beneficiary);
+    }
     sg_rows_free(r);
     if (rc != SG_OK)
         return rc;
