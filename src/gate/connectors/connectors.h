@@ -51,12 +51,17 @@ typedef struct sg_access_change {
     bool grant;            /* grant, or revoke */
     const char *privilege; /* the request's privilege: read or write */
     /* The SQL privileges to grant or revoke, NULL-terminated (for an expiry, those no other
-     * live grant of the same person still needs). */
+     * live grant on the same account still needs; for a kind without accounts, no other live
+     * grant of the same person). */
     const char *const *privileges;
     const char *asset, *asset_type; /* qualified name; table or view */
     const char *beneficiary;        /* snowgate user name */
-    const char *db_role;            /* their database role, or NULL */
-    int64_t duration_s;             /* 0: no expiry */
+    /* The database account to grant to or revoke from, or NULL: for a grant and its expiry,
+     * the one recorded when fulfilment claimed it (requests.granted_account; the person's
+     * db_role for grants made before that was recorded); for a revoke, the person's db_role
+     * and each account the grants it ends went to, one call each. */
+    const char *db_role;
+    int64_t duration_s; /* 0: no expiry */
     const char *connection, *connection_id;
     const char *config; /* the connection's JSON config */
     const char *sealed; /* the connection's sealed secret, or "" */
