@@ -17,7 +17,9 @@
 static const sg_cli_flag add_flags[] = {
     {"role", NULL, "ROLE", "admin, steward or member"},
     {"email", NULL, "EMAIL", "the user's email address"},
-    {"db-role", NULL, "ROLE", "the user's role in the PostgreSQL data sources (grants go to it)"},
+    {"db-role", NULL, "ROLE",
+     "the user's database account, where grants go (a PostgreSQL role, or a MariaDB user or "
+     "user@host)"},
     {"password-stdin", NULL, NULL, "read a web UI password from the first line of stdin"},
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
@@ -59,9 +61,17 @@ static void free_password(char *p)
     }
 }
 
-/* Users sharing a database role share each other's grants: say so where the role is set. */
+/* Users sharing a database role share each other's grants, and a role some connector kind
+ * refuses (PUBLIC on PostgreSQL, root on MariaDB) gets no grant on such a connection: say so
+ * where the role is set. */
 static void warn_shared(sg_app *app, const char *name, const char *db_role)
 {
+    char why[1024];
+    if (sg_users_db_role_refusals(db_role, why, sizeof(why)) > 0)
+        fprintf(stderr,
+                "warning: database role '%s' is refused %s; requests for %s on such connections "
+                "will be refused until the role is changed\n",
+                db_role, why, name);
     char others[512];
     int n = 0;
     if (sg_users_db_role_shared(app->store, name, db_role, others, sizeof(others), &n) == SG_OK &&
@@ -122,7 +132,9 @@ static int user_add(int argc, char **argv, char **envp)
 
 static const sg_cli_flag set_flags[] = {
     {"role", NULL, "ROLE", "admin, steward or member"},
-    {"db-role", NULL, "ROLE", "the user's PostgreSQL role; \"\" removes it"},
+    {"db-role", NULL, "ROLE",
+     "the user's database account (a PostgreSQL role, or a MariaDB user or user@host); \"\" "
+     "removes it"},
     {"data", "data_dir", "DIR", "data directory (as for serve)"},
     {"store", "store.url", "URL", "store location (as for serve)"},
     {"config", NULL, "FILE", "INI config file"},

@@ -477,6 +477,111 @@ static void test_bad_input_and_roles(void **state)
     sg_json_decref(j);
 }
 
+/* The connection's discovery settings, as GET shows them, as compact JSON. */
+static char *settings_of(const char *conn)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/connections/%s", conn);
+    sg_json *j = NULL, *o = sg_json_object();
+    assert_int_equal(g_call("GET", path, NULL, &j), 200);
+    sg_json *d = sg_json_get(sg_json_get(j, "config"), "discovery");
+    sg_json_set(o, "discovery", d ? sg_json_incref(d) : sg_json_null());
+    int64_t iv = -1;
+    assert_true(sg_json_get_int(j, "discovery_interval", &iv));
+    sg_json_set_int(o, "interval", iv);
+    char *text = sg_json_dump(o);
+    sg_json_decref(o);
+    sg_json_decref(j);
+    return text;
+}
+
+static void expect_settings(const char *conn, const char *want)
+{
+    char *got = settings_of(conn);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s's settings are %s, wanted %s", conn, got, want);
+    free(got);
+}
+
+/* PATCH changes the discovery settings a connection was created with; the next run uses
+ * them; what is not given stays; bad input changes nothing. */
+static void test_change_settings(void **state)
+{
+    (void)state;
+    add_connection("wh3", ",\"include\":[\"analytics.sales*\"],\"exclude\":[\"*.tmp_*\"]");
+    sg_json *j = NULL;
+    assert_int_equal(
+        g_call("POST", "/api/v1/connections", "{\"name\":\"desk\",\"kind\":\"manual\"}", &j), 201);
+    sg_json_decref(j);
+    assert_int_equal(g_call("PATCH", "/api/v1/connections/wh3",
+                            "{\"include\":[\"analytics.bulk.t1?\"],\"exclude\":null,"
+                            "\"default_owner\":\"carol\"}",
+                            &j),
+                     200);
+    assert_string_equal(sg_json_get_str(j, "name"), "wh3");
+    sg_json_decref(j);
+    expect_settings("wh3", "{\"discovery\":{\"include\":[\"analytics.bulk.t1?\"],"
+                           "\"default_owner\":\"carol\"},\"interval\":0}");
+    /* The next run reads the new patterns, and owns what it finds to carol. */
+    sg_json *c = discover("wh3", NULL);
+    assert_int_equal(count(c, "found"), 10); /* t10 .. t19 */
+    sg_json_decref(c);
+    sg_json *a = asset("analytics.bulk.t15", "active");
+    assert_non_null(a);
+    assert_string_equal(first_owner(a), "carol");
+    sg_json_decref(a);
+    /* One setting at a time; what is not given stays. */
+    assert_int_equal(
+        g_call("PATCH", "/api/v1/connections/wh3", "{\"discovery_interval\":3600}", &j), 200);
+    int64_t iv = 0;
+    assert_true(sg_json_get_int(j, "discovery_interval", &iv));
+    assert_int_equal(iv, 3600);
+    sg_json_decref(j);
+    assert_int_equal(g_call("PATCH", "/api/v1/connections/wh3",
+                            "{\"include\":[],\"default_owner\":null,\"discovery_interval\":0}", &j),
+                     200);
+    sg_json_decref(j);
+    expect_settings("wh3", "{\"discovery\":null,\"interval\":0}");
+    assert_int_equal(g_call("PATCH", "/api/v1/connections/wh3", "{\"exclude\":[\"*.t1?\"]}", &j),
+                     200);
+    sg_json_decref(j);
+    char *before = settings_of("wh3");
+    assert_string_equal(before, "{\"discovery\":{\"exclude\":[\"*.t1?\"]},\"interval\":0}");
+    /* Bad input: 400 (or 404, 403), and nothing changed. */
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{}", 400, "nothing to change");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"name\":\"x\",\"include\":[\"a\"]}", 400,
+           "\"name\" cannot be changed");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"dsn\":\"host=x\"}", 400,
+           "discovery settings only");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"include\":\"x\",\"exclude\":[]}", 400,
+           "\"include\" must be a list");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"include\":[\"a[\"]}", 400,
+           "never closes it");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"exclude\":[],\"default_owner\":\"ghost\"}",
+           400, "not a snowgate user");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"discovery_interval\":5}", 400,
+           "discovery_interval");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "{\"discovery_interval\":null}", 400,
+           "not null");
+    expect(NULL, "PATCH", "/api/v1/connections/wh3", "[1]", 400, "JSON object");
+    expect(NULL, "PATCH", "/api/v1/connections/desk", "{\"include\":[\"x\"]}", 400,
+           "cannot be discovered");
+    expect(NULL, "PATCH", "/api/v1/connections/nope", "{\"include\":[\"x\"]}", 404, "not found");
+    expect(bob_h, "PATCH", "/api/v1/connections/wh3", "{\"include\":[\"x\"]}", 403, NULL);
+    expect(sam_h, "PATCH", "/api/v1/connections/wh3", "{\"include\":[\"x\"]}", 403, NULL);
+    expect_settings("wh3", before);
+    free(before);
+    /* Each change is in the audit log, with what the settings became. */
+    assert_int_equal(g_call("GET", "/api/v1/audit?limit=200", NULL, &j), 200);
+    char *text = sg_json_dump(j);
+    sg_json_decref(j);
+    int changes = 0;
+    for (const char *p = text; (p = strstr(p, "connection.changed")) != NULL; p++)
+        changes++;
+    free(text);
+    assert_int_equal(changes, 4);
+}
+
 /* A source that refuses the login (a wrong password, SQLSTATE 28P01): retrying cannot fix it,
  * so the run fails at once and says why on the connection. */
 static void test_wrong_password_is_final(void **state)
@@ -643,6 +748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admin_registered_assets, start, stop),
         cmocka_unit_test_setup_teardown(test_scheduled, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_input_and_roles, start, stop),
+        cmocka_unit_test_setup_teardown(test_change_settings, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_password_is_final, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_source_is_retried, start, stop),
         cmocka_unit_test_setup_teardown(test_no_tls_only_to_loopback, start, stop),

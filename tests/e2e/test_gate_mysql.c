@@ -39,10 +39,10 @@ static int group_start(void **state)
     h_my_exec(&my, "CREATE DATABASE analytics");
     h_my_exec(&my, "CREATE DATABASE sales_db");
     h_my_exec(&my, "CREATE DATABASE salesXdb");
-    static const char *const tables[] = {"orders", "refunds",     "ledger",
-                                         "gone",   "`it's`",      "`back``tick`",
-                                         "`q.3`",  "`" T_UNI "`", "`a'b``c d;\"\xc3\xa9`",
-                                         NULL};
+    static const char *const tables[] = {
+        "orders", "refunds",      "ledger", "holds",       "gone",
+        "`it's`", "`back``tick`", "`q.3`",  "`" T_UNI "`", "`a'b``c d;\"\xc3\xa9`",
+        NULL};
     for (size_t i = 0; tables[i]; i++) {
         char sql[200];
         snprintf(sql, sizeof(sql), "CREATE TABLE analytics.%s (id int)", tables[i]);
@@ -57,6 +57,7 @@ static int group_start(void **state)
     /* To read other accounts' rows in information_schema and mysql.user. */
     h_my_exec(&my, "GRANT SELECT ON mysql.* TO 'snowgate_grantor'@'%'");
     h_my_exec(&my, "CREATE USER 'bob'@'%'");
+    h_my_exec(&my, "CREATE USER 'carol'@'%'");
     return 0;
 }
 
@@ -99,8 +100,8 @@ static int start(void **state)
     /* mariadb is the mysql connector's other name. */
     assert_string_equal(sg_json_get_str(j, "kind"), "mysql");
     sg_json_decref(j);
-    static const char *const tables[] = {"orders", "refunds", "ledger", "gone", "missing",
-                                         T_QUOTE,  T_TICK,    T_DOT,    T_UNI,  T_ALL};
+    static const char *const tables[] = {"orders", "refunds", "ledger", "holds", "gone", "missing",
+                                         T_QUOTE,  T_TICK,    T_DOT,    T_UNI,   T_ALL};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char name[128];
         snprintf(name, sizeof(name), "analytics.%s", tables[i]);
@@ -222,6 +223,9 @@ static void test_refused_at_request(void **state)
 {
     (void)state;
     add_asset("analytics.export", "dataset");
+    /* An account the server keeps for itself: set with a warning, refused at request. */
+    char tok[128];
+    g_add_user("rooty", "member", "Root@localhost", tok);
     static const struct {
         const char *body, *msg;
     } bad[] = {
@@ -231,6 +235,10 @@ static void test_refused_at_request(void **state)
         {"{\"asset\":\"analytics.export\",\"privilege\":\"read\",\"justification\":\"x\","
          "\"for\":\"bob\"}",
          "grants on tables, views and schemas"},
+        {"{\"asset\":\"analytics.orders\",\"privilege\":\"read\",\"justification\":\"x\","
+         "\"for\":\"rooty\"}",
+         "rooty's database role cannot receive grants on the mysql connection 'mariadb': "
+         "database account 'Root@localhost' is root"},
         /* A dot inside a name: which database and which table is ambiguous. */
         {"{\"asset\":\"analytics." T_DOT "\",\"privilege\":\"read\",\"justification\":\"x\","
          "\"for\":\"bob\"}",
@@ -340,6 +348,54 @@ static void test_expiry_keeps_what_another_grant_needs(void **state)
     assert_true(has("refunds", "SELECT"));
     assert_true(has("refunds", "INSERT"));
     h_my_exec(&my, "REVOKE ALL ON analytics.refunds FROM 'bob'@'%'");
+}
+
+static int bob_is_carol_tx(sg_conn *c, void *ctx)
+{
+    (void)ctx;
+    return sg_conn_exec(c, "UPDATE users SET db_role = 'carol' WHERE name = 'bob'", NULL, 0, NULL);
+}
+
+static int due_now_tx(sg_conn *c, void *ctx)
+{
+    sg_val v[] = {SG_VTEXT((const char *)ctx)};
+    return sg_conn_exec(c, "UPDATE requests SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?1",
+                        v, 1, NULL);
+}
+
+/* bob's account changes (to carol) while his grants are in force: the expiry of one and a
+ * revoke of the other take the privileges back from 'bob'@'%', the account they went to. */
+static void test_account_changed_while_granted(void **state)
+{
+    (void)state;
+    char r[33], w[33], revoke[33];
+    request_approved("{\"asset\":\"analytics.holds\",\"privilege\":\"read\","
+                     "\"justification\":\"holds report\",\"duration\":\"PT1H\"}",
+                     r);
+    sg_json *j = g_wait_state(r, "fulfilled");
+    assert_string_equal(sg_json_get_str(j, "granted_account"), "bob");
+    sg_json_decref(j);
+    request_approved("{\"asset\":\"analytics.ledger\",\"privilege\":\"write\","
+                     "\"justification\":\"ledger fixes\"}",
+                     w);
+    sg_json_decref(g_wait_state(w, "fulfilled"));
+    assert_true(has("holds", "SELECT"));
+    assert_true(has("ledger", "INSERT"));
+    g_in_store(bob_is_carol_tx, NULL);
+    g_in_store(due_now_tx, r);
+    sg_json_decref(g_wait_state(r, "expired"));
+    assert_false(has("holds", "SELECT"));
+    request_approved("{\"asset\":\"analytics.ledger\",\"action\":\"revoke\","
+                     "\"privilege\":\"read\",\"justification\":\"done\"}",
+                     revoke);
+    sg_json_decref(g_wait_state(revoke, "fulfilled"));
+    sg_json_decref(g_wait_state(w, "revoked"));
+    static const char *const all[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+    for (size_t i = 0; i < 4; i++) {
+        if (has("ledger", all[i]))
+            fail_msg("bob still has %s on analytics.ledger", all[i]);
+        assert_false(h_my_has(&my, "carol", "analytics", "ledger", all[i]));
+    }
 }
 
 /* The number of dead jobs, and the attempts of the first. */
@@ -730,6 +786,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_on_tricky_names_then_revoke, start, stop),
         cmocka_unit_test_setup_teardown(test_schema_grant_escapes_wildcards, start, stop),
         cmocka_unit_test_setup_teardown(test_expiry_keeps_what_another_grant_needs, start, stop),
+        cmocka_unit_test_setup_teardown(test_account_changed_while_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_missing_account_and_table_fail_at_once, start, stop),
         cmocka_unit_test_setup_teardown(test_table_dropped_while_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_retried_while_server_down, start, stop),

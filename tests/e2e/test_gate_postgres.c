@@ -752,8 +752,10 @@ static int set_role_tx(sg_conn *c, void *ctx)
 }
 
 /* PostgreSQL reads the quoted role "public" as PUBLIC: a grant to it goes to every role, and
- * the check after it passes. Such names are refused wherever a role is set, and at grant time
- * as the last guard; a role shared by several users is warned about. */
+ * the check after it passes. Where a role is set, snowgate does not know which connections the
+ * user's grants will go to, so such names are accepted with a warning naming the kinds that
+ * refuse them; a request on a postgres connection is refused (400), and at grant time the
+ * connector refuses as the last guard. A role shared by several users is warned about. */
 static void test_reserved_db_roles(void **state)
 {
     (void)state;
@@ -762,26 +764,43 @@ static void test_reserved_db_roles(void **state)
                                       "current_user", "session_user",     "CURRENT_ROLE",
                                       "none",         "pg_read_all_data", "PG_monitor"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (user_cmd("add", "eve", bad[i], &err) == 0)
-            fail_msg("snowgate user add --db-role %s was accepted", bad[i]);
-        assert_non_null(strstr(sg_buf_str(&err), bad[i]));
-        if (user_cmd("set", "bob", bad[i], &err) == 0)
-            fail_msg("snowgate user set --db-role %s was accepted", bad[i]);
+        if (user_cmd("set", "bob", bad[i], &err) != 0)
+            fail_msg("snowgate user set --db-role %s failed: %s", bad[i], sg_buf_str(&err));
+        if (!strstr(sg_buf_str(&err), "warning") ||
+            !strstr(sg_buf_str(&err), "on postgres connections") ||
+            !strstr(sg_buf_str(&err), bad[i]))
+            fail_msg("no warning for --db-role %s: %s", bad[i], sg_buf_str(&err));
     }
     assert_non_null(strstr(sg_buf_str(&err), "reserves"));
-    assert_int_not_equal(user_cmd("add", "eve", "public", &err), 0);
+    assert_int_equal(user_cmd("set", "bob", "bob_role", &err), 0);
+    assert_null(strstr(sg_buf_str(&err), "warning"));
+    /* Not even a name: refused. */
+    assert_int_not_equal(user_cmd("set", "bob", "bad\trole", &err), 0);
+    assert_non_null(strstr(sg_buf_str(&err), "printable"));
+    /* eve's role is PUBLIC: accepted with a warning, and a request for her refused at once. */
+    assert_int_equal(user_cmd("add", "eve", "public", &err), 0);
     assert_non_null(strstr(sg_buf_str(&err), "every role"));
+    sg_json *j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/requests",
+                            "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
+                            "\"justification\":\"audit\",\"for\":\"eve\"}",
+                            &j),
+                     400);
+    const char *msg = sg_json_get_str(sg_json_get(j, "error"), "message");
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "postgres connection 'warehouse'"));
+    assert_non_null(strstr(msg, "PUBLIC"));
+    assert_non_null(strstr(msg, "snowgate user set eve --db-role"));
+    sg_json_decref(j);
     /* A role another user has: accepted, with a warning. */
     assert_int_equal(user_cmd("add", "mallory", "bob_role", &err), 0);
     assert_non_null(strstr(sg_buf_str(&err), "also the role of bob"));
     assert_int_equal(user_cmd("set", "mallory", "carol_role", &err), 0);
     assert_null(strstr(sg_buf_str(&err), "warning"));
-    /* A role stored before the check (here: behind snowgate's back) is refused at grant time,
-     * and nobody gains anything. */
+    /* A role changed after the request was made (here: behind snowgate's back) is refused at
+     * grant time, and nobody gains anything. */
     assert_int_equal(user_cmd("add", "erin", "erin_role", &err), 0);
     sg_buf_free(&err);
-    g_in_store(set_role_tx, NULL);
-    sg_json *j = NULL;
     assert_int_equal(g_call("POST", "/api/v1/requests",
                             "{\"asset\":\"analytics.sales.audits\",\"privilege\":\"read\","
                             "\"justification\":\"audit\",\"for\":\"erin\"}",
@@ -790,6 +809,7 @@ static void test_reserved_db_roles(void **state)
     char id[33];
     snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
     sg_json_decref(j);
+    g_in_store(set_role_tx, NULL);
     approve_in_inbox(id);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/requests/%s", id);
@@ -808,6 +828,83 @@ static void test_reserved_db_roles(void **state)
     assert_string_equal(st, "failed");
     assert_non_null(strstr(sg_json_get_str(j, "reason"), "PUBLIC"));
     sg_json_decref(j);
+}
+
+/* Makes the fulfilled grant ctx (a request id) due for expiry now, behind the server's back:
+ * the expiry sweep picks it up without a test waiting on a clock. */
+static int due_now_tx(sg_conn *c, void *ctx)
+{
+    sg_val v[] = {SG_VTEXT((const char *)ctx)};
+    return sg_conn_exec(c, "UPDATE requests SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?1",
+                        v, 1, NULL);
+}
+
+/* bob asks for body, sam approves, and it is fulfilled; id receives the request's id; the
+ * account it went to is checked. */
+static void granted_to(const char *body, const char *account, char id[33])
+{
+    sg_json *j = NULL;
+    assert_int_equal(call_as(bob_h, "POST", "/api/v1/requests", body, &j), 201);
+    snprintf(id, 33, "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(id);
+    j = g_wait_state(id, "fulfilled");
+    if (account)
+        assert_string_equal(sg_json_get_str(j, "granted_account"), account);
+    else
+        assert_null(sg_json_get_str(j, "granted_account"));
+    sg_json_decref(j);
+}
+
+/* An admin changes bob's database role while his grant is in force: at expiry the privilege
+ * is taken back from the role it was granted to, not from his new one. His new grant on the
+ * same table (to the new role) does not keep the old role's SELECT, and is itself left. */
+static void test_expiry_revokes_from_the_account_granted(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    char old_grant[33], new_grant[33];
+    granted_to("{\"asset\":\"analytics.sales.holds\",\"privilege\":\"read\","
+               "\"justification\":\"holds report\",\"duration\":\"PT1H\"}",
+               "bob_role", old_grant);
+    assert_true(h_pg_has(&pg, "analytics", "bob_role", "sales.holds", "SELECT"));
+    assert_int_equal(user_cmd("set", "bob", "carol_role", &err), 0);
+    granted_to("{\"asset\":\"analytics.sales.holds\",\"privilege\":\"read\","
+               "\"justification\":\"holds report, again\"}",
+               "carol_role", new_grant);
+    assert_true(h_pg_has(&pg, "analytics", "carol_role", "sales.holds", "SELECT"));
+    g_in_store(due_now_tx, old_grant);
+    sg_json *j = g_wait_state(old_grant, "expired");
+    assert_string_equal(sg_json_get_str(j, "granted_account"), "bob_role");
+    sg_json_decref(j);
+    assert_false(h_pg_has(&pg, "analytics", "bob_role", "sales.holds", "SELECT"));
+    assert_true(h_pg_has(&pg, "analytics", "carol_role", "sales.holds", "SELECT"));
+    sg_buf_free(&err);
+}
+
+/* The same for a revoke request: it ends the grant made to bob's old role, and takes the
+ * privileges back from that role too (and from his role now). */
+static void test_revoke_reaches_the_account_granted(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    char grant[33], revoke[33];
+    granted_to("{\"asset\":\"analytics.sales.payouts\",\"privilege\":\"write\","
+               "\"justification\":\"payout fixes\"}",
+               "bob_role", grant);
+    assert_true(h_pg_has(&pg, "analytics", "bob_role", "sales.payouts", "INSERT"));
+    assert_int_equal(user_cmd("set", "bob", "carol_role", &err), 0);
+    sg_buf_free(&err);
+    granted_to("{\"asset\":\"analytics.sales.payouts\",\"action\":\"revoke\","
+               "\"privilege\":\"read\",\"justification\":\"done\"}",
+               NULL, revoke);
+    sg_json_decref(g_wait_state(grant, "revoked"));
+    static const char *const all[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+    for (size_t i = 0; i < 4; i++) {
+        if (h_pg_has(&pg, "analytics", "bob_role", "sales.payouts", all[i]))
+            fail_msg("bob_role still has %s on sales.payouts", all[i]);
+        assert_false(h_pg_has(&pg, "analytics", "carol_role", "sales.payouts", all[i]));
+    }
 }
 
 /* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
@@ -1127,6 +1224,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requester_approves_in_servicenow, start, stop),
         cmocka_unit_test_setup_teardown(test_approver_unknown_to_snowgate, start, stop),
         cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
+        cmocka_unit_test_setup_teardown(test_expiry_revokes_from_the_account_granted, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_reaches_the_account_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),
         cmocka_unit_test_setup_teardown(test_kill9_batch_seed_1, start, stop),

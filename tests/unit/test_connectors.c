@@ -1,10 +1,17 @@
-/* connectors: the table lookup and discovery's name patterns. */
+/* connectors: the table lookup, the invariants every row of the table keeps (and the other
+ * places that name the kinds), the account checks, and discovery's name patterns. */
 #include "gate/connectors/connectors.h"
 #include "gate/connectors/shared.h"
 
 #include "core/err.h"
+#include "core/str.h"
+#include "gate/governance/users.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,10 +238,238 @@ static void test_pin_refuses_any_private_address(void **state)
     assert_string_equal(p.first, "127.0.0.1");
 }
 
+/* Whether name is a kind or another row's alias, counted over the table. */
+static int named(const char *name)
+{
+    int n = 0;
+    for (const char *const *k = sg_connector_kinds(); *k; k++) {
+        const sg_connector *c = sg_connector_find(*k);
+        n += strcmp(c->kind, name) == 0;
+        n += c->alias && strcmp(c->alias, name) == 0;
+    }
+    return n;
+}
+
+/* What every row of the table must be, so that a new kind cannot be half added. */
+static void test_every_row(void **state)
+{
+    (void)state;
+    size_t rows = 0;
+    for (const char *const *k = sg_connector_kinds(); *k; k++, rows++) {
+        const sg_connector *c = sg_connector_find(*k);
+        assert_non_null(c);
+        const char *kind = c->kind;
+        /* Stored in connections.kind and read into 16-byte buffers (fulfilment.c): short,
+         * lower case, one word. */
+        if (!*kind || strlen(kind) > 15)
+            fail_msg("kind '%s' is empty or longer than 15 bytes", kind);
+        for (const char *p = kind; *p; p++)
+            if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+                fail_msg("kind '%s' is not lower-case letters, digits and _", kind);
+        if (named(kind) != 1)
+            fail_msg("kind '%s' names more than one row", kind);
+        if (c->alias) {
+            assert_true(*c->alias);
+            if (named(c->alias) != 1)
+                fail_msg("alias '%s' of %s names more than one row", c->alias, kind);
+            assert_ptr_equal(sg_connector_find(c->alias), c);
+        }
+        /* Grants to an account: applied by snowgate, and the account is checked. */
+        if (c->needs_db_role && (!c->apply || !c->check_account))
+            fail_msg("%s needs a db_role but lacks apply or check_account", kind);
+        if (c->check_account && !c->needs_db_role)
+            fail_msg("%s checks accounts but takes none (needs_db_role)", kind);
+        if (c->verify && !c->apply)
+            fail_msg("%s verifies what it never applies", kind);
+        if (c->discover && c->name_parts != 2 && c->name_parts != 3)
+            fail_msg("%s discovers, with name_parts %d (2 or 3)", kind, c->name_parts);
+        if (!c->discover && c->name_parts != 0)
+            fail_msg("%s has name_parts but no discover", kind);
+        if (c->secret_field && !c->check_config)
+            fail_msg("%s seals a secret but checks no config", kind);
+        if (!c->state_new != !c->state_free)
+            fail_msg("%s makes state it never frees, or frees what it never made", kind);
+    }
+    assert_true(rows >= 1);
+    assert_null(sg_connector_kinds()[rows]);
+}
+
+/* The whole text of a file under the source tree (the caller frees it). */
+static char *source_file(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", SG_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Outside the code, the kinds are named in the OpenAPI spec and in the store's CHECK on
+ * connections.kind: both must list the table's kinds, in its order. */
+static void test_kinds_named_elsewhere(void **state)
+{
+    (void)state;
+    char plain[256] = "[", aliased[256] = "[", check[256] = "(";
+    for (const char *const *k = sg_connector_kinds(); *k; k++) {
+        const sg_connector *c = sg_connector_find(*k);
+        const char *sep = k == sg_connector_kinds() ? "" : ", ";
+        sg_strlcat(plain, sep, sizeof(plain));
+        sg_strlcat(plain, c->kind, sizeof(plain));
+        sg_strlcat(aliased, sep, sizeof(aliased));
+        sg_strlcat(aliased, c->kind, sizeof(aliased));
+        if (c->alias) {
+            sg_strlcat(aliased, ", ", sizeof(aliased));
+            sg_strlcat(aliased, c->alias, sizeof(aliased));
+        }
+        sg_strlcat(check, sep, sizeof(check));
+        sg_strlcat(check, "'", sizeof(check));
+        sg_strlcat(check, c->kind, sizeof(check));
+        sg_strlcat(check, "'", sizeof(check));
+    }
+    sg_strlcat(plain, "]", sizeof(plain));
+    sg_strlcat(aliased, "]", sizeof(aliased));
+    sg_strlcat(check, ")", sizeof(check));
+    /* openapi: every "enum: [postgres, ..." is the kinds (a Connection's kind), or the kinds
+     * with their aliases (the kind a new connection may be given). */
+    char *spec = source_file("docs/openapi.yaml");
+    int seen_plain = 0, seen_aliased = 0;
+    for (char *p = spec; (p = strstr(p, "enum: [")) != NULL; p++) {
+        char *list = p + 6, *end = strchr(list, ']');
+        assert_non_null(end);
+        size_t n = (size_t)(end - list) + 1;
+        const char *first = sg_connector_kinds()[0];
+        if (strncmp(list + 1, first, strlen(first)) != 0 || list[1 + strlen(first)] != ',')
+            continue; /* another enum */
+        if (n == strlen(plain) && strncmp(list, plain, n) == 0)
+            seen_plain++;
+        else if (n == strlen(aliased) && strncmp(list, aliased, n) == 0)
+            seen_aliased++;
+        else
+            fail_msg("docs/openapi.yaml lists kinds %.*s; the table has %s (or with aliases %s)",
+                     (int)n, list, plain, aliased);
+    }
+    free(spec);
+    assert_true(seen_plain >= 1);
+    assert_true(seen_aliased >= 1);
+    /* The last migration that sets the CHECK on connections.kind lists the kinds. */
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/src/store/migrations", SG_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char *names[256];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL && n < 256;)
+        if (strstr(e->d_name, ".sql"))
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), by_name);
+    char *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char rel[600];
+        snprintf(rel, sizeof(rel), "src/store/migrations/%s", names[i]);
+        char *text = source_file(rel);
+        if (strstr(text, "kind IN (") || strstr(text, "kind_new IN (")) {
+            free(last);
+            last = text;
+        } else {
+            free(text);
+        }
+        free(names[i]);
+    }
+    assert_non_null(last);
+    for (char *p = last; (p = strstr(p, " IN (")) != NULL; p++) {
+        if (strncmp(p - 4, "kind", 4) != 0)
+            continue;
+        char *end = strchr(p, ')');
+        assert_non_null(end);
+        size_t len = (size_t)(end - (p + 4)) + 1;
+        if (len != strlen(check) || strncmp(p + 4, check, len) != 0)
+            fail_msg("the last migration's CHECK lists kinds %.*s; the table has %s", (int)len,
+                     p + 4, check);
+    }
+    free(last);
+}
+
+/* Each kind checks the accounts grants go to; users.c only the form, and warns with the kinds
+ * that refuse a name. */
+static void test_check_account(void **state)
+{
+    (void)state;
+    const sg_connector *pg = sg_connector_find("postgres"), *my = sg_connector_find("mysql");
+    static const char *const pg_bad[] = {"public",       "PUBLIC",       "Public",
+                                         "current_user", "session_user", "CURRENT_ROLE",
+                                         "none",         "pg_monitor",   "PG_read_all_data"};
+    for (size_t i = 0; i < sizeof(pg_bad) / sizeof(pg_bad[0]); i++) {
+        REFUSED(pg->check_account(pg_bad[i]), pg_bad[i]);
+        /* The form is fine: set with a warning, refused where the kind is known. */
+        assert_int_equal(sg_users_check_db_role(pg_bad[i]), SG_OK);
+    }
+    REFUSED(pg->check_account("public"), "every role");
+    REFUSED(pg->check_account("pg_monitor"), "reserves");
+    assert_int_equal(pg->check_account("bob_role"), SG_OK);
+    assert_int_equal(pg->check_account("bob@corp"), SG_OK);
+    REFUSED(pg->check_account(""), "1 to 63");
+    static const char *const my_bad[] = {"root",
+                                         "ROOT@localhost",
+                                         "root@%",
+                                         "mysql.sys",
+                                         "mysql.session@localhost",
+                                         "mariadb.sys",
+                                         "mysql.infoschema",
+                                         "debian-sys-maint",
+                                         "public",
+                                         "current_user"};
+    for (size_t i = 0; i < sizeof(my_bad) / sizeof(my_bad[0]); i++)
+        REFUSED(my->check_account(my_bad[i]), "database account");
+    REFUSED(my->check_account("root@localhost"), "holds every privilege");
+    REFUSED(my->check_account("mariadb.sys@localhost"), "keeps for itself");
+    REFUSED(my->check_account("@host"), "not a MariaDB account");
+    REFUSED(my->check_account("bob@"), "not a MariaDB account");
+    REFUSED(my->check_account("b\x01ob"), "control character");
+    assert_int_equal(my->check_account("bob"), SG_OK);
+    assert_int_equal(my->check_account("bob@10.0.0.%"), SG_OK);
+    assert_int_equal(my->check_account("pg_reader"), SG_OK); /* PostgreSQL's rule, not MariaDB's */
+    /* The warning where a role is set names each kind that refuses it, and why. */
+    char why[1024];
+    assert_int_equal(sg_users_db_role_refusals("public", why, sizeof(why)), 2);
+    assert_non_null(strstr(why, "on postgres connections: database role 'public' is PUBLIC"));
+    assert_non_null(strstr(why, "on mysql connections: database account 'public'"));
+    assert_int_equal(sg_users_db_role_refusals("root", why, sizeof(why)), 1);
+    assert_non_null(strstr(why, "on mysql connections"));
+    assert_null(strstr(why, "postgres"));
+    assert_int_equal(sg_users_db_role_refusals("bob_role", why, sizeof(why)), 0);
+    assert_string_equal(why, "");
+    assert_int_equal(sg_users_db_role_refusals(NULL, why, sizeof(why)), 0);
+    /* The form users.c still checks. */
+    assert_int_equal(sg_users_check_db_role(""), SG_EINVAL);
+    assert_int_equal(sg_users_check_db_role("a\tb"), SG_EINVAL);
+    char longer[80];
+    memset(longer, 'a', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    assert_int_equal(sg_users_check_db_role(longer), SG_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_every_row),
+        cmocka_unit_test(test_kinds_named_elsewhere),
+        cmocka_unit_test(test_check_account),
         cmocka_unit_test(test_dotted_names_refused),
         cmocka_unit_test(test_mysql_system_schemas_refused),
         cmocka_unit_test(test_mysql_dsn_messages),

@@ -51,6 +51,7 @@ int api_oauth_callback(sg_http_req *req, void *app);
 int api_connections_create(sg_http_req *req, void *app);
 int api_connections_list(sg_http_req *req, void *app);
 int api_connections_get(sg_http_req *req, void *app);
+int api_connections_update(sg_http_req *req, void *app);
 int api_connections_discover(sg_http_req *req, void *app);
 int api_assets_create(sg_http_req *req, void *app);
 int api_assets_list(sg_http_req *req, void *app);

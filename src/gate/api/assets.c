@@ -14,8 +14,11 @@ static sg_json *wrap(sg_json *list)
     return root;
 }
 
-static int create(sg_http_req *req, sg_app *app,
-                  int (*fn)(sg_app *, const char *, const sg_json *, sg_json **))
+/* An admin's change: the body is a JSON object, given to fn (with the {id} of the path when
+ * with_ref) as the admin's; answered with status and what fn made. */
+static int admin_change(sg_http_req *req, sg_app *app, bool with_ref, int status,
+                        int (*fn)(sg_app *, const char *, const char *, const sg_json *,
+                                  sg_json **))
 {
     sg_user u;
     int rc = api_require_admin(app, req, &u);
@@ -28,16 +31,30 @@ static int create(sg_http_req *req, sg_app *app,
     if (sg_json_typeof(body) != SG_JSON_OBJECT)
         rc = sg_err_set(SG_EINVAL, "send a JSON object");
     else
-        rc = fn(app, u.name, body, &out);
+        rc = fn(app, u.name, with_ref ? sg_http_param(req, "id") : NULL, body, &out);
     sg_json_decref(body);
     if (rc != SG_OK)
         return rc;
-    return sg_http_reply_json(req, 201, out);
+    return sg_http_reply_json(req, status, out);
+}
+
+static int connection_create(sg_app *app, const char *actor, const char *ref, const sg_json *in,
+                             sg_json **out)
+{
+    (void)ref;
+    return sg_connection_create(app, actor, in, out);
+}
+
+static int asset_create(sg_app *app, const char *actor, const char *ref, const sg_json *in,
+                        sg_json **out)
+{
+    (void)ref;
+    return sg_asset_create(app, actor, in, out);
 }
 
 int api_connections_create(sg_http_req *req, void *app)
 {
-    return create(req, app, sg_connection_create);
+    return admin_change(req, app, false, 201, connection_create);
 }
 
 int api_connections_list(sg_http_req *req, void *appv)
@@ -64,6 +81,12 @@ int api_connections_get(sg_http_req *req, void *appv)
     if (rc != SG_OK)
         return rc;
     return sg_http_reply_json(req, 200, out);
+}
+
+/* Changes the connection's discovery settings (admin). */
+int api_connections_update(sg_http_req *req, void *app)
+{
+    return admin_change(req, app, true, 200, sg_connection_update);
 }
 
 /* Starts a discovery run; the body (optional) overrides the connection's patterns and default
@@ -95,7 +118,7 @@ int api_connections_discover(sg_http_req *req, void *appv)
 
 int api_assets_create(sg_http_req *req, void *app)
 {
-    return create(req, app, sg_asset_create);
+    return admin_change(req, app, false, 201, asset_create);
 }
 
 int api_assets_list(sg_http_req *req, void *appv)

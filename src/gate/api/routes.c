@@ -22,6 +22,7 @@ const sg_http_route sg_gate_routes[] = {
     {"POST", "/api/v1/connections", api_connections_create, 0},
     {"GET", "/api/v1/connections", api_connections_list, 0},
     {"GET", "/api/v1/connections/{id}", api_connections_get, 0},
+    {"PATCH", "/api/v1/connections/{id}", api_connections_update, 0},
     {"POST", "/api/v1/connections/{id}/discover", api_connections_discover, 0},
     {"POST", "/api/v1/assets", api_assets_create, 0},
     {"GET", "/api/v1/assets", api_assets_list, 0},

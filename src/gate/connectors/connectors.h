@@ -8,10 +8,21 @@
  *   webhook  - a Standard Webhooks-signed POST for any other system
  *   manual   - nothing to run: a person applies it and marks the request done
  *
- * Adding a connector: write src/gate/connectors/KIND.c defining `const sg_connector
- * sg_connector_KIND`, and add one row to the table in connectors.c (and its extern below).
- * One thing outside the code still names the kinds: the store's CHECK on connections.kind
- * (migration 0006), which a new kind must widen in a migration of its own.
+ * Adding a connector touches these places, and no other:
+ *   1. src/gate/connectors/KIND.c, defining `const sg_connector sg_connector_KIND` (CMake
+ *      finds it: sggate's sources are src/gate/ globbed);
+ *   2. its row in the table in connectors.c, and its extern at the end of this file;
+ *   3. a migration of its own widening the store's CHECK on connections.kind (set by 0006,
+ *      widened by 0020), in both its -- @sqlite and -- @postgres sections;
+ *   4. the kind enums in docs/openapi.yaml: Connection's kind (the kinds) and the create
+ *      body's kind (the kinds with their aliases);
+ *   5. a line above, and its tests (tests/unit/test_connectors.c; an e2e test against a real
+ *      server where one can run here).
+ * test_connectors checks every row of the table (kind short, lower case and unique; aliases
+ * unique; needs_db_role with apply and check_account; discover with name_parts 2 or 3; ...) and
+ * that 3 and 4 list exactly the table's kinds, so a half-added kind fails the build's tests.
+ * Nothing else names the kinds: messages use sg_connector_kinds_text, and the web UI shows
+ * what the API answers.
  * Operations a kind lacks are NULL; what NULL means is said at each one. Every operation is
  * thread-safe (jobs and handlers call them from many threads at once); state a kind keeps between
  * calls (an idle-connection pool) lives in the app (state_new/state_free, sg_connector_state),
@@ -40,12 +51,17 @@ typedef struct sg_access_change {
     bool grant;            /* grant, or revoke */
     const char *privilege; /* the request's privilege: read or write */
     /* The SQL privileges to grant or revoke, NULL-terminated (for an expiry, those no other
-     * live grant of the same person still needs). */
+     * live grant on the same account still needs; for a kind without accounts, no other live
+     * grant of the same person). */
     const char *const *privileges;
     const char *asset, *asset_type; /* qualified name; table or view */
     const char *beneficiary;        /* snowgate user name */
-    const char *db_role;            /* their database role, or NULL */
-    int64_t duration_s;             /* 0: no expiry */
+    /* The database account to grant to or revoke from, or NULL: for a grant and its expiry,
+     * the one recorded when fulfilment claimed it (requests.granted_account; the person's
+     * db_role for grants made before that was recorded); for a revoke, the person's db_role
+     * and each account the grants it ends went to, one call each. */
+    const char *db_role;
+    int64_t duration_s; /* 0: no expiry */
     const char *connection, *connection_id;
     const char *config; /* the connection's JSON config */
     const char *sealed; /* the connection's sealed secret, or "" */
@@ -81,6 +97,15 @@ typedef struct sg_connector {
     /* Grants go to the person's database role (users.db_role): a request is refused while
      * the beneficiary has none. */
     bool needs_db_role;
+    /* Whether account (a snowgate user's db_role) is one this kind can grant to: in the form
+     * the kind names accounts (mysql: user or user@host), and not a name the server reads as
+     * someone else or keeps for itself (PostgreSQL's PUBLIC and pg_* roles, MariaDB's root and
+     * system accounts). SG_EINVAL with the reason, naming the account and the kind; the caller
+     * adds who fixes it and how. Called where the connection is known: a request on one of its
+     * assets, and before every apply. `snowgate user set --db-role` only warns about a name
+     * some kind refuses, since it does not know where the user's grants will go. NULL: any
+     * account (a kind without needs_db_role). */
+    int (*check_account)(const char *account);
     /* Checks a new connection's settings in `in` (the API body) and sets what is kept in cfg
      * (stored as the connection's JSON config). *secret (borrowed from in) is the secret to
      * seal, or NULL. Errors are SG_EINVAL/SG_EDENIED with a message naming the fix. NULL: the

@@ -385,6 +385,31 @@ static int parse_account(const char *db_role, my_account *a)
     return SG_OK;
 }
 
+/* An account a grant may go to: user or user@host (parse_account), and none of the accounts
+ * the server keeps for itself (root, and the system accounts MariaDB and MySQL make), nor
+ * PUBLIC, which MariaDB 10.11 reads as every account. Any host, any case. */
+static int my_check_account(const char *db_role)
+{
+    my_account a;
+    int rc = parse_account(db_role, &a);
+    if (rc != SG_OK)
+        return rc;
+    static const char *const reserved[] = {
+        "root",        "mysql.sys",        "mysql.session", "mysql.infoschema",
+        "mariadb.sys", "debian-sys-maint", "public",        "current_user",
+        "current_role"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcasecmp(a.user, reserved[i]) == 0)
+            return sg_err_set(
+                SG_EINVAL, "database account '%s' is %s, which %s; it is never granted to", db_role,
+                reserved[i],
+                strcasecmp(a.user, "root") == 0           ? "holds every privilege already"
+                : strcasecmp(a.user, "public") == 0       ? "MariaDB reads as every account"
+                : strncasecmp(a.user, "current_", 8) == 0 ? "MariaDB reads as whoever is connected"
+                                                          : "the server keeps for itself");
+    return SG_OK;
+}
+
 /* The asset: "db.table", or "db" for a database-level grant (asset type schema). A name with
  * a dot inside a part is refused: "a.b.t" could be table t of database a.b or table b.t of
  * database a (discovery skips such objects), and the system schemas are never granted on. */
@@ -719,6 +744,17 @@ static int prepare(const sg_access_change *ch, my_account *a, my_name *n, int64_
                           "--db-role USER@HOST`, then replay the job",
                           ch->beneficiary, ch->beneficiary);
     }
+    /* The last guard, for an account stored before the check existed, or behind snowgate's
+     * back. */
+    if (my_check_account(ch->db_role) != SG_OK) {
+        char why[300];
+        sg_strlcpy(why, sg_err_msg(), sizeof(why));
+        *retry_after = SG_JOBS_NO_RETRY;
+        return sg_err_set(SG_EINVAL,
+                          "%s; nothing was granted to %s: set their account with `snowgate user "
+                          "set %s --db-role USER@HOST`, then replay the job",
+                          why, ch->beneficiary, ch->beneficiary);
+    }
     int rc = parse_account(ch->db_role, a);
     if (rc == SG_OK)
         rc = split_name(ch->asset, ch->asset_type, n);
@@ -892,6 +928,7 @@ const sg_connector sg_connector_mysql = {
     .alias = "mariadb",
     .secret_field = "password",
     .needs_db_role = true,
+    .check_account = my_check_account,
     .name_parts = 2,
     .check_config = my_check_config,
     .check_request = my_check_request,

@@ -18,7 +18,6 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "core/url.h"
-#include "gate/governance/users.h"
 #include "gate/secrets.h"
 
 #include <arpa/inet.h>
@@ -29,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -589,6 +589,37 @@ static int verify_sql(PGconn *conn, const sg_access_change *ch, const pg_name *n
     return rc;
 }
 
+static int pg_check_account(const char *role)
+{
+    /* PostgreSQL reads the quoted name "public" as PUBLIC, every role: a grant to it goes to
+     * everyone, and the check after it passes. The others name whoever is connected, nobody,
+     * or PostgreSQL's own predefined roles. Refused in any case, since a name that differs
+     * only in case is a mistake waiting to happen. */
+    size_t n = strlen(role);
+    if (n == 0 || n > SG_MAX_DB_ROLE || !sg_str_printable(role, n))
+        return sg_err_set(SG_EINVAL,
+                          "a PostgreSQL role name is 1 to %d printable bytes; '%s' is not",
+                          SG_MAX_DB_ROLE, role);
+    if (strcasecmp(role, "public") == 0)
+        return sg_err_set(SG_EINVAL,
+                          "database role '%s' is PUBLIC, which PostgreSQL reads as every role: a "
+                          "grant to it would go to everyone",
+                          role);
+    static const char *const reserved[] = {"current_role", "current_user", "session_user", "none"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcasecmp(role, reserved[i]) == 0)
+            return sg_err_set(SG_EINVAL,
+                              "database role '%s' is a name PostgreSQL reserves, not a role of "
+                              "a user's own",
+                              role);
+    if (strncasecmp(role, "pg_", 3) == 0)
+        return sg_err_set(SG_EINVAL,
+                          "database role '%s' starts with pg_, which PostgreSQL reserves for its "
+                          "predefined roles",
+                          role);
+    return SG_OK;
+}
+
 static sg_connection_ref ref_of(const sg_access_change *ch)
 {
     sg_connection_ref c = {ch->connection_id, ch->connection, "postgres", ch->config, ch->sealed};
@@ -609,7 +640,7 @@ static int prepare(sg_app *app, const sg_access_change *ch, pg_name *n, PGconn *
                           ch->beneficiary, ch->beneficiary);
     }
     /* The last guard, for a role stored before the check existed: never GRANT to PUBLIC. */
-    if (sg_users_check_db_role(ch->db_role) != SG_OK) {
+    if (pg_check_account(ch->db_role) != SG_OK) {
         char why[300];
         sg_strlcpy(why, sg_err_msg(), sizeof(why));
         *retry_after = SG_JOBS_NO_RETRY;
@@ -778,6 +809,7 @@ const sg_connector sg_connector_postgres = {
     .kind = "postgres",
     .secret_field = "password",
     .needs_db_role = true,
+    .check_account = pg_check_account,
     .name_parts = 3,
     .check_config = pg_check_config,
     .check_request = pg_check_request,

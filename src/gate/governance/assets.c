@@ -82,16 +82,9 @@ static int conn_tx(sg_conn *c, void *ctx)
     conn_ctx *x = ctx;
     char now[32];
     sg_now_iso(now);
-    if (x->default_owner) {
-        int64_t n = 0;
-        sg_val u[] = {SG_VTEXT(x->default_owner)};
-        int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
-        if (rc != SG_OK)
-            return rc;
-        if (n == 0)
-            return sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user",
-                              x->default_owner);
-    }
+    int rc = sg_discovery_owner_check(c, x->default_owner);
+    if (rc != SG_OK)
+        return rc;
     sg_val v[] = {SG_VTEXT(x->id),
                   SG_VTEXT(x->name),
                   SG_VTEXT(x->kind),
@@ -99,10 +92,10 @@ static int conn_tx(sg_conn *c, void *ctx)
                   SG_VTEXT(x->secret),
                   SG_VTEXT(now),
                   SG_VINT(x->discovery_interval)};
-    int rc = sg_conn_exec(c,
-                          "INSERT INTO connections (id, name, kind, config, secret, created_at, "
-                          "discovery_interval) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                          v, 7, NULL);
+    rc = sg_conn_exec(c,
+                      "INSERT INTO connections (id, name, kind, config, secret, created_at, "
+                      "discovery_interval) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      v, 7, NULL);
     if (rc == SG_ECONFLICT)
         return sg_err_set(SG_ECONFLICT, "a connection named '%s' already exists", x->name);
     if (rc != SG_OK)
@@ -269,6 +262,178 @@ int sg_connection_get(sg_app *app, const char *ref, sg_json **out)
     int rc = sg_store_read(app->store, get_conn_tx, &g);
     *out = g.out;
     return rc;
+}
+
+int sg_connection_row(sg_conn *c, const char *ref, const char *more, sg_rows **out)
+{
+    *out = NULL;
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, name, kind, config, %s FROM connections WHERE id = ?1 OR name = ?1", more);
+    sg_val k[] = {SG_VTEXT(ref)};
+    int rc = sg_conn_query(c, sql, k, 1, out);
+    if (rc != SG_OK)
+        return rc;
+    rc = sg_rows_next(*out);
+    if (rc == 1)
+        return SG_OK;
+    sg_rows_free(*out);
+    *out = NULL;
+    return rc < 0 ? rc : sg_err_set(SG_ENOTFOUND, "connection '%s' not found", ref);
+}
+
+/* ---- changing discovery settings ---- */
+
+static const char *const settable[] = {"include", "exclude", "default_owner", "discovery_interval",
+                                       NULL};
+
+typedef struct update_ctx {
+    const char *ref, *actor;
+    const sg_json *in;
+    sg_json *out;
+} update_ctx;
+
+/* cfg with its "discovery" replaced by disc (or removed when disc is empty): a new object. */
+static sg_json *with_discovery(sg_json *cfg, sg_json *disc)
+{
+    sg_json *o = sg_json_object();
+    for (void *it = sg_json_iter(cfg); it; it = sg_json_iter_next(cfg, it))
+        if (strcmp(sg_json_iter_key(it), "discovery") != 0)
+            sg_json_set(o, sg_json_iter_key(it), sg_json_incref(sg_json_iter_value(it)));
+    if (sg_json_object_size(disc) > 0)
+        sg_json_set(o, "discovery", sg_json_incref(disc));
+    return o;
+}
+
+/* The new discovery settings: old's, with what the body gives (checked in `checked`) put in
+ * place, and what it gives as null or [] removed. */
+static sg_json *merged(const sg_json *old, const sg_json *in, const sg_json *checked)
+{
+    sg_json *d = sg_json_object();
+    static const char *const keys[] = {"include", "exclude", "default_owner", NULL};
+    for (size_t i = 0; keys[i]; i++) {
+        const sg_json *given = sg_json_get(in, keys[i]);
+        sg_json *v = given ? sg_json_get(checked, keys[i]) : sg_json_get(old, keys[i]);
+        if (v && (sg_json_typeof(v) != SG_JSON_ARRAY || sg_json_array_size(v) > 0))
+            sg_json_set(d, keys[i], sg_json_incref(v));
+    }
+    return d;
+}
+
+static int update_tx(sg_conn *c, void *ctx)
+{
+    update_ctx *x = ctx;
+    sg_rows *r = NULL;
+    int rc = sg_connection_row(c, x->ref, "discovery_interval", &r);
+    if (rc != SG_OK)
+        return rc;
+    char id[33], name[SG_MAX_CONNECTION_NAME + 1], kind[16];
+    sg_strlcpy(id, sg_rows_text(r, 0), sizeof(id));
+    sg_strlcpy(name, sg_rows_text(r, 1), sizeof(name));
+    sg_strlcpy(kind, sg_rows_text(r, 2), sizeof(kind));
+    const char *config = sg_rows_text(r, 3);
+    int64_t interval = sg_rows_int(r, 4), new_interval = 0;
+    sg_json *cfg = NULL;
+    if (sg_json_parse(config, strlen(config), 0, 0, &cfg) != SG_OK ||
+        sg_json_typeof(cfg) != SG_JSON_OBJECT) {
+        sg_json_decref(cfg);
+        sg_rows_free(r);
+        return sg_err_set(SG_EINTERNAL,
+                          "connection '%s' has a stored config that is not a JSON "
+                          "object; it was not written through snowgate",
+                          x->ref);
+    }
+    sg_rows_free(r);
+    const sg_connector *kc = sg_connector_find(kind);
+    /* The body, less what it gives as null (which removes the setting): checked as at
+     * creation, with the connection's kind for the messages. */
+    sg_json *given = sg_json_object(), *checked = NULL;
+    for (size_t i = 0; settable[i]; i++) {
+        sg_json *v = sg_json_get(x->in, settable[i]);
+        if (v && sg_json_typeof(v) != SG_JSON_NULL)
+            sg_json_set(given, settable[i], sg_json_incref(v));
+    }
+    if (!kc || !kc->discover)
+        rc = sg_err_set(SG_EINVAL,
+                        "connection '%s' is of kind %s, which cannot be discovered: it has no "
+                        "discovery settings to change",
+                        name, kind);
+    else if (sg_json_get(x->in, "discovery_interval") &&
+             sg_json_typeof(sg_json_get(x->in, "discovery_interval")) == SG_JSON_NULL)
+        rc = sg_err_set(SG_EINVAL, "\"discovery_interval\" must be 0 (only when asked) or a "
+                                   "number of seconds, not null");
+    else
+        rc = sg_discovery_options_of(given, kind, true, &checked, &new_interval);
+    if (rc == SG_OK && sg_json_get(x->in, "discovery_interval"))
+        interval = new_interval; /* else unchanged */
+    if (rc == SG_OK)
+        rc = sg_discovery_owner_check(c, sg_json_get_str(checked, "default_owner"));
+    sg_json *disc = NULL, *next = NULL;
+    char *text = NULL, *detail = NULL;
+    if (rc == SG_OK) {
+        disc = merged(sg_json_get(cfg, "discovery"), x->in, checked);
+        next = with_discovery(cfg, disc);
+        text = sg_json_dump(next);
+        sg_val v[] = {SG_VTEXT(text), SG_VINT(interval), SG_VTEXT(id)};
+        rc = sg_conn_exec(c,
+                          "UPDATE connections SET config = ?1, discovery_interval = ?2 WHERE id "
+                          "= ?3",
+                          v, 3, NULL);
+    }
+    if (rc == SG_OK) {
+        /* What the connection's discovery is now, for the audit log. */
+        sg_json *d = sg_json_object();
+        sg_json_set(d, "discovery", sg_json_incref(disc));
+        sg_json_set_int(d, "discovery_interval", interval);
+        detail = sg_json_dump(d);
+        sg_json_decref(d);
+        rc = sg_audit_append(c, x->actor, "connection.changed", name, detail);
+    }
+    if (rc == SG_OK) {
+        get_conn_ctx g = {id, NULL};
+        rc = get_conn_tx(c, &g);
+        x->out = g.out;
+    }
+    free(detail);
+    free(text);
+    sg_json_decref(next);
+    sg_json_decref(disc);
+    sg_json_decref(checked);
+    sg_json_decref(given);
+    sg_json_decref(cfg);
+    return rc;
+}
+
+int sg_connection_update(sg_app *app, const char *actor, const char *ref, const sg_json *in,
+                         sg_json **out)
+{
+    *out = NULL;
+    size_t known = 0;
+    for (void *it = sg_json_iter((sg_json *)in); it; it = sg_json_iter_next((sg_json *)in, it)) {
+        const char *key = sg_json_iter_key(it);
+        size_t i = 0;
+        while (settable[i] && strcmp(settable[i], key) != 0)
+            i++;
+        if (!settable[i])
+            return sg_err_set(SG_EINVAL,
+                              "\"%s\" cannot be changed: PATCH changes a connection's discovery "
+                              "settings only (\"include\", \"exclude\", \"default_owner\", "
+                              "\"discovery_interval\"); to change anything else, create the "
+                              "connection again",
+                              key);
+        known++;
+    }
+    if (known == 0)
+        return sg_err_set(SG_EINVAL, "nothing to change: give \"include\", \"exclude\", "
+                                     "\"default_owner\" or \"discovery_interval\"");
+    update_ctx x = {ref, actor, in, NULL};
+    int rc = sg_store_tx(app->store, update_tx, &x);
+    if (rc != SG_OK) {
+        sg_json_decref(x.out);
+        return rc;
+    }
+    *out = x.out;
+    return SG_OK;
 }
 
 typedef struct asset_ctx {

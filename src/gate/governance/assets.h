@@ -12,6 +12,19 @@
  * API shows it. */
 int sg_connection_create(sg_app *app, const char *actor, const sg_json *in, sg_json **out);
 int sg_connection_list(sg_app *app, sg_json **out);
+/* Reads connection `ref` (its id or name) in c: *out is on its row, with the columns id, name,
+ * kind, config and then `more` (SQL, a constant of the caller's), for the caller to free.
+ * SG_ENOTFOUND when there is none. */
+int sg_connection_row(sg_conn *c, const char *ref, const char *more, sg_rows **out);
+/* Changes the discovery settings of connection `ref` (its id or name) as actor, from any of
+ * {"include", "exclude", "default_owner", "discovery_interval"}, checked as at creation: a list
+ * given replaces the old one ([] or null removes it), a default owner (a snowgate user) replaces
+ * the old one (null removes it), an interval replaces the old one (0: only when asked). Other
+ * keys are refused (SG_EINVAL), as is a kind that cannot discover. A run already queued or
+ * running keeps the settings it started with. Audited as connection.changed; *out is the
+ * connection as the API shows it. SG_ENOTFOUND for no such connection. */
+int sg_connection_update(sg_app *app, const char *actor, const char *ref, const sg_json *in,
+                         sg_json **out);
 /* The connection whose id or name is ref, with its discovery state ("discovery": the last run,
  * with "state" queued, running, done or failed, "percent", "counts", "error"). SG_ENOTFOUND. */
 int sg_connection_get(sg_app *app, const char *ref, sg_json **out);

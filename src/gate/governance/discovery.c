@@ -92,9 +92,8 @@ static int pattern_list(const sg_json *in, const char *key, const char *kind, sg
     return SG_OK;
 }
 
-/* As sg_discovery_options, with the connection's kind (NULL: not known) for messages. */
-static int options(const sg_json *in, const char *kind, bool with_interval, sg_json **out,
-                   int64_t *interval)
+int sg_discovery_options_of(const sg_json *in, const char *kind, bool with_interval, sg_json **out,
+                            int64_t *interval)
 {
     *out = NULL;
     if (interval)
@@ -137,7 +136,7 @@ static int options(const sg_json *in, const char *kind, bool with_interval, sg_j
 int sg_discovery_options(const sg_json *in, bool with_interval, sg_json **out, int64_t *interval)
 {
     /* A new connection's body says its kind. */
-    return options(in, sg_json_get_str(in, "kind"), with_interval, out, interval);
+    return sg_discovery_options_of(in, sg_json_get_str(in, "kind"), with_interval, out, interval);
 }
 
 /* ---- start ------------------------------------------------------------------------------- */
@@ -156,12 +155,15 @@ typedef struct start_ctx {
     bool skipped; /* scheduled: a run was already queued or running */
 } start_ctx;
 
-static int user_exists(sg_conn *c, const char *name, bool *out)
+int sg_discovery_owner_check(sg_conn *c, const char *owner)
 {
+    if (!owner)
+        return SG_OK;
     int64_t n = 0;
-    sg_val u[] = {SG_VTEXT(name)};
+    sg_val u[] = {SG_VTEXT(owner)};
     int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
-    *out = n > 0;
+    if (rc == SG_OK && n == 0)
+        rc = sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user", owner);
     return rc;
 }
 
@@ -169,17 +171,9 @@ static int start_tx(sg_conn *c, void *ctx)
 {
     start_ctx *x = ctx;
     sg_rows *r = NULL;
-    sg_val k[] = {SG_VTEXT(x->ref)};
-    int rc = sg_conn_query(c,
-                           "SELECT id, name, kind, config, COALESCE(discovery, '') FROM "
-                           "connections WHERE id = ?1 OR name = ?1",
-                           k, 1, &r);
+    int rc = sg_connection_row(c, x->ref, "COALESCE(discovery, '')", &r);
     if (rc != SG_OK)
         return rc;
-    if (sg_rows_next(r) != 1) {
-        sg_rows_free(r);
-        return sg_err_set(SG_ENOTFOUND, "connection '%s' not found", x->ref);
-    }
     sg_strlcpy(x->id, sg_rows_text(r, 0), sizeof(x->id));
     char name[SG_MAX_CONNECTION_NAME + 1], kind[64];
     sg_strlcpy(name, sg_rows_text(r, 1), sizeof(name));
@@ -217,10 +211,7 @@ static int start_tx(sg_conn *c, void *ctx)
             if (v)
                 sg_json_set(opts, keys[i], sg_json_incref(v));
         }
-        const char *owner = sg_json_get_str(opts, "default_owner");
-        bool exists = true;
-        if (owner && (rc = user_exists(c, owner, &exists)) == SG_OK && !exists)
-            rc = sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user", owner);
+        rc = sg_discovery_owner_check(c, sg_json_get_str(opts, "default_owner"));
     }
     if (rc == SG_OK && opts) {
         sg_json *st = sg_json_object();
@@ -276,7 +267,7 @@ int sg_discovery_start(sg_app *app, const char *actor, const char *ref, const sg
     kind_ctx kc = {.ref = ref, .kind = ""};
     int rc = body ? sg_store_read(app->store, kind_tx, &kc) : SG_OK;
     if (rc == SG_OK && body)
-        rc = options(body, kc.kind[0] ? kc.kind : NULL, false, &checked, NULL);
+        rc = sg_discovery_options_of(body, kc.kind[0] ? kc.kind : NULL, false, &checked, NULL);
     if (rc != SG_OK)
         return rc;
     start_ctx x = {.actor = actor, .ref = ref, .body = checked};

@@ -38,6 +38,13 @@
  * SG_DISCOVERY_MIN_INTERVAL to SG_DISCOVERY_MAX_INTERVAL), returned in *interval. SG_EINVAL
  * with a message naming the field. */
 int sg_discovery_options(const sg_json *in, bool with_interval, sg_json **out, int64_t *interval);
+/* SG_OK when owner (a default owner; NULL: none) is a snowgate user; SG_EINVAL saying it is
+ * not. */
+int sg_discovery_owner_check(sg_conn *c, const char *owner);
+/* The same as sg_discovery_options, with the connection's kind given (NULL: not known), for its
+ * messages. */
+int sg_discovery_options_of(const sg_json *in, const char *kind, bool with_interval, sg_json **out,
+                            int64_t *interval);
 
 /* Starts a discovery run of connection `ref` (its id or name) for actor, with the settings in
  * body (which override the connection's own; body may be NULL). SG_ENOTFOUND, SG_ECONFLICT (the

@@ -24,6 +24,16 @@ int sg_fulfil_enqueue(sg_conn *c, const char *id)
     return sg_jobs_enqueue(c, "request.fulfil", id, (int64_t)time(NULL), key, NULL);
 }
 
+/* The most database accounts one revoke takes privileges back from: the person's grants on
+ * one asset, made while their database role was one or another. */
+#define MAX_ENDED_ACCOUNTS 16
+
+/* What the grants a revoke ends gave, on one database account. */
+typedef struct ended_on {
+    char account[SG_MAX_DB_ROLE + 1];
+    sg_privs privs;
+} ended_on;
+
 /* Sized from limits.h: everything stored fits, and load() refuses what does not (a value
  * written behind snowgate's back) rather than cut it. */
 typedef struct req_info {
@@ -35,22 +45,76 @@ typedef struct req_info {
     char privilege[16], connection_id[33];
     char config[SG_MAX_CONFIG_STORED + 1]; /* the connection's JSON config */
     char sealed[SG_MAX_SEALED_STORED + 1]; /* the connection's sealed secret, or "" */
-    char asset_type[16], db_role[SG_MAX_DB_ROLE + 1];
-    sg_privs others; /* what the person's other live grants on the asset give */
+    char asset_type[16];
+    char db_role[SG_MAX_DB_ROLE + 1]; /* the beneficiary's database role now, or "" */
+    /* The account the grant was applied to (requests.granted_account), or "" when none was
+     * recorded: not claimed yet, a kind without accounts, or fulfilled before migration 0021. */
+    char granted_account[SG_MAX_DB_ROLE + 1];
+    /* The account this grant's privileges are on: granted_account, or for a grant that has
+     * none recorded, db_role (the best there is for grants fulfilled before 0021). */
+    char account[SG_MAX_DB_ROLE + 1];
+    bool accounts; /* the connector grants to a database account (needs_db_role) */
+    /* A grant: what the other live grants that hold the same privileges give, which its
+     * expiry must leave. On a kind with accounts, those on the same account, whoever they are
+     * for (users sharing a role share the privileges); otherwise the same person's. A revoke:
+     * what all the grants it ends gave. */
+    sg_privs others;
+    /* A revoke on a kind with accounts: what the grants it ends gave, per account. */
+    ended_on ended[MAX_ENDED_ACCOUNTS];
+    size_t nended;
 } req_info;
+
+/* Adds privs on account to ri->ended. */
+static int add_ended(req_info *ri, const char *account, sg_privs privs)
+{
+    for (size_t i = 0; i < ri->nended; i++)
+        if (strcmp(ri->ended[i].account, account) == 0) {
+            ri->ended[i].privs |= privs;
+            return SG_OK;
+        }
+    if (ri->nended == MAX_ENDED_ACCOUNTS)
+        return sg_err_set(SG_EINVAL,
+                          "%s's grants on %s were applied to more than %d database accounts; "
+                          "revoke them by hand and end the grants one by one",
+                          ri->beneficiary, ri->asset, MAX_ENDED_ACCOUNTS);
+    if (sg_strlcpy(ri->ended[ri->nended].account, account, sizeof(ri->ended[0].account)) >=
+        sizeof(ri->ended[0].account))
+        return sg_err_set(SG_EINVAL, "a stored database account is longer than %d bytes",
+                          SG_MAX_DB_ROLE);
+    ri->ended[ri->nended++].privs = privs;
+    return SG_OK;
+}
+
+/* The effective account of a grant: the one recorded, else its beneficiary's role now. */
+#define GRANT_ACCOUNT "COALESCE(r.granted_account, u.db_role)"
 
 static int other_grants(sg_conn *c, const char *id, req_info *ri)
 {
     sg_rows *r = NULL;
-    sg_val k[] = {SG_VTEXT(ri->asset_id), SG_VTEXT(ri->beneficiary), SG_VTEXT(id)};
-    int rc = sg_conn_query(c,
-                           "SELECT privilege FROM requests WHERE asset_id = ?1 AND beneficiary = "
-                           "?2 AND action = 'grant' AND state = 'fulfilled' AND id <> ?3",
-                           k, 3, &r);
+    bool revoke = strcmp(ri->action, "revoke") == 0;
+    bool by_account = ri->accounts && !revoke && ri->account[0];
+    sg_val k[] = {SG_VTEXT(ri->asset_id), SG_VTEXT(id),
+                  SG_VTEXT(by_account ? ri->account : ri->beneficiary)};
+    int rc =
+        sg_conn_query(c,
+                      by_account ? "SELECT r.privilege, " GRANT_ACCOUNT " FROM requests r LEFT "
+                                   "JOIN users u ON u.name = r.beneficiary WHERE r.asset_id = ?1 "
+                                   "AND r.action = 'grant' AND r.state = 'fulfilled' AND r.id <> "
+                                   "?2 AND " GRANT_ACCOUNT " = ?3"
+                                 : "SELECT r.privilege, " GRANT_ACCOUNT " FROM requests r LEFT "
+                                   "JOIN users u ON u.name = r.beneficiary WHERE r.asset_id = ?1 "
+                                   "AND r.action = 'grant' AND r.state = 'fulfilled' AND r.id <> "
+                                   "?2 AND r.beneficiary = ?3",
+                      k, 3, &r);
     if (rc != SG_OK)
         return rc;
-    while ((rc = sg_rows_next(r)) == 1)
-        ri->others |= sg_privs_of_level(sg_rows_text(r, 0));
+    while (rc == SG_OK && (rc = sg_rows_next(r)) == 1) {
+        sg_privs p = sg_privs_of_level(sg_rows_text(r, 0));
+        ri->others |= p;
+        rc = SG_OK;
+        if (revoke && ri->accounts && !sg_rows_null(r, 1) && *sg_rows_text(r, 1))
+            rc = add_ended(ri, sg_rows_text(r, 1), p);
+    }
     sg_rows_free(r);
     return rc < 0 ? rc : SG_OK;
 }
@@ -75,9 +139,9 @@ static int load(sg_conn *c, const char *id, req_info *out)
     int rc = sg_conn_query(c,
                            "SELECT r.state, r.action, c.kind, a.name, r.beneficiary, c.name, "
                            "a.id, r.duration_s, a.owners, r.privilege, c.id, c.config, c.secret, "
-                           "a.type, u.db_role FROM requests r JOIN assets a ON a.id = r.asset_id "
-                           "JOIN connections c ON c.id = a.connection_id LEFT JOIN users u ON "
-                           "u.name = r.beneficiary WHERE r.id = ?1",
+                           "a.type, u.db_role, r.granted_account FROM requests r JOIN assets a ON "
+                           "a.id = r.asset_id JOIN connections c ON c.id = a.connection_id LEFT "
+                           "JOIN users u ON u.name = r.beneficiary WHERE r.id = ?1",
                            k, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -101,16 +165,24 @@ static int load(sg_conn *c, const char *id, req_info *out)
     rc = TAKE(12, "connection secret", sealed);
     rc = TAKE(13, "asset type", asset_type);
     rc = TAKE(14, "database role", db_role);
+    rc = TAKE(15, "granted account", granted_account);
 #undef TAKE
     sg_rows_free(r);
-    return rc == SG_OK ? other_grants(c, id, out) : rc;
+    if (rc != SG_OK)
+        return rc;
+    const sg_connector *conn = sg_connector_find(out->kind);
+    out->accounts = conn && conn->needs_db_role;
+    sg_strlcpy(out->account, out->granted_account[0] ? out->granted_account : out->db_role,
+               sizeof(out->account));
+    return other_grants(c, id, out);
 }
 
 /* approved -> fulfilled, with the expiry time for a time-bound grant; a fulfilled revoke also
  * ends the person's grants on that asset. One transaction. */
 typedef struct done_ctx {
     const char *id, *actor, *note;
-    bool skipped; /* the request had already moved on */
+    const char *account; /* the database account a grant was applied to, or NULL */
+    bool skipped;        /* the request had already moved on */
 } done_ctx;
 
 static int record_done(sg_conn *c, done_ctx *d);
@@ -145,6 +217,17 @@ static int record_done(sg_conn *c, done_ctx *d)
     rc = sg_request_move(c, d->id, "fulfilled", d->actor, SG_ORIGIN_SNOWGATE, d->note);
     if (rc != SG_OK)
         return rc;
+    /* The account the privileges went to, in the commit that says they are in force (claim_tx
+     * has normally fixed it already): the expiry and a revoke take them back from there. */
+    if (d->account && *d->account && strcmp(ri.action, "grant") == 0) {
+        sg_val v[] = {SG_VTEXT(d->account), SG_VTEXT(d->id)};
+        rc = sg_conn_exec(c,
+                          "UPDATE requests SET granted_account = COALESCE(granted_account, ?1) "
+                          "WHERE id = ?2",
+                          v, 2, NULL);
+        if (rc != SG_OK)
+            return rc;
+    }
     if (ri.duration_s > 0) {
         char exp[32];
         sg_iso_from_unix((int64_t)time(NULL) + ri.duration_s, exp);
@@ -211,17 +294,11 @@ static int read_info(sg_app *app, const char *id, req_info *out)
     return rc;
 }
 
-/* Runs the change through the request's connector. A fulfilled grant adds its privileges; a
- * revoke removes what it names and what the grants it ends gave; an expiry removes only what
- * no other live grant of the person still needs. */
-static int run_connector(sg_app *app, const req_info *ri, const char *id, const char *step,
-                         bool grant, char *note, size_t note_len, int64_t *retry_after)
+/* Applies set to account through connector k, and checks it; note gets the connector's remark. */
+static int apply_one(sg_app *app, const sg_connector *k, const req_info *ri, const char *id,
+                     const char *step, bool grant, sg_privs set, const char *account, char *note,
+                     size_t note_len, int64_t *retry_after)
 {
-    sg_privs set = sg_privs_of_level(ri->privilege);
-    if (strcmp(step, "fulfil") == 0 && !grant)
-        set |= ri->others;
-    if (strcmp(step, "expire") == 0)
-        set &= ~ri->others;
     const char *privs[SG_PRIVS_MAX + 1];
     sg_privs_names(set, privs);
     sg_access_change ch = {
@@ -233,7 +310,7 @@ static int run_connector(sg_app *app, const req_info *ri, const char *id, const 
         .asset = ri->asset,
         .asset_type = ri->asset_type,
         .beneficiary = ri->beneficiary,
-        .db_role = ri->db_role[0] ? ri->db_role : NULL,
+        .db_role = account && *account ? account : NULL,
         .duration_s = ri->duration_s,
         .connection = ri->connection,
         .connection_id = ri->connection_id,
@@ -241,13 +318,74 @@ static int run_connector(sg_app *app, const req_info *ri, const char *id, const 
         .sealed = ri->sealed,
     };
     note[0] = '\0';
-    const sg_connector *k = sg_connector_find(ri->kind);
-    if (!k || !k->apply)
-        return sg_err_set(SG_EINTERNAL, "no connector applies changes for kind '%s'", ri->kind);
     int rc = k->apply(app, &ch, retry_after);
     if (rc == SG_OK && k->verify)
         rc = k->verify(app, &ch, note, note_len, retry_after);
     return rc;
+}
+
+/* A revoke on a kind with accounts: the person's role now loses what the revoke names, and
+ * every account the grants it ends were applied to loses what they gave there (an admin may
+ * have changed the role since). Other people's grants on a shared account are not kept: a
+ * revoke takes back what it names. */
+static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *ri, const char *id,
+                           char *note, size_t note_len, int64_t *retry_after)
+{
+    ended_on todo[MAX_ENDED_ACCOUNTS + 1];
+    size_t n = 0;
+    if (ri->db_role[0]) {
+        sg_strlcpy(todo[0].account, ri->db_role, sizeof(todo[0].account));
+        todo[n++].privs = sg_privs_of_level(ri->privilege);
+    }
+    for (size_t i = 0; i < ri->nended; i++) {
+        size_t j = 0;
+        while (j < n && strcmp(todo[j].account, ri->ended[i].account) != 0)
+            j++;
+        if (j == n)
+            todo[n++] = (ended_on){.privs = 0};
+        sg_strlcpy(todo[j].account, ri->ended[i].account, sizeof(todo[j].account));
+        todo[j].privs |= ri->ended[i].privs;
+    }
+    if (n == 0) /* no role and nothing granted: the connector says what is missing */
+        return apply_one(app, k, ri, id, "fulfil", false, sg_privs_of_level(ri->privilege), NULL,
+                         note, note_len, retry_after);
+    note[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char remark[300];
+        int rc = apply_one(app, k, ri, id, "fulfil", false, todo[i].privs, todo[i].account, remark,
+                           sizeof(remark), retry_after);
+        if (rc != SG_OK)
+            return rc;
+        if (remark[0] && strlen(note) + strlen(remark) + 3 < note_len) {
+            if (note[0])
+                sg_strlcat(note, "; ", note_len);
+            sg_strlcat(note, remark, note_len);
+        }
+    }
+    return SG_OK;
+}
+
+/* Runs the change through the request's connector. A fulfilled grant adds its privileges to
+ * the account it was claimed for; a revoke removes what it names and what the grants it ends
+ * gave; an expiry removes, from the account the grant was applied to, only what no other live
+ * grant on that account still needs. */
+static int run_connector(sg_app *app, const req_info *ri, const char *id, const char *step,
+                         bool grant, char *note, size_t note_len, int64_t *retry_after)
+{
+    note[0] = '\0';
+    const sg_connector *k = sg_connector_find(ri->kind);
+    if (!k || !k->apply)
+        return sg_err_set(SG_EINTERNAL, "no connector applies changes for kind '%s'", ri->kind);
+    bool fulfil = strcmp(step, "fulfil") == 0;
+    if (fulfil && !grant && ri->accounts)
+        return revoke_accounts(app, k, ri, id, note, note_len, retry_after);
+    sg_privs set = sg_privs_of_level(ri->privilege);
+    if (fulfil && !grant)
+        set |= ri->others;
+    if (strcmp(step, "expire") == 0)
+        set &= ~ri->others;
+    return apply_one(app, k, ri, id, step, grant, set, ri->accounts ? ri->account : ri->db_role,
+                     note, note_len, retry_after);
 }
 
 /* A person applies changes on this connection (a manual one): snowgate runs nothing. */
@@ -278,6 +416,17 @@ static int claim_tx(sg_conn *c, void *ctx)
         (strcmp(x->ri.state, "approved") != 0 && strcmp(x->ri.state, "fulfilling") != 0))
         return SG_OK; /* a person applies it; or already fulfilled, cancelled or failed */
     x->go = true;
+    /* The account the grant goes to is fixed here, before the connector runs: a retry (after a
+     * crash, or once an admin changed the person's role) applies it to the same account, and
+     * the expiry takes it back from there. */
+    if (x->ri.accounts && strcmp(x->ri.action, "grant") == 0 && !x->ri.granted_account[0] &&
+        x->ri.db_role[0]) {
+        sg_val v[] = {SG_VTEXT(x->ri.db_role), SG_VTEXT(x->id)};
+        rc = sg_conn_exec(c, "UPDATE requests SET granted_account = ?1 WHERE id = ?2", v, 2, NULL);
+        if (rc != SG_OK)
+            return rc;
+        sg_strlcpy(x->ri.granted_account, x->ri.db_role, sizeof(x->ri.granted_account));
+    }
     if (strcmp(x->ri.state, "fulfilling") == 0)
         return SG_OK;
     rc = sg_request_move(c, x->id, "fulfilling", "snowgate", SG_ORIGIN_SNOWGATE,
@@ -314,7 +463,8 @@ int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
         return rc;
     snprintf(note, sizeof(note), "applied through the %s connection '%s'%s%s", ri.kind,
              ri.connection, remark[0] ? "; " : "", remark);
-    finish_ctx f = {{job->payload, "snowgate", note, false}, job, false};
+    finish_ctx f = {
+        {job->payload, "snowgate", note, ri.accounts ? ri.account : NULL, false}, job, false};
     t0 = sg_mono_now();
     rc = sg_store_tx(app->store, finish_tx, &f);
     sg_log_debug("fulfilment recorded", "ms", sg_ms_since(&t0, ms));
@@ -345,7 +495,7 @@ static int fail_tx(sg_conn *c, void *ctx)
     if (strcmp(state, "fulfilling") == 0)
         snprintf(reason, sizeof(reason),
                  "%s; an earlier attempt may have applied it: check %s's access to %s in %s",
-                 f->reason, ri.db_role[0] ? ri.db_role : ri.beneficiary, ri.asset, ri.connection);
+                 f->reason, ri.account[0] ? ri.account : ri.beneficiary, ri.asset, ri.connection);
     else
         snprintf(reason, sizeof(reason), "%s", f->reason);
     rc = sg_request_move(c, f->id, "failed", "snowgate", SG_ORIGIN_SNOWGATE, reason);
@@ -385,8 +535,10 @@ static int expire_tx(sg_conn *c, void *ctx)
                  "connection)",
                  ri.beneficiary, ri.asset, ri.connection, ri.kind);
     else
-        snprintf(note, sizeof(note), "the grant's time is up; revoked through %s%s%s",
-                 ri.connection, x->remark[0] ? "; " : "", x->remark);
+        snprintf(note, sizeof(note), "the grant's time is up; revoked through %s%s%s%s%s%s",
+                 ri.connection, ri.accounts ? " from database account '" : "",
+                 ri.accounts ? ri.account : "", ri.accounts ? "'" : "", x->remark[0] ? "; " : "",
+                 x->remark);
     return sg_request_move(c, x->id, "expired", "snowgate", SG_ORIGIN_EXPIRY, note);
 }
 
@@ -487,7 +639,7 @@ static int mark_tx(sg_conn *c, void *ctx)
     char note[4200];
     snprintf(note, sizeof(note), "applied by hand%s%s", m->comment && *m->comment ? ": " : "",
              m->comment ? m->comment : "");
-    done_ctx d = {m->id, m->caller->name, note, false};
+    done_ctx d = {m->id, m->caller->name, note, NULL, false};
     return record_done(c, &d);
 }
 

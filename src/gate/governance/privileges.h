@@ -1,6 +1,7 @@
 /* privileges: the one model of what access means. A request asks for a level (read or write);
  * a level is a set of SQL privileges; sets are added up and taken from each other, so that
- * ending one grant removes only what no other live grant of the person still gives. Requests,
+ * ending one grant removes only what no other live grant on the same database account still
+ * gives (a person's or, for a shared role, another's: fulfilment.c). Requests,
  * fulfilment, the ServiceNow mirror and every connector use this and nothing else. */
 #ifndef SG_GATE_GOVERNANCE_PRIVILEGES_H
 #define SG_GATE_GOVERNANCE_PRIVILEGES_H

@@ -1,6 +1,7 @@
 /* requests: access requests, their state machine, the inbox and decisions. */
 #include "gate/governance/privileges.h"
 #include "gate/governance/requests.h"
+#include "gate/limits.h"
 
 #include "core/log.h"
 #include "core/crypto.h"
@@ -52,7 +53,7 @@ bool sg_request_state_valid(const char *s)
 #define REQ_COLS                                                                                   \
     "r.id, r.state, r.action, r.privilege, a.name, r.justification, r.duration, r.requester, "     \
     "r.beneficiary, r.decided_by, r.decision_comment, r.decided_at, r.reason, r.expires_at, "      \
-    "r.sn_sys_id, r.sn_number, r.created_at, r.updated_at, a.owners"
+    "r.sn_sys_id, r.sn_number, r.created_at, r.updated_at, a.owners, r.granted_account"
 #define REQ_FROM " FROM requests r JOIN assets a ON a.id = r.asset_id "
 enum {
     C_ID,
@@ -73,7 +74,8 @@ enum {
     C_SN_NUMBER,
     C_CREATED,
     C_UPDATED,
-    C_OWNERS
+    C_OWNERS,
+    C_GRANTED_ACCOUNT
 };
 
 static bool is_owner(const char *owners, const char *name)
@@ -132,6 +134,7 @@ static sg_json *request_json(const sg_rows *r, const char *sn_base)
     set_opt(o, "decided_at", r, C_DECIDED_AT);
     set_opt(o, "reason", r, C_REASON);
     set_opt(o, "expires_at", r, C_EXPIRES);
+    set_opt(o, "granted_account", r, C_GRANTED_ACCOUNT);
     sg_json_set_str(o, "created_at", sg_rows_text(r, C_CREATED));
     sg_json_set_str(o, "updated_at", sg_rows_text(r, C_UPDATED));
     const char *state = sg_rows_text(r, C_STATE);
@@ -260,7 +263,9 @@ typedef struct create_ctx {
     int64_t duration_s;
 } create_ctx;
 
-static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs_db_role)
+/* The asset's id, its connector (*conn) and its connection's name (conn_name). */
+static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], const sg_connector **conn_out,
+                       char conn_name[SG_MAX_CONNECTION_NAME + 1])
 {
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(x->asset)};
@@ -293,7 +298,8 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
                         ref.name, kind);
     else if (conn->check_request)
         rc = conn->check_request(&ref, x->asset, type, x->privilege);
-    *needs_db_role = conn && conn->needs_db_role;
+    *conn_out = conn;
+    sg_strlcpy(conn_name, ref.name, SG_MAX_CONNECTION_NAME + 1);
     sg_rows_free(r);
     return rc;
 }
@@ -301,9 +307,10 @@ static int check_asset(sg_conn *c, create_ctx *x, char asset_id[33], bool *needs
 static int create_tx(sg_conn *c, void *ctx)
 {
     create_ctx *x = ctx;
-    char asset_id[33];
-    bool needs_db_role = false;
-    int rc = check_asset(c, x, asset_id, &needs_db_role);
+    char asset_id[33], conn_name[SG_MAX_CONNECTION_NAME + 1] = "";
+    const sg_connector *conn = NULL;
+    int rc = check_asset(c, x, asset_id, &conn, conn_name);
+    bool needs_db_role = conn && conn->needs_db_role;
     if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
@@ -318,6 +325,16 @@ static int create_tx(sg_conn *c, void *ctx)
                         "%s has no database role, so there is nothing to grant %s to; an admin "
                         "sets it with `snowgate user set %s --db-role ROLE`",
                         x->beneficiary, x->asset, x->beneficiary);
+    else if (needs_db_role && conn->check_account &&
+             conn->check_account(sg_rows_text(r, 0)) != SG_OK) {
+        char why[400];
+        sg_strlcpy(why, sg_err_msg(), sizeof(why));
+        rc = sg_err_set(SG_EINVAL,
+                        "%s's database role cannot receive grants on the %s connection '%s': %s; "
+                        "an admin gives %s an account of their own with `snowgate user set %s "
+                        "--db-role ROLE`",
+                        x->beneficiary, conn->kind, conn_name, why, x->beneficiary, x->beneficiary);
+    }
     sg_rows_free(r);
     if (rc != SG_OK)
         return rc;

@@ -2,6 +2,7 @@
 #include "gate/governance/users.h"
 #include "gate/limits.h"
 
+#include "gate/connectors/connectors.h"
 #include "gate/governance/audit.h"
 #include "gate/governance/requests.h"
 
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 static const char *const role_names[] = {"member", "steward", "admin"};
@@ -89,28 +89,27 @@ int sg_users_check_db_role(const char *db_role)
         return sg_err_set(SG_EINVAL,
                           "a database role name is 1 to %d printable bytes (PostgreSQL's limit)",
                           SG_MAX_DB_ROLE);
-    /* PostgreSQL reads the quoted name "public" as PUBLIC, every role: a grant to it goes to
-     * everyone, and the check after it passes. The others name whoever is connected, nobody,
-     * or PostgreSQL's own predefined roles. Refused in any case, since a name that differs
-     * only in case is a mistake waiting to happen. */
-    if (strcasecmp(db_role, "public") == 0)
-        return sg_err_set(SG_EINVAL,
-                          "database role '%s' is PUBLIC, which PostgreSQL reads as every role: a "
-                          "grant to it would go to everyone; give the user's own role",
-                          db_role);
-    static const char *const reserved[] = {"current_role", "current_user", "session_user", "none"};
-    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-        if (strcasecmp(db_role, reserved[i]) == 0)
-            return sg_err_set(SG_EINVAL,
-                              "database role '%s' is a name PostgreSQL reserves, not a role of "
-                              "the user's own; give the user's own role",
-                              db_role);
-    if (strncasecmp(db_role, "pg_", 3) == 0)
-        return sg_err_set(SG_EINVAL,
-                          "database role '%s' starts with pg_, which PostgreSQL reserves for its "
-                          "predefined roles; give the user's own role",
-                          db_role);
     return SG_OK;
+}
+
+int sg_users_db_role_refusals(const char *db_role, char *out, size_t len)
+{
+    int n = 0;
+    if (len)
+        out[0] = '\0';
+    if (!db_role || !*db_role)
+        return 0;
+    for (const char *const *kinds = sg_connector_kinds(); *kinds; kinds++) {
+        const sg_connector *k = sg_connector_find(*kinds);
+        if (!k || !k->check_account || k->check_account(db_role) == SG_OK)
+            continue;
+        if (n++)
+            sg_strlcat(out, "; ", len);
+        char line[400];
+        snprintf(line, sizeof(line), "on %s connections: %s", k->kind, sg_err_msg());
+        sg_strlcat(out, line, len);
+    }
+    return n;
 }
 
 typedef struct share_ctx {

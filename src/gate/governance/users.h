@@ -25,10 +25,16 @@ int sg_users_add(sg_store *st, const char *name, sg_role role, const char *email
  * "" clears it), recorded in the audit log as done by actor. SG_ENOTFOUND for no such user. */
 int sg_users_set(sg_store *st, const char *name, const sg_role *role, const char *db_role,
                  const char *actor);
-/* A database role name fits PostgreSQL (1 to 63 bytes, printable) and is one a grant can go
- * to: not PUBLIC (every role), current_role, current_user, session_user, none, nor pg_*, in
- * any case. SG_EINVAL naming the problem otherwise. */
+/* A database role name is 1 to 63 printable bytes (PostgreSQL's limit, the longest stored).
+ * SG_EINVAL naming the problem otherwise. Only the form: whether a grant may go to it depends
+ * on the connection's kind (its check_account, called for a request on one of its assets and
+ * before every apply); see sg_users_db_role_refusals. */
 int sg_users_check_db_role(const char *db_role);
+/* The connector kinds that would refuse db_role as an account, with each one's reason, as
+ * "on postgres connections: ...; on mysql connections: ..." in out (len bytes, cut to fit);
+ * returns how many. For a warning where a role is set: no grant on a connection of those
+ * kinds can go to it. */
+int sg_users_db_role_refusals(const char *db_role, char *out, size_t len);
 /* The other users (than name) whose database role is db_role, comma-separated into others
  * (len bytes, cut to fit), and how many in *n; logged as a warning when there are any, since
  * they share each other's grants. *n is 0 for a NULL or empty db_role. */
