@@ -324,6 +324,11 @@ static void test_claims_refused(void **state)
               "the nonce is not the one this sign-in sent");
     expect_at(&fx, sign(rsa1, "RS256", "k1", good_claims()), NULL, NOW,
               "the nonce is not the one this sign-in sent");
+    /* An empty expected nonce never matches, not even an empty claim. */
+    c = good_claims();
+    sg_json_set_str(c, "nonce", "");
+    expect_at(&fx, sign(rsa1, "RS256", "k1", c), "", NOW,
+              "the nonce is not the one this sign-in sent");
     c = good_claims();
     sg_json_set(c, "nonce", sg_json_null());
     expect(&fx, sign(rsa1, "RS256", "k1", c), "no nonce claim");
@@ -447,8 +452,13 @@ static void test_jwks_unavailable(void **state)
     char *t = sign(rsa1, "RS256", "k1", good_claims());
     assert_int_equal(sg_oidc_verify_id_token(fx.p, t, "n-0S6_WzA2Mj", NOW, &c), SG_EUNAVAIL);
     assert_non_null(strstr(sg_err_msg(), "JWKS"));
+    /* Not fetched again within the refetch interval, and still the provider's fault. */
     fx.idp.jwks_status = 200;
+    assert_int_equal(sg_oidc_verify_id_token(fx.p, t, "n-0S6_WzA2Mj", NOW + 59, &c), SG_EUNAVAIL);
+    assert_non_null(strstr(sg_err_msg(), "could not be fetched 59 s ago"));
+    assert_int_equal(fx.idp.jwks_fetches, 1);
     assert_int_equal(sg_oidc_verify_id_token(fx.p, t, "n-0S6_WzA2Mj", NOW + 60, &c), SG_OK);
+    assert_int_equal(fx.idp.jwks_fetches, 2);
     sg_oidc_claims_clear(&c);
     free(t);
     fixture_free(&fx);

@@ -97,7 +97,7 @@ static bool jwk_import(sg_json *entry, jwks_key *out)
         return false;
     /* cjose would import a private key too; only the public half is ever used. */
     char *text = sg_json_dump(entry);
-    cjose_err err;
+    cjose_err err = {0};
     cjose_jwk_t *jwk = cjose_jwk_import(text, strlen(text), &err);
     sg_wipe(text, strlen(text));
     free(text);
@@ -478,6 +478,15 @@ static int key_get(sg_oidc_provider *p, const char *kid, const alg_spec *a, int6
                         "error", sg_err_msg());
         rc = SG_OK;
     }
+    if (!p->jwks) {
+        /* The last fetch failed, within the refetch interval: the provider is the problem, not
+         * the token. */
+        rc = sg_err_set(SG_EUNAVAIL,
+                        "the identity provider's keys (JWKS) could not be fetched %lld s ago; "
+                        "they are fetched again at most every %lld s",
+                        (long long)(now - p->jwks_attempted_at), (long long)p->refetch_min);
+        goto cleanup;
+    }
     const char *why = NULL;
     const jwks_key *k = key_lookup(p, kid, a, &why);
     if (!k && may_fetch) {
@@ -588,7 +597,7 @@ static int claims_check(const sg_oidc_provider *p, const sg_json *c, const char 
     const char *tn = sg_json_get_str(c, "nonce");
     if (!tn)
         return refuse("no nonce claim");
-    if (!nonce || strlen(tn) != strlen(nonce) || !sg_ct_equal(tn, nonce, strlen(nonce)))
+    if (!nonce || !*nonce || strlen(tn) != strlen(nonce) || !sg_ct_equal(tn, nonce, strlen(nonce)))
         return refuse("the nonce is not the one this sign-in sent");
 
     const char *sub = sg_json_get_str(c, "sub");
@@ -638,7 +647,7 @@ int sg_oidc_verify_id_token(sg_oidc_provider *p, const char *token, const char *
     sg_json *hdr = NULL, *claims = NULL;
     cjose_jws_t *jws = NULL;
     cjose_jwk_t *jwk = NULL;
-    cjose_err err;
+    cjose_err err = {0};
     int rc = SG_OK;
     size_t len = token ? strlen(token) : 0;
     if (len == 0 || len > SG_OIDC_MAX_TOKEN)
