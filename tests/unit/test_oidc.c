@@ -395,6 +395,21 @@ static void test_signature_refused(void **state)
     expect(&fx, sg_xstrdup("a.b"), "not a compact JWS");
     expect(&fx, sg_xstrdup("a.b.c.d.e"), "not a compact JWS");
     expect(&fx, sg_xstrdup("!!!.b.c"), "the header is not base64url JSON");
+    /* cjose's decoder aborts on a base64url text of length 4k+1: such parts never reach it. */
+    char *good = sign(rsa1, "RS256", "k1", good_claims());
+    size_t slen = strlen(strrchr(good, '.') + 1);
+    char *bad = sg_xasprintf("%s%.*s", good, (int)((5 - slen % 4) % 4), "AAA");
+    assert_int_equal(strlen(strrchr(bad, '.') + 1) % 4, 1);
+    expect(&fx, bad, "the payload or the signature is empty or not base64url");
+    bad = sg_xstrdup(good);
+    *strrchr(bad, '.') = '\0';
+    char *bad2 = sg_xasprintf("%s.", bad);
+    free(bad);
+    expect(&fx, bad2, "the payload or the signature is empty or not base64url");
+    bad = sg_xstrdup(good);
+    memmove(strchr(bad, '.') + 1, strchr(bad, '.') + 2, strlen(strchr(bad, '.') + 2) + 1);
+    expect(&fx, bad, "not base64url");
+    free(good);
     expect(&fx,
            unsigned_token("{\"alg\":\"RS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}", good_claims(),
                           "AAAA"),
@@ -583,6 +598,12 @@ static void test_jwks_parse(void **state)
     assert_int_equal(sg_oidc_jwks_parse(enc, strlen(enc), &k), SG_EINVAL);
     free(enc);
     free(pub);
+    /* A member cjose's decoder would abort on (length 4k+1) skips the key, not the process. */
+    pub = cjose_jwk_to_json(ec1, false, NULL);
+    char *bad = sg_xasprintf("{\"keys\":[%.*s,\"x\":\"AAAAA\"}]}", (int)strlen(pub) - 1, pub);
+    assert_int_equal(sg_oidc_jwks_parse(bad, strlen(bad), &k), SG_EINVAL);
+    free(bad);
+    free(pub);
     assert_int_equal(sg_oidc_jwks_parse("{}", 2, &k), SG_EINVAL);
     assert_non_null(strstr(sg_err_msg(), "no \"keys\" array"));
     /* RSA keys under 2048 bits are refused. */
@@ -703,6 +724,10 @@ static void test_config(void **state)
     assert_int_equal(sg_oidc_provider_new(&cfg, &p), SG_EINVAL);
     cfg.issuer = "http://127.0.0.1:9000";
     cfg.allow_insecure_loopback = true;
+    cfg.scopes = "email openidx profile";
+    assert_int_equal(sg_oidc_provider_new(&cfg, &p), SG_EINVAL);
+    assert_non_null(strstr(sg_err_msg(), "must include \"openid\""));
+    cfg.scopes = "email  openid";
     assert_int_equal(sg_oidc_provider_new(&cfg, &p), SG_OK);
     sg_oidc_provider_free(p);
     sg_oidc_provider_free(NULL);

@@ -83,6 +83,25 @@ size_t sg_oidc_jwks_count(const sg_oidc_jwks *k)
     return k ? k->n : 0;
 }
 
+/* Whether s is unpadded base64url that cjose can decode. cjose 0.6.2's decoder asserts (aborts
+ * the process) on a length of 4k+1, so every base64url text it would decode is checked here
+ * first: the key members of a JWK and the three parts of a token. */
+static bool b64url_ok(const char *s, size_t n)
+{
+    if (n % 4 == 1)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* The JWK members cjose decodes from base64url (RFC 7518, section 6). */
+static const char *const JWK_B64_MEMBERS[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi", "x", "y"};
+
 /* Imports one JWK of a JWKS; false (with nothing taken) when it is not a usable signing key. */
 static bool jwk_import(sg_json *entry, jwks_key *out)
 {
@@ -95,6 +114,11 @@ static bool jwk_import(sg_json *entry, jwks_key *out)
     const char *alg = sg_json_get_str(entry, "alg");
     if (sg_json_get(entry, "alg") && (!alg || !alg_find(alg)))
         return false;
+    for (size_t i = 0; i < sizeof(JWK_B64_MEMBERS) / sizeof(JWK_B64_MEMBERS[0]); i++) {
+        sg_json *m = sg_json_get(entry, JWK_B64_MEMBERS[i]);
+        if (m && (!sg_json_str(m) || !b64url_ok(sg_json_str(m), strlen(sg_json_str(m)))))
+            return false;
+    }
     /* cjose would import a private key too; only the public half is ever used. */
     char *text = sg_json_dump(entry);
     cjose_err err = {0};
@@ -245,6 +269,20 @@ static int default_http(void *ctx, const sg_http_client_opts *opts, const char *
     return sg_http_request(opts, method, url, headers, body, len, res);
 }
 
+/* Whether the space-separated list has `word` as one of its items. */
+static bool has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, " ");
+        if (k == n && strncmp(p, word, n) == 0)
+            return true;
+        p += k;
+        p += strspn(p, " ");
+    }
+    return false;
+}
+
 int sg_oidc_provider_new(const sg_oidc_config *cfg, sg_oidc_provider **out)
 {
     *out = NULL;
@@ -263,6 +301,11 @@ int sg_oidc_provider_new(const sg_oidc_config *cfg, sg_oidc_provider **out)
     int rc = sg_url_guard(cfg->issuer, cfg->allow_insecure_loopback);
     if (rc != SG_OK)
         return sg_err_wrap(SG_EINVAL, "OpenID Connect issuer");
+    if (cfg->scopes && !has_word(cfg->scopes, "openid"))
+        return sg_err_set(SG_EINVAL,
+                          "OpenID Connect: the scopes \"%s\" must include \"openid\" "
+                          "(without it the provider sends no ID token)",
+                          cfg->scopes);
     sg_oidc_provider *p = sg_xcalloc(1, sizeof(*p));
     p->issuer = sg_xstrdup(cfg->issuer);
     p->client_id = sg_xstrdup(cfg->client_id);
@@ -677,6 +720,12 @@ int sg_oidc_verify_id_token(sg_oidc_provider *p, const char *token, const char *
         rc = refuse("kid is not a string");
         goto cleanup;
     }
+    size_t plen = (size_t)(dot2 - dot1 - 1), slen = len - (size_t)(dot2 - token) - 1;
+    if (!b64url_ok(token, (size_t)(dot1 - token)) || plen == 0 || !b64url_ok(dot1 + 1, plen) ||
+        slen == 0 || !b64url_ok(dot2 + 1, slen)) {
+        rc = refuse("the payload or the signature is empty or not base64url");
+        goto cleanup;
+    }
     rc = key_get(p, sg_json_get_str(hdr, "kid"), alg, now, &jwk);
     if (rc != SG_OK)
         goto cleanup;
@@ -690,9 +739,9 @@ int sg_oidc_verify_id_token(sg_oidc_provider *p, const char *token, const char *
         goto cleanup;
     }
     uint8_t *payload = NULL;
-    size_t plen = 0;
-    if (!cjose_jws_get_plaintext(jws, &payload, &plen, &err) ||
-        sg_json_parse((const char *)payload, plen, 0, 0, &claims) != SG_OK ||
+    size_t paylen = 0;
+    if (!cjose_jws_get_plaintext(jws, &payload, &paylen, &err) ||
+        sg_json_parse((const char *)payload, paylen, 0, 0, &claims) != SG_OK ||
         sg_json_typeof(claims) != SG_JSON_OBJECT) {
         rc = refuse("the payload is not a JSON object");
         goto cleanup;
