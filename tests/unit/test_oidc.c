@@ -9,10 +9,12 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "gate/sso/oidc.h"
+#include "http/server.h"
 
 #include <cjose/cjose.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -733,6 +735,114 @@ static void test_config(void **state)
     sg_oidc_provider_free(NULL);
 }
 
+/* ---------------------------------------------------------------- over real HTTP */
+
+/* A provider on loopback, reached through the outbound HTTP client (the default transport). */
+typedef struct loopback_idp {
+    char issuer[64];
+    char *jwks;
+    char *id_token;
+    char *form, *auth;
+} loopback_idp;
+
+static int h_discovery(sg_http_req *req, void *app)
+{
+    loopback_idp *l = app;
+    sg_json *d = sg_json_object();
+    sg_json_set_str(d, "issuer", l->issuer);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/authorize", l->issuer);
+    sg_json_set_str(d, "authorization_endpoint", url);
+    snprintf(url, sizeof(url), "%s/token", l->issuer);
+    sg_json_set_str(d, "token_endpoint", url);
+    snprintf(url, sizeof(url), "%s/jwks", l->issuer);
+    sg_json_set_str(d, "jwks_uri", url);
+    return sg_http_reply_json(req, 200, d);
+}
+
+static int h_jwks(sg_http_req *req, void *app)
+{
+    loopback_idp *l = app;
+    return sg_http_reply(req, 200, "application/json", l->jwks, strlen(l->jwks));
+}
+
+static int h_token(sg_http_req *req, void *app)
+{
+    loopback_idp *l = app;
+    size_t n = 0;
+    const char *body = sg_http_body(req, &n);
+    l->form = sg_xstrndup(body, n);
+    const char *auth = sg_http_header(req, "Authorization");
+    l->auth = auth ? sg_xstrdup(auth) : NULL;
+    sg_json *j = sg_json_object();
+    sg_json_set_str(j, "id_token", l->id_token);
+    sg_json_set_str(j, "access_token", "at-1");
+    sg_json_set_str(j, "token_type", "Bearer");
+    return sg_http_reply_json(req, 200, j);
+}
+
+static const sg_http_route loopback_routes[] = {
+    {"GET", "/.well-known/openid-configuration", h_discovery, 0},
+    {"GET", "/jwks", h_jwks, 0},
+    {"POST", "/token", h_token, 0},
+    {0},
+};
+
+static void test_loopback_provider(void **state)
+{
+    (void)state;
+    loopback_idp l = {.jwks = jwks_of(rsa1, NULL)};
+    sg_http_server_opts so = SG_HTTP_SERVER_OPTS_INIT;
+    so.routes = loopback_routes;
+    so.app = &l;
+    sg_http_server *srv = NULL;
+    assert_int_equal(sg_http_server_start(&so, &srv), SG_OK);
+    snprintf(l.issuer, sizeof(l.issuer), "http://127.0.0.1:%u", sg_http_server_port(srv));
+
+    sg_oidc_config cfg = SG_OIDC_CONFIG_INIT;
+    cfg.issuer = l.issuer;
+    cfg.client_id = CLIENT;
+    cfg.client_secret = "s3cret";
+    cfg.redirect_uri = "http://127.0.0.1/cb";
+    sg_oidc_provider *p = NULL;
+    /* The outbound guard: a loopback provider only with the tests' and the demo's flag. */
+    assert_int_equal(sg_oidc_provider_new(&cfg, &p), SG_EINVAL);
+    cfg.allow_insecure_loopback = true;
+    assert_int_equal(sg_oidc_provider_new(&cfg, &p), SG_OK);
+
+    sg_oidc_auth_request a;
+    assert_int_equal(sg_oidc_auth_request_new(p, NOW, &a), SG_OK);
+    char *prefix = sg_xasprintf("%s/authorize?response_type=code&", l.issuer);
+    assert_true(strncmp(a.url, prefix, strlen(prefix)) == 0);
+    free(prefix);
+    sg_json *c = good_claims();
+    sg_json_set_str(c, "iss", l.issuer);
+    sg_json_set_str(c, "nonce", a.nonce);
+    l.id_token = sign(rsa1, "RS256", "k1", c);
+
+    sg_oidc_tokens t;
+    assert_int_equal(sg_oidc_exchange_code(p, "the-code", a.code_verifier, NOW, &t), SG_OK);
+    assert_string_equal(t.access_token, "at-1");
+    char *want = sg_xasprintf("grant_type=authorization_code&code=the-code&redirect_uri="
+                              "http%%3A%%2F%%2F127.0.0.1%%2Fcb&code_verifier=%s",
+                              a.code_verifier);
+    assert_string_equal(l.form, want);
+    free(want);
+    assert_string_equal(l.auth, "Basic c25vd2dhdGU6czNjcmV0"); /* snowgate:s3cret */
+    sg_oidc_claims claims;
+    assert_int_equal(sg_oidc_verify_id_token(p, t.id_token, a.nonce, NOW, &claims), SG_OK);
+    assert_string_equal(claims.sub, "user-123");
+    sg_oidc_claims_clear(&claims);
+    sg_oidc_tokens_clear(&t);
+    sg_oidc_auth_request_clear(&a);
+    sg_oidc_provider_free(p);
+    sg_http_server_stop(srv, 1000);
+    free(l.jwks);
+    free(l.id_token);
+    free(l.form);
+    free(l.auth);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_auth_request),
         cmocka_unit_test(test_exchange),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_loopback_provider),
     };
     return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }
