@@ -448,12 +448,19 @@ static void test_unknown_kid(void **state)
     expect_at(&fx, sign(rsa2, "RS256", "k9", sg_json_incref(c)), "n-0S6_WzA2Mj", NOW + 190,
               "unknown kid");
     assert_int_equal(fx.idp.jwks_fetches, 4);
+    /* A clock set back does not stop the refetches. */
+    expect_at(&fx, sign(rsa2, "RS256", "k9", sg_json_incref(c)), "n-0S6_WzA2Mj", NOW + 100,
+              "unknown kid");
+    assert_int_equal(fx.idp.jwks_fetches, 5);
+    expect_at(&fx, sign(rsa2, "RS256", "k9", sg_json_incref(c)), "n-0S6_WzA2Mj", NOW + 101,
+              "fetched again at most every 60 s");
+    assert_int_equal(fx.idp.jwks_fetches, 5);
     /* Past the JWKS lifetime the keys are fetched again; a failing provider leaves the cached
      * ones in use. */
     fx.idp.jwks_status = 503;
-    expect_at(&fx, sign(rsa2, "RS256", "k2", sg_json_incref(c)), "n-0S6_WzA2Mj", NOW + 190 + 3600,
+    expect_at(&fx, sign(rsa2, "RS256", "k2", sg_json_incref(c)), "n-0S6_WzA2Mj", NOW + 101 + 3600,
               NULL);
-    assert_int_equal(fx.idp.jwks_fetches, 5);
+    assert_int_equal(fx.idp.jwks_fetches, 6);
     sg_json_decref(c);
     fixture_free(&fx);
 }

@@ -510,8 +510,11 @@ static int key_get(sg_oidc_provider *p, const char *kid, const alg_spec *a, int6
     int rc = ensure_discovered_locked(p, now);
     if (rc != SG_OK)
         goto cleanup;
-    bool may_fetch = !p->jwks_attempted || now - p->jwks_attempted_at >= p->refetch_min;
-    if ((!p->jwks || now - p->jwks_fetched_at >= p->jwks_ttl) && may_fetch) {
+    /* A clock set back counts as time passed, so that it cannot stop the refetches. */
+    bool may_fetch = !p->jwks_attempted || now < p->jwks_attempted_at ||
+                     now - p->jwks_attempted_at >= p->refetch_min;
+    bool stale = !p->jwks || now < p->jwks_fetched_at || now - p->jwks_fetched_at >= p->jwks_ttl;
+    if (stale && may_fetch) {
         rc = jwks_fetch_locked(p, now);
         may_fetch = false;
         if (rc != SG_OK && !p->jwks)
