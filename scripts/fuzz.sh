@@ -11,7 +11,7 @@ outside="${SG_CORPUS_DIR:-$(cd .. && pwd)/shared}"
 
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSG_FUZZ=ON >/dev/null
 ninja -C build-fuzz fuzz_json fuzz_xml fuzz_url fuzz_form fuzz_query fuzz_multipart fuzz_updateset \
-  fuzz_mysql_dsn >/dev/null
+  fuzz_mysql_dsn fuzz_oidc >/dev/null
 
 # The outside seed folders that exist; one line for each that is skipped.
 json_outside=()
@@ -50,6 +50,7 @@ run fuzz_form "$here/tests/fuzz/seeds/form"
 run fuzz_query "$here/tests/fuzz/seeds/query"
 run fuzz_multipart "$here/tests/fuzz/seeds/multipart"
 run fuzz_mysql_dsn "$here/tests/fuzz/seeds/mysql_dsn"
+run fuzz_oidc "$here/tests/fuzz/seeds/oidc"
 run fuzz_updateset "$dict" "$here/tests/data/updatesets" "$here/tests/fuzz/seeds/updateset" \
   "${sets_outside[@]}"
 echo "fuzz: all targets ran clean"

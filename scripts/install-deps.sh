@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   clang libclang-rt-14-dev clang-format cppcheck
   libssl-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev libxml2-dev
-  libsqlite3-dev libpq-dev libmariadb-dev duktape-dev libcmocka-dev uthash-dev
+  libsqlite3-dev libpq-dev libmariadb-dev libcjose-dev duktape-dev libcmocka-dev uthash-dev
   postgresql mariadb-server chromium gnuplot-nox nginx
   python3-yaml groff-base prometheus
 )
