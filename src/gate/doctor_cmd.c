@@ -42,7 +42,8 @@ static const sg_cli_spec doctor_spec = {
     "doctor",
     "Check this installation with the settings serve would use: config, data dir, master key, "
     "store schema, ServiceNow (reachable, TLS, clock, token), the webhook URL, and every "
-    "data source connection's login (PostgreSQL). Prints a table with a fix for each failure; "
+    "data source connection's login (PostgreSQL, MariaDB/MySQL). Prints a table with a fix for "
+    "each failure; "
     "exits 1 if any "
     "check fails.",
     NULL,

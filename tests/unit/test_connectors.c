@@ -377,12 +377,14 @@ static void test_kinds_named_elsewhere(void **state)
             names[n++] = strdup(e->d_name);
     closedir(d);
     qsort(names, n, sizeof(names[0]), by_name);
+    /* The last migration with a CHECK on the kind column ("CHECK (kind IN (" or, as 0020's
+     * SQLite section makes the column again, "CHECK (kind_new IN ("). */
     char *last = NULL;
     for (size_t i = 0; i < n; i++) {
         char rel[600];
         snprintf(rel, sizeof(rel), "src/store/migrations/%s", names[i]);
         char *text = source_file(rel);
-        if (strstr(text, "kind IN (") || strstr(text, "kind_new IN (")) {
+        if (strstr(text, "CHECK (kind IN (") || strstr(text, "CHECK (kind_new IN (")) {
             free(last);
             last = text;
         } else {
@@ -391,15 +393,34 @@ static void test_kinds_named_elsewhere(void **state)
         free(names[i]);
     }
     assert_non_null(last);
-    for (char *p = last; (p = strstr(p, " IN (")) != NULL; p++) {
-        if (strncmp(p - 4, "kind", 4) != 0)
-            continue;
-        char *end = strchr(p, ')');
+    /* Every such CHECK in it lists the kinds, and each dialect's section has one: a kind
+     * added to one section only fails here. */
+    const char *sqlite_at = strstr(last, "-- @sqlite"), *pg_at = strstr(last, "-- @postgres");
+    int in_sqlite = 0, in_pg = 0, checks = 0;
+    for (char *p = last; (p = strstr(p, "CHECK (kind")) != NULL; p++) {
+        char *list = strstr(p, " IN (");
+        assert_non_null(list);
+        list += 4;
+        char *end = strchr(list, ')');
         assert_non_null(end);
-        size_t len = (size_t)(end - (p + 4)) + 1;
-        if (len != strlen(check) || strncmp(p + 4, check, len) != 0)
+        size_t len = (size_t)(end - list) + 1;
+        if (len != strlen(check) || strncmp(list, check, len) != 0)
             fail_msg("the last migration's CHECK lists kinds %.*s; the table has %s", (int)len,
-                     p + 4, check);
+                     list, check);
+        checks++;
+        /* Which section it stands in: the nearer of the two markers before it. */
+        const char *sq = sqlite_at && sqlite_at < p ? sqlite_at : NULL;
+        const char *g = pg_at && pg_at < p ? pg_at : NULL;
+        if (sq && (!g || sq > g))
+            in_sqlite++;
+        else if (g)
+            in_pg++;
+    }
+    if (sqlite_at || pg_at) {
+        assert_true(in_sqlite >= 1);
+        assert_true(in_pg >= 1);
+    } else {
+        assert_true(checks >= 1);
     }
     free(last);
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every kind snowgate knows: adding one is one row here (and its file). */
+/* Every kind snowgate knows. Adding one: see the list at the top of connectors.h. */
 static const sg_connector *const table[] = {
     &sg_connector_postgres,
     &sg_connector_mysql,

@@ -8,21 +8,32 @@
  *   webhook  - a Standard Webhooks-signed POST for any other system
  *   manual   - nothing to run: a person applies it and marks the request done
  *
- * Adding a connector touches these places, and no other:
+ * Adding a connector. The code:
  *   1. src/gate/connectors/KIND.c, defining `const sg_connector sg_connector_KIND` (CMake
- *      finds it: sggate's sources are src/gate/ globbed);
+ *      finds it: sggate's sources are src/gate/ globbed); its apply calls its own
+ *      check_account on the account before any statement (as postgres.c and mysql.c do in
+ *      prepare), since that is the last guard against a grant to PUBLIC or root;
  *   2. its row in the table in connectors.c, and its extern at the end of this file;
  *   3. a migration of its own widening the store's CHECK on connections.kind (set by 0006,
  *      widened by 0020), in both its -- @sqlite and -- @postgres sections;
  *   4. the kind enums in docs/openapi.yaml: Connection's kind (the kinds) and the create
- *      body's kind (the kinds with their aliases);
- *   5. a line above, and its tests (tests/unit/test_connectors.c; an e2e test against a real
- *      server where one can run here).
+ *      body's kind (the kinds with their aliases); and the per-kind words there (the create
+ *      body's fields such as dsn and password, `discoverable`);
+ *   5. its client library: pkg_check_modules in CMakeLists.txt and the package in
+ *      scripts/install-deps.sh;
+ *   6. its tests: tests/unit/test_connectors.c, and an e2e test against a real server where
+ *      one can run here (a server helper like tests/e2e/my_server.c goes into the sgtest
+ *      source list in tests/CMakeLists.txt); a fuzz target for a config parser of its own
+ *      (tests/fuzz, scripts/fuzz.sh), as mysql's DSN has.
+ * The words: a line in the list above; the help of `snowgate doctor` (doctor_cmd.c) and of
+ * `--db-role` (user_cmd.c) where the kind takes accounts; README.md's "Data sources";
+ * docs/architecture.md (the file list, a section on the kind); docs/operations.md where it
+ * speaks TLS; the Connections page's introduction (web/view_connections.js).
  * test_connectors checks every row of the table (kind short, lower case and unique; aliases
  * unique; needs_db_role with apply and check_account; discover with name_parts 2 or 3; ...) and
- * that 3 and 4 list exactly the table's kinds, so a half-added kind fails the build's tests.
- * Nothing else names the kinds: messages use sg_connector_kinds_text, and the web UI shows
- * what the API answers.
+ * that 3 and 4 list exactly the table's kinds, in table order, so a half-added kind fails the
+ * build's tests. Messages name the kinds through sg_connector_kinds_text, and the web UI shows
+ * the kind the API answers.
  * Operations a kind lacks are NULL; what NULL means is said at each one. Every operation is
  * thread-safe (jobs and handlers call them from many threads at once); state a kind keeps between
  * calls (an idle-connection pool) lives in the app (state_new/state_free, sg_connector_state),

@@ -23,16 +23,17 @@
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
-/* The shape of the names a kind's discovery makes, for messages: what patterns match. */
+/* The shape of the names a kind's discovery makes, for messages: what patterns match. Told
+ * by the kind's name_parts, so a new kind needs nothing here. */
 static const char *name_shape(const char *kind)
 {
     const sg_connector *k = kind ? sg_connector_find(kind) : NULL;
     if (k && k->name_parts == 2)
-        return "database.table (a database: its name alone), as the mysql connector names them";
+        return "database.table (a database: its name alone)";
     if (k && k->name_parts == 3)
-        return "database.schema.table (a schema: database.schema), as the postgres connector "
-               "names them";
-    return "the asset's name: database.schema.table for postgres, database.table for mysql";
+        return "database.schema.table (a schema: database.schema)";
+    return "the asset's name: database.schema.table, or database.table where the source has no "
+           "schemas";
 }
 
 /* Whether every [ in the pattern has its ] (as sg_discover_match reads a set: after an
