@@ -7,6 +7,7 @@ import { inboxView } from './view_inbox.js';
 import { profileView } from './view_profile.js';
 import { integrationsView } from './view_integrations.js';
 import { connectionsView } from './view_connections.js';
+import { jobsView } from './view_jobs.js';
 
 const routes = [
   { path: /^\/request$/, view: requestView, title: 'Request access', nav: 'request' },
@@ -17,6 +18,7 @@ const routes = [
   { path: /^\/profile$/, view: profileView, title: 'Profile', nav: 'profile' },
   { path: /^\/admin\/integrations$/, view: integrationsView, title: 'Integrations', nav: 'admin', admin: true },
   { path: /^\/admin\/connections$/, view: connectionsView, title: 'Connections', nav: 'connections', admin: true },
+  { path: /^\/admin\/jobs$/, view: jobsView, title: 'Jobs', nav: 'jobs', admin: true },
 ];
 
 let cleanup = null;
@@ -33,6 +35,7 @@ function layout(current) {
     navLink('#/inbox', 'Inbox', 'inbox', current),
     u.role === 'admin' ? navLink('#/admin/integrations', 'Integrations', 'admin', current) : null,
     u.role === 'admin' ? navLink('#/admin/connections', 'Connections', 'connections', current) : null,
+    u.role === 'admin' ? navLink('#/admin/jobs', 'Jobs', 'jobs', current) : null,
   ];
   const signOut = h('button', {
     class: 'ghost', onclick: async () => {

@@ -281,14 +281,42 @@ typedef struct list_ctx {
     sg_json *arr;
 } list_ctx;
 
+/* What a job concerns, from its kind and payload: {"type":"request"|"connection","id"}, or
+ * JSON null for a kind whose payload names nothing an admin has a page for. Only the id leaves
+ * the payload. The request jobs' payload is the request id (servicenow.update's is
+ * "ID:SEQ"); connection.discover's is the connection id. */
+static sg_json *subject_of(const char *kind, const char *payload)
+{
+    static const char *const request_kinds[] = {"request.fulfil", "request.expire",
+                                                "servicenow.mirror", "servicenow.sync",
+                                                "servicenow.update"};
+    const char *type = NULL;
+    for (size_t i = 0; i < sizeof(request_kinds) / sizeof(request_kinds[0]); i++)
+        if (strcmp(kind, request_kinds[i]) == 0)
+            type = "request";
+    if (strcmp(kind, "connection.discover") == 0)
+        type = "connection";
+    size_t n = strcspn(payload, ":");
+    if (!type || n == 0 || n >= 64)
+        return sg_json_null();
+    char id[64];
+    memcpy(id, payload, n);
+    id[n] = '\0';
+    sg_json *o = sg_json_object();
+    sg_json_set_str(o, "type", type);
+    sg_json_set_str(o, "id", id);
+    return o;
+}
+
 static int list_tx(sg_conn *c, void *ctx)
 {
     list_ctx *l = ctx;
     sg_rows *r = NULL;
     sg_val v[] = {SG_VTEXT(l->state)};
     int rc = sg_conn_query(c,
-                           "SELECT id, kind, state, attempts, last_error, run_at, updated_at FROM "
-                           "jobs WHERE state = ?1 ORDER BY updated_at DESC, id LIMIT 500",
+                           "SELECT id, kind, state, attempts, last_error, run_at, updated_at, "
+                           "payload FROM jobs WHERE state = ?1 ORDER BY updated_at DESC, id "
+                           "LIMIT 500",
                            v, 1, &r);
     if (rc != SG_OK)
         return rc;
@@ -305,6 +333,7 @@ static int list_tx(sg_conn *c, void *ctx)
             sg_json_set_str(j, "last_error", sg_rows_text(r, 4));
         sg_json_set_int(j, "run_at", sg_rows_int(r, 5));
         sg_json_set_str(j, "updated_at", sg_rows_text(r, 6));
+        sg_json_set(j, "subject", subject_of(sg_rows_text(r, 1), sg_rows_text(r, 7)));
         sg_json_append(l->arr, j);
     }
     sg_rows_free(r);
@@ -327,6 +356,44 @@ int sg_jobs_list(sg_store *st, const char *state, sg_json **out)
         return rc;
     }
     *out = l.arr;
+    return SG_OK;
+}
+
+static int summary_tx(sg_conn *c, void *ctx)
+{
+    sg_json *by = ctx;
+    sg_rows *r = NULL;
+    int rc = sg_conn_query(c, "SELECT state, COUNT(*) FROM jobs GROUP BY state", NULL, 0, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step;
+    while ((step = sg_rows_next(r)) == 1)
+        sg_json_set_int(by, sg_rows_text(r, 0), sg_rows_int(r, 1));
+    sg_rows_free(r);
+    return step < 0 ? step : SG_OK;
+}
+
+int sg_jobs_summary(sg_store *st, sg_json **out)
+{
+    *out = NULL;
+    sg_json *by = sg_json_object();
+    static const char *const states[] = {"queued", "running", "done", "dead"};
+    for (size_t i = 0; i < 4; i++)
+        sg_json_set_int(by, states[i], 0);
+    int rc = sg_store_read(st, summary_tx, by);
+    if (rc != SG_OK) {
+        sg_json_decref(by);
+        return rc;
+    }
+    int64_t total = 0;
+    for (size_t i = 0; i < 4; i++) {
+        int64_t n = 0;
+        sg_json_get_int(by, states[i], &n);
+        total += n;
+    }
+    *out = sg_json_object();
+    sg_json_set_int(*out, "total", total);
+    sg_json_set(*out, "by_state", by);
     return SG_OK;
 }
 

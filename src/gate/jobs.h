@@ -75,9 +75,15 @@ int sg_jobs_fail(sg_store *st, const sg_job *j, const char *owner, const char *e
 int sg_jobs_replay(sg_store *st, const char *id, int64_t now);
 
 /* Jobs in a state (queued, running, done, dead), newest first, at most 500, as
- * {"id","kind","state","attempts","last_error","run_at","updated_at"}. Payloads are not shown:
- * they may name people and assets, and admins see those through the requests API. */
+ * {"id","kind","state","attempts","last_error","run_at","updated_at","subject"}. Payloads are
+ * not shown: they may name people and assets, and admins see those through the requests API.
+ * subject is only the id of what the job concerns, {"type":"request"|"connection","id"}, or
+ * null. */
 int sg_jobs_list(sg_store *st, const char *state, sg_json **out);
+
+/* How many jobs are in each state: {"total", "by_state": {queued, running, done, dead}},
+ * every state present, zero included. */
+int sg_jobs_summary(sg_store *st, sg_json **out);
 
 /* Makes every queued ServiceNow job (kind servicenow.*) due now: ServiceNow answers again,
  * so jobs that failed while it did not need not wait out their backoff. */

@@ -467,6 +467,103 @@ scenario('a member cannot see the Connections page nor start a discovery', async
   await page.close();
 });
 
+// Calls snowgate's API from a signed-in page, with its CSRF token: { status, body }.
+async function apiFrom(page, method, path, body) {
+  return page.evaluate(async ([m, p, b]) => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const headers = { Accept: 'application/json', 'X-CSRF-Token': s.csrf };
+    if (b !== undefined) headers['Content-Type'] = 'application/json';
+    const r = await fetch(p, { method: m, headers, body: b === undefined ? undefined : JSON.stringify(b) });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  }, [method, path, body]);
+}
+
+scenario('an admin sees a dead job with its error and the counts on the Jobs page, replays it from the keyboard, and the counts change', async (browser) => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(60000); // a slow shared machine: conditions, never durations
+  await signIn(page, 'alice');
+  // A grant for dora, whose database role PostgreSQL does not have (tests/e2e/test_browser.c):
+  // PostgreSQL refuses, retrying cannot help, and the fulfilment job is dead at once.
+  const made = await apiFrom(page, 'POST', '/api/v1/requests', { asset: 'analytics.sales.refunds', privilege: 'read', justification: 'Refund audit', for: 'dora' });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const id = made.body.id;
+  const sam = await browser.newPage();
+  await signIn(sam, 'sam');
+  const approved = await apiFrom(sam, 'POST', `/api/v1/requests/${id}/approve`, { comment: 'OK' });
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
+  await sam.close();
+  for (let i = 0; ; i++) {
+    const r = await apiFrom(page, 'GET', `/api/v1/requests/${id}`);
+    if (r.body.state === 'failed') break;
+    if (i >= 240) throw new Error(`the request did not fail; it is ${r.body.state}`);
+    await page.waitForTimeout(500);
+  }
+  const before = (await apiFrom(page, 'GET', '/api/v1/jobs/summary')).body.by_state;
+  assert.ok(before.dead >= 1);
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+  await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+  const counts = page.getByRole('list', { name: 'Jobs by state' });
+  const count = (state) => counts.getByRole('listitem').filter({ hasText: new RegExp(`\\b${state}$`) });
+  for (const state of ['queued', 'running', 'done', 'dead']) await count(state).waitFor();
+  assert.equal((await count('dead').textContent()).trim(), `${before.dead} dead`);
+  // The dead job: its kind, the request it concerns (a link to its page), one attempt, and
+  // PostgreSQL's error as text.
+  const link = page.getByRole('link', { name: `request ${id.slice(0, 8)}` });
+  const row = page.getByRole('row').filter({ has: link });
+  await row.waitFor();
+  assert.equal(await link.getAttribute('href'), `#/requests/${id}`);
+  await row.getByRole('cell', { name: 'request.fulfil', exact: true }).waitFor();
+  await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+  await row.getByText('role "dora_role" does not exist').waitFor();
+  assert.equal(await page.getByText('payload', { exact: false }).count(), 0);
+  await shot(page, 'jobs');
+
+  // Replay, from the keyboard: the API is asked, a toast says so, and the page is drawn again
+  // without the job, with the counts changed; focus goes to the heading, not the page's top.
+  const replay = row.getByRole('button', { name: /^Replay request\.fulfil job / });
+  await replay.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#toast').filter({ hasText: 'The request.fulfil job is queued again' }).waitFor({ state: 'attached' });
+  await link.waitFor({ state: 'detached' });
+  await count('dead').filter({ hasText: new RegExp(`^${before.dead - 1} dead$`) }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Jobs', level: 1 }).evaluate((el) => el === document.activeElement), true,
+    'keyboard focus was lost when the replayed job left the page');
+  if (before.dead === 1) await page.getByText('No dead jobs').waitFor();
+  await shot(page, 'jobs-replayed');
+  // The job ran again: the request had already failed, so it is done with nothing to do; the
+  // page's Refresh shows the counts the API gives.
+  for (let i = 0; ; i++) {
+    const done = (await apiFrom(page, 'GET', '/api/v1/jobs?state=done')).body.items;
+    const j = done.find((x) => x.subject && x.subject.id === id && x.kind === 'request.fulfil');
+    if (j) { assert.equal(j.attempts, 1, "the replay ran it once, its attempts counted from 0 again"); break; }
+    if (i >= 240) throw new Error('the replayed job did not run');
+    await page.waitForTimeout(500);
+  }
+  const after = (await apiFrom(page, 'GET', '/api/v1/jobs/summary')).body.by_state;
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await count('done').filter({ hasText: new RegExp(`^${after.done} done$`) }).waitFor();
+  assert.ok(after.done > before.done);
+  await page.close();
+});
+
+scenario('a member cannot see the Jobs page, and the jobs API refuses them', async (browser) => {
+  const page = await browser.newPage();
+  await signIn(page, 'bob');
+  assert.equal(await page.getByRole('link', { name: 'Jobs' }).count(), 0);
+  await page.goto(GATE + '/#/admin/jobs');
+  await page.getByRole('heading', { name: 'Admins only' }).waitFor();
+  assert.equal(await page.getByRole('list', { name: 'Jobs by state' }).count(), 0);
+  await shot(page, 'jobs-member');
+  const list = await apiFrom(page, 'GET', '/api/v1/jobs');
+  const sum = await apiFrom(page, 'GET', '/api/v1/jobs/summary');
+  const replay = await apiFrom(page, 'POST', '/api/v1/jobs/0123456789abcdef0123456789abcdef/replay');
+  assert.deepEqual([list.status, sum.status, replay.status], [403, 403, 403]);
+  assert.match(replay.body.error.message, /admin role/);
+  await page.close();
+});
+
 scenario('a change without the CSRF token is refused; signing out ends the session', async (browser) => {
   const page = await browser.newPage();
   await signIn(page, 'bob');

@@ -71,6 +71,10 @@ static void test_in_browser(void **state)
     /* The ServiceNow approver of ui.test.mjs: her decisions count because she decides here. */
     char carla_h[128];
     g_add_user_email("carla", "steward", NULL, "carla@example.com", carla_h);
+    /* A member whose database role PostgreSQL does not have: a grant for her fails where
+     * retrying cannot help, so its job is dead at once (the Jobs page's scenario). */
+    char dora_h[128];
+    g_add_user("dora", "member", "dora_role", dora_h);
     g_set_password("alice", "alice-Password1");
     g_set_password("bob", "bob-Password1");
     g_set_password("sam", "sam-Password1");

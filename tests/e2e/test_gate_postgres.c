@@ -245,6 +245,16 @@ static void test_missing_role_fails_on_both_sides(void **state)
     int64_t attempts = 0;
     assert_true(sg_json_get_int(sg_json_array_get(items, 0), "attempts", &attempts));
     assert_int_equal(attempts, 1);
+    /* The job names the request it concerns (its id only, never the payload). */
+    sg_json *subject = sg_json_get(sg_json_array_get(items, 0), "subject");
+    assert_string_equal(sg_json_get_str(subject, "type"), "request");
+    assert_string_equal(sg_json_get_str(subject, "id"), id);
+    assert_null(sg_json_get(sg_json_array_get(items, 0), "payload"));
+    sg_json_decref(j);
+    assert_int_equal(g_call("GET", "/api/v1/jobs/summary", NULL, &j), 200);
+    int64_t dead = 0;
+    assert_true(sg_json_get_int(sg_json_get(j, "by_state"), "dead", &dead));
+    assert_int_equal(dead, 1);
     sg_json_decref(j);
 }
 

@@ -677,6 +677,22 @@ static void test_jobs_endpoints(void **state)
     assert_int_equal(sg_json_array_size(sg_json_get(j, "items")), 0);
     sg_json_decref(j);
     ok(alice, "GET", "/api/v1/jobs?state=zombie", NULL, 400);
+    /* The counts by state: every state, zero included; admins only. */
+    ok(bob, "GET", "/api/v1/jobs/summary", NULL, 403);
+    assert_int_equal(call(alice, "GET", "/api/v1/jobs/summary", NULL, &j), 200);
+    sg_json *by = sg_json_get(j, "by_state");
+    int64_t n = -1, total = -1, sum = 0;
+    static const char *const states[] = {"queued", "running", "done", "dead"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_true(sg_json_get_int(by, states[i], &n));
+        assert_true(n >= 0);
+        sum += n;
+    }
+    assert_true(sg_json_get_int(by, "dead", &n));
+    assert_int_equal(n, 0);
+    assert_true(sg_json_get_int(j, "total", &total));
+    assert_int_equal(total, sum);
+    sg_json_decref(j);
     ok(bob, "POST", "/api/v1/jobs/abc/replay", NULL, 403);
     assert_int_equal(call(alice, "POST", "/api/v1/jobs/abc/replay", NULL, &j), 404);
     assert_non_null(strstr(message(j), "only dead jobs"));

@@ -72,6 +72,7 @@ int api_grants_list(sg_http_req *req, void *app);
 /* audit.c and jobs.c: the audit log, dead jobs and replay (admin only) */
 int api_audit_list(sg_http_req *req, void *app);
 int api_jobs_list(sg_http_req *req, void *app);
+int api_jobs_summary(sg_http_req *req, void *app);
 int api_jobs_replay(sg_http_req *req, void *app);
 
 /* users.c: /api/v1/users/{name}/disable, /enable (admin) and /token (admin, or the user for

@@ -1,4 +1,5 @@
-/* jobs: GET /api/v1/jobs?state=dead and POST /api/v1/jobs/{id}/replay (admin). */
+/* jobs: GET /api/v1/jobs?state=dead, GET /api/v1/jobs/summary and POST
+ * /api/v1/jobs/{id}/replay (admin). */
 #include "gate/api/api.h"
 
 #include "core/err.h"
@@ -22,6 +23,19 @@ int api_jobs_list(sg_http_req *req, void *appv)
     sg_json *root = sg_json_object();
     sg_json_set(root, "items", items);
     return sg_http_reply_json(req, 200, root);
+}
+
+int api_jobs_summary(sg_http_req *req, void *appv)
+{
+    sg_app *app = appv;
+    sg_user u;
+    sg_json *out = NULL;
+    int rc = api_require_admin(app, req, &u);
+    if (rc == SG_OK)
+        rc = sg_jobs_summary(app->store, &out);
+    if (rc != SG_OK)
+        return rc;
+    return sg_http_reply_json(req, 200, out);
 }
 
 int api_jobs_replay(sg_http_req *req, void *appv)

@@ -38,6 +38,7 @@ const sg_http_route sg_gate_routes[] = {
     {"GET", "/api/v1/grants", api_grants_list, 0},
     {"GET", "/api/v1/audit", api_audit_list, 0},
     {"GET", "/api/v1/jobs", api_jobs_list, 0},
+    {"GET", "/api/v1/jobs/summary", api_jobs_summary, 0},
     {"POST", "/api/v1/jobs/{id}/replay", api_jobs_replay, 0},
     {"POST", "/api/v1/users/{name}/disable", api_users_disable, 0},
     {"POST", "/api/v1/users/{name}/enable", api_users_enable, 0},
