@@ -387,6 +387,26 @@ static void test_enqueue_coalesced(void **state)
     sg_job_clear(&b);
 }
 
+/* ServiceNow answers again: its jobs waiting out a backoff become due at once (their attempts
+ * kept), and nothing else moves. */
+static void test_wake_servicenow(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "servicenow.mirror", "m", 100, NULL);
+    enqueue(f, "request.expire", "e", 5000, NULL);
+    sg_job j;
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 100, &j), SG_OK);
+    assert_int_equal(sg_jobs_fail(f->st, &j, "w", "ServiceNow answered 503", 600, 100), SG_OK);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_wake_servicenow(f->st, 200), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_OK);
+    assert_string_equal(j.kind, "servicenow.mirror");
+    assert_int_equal(j.attempts, 1);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serial_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_takes_oldest_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_servicenow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,4 +4,6 @@
 -- to run absorbs a second one, see sg_jobs_enqueue_coalesced).
 DROP INDEX jobs_ready;
 CREATE INDEX jobs_ready ON jobs (state, run_at, created_at);
-CREATE INDEX jobs_queued_payload ON jobs (kind, payload) WHERE state = 'queued';
+-- run_at in it too: with it, SQLite's planner (no statistics) prefers this index to
+-- jobs_ready for that lookup, which would read every queued job.
+CREATE INDEX jobs_queued_payload ON jobs (kind, payload, run_at) WHERE state = 'queued';
