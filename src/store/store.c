@@ -26,6 +26,7 @@ typedef struct group_item {
     char msg[256];
     bool done;
     bool taken;        /* in the batch being committed: past the point of giving up */
+    sg_log_ctx log;    /* the caller's, for the lines its fn logs on the committer */
     pthread_cond_t cv; /* sync: each waits on its own, so a commit wakes exactly its batch */
     struct group_item *next;
 } group_item;
@@ -317,7 +318,9 @@ static int run_batch(sg_conn *c, void *ctx)
         if (rc != SG_OK)
             return rc;
         sg_err_clear();
+        sg_log_ctx_restore(&it->log);
         it->rc = it->fn(c, it->ctx);
+        sg_log_ctx_restore(NULL);
         if (it->rc != SG_OK) {
             snprintf(it->msg, sizeof(it->msg), "%s", sg_err_msg());
             rc = sg_conn_exec(c, "ROLLBACK TO sg_group", NULL, 0, NULL);
@@ -430,6 +433,7 @@ static int group_wait(sg_store *st, sg_store_fn fn, void *ctx, unsigned timeout_
     if (on_committer)
         return sg_err_set(SG_EINTERNAL, "a write transaction was opened inside another one");
     group_item me = {.fn = fn, .ctx = ctx, .rc = SG_OK};
+    sg_log_ctx_save(&me.log);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -484,6 +488,7 @@ int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_do
                             void *ud)
 {
     group_item *it = sg_xcalloc(1, sizeof(*it));
+    sg_log_ctx_save(&it->log);
     it->fn = fn;
     it->ctx = ctx;
     it->done_fn = done;

@@ -3,6 +3,7 @@
 #include "e2e/pg_server.h"
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "store/store.h"
 
@@ -719,6 +720,40 @@ static void test_nested_write_refused(void **state)
     sg_store_close(st);
 }
 
+/* A write transaction logs as its caller: on SQLite it runs on the committer thread, which
+ * takes the caller's request id and context for it, and drops them after. */
+static int logs_as_caller(sg_conn *c, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    const char *id = sg_log_request_id();
+    if (!id || strcmp(id, "req-42") != 0)
+        return sg_err_set(SG_EINVAL, "the transaction logs as '%s'", id ? id : "(none)");
+    return SG_OK;
+}
+
+static int logs_as_nobody(sg_conn *c, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    const char *id = sg_log_request_id();
+    return id ? sg_err_set(SG_EINVAL, "the transaction logs as '%s'", id) : SG_OK;
+}
+
+static void test_tx_logs_as_caller(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    sg_log_set_request_id("req-42");
+    int rc = sg_store_tx(st, logs_as_caller, NULL);
+    sg_log_set_request_id(NULL);
+    if (rc != SG_OK)
+        fail_msg("%s", sg_err_msg());
+    if (sg_store_tx(st, logs_as_nobody, NULL) != SG_OK)
+        fail_msg("%s", sg_err_msg());
+    sg_store_close(st);
+}
+
 static int synchronous_of(sg_conn *c, void *ctx)
 {
     return sg_conn_query_int(c, "PRAGMA synchronous", NULL, 0, ctx);
@@ -762,6 +797,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_write_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synchronous_levels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_logs_as_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_beside_a_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
