@@ -63,6 +63,26 @@ int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, in
     return rc;
 }
 
+int sg_jobs_enqueue_coalesced(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                              const char *dedup_key, bool *created)
+{
+    if (created)
+        *created = false;
+    /* Only into a job that has not started (queued, not running) and never failed (attempts
+     * 0): it reads everything when it runs, so it does this one's work too; a job that
+     * failed before may be near its last attempt, and this work must not die with it. */
+    int64_t n = 0;
+    sg_val k[] = {SG_VTEXT(kind), SG_VTEXT(payload ? payload : "{}"), SG_VINT(run_at)};
+    /* Answered from the index on (kind, payload, run_at) of queued jobs (migration 0021). */
+    int rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND payload = ?2 AND "
+                               "state = 'queued' AND attempts = 0 AND run_at <= ?3",
+                               k, 3, &n);
+    if (rc != SG_OK || n > 0)
+        return rc;
+    return sg_jobs_enqueue(c, kind, payload, run_at, dedup_key, created);
+}
+
 bool sg_jobs_take_enqueued(void)
 {
     bool was = enqueued;
@@ -78,42 +98,65 @@ typedef struct claim_ctx {
     bool found;
 } claim_ctx;
 
-static int claim_tx(sg_conn *c, void *ctx)
+/* Reads the first job of one kind of ready job (see claim_tx) into *got; *has when found. */
+static int claim_pick(sg_conn *c, claim_ctx *cl, const char *ready, sg_job *got, char created[40],
+                      bool *has)
 {
-    claim_ctx *cl = ctx;
     sg_rows *r = NULL;
     sg_val p[] = {SG_VINT(cl->now)};
     /* Replicas claim at once: each locks the row it takes and skips rows others hold. */
-    char sql[768];
-    snprintf(sql, sizeof(sql), "%s%s",
-             "SELECT id, kind, payload, attempts, run_at, queued_ms FROM jobs j WHERE "
-             "((state = 'queued' AND run_at <= ?1) OR "
-             "(state = 'running' AND lease_until < ?1)) AND "
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, kind, payload, attempts, run_at, queued_ms, created_at FROM jobs j "
+             "WHERE %s AND "
              /* Of a serial, only the first, and not while another runs. */
              "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
              "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
              "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
              "e.serial_seq < j.serial_seq)))) "
-             "ORDER BY run_at, created_at LIMIT 1",
-             cl->skip_locked);
+             "ORDER BY run_at, created_at LIMIT 1%s",
+             ready, cl->skip_locked);
     int rc = sg_conn_query(c, sql, p, 1, &r);
     if (rc != SG_OK)
         return rc;
     int step = sg_rows_next(r);
     if (step == 1) {
-        snprintf(cl->out->id, sizeof(cl->out->id), "%s", sg_rows_text(r, 0));
-        snprintf(cl->out->kind, sizeof(cl->out->kind), "%s", sg_rows_text(r, 1));
-        cl->out->payload = sg_xstrdup(sg_rows_text(r, 2));
-        cl->out->attempts = sg_rows_int(r, 3);
-        cl->out->run_at = sg_rows_int(r, 4);
-        cl->out->queued_ms = sg_rows_null(r, 5) ? 0 : sg_rows_int(r, 5);
-        cl->found = true;
+        snprintf(got->id, sizeof(got->id), "%s", sg_rows_text(r, 0));
+        snprintf(got->kind, sizeof(got->kind), "%s", sg_rows_text(r, 1));
+        got->payload = sg_xstrdup(sg_rows_text(r, 2));
+        got->attempts = sg_rows_int(r, 3);
+        got->run_at = sg_rows_int(r, 4);
+        got->queued_ms = sg_rows_null(r, 5) ? 0 : sg_rows_int(r, 5);
+        snprintf(created, 40, "%s", sg_rows_text(r, 6));
+        *has = true;
     }
     sg_rows_free(r);
-    if (step < 0)
-        return step;
-    if (!cl->found)
-        return SG_OK;
+    return step < 0 ? step : SG_OK;
+}
+
+static int claim_tx(sg_conn *c, void *ctx)
+{
+    claim_ctx *cl = ctx;
+    /* Two reads, each walking the index (state, run_at, created_at) in order and stopping at
+     * the first job it may take, rather than one with an OR that reads every due job and
+     * sorts them on each claim: the older of the two is taken. */
+    sg_job queued = {0}, expired = {0};
+    char qc[40] = "", ec[40] = "";
+    bool has_q = false, has_e = false;
+    int rc = claim_pick(c, cl, "state = 'queued' AND run_at <= ?1", &queued, qc, &has_q);
+    if (rc == SG_OK)
+        rc = claim_pick(c, cl, "state = 'running' AND lease_until < ?1", &expired, ec, &has_e);
+    bool take_e = has_e && (!has_q || expired.run_at < queued.run_at ||
+                            (expired.run_at == queued.run_at && strcmp(ec, qc) < 0));
+    if (rc == SG_OK && (has_q || has_e)) {
+        *cl->out = take_e ? expired : queued;
+        (take_e ? &expired : &queued)->payload = NULL; /* now the caller's */
+        cl->found = true;
+    }
+    sg_job_clear(&queued);
+    sg_job_clear(&expired);
+    if (rc != SG_OK || !cl->found)
+        return rc;
     char now[32];
     sg_now_iso(now);
     sg_val u[] = {SG_VTEXT(cl->out->id), SG_VTEXT(cl->owner), SG_VINT(cl->now + cl->lease_s),
@@ -128,6 +171,8 @@ int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now,
 {
     memset(out, 0, sizeof(*out));
     claim_ctx cl = {sg_store_skip_locked(st), owner, lease_s, now, out, false};
+    /* Durable before the job runs: a claim lost in a crash would let a second worker run
+     * it. (On SQLite the claims of concurrent workers share a commit, sg_store_tx.) */
     int rc = sg_store_tx_rowlocked(st, claim_tx, &cl);
     if (rc != SG_OK) {
         sg_job_clear(out);

@@ -295,6 +295,118 @@ static void test_concurrent_workers(void **state)
     assert_int_equal(total, 60);
 }
 
+/* The oldest ready job is taken, whether it is queued or a running one whose lease ran out
+ * (the claim reads the two kinds separately and takes the older). */
+static void test_claim_takes_oldest_ready(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "k", "old", 10, NULL);
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "dies", 30, 10, &a), SG_OK);
+    assert_string_equal(a.payload, "old");
+    enqueue(f, "k", "new", 20, NULL);
+    /* At 50 "old" (run_at 10) is expired and older than "new" (run_at 20). */
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 50, &b), SG_OK);
+    assert_string_equal(b.payload, "old");
+    assert_int_equal(sg_jobs_done(f->st, &b, "w2"), SG_OK);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+    /* And a queued job older than an expired one goes first. */
+    enqueue(f, "k", "later", 60, NULL);
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 60, &a), SG_OK); /* "new" */
+    assert_string_equal(a.payload, "new");
+    enqueue(f, "k", "earliest", 5, NULL);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "earliest");
+    sg_job_clear(&b);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "new"); /* run_at 20, its lease ran out at 90 */
+    sg_job_clear(&b);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "later");
+    sg_job_clear(&b);
+    sg_job_clear(&a);
+}
+
+typedef struct coal {
+    const char *payload;
+    int64_t run_at;
+    bool created;
+} coal;
+
+static int coal_tx(sg_conn *c, void *ctx)
+{
+    coal *e = ctx;
+    char key[64];
+    snprintf(key, sizeof(key), "sync:%s:%lld", e->payload, (long long)e->run_at);
+    return sg_jobs_enqueue_coalesced(c, "servicenow.sync", e->payload, e->run_at, key, &e->created);
+}
+
+static bool coalesce(fx *f, const char *payload, int64_t run_at)
+{
+    coal e = {payload, run_at, false};
+    assert_int_equal(sg_store_tx(f->st, coal_tx, &e), SG_OK);
+    return e.created;
+}
+
+/* A second re-read of a request folds into one that is queued, has not started and never
+ * failed; never into a running one (it may have read already), one that failed before (it
+ * could die with the folded work), or one not yet due. */
+static void test_enqueue_coalesced(void **state)
+{
+    fx *f = *state;
+    assert_true(coalesce(f, "r1", 10));
+    assert_false(coalesce(f, "r1", 11));
+    assert_true(coalesce(f, "r2", 11)); /* another request */
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 20, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    /* Running: a change now may come after its read. */
+    assert_true(coalesce(f, "r1", 21));
+    assert_int_equal(sg_jobs_done(f->st, &a, "w1"), SG_OK);
+    sg_job_clear(&a);
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 22, &a), SG_OK);
+    assert_string_equal(a.payload, "r2");
+    assert_int_equal(sg_jobs_done(f->st, &a, "w1"), SG_OK);
+    sg_job_clear(&a);
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 22, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    /* It failed and waits to retry (attempts 1): a new change gets a job of its own. */
+    assert_int_equal(sg_jobs_fail(f->st, &a, "w1", "503", 100, 22), SG_OK);
+    sg_job_clear(&a);
+    assert_true(coalesce(f, "r1", 23));
+    /* A job due later than this one's run_at does not absorb it either. */
+    assert_true(coalesce(f, "r3", 500));
+    assert_true(coalesce(f, "r3", 30));
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 30, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    assert_int_equal(a.attempts, 0);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 30, &b), SG_OK);
+    assert_string_equal(b.payload, "r3");
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+}
+
+/* ServiceNow answers again: its jobs waiting out a backoff become due at once (their attempts
+ * kept), and nothing else moves. */
+static void test_wake_servicenow(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "servicenow.mirror", "m", 100, NULL);
+    enqueue(f, "request.expire", "e", 5000, NULL);
+    sg_job j;
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 100, &j), SG_OK);
+    assert_int_equal(sg_jobs_fail(f->st, &j, "w", "ServiceNow answered 503", 600, 100), SG_OK);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_wake_servicenow(f->st, 200), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_OK);
+    assert_string_equal(j.kind, "servicenow.mirror");
+    assert_int_equal(j.attempts, 1);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +417,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serial_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_takes_oldest_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_servicenow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
