@@ -73,7 +73,7 @@ int sg_jobs_enqueue_coalesced(sg_conn *c, const char *kind, const char *payload,
      * failed before may be near its last attempt, and this work must not die with it. */
     int64_t n = 0;
     sg_val k[] = {SG_VTEXT(kind), SG_VTEXT(payload ? payload : "{}"), SG_VINT(run_at)};
-    /* Answered from the index on (kind, payload, run_at) of queued jobs (migration 0021). */
+    /* Answered from the index on (kind, payload, run_at) of queued jobs (migration 0022). */
     int rc = sg_conn_query_int(c,
                                "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND payload = ?2 AND "
                                "state = 'queued' AND attempts = 0 AND run_at <= ?3",

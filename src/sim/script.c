@@ -38,6 +38,20 @@ extern const sg_embed_file sg_sim_js[];
 #define SMALL_CLASSES (SMALL_MAX / 16)
 #define CHUNK_SIZE    ((size_t)64 * 1024)
 
+/* Under AddressSanitizer every block is malloc'd on its own (still counted against the cap),
+ * so that an overflow inside a run's memory is caught rather than landing in a neighbour in
+ * the same chunk. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMALL_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMALL_POOL 0
+#endif
+#endif
+#ifndef SMALL_POOL
+#define SMALL_POOL 1
+#endif
+
 typedef union header {
     size_t size; /* what was asked for */
     max_align_t align;
@@ -61,6 +75,12 @@ typedef struct run {
     char *bump, *bump_end;
     header *free_small[SMALL_CLASSES]; /* each free block's first bytes link to the next */
 } run;
+
+/* Whether a block of size comes from the run's chunks. */
+static bool is_small(size_t size)
+{
+    return SMALL_POOL && size <= SMALL_MAX;
+}
 
 static size_t class_of(size_t size)
 {
@@ -113,7 +133,7 @@ static void *a_alloc(void *udata, duk_size_t size)
     run *r = udata;
     if (r->over_cap)
         return NULL;
-    if (size <= SMALL_MAX)
+    if (is_small(size))
         return small_alloc(r, size);
     if (size > r->cap || r->used + size > r->cap) {
         r->over_cap = true;
@@ -133,7 +153,7 @@ static void a_free(void *udata, void *ptr)
     if (!ptr)
         return;
     header *h = (header *)ptr - 1;
-    if (h->size <= SMALL_MAX) {
+    if (is_small(h->size)) {
         size_t k = class_of(h->size);
         *(header **)ptr = r->free_small[k];
         r->free_small[k] = h;
@@ -154,11 +174,11 @@ static void *a_realloc(void *udata, void *ptr, duk_size_t size)
     }
     header *h = (header *)ptr - 1;
     size_t old = h->size;
-    if (old <= SMALL_MAX && size <= SMALL_MAX && class_of(old) == class_of(size)) {
+    if (is_small(old) && is_small(size) && class_of(old) == class_of(size)) {
         h->size = size;
         return ptr;
     }
-    if (old <= SMALL_MAX || size <= SMALL_MAX) {
+    if (is_small(old) || is_small(size)) {
         /* Between a chunk and malloc, or another size class: a copy. */
         void *n = a_alloc(udata, size);
         if (!n)

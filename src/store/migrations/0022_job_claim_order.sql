@@ -1,4 +1,4 @@
--- 0021: a claim walks the queued jobs in the order it takes them (run_at, created_at) and stops
+-- 0022: a claim walks the queued jobs in the order it takes them (run_at, created_at) and stops
 -- at the first it may run, instead of reading every due job and sorting them; and a queued
 -- job of a kind and payload is found without a scan (a re-read of a request already waiting
 -- to run absorbs a second one, see sg_jobs_enqueue_coalesced).
