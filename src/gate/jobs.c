@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void sg_job_clear(sg_job *j)
 {
@@ -71,13 +72,23 @@ int sg_jobs_enqueue_coalesced(sg_conn *c, const char *kind, const char *payload,
     /* Only into a job that has not started (queued, not running) and never failed (attempts
      * 0): it reads everything when it runs, so it does this one's work too; a job that
      * failed before may be near its last attempt, and this work must not die with it. */
+    /* The fold is a write on the job it folds into, not a read: on PostgreSQL a worker may
+     * claim that job between a read and this transaction's commit, and the job would run
+     * without this work. The UPDATE waits for such a claim's row lock and then checks the
+     * state again (it is `running` by then: nothing is folded, a job is queued), and a claim
+     * that comes after it skips the row until this transaction commits. On SQLite writers
+     * take turns, so the same statement is simply exact. */
+    char now[32];
+    sg_now_iso(now);
     int64_t n = 0;
-    sg_val k[] = {SG_VTEXT(kind), SG_VTEXT(payload ? payload : "{}"), SG_VINT(run_at)};
+    sg_val k[] = {SG_VTEXT(kind), SG_VTEXT(payload ? payload : "{}"), SG_VINT(run_at),
+                  SG_VTEXT(now)};
     /* Answered from the index on (kind, payload, run_at) of queued jobs (migration 0022). */
-    int rc = sg_conn_query_int(c,
-                               "SELECT COUNT(*) FROM jobs WHERE kind = ?1 AND payload = ?2 AND "
-                               "state = 'queued' AND attempts = 0 AND run_at <= ?3",
-                               k, 3, &n);
+    int rc = sg_conn_exec(c,
+                          "UPDATE jobs SET updated_at = ?4 WHERE state = 'queued' AND attempts = 0 "
+                          "AND id = (SELECT id FROM jobs WHERE kind = ?1 AND payload = ?2 AND "
+                          "state = 'queued' AND attempts = 0 AND run_at <= ?3 LIMIT 1)",
+                          k, 4, &n);
     if (rc != SG_OK || n > 0)
         return rc;
     return sg_jobs_enqueue(c, kind, payload, run_at, dedup_key, created);
@@ -229,10 +240,38 @@ static int extend_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+/* A job's end and its lease renewals must not give up on a busy store: a worker that could
+ * not record a finished job leaves it `running` until its lease runs out, and then another
+ * worker runs it again (a ServiceNow update posted twice); one that could not renew lets a
+ * long job be taken over while it runs. So they retry while the store answers busy or
+ * unavailable (SG_EUNAVAIL: the write lock or the group commit's queue was not had in time, a
+ * PostgreSQL server away), for up to PERSIST_S, well inside the shortest lease. Both
+ * transactions are conditional UPDATEs, so trying one again is harmless: one that committed
+ * after all finds the lease changed and says lost. */
+#define PERSIST_S 30
+
+static int tx_persist(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long wait_ms = 20;
+    for (;;) {
+        int rc = sg_store_tx(st, fn, ctx);
+        if (rc != SG_EUNAVAIL)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= PERSIST_S)
+            return rc;
+        struct timespec t = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+        wait_ms = wait_ms * 2 > 1000 ? 1000 : wait_ms * 2;
+    }
+}
+
 int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t until)
 {
     extend_ctx e = {id, owner, until, false};
-    int rc = sg_store_tx(st, extend_tx, &e);
+    int rc = tx_persist(st, extend_tx, &e);
     if (rc == SG_OK && e.lost)
         return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", id);
     return rc;
@@ -240,7 +279,7 @@ int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t unti
 
 static int finish(sg_store *st, finish_ctx *f)
 {
-    int rc = sg_store_tx(st, finish_tx, f);
+    int rc = tx_persist(st, finish_tx, f);
     if (rc == SG_OK && f->lost)
         return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", f->j->id);
     return rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const sg_embed_file sg_gate_migrations[];
 
@@ -407,6 +408,77 @@ static void test_wake_servicenow(void **state)
     assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
 }
 
+/* A store busy for longer than the busy timeout (here: another store's transaction on the same
+ * SQLite file) does not make a worker give up recording a finished job: a job left `running`
+ * is run again by another worker once its lease runs out. */
+typedef struct slow_hold {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool inside;
+} slow_hold;
+
+static int slow_tx(sg_conn *c, void *ctx)
+{
+    (void)c;
+    slow_hold *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    h->inside = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    struct timespec t = {0, 700 * 1000 * 1000}; /* seven busy timeouts of the other store */
+    nanosleep(&t, NULL);
+    return sg_conn_exec(c, "UPDATE jobs SET updated_at = updated_at WHERE 0", NULL, 0, NULL);
+}
+
+typedef struct slow_arg {
+    sg_store *st;
+    slow_hold *h;
+    int rc;
+} slow_arg;
+
+static void *slow_thread(void *p)
+{
+    slow_arg *a = p;
+    a->rc = sg_store_tx(a->st, slow_tx, a->h);
+    return NULL;
+}
+
+static void test_done_outlasts_busy(void **state)
+{
+    fx *f = *state;
+    if (strcmp(sg_store_backend(f->st), "sqlite") != 0)
+        skip(); /* PostgreSQL locks rows: the finish never waits on another job's write */
+    char *url = h_store_url(f->dir, "jobs");
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrations = sg_gate_migrations;
+    o.busy_timeout_ms = 100;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    free(url);
+    enq e = {"sn.update", "{\"request\":\"busy\"}", NULL, 100, false};
+    assert_int_equal(sg_store_tx(st, enq_tx, &e), SG_OK);
+    sg_job j;
+    assert_int_equal(sg_jobs_claim(st, "w1", 30, 150, &j), SG_OK);
+    slow_hold h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    slow_arg a = {f->st, &h, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_thread, &a), 0);
+    pthread_mutex_lock(&h.mu);
+    while (!h.inside)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    int rc = sg_jobs_done(st, &j, "w1");
+    if (rc != SG_OK)
+        fail_msg("a finished job was not recorded beside a busy store: %s", sg_err_msg());
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, SG_OK);
+    sg_job_clear(&j);
+    /* It is done: nothing is left to claim, even after its lease would have run out. */
+    assert_int_equal(sg_jobs_claim(st, "w2", 30, 1000, &j), SG_ENOTFOUND);
+    sg_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_takes_oldest_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enqueue_coalesced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_servicenow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_outlasts_busy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
