@@ -149,7 +149,12 @@ static int read_ids(sg_conn *c, void *ctx)
 
 void bench_backlog(void)
 {
+    /* SG_BENCH_BACKLOG_N sets the number of requests (a multiple of 10) for quicker iteration;
+     * the goal is for the default 10,000. */
     int n = B.smoke ? 40 : 10000;
+    const char *nv = getenv("SG_BENCH_BACKLOG_N");
+    if (!B.smoke && nv && atoi(nv) >= USERS)
+        n = atoi(nv) / USERS * USERS;
     backlog_ctx x = {n / USERS, calloc((size_t)n, 33), calloc((size_t)n, 33), ""};
     h_pg pg;
     env_pg(&pg, x.tables, USERS);

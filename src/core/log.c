@@ -79,6 +79,20 @@ void sg_log_set_context(const char *access_request, const char *job)
     sg_strlcpy(log_job, job ? job : "", sizeof(log_job));
 }
 
+void sg_log_ctx_save(sg_log_ctx *out)
+{
+    sg_strlcpy(out->reqid, log_reqid, sizeof(out->reqid));
+    sg_strlcpy(out->access, log_access, sizeof(out->access));
+    sg_strlcpy(out->job, log_job, sizeof(out->job));
+}
+
+void sg_log_ctx_restore(const sg_log_ctx *ctx)
+{
+    sg_strlcpy(log_reqid, ctx ? ctx->reqid : "", sizeof(log_reqid));
+    sg_strlcpy(log_access, ctx ? ctx->access : "", sizeof(log_access));
+    sg_strlcpy(log_job, ctx ? ctx->job : "", sizeof(log_job));
+}
+
 const char *sg_log_request_id(void)
 {
     return log_reqid[0] ? log_reqid : NULL;

@@ -24,6 +24,15 @@ void sg_log_set_context(const char *access_request, const char *job);
 /* This thread's request id, or NULL. Borrowed. */
 const char *sg_log_request_id(void);
 
+/* A thread's request id and context, to carry to another thread that works on its behalf (the
+ * store's committer runs a caller's transaction: its lines name the caller's request). */
+typedef struct sg_log_ctx {
+    char reqid[64], access[40], job[40];
+} sg_log_ctx;
+void sg_log_ctx_save(sg_log_ctx *out);
+/* Makes ctx this thread's; NULL clears it. */
+void sg_log_ctx_restore(const sg_log_ctx *ctx);
+
 /* True when a line at `level` would be written. */
 bool sg_log_enabled(sg_log_level level);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void sg_job_clear(sg_job *j)
 {
@@ -63,6 +64,36 @@ int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, in
     return rc;
 }
 
+int sg_jobs_enqueue_coalesced(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                              const char *dedup_key, bool *created)
+{
+    if (created)
+        *created = false;
+    /* Only into a job that has not started (queued, not running) and never failed (attempts
+     * 0): it reads everything when it runs, so it does this one's work too; a job that
+     * failed before may be near its last attempt, and this work must not die with it. */
+    /* The fold is a write on the job it folds into, not a read: on PostgreSQL a worker may
+     * claim that job between a read and this transaction's commit, and the job would run
+     * without this work. The UPDATE waits for such a claim's row lock and then checks the
+     * state again (it is `running` by then: nothing is folded, a job is queued), and a claim
+     * that comes after it skips the row until this transaction commits. On SQLite writers
+     * take turns, so the same statement is simply exact. */
+    char now[32];
+    sg_now_iso(now);
+    int64_t n = 0;
+    sg_val k[] = {SG_VTEXT(kind), SG_VTEXT(payload ? payload : "{}"), SG_VINT(run_at),
+                  SG_VTEXT(now)};
+    /* Answered from the index on (kind, payload, run_at) of queued jobs (migration 0022). */
+    int rc = sg_conn_exec(c,
+                          "UPDATE jobs SET updated_at = ?4 WHERE state = 'queued' AND attempts = 0 "
+                          "AND id = (SELECT id FROM jobs WHERE kind = ?1 AND payload = ?2 AND "
+                          "state = 'queued' AND attempts = 0 AND run_at <= ?3 LIMIT 1)",
+                          k, 4, &n);
+    if (rc != SG_OK || n > 0)
+        return rc;
+    return sg_jobs_enqueue(c, kind, payload, run_at, dedup_key, created);
+}
+
 bool sg_jobs_take_enqueued(void)
 {
     bool was = enqueued;
@@ -78,42 +109,65 @@ typedef struct claim_ctx {
     bool found;
 } claim_ctx;
 
-static int claim_tx(sg_conn *c, void *ctx)
+/* Reads the first job of one kind of ready job (see claim_tx) into *got; *has when found. */
+static int claim_pick(sg_conn *c, claim_ctx *cl, const char *ready, sg_job *got, char created[40],
+                      bool *has)
 {
-    claim_ctx *cl = ctx;
     sg_rows *r = NULL;
     sg_val p[] = {SG_VINT(cl->now)};
     /* Replicas claim at once: each locks the row it takes and skips rows others hold. */
-    char sql[768];
-    snprintf(sql, sizeof(sql), "%s%s",
-             "SELECT id, kind, payload, attempts, run_at, queued_ms FROM jobs j WHERE "
-             "((state = 'queued' AND run_at <= ?1) OR "
-             "(state = 'running' AND lease_until < ?1)) AND "
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, kind, payload, attempts, run_at, queued_ms, created_at FROM jobs j "
+             "WHERE %s AND "
              /* Of a serial, only the first, and not while another runs. */
              "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
              "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
              "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
              "e.serial_seq < j.serial_seq)))) "
-             "ORDER BY run_at, created_at LIMIT 1",
-             cl->skip_locked);
+             "ORDER BY run_at, created_at LIMIT 1%s",
+             ready, cl->skip_locked);
     int rc = sg_conn_query(c, sql, p, 1, &r);
     if (rc != SG_OK)
         return rc;
     int step = sg_rows_next(r);
     if (step == 1) {
-        snprintf(cl->out->id, sizeof(cl->out->id), "%s", sg_rows_text(r, 0));
-        snprintf(cl->out->kind, sizeof(cl->out->kind), "%s", sg_rows_text(r, 1));
-        cl->out->payload = sg_xstrdup(sg_rows_text(r, 2));
-        cl->out->attempts = sg_rows_int(r, 3);
-        cl->out->run_at = sg_rows_int(r, 4);
-        cl->out->queued_ms = sg_rows_null(r, 5) ? 0 : sg_rows_int(r, 5);
-        cl->found = true;
+        snprintf(got->id, sizeof(got->id), "%s", sg_rows_text(r, 0));
+        snprintf(got->kind, sizeof(got->kind), "%s", sg_rows_text(r, 1));
+        got->payload = sg_xstrdup(sg_rows_text(r, 2));
+        got->attempts = sg_rows_int(r, 3);
+        got->run_at = sg_rows_int(r, 4);
+        got->queued_ms = sg_rows_null(r, 5) ? 0 : sg_rows_int(r, 5);
+        snprintf(created, 40, "%s", sg_rows_text(r, 6));
+        *has = true;
     }
     sg_rows_free(r);
-    if (step < 0)
-        return step;
-    if (!cl->found)
-        return SG_OK;
+    return step < 0 ? step : SG_OK;
+}
+
+static int claim_tx(sg_conn *c, void *ctx)
+{
+    claim_ctx *cl = ctx;
+    /* Two reads, each walking the index (state, run_at, created_at) in order and stopping at
+     * the first job it may take, rather than one with an OR that reads every due job and
+     * sorts them on each claim: the older of the two is taken. */
+    sg_job queued = {0}, expired = {0};
+    char qc[40] = "", ec[40] = "";
+    bool has_q = false, has_e = false;
+    int rc = claim_pick(c, cl, "state = 'queued' AND run_at <= ?1", &queued, qc, &has_q);
+    if (rc == SG_OK)
+        rc = claim_pick(c, cl, "state = 'running' AND lease_until < ?1", &expired, ec, &has_e);
+    bool take_e = has_e && (!has_q || expired.run_at < queued.run_at ||
+                            (expired.run_at == queued.run_at && strcmp(ec, qc) < 0));
+    if (rc == SG_OK && (has_q || has_e)) {
+        *cl->out = take_e ? expired : queued;
+        (take_e ? &expired : &queued)->payload = NULL; /* now the caller's */
+        cl->found = true;
+    }
+    sg_job_clear(&queued);
+    sg_job_clear(&expired);
+    if (rc != SG_OK || !cl->found)
+        return rc;
     char now[32];
     sg_now_iso(now);
     sg_val u[] = {SG_VTEXT(cl->out->id), SG_VTEXT(cl->owner), SG_VINT(cl->now + cl->lease_s),
@@ -128,6 +182,8 @@ int sg_jobs_claim(sg_store *st, const char *owner, int64_t lease_s, int64_t now,
 {
     memset(out, 0, sizeof(*out));
     claim_ctx cl = {sg_store_skip_locked(st), owner, lease_s, now, out, false};
+    /* Durable before the job runs: a claim lost in a crash would let a second worker run
+     * it. (On SQLite the claims of concurrent workers share a commit, sg_store_tx.) */
     int rc = sg_store_tx_rowlocked(st, claim_tx, &cl);
     if (rc != SG_OK) {
         sg_job_clear(out);
@@ -184,10 +240,38 @@ static int extend_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+/* A job's end and its lease renewals must not give up on a busy store: a worker that could
+ * not record a finished job leaves it `running` until its lease runs out, and then another
+ * worker runs it again (a ServiceNow update posted twice); one that could not renew lets a
+ * long job be taken over while it runs. So they retry while the store answers busy or
+ * unavailable (SG_EUNAVAIL: the write lock or the group commit's queue was not had in time, a
+ * PostgreSQL server away), for up to PERSIST_S, well inside the shortest lease. Both
+ * transactions are conditional UPDATEs, so trying one again is harmless: one that committed
+ * after all finds the lease changed and says lost. */
+#define PERSIST_S 30
+
+static int tx_persist(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long wait_ms = 20;
+    for (;;) {
+        int rc = sg_store_tx(st, fn, ctx);
+        if (rc != SG_EUNAVAIL)
+            return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= PERSIST_S)
+            return rc;
+        struct timespec t = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+        wait_ms = wait_ms * 2 > 1000 ? 1000 : wait_ms * 2;
+    }
+}
+
 int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t until)
 {
     extend_ctx e = {id, owner, until, false};
-    int rc = sg_store_tx(st, extend_tx, &e);
+    int rc = tx_persist(st, extend_tx, &e);
     if (rc == SG_OK && e.lost)
         return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", id);
     return rc;
@@ -195,7 +279,7 @@ int sg_jobs_extend(sg_store *st, const char *id, const char *owner, int64_t unti
 
 static int finish(sg_store *st, finish_ctx *f)
 {
-    int rc = sg_store_tx(st, finish_tx, f);
+    int rc = tx_persist(st, finish_tx, f);
     if (rc == SG_OK && f->lost)
         return sg_err_set(SG_ECONFLICT, "job %s: the lease was lost to another worker", f->j->id);
     return rc;

@@ -44,6 +44,13 @@ int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, in
                            const char *dedup_key, const char *serial, int64_t serial_seq,
                            bool *created);
 
+/* The same, unless a job of the same kind and payload is already queued, due no later than
+ * run_at, has not started and never failed: that one absorbs this one (SG_OK, *created
+ * false). Only for jobs whose handler reads the whole current state when it runs (a re-read
+ * of a request), so that one run does the work of both. */
+int sg_jobs_enqueue_coalesced(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
+                              const char *dedup_key, bool *created);
+
 /* True when this thread enqueued a job since the last call (clears it). Checked after a
  * commit to wake the worker at once instead of at its next tick. */
 bool sg_jobs_take_enqueued(void);

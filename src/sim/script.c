@@ -28,28 +28,114 @@
 
 extern const sg_embed_file sg_sim_js[];
 
+/* A run's small blocks come from chunks of its own, kept in free lists by size class, and
+ * the chunks are freed when the run ends: a heap is created, used for one script and thrown
+ * away, and allocating each of its many thousand small objects from malloc, then freeing
+ * them one by one, was most of snowsim's time in a business rule (malloc_consolidate,
+ * _int_malloc). Larger blocks use malloc as before. Every chunk counts against the heap cap
+ * in full, so a run never holds more than the cap, whatever Duktape frees or keeps. */
+#define SMALL_MAX     512
+#define SMALL_CLASSES (SMALL_MAX / 16)
+#define CHUNK_SIZE    ((size_t)64 * 1024)
+
+/* Under AddressSanitizer every block is malloc'd on its own (still counted against the cap),
+ * so that an overflow inside a run's memory is caught rather than landing in a neighbour in
+ * the same chunk. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SMALL_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SMALL_POOL 0
+#endif
+#endif
+#ifndef SMALL_POOL
+#define SMALL_POOL 1
+#endif
+
+typedef union header {
+    size_t size; /* what was asked for */
+    max_align_t align;
+} header;
+
+typedef union chunk {
+    union chunk *next;
+    max_align_t align;
+} chunk;
+
 typedef struct run {
     sim_script_env *env;
-    size_t used;
+    size_t used; /* chunks in full, plus the large blocks alive */
     size_t cap;
     bool over_cap;
     struct timespec deadline;
     bool timed_out;
     jmp_buf fatal_jmp;
     char *env_json;
+    chunk *chunks;
+    char *bump, *bump_end;
+    header *free_small[SMALL_CLASSES]; /* each free block's first bytes link to the next */
 } run;
 
-typedef union header {
-    size_t size;
-    max_align_t align;
-} header;
+/* Whether a block of size comes from the run's chunks. */
+static bool is_small(size_t size)
+{
+    return SMALL_POOL && size <= SMALL_MAX;
+}
+
+static size_t class_of(size_t size)
+{
+    return size ? (size - 1) / 16 : 0;
+}
+
+/* Frees the run's chunks (every small block with them). */
+static void chunks_free(run *r)
+{
+    for (chunk *c = r->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    r->chunks = NULL;
+}
+
+static void *small_alloc(run *r, size_t size)
+{
+    size_t k = class_of(size);
+    header *h = r->free_small[k];
+    if (h) {
+        r->free_small[k] = *(header **)(void *)(h + 1);
+    } else {
+        size_t need = sizeof(header) + (k + 1) * 16;
+        if (!r->bump || (size_t)(r->bump_end - r->bump) < need) {
+            if (r->used + CHUNK_SIZE > r->cap) {
+                r->over_cap = true;
+                return NULL;
+            }
+            chunk *c = malloc(CHUNK_SIZE);
+            if (!c)
+                return NULL;
+            c->next = r->chunks;
+            r->chunks = c;
+            r->used += CHUNK_SIZE;
+            r->bump = (char *)(c + 1);
+            r->bump_end = (char *)c + CHUNK_SIZE;
+        }
+        h = (header *)(void *)r->bump;
+        r->bump += need;
+    }
+    h->size = size;
+    return h + 1;
+}
 
 /* Once the cap is hit every later allocation fails too: otherwise Duktape's emergency
  * collections run on each allocation near the cap, and a native loop never ends. */
 static void *a_alloc(void *udata, duk_size_t size)
 {
     run *r = udata;
-    if (r->over_cap || size > r->cap || r->used + size > r->cap) {
+    if (r->over_cap)
+        return NULL;
+    if (is_small(size))
+        return small_alloc(r, size);
+    if (size > r->cap || r->used + size > r->cap) {
         r->over_cap = true;
         return NULL;
     }
@@ -67,6 +153,12 @@ static void a_free(void *udata, void *ptr)
     if (!ptr)
         return;
     header *h = (header *)ptr - 1;
+    if (is_small(h->size)) {
+        size_t k = class_of(h->size);
+        *(header **)ptr = r->free_small[k];
+        r->free_small[k] = h;
+        return;
+    }
     r->used -= h->size;
     free(h);
 }
@@ -82,6 +174,19 @@ static void *a_realloc(void *udata, void *ptr, duk_size_t size)
     }
     header *h = (header *)ptr - 1;
     size_t old = h->size;
+    if (is_small(old) && is_small(size) && class_of(old) == class_of(size)) {
+        h->size = size;
+        return ptr;
+    }
+    if (is_small(old) || is_small(size)) {
+        /* Between a chunk and malloc, or another size class: a copy. */
+        void *n = a_alloc(udata, size);
+        if (!n)
+            return NULL;
+        memcpy(n, ptr, old < size ? old : size);
+        a_free(udata, ptr);
+        return n;
+    }
     if (r->over_cap || (size > old && (size - old > r->cap || r->used + (size - old) > r->cap))) {
         r->over_cap = true;
         return NULL;
@@ -642,6 +747,7 @@ int sim_script_run(sim_script_env *env, const char *code)
     ctx = duk_create_heap(a_alloc, a_realloc, a_free, r, on_fatal);
     if (!ctx) {
         free(r->env_json);
+        chunks_free(r);
         free(r);
         return sg_err_set(SG_EINTERNAL, "could not start the script engine");
     }
@@ -677,6 +783,7 @@ int sim_script_run(sim_script_env *env, const char *code)
     }
 done:
     duk_destroy_heap(ctx);
+    chunks_free(r);
     free(r->env_json);
     free(r);
     return rc;

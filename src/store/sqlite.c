@@ -1,6 +1,7 @@
 /* sqlite: the embedded store backend. WAL, a busy timeout, foreign keys, synchronous=FULL
- * (a committed transaction survives power loss), and a small pool of connections, each
- * keeping its prepared statements for reuse (SQL is compiled once, not on every call). */
+ * (a committed transaction survives power loss; snowsim alone asks for NORMAL), and a small pool of
+ * connections, each keeping its prepared statements for reuse (SQL is compiled once, not on every
+ * call). */
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -82,7 +83,19 @@ static const char *path_of(const char *url)
     return sg_str_startswith(url, "sqlite:") ? url + 7 : url;
 }
 
-static int open_one(const char *path, unsigned busy_ms, sqlite3 **out)
+/* The value of PRAGMA synchronous on db, or -1 when it could not be read. */
+static int synchronous_of(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int open_one(const char *path, unsigned busy_ms, bool normal, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     int src = sqlite3_open_v2(
@@ -95,11 +108,23 @@ static int open_one(const char *path, unsigned busy_ms, sqlite3 **out)
     }
     sqlite3_busy_timeout(db, (int)busy_ms);
     sqlite3_extended_result_codes(db, 1);
-    const char *pragmas = "PRAGMA journal_mode=WAL;"
-                          "PRAGMA synchronous=FULL;"
-                          "PRAGMA foreign_keys=ON;";
+    const char *pragmas = normal ? "PRAGMA journal_mode=WAL;"
+                                   "PRAGMA synchronous=NORMAL;"
+                                   "PRAGMA foreign_keys=ON;"
+                                 : "PRAGMA journal_mode=WAL;"
+                                   "PRAGMA synchronous=FULL;"
+                                   "PRAGMA foreign_keys=ON;";
     char *err = NULL;
     src = sqlite3_exec(db, pragmas, NULL, NULL, &err);
+    /* SQLite ignores a PRAGMA it cannot apply: read the level back (1 NORMAL, 2 FULL). */
+    int want = normal ? 1 : 2, got = src == SQLITE_OK ? synchronous_of(db) : -1;
+    if (src == SQLITE_OK && got != want) {
+        int rc = sg_err_set(SG_ESTORE,
+                            "cannot set up database '%s': PRAGMA synchronous reads %d, not %d",
+                            path, got, want);
+        sqlite3_close(db);
+        return rc;
+    }
     if (src != SQLITE_OK) {
         int rc = sg_err_set(SG_ESTORE, "cannot set up database '%s': %s", path,
                             err ? err : sqlite3_errstr(src));
@@ -144,7 +169,8 @@ static int sq_open(const sg_store_opts *opts, void **out)
     for (unsigned i = 0; i < n; i++) {
         d->conns[i].base.be = &sg_store_sqlite;
         d->conns[i].owner = d;
-        int rc = open_one(path_of(opts->url), opts->busy_timeout_ms, &d->conns[i].db);
+        int rc = open_one(path_of(opts->url), opts->busy_timeout_ms, opts->process_durable_only,
+                          &d->conns[i].db);
         if (rc != SG_OK) {
             d->n = i;
             sq_close(d);

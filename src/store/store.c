@@ -9,6 +9,7 @@
 #include "core/str.h"
 #include "store/backend.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +25,15 @@ typedef struct group_item {
     int rc;
     char msg[256];
     bool done;
+    bool taken;        /* in the batch being committed: past the point of giving up */
+    sg_log_ctx log;    /* the caller's, for the lines its fn logs on the committer */
     pthread_cond_t cv; /* sync: each waits on its own, so a commit wakes exactly its batch */
     struct group_item *next;
 } group_item;
 
 #define GROUP_MAX 256
+
+static int run(sg_store *st, sg_store_fn fn, void *ctx, sg_tx_mode mode);
 
 struct sg_store {
     const sg_store_ops *be;
@@ -45,6 +50,8 @@ struct sg_store {
     pthread_t committer;
     bool committer_started;
     bool gstop;
+    bool group_writes; /* sg_store_tx is sg_store_tx_group (SQLite, see group_writes()) */
+    unsigned busy_ms;  /* how long sg_store_tx waits for its turn there */
     bool has_mac_key;
     uint8_t mac_key[SG_STORE_MAC_KEY_LEN]; /* sg_store_set_mac_key */
 };
@@ -164,7 +171,7 @@ static int migrate(sg_store *st, const sg_embed_file *migs, bool apply)
     int cur = 0;
     int rc = sg_store_read(st, read_version, &cur);
     if (rc != SG_OK) {
-        rc = sg_store_tx(st, create_meta, NULL);
+        rc = run(st, create_meta, NULL, SG_TX_WRITE);
         if (rc == SG_OK)
             rc = sg_store_read(st, read_version, &cur);
     }
@@ -180,7 +187,7 @@ static int migrate(sg_store *st, const sg_embed_file *migs, bool apply)
         migration_version(f->path, &m.version);
         if (m.version <= cur)
             continue;
-        rc = sg_store_tx(st, apply_one, &m);
+        rc = run(st, apply_one, &m, SG_TX_WRITE);
         if (rc != SG_OK)
             return rc;
         sg_log_info("store migrated", "migration", f->path);
@@ -204,6 +211,10 @@ int sg_store_open(const sg_store_opts *opts, sg_store **out)
 
     sg_store *st = sg_xcalloc(1, sizeof(*st));
     st->be = be;
+    /* Not for a store that does not wait for the disk (snowsim's): there is no fsync to
+     * share, and handing each write to another thread would only add a wait. */
+    st->group_writes = be == &sg_store_sqlite && !opts->process_durable_only;
+    st->busy_ms = opts->busy_timeout_ms;
     pthread_mutex_init(&st->gmu, NULL);
     pthread_cond_init(&st->gcv, NULL);
     pthread_mutex_init(&st->hmu, NULL);
@@ -307,7 +318,9 @@ static int run_batch(sg_conn *c, void *ctx)
         if (rc != SG_OK)
             return rc;
         sg_err_clear();
+        sg_log_ctx_restore(&it->log);
         it->rc = it->fn(c, it->ctx);
+        sg_log_ctx_restore(NULL);
         if (it->rc != SG_OK) {
             snprintf(it->msg, sizeof(it->msg), "%s", sg_err_msg());
             rc = sg_conn_exec(c, "ROLLBACK TO sg_group", NULL, 0, NULL);
@@ -324,9 +337,14 @@ static int run_batch(sg_conn *c, void *ctx)
 /* The committer: takes up to GROUP_MAX queued items, commits them as one transaction (one
  * fsync), tells each how it went, and goes again. Under load, what queues during one commit
  * is the next batch, so batches grow with the load. */
+/* Set on the committer thread: a write transaction opened from inside one it runs would wait
+ * for itself. */
+static _Thread_local bool on_committer;
+
 static void *committer(void *arg)
 {
     sg_store *st = arg;
+    on_committer = true;
     pthread_setname_np(pthread_self(), "store-commit");
     pthread_mutex_lock(&st->gmu);
     for (;;) {
@@ -335,8 +353,11 @@ static void *committer(void *arg)
         if (!st->ghead)
             break;
         group_item *batch = st->ghead, *last = batch;
-        for (int n = 1; n < GROUP_MAX && last->next; n++)
+        batch->taken = true;
+        for (int n = 1; n < GROUP_MAX && last->next; n++) {
             last = last->next;
+            last->taken = true;
+        }
         st->ghead = last->next;
         if (!st->ghead)
             st->gtail = NULL;
@@ -388,29 +409,86 @@ static int group_queue_locked(sg_store *st, group_item *it)
     return SG_OK;
 }
 
-int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
+/* Takes `me`, not yet in a batch, off the queue. Called with gmu held. */
+static void group_unlink_locked(sg_store *st, group_item *me)
 {
+    group_item *prev = NULL;
+    for (group_item *it = st->ghead; it; prev = it, it = it->next) {
+        if (it != me)
+            continue;
+        if (prev)
+            prev->next = me->next;
+        else
+            st->ghead = me->next;
+        if (st->gtail == me)
+            st->gtail = prev;
+        return;
+    }
+}
+
+/* sg_store_tx_group, giving up (SG_EUNAVAIL, "busy") when its work is not in a batch within
+ * timeout_ms (0: waits as long as it takes), as a writer waiting for SQLite's lock would. */
+static int group_wait(sg_store *st, sg_store_fn fn, void *ctx, unsigned timeout_ms)
+{
+    if (on_committer)
+        return sg_err_set(SG_EINTERNAL, "a write transaction was opened inside another one");
     group_item me = {.fn = fn, .ctx = ctx, .rc = SG_OK};
-    pthread_cond_init(&me.cv, NULL);
+    sg_log_ctx_save(&me.log);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&me.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    bool gave_up = false;
     pthread_mutex_lock(&st->gmu);
     /* `me` lives on this stack until the call returns, and the committer is done with it
-     * before it is told so, so the queue never points at a dead frame. */
+     * before it is told so (or it left the queue before any batch took it), so the queue
+     * never points at a dead frame. */
     int rc = group_queue_locked(st, &me); /* cppcheck-suppress autoVariables */
-    while (rc == SG_OK && !me.done)
-        pthread_cond_wait(&me.cv, &st->gmu);
+    while (rc == SG_OK && !me.done) {
+        if (timeout_ms == 0) {
+            pthread_cond_wait(&me.cv, &st->gmu);
+        } else if (pthread_cond_timedwait(&me.cv, &st->gmu, &until) == ETIMEDOUT && !me.done) {
+            if (!me.taken) {
+                group_unlink_locked(st, &me);
+                gave_up = true;
+                break;
+            }
+            timeout_ms = 0; /* being committed: its outcome is a moment away */
+        }
+    }
     pthread_mutex_unlock(&st->gmu);
     pthread_cond_destroy(&me.cv);
     if (rc != SG_OK)
         return rc;
+    if (gave_up)
+        return sg_err_set(SG_EUNAVAIL,
+                          "BEGIN IMMEDIATE: database is busy: another transaction of this "
+                          "process kept the write lock for %u ms",
+                          st->busy_ms);
     if (me.rc != SG_OK)
         return sg_err_set(me.rc, "%s", me.msg);
     return SG_OK;
+}
+
+int sg_store_tx_group(sg_store *st, sg_store_fn fn, void *ctx)
+{
+    return group_wait(st, fn, ctx, 0);
 }
 
 int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_done_fn done,
                             void *ud)
 {
     group_item *it = sg_xcalloc(1, sizeof(*it));
+    sg_log_ctx_save(&it->log);
     it->fn = fn;
     it->ctx = ctx;
     it->done_fn = done;
@@ -423,13 +501,27 @@ int sg_store_tx_group_async(sg_store *st, sg_store_fn fn, void *ctx, sg_store_do
     return rc;
 }
 
+/* SQLite has one writer at a time: each write transaction waited for the one before it and
+ * then for its own fsync (jobs' claims and ends, decisions, fulfilments: a dozen per access
+ * request). Through the committer, those that queue meanwhile share one commit and one fsync,
+ * run on one connection whose page cache stays warm, and each is still durable before its
+ * caller goes on. PostgreSQL takes concurrent writers as they come. */
+static bool group_writes(const sg_store *st)
+{
+    return st->group_writes;
+}
+
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx)
 {
+    if (group_writes(st))
+        return group_wait(st, fn, ctx, st->busy_ms ? st->busy_ms : 1);
     return run(st, fn, ctx, SG_TX_WRITE);
 }
 
 int sg_store_tx_rowlocked(sg_store *st, sg_store_fn fn, void *ctx)
 {
+    if (group_writes(st))
+        return group_wait(st, fn, ctx, st->busy_ms ? st->busy_ms : 1);
     return run(st, fn, ctx, SG_TX_ROW);
 }
 

@@ -41,11 +41,16 @@ typedef struct sg_store_opts {
     unsigned busy_timeout_ms;        /* how long a writer waits for the lock */
     bool migrate;                    /* apply pending migrations on open */
     unsigned statement_timeout_ms;   /* PostgreSQL: longest statement (0: 30 s) */
+    /* SQLite: commit without waiting for the disk (synchronous=NORMAL): a commit survives
+     * the process crashing, not the machine losing power. For snowsim only, whose records
+     * stand in for an instance's and are not snowgate's state; snowgate's store keeps
+     * synchronous=FULL (its jobs, claims and accepted events must survive both). */
+    bool process_durable_only;
 } sg_store_opts;
 
 #define SG_STORE_OPTS_INIT                                                                         \
     {                                                                                              \
-        NULL, NULL, 4, 5000, true, 0                                                               \
+        NULL, NULL, 4, 5000, true, 0, false                                                        \
     }
 
 /* Opens the store, and with opts.migrate applies pending migrations in order, each in its own
@@ -62,7 +67,10 @@ int sg_store_schema(sg_store *st, int *current, int *latest);
 typedef int (*sg_store_fn)(sg_conn *c, void *ctx);
 
 /* Runs fn inside a write transaction: commits when fn returns SG_OK, rolls back otherwise and
- * returns fn's error. Thread-safe; concurrent writers are serialized by the backend. */
+ * returns fn's error. Thread-safe; concurrent writers are serialized by the backend. On
+ * SQLite, whose writers take turns anyway, it is sg_store_tx_group: writers that come while
+ * a commit is in progress share the next one (each still durable before it returns), and fn
+ * runs on the store's committer thread; fn must not open another write transaction. */
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
 /* Like sg_store_tx, for many small writes from concurrent callers (webhook ingest): callers
  * that arrive while a commit is in progress share the next one, so one fsync makes a whole

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const sg_embed_file sg_gate_migrations[];
 
@@ -295,6 +296,189 @@ static void test_concurrent_workers(void **state)
     assert_int_equal(total, 60);
 }
 
+/* The oldest ready job is taken, whether it is queued or a running one whose lease ran out
+ * (the claim reads the two kinds separately and takes the older). */
+static void test_claim_takes_oldest_ready(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "k", "old", 10, NULL);
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "dies", 30, 10, &a), SG_OK);
+    assert_string_equal(a.payload, "old");
+    enqueue(f, "k", "new", 20, NULL);
+    /* At 50 "old" (run_at 10) is expired and older than "new" (run_at 20). */
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 50, &b), SG_OK);
+    assert_string_equal(b.payload, "old");
+    assert_int_equal(sg_jobs_done(f->st, &b, "w2"), SG_OK);
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+    /* And a queued job older than an expired one goes first. */
+    enqueue(f, "k", "later", 60, NULL);
+    assert_int_equal(sg_jobs_claim(f->st, "w3", 30, 60, &a), SG_OK); /* "new" */
+    assert_string_equal(a.payload, "new");
+    enqueue(f, "k", "earliest", 5, NULL);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "earliest");
+    sg_job_clear(&b);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "new"); /* run_at 20, its lease ran out at 90 */
+    sg_job_clear(&b);
+    assert_int_equal(sg_jobs_claim(f->st, "w4", 30, 100, &b), SG_OK);
+    assert_string_equal(b.payload, "later");
+    sg_job_clear(&b);
+    sg_job_clear(&a);
+}
+
+typedef struct coal {
+    const char *payload;
+    int64_t run_at;
+    bool created;
+} coal;
+
+static int coal_tx(sg_conn *c, void *ctx)
+{
+    coal *e = ctx;
+    char key[64];
+    snprintf(key, sizeof(key), "sync:%s:%lld", e->payload, (long long)e->run_at);
+    return sg_jobs_enqueue_coalesced(c, "servicenow.sync", e->payload, e->run_at, key, &e->created);
+}
+
+static bool coalesce(fx *f, const char *payload, int64_t run_at)
+{
+    coal e = {payload, run_at, false};
+    assert_int_equal(sg_store_tx(f->st, coal_tx, &e), SG_OK);
+    return e.created;
+}
+
+/* A second re-read of a request folds into one that is queued, has not started and never
+ * failed; never into a running one (it may have read already), one that failed before (it
+ * could die with the folded work), or one not yet due. */
+static void test_enqueue_coalesced(void **state)
+{
+    fx *f = *state;
+    assert_true(coalesce(f, "r1", 10));
+    assert_false(coalesce(f, "r1", 11));
+    assert_true(coalesce(f, "r2", 11)); /* another request */
+    sg_job a, b;
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 20, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    /* Running: a change now may come after its read. */
+    assert_true(coalesce(f, "r1", 21));
+    assert_int_equal(sg_jobs_done(f->st, &a, "w1"), SG_OK);
+    sg_job_clear(&a);
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 22, &a), SG_OK);
+    assert_string_equal(a.payload, "r2");
+    assert_int_equal(sg_jobs_done(f->st, &a, "w1"), SG_OK);
+    sg_job_clear(&a);
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 22, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    /* It failed and waits to retry (attempts 1): a new change gets a job of its own. */
+    assert_int_equal(sg_jobs_fail(f->st, &a, "w1", "503", 100, 22), SG_OK);
+    sg_job_clear(&a);
+    assert_true(coalesce(f, "r1", 23));
+    /* A job due later than this one's run_at does not absorb it either. */
+    assert_true(coalesce(f, "r3", 500));
+    assert_true(coalesce(f, "r3", 30));
+    assert_int_equal(sg_jobs_claim(f->st, "w1", 30, 30, &a), SG_OK);
+    assert_string_equal(a.payload, "r1");
+    assert_int_equal(a.attempts, 0);
+    assert_int_equal(sg_jobs_claim(f->st, "w2", 30, 30, &b), SG_OK);
+    assert_string_equal(b.payload, "r3");
+    sg_job_clear(&a);
+    sg_job_clear(&b);
+}
+
+/* ServiceNow answers again: its jobs waiting out a backoff become due at once (their attempts
+ * kept), and nothing else moves. */
+static void test_wake_servicenow(void **state)
+{
+    fx *f = *state;
+    enqueue(f, "servicenow.mirror", "m", 100, NULL);
+    enqueue(f, "request.expire", "e", 5000, NULL);
+    sg_job j;
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 100, &j), SG_OK);
+    assert_int_equal(sg_jobs_fail(f->st, &j, "w", "ServiceNow answered 503", 600, 100), SG_OK);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+    assert_int_equal(sg_jobs_wake_servicenow(f->st, 200), SG_OK);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_OK);
+    assert_string_equal(j.kind, "servicenow.mirror");
+    assert_int_equal(j.attempts, 1);
+    sg_job_clear(&j);
+    assert_int_equal(sg_jobs_claim(f->st, "w", 30, 200, &j), SG_ENOTFOUND);
+}
+
+/* A store busy for longer than the busy timeout (here: another store's transaction on the same
+ * SQLite file) does not make a worker give up recording a finished job: a job left `running`
+ * is run again by another worker once its lease runs out. */
+typedef struct slow_hold {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool inside;
+} slow_hold;
+
+static int slow_tx(sg_conn *c, void *ctx)
+{
+    (void)c;
+    slow_hold *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    h->inside = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    struct timespec t = {0, 700 * 1000 * 1000}; /* seven busy timeouts of the other store */
+    nanosleep(&t, NULL);
+    return sg_conn_exec(c, "UPDATE jobs SET updated_at = updated_at WHERE 0", NULL, 0, NULL);
+}
+
+typedef struct slow_arg {
+    sg_store *st;
+    slow_hold *h;
+    int rc;
+} slow_arg;
+
+static void *slow_thread(void *p)
+{
+    slow_arg *a = p;
+    a->rc = sg_store_tx(a->st, slow_tx, a->h);
+    return NULL;
+}
+
+static void test_done_outlasts_busy(void **state)
+{
+    fx *f = *state;
+    if (strcmp(sg_store_backend(f->st), "sqlite") != 0)
+        skip(); /* PostgreSQL locks rows: the finish never waits on another job's write */
+    char *url = h_store_url(f->dir, "jobs");
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = url;
+    o.migrations = sg_gate_migrations;
+    o.busy_timeout_ms = 100;
+    sg_store *st = NULL;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    free(url);
+    enq e = {"sn.update", "{\"request\":\"busy\"}", NULL, 100, false};
+    assert_int_equal(sg_store_tx(st, enq_tx, &e), SG_OK);
+    sg_job j;
+    assert_int_equal(sg_jobs_claim(st, "w1", 30, 150, &j), SG_OK);
+    slow_hold h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    slow_arg a = {f->st, &h, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_thread, &a), 0);
+    pthread_mutex_lock(&h.mu);
+    while (!h.inside)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    int rc = sg_jobs_done(st, &j, "w1");
+    if (rc != SG_OK)
+        fail_msg("a finished job was not recorded beside a busy store: %s", sg_err_msg());
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, SG_OK);
+    sg_job_clear(&j);
+    /* It is done: nothing is left to claim, even after its lease would have run out. */
+    assert_int_equal(sg_jobs_claim(st, "w2", 30, 1000, &j), SG_ENOTFOUND);
+    sg_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +489,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_dead_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serial_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_takes_oldest_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_servicenow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_outlasts_busy, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

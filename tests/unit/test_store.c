@@ -3,6 +3,7 @@
 #include "e2e/pg_server.h"
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "store/store.h"
 
@@ -722,6 +723,99 @@ static void test_rowlocked_claims(void **state)
     sg_store_close(st);
 }
 
+/* On SQLite a write transaction shares the group commit: a write opened from inside one is
+ * refused at once (it would wait for itself), and the outer one still commits its own work. */
+static int nested_tx(sg_conn *c, void *ctx)
+{
+    writer_arg *w = ctx;
+    int rc = insert_one(c, w);
+    if (rc != SG_OK)
+        return rc;
+    writer_arg inner = {w->st, w->id + 1};
+    int nested = sg_store_tx(w->st, insert_one, &inner);
+    if (nested != SG_EINTERNAL || !strstr(sg_err_msg(), "inside another one"))
+        return sg_err_set(SG_EINVAL, "the nested write gave %d: %s", nested, sg_err_msg());
+    return SG_OK;
+}
+
+static void test_nested_write_refused(void **state)
+{
+    fixture *f = *state;
+    if (h_store_is_postgres())
+        skip();
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    writer_arg w = {st, 40};
+    if (sg_store_tx(st, nested_tx, &w) != SG_OK)
+        fail_msg("%s", sg_err_msg());
+    int64_t n = -1;
+    assert_int_equal(sg_store_read(st, count_rows, &n), SG_OK);
+    assert_int_equal(n, 1);
+    sg_store_close(st);
+}
+
+/* A write transaction logs as its caller: on SQLite it runs on the committer thread, which
+ * takes the caller's request id and context for it, and drops them after. */
+static int logs_as_caller(sg_conn *c, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    const char *id = sg_log_request_id();
+    if (!id || strcmp(id, "req-42") != 0)
+        return sg_err_set(SG_EINVAL, "the transaction logs as '%s'", id ? id : "(none)");
+    return SG_OK;
+}
+
+static int logs_as_nobody(sg_conn *c, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    const char *id = sg_log_request_id();
+    return id ? sg_err_set(SG_EINVAL, "the transaction logs as '%s'", id) : SG_OK;
+}
+
+static void test_tx_logs_as_caller(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    sg_log_set_request_id("req-42");
+    int rc = sg_store_tx(st, logs_as_caller, NULL);
+    sg_log_set_request_id(NULL);
+    if (rc != SG_OK)
+        fail_msg("%s", sg_err_msg());
+    if (sg_store_tx(st, logs_as_nobody, NULL) != SG_OK)
+        fail_msg("%s", sg_err_msg());
+    sg_store_close(st);
+}
+
+static int synchronous_of(sg_conn *c, void *ctx)
+{
+    return sg_conn_query_int(c, "PRAGMA synchronous", NULL, 0, ctx);
+}
+
+/* snowgate's store waits for the disk on every commit (synchronous=FULL, 2); snowsim's asks
+ * for NORMAL (1), and the level is read back, not assumed. */
+static void test_synchronous_levels(void **state)
+{
+    fixture *f = *state;
+    if (h_store_is_postgres())
+        skip();
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    int64_t level = -1;
+    assert_int_equal(sg_store_read(st, synchronous_of, &level), SG_OK);
+    assert_int_equal(level, 2);
+    sg_store_close(st);
+    sg_store_opts o = SG_STORE_OPTS_INIT;
+    o.url = f->url;
+    o.migrations = migs_v1;
+    o.process_durable_only = true;
+    assert_int_equal(sg_store_open(&o, &st), SG_OK);
+    assert_int_equal(sg_store_read(st, synchronous_of, &level), SG_OK);
+    assert_int_equal(level, 1);
+    writer_arg w = {st, 50};
+    assert_int_equal(sg_store_tx(st, insert_one, &w), SG_OK);
+    sg_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +829,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflict_inside_tx, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_write_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_synchronous_levels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_logs_as_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_beside_a_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),

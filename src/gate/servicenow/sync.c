@@ -34,7 +34,9 @@ int sg_sync_enqueue(sg_conn *c, const char *correlation_id, const char *cause)
         return rc; /* the connection test's sample request, or not ours */
     char key[256];
     snprintf(key, sizeof(key), "sync:%s:%.200s", id, cause);
-    return sg_jobs_enqueue(c, "servicenow.sync", id, (int64_t)time(NULL), key, NULL);
+    /* A re-read already waiting reads what this change did too: one re-read, not one per
+     * webhook and reconciler sighting. */
+    return sg_jobs_enqueue_coalesced(c, "servicenow.sync", id, (int64_t)time(NULL), key, NULL);
 }
 
 typedef struct sn_id_ctx {
