@@ -84,7 +84,7 @@ static int claim_tx(sg_conn *c, void *ctx)
     sg_rows *r = NULL;
     sg_val p[] = {SG_VINT(cl->now)};
     /* Replicas claim at once: each locks the row it takes and skips rows others hold. */
-    char sql[768];
+    char sql[896];
     snprintf(sql, sizeof(sql), "%s%s",
              "SELECT id, kind, payload, attempts, run_at, queued_ms FROM jobs j WHERE "
              "((state = 'queued' AND run_at <= ?1) OR "
@@ -93,7 +93,8 @@ static int claim_tx(sg_conn *c, void *ctx)
              "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
              "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
              "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
-             "e.serial_seq < j.serial_seq)))) "
+             "(e.serial_seq < j.serial_seq OR (e.serial_seq = j.serial_seq AND "
+             "e.id < j.id)))))) "
              "ORDER BY run_at, created_at LIMIT 1",
              cl->skip_locked);
     int rc = sg_conn_query(c, sql, p, 1, &r);

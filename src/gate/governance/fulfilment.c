@@ -17,11 +17,50 @@
 #include <string.h>
 #include <time.h>
 
+/* Every job that changes access on an asset (a grant's or revoke's fulfilment, an expiry)
+ * runs in the serial "access:<asset id>": one at a time, never two at once, whatever the
+ * number of workers or replicas.
+ *
+ * Why: each such job reads what the other live grants on the asset need (other_grants, at its
+ * start), runs the connector, and records the result later. Two of them at once on grants that
+ * overlap on one account would each see the other still live and both leave the privilege in
+ * place (two expiries), or an expiry would take back what a grant being applied at the same
+ * moment just gave (a fulfil and an expiry), or a revoke would end a grant applied after its
+ * REVOKE ran. Run one after another, each job reads the state the previous one committed, and
+ * nothing else moves a grant out of `fulfilled` or into it while it runs (manual connections
+ * run no connector), so what it read is still true when it records its result.
+ *
+ * The serial is per asset, not per (asset, account): the account of a grant is fixed only when
+ * its fulfilment starts, and a revoke touches several accounts. The cost: a job retrying on an
+ * asset holds the later ones on that asset back until it succeeds or dies. */
+static int enqueue_access_job(sg_conn *c, const char *kind, const char *id, int64_t run_at,
+                              const char *key)
+{
+    char asset_id[33] = "", serial[48];
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(id)};
+    int rc = sg_conn_query(c, "SELECT asset_id FROM requests WHERE id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1)
+        sg_strlcpy(asset_id, sg_rows_text(r, 0), sizeof(asset_id));
+    sg_rows_free(r);
+    if (step < 0)
+        return step;
+    if (step == 0)
+        return sg_err_set(SG_ENOTFOUND, "request %s not found", id);
+    snprintf(serial, sizeof(serial), "access:%s", asset_id);
+    /* The order within the serial does not matter (each job reads the state it starts from);
+     * jobs.c breaks ties by id, so two enqueued in the same millisecond do not run at once. */
+    return sg_jobs_enqueue_serial(c, kind, id, run_at, key, serial, sg_now_ms(), NULL);
+}
+
 int sg_fulfil_enqueue(sg_conn *c, const char *id)
 {
     char key[64];
     snprintf(key, sizeof(key), "fulfil:%s", id);
-    return sg_jobs_enqueue(c, "request.fulfil", id, (int64_t)time(NULL), key, NULL);
+    return enqueue_access_job(c, "request.fulfil", id, (int64_t)time(NULL), key);
 }
 
 /* The most database accounts one revoke takes privileges back from: the person's grants on
@@ -598,7 +637,7 @@ static int sweep_tx(sg_conn *c, void *ctx)
     for (size_t i = 0; rc == SG_OK && i < n; i++) {
         char key[64];
         snprintf(key, sizeof(key), "expire:%.32s", ids[i]);
-        rc = sg_jobs_enqueue(c, "request.expire", ids[i], s->now, key, NULL);
+        rc = enqueue_access_job(c, "request.expire", ids[i], s->now, key);
     }
     return rc;
 }
