@@ -82,7 +82,9 @@ typedef struct req_info {
     int64_t duration_s; /* 0: no expiry */
     char owners[SG_MAX_OWNERS_STORED + 1];
     char privilege[16], connection_id[33];
-    char config[SG_MAX_CONFIG_STORED + 1]; /* the connection's JSON config */
+    /* The connection's JSON config, whole (owned; ri_clear frees it): discovery patterns make
+     * it as large as create and PATCH accept, with no fixed bound here. */
+    char *config;
     char sealed[SG_MAX_SEALED_STORED + 1]; /* the connection's sealed secret, or "" */
     char asset_type[16];
     char db_role[SG_MAX_DB_ROLE + 1]; /* the beneficiary's database role now, or "" */
@@ -102,6 +104,13 @@ typedef struct req_info {
     ended_on ended[MAX_ENDED_ACCOUNTS];
     size_t nended;
 } req_info;
+
+/* Frees what load() took. A req_info starts zeroed; load() clears it before it reads. */
+static void ri_clear(req_info *ri)
+{
+    free(ri->config);
+    ri->config = NULL;
+}
 
 /* Adds privs on account to ri->ended. */
 static int add_ended(req_info *ri, const char *account, sg_privs privs)
@@ -170,9 +179,22 @@ static int take(sg_rows *r, int i, const char *what, char *out, size_t size)
     return SG_OK;
 }
 
+static int load_into(sg_conn *c, const char *id, req_info *out);
+
+/* Reads request id into out (zeroed or loaded before: a store retry loads again); on success
+ * the caller ri_clear()s it, on failure it holds nothing. */
 static int load(sg_conn *c, const char *id, req_info *out)
 {
+    ri_clear(out);
     memset(out, 0, sizeof(*out));
+    int rc = load_into(c, id, out);
+    if (rc != SG_OK)
+        ri_clear(out);
+    return rc;
+}
+
+static int load_into(sg_conn *c, const char *id, req_info *out)
+{
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(id)};
     int rc = sg_conn_query(c,
@@ -200,7 +222,7 @@ static int load(sg_conn *c, const char *id, req_info *out)
     rc = TAKE(8, "asset owners", owners);
     rc = TAKE(9, "privilege", privilege);
     rc = TAKE(10, "connection id", connection_id);
-    rc = TAKE(11, "connection config", config);
+    out->config = sg_xstrdup(sg_rows_null(r, 11) ? "" : sg_rows_text(r, 11));
     rc = TAKE(12, "connection secret", sealed);
     rc = TAKE(13, "asset type", asset_type);
     rc = TAKE(14, "database role", db_role);
@@ -243,12 +265,23 @@ static int finish_tx(sg_conn *c, void *ctx)
     return rc == SG_OK ? sg_jobs_done_in(c, f->job, &f->lost) : rc;
 }
 
+static int record_done_with(sg_conn *c, done_ctx *d, const req_info *rip);
+
 static int record_done(sg_conn *c, done_ctx *d)
 {
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, d->id, &ri);
     if (rc != SG_OK)
         return rc;
+    rc = record_done_with(c, d, &ri);
+    ri_clear(&ri);
+    return rc;
+}
+
+static int record_done_with(sg_conn *c, done_ctx *d, const req_info *rip)
+{
+    const req_info ri = *rip; /* a shallow copy: rip keeps ownership */
+    int rc;
     if (strcmp(ri.state, "approved") != 0 && strcmp(ri.state, "fulfilling") != 0) {
         d->skipped = true;
         return SG_OK;
@@ -475,12 +508,23 @@ static int claim_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+static int fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after, claim_ctx *xp);
+
 int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     claim_ctx x = {.id = job->payload};
+    int rc = fulfil_job(app, job, retry_after, &x);
+    ri_clear(&x.ri);
+    return rc;
+}
+
+static int fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after, claim_ctx *xp)
+{
+    claim_ctx x = *xp; /* shallow: xp keeps ownership of what claim_tx loads into it */
     struct timespec t0 = sg_mono_now();
     char ms[32];
-    int rc = sg_store_tx(app->store, claim_tx, &x);
+    int rc = sg_store_tx(app->store, claim_tx, xp);
+    x = *xp;
     sg_log_debug("fulfilment claimed", "ms", sg_ms_since(&t0, ms));
     if (rc == SG_ENOTFOUND)
         return SG_OK; /* nothing to do for a request that does not exist */
@@ -522,10 +566,11 @@ static int fail_tx(sg_conn *c, void *ctx)
 {
     fail_ctx *f = ctx;
     char state[16] = "";
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, f->id, &ri);
     if (rc != SG_OK)
         return rc;
+    ri_clear(&ri); /* only the names below are read */
     sg_strlcpy(state, ri.state, sizeof(state));
     if (!sg_request_can_move(state, "failed"))
         return SG_OK;
@@ -561,10 +606,11 @@ typedef struct expire_ctx {
 static int expire_tx(sg_conn *c, void *ctx)
 {
     expire_ctx *x = ctx;
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, x->id, &ri);
     if (rc == SG_ENOTFOUND)
         return SG_OK;
+    ri_clear(&ri); /* only the names below are read */
     if (rc != SG_OK || strcmp(ri.state, "fulfilled") != 0)
         return rc; /* already expired or revoked: idempotent */
     char note[640];
@@ -583,18 +629,19 @@ static int expire_tx(sg_conn *c, void *ctx)
 
 int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
-    req_info ri;
+    req_info ri = {0};
     int rc = read_info(app, job->payload, &ri);
-    if (rc == SG_ENOTFOUND)
-        return SG_OK;
-    if (rc != SG_OK)
-        return rc;
-    if (strcmp(ri.state, "fulfilled") != 0)
-        return SG_OK;
+    if (rc != SG_OK || strcmp(ri.state, "fulfilled") != 0) {
+        ri_clear(&ri);
+        return rc == SG_ENOTFOUND ? SG_OK : rc;
+    }
     char remark[300] = "";
     bool hand = by_hand(&ri);
-    if (!hand && (rc = run_connector(app, &ri, job->payload, "expire", false, remark,
-                                     sizeof(remark), retry_after)) != SG_OK)
+    if (!hand)
+        rc = run_connector(app, &ri, job->payload, "expire", false, remark, sizeof(remark),
+                           retry_after);
+    ri_clear(&ri);
+    if (rc != SG_OK)
         return rc;
     expire_ctx x = {job->payload, hand, remark};
     return sg_store_tx(app->store, expire_tx, &x);
@@ -656,10 +703,11 @@ typedef struct mark_ctx {
 static int mark_tx(sg_conn *c, void *ctx)
 {
     mark_ctx *m = ctx;
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, m->id, &ri);
     if (rc != SG_OK)
         return rc;
+    ri_clear(&ri); /* only the names below are read */
     if (!sg_request_may_decide(m->caller, ri.owners))
         return sg_err_set(SG_EFORBIDDEN,
                           "only the owners of %s, stewards and admins mark its "
