@@ -991,6 +991,28 @@ static void test_overlapping_expiries_on_a_shared_role(void **state)
             fail_msg("bob_role still has %s on sales.returns after both grants expired", all[i]);
 }
 
+/* Offboarding: an admin clears bob's database role while his grant (to bob_role) is in force.
+ * A revoke request is still accepted, and takes SELECT back from bob_role, the account the
+ * grant went to; the empty role now is skipped with a note. */
+static void test_revoke_after_role_cleared(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    char grant[33], revoke[33];
+    granted_to("{\"asset\":\"analytics.sales.returns\",\"privilege\":\"read\","
+               "\"justification\":\"returns report\"}",
+               "bob_role", grant);
+    assert_true(has("sales.returns", "SELECT"));
+    if (user_cmd("set", "bob", "", &err) != 0)
+        fail_msg("snowgate user set bob --db-role '' failed: %s", sg_buf_str(&err));
+    sg_buf_free(&err);
+    granted_to("{\"asset\":\"analytics.sales.returns\",\"action\":\"revoke\","
+               "\"privilege\":\"read\",\"justification\":\"left the team\"}",
+               NULL, revoke);
+    sg_json_decref(g_wait_state(grant, "revoked"));
+    assert_false(has("sales.returns", "SELECT"));
+}
+
 /* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
  * between the approval and the GRANT. A cancel in that window must not leave a grant that
  * nothing accounts for: once fulfilment has claimed the request, the cancel is refused (409),
@@ -1310,6 +1332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_expiry_revokes_from_the_account_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_overlapping_expiries_on_a_shared_role, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_after_role_cleared, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_reaches_the_account_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),

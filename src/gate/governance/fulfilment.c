@@ -405,10 +405,22 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
 {
     ended_on todo[MAX_ENDED_ACCOUNTS + 1];
     size_t n = 0;
-    if (ri->db_role[0]) {
+    char skipped[400] = "";
+    /* The role now, unless it is empty or refused while the grants it ends sit on recorded
+     * accounts: those are revoked, and the role is skipped with a note. With nothing recorded
+     * a refused role still goes to the connector, which says why. */
+    bool role_ok = ri->db_role[0] && (!k->check_account || k->check_account(ri->db_role) == SG_OK);
+    if (ri->db_role[0] && (role_ok || ri->nended == 0)) {
         sg_strlcpy(todo[0].account, ri->db_role, sizeof(todo[0].account));
         todo[n++].privs = sg_privs_of_level(ri->privilege);
-    }
+    } else if (ri->db_role[0])
+        snprintf(skipped, sizeof(skipped), "%s's database role now, '%s', was left alone: %s",
+                 ri->beneficiary, ri->db_role, sg_err_msg());
+    else if (ri->nended > 0)
+        snprintf(skipped, sizeof(skipped),
+                 "%s has no database role now; only the accounts the grants went to were "
+                 "revoked",
+                 ri->beneficiary);
     for (size_t i = 0; i < ri->nended; i++) {
         size_t j = 0;
         while (j < n && strcmp(todo[j].account, ri->ended[i].account) != 0)
@@ -421,7 +433,7 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
     if (n == 0) /* no role and nothing granted: the connector says what is missing */
         return apply_one(app, k, ri, id, "fulfil", false, sg_privs_of_level(ri->privilege), NULL,
                          note, note_len, retry_after);
-    note[0] = '\0';
+    sg_strlcpy(note, skipped, note_len);
     for (size_t i = 0; i < n; i++) {
         char remark[300];
         int rc = apply_one(app, k, ri, id, "fulfil", false, todo[i].privs, todo[i].account, remark,
