@@ -452,6 +452,12 @@ static void test_bad_input_and_roles(void **state)
            400, "database.table (a database: its name alone)");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"default_owner\":\"nobody\"}",
            400, "not a snowgate user");
+    /* A disabled user is no owner. */
+    j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/users/carol/disable", "{}", &j), 200);
+    sg_json_decref(j);
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"default_owner\":\"carol\"}",
+           400, "is disabled");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"discovery_interval\":60}",
            400, "give it when the connection is created");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "[1]", 400, "JSON object");
