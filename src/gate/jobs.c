@@ -124,7 +124,8 @@ static int claim_pick(sg_conn *c, claim_ctx *cl, const char *ready, sg_job *got,
              "(serial IS NULL OR NOT EXISTS (SELECT 1 FROM jobs e WHERE "
              "e.serial = j.serial AND e.id <> j.id AND ((e.state = 'running' AND "
              "e.lease_until >= ?1) OR (e.state IN ('queued', 'running') AND "
-             "e.serial_seq < j.serial_seq)))) "
+             "(e.serial_seq < j.serial_seq OR (e.serial_seq = j.serial_seq AND "
+             "e.id < j.id)))))) "
              "ORDER BY run_at, created_at LIMIT 1%s",
              ready, cl->skip_locked);
     int rc = sg_conn_query(c, sql, p, 1, &r);

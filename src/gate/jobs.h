@@ -38,8 +38,8 @@ void sg_job_clear(sg_job *j);
 int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
                     const char *dedup_key, bool *created);
 /* The same, for a job of a serial: jobs sharing `serial` run one at a time, in serial_seq
- * order (an earlier one that is waiting to retry holds the later ones back; a dead one does
- * not). */
+ * order, ties broken by job id (an earlier one that is waiting to retry holds the later ones
+ * back; a dead one does not). */
 int sg_jobs_enqueue_serial(sg_conn *c, const char *kind, const char *payload, int64_t run_at,
                            const char *dedup_key, const char *serial, int64_t serial_seq,
                            bool *created);

@@ -18,10 +18,9 @@
 #define SG_MAX_URL    1000 /* a webhook connection's url */
 #define SG_MAX_SECRET 1000 /* a connection's password or signing secret */
 
-/* What those become when stored: the config is their JSON ({"dsn":...} or {"url":...}, every
- * byte escaped at worst as \u00XX), the secret is sealed (base64 of the secret, nonce and tag,
- * with a short prefix), the owners a JSON list of quoted, escaped names. */
-#define SG_MAX_CONFIG_STORED (16 + 6 * SG_MAX_DSN)
+/* What those become when stored: the secret is sealed (base64 of the secret, nonce and tag,
+ * with a short prefix), the owners a JSON list of quoted, escaped names. (The config, with its
+ * discovery patterns, has no fixed bound: fulfilment reads it whole.) */
 #define SG_MAX_SEALED_STORED (64 + 4 * (SG_MAX_SECRET + 64) / 3)
 #define SG_MAX_OWNERS_STORED (2 + SG_MAX_OWNERS * (3 + 6 * SG_MAX_USER_NAME))
 

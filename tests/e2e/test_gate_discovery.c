@@ -451,6 +451,12 @@ static void test_bad_input_and_roles(void **state)
            400, "database.table (a database: its name alone)");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"default_owner\":\"nobody\"}",
            400, "not a snowgate user");
+    /* A disabled user is no owner. */
+    j = NULL;
+    assert_int_equal(g_call("POST", "/api/v1/users/carol/disable", "{}", &j), 200);
+    sg_json_decref(j);
+    expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"default_owner\":\"carol\"}",
+           400, "is disabled");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "{\"discovery_interval\":60}",
            400, "give it when the connection is created");
     expect(NULL, "POST", "/api/v1/connections/warehouse/discover", "[1]", 400, "JSON object");
@@ -500,6 +506,46 @@ static void expect_settings(const char *conn, const char *want)
     if (strcmp(got, want) != 0)
         fail_msg("%s's settings are %s, wanted %s", conn, got, want);
     free(got);
+}
+
+/* The largest discovery settings PATCH accepts (two lists of 100 patterns of 255 bytes) make
+ * a config far larger than a DSN: grants on the connection still work (fulfilment reads the
+ * config whole). */
+static void test_large_settings_still_grant(void **state)
+{
+    (void)state;
+    g_connected();
+    add_connection("wh9", NULL);
+    sg_json_decref(discover("wh9", "{\"include\":[\"analytics.sales.orders\"]}"));
+    sg_buf body = SG_BUF_INIT(0);
+    sg_buf_printf(&body, "{");
+    for (int l = 0; l < 2; l++) {
+        sg_buf_printf(&body, "%s\"%s\":[", l ? "," : "", l ? "exclude" : "include");
+        for (int i = 0; i < 100; i++) {
+            char p[256];
+            int n = snprintf(p, sizeof(p), "analytics.%s.t%03d_", l ? "zz" : "sales", i);
+            memset(p + n, 'x', 255 - (size_t)n);
+            p[255] = '\0';
+            sg_buf_printf(&body, "%s\"%s\"", i ? "," : "", p);
+        }
+        sg_buf_printf(&body, "]");
+    }
+    sg_buf_printf(&body, "}");
+    sg_json *j = NULL;
+    assert_int_equal(g_call("PATCH", "/api/v1/connections/wh9", sg_buf_str(&body), &j), 200);
+    sg_json_decref(j);
+    sg_buf_free(&body);
+    assert_int_equal(call_as(carol_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.orders\",\"privilege\":\"read\","
+                             "\"justification\":\"audit\"}",
+                             &j),
+                     201);
+    char id[33];
+    snprintf(id, sizeof(id), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve(id);
+    sg_json_decref(g_wait_state(id, "fulfilled"));
+    assert_true(h_pg_has(&pg, "analytics", "carol_role", "sales.orders", "SELECT"));
 }
 
 /* PATCH changes the discovery settings a connection was created with; the next run uses
@@ -748,6 +794,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scheduled, start, stop),
         cmocka_unit_test_setup_teardown(test_bad_input_and_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_change_settings, start, stop),
+        cmocka_unit_test_setup_teardown(test_large_settings_still_grant, start, stop),
         cmocka_unit_test_setup_teardown(test_wrong_password_is_final, start, stop),
         cmocka_unit_test_setup_teardown(test_unreachable_source_is_retried, start, stop),
         cmocka_unit_test_setup_teardown(test_no_tls_only_to_loopback, start, stop),

@@ -917,6 +917,112 @@ static void test_revoke_reaches_the_account_granted(void **state)
     }
 }
 
+typedef struct expire_job_ctx {
+    const char *id;
+    bool serial; /* out: its expiry job is queued in a serial */
+} expire_job_ctx;
+
+static int expire_job_tx(sg_conn *c, void *ctx)
+{
+    expire_job_ctx *x = ctx;
+    int64_t n = 0;
+    sg_val v[] = {SG_VTEXT(x->id)};
+    int rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM jobs WHERE kind = 'request.expire' AND "
+                               "payload = ?1 AND serial IS NOT NULL",
+                               v, 1, &n);
+    x->serial = n > 0;
+    return rc;
+}
+
+/* Two people sharing a database role hold overlapping grants on one table: bob write, mia read
+ * (both give SELECT). Their expiries come at once. bob's is made to wait inside its REVOKE (the
+ * advisory lock the connector takes); mia's must not run meanwhile, reading bob's grant as
+ * still live and leaving SELECT for it, while bob's leaves SELECT for hers: afterwards nothing
+ * is left on the role. */
+static void test_overlapping_expiries_on_a_shared_role(void **state)
+{
+    (void)state;
+    char mia_h[128], write[33], read[33];
+    g_add_user("mia", "member", "bob_role", mia_h);
+    granted_to("{\"asset\":\"analytics.sales.returns\",\"privilege\":\"write\","
+               "\"justification\":\"returns fixes\",\"duration\":\"PT1H\"}",
+               "bob_role", write);
+    sg_json *j = NULL;
+    assert_int_equal(call_as(mia_h, "POST", "/api/v1/requests",
+                             "{\"asset\":\"analytics.sales.returns\",\"privilege\":\"read\","
+                             "\"justification\":\"returns report\",\"duration\":\"PT1H\"}",
+                             &j),
+                     201);
+    snprintf(read, sizeof(read), "%s", sg_json_get_str(j, "id"));
+    sg_json_decref(j);
+    approve_in_inbox(read);
+    sg_json_decref(g_wait_state(read, "fulfilled"));
+    assert_true(has("sales.returns", "SELECT"));
+    assert_true(has("sales.returns", "INSERT"));
+    h_pg_session *lock =
+        h_pg_hold(&pg, "analytics", "SELECT pg_advisory_lock(hashtext('\"sales\".\"returns\"'))");
+    g_in_store(due_now_tx, write);
+    bool waiting = false;
+    for (int i = 0; i < 600 && !waiting; i++) {
+        char *n = h_pg_value(&pg, "analytics",
+                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                             "NOT granted",
+                             0, NULL);
+        waiting = strcmp(n, "0") != 0;
+        free(n);
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    assert_true(waiting); /* bob's expiry is inside its REVOKE */
+    g_in_store(due_now_tx, read);
+    /* mia's expiry either ran (the bug: it read bob's grant as live) or waits its turn. */
+    expire_job_ctx x = {read, false};
+    for (int i = 0; i < 1200; i++) {
+        g_in_store(expire_job_tx, &x);
+        if (x.serial)
+            break;
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/requests/%s", read);
+        assert_int_equal(g_call("GET", path, NULL, &j), 200);
+        bool expired = strcmp(sg_json_get_str(j, "state"), "expired") == 0;
+        sg_json_decref(j);
+        if (expired)
+            break;
+        struct timespec t = {0, 50 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    h_pg_release(lock);
+    sg_json_decref(g_wait_state(write, "expired"));
+    sg_json_decref(g_wait_state(read, "expired"));
+    static const char *const all[] = {"SELECT", "INSERT", "UPDATE", "DELETE"};
+    for (size_t i = 0; i < 4; i++)
+        if (has("sales.returns", all[i]))
+            fail_msg("bob_role still has %s on sales.returns after both grants expired", all[i]);
+}
+
+/* Offboarding: an admin clears bob's database role while his grant (to bob_role) is in force.
+ * A revoke request is still accepted, and takes SELECT back from bob_role, the account the
+ * grant went to; the empty role now is skipped with a note. */
+static void test_revoke_after_role_cleared(void **state)
+{
+    (void)state;
+    sg_buf err = SG_BUF_INIT(0);
+    char grant[33], revoke[33];
+    granted_to("{\"asset\":\"analytics.sales.returns\",\"privilege\":\"read\","
+               "\"justification\":\"returns report\"}",
+               "bob_role", grant);
+    assert_true(has("sales.returns", "SELECT"));
+    if (user_cmd("set", "bob", "", &err) != 0)
+        fail_msg("snowgate user set bob --db-role '' failed: %s", sg_buf_str(&err));
+    sg_buf_free(&err);
+    granted_to("{\"asset\":\"analytics.sales.returns\",\"action\":\"revoke\","
+               "\"privilege\":\"read\",\"justification\":\"left the team\"}",
+               NULL, revoke);
+    sg_json_decref(g_wait_state(grant, "revoked"));
+    assert_false(has("sales.returns", "SELECT"));
+}
+
 /* Anyone with a login can hold the advisory lock fulfilment waits on, and so widen the window
  * between the approval and the GRANT. A cancel in that window must not leave a grant that
  * nothing accounts for: once fulfilment has claimed the request, the cancel is refused (409),
@@ -1235,6 +1341,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_approver_unknown_to_snowgate, start, stop),
         cmocka_unit_test_setup_teardown(test_reserved_db_roles, start, stop),
         cmocka_unit_test_setup_teardown(test_expiry_revokes_from_the_account_granted, start, stop),
+        cmocka_unit_test_setup_teardown(test_overlapping_expiries_on_a_shared_role, start, stop),
+        cmocka_unit_test_setup_teardown(test_revoke_after_role_cleared, start, stop),
         cmocka_unit_test_setup_teardown(test_revoke_reaches_the_account_granted, start, stop),
         cmocka_unit_test_setup_teardown(test_conflicting_decisions, start, stop),
         cmocka_unit_test_setup_teardown(test_all_webhooks_dropped, start, stop),

@@ -164,7 +164,16 @@ int sg_discovery_owner_check(sg_conn *c, const char *owner)
     sg_val u[] = {SG_VTEXT(owner)};
     int rc = sg_conn_query_int(c, "SELECT COUNT(*) FROM users WHERE name = ?1", u, 1, &n);
     if (rc == SG_OK && n == 0)
-        rc = sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user", owner);
+        return sg_err_set(SG_EINVAL, "\"default_owner\": '%s' is not a snowgate user", owner);
+    /* A disabled user owns nothing new: nobody would decide the requests on what is found. */
+    if (rc == SG_OK)
+        rc = sg_conn_query_int(
+            c, "SELECT COUNT(*) FROM users WHERE name = ?1 AND disabled_at IS NULL", u, 1, &n);
+    if (rc == SG_OK && n == 0)
+        rc = sg_err_set(SG_EINVAL,
+                        "\"default_owner\": '%s' is disabled; name an active user, or enable "
+                        "them first",
+                        owner);
     return rc;
 }
 

@@ -17,11 +17,50 @@
 #include <string.h>
 #include <time.h>
 
+/* Every job that changes access on an asset (a grant's or revoke's fulfilment, an expiry)
+ * runs in the serial "access:<asset id>": one at a time, never two at once, whatever the
+ * number of workers or replicas.
+ *
+ * Why: each such job reads what the other live grants on the asset need (other_grants, at its
+ * start), runs the connector, and records the result later. Two of them at once on grants that
+ * overlap on one account would each see the other still live and both leave the privilege in
+ * place (two expiries), or an expiry would take back what a grant being applied at the same
+ * moment just gave (a fulfil and an expiry), or a revoke would end a grant applied after its
+ * REVOKE ran. Run one after another, each job reads the state the previous one committed, and
+ * nothing else moves a grant out of `fulfilled` or into it while it runs (manual connections
+ * run no connector), so what it read is still true when it records its result.
+ *
+ * The serial is per asset, not per (asset, account): the account of a grant is fixed only when
+ * its fulfilment starts, and a revoke touches several accounts. The cost: a job retrying on an
+ * asset holds the later ones on that asset back until it succeeds or dies. */
+static int enqueue_access_job(sg_conn *c, const char *kind, const char *id, int64_t run_at,
+                              const char *key)
+{
+    char asset_id[33] = "", serial[48];
+    sg_rows *r = NULL;
+    sg_val k[] = {SG_VTEXT(id)};
+    int rc = sg_conn_query(c, "SELECT asset_id FROM requests WHERE id = ?1", k, 1, &r);
+    if (rc != SG_OK)
+        return rc;
+    int step = sg_rows_next(r);
+    if (step == 1)
+        sg_strlcpy(asset_id, sg_rows_text(r, 0), sizeof(asset_id));
+    sg_rows_free(r);
+    if (step < 0)
+        return step;
+    if (step == 0)
+        return sg_err_set(SG_ENOTFOUND, "request %s not found", id);
+    snprintf(serial, sizeof(serial), "access:%s", asset_id);
+    /* The order within the serial does not matter (each job reads the state it starts from);
+     * jobs.c breaks ties by id, so two enqueued in the same millisecond do not run at once. */
+    return sg_jobs_enqueue_serial(c, kind, id, run_at, key, serial, sg_now_ms(), NULL);
+}
+
 int sg_fulfil_enqueue(sg_conn *c, const char *id)
 {
     char key[64];
     snprintf(key, sizeof(key), "fulfil:%s", id);
-    return sg_jobs_enqueue(c, "request.fulfil", id, (int64_t)time(NULL), key, NULL);
+    return enqueue_access_job(c, "request.fulfil", id, (int64_t)time(NULL), key);
 }
 
 /* The most database accounts one revoke takes privileges back from: the person's grants on
@@ -43,7 +82,9 @@ typedef struct req_info {
     int64_t duration_s; /* 0: no expiry */
     char owners[SG_MAX_OWNERS_STORED + 1];
     char privilege[16], connection_id[33];
-    char config[SG_MAX_CONFIG_STORED + 1]; /* the connection's JSON config */
+    /* The connection's JSON config, whole (owned; ri_clear frees it): discovery patterns make
+     * it as large as create and PATCH accept, with no fixed bound here. */
+    char *config;
     char sealed[SG_MAX_SEALED_STORED + 1]; /* the connection's sealed secret, or "" */
     char asset_type[16];
     char db_role[SG_MAX_DB_ROLE + 1]; /* the beneficiary's database role now, or "" */
@@ -63,6 +104,13 @@ typedef struct req_info {
     ended_on ended[MAX_ENDED_ACCOUNTS];
     size_t nended;
 } req_info;
+
+/* Frees what load() took. A req_info starts zeroed; load() clears it before it reads. */
+static void ri_clear(req_info *ri)
+{
+    free(ri->config);
+    ri->config = NULL;
+}
 
 /* Adds privs on account to ri->ended. */
 static int add_ended(req_info *ri, const char *account, sg_privs privs)
@@ -131,9 +179,22 @@ static int take(sg_rows *r, int i, const char *what, char *out, size_t size)
     return SG_OK;
 }
 
+static int load_into(sg_conn *c, const char *id, req_info *out);
+
+/* Reads request id into out (zeroed or loaded before: a store retry loads again); on success
+ * the caller ri_clear()s it, on failure it holds nothing. */
 static int load(sg_conn *c, const char *id, req_info *out)
 {
+    ri_clear(out);
     memset(out, 0, sizeof(*out));
+    int rc = load_into(c, id, out);
+    if (rc != SG_OK)
+        ri_clear(out);
+    return rc;
+}
+
+static int load_into(sg_conn *c, const char *id, req_info *out)
+{
     sg_rows *r = NULL;
     sg_val k[] = {SG_VTEXT(id)};
     int rc = sg_conn_query(c,
@@ -161,7 +222,7 @@ static int load(sg_conn *c, const char *id, req_info *out)
     rc = TAKE(8, "asset owners", owners);
     rc = TAKE(9, "privilege", privilege);
     rc = TAKE(10, "connection id", connection_id);
-    rc = TAKE(11, "connection config", config);
+    out->config = sg_xstrdup(sg_rows_null(r, 11) ? "" : sg_rows_text(r, 11));
     rc = TAKE(12, "connection secret", sealed);
     rc = TAKE(13, "asset type", asset_type);
     rc = TAKE(14, "database role", db_role);
@@ -204,12 +265,23 @@ static int finish_tx(sg_conn *c, void *ctx)
     return rc == SG_OK ? sg_jobs_done_in(c, f->job, &f->lost) : rc;
 }
 
+static int record_done_with(sg_conn *c, done_ctx *d, const req_info *rip);
+
 static int record_done(sg_conn *c, done_ctx *d)
 {
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, d->id, &ri);
     if (rc != SG_OK)
         return rc;
+    rc = record_done_with(c, d, &ri);
+    ri_clear(&ri);
+    return rc;
+}
+
+static int record_done_with(sg_conn *c, done_ctx *d, const req_info *rip)
+{
+    const req_info ri = *rip; /* a shallow copy: rip keeps ownership */
+    int rc;
     if (strcmp(ri.state, "approved") != 0 && strcmp(ri.state, "fulfilling") != 0) {
         d->skipped = true;
         return SG_OK;
@@ -333,10 +405,22 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
 {
     ended_on todo[MAX_ENDED_ACCOUNTS + 1];
     size_t n = 0;
-    if (ri->db_role[0]) {
+    char skipped[400] = "";
+    /* The role now, unless it is empty or refused while the grants it ends sit on recorded
+     * accounts: those are revoked, and the role is skipped with a note. With nothing recorded
+     * a refused role still goes to the connector, which says why. */
+    bool role_ok = ri->db_role[0] && (!k->check_account || k->check_account(ri->db_role) == SG_OK);
+    if (ri->db_role[0] && (role_ok || ri->nended == 0)) {
         sg_strlcpy(todo[0].account, ri->db_role, sizeof(todo[0].account));
         todo[n++].privs = sg_privs_of_level(ri->privilege);
-    }
+    } else if (ri->db_role[0])
+        snprintf(skipped, sizeof(skipped), "%s's database role now, '%s', was left alone: %s",
+                 ri->beneficiary, ri->db_role, sg_err_msg());
+    else if (ri->nended > 0)
+        snprintf(skipped, sizeof(skipped),
+                 "%s has no database role now; only the accounts the grants went to were "
+                 "revoked",
+                 ri->beneficiary);
     for (size_t i = 0; i < ri->nended; i++) {
         size_t j = 0;
         while (j < n && strcmp(todo[j].account, ri->ended[i].account) != 0)
@@ -349,7 +433,7 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
     if (n == 0) /* no role and nothing granted: the connector says what is missing */
         return apply_one(app, k, ri, id, "fulfil", false, sg_privs_of_level(ri->privilege), NULL,
                          note, note_len, retry_after);
-    note[0] = '\0';
+    sg_strlcpy(note, skipped, note_len);
     for (size_t i = 0; i < n; i++) {
         char remark[300];
         int rc = apply_one(app, k, ri, id, "fulfil", false, todo[i].privs, todo[i].account, remark,
@@ -436,12 +520,23 @@ static int claim_tx(sg_conn *c, void *ctx)
     return rc;
 }
 
+static int fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after, claim_ctx *xp);
+
 int sg_fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
     claim_ctx x = {.id = job->payload};
+    int rc = fulfil_job(app, job, retry_after, &x);
+    ri_clear(&x.ri);
+    return rc;
+}
+
+static int fulfil_job(sg_app *app, const sg_job *job, int64_t *retry_after, claim_ctx *xp)
+{
+    claim_ctx x = *xp; /* shallow: xp keeps ownership of what claim_tx loads into it */
     struct timespec t0 = sg_mono_now();
     char ms[32];
-    int rc = sg_store_tx(app->store, claim_tx, &x);
+    int rc = sg_store_tx(app->store, claim_tx, xp);
+    x = *xp;
     sg_log_debug("fulfilment claimed", "ms", sg_ms_since(&t0, ms));
     if (rc == SG_ENOTFOUND)
         return SG_OK; /* nothing to do for a request that does not exist */
@@ -483,10 +578,11 @@ static int fail_tx(sg_conn *c, void *ctx)
 {
     fail_ctx *f = ctx;
     char state[16] = "";
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, f->id, &ri);
     if (rc != SG_OK)
         return rc;
+    ri_clear(&ri); /* only the names below are read */
     sg_strlcpy(state, ri.state, sizeof(state));
     if (!sg_request_can_move(state, "failed"))
         return SG_OK;
@@ -522,10 +618,11 @@ typedef struct expire_ctx {
 static int expire_tx(sg_conn *c, void *ctx)
 {
     expire_ctx *x = ctx;
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, x->id, &ri);
     if (rc == SG_ENOTFOUND)
         return SG_OK;
+    ri_clear(&ri); /* only the names below are read */
     if (rc != SG_OK || strcmp(ri.state, "fulfilled") != 0)
         return rc; /* already expired or revoked: idempotent */
     char note[640];
@@ -544,18 +641,19 @@ static int expire_tx(sg_conn *c, void *ctx)
 
 int sg_expire_job(sg_app *app, const sg_job *job, int64_t *retry_after)
 {
-    req_info ri;
+    req_info ri = {0};
     int rc = read_info(app, job->payload, &ri);
-    if (rc == SG_ENOTFOUND)
-        return SG_OK;
-    if (rc != SG_OK)
-        return rc;
-    if (strcmp(ri.state, "fulfilled") != 0)
-        return SG_OK;
+    if (rc != SG_OK || strcmp(ri.state, "fulfilled") != 0) {
+        ri_clear(&ri);
+        return rc == SG_ENOTFOUND ? SG_OK : rc;
+    }
     char remark[300] = "";
     bool hand = by_hand(&ri);
-    if (!hand && (rc = run_connector(app, &ri, job->payload, "expire", false, remark,
-                                     sizeof(remark), retry_after)) != SG_OK)
+    if (!hand)
+        rc = run_connector(app, &ri, job->payload, "expire", false, remark, sizeof(remark),
+                           retry_after);
+    ri_clear(&ri);
+    if (rc != SG_OK)
         return rc;
     expire_ctx x = {job->payload, hand, remark};
     return sg_store_tx(app->store, expire_tx, &x);
@@ -598,7 +696,7 @@ static int sweep_tx(sg_conn *c, void *ctx)
     for (size_t i = 0; rc == SG_OK && i < n; i++) {
         char key[64];
         snprintf(key, sizeof(key), "expire:%.32s", ids[i]);
-        rc = sg_jobs_enqueue(c, "request.expire", ids[i], s->now, key, NULL);
+        rc = enqueue_access_job(c, "request.expire", ids[i], s->now, key);
     }
     return rc;
 }
@@ -617,10 +715,11 @@ typedef struct mark_ctx {
 static int mark_tx(sg_conn *c, void *ctx)
 {
     mark_ctx *m = ctx;
-    req_info ri;
+    req_info ri = {0};
     int rc = load(c, m->id, &ri);
     if (rc != SG_OK)
         return rc;
+    ri_clear(&ri); /* only the names below are read */
     if (!sg_request_may_decide(m->caller, ri.owners))
         return sg_err_set(SG_EFORBIDDEN,
                           "only the owners of %s, stewards and admins mark its "

@@ -314,13 +314,29 @@ static int create_tx(sg_conn *c, void *ctx)
     if (rc != SG_OK)
         return rc;
     sg_rows *r = NULL;
+    /* A revoke of grants applied to recorded accounts takes them back from there: the person's
+     * role now (none, after offboarding; or one the connector refuses) does not stop it, and
+     * fulfilment skips it with a note. */
+    if (needs_db_role && strcmp(x->action, "revoke") == 0) {
+        int64_t n = 0;
+        sg_val g[] = {SG_VTEXT(asset_id), SG_VTEXT(x->beneficiary)};
+        rc = sg_conn_query_int(c,
+                               "SELECT COUNT(*) FROM requests WHERE asset_id = ?1 AND "
+                               "beneficiary = ?2 AND action = 'grant' AND state = 'fulfilled' "
+                               "AND granted_account IS NOT NULL AND granted_account <> ''",
+                               g, 2, &n);
+        if (rc != SG_OK)
+            return rc;
+        if (n > 0)
+            needs_db_role = false;
+    }
     sg_val u[] = {SG_VTEXT(x->beneficiary)};
     rc = sg_conn_query(c, "SELECT db_role FROM users WHERE name = ?1", u, 1, &r);
     if (rc != SG_OK)
         return rc;
     if (sg_rows_next(r) != 1)
         rc = sg_err_set(SG_EINVAL, "\"for\": '%s' is not a snowgate user", x->beneficiary);
-    else if (needs_db_role && sg_rows_null(r, 0))
+    else if (needs_db_role && (sg_rows_null(r, 0) || !*sg_rows_text(r, 0)))
         rc = sg_err_set(SG_EINVAL,
                         "%s has no database role, so there is nothing to grant %s to; an admin "
                         "sets it with `snowgate user set %s --db-role ROLE`",
