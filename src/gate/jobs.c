@@ -18,7 +18,9 @@ void sg_job_clear(sg_job *j)
     memset(j, 0, sizeof(*j));
 }
 
-/* Set when this thread enqueued a job; read after its transaction commits (serve.c). */
+/* Set when this thread enqueued a job; read after its transaction commits (serve.c's on_commit
+ * hook). Per thread, and that holds on SQLite too, where transactions run on the store's
+ * committer thread: the hook runs there as well, right after the commit. */
 static _Thread_local bool enqueued;
 
 int sg_jobs_enqueue(sg_conn *c, const char *kind, const char *payload, int64_t run_at,

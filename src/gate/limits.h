@@ -24,6 +24,4 @@
 #define SG_MAX_SEALED_STORED (64 + 4 * (SG_MAX_SECRET + 64) / 3)
 #define SG_MAX_OWNERS_STORED (2 + SG_MAX_OWNERS * (3 + 6 * SG_MAX_USER_NAME))
 
-_Static_assert(SG_MAX_URL <= SG_MAX_DSN, "a webhook config must fit the config buffer");
-
 #endif

@@ -68,9 +68,11 @@ typedef int (*sg_store_fn)(sg_conn *c, void *ctx);
 
 /* Runs fn inside a write transaction: commits when fn returns SG_OK, rolls back otherwise and
  * returns fn's error. Thread-safe; concurrent writers are serialized by the backend. On
- * SQLite, whose writers take turns anyway, it is sg_store_tx_group: writers that come while
- * a commit is in progress share the next one (each still durable before it returns), and fn
- * runs on the store's committer thread; fn must not open another write transaction. */
+ * SQLite, whose writers take turns anyway, it goes through sg_store_tx_group's queue: writers
+ * that come while a commit is in progress share the next one (each still durable before it
+ * returns), and fn runs on the store's committer thread; fn must not open another write
+ * transaction. Unlike sg_store_tx_group it gives up (SG_EUNAVAIL, busy) when its work was not
+ * taken into a batch within the busy timeout. */
 int sg_store_tx(sg_store *st, sg_store_fn fn, void *ctx);
 /* Like sg_store_tx, for many small writes from concurrent callers (webhook ingest): callers
  * that arrive while a commit is in progress share the next one, so one fsync makes a whole

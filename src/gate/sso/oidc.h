@@ -1,6 +1,9 @@
 /* oidc: the OpenID Connect relying party (authorization code + PKCE): provider discovery, the
  * JWKS cache, ID token verification, the authorization URL and the token exchange.
  *
+ * Not wired yet: no route, setting or page uses this module (issue #24 builds sign-in on it),
+ * so snowgate has no single sign-on today; it is built and tested on its own.
+ *
  * JOSE (JWK import, JWS signature checks) is libcjose's, the library Apache's mod_auth_openidc
  * uses: Debian packages it (libcjose-dev), it is built on jansson and OpenSSL like snowgate, and
  * it imports JWKs straight from JSON. This module is the only one that includes it. Everything
