@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SG_ERR_MSG_MAX 1024
-
 static _Thread_local char last_msg[SG_ERR_MSG_MAX];
 
 int sg_err_set(int code, const char *fmt, ...)

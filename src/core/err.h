@@ -30,6 +30,10 @@ int sg_err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 
  * while propagating without losing the lower-level reason. */
 int sg_err_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The longest message kept, with its NUL: a longer one is cut. Whoever carries a message to
+ * another thread (the store's committer) keeps this much of it too. */
+#define SG_ERR_MSG_MAX 1024
+
 /* The last message set on this thread ("" when none). Borrowed: valid until the next set. */
 const char *sg_err_msg(void);
 

@@ -23,7 +23,7 @@ typedef struct group_item {
     sg_store_done_fn done_fn; /* async: called once committed (or not) */
     void *done_ud;
     int rc;
-    char msg[256];
+    char msg[SG_ERR_MSG_MAX]; /* fn's error, set again on the caller's thread */
     bool done;
     bool taken;        /* in the batch being committed: past the point of giving up */
     sg_log_ctx log;    /* the caller's, for the lines its fn logs on the committer */
@@ -364,7 +364,7 @@ static void *committer(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&st->gmu);
         int rc = run(st, run_batch, batch, SG_TX_WRITE);
-        char msg[256] = "";
+        char msg[SG_ERR_MSG_MAX] = "";
         if (rc != SG_OK)
             snprintf(msg, sizeof(msg), "%s", sg_err_msg());
         for (group_item *it = batch, *nx; it; it = nx) {

@@ -753,6 +753,28 @@ static void test_nested_write_refused(void **state)
     sg_store_close(st);
 }
 
+/* A transaction's error reaches its caller whole, though on SQLite fn runs on the committer
+ * thread: a long refusal keeps its end, where the fix usually is. */
+static int long_refusal(sg_conn *c, void *ctx)
+{
+    (void)c;
+    (void)ctx;
+    char reason[701];
+    memset(reason, 'x', 700);
+    reason[700] = '\0';
+    return sg_err_set(SG_EINVAL, "%s; the fix is at the end", reason);
+}
+
+static void test_tx_error_whole(void **state)
+{
+    fixture *f = *state;
+    sg_store *st = open_with(f, migs_v1, SG_OK);
+    assert_int_equal(sg_store_tx(st, long_refusal, NULL), SG_EINVAL);
+    if (!strstr(sg_err_msg(), "; the fix is at the end"))
+        fail_msg("the error was cut to %zu bytes", strlen(sg_err_msg()));
+    sg_store_close(st);
+}
+
 /* A write transaction logs as its caller: on SQLite it runs on the committer thread, which
  * takes the caller's request id and context for it, and drops them after. */
 static int logs_as_caller(sg_conn *c, void *ctx)
@@ -830,6 +852,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rowlocked_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_write_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_error_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_synchronous_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_logs_as_caller, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed, setup, teardown),
