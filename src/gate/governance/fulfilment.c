@@ -403,7 +403,7 @@ static int apply_one(sg_app *app, const sg_connector *k, const req_info *ri, con
 static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *ri, const char *id,
                            char *note, size_t note_len, int64_t *retry_after)
 {
-    ended_on todo[MAX_ENDED_ACCOUNTS + 1];
+    ended_on targets[MAX_ENDED_ACCOUNTS + 1];
     size_t n = 0;
     char skipped[400] = "";
     /* The role now, unless it is empty or refused while the grants it ends sit on recorded
@@ -411,8 +411,8 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
      * a refused role still goes to the connector, which says why. */
     bool role_ok = ri->db_role[0] && (!k->check_account || k->check_account(ri->db_role) == SG_OK);
     if (ri->db_role[0] && (role_ok || ri->nended == 0)) {
-        sg_strlcpy(todo[0].account, ri->db_role, sizeof(todo[0].account));
-        todo[n++].privs = sg_privs_of_level(ri->privilege);
+        sg_strlcpy(targets[0].account, ri->db_role, sizeof(targets[0].account));
+        targets[n++].privs = sg_privs_of_level(ri->privilege);
     } else if (ri->db_role[0])
         snprintf(skipped, sizeof(skipped), "%s's database role now, '%s', was left alone: %s",
                  ri->beneficiary, ri->db_role, sg_err_msg());
@@ -423,12 +423,12 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
                  ri->beneficiary);
     for (size_t i = 0; i < ri->nended; i++) {
         size_t j = 0;
-        while (j < n && strcmp(todo[j].account, ri->ended[i].account) != 0)
+        while (j < n && strcmp(targets[j].account, ri->ended[i].account) != 0)
             j++;
         if (j == n)
-            todo[n++] = (ended_on){.privs = 0};
-        sg_strlcpy(todo[j].account, ri->ended[i].account, sizeof(todo[j].account));
-        todo[j].privs |= ri->ended[i].privs;
+            targets[n++] = (ended_on){.privs = 0};
+        sg_strlcpy(targets[j].account, ri->ended[i].account, sizeof(targets[j].account));
+        targets[j].privs |= ri->ended[i].privs;
     }
     if (n == 0) /* no role and nothing granted: the connector says what is missing */
         return apply_one(app, k, ri, id, "fulfil", false, sg_privs_of_level(ri->privilege), NULL,
@@ -436,8 +436,8 @@ static int revoke_accounts(sg_app *app, const sg_connector *k, const req_info *r
     sg_strlcpy(note, skipped, note_len);
     for (size_t i = 0; i < n; i++) {
         char remark[300];
-        int rc = apply_one(app, k, ri, id, "fulfil", false, todo[i].privs, todo[i].account, remark,
-                           sizeof(remark), retry_after);
+        int rc = apply_one(app, k, ri, id, "fulfil", false, targets[i].privs, targets[i].account,
+                           remark, sizeof(remark), retry_after);
         if (rc != SG_OK)
             return rc;
         if (remark[0] && strlen(note) + strlen(remark) + 3 < note_len) {
